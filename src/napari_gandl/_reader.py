@@ -1,0 +1,69 @@
+"""napari reader: a plate folder becomes one lazy image layer per stain."""
+
+from __future__ import annotations
+
+import warnings
+
+from .plate import Plate, can_open, open_plate
+
+
+def napari_get_reader(path):
+    """Return a reader for RxRx or TIFF plate folders, or None for anything else.
+
+    Never raises: napari then offers the folder to other plugins.
+    """
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    try:
+        return read_plate if can_open(path) else None
+    except Exception:  # a reader probe must never break napari's open dialog
+        return None
+
+
+def plate_layer_data(plate: Plate) -> list[tuple]:
+    """Layer data for a plate: ``(site, channel, y, x)`` split on the channel axis.
+
+    Contrast limits come from a few sample sites (napari would otherwise
+    compute them over the whole dask array, i.e. read the whole plate).
+    """
+    stains = plate.stains
+    scale = (1.0, plate.pixel_size_um, plate.pixel_size_um) if plate.pixel_size_um else None
+    kwargs = {
+        "channel_axis": 1,
+        "name": [s.label for s in stains],
+        "colormap": [(f"gandl {s.label}", _stain_colormap(s)) for s in stains],
+        "blending": ["additive"] * len(stains),
+        "contrast_limits": plate.contrast_limits(),
+        "metadata": {"napari_gandl": {"plate": plate, "root": str(plate.root)}, "sites": plate.sites},
+        "axis_labels": ("site", "y", "x"),
+        "multiscale": False,
+    }
+    if scale is not None:
+        kwargs["scale"] = scale
+        kwargs["units"] = ("", "micrometer", "micrometer")
+    return [(plate.data, kwargs, "image")]
+
+
+def _stain_colormap(stain):
+    from napari.utils.colormaps import Colormap
+
+    return Colormap([[0, 0, 0, 1], [*stain.color, 1]], name=f"gandl {stain.label}")
+
+
+def read_plate(path) -> list[tuple]:
+    if isinstance(path, list):
+        path = path[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plate = open_plate(path)  # a PlateError names the folder; napari shows it
+    for w in caught:
+        _notify(str(w.message))
+    return plate_layer_data(plate)
+
+
+def _notify(message: str) -> None:
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)

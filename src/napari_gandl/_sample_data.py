@@ -1,0 +1,27 @@
+"""npe2 sample data: the synthetic RxRx19a-like screen, written to a cache folder once."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ._reader import plate_layer_data
+from .plate import open_plate
+from .synthetic import write_sample_plate
+
+
+def sample_plate_path(preset: str = "demo") -> Path:
+    """The cached synthetic screen for ``preset`` (written on first use)."""
+    base = Path(os.environ.get("NAPARI_GANDL_CACHE", Path(tempfile.gettempdir()) / "napari-gandl"))
+    root = base / f"sample-{preset}"
+    if not (root / "metadata.csv").is_file():
+        partial = base / f".sample-{preset}-{os.getpid()}"
+        write_sample_plate(partial, preset=preset)
+        partial.rename(root)  # only a complete plate ever appears under its final name
+    return root
+
+
+def make_sample_plate():
+    """The synthetic screen as napari layers."""
+    return plate_layer_data(open_plate(sample_plate_path("demo")))

@@ -1,0 +1,43 @@
+"""Plate model (Qt-free): RxRx folders and TIFF folders as a site table + lazy pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .model import Plate, PlateError, PlateWarning, TileError
+from .rxrx import looks_like_rxrx, open_rxrx
+from .stains import Stain
+from .tiff import open_tiff_folder, tiff_files
+
+__all__ = ["Plate", "PlateError", "PlateWarning", "TileError", "Stain", "open_plate", "can_open"]
+
+
+def can_open(path) -> bool:
+    """Whether ``path`` looks like a plate folder; decodes no image and never raises."""
+    try:
+        path = Path(path)
+        return path.is_dir() and (looks_like_rxrx(path) or bool(tiff_files(path)))
+    except OSError:
+        return False
+
+
+def open_plate(path) -> Plate:
+    """Open an RxRx dataset root, experiment or ``Plate{n}`` folder, or a folder of TIFFs.
+
+    Raises PlateError (naming the folder or file) when nothing readable is found.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise PlateError(f"{path}: no such folder")
+    if not path.is_dir():
+        raise PlateError(f"{path}: is a file; open the plate folder that holds it")
+    if looks_like_rxrx(path):
+        return open_rxrx(path)
+    if tiff_files(path):
+        return open_tiff_folder(path)
+    if not any(path.iterdir()):
+        raise PlateError(f"{path}: folder is empty")
+    raise PlateError(
+        f"{path}: neither an RxRx folder (metadata.csv + images/<experiment>/Plate<n>/"
+        "<well>_s<site>_w<channel>.png) nor a folder of .tif files"
+    )

@@ -1,0 +1,348 @@
+"""A seeded, RxRx19a-like synthetic screen: the project's test and demo data.
+
+Five stains (Hoechst, ConA, Phalloidin, SYTO14, WGA) are rendered as cells of
+two cell types (HRCE: small, cobblestone; VERO: large, elongated, with stress
+fibres). Wells are Mock, UV-inactivated or active-virus controls, or active
+virus plus a compound at one of six half-log doses. Infection is decided cell
+by cell, so a well is a mixture; an infected cell has a fragmented Golgi,
+merged nucleoli with cytoplasmic RNA granules, a vacuolated ER, lost stress
+fibres and a condensed, rounder shape. Each cell's total brightness per stain
+is drawn independently of its state, so the phenotype is carried by texture
+and morphology, not by mean intensity. Some compounds rescue infection with a
+known dose-response curve; one is inert; one is cytotoxic at high doses (a
+strong phenotype along another axis). Plates get their own per-stain gain,
+background and focus.
+
+Ground truth lands beside the images in ``ground_truth/`` (ignored by the
+reader): ``compounds.csv`` and ``wells.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+DOSES_UM = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+MOCK, UV, ACTIVE = "Mock", "UV Inactivated SARS-CoV-2", "Active SARS-CoV-2"
+METADATA_COLUMNS = [
+    "site_id", "well_id", "cell_type", "experiment", "plate", "well", "site",
+    "disease_condition", "treatment", "treatment_conc", "SMILES",
+]
+SMILES = (
+    "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+    "OC(=O)c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "c1ccc2c(c1)cc[nH]2", "NC(=O)c1cccnc1",
+    "CCN(CC)CCNC(=O)c1ccc(N)cc1", "COc1ccc2[nH]cc(CCNC(C)=O)c2c1", "CC1=CC(=O)C=CC1=O",
+)
+
+
+@dataclass(frozen=True)
+class Compound:
+    name: str
+    ec50_um: float
+    hill: float
+    max_rescue: float  # 0 = no rescue, 1 = infected fraction back to healthy
+    toxic_ec50_um: float | None = None  # cytotoxic above this dose
+
+    @property
+    def active(self) -> bool:
+        return self.max_rescue > 0
+
+    def rescue(self, dose: float) -> float:
+        if not self.active:
+            return 0.0
+        return self.max_rescue / (1.0 + (self.ec50_um / dose) ** self.hill)
+
+    def toxicity(self, dose: float) -> float:
+        if self.toxic_ec50_um is None:
+            return 0.0
+        return 1.0 / (1.0 + (self.toxic_ec50_um / dose) ** 2)
+
+
+@dataclass(frozen=True)
+class ScreenDesign:
+    tile_size: int = 128
+    sites_per_well: int = 2
+    plates_per_cell_type: int = 2
+    mock_wells: int = 6
+    uv_wells: int = 6
+    active_wells: int = 12
+    compounds: tuple[Compound, ...] = ()
+    infected_fraction: float = 0.75  # untreated active-virus wells
+    healthy_infected_fraction: float = 0.02
+
+
+# Rescuers with a spread of potencies, an inert compound, a cytotoxic one.
+DEMO_COMPOUNDS = (
+    Compound("rescue-potent", 0.03, 1.5, 0.95),
+    Compound("rescue-mid", 0.15, 1.2, 0.85),
+    Compound("rescue-weak", 0.8, 2.0, 0.75),
+    Compound("rescue-partial", 0.1, 1.0, 0.5),
+    Compound("inert-1", 1.0, 1.0, 0.0),
+    Compound("inert-2", 1.0, 1.0, 0.0),
+    Compound("inert-3", 1.0, 1.0, 0.0),
+    Compound("cytotoxic", 1.0, 1.0, 0.0, toxic_ec50_um=0.5),
+)
+PRESETS = {
+    "test": ScreenDesign(
+        tile_size=64, sites_per_well=1, mock_wells=2, uv_wells=2, active_wells=3,
+        compounds=(DEMO_COMPOUNDS[0], DEMO_COMPOUNDS[4], DEMO_COMPOUNDS[7]),
+    ),
+    "demo": ScreenDesign(compounds=DEMO_COMPOUNDS),
+    "large": ScreenDesign(tile_size=256, sites_per_well=4, compounds=DEMO_COMPOUNDS),
+}
+
+
+@dataclass(frozen=True)
+class CellType:
+    name: str
+    cell_radius: float
+    aspect: tuple[float, float]
+    nucleus_radius: float
+    density: float  # cells per 1000 px^2
+    fibres: float
+
+
+CELL_TYPES = (
+    CellType("HRCE", 11.0, (1.0, 1.35), 5.0, 1.5, 0.35),
+    CellType("VERO", 14.0, (1.5, 2.2), 5.5, 0.9, 1.0),
+)
+# Mean total brightness of one cell per stain (same for infected and healthy cells).
+CELL_TOTAL = np.array([9000.0, 14000.0, 9000.0, 7000.0, 9000.0])
+
+
+def well_names(n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` distinct inner wells of a 384-well plate (rows B-O, columns 2-23), shuffled."""
+    inner = [f"{r}{c:02d}" for r in "BCDEFGHIJKLMNO" for c in range(2, 24)]
+    if n > len(inner):
+        raise ValueError(f"a 384-well plate has {len(inner)} inner wells, the design needs {n}")
+    return list(rng.choice(inner, size=n, replace=False))
+
+
+def _spots(yy, xx, centres, sigma, weights=None):
+    """Sum of Gaussian spots at ``centres`` ((n, 2) y/x) on the grid."""
+    if len(centres) == 0:
+        return np.zeros_like(yy)
+    d2 = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2
+    sig = np.broadcast_to(np.asarray(sigma, float), (len(centres),))[:, None, None]
+    w = np.ones(len(centres)) if weights is None else weights
+    return np.tensordot(w, np.exp(-d2 / (2 * sig**2)), axes=1)
+
+
+def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: np.ndarray):
+    """One cell's five stain patches ``(5, size, size)`` centred on the cell."""
+    radius = cell.cell_radius * rng.uniform(0.85, 1.15)
+    aspect = rng.uniform(*cell.aspect)
+    if infected:  # infected cells round up and shrink a little
+        radius *= 0.9
+        aspect = 1.0 + (aspect - 1.0) * 0.35
+    a, b = radius * np.sqrt(aspect), radius / np.sqrt(aspect)
+    half = int(np.ceil(a * 1.25)) + 2
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(float)
+    theta = rng.uniform(0, np.pi)
+    u = xx * np.cos(theta) + yy * np.sin(theta)  # along the long axis
+    v = -xx * np.sin(theta) + yy * np.cos(theta)
+    phi = np.arctan2(v / b, u / a)
+    wobble = 1 + sum(rng.normal(0, 0.06) * np.cos(k * phi + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
+    rho = np.hypot(u / a, v / b) / wobble
+    cell_mask = 1 / (1 + np.exp((rho - 1) * 12))
+
+    condense = 0.72 if infected else 1.0
+    condense *= 1 - 0.3 * toxicity
+    n_r = cell.nucleus_radius * rng.uniform(0.9, 1.1) * condense
+    n_off = rng.normal(0, 0.15, 2) * radius
+    nu, nv = u - n_off[0], v - n_off[1]
+    n_aspect = rng.uniform(1.0, 1.3)
+    n_rho = np.hypot(nu / (n_r * np.sqrt(n_aspect)), nv / (n_r / np.sqrt(n_aspect)))
+    nucleus = 1 / (1 + np.exp((n_rho - 1) * 10))
+    cytoplasm = np.clip(cell_mask - nucleus, 0, 1)
+    n_centre = np.array([n_off[0] * np.sin(theta) + n_off[1] * np.cos(theta),
+                         n_off[0] * np.cos(theta) - n_off[1] * np.sin(theta)])  # y, x
+
+    tex = texture[:, : 2 * half + 1, : 2 * half + 1]
+
+    def in_cytoplasm(n, inner=1.2, outer=0.9):
+        ang = rng.uniform(0, 2 * np.pi, n)
+        frac = rng.uniform(0, 1, n)
+        dist = n_r * inner + frac * (radius * outer - n_r * inner)
+        return np.stack([n_centre[0] + dist * np.sin(ang), n_centre[1] + dist * np.cos(ang)], 1)
+
+    # w1 Hoechst: nucleus with chromatin texture.
+    w1 = nucleus * (1 + 0.35 * tex[0])
+    # w2 ConA: reticular ER, densest around the nucleus; infected cells get vacuoles.
+    perinuclear = np.exp(-np.clip(n_rho - 1, 0, None) * 0.8)
+    er = cytoplasm * perinuclear * np.clip(0.35 + np.abs(tex[1]) * 1.6, 0, None)
+    if infected:
+        vac = _spots(yy, xx, in_cytoplasm(rng.integers(4, 8)), rng.uniform(1.2, 2.0))
+        er *= np.clip(1 - 0.9 * vac, 0, 1)
+    w2 = er
+    # w3 Phalloidin: cortical ring plus stress fibres along the long axis.
+    ring = np.exp(-(((rho - 0.93) / 0.09) ** 2)) * cell_mask
+    period = rng.uniform(2.5, 3.5)
+    fibres = (np.cos(2 * np.pi * v / period + rng.uniform(0, 6.3)) ** 8) * cell_mask * (rho < 0.9)
+    fibre_weight = cell.fibres * (0.08 if infected else 1.0)
+    w3 = ring + fibre_weight * fibres * 0.8
+    # w4 SYTO14: nucleoli (distinct; merged when infected) and cytoplasmic RNA.
+    if infected:
+        nucleoli = _spots(yy, xx, n_centre[None] + rng.normal(0, 0.5, (1, 2)), n_r * 0.32)
+        granules = _spots(yy, xx, in_cytoplasm(rng.integers(8, 14)), 0.8)
+        w4 = nucleoli * nucleus + 0.45 * granules * cell_mask + 0.12 * cytoplasm
+    else:
+        k = rng.integers(2, 5)
+        nucleoli = _spots(yy, xx, n_centre[None] + rng.normal(0, n_r * 0.4, (k, 2)), 0.9)
+        w4 = nucleoli * nucleus + 0.12 * cytoplasm
+    # w5 WGA: plasma membrane plus a compact perinuclear Golgi (scattered when infected).
+    membrane = np.exp(-(((rho - 0.98) / 0.07) ** 2)) * 0.25
+    if infected:
+        golgi = _spots(yy, xx, in_cytoplasm(rng.integers(8, 15), 1.1, 0.85), 0.9)
+    else:
+        side = rng.uniform(0, 2 * np.pi)
+        centre = n_centre + (n_r * 1.35) * np.array([np.sin(side), np.cos(side)])
+        golgi = _spots(yy, xx, centre[None] + rng.normal(0, 1.1, (rng.integers(4, 7), 2)), 1.0)
+    w5 = membrane + golgi * cell_mask
+
+    patches = np.stack([w1, w2, w3, w4, w5])
+    totals = patches.reshape(5, -1).sum(1)
+    target = CELL_TOTAL * (radius / cell.cell_radius) ** 2 * rng.lognormal(0, 0.2, 5)
+    return patches * (target / np.maximum(totals, 1e-6))[:, None, None]
+
+
+def place_cells(rng, n: int, size: int, min_dist: float) -> np.ndarray:
+    """Up to ``n`` cell centres with a minimum spacing (dart throwing)."""
+    centres: list[np.ndarray] = []
+    for _ in range(n * 30):
+        if len(centres) == n:
+            break
+        p = rng.uniform(-min_dist * 0.3, size + min_dist * 0.3, 2)
+        if all(np.hypot(*(p - q)) >= min_dist for q in centres):
+            centres.append(p)
+    return np.array(centres).reshape(-1, 2)
+
+
+def render_site(rng, size: int, cell: CellType, infected_fraction: float, toxicity: float,
+                gain: np.ndarray, background: np.ndarray, blur: float) -> np.ndarray:
+    """One site as ``(5, size, size)`` uint8."""
+    n_cells = rng.poisson(cell.density * size * size / 1000 * (1 - 0.6 * toxicity))
+    centres = place_cells(rng, max(n_cells, 1), size, cell.cell_radius * 1.5)
+    pad = int(cell.cell_radius * 2.5) + 4
+    canvas = np.zeros((5, size + 2 * pad, size + 2 * pad))
+    texture = gaussian_filter(rng.standard_normal((2, 4 * pad, 4 * pad)), (0, 1.0, 1.0)) * 2.2
+    for y, x in centres:
+        infected = rng.random() < infected_fraction
+        off = rng.integers(0, 2 * pad, 2)
+        tex = texture[:, off[0]:, off[1]:]
+        patch = render_cell(rng, cell, infected, toxicity, tex)
+        h = patch.shape[1] // 2
+        cy, cx = int(round(y)) + pad, int(round(x)) + pad
+        y0, x0 = cy - h, cx - h
+        if y0 < 0 or x0 < 0 or y0 + patch.shape[1] > canvas.shape[1] or x0 + patch.shape[2] > canvas.shape[2]:
+            continue
+        canvas[:, y0 : y0 + patch.shape[1], x0 : x0 + patch.shape[2]] += patch
+    image = canvas[:, pad : pad + size, pad : pad + size]
+    image = gaussian_filter(image, (0, blur, blur))
+    image = image * gain[:, None, None] / 3.0 + background[:, None, None]
+    image = rng.poisson(np.clip(image, 0, None) * 2.0) / 2.0 + rng.normal(0, 1.0, image.shape)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def design_wells(design: ScreenDesign, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per well of every plate: condition, compound, dose, expected infection."""
+    rows = []
+    for cell in CELL_TYPES:
+        experiment = f"{cell.name}-1"
+        for plate in range(1, design.plates_per_cell_type + 1):
+            conditions = (
+                [(MOCK, None, np.nan)] * design.mock_wells
+                + [(UV, None, np.nan)] * design.uv_wells
+                + [(ACTIVE, None, np.nan)] * design.active_wells
+                + [(ACTIVE, c, d) for c in design.compounds for d in DOSES_UM]
+            )
+            wells = well_names(len(conditions), rng)
+            for well, (condition, compound, dose) in zip(wells, conditions):
+                rescue = compound.rescue(dose) if compound else (0.0 if condition == ACTIVE else 1.0)
+                infected = design.healthy_infected_fraction + (
+                    design.infected_fraction - design.healthy_infected_fraction
+                ) * (1 - rescue)
+                rows.append({
+                    "well_id": f"{experiment}_{plate}_{well}",
+                    "cell_type": cell.name,
+                    "experiment": experiment,
+                    "plate": plate,
+                    "well": well,
+                    "disease_condition": condition,
+                    "treatment": compound.name if compound else None,
+                    "treatment_conc": dose,
+                    "SMILES": SMILES[design.compounds.index(compound) % len(SMILES)] if compound else None,
+                    "true_rescue": rescue,
+                    "infected_fraction": infected,
+                    "toxicity": compound.toxicity(dose) if compound else 0.0,
+                })
+    return pd.DataFrame(rows)
+
+
+def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -> Path:
+    """Write a synthetic RxRx19a-layout screen under ``dest`` and return its root.
+
+    ``preset`` is ``"test"`` (tiny, for CI), ``"demo"`` (576 sites at 128 px)
+    or ``"large"``; keyword overrides change fields of the design (for example
+    ``tile_size=256``). Writes ``metadata.csv``, ``images/{experiment}/Plate{n}/
+    {well}_s{site}_w{1..5}.png`` and ``ground_truth/{compounds,wells}.csv``.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    design = replace(PRESETS[preset], **overrides)
+    root = Path(dest)
+    rng = np.random.default_rng(seed)
+    wells = design_wells(design, rng)
+    cells = {c.name: c for c in CELL_TYPES}
+    plate_effects = {}
+    for key in wells.groupby(["experiment", "plate"]).groups:
+        plate_effects[key] = (
+            rng.lognormal(0, 0.18, 5),           # per-stain gain
+            rng.uniform(2, 10, 5),               # per-stain background
+            rng.uniform(0.5, 1.0),               # focus (blur sigma)
+        )
+    site_rows = []
+    for _, well in wells.iterrows():
+        folder = root / "images" / well["experiment"] / f"Plate{well['plate']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        gain, background, blur = plate_effects[(well["experiment"], well["plate"])]
+        for site in range(1, design.sites_per_well + 1):
+            pixels = render_site(
+                rng, design.tile_size, cells[well["cell_type"]], well["infected_fraction"],
+                well["toxicity"], gain, background, blur,
+            )
+            for c in range(5):
+                Image.fromarray(pixels[c]).save(folder / f"{well['well']}_s{site}_w{c + 1}.png", compress_level=1)
+            site_rows.append({**well.to_dict(), "site": site, "site_id": f"{well['well_id']}_{site}"})
+    sites = pd.DataFrame(site_rows)
+    sites[METADATA_COLUMNS].to_csv(root / "metadata.csv", index=False)
+    truth = root / "ground_truth"
+    truth.mkdir(exist_ok=True)
+    wells[["well_id", "cell_type", "experiment", "plate", "well", "disease_condition", "treatment",
+           "treatment_conc", "true_rescue", "infected_fraction", "toxicity"]].to_csv(truth / "wells.csv", index=False)
+    pd.DataFrame([
+        {"compound": c.name, "active": c.active, "ec50_uM": c.ec50_um if c.active else np.nan,
+         "hill": c.hill if c.active else np.nan, "max_rescue": c.max_rescue,
+         "cytotoxic": c.toxic_ec50_um is not None}
+        for c in design.compounds
+    ]).to_csv(truth / "compounds.csv", index=False)
+    return root
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Write the synthetic sample screen")
+    parser.add_argument("dest")
+    parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(write_sample_plate(args.dest, args.preset, args.seed))
+
+
+if __name__ == "__main__":
+    main()
