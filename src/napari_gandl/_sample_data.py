@@ -23,5 +23,5 @@ def sample_plate_path(preset: str = "demo") -> Path:
 
 
 def make_sample_plate():
-    """The synthetic screen as napari layers."""
-    return plate_layer_data(open_plate(sample_plate_path("demo")))
+    """The synthetic screen as napari layers (``NAPARI_GANDL_SAMPLE_PRESET`` picks its size)."""
+    return plate_layer_data(open_plate(sample_plate_path(os.environ.get("NAPARI_GANDL_SAMPLE_PRESET", "demo"))))

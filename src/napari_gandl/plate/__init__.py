@@ -31,7 +31,7 @@ def open_plate(path) -> Plate:
         raise PlateError(f"{path}: no such folder")
     if not path.is_dir():
         raise PlateError(f"{path}: is a file; open the plate folder that holds it")
-    if looks_like_rxrx(path):
+    if looks_like_rxrx(path) or (path / "metadata.csv").is_file():
         return open_rxrx(path)
     if tiff_files(path):
         return open_tiff_folder(path)

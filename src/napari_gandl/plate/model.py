@@ -167,13 +167,13 @@ class Plate:
     def contrast_limits(self, n_sample_sites: int = 4) -> list[tuple[float, float]]:
         """Per-channel display range from a few sites spread over the plate.
 
-        Reads ``n_sample_sites`` sites (the first one included, which is the one
-        napari shows first), never the whole plate.
+        Reads ``n_sample_sites`` sites, never the whole plate. The middle site,
+        which napari shows first, is one of them, so showing it reads nothing new.
         """
         candidates = self.usable_sites if len(self.usable_sites) else np.arange(self.n_sites)
-        picks = np.unique(np.linspace(0, len(candidates) - 1, min(n_sample_sites, len(candidates))).astype(int))
-        sample_sites = [0] + [int(candidates[p]) for p in picks if candidates[p] != 0]
-        sample_sites = sample_sites[:n_sample_sites]
+        first_shown = (self.n_sites - 1) // 2
+        spread = candidates[np.linspace(0, len(candidates) - 1, n_sample_sites).astype(int)]
+        sample_sites = list(dict.fromkeys([first_shown, *map(int, spread)]))[:n_sample_sites]
         limits = []
         for c in range(self.n_channels):
             values = np.concatenate([self._stack.tile(s, c).ravel() for s in sample_sites])

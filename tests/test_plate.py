@@ -1,0 +1,199 @@
+"""The plate model on the synthetic screen and on damaged copies of it (no viewer)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from PIL import Image
+
+from conftest import count_opens
+from napari_gandl.plate import PlateError, PlateWarning, TileError, can_open, open_plate
+
+N_SITES = 100  # test preset: 2 cell types x 2 plates x 25 wells x 1 site
+
+
+def png(root, experiment, plate, well, site, channel):
+    return np.asarray(Image.open(root / "images" / experiment / f"Plate{plate}" / f"{well}_s{site}_w{channel}.png"))
+
+
+def test_open_root_reads_metadata_and_stains(sample_plate):
+    plate = open_plate(sample_plate)
+    assert plate.kind == "rxrx"
+    assert plate.n_sites == N_SITES
+    assert plate.channel_names == ["w1 Hoechst", "w2 ConA", "w3 Phalloidin", "w4 SYTO14", "w5 WGA"]
+    assert plate.stains[4].target == "Golgi and plasma membrane"
+    expected = ["site_id", "experiment", "plate", "well", "site", "well_id", "cell_type",
+                "disease_condition", "treatment", "treatment_conc", "SMILES", "problem"]
+    assert list(plate.sites.columns) == expected
+    assert set(plate.sites["cell_type"]) == {"HRCE", "VERO"}
+    assert (plate.sites["problem"] == "").all()
+    assert plate.data.shape == (N_SITES, 5, 64, 64)
+    assert plate.data.numblocks == (N_SITES, 5, 1, 1)  # one chunk per tile
+
+
+def test_pixels_equal_png_files(sample_plate):
+    plate = open_plate(sample_plate)
+    for i in (0, 37, N_SITES - 1):
+        row = plate.sites.iloc[i]
+        site = plate.data[i].compute()
+        for c in range(5):
+            expected = png(sample_plate, row.experiment, row.plate, row.well, row.site, c + 1)
+            np.testing.assert_array_equal(site[c], expected)
+        np.testing.assert_array_equal(plate.read_site(i), site)
+
+
+@pytest.mark.parametrize("sub, n", [("images/VERO-1", 50), ("images/VERO-1/Plate2", 25)])
+def test_open_subfolder_finds_metadata_above(sample_plate, sub, n):
+    plate = open_plate(sample_plate / sub)
+    assert plate.n_sites == n
+    assert set(plate.sites["experiment"]) == {"VERO-1"}
+    assert plate.sites["cell_type"].eq("VERO").all()  # metadata joined from the root's metadata.csv
+    assert plate.root == sample_plate.resolve()
+
+
+def test_without_metadata_sites_come_from_file_names(plate_copy):
+    (plate_copy / "metadata.csv").unlink()
+    plate = open_plate(plate_copy / "images" / "HRCE-1" / "Plate1")
+    assert plate.n_sites == 25
+    assert plate.sites["site_id"].str.startswith("HRCE-1_1_").all()
+    assert "cell_type" not in plate.sites
+
+
+def test_extra_files_are_ignored(plate_copy):
+    (plate_copy / "images" / "HRCE-1" / "Plate1" / "notes.txt").write_text("imaged on a Tuesday")
+    (plate_copy / "images" / "HRCE-1" / "Plate1" / "thumbnail.jpg").write_bytes(b"\xff\xd8")
+    (plate_copy / "other.csv").write_text("a,b\n1,2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PlateWarning)
+        assert open_plate(plate_copy).n_sites == N_SITES
+
+
+def test_missing_channel_keeps_the_site_and_names_the_file(plate_copy):
+    plate = open_plate(plate_copy)
+    row = plate.sites.iloc[3]
+    victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w4.png"
+    victim.unlink()
+    with pytest.warns(PlateWarning, match=f"{row.well}_s{row.site}_w4.png"):
+        plate = open_plate(plate_copy)
+    assert plate.n_sites == N_SITES
+    assert plate.sites.loc[3, "problem"] == f"missing {row.well}_s{row.site}_w4.png"
+    assert 3 not in plate.usable_sites and len(plate.usable_sites) == N_SITES - 1
+    site = plate.data[3].compute()
+    assert site[3].max() == 0 and site[0].max() > 0  # the gap is zeros, the other stains are real
+    with pytest.raises(TileError, match="w4"):
+        plate.read_site(3)
+
+
+def test_corrupt_png_warns_when_browsing_and_raises_when_strict(plate_copy):
+    plate = open_plate(plate_copy)
+    row = plate.sites.iloc[10]
+    victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w2.png"
+    victim.write_bytes(victim.read_bytes()[:60])  # truncated
+    plate = open_plate(plate_copy)
+    with pytest.warns(PlateWarning, match=str(victim.name)):
+        tile = plate.data[10, 1].compute()
+    assert tile.max() == 0
+    with pytest.raises(TileError, match=str(victim)):
+        plate.read_tile(10, 1)
+    assert plate.read_site(11).shape == (5, 64, 64)  # the rest still reads
+
+
+def test_metadata_rows_without_images_are_named_and_dropped(plate_copy):
+    meta = pd.read_csv(plate_copy / "metadata.csv")
+    ghost = meta.iloc[[0]].assign(well="A01", site_id=lambda d: d.experiment + "_" + d.plate.astype(str) + "_A01_1")
+    pd.concat([meta, ghost]).to_csv(plate_copy / "metadata.csv", index=False)
+    with pytest.warns(PlateWarning, match=r"1 row\(s\) have no image files.*_A01_1"):
+        plate = open_plate(plate_copy)
+    assert plate.n_sites == N_SITES
+    assert not plate.sites["well"].eq("A01").any()
+
+
+def test_images_without_metadata_rows_are_kept(plate_copy):
+    meta = pd.read_csv(plate_copy / "metadata.csv")
+    dropped = meta.iloc[5]
+    meta.drop(index=5).to_csv(plate_copy / "metadata.csv", index=False)
+    with pytest.warns(PlateWarning, match=dropped.site_id):
+        plate = open_plate(plate_copy)
+    assert plate.n_sites == N_SITES
+    kept = plate.sites[plate.sites["site_id"] == dropped.site_id]
+    assert len(kept) == 1 and pd.isna(kept["cell_type"].iloc[0])
+
+
+def test_metadata_without_key_columns_falls_back_to_file_names(plate_copy):
+    pd.read_csv(plate_copy / "metadata.csv").drop(columns=["well"]).to_csv(plate_copy / "metadata.csv", index=False)
+    with pytest.warns(PlateWarning, match=r"metadata.csv: missing column\(s\) well"):
+        plate = open_plate(plate_copy)
+    assert plate.n_sites == N_SITES
+
+
+def test_mixed_tile_sizes(plate_copy):
+    plate = open_plate(plate_copy)
+    row = plate.sites.iloc[20]
+    victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w1.png"
+    Image.fromarray(np.full((80, 70), 7, np.uint8)).save(victim)
+    plate = open_plate(plate_copy)
+    with pytest.warns(PlateWarning, match=r"80x70 pixels, the plate's tiles are 64x64"):
+        tile = plate.data[20, 0].compute()
+    assert tile.shape == (64, 64) and (tile == 7).all()
+    with pytest.raises(TileError, match=victim.name):
+        plate.read_site(20)
+
+
+def test_empty_and_foreign_folders(tmp_path):
+    with pytest.raises(PlateError, match="empty"):
+        open_plate(tmp_path)
+    (tmp_path / "readme.txt").write_text("hello")
+    with pytest.raises(PlateError, match="neither an RxRx folder"):
+        open_plate(tmp_path)
+    with pytest.raises(PlateError, match="no such folder"):
+        open_plate(tmp_path / "nope")
+    assert not can_open(tmp_path) and not can_open(tmp_path / "readme.txt")
+
+
+def test_metadata_without_images_folder(tmp_path):
+    (tmp_path / "metadata.csv").write_text("site_id,experiment,plate,well,site\n")
+    with pytest.raises(PlateError, match="no images/ folder"):
+        open_plate(tmp_path)
+
+
+def test_opening_reads_only_the_contrast_sample(sample_plate):
+    with count_opens() as opened:
+        plate = open_plate(sample_plate)
+        plate.contrast_limits(n_sample_sites=4)
+    # one tile to learn the tile shape, then 4 sites x 5 stains
+    assert len(opened) == 1 + 4 * 5
+    with count_opens() as opened:
+        plate.data[57].compute()
+    assert len(opened) == 5
+    assert all("_s1_w" in p for p in opened)
+
+
+def test_tiff_folder_one_site_per_file(tmp_path):
+    rng = np.random.default_rng(1)
+    stacks = [rng.integers(0, 4000, (3, 40, 50), dtype=np.uint16) for _ in range(3)]
+    for k, stack in enumerate(stacks):
+        tifffile.imwrite(tmp_path / f"field{k}.ome.tif", stack, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "Actin-488", "Mystery"]}})
+    # a YXS (samples) file of a different folder layout is read the same way
+    plate = open_plate(tmp_path)
+    assert plate.kind == "tiff" and plate.n_sites == 3
+    assert plate.sites["site_id"].tolist() == ["field0", "field1", "field2"]
+    assert [s.target for s in plate.stains] == ["nuclei", "actin", ""]
+    assert plate.data.shape == (3, 3, 40, 50) and plate.data.dtype == np.uint16
+    np.testing.assert_array_equal(plate.data[2].compute(), stacks[2])
+
+
+def test_tiff_channels_last_and_bad_file(tmp_path):
+    rng = np.random.default_rng(2)
+    good = rng.integers(0, 255, (32, 32, 4), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", good, photometric="minisblack", metadata={"axes": "YXC"})
+    tifffile.imwrite(tmp_path / "b.tif", good[..., :2], photometric="minisblack", metadata={"axes": "YXC"})
+    plate = open_plate(tmp_path)
+    np.testing.assert_array_equal(plate.read_site(0), np.moveaxis(good, -1, 0))
+    with pytest.raises(TileError, match=r"b.tif: has 2 channels"):
+        plate.read_site(1)
+    with pytest.warns(PlateWarning, match="b.tif"):
+        assert plate.data[1].compute().max() == 0

@@ -1,0 +1,91 @@
+"""The napari reader in a real (headless) viewer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import count_opens
+from napari_gandl._reader import napari_get_reader
+
+STAINS = ["w1 Hoechst (nuclei)", "w2 ConA (endoplasmic reticulum)", "w3 Phalloidin (actin)",
+          "w4 SYTO14 (nucleoli and cytoplasmic RNA)", "w5 WGA (Golgi and plasma membrane)"]
+
+
+def tile(root, row, channel):
+    path = root / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w{channel}.png"
+    return np.asarray(Image.open(path))
+
+
+def test_get_reader_declines_what_it_cannot_read(tmp_path, sample_plate):
+    (tmp_path / "notes.txt").write_text("x")
+    assert napari_get_reader(str(tmp_path)) is None
+    assert napari_get_reader(str(tmp_path / "notes.txt")) is None
+    assert napari_get_reader(str(tmp_path / "missing")) is None
+    assert napari_get_reader([str(sample_plate), str(tmp_path)]) is None
+    assert callable(napari_get_reader(str(sample_plate)))
+
+
+@pytest.mark.parametrize("sub", ["", "images/HRCE-1/Plate1"])
+def test_viewer_opens_plate_as_one_layer_per_stain(make_napari_viewer, sample_plate, sub):
+    viewer = make_napari_viewer()
+    path = sample_plate / sub if sub else sample_plate
+    layers = viewer.open(str(path), plugin="napari-gandl")
+    assert [layer.name for layer in layers] == STAINS
+    sites = layers[0].metadata["sites"]
+    assert viewer.dims.nsteps[0] == len(sites) == (100 if not sub else 25)
+    assert viewer.dims.axis_labels[0] == "site"
+    for layer in layers:
+        assert layer.blending == "additive"
+        lo, hi = layer.contrast_limits
+        assert 0 <= lo < hi <= 255
+    assert tuple(layers[0].colormap.colors[-1][:3]) == pytest.approx((19 / 255, 0, 249 / 255))
+
+    site = len(sites) - 2
+    viewer.dims.set_current_step(0, site)
+    row = sites.iloc[site]
+    for c, layer in enumerate(layers):
+        shown = np.asarray(layer.data[viewer.dims.current_step[0]])
+        np.testing.assert_array_equal(shown, tile(sample_plate, row, c + 1))
+    assert viewer.screenshot(canvas_only=True).max() > 0  # something is drawn
+
+
+def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_plate):
+    viewer = make_napari_viewer()
+    with count_opens() as opened:
+        viewer.open(str(sample_plate), plugin="napari-gandl")
+        viewer.screenshot(canvas_only=True)
+    # 1 tile to learn the shape + 4 sample sites x 5 stains; the site shown first is among them
+    assert len(opened) <= 1 + 4 * 5
+    with count_opens() as opened:
+        viewer.dims.set_current_step(0, 41)
+        viewer.screenshot(canvas_only=True)
+    assert 0 < len(opened) <= 5
+
+
+def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
+    victim = next((plate_copy / "images" / "VERO-1" / "Plate2").glob("*_w3.png"))
+    victim.unlink()
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(plate_copy), plugin="napari-gandl")
+    assert len(layers) == 5
+    sites = layers[0].metadata["sites"]
+    assert (sites["problem"] != "").sum() == 1
+
+
+def test_sample_data(make_napari_viewer, tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_GANDL_CACHE", str(tmp_path))
+    monkeypatch.setenv("NAPARI_GANDL_SAMPLE_PRESET", "test")
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-gandl", "synthetic_screen")
+    assert len(viewer.layers) == 5
+    assert (tmp_path / "sample-test" / "metadata.csv").is_file()
+
+
+def test_manifest_validates():
+    result = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-gandl"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
