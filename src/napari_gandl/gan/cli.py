@@ -1,0 +1,146 @@
+"""``gandl train`` and ``gandl embed`` subcommands (added with ``register``).
+
+Can also be run on its own: ``python -m napari_gandl.gan.cli train ...`` (this
+is what ``torchrun`` launches for multi-process training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _progress_bar(total_frac: float, text: str, width: int = 30) -> str:
+    n = int(round(total_frac * width))
+    return f"[{'#' * n}{'.' * (width - n)}] {total_frac * 100:5.1f}% {text}"
+
+
+def cmd_train(args) -> int:
+    from .training import TrainingDiverged, iterate_training, make_config
+
+    overrides = {}
+    if args.loss:
+        overrides["loss"] = args.loss
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.snapshot_kimg is not None:
+        overrides["snapshot_kimg"] = args.snapshot_kimg
+    if args.scale is not None:
+        overrides["data"] = {"scale": args.scale}
+    net = {}
+    if args.channel_base is not None:
+        net["channel_base"] = args.channel_base
+    if args.channel_max is not None:
+        net["channel_max"] = args.channel_max
+    if net:
+        overrides["network"] = net
+    cfg = make_config(args.preset, resolution=args.resolution, minutes=args.minutes,
+                      kimg=args.kimg, batch=args.batch, device=args.device, **overrides)
+    tty = sys.stderr.isatty()
+    last = 0.0
+    rank0 = True
+    try:
+        import os
+
+        rank0 = int(os.environ.get("RANK", "0")) == 0
+        for info in iterate_training(args.plate, args.out, cfg, resume=args.resume):
+            now = time.time()
+            if not rank0:
+                continue
+            if info.get("done"):
+                msg = f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}"
+                print(("\r" if tty else "") + _progress_bar(1.0, msg), file=sys.stderr)
+            elif now - last >= (0.5 if tty else 10.0):
+                last = now
+                msg = (f"{info['kimg']:.2f} kimg  D {info['loss_D']:.3f}  G {info['loss_G']:.3f}  "
+                       f"{info['img_per_s']:.1f} img/s")
+                print(("\r" if tty else "") + _progress_bar(info["fraction"], msg),
+                      end="" if tty else "\n", file=sys.stderr, flush=True)
+    except TrainingDiverged as exc:
+        print(f"\ngandl train: error: {exc}", file=sys.stderr)
+        return 3
+    except FileExistsError as exc:
+        print(f"gandl train: error: {exc}", file=sys.stderr)
+        return 2
+    if rank0:
+        print(args.out)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from .embed import embed_plate
+
+    tty = sys.stderr.isatty()
+
+    def progress(done, total):
+        if tty:
+            print("\r" + _progress_bar(done / max(total, 1), f"{done}/{total} sites"),
+                  end="", file=sys.stderr, flush=True)
+
+    out = embed_plate(args.plate, args.checkpoint, out_path=args.out, batch_size=args.batch,
+                      device=args.device, scheduler=args.scheduler, progress=progress)
+    if tty:
+        print(file=sys.stderr)
+    print(out)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``train`` and ``embed`` to the ``gandl`` argparse subparsers."""
+    p = subparsers.add_parser(
+        "train", help="train a GAN-DL model (StyleGAN2) on a plate",
+        description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
+                    "Writes checkpoint.pt, config.json, losses.csv and samples/ to RUN_DIR. "
+                    "For several processes/GPUs launch with torchrun: "
+                    "torchrun --nproc_per_node 2 -m napari_gandl.gan.cli train PLATE --out RUN_DIR",
+    )
+    p.add_argument("plate", metavar="PLATE", help="plate folder (RxRx dataset/experiment/plate, or TIFFs)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="output run directory")
+    p.add_argument("--preset", default="quick", choices=["quick", "paper"],
+                   help="quick: CPU, 64px, minutes; paper: GPU, 256px, 512 widths (default quick)")
+    p.add_argument("--resolution", type=int, help="training resolution, power of two 32..1024")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--minutes", type=float, help="training time budget in minutes")
+    length.add_argument("--kimg", type=float, help="train on this many thousand images")
+    p.add_argument("--batch", type=int, help="total batch size (multiple of 4 per process)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--loss", choices=["logistic", "wgan-gp"],
+                   help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
+    p.add_argument("--scale", type=int, help="downsample tiles by this integer factor first")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
+    p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_train)
+
+    e = subparsers.add_parser(
+        "embed", help="embed every site of a plate with a trained discriminator",
+        description="Write one row per site: site_id, every metadata column, then f000..f511.",
+    )
+    e.add_argument("plate", metavar="PLATE", help="plate folder")
+    e.add_argument("--checkpoint", required=True, metavar="RUN_DIR",
+                   help="run directory (or checkpoint.pt) from gandl train")
+    e.add_argument("--out", required=True, help="output parquet file")
+    e.add_argument("--batch", type=int, default=32, help="sites per batch (default 32)")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--scheduler", metavar="ADDRESS",
+                   help="dask.distributed scheduler address, e.g. tcp://127.0.0.1:8786")
+    e.set_defaults(func=cmd_embed)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="gandl")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"gandl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

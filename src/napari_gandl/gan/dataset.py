@@ -1,0 +1,205 @@
+"""Training crops from a Plate, with per-stain normalisation fitted on the plate.
+
+Memory is bounded by the batch size plus a small byte-capped cache of
+(downsampled) sites: the plate is read site by site on demand and never
+loaded whole.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DataConfig",
+    "Normalizer",
+    "TileSampler",
+    "fit_normalizer",
+    "downsample",
+    "tile_positions",
+    "site_tiles",
+]
+
+
+@dataclass
+class DataConfig:
+    scale: int = 1  # integer box-downsampling factor applied to whole tiles
+    norm_sites: int = 48  # sites read to fit the per-stain normalisation
+    low_pct: float = 0.5
+    high_pct: float = 99.8
+    cache_mb: float = 256.0  # byte cap of the decoded-site cache (0 disables)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Normalizer:
+    """Per-stain affine map from raw intensities to roughly [-1, 1]."""
+
+    low: list = field(default_factory=list)
+    high: list = field(default_factory=list)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(low=list(d["low"]), high=list(d["high"]))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(…, C, H, W) raw -> float32 normalised."""
+        lo = np.asarray(self.low, np.float32).reshape(-1, 1, 1)
+        hi = np.asarray(self.high, np.float32).reshape(-1, 1, 1)
+        return ((x.astype(np.float32) - lo) * (2.0 / (hi - lo)) - 1.0).astype(np.float32)
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        lo = np.asarray(self.low, np.float32).reshape(-1, 1, 1)
+        hi = np.asarray(self.high, np.float32).reshape(-1, 1, 1)
+        return (np.asarray(x, np.float32) + 1.0) * ((hi - lo) / 2.0) + lo
+
+
+def downsample(img: np.ndarray, scale: int) -> np.ndarray:
+    """Box-average ``(C, H, W)`` by an integer factor (cropping the remainder)."""
+    if scale <= 1:
+        return img.astype(np.float32, copy=False)
+    c, h, w = img.shape
+    h2, w2 = h // scale, w // scale
+    x = img[:, : h2 * scale, : w2 * scale].astype(np.float32)
+    return x.reshape(c, h2, scale, w2, scale).mean(axis=(2, 4))
+
+
+def tile_positions(length: int, size: int) -> list[int]:
+    """Start offsets of the fewest ``size`` windows covering ``length`` evenly."""
+    if length <= size:
+        return [0]
+    n = math.ceil(length / size)
+    return [int(round(v)) for v in np.linspace(0, length - size, n)]
+
+
+def site_tiles(img: np.ndarray, size: int) -> np.ndarray:
+    """Cut a ``(C, H, W)`` image into ``size``-square tiles covering all of it.
+
+    Images smaller than ``size`` are padded with the background value (-1).
+    Returns ``(T, C, size, size)``.
+    """
+    c, h, w = img.shape
+    if h < size or w < size:
+        pad = np.full((c, max(h, size), max(w, size)), -1.0, np.float32)
+        pad[:, :h, :w] = img
+        img, (c, h, w) = pad, pad.shape
+    tiles = [
+        img[:, y : y + size, x : x + size]
+        for y in tile_positions(h, size)
+        for x in tile_positions(w, size)
+    ]
+    return np.stack(tiles).astype(np.float32, copy=False)
+
+
+def _sample_sites(plate, n: int) -> np.ndarray:
+    cand = np.asarray(plate.usable_sites)
+    if len(cand) == 0:
+        raise ValueError(f"plate {plate.root} has no usable sites to train on")
+    pick = np.unique(np.linspace(0, len(cand) - 1, min(n, len(cand))).round().astype(int))
+    return cand[pick]
+
+
+def fit_normalizer(plate, cfg: DataConfig) -> Normalizer:
+    """Per-stain low/high percentiles over a spread-out sample of sites."""
+    sites = _sample_sites(plate, cfg.norm_sites)
+    per_channel = [[] for _ in range(plate.n_channels)]
+    rng = np.random.default_rng(0)
+    for s in sites:
+        img = plate.read_site(int(s))
+        for ch in range(plate.n_channels):
+            v = img[ch].ravel()
+            if v.size > 20000:
+                v = rng.choice(v, 20000, replace=False)
+            per_channel[ch].append(v)
+    low, high = [], []
+    for ch, parts in enumerate(per_channel):
+        v = np.concatenate(parts).astype(np.float64)
+        lo, hi = np.percentile(v, [cfg.low_pct, cfg.high_pct])
+        if not hi > lo:
+            hi = lo + 1.0
+        low.append(float(lo))
+        high.append(float(hi))
+    return Normalizer(low, high)
+
+
+class TileSampler:
+    """Random ``resolution``-square crops of normalised, downsampled sites.
+
+    ``sample(n, rng)`` reads at most ``n`` sites (fewer when cached); decoded
+    sites live in an LRU cache capped at ``cfg.cache_mb`` megabytes, so memory
+    does not grow with the plate.
+    """
+
+    def __init__(self, plate, resolution: int, cfg: DataConfig, normalizer: Normalizer,
+                 sites=None):
+        self.plate = plate
+        self.resolution = int(resolution)
+        self.cfg = cfg
+        self.norm = normalizer
+        self.sites = np.asarray(plate.usable_sites if sites is None else sites, dtype=np.int64)
+        if len(self.sites) == 0:
+            raise ValueError(f"plate {plate.root} has no usable sites to train on")
+        h, w = plate.tile_shape
+        self.shape = (h // max(cfg.scale, 1), w // max(cfg.scale, 1))
+        if min(self.shape) < self.resolution:
+            raise ValueError(
+                f"tiles of {plate.root} are {h}x{w} pixels; downsampled by {cfg.scale} they are "
+                f"smaller than the training resolution {self.resolution} -- lower --resolution "
+                f"or the downsampling factor"
+            )
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+        self._bad: set[int] = set()
+
+    def load(self, site: int) -> np.ndarray:
+        """Normalised, downsampled ``(C, h, w)`` float16 array of one site."""
+        if site in self._cache:
+            self._cache.move_to_end(site)
+            return self._cache[site]
+        img = self.norm(downsample(self.plate.read_site(int(site)), self.cfg.scale))
+        img = img.astype(np.float16)
+        cap = self.cfg.cache_mb * 2**20
+        if img.nbytes <= cap:
+            self._cache[site] = img
+            self._cache_bytes += img.nbytes
+            while self._cache_bytes > cap:
+                _, old = self._cache.popitem(last=False)
+                self._cache_bytes -= old.nbytes
+        return img
+
+    def sample(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        r = self.resolution
+        out = np.empty((n, self.plate.n_channels, r, r), np.float32)
+        i = 0
+        while i < n:
+            site = int(self.sites[rng.integers(len(self.sites))])
+            if site in self._bad:
+                continue
+            try:
+                img = self.load(site)
+            except ValueError as exc:  # TileError: skip the site, keep training
+                warnings.warn(f"skipping site {site} during training: {exc}", stacklevel=2)
+                self._bad.add(site)
+                if len(self._bad) >= len(self.sites):
+                    raise
+                continue
+            _, h, w = img.shape
+            y = int(rng.integers(h - r + 1))
+            x = int(rng.integers(w - r + 1))
+            out[i] = img[:, y : y + r, x : x + r]
+            i += 1
+        return torch.from_numpy(out)

@@ -1,0 +1,151 @@
+"""Generation, projection and interpolation in the generator's w space.
+
+All functions take a :class:`~napari_gandl.gan.checkpoint.GANModel` (from
+``load_model(run_dir)``) or a run directory.  Images are returned as float32
+``(N, C, H, W)`` arrays in the normalised training range (about -1..1); use
+``to_raw`` to map them back to the plate's intensity units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import GANModel, load_model
+
+__all__ = ["generate", "project", "interpolate", "to_raw", "seeds_to_w"]
+
+
+def _model(model) -> GANModel:
+    return model if isinstance(model, GANModel) else load_model(model)
+
+
+def seeds_to_w(model, seeds, truncation: float = 1.0) -> torch.Tensor:
+    """w vectors ``(N, w_dim)`` for integer seeds (z drawn from each seed)."""
+    m = _model(model)
+    z = np.stack([np.random.RandomState(int(s)).standard_normal(m.G.z_dim) for s in seeds])
+    z = torch.from_numpy(z.astype(np.float32)).to(m.device)
+    with torch.no_grad():
+        return m.G.mapping(z, truncation_psi=truncation)
+
+
+def generate(model, seeds=None, w=None, truncation: float = 1.0, noise_mode: str = "const",
+             batch: int = 16) -> np.ndarray:
+    """N-stain images from integer ``seeds`` or from ``w`` (``(N, w_dim)`` or ``(N, num_ws, w_dim)``).
+
+    ``truncation`` < 1 pulls w towards the average w (more typical images);
+    with explicit ``w`` it is applied the same way.
+    """
+    m = _model(model)
+    if (seeds is None) == (w is None):
+        raise ValueError("give exactly one of seeds or w")
+    if seeds is not None:
+        ws = seeds_to_w(m, list(seeds), truncation)
+    else:
+        ws = torch.as_tensor(np.asarray(w, np.float32)).to(m.device)
+        if ws.dim() == 1:
+            ws = ws[None]
+        if truncation != 1.0:
+            avg = m.G.mapping.w_avg
+            ws = avg.lerp(ws, truncation) if ws.dim() == 2 else avg[None, None].lerp(ws, truncation)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(ws), batch):
+            out.append(m.G.synthesize(ws[i : i + batch], noise_mode=noise_mode).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def to_raw(model, images: np.ndarray) -> np.ndarray:
+    """Normalised images back to the plate's intensity units (float32)."""
+    return _model(model).normalizer.inverse(images)
+
+
+def _slerp(a, b, t):
+    an = a / np.linalg.norm(a)
+    bn = b / np.linalg.norm(b)
+    omega = np.arccos(np.clip(np.dot(an, bn), -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    so = np.sin(omega)
+    # spherical path on the directions, norms interpolated linearly
+    direction = (np.sin((1 - t) * omega) / so) * an + (np.sin(t * omega) / so) * bn
+    norm = (1 - t) * np.linalg.norm(a) + t * np.linalg.norm(b)
+    return direction / np.linalg.norm(direction) * norm
+
+
+def interpolate(w_a, w_b, steps: int = 8, method: str = "slerp") -> np.ndarray:
+    """``steps`` latents from ``w_a`` to ``w_b`` inclusive (``'slerp'`` or ``'lerp'``)."""
+    a = np.asarray(w_a, np.float64).reshape(-1)
+    b = np.asarray(w_b, np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"w_a and w_b differ in shape: {a.shape} vs {b.shape}")
+    if steps < 2:
+        raise ValueError("steps must be >= 2")
+    ts = np.linspace(0.0, 1.0, steps)
+    if method == "lerp":
+        out = [(1 - t) * a + t * b for t in ts]
+    elif method == "slerp":
+        out = [_slerp(a, b, t) for t in ts]
+    else:
+        raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
+    shape = np.asarray(w_a).shape
+    return np.stack(out).astype(np.float32).reshape((steps,) + shape)
+
+
+def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
+            feature_weight: float = 1.0, normalized: bool = False, seed: int = 0,
+            return_history: bool = False):
+    """Find w whose generated image reconstructs ``image``.
+
+    ``image`` is one ``(C, H, W)`` site crop in raw intensities (or already
+    normalised with ``normalized=True``); it is centre-cropped / resized to
+    the training resolution.  The loss is pixel MSE plus ``feature_weight``
+    times the squared distance between the discriminator features of target
+    and reconstruction (no ImageNet/VGG networks, no RGB assumptions).
+    Optimises one w (``(w_dim,)``) starting from the average w; returns it as
+    float32 numpy (and the loss history when ``return_history``).
+    """
+    m = _model(model)
+    img = np.asarray(image, np.float32)
+    if img.ndim != 3 or img.shape[0] != m.img_channels:
+        raise ValueError(
+            f"image must be (C, H, W) with C={m.img_channels} stains, got shape {img.shape}"
+        )
+    if not normalized:
+        from .dataset import downsample
+
+        img = m.normalizer(downsample(img, m.scale))
+    target = torch.from_numpy(img)[None].to(m.device)
+    r = m.resolution
+    _, _, h, w = target.shape
+    if h >= r and w >= r:
+        y0, x0 = (h - r) // 2, (w - r) // 2
+        target = target[:, :, y0 : y0 + r, x0 : x0 + r]
+    else:
+        target = F.interpolate(target, size=(r, r), mode="bilinear", align_corners=False)
+    G, D = m.G, m.D
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        target_feat = D.features(target)
+        # start from w_avg (or the mean of random w if the average was never tracked)
+        w0 = G.mapping.w_avg.clone()
+        if not torch.any(w0 != 0):
+            w0 = G.mapping(torch.randn(256, G.z_dim, device=m.device)).mean(0)
+    w_opt = w0.clone()[None].requires_grad_(True)
+    opt = torch.optim.Adam([w_opt], lr=lr, betas=(0.9, 0.999))
+    history = []
+    for i in range(steps):
+        t = i / max(steps - 1, 1)
+        for g in opt.param_groups:  # cosine ramp-down of the step size
+            g["lr"] = lr * (0.5 * (1 + np.cos(np.pi * t)) * 0.95 + 0.05)
+        synth = G.synthesize(w_opt, noise_mode="const")
+        pix = F.mse_loss(synth, target)
+        feat = (D.features(synth) - target_feat).square().mean()
+        loss = pix + feature_weight * feat
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+    w_final = w_opt.detach()[0].cpu().numpy().astype(np.float32)
+    return (w_final, history) if return_history else w_final

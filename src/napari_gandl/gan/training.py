@@ -1,0 +1,623 @@
+"""Training loop: G/D phases, lazy R1 (or WGAN-GP), G EMA, checkpoints, resume.
+
+``iterate_training(...)`` is a generator yielding progress dicts after every
+step, suitable for a GUI ``thread_worker``; closing the generator (or a
+``should_stop`` callback returning True) stops training cleanly after writing
+a checkpoint.  ``train(...)`` drives it to the end (optionally with a
+progress callback) and returns the run directory.
+
+Multi-process training (``torchrun``) is picked up from the usual environment
+variables: gradients (and the few tracked statistics) are averaged across
+ranks with ``all_reduce`` -- gloo on CPU, NCCL on CUDA -- and only rank 0
+writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from . import loss as L
+from .augment import AugmentConfig, augment
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from .dataset import DataConfig, Normalizer, TileSampler, fit_normalizer
+from .networks import NetworkConfig, build_networks
+
+__all__ = [
+    "PRESETS",
+    "TrainConfig",
+    "TrainingDiverged",
+    "Trainer",
+    "iterate_training",
+    "train",
+    "resolve_device",
+    "make_config",
+]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf; the last good checkpoint is left untouched."""
+
+
+# Presets: network widths, batch and schedule.  ``quick`` is sized for a
+# laptop-class CPU (minutes); ``paper`` follows the GAN-DL setup (StyleGAN2
+# widths of 512, 3-layer mapping) and wants a GPU.
+PRESETS: dict[str, dict] = {
+    "quick": dict(
+        resolution=64,
+        network=dict(channel_base=2048, channel_max=128, mapping_layers=3, mbstd_group=4),
+        batch=16,
+        g_lr=0.0025,
+        d_lr=0.0025,
+        r1_gamma=0.05,
+        ema_kimg=2.0,
+        minutes=10.0,
+        snapshot_kimg=2.0,
+        data=dict(scale=1),
+        augment=dict(p=0.5),
+    ),
+    "paper": dict(
+        resolution=256,
+        network=dict(channel_base=32768, channel_max=512, mapping_layers=3, mbstd_group=4),
+        batch=32,
+        g_lr=0.002,
+        d_lr=0.002,
+        r1_gamma=1.0,
+        ema_kimg=10.0,
+        kimg=5000.0,
+        snapshot_kimg=50.0,
+        data=dict(scale=1),
+        augment=dict(p=0.3),
+    ),
+}
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "quick"
+    resolution: int = 64
+    batch: int = 16
+    kimg: float | None = None  # stop after this many thousand real images
+    minutes: float | None = None  # ... or after this much training time
+    seed: int = 0
+    loss: str = "logistic"  # or "wgan-gp"
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    betas: tuple = (0.0, 0.99)
+    r1_gamma: float = 0.05
+    r1_interval: int = 16
+    gp_weight: float = 10.0
+    ema_kimg: float = 2.0
+    ema_rampup: float = 0.05
+    style_mixing: float = 0.9
+    snapshot_kimg: float = 2.0  # checkpoint + sample grid interval
+    snapshot_minutes: float = 5.0  # ... or this often in wall time, whichever first
+    device: str = "auto"
+    network: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)
+    plate: str = ""
+    channel_names: list = field(default_factory=list)
+    normalizer: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+def make_config(preset="quick", **overrides) -> TrainConfig:
+    """Preset values updated by non-None ``overrides`` (nested dicts merged)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    base = copy.deepcopy(PRESETS[preset])
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in ("network", "data", "augment") and isinstance(v, dict):
+            base.setdefault(k, {}).update(v)
+        else:
+            base[k] = v
+    if overrides.get("kimg") is not None and overrides.get("minutes") is None:
+        base.pop("minutes", None)
+    if overrides.get("minutes") is not None and overrides.get("kimg") is None:
+        base.pop("kimg", None)
+    cfg = TrainConfig(preset=preset, **base)
+    if cfg.loss not in L.LOSSES:
+        raise ValueError(f"unknown loss {cfg.loss!r}; choose from {L.LOSSES}")
+    if cfg.kimg is None and cfg.minutes is None:
+        raise ValueError("give a training length: kimg or minutes")
+    return cfg
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return dev
+
+
+# ---------------------------------------------------------------------------
+# Distributed helpers (torchrun)
+# ---------------------------------------------------------------------------
+
+
+def _dist():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Initialise the process group when launched by torchrun; (rank, world)."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _save_rng(np_rng: np.random.Generator) -> dict:
+    st = {
+        "torch": torch.get_rng_state(),
+        "numpy": json.dumps(np_rng.bit_generator.state),
+        "python": json.dumps(random.getstate()),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _load_rng(st: dict, np_rng: np.random.Generator):
+    torch.set_rng_state(st["torch"])
+    np_rng.bit_generator.state = json.loads(st["numpy"])
+    py = json.loads(st["python"])
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in st and torch.cuda.is_available():
+        try:
+            torch.cuda.set_rng_state_all(st["cuda"])
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# Sample grids
+# ---------------------------------------------------------------------------
+
+_STAIN_COLOURS = np.array(
+    [[0, 0.4, 1], [0, 1, 0], [1, 0, 0], [1, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0.5, 0], [1, 1, 1]],
+    np.float32,
+)
+
+
+def composite(imgs: np.ndarray) -> np.ndarray:
+    """``(N, C, H, W)`` normalised images -> ``(N, H, W, 3)`` uint8 additive composite."""
+    x = np.clip((np.asarray(imgs, np.float32) + 1) / 2, 0, 1)
+    cols = _STAIN_COLOURS[np.arange(x.shape[1]) % len(_STAIN_COLOURS)]
+    rgb = np.einsum("nchw,ck->nhwk", x, cols) / max(1.0, x.shape[1] / 2.5)
+    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def save_grid(imgs: np.ndarray, path: Path, cols: int = 8):
+    from PIL import Image
+
+    rgb = composite(imgs)
+    n, h, w, _ = rgb.shape
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = rgb[i]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    Image.fromarray(grid).save(tmp)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# Trainer
+# ---------------------------------------------------------------------------
+
+
+class Trainer:
+    """Holds networks, optimisers and state; ``step()`` runs one iteration."""
+
+    LOSS_FIELDS = ["step", "kimg", "loss_G", "loss_D", "reg", "real_score", "fake_score",
+                   "img_per_s", "elapsed_s"]
+
+    def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(config.device)
+        self.rank, self.world = init_distributed(self.device)
+        ckpt = None
+        ckpt_path = self.out_dir / CHECKPOINT_NAME
+        if resume and ckpt_path.exists():
+            ckpt = load_checkpoint(ckpt_path)
+            saved = TrainConfig.from_dict(ckpt["config"])
+            # the saved run defines the model and schedule; only the length may be extended
+            if config.kimg is not None and (saved.kimg is None or config.kimg > saved.kimg):
+                saved.kimg = config.kimg
+            if config.minutes is not None and (saved.minutes is None or config.minutes > saved.minutes):
+                saved.minutes = config.minutes
+            saved.device = config.device
+            config = saved
+        elif not resume and ckpt_path.exists():
+            raise FileExistsError(
+                f"{ckpt_path} exists; pass resume=True (--resume) to continue that run "
+                f"or choose another output folder"
+            )
+        self.cfg = config
+        self.plate = plate
+        if plate is None:
+            raise ValueError("a plate is required for training")
+        config.plate = str(getattr(plate, "root", ""))
+        config.channel_names = list(plate.channel_names)
+
+        self.net_cfg = NetworkConfig.from_dict(
+            {**config.network, "img_channels": plate.n_channels, "resolution": config.resolution}
+        )
+        config.network = self.net_cfg.to_dict()
+        self.data_cfg = DataConfig.from_dict(config.data)
+        config.data = self.data_cfg.to_dict()
+        self.aug_cfg = AugmentConfig.from_dict(config.augment)
+        config.augment = self.aug_cfg.to_dict()
+
+        if self.world > 1 and config.batch % self.world:
+            raise ValueError(f"batch {config.batch} is not divisible by {self.world} processes")
+        self.batch_gpu = config.batch // self.world
+        if self.batch_gpu % self.net_cfg.mbstd_group:
+            raise ValueError(
+                f"per-process batch {self.batch_gpu} must be a multiple of the minibatch-stddev "
+                f"group size {self.net_cfg.mbstd_group}"
+            )
+
+        torch.manual_seed(config.seed + self.rank)
+        random.seed(config.seed + self.rank)
+        self.np_rng = np.random.default_rng([config.seed, self.rank])
+
+        if ckpt is not None:
+            self.normalizer = Normalizer.from_dict(config.normalizer)
+        else:
+            self.normalizer = fit_normalizer(plate, self.data_cfg)
+            config.normalizer = self.normalizer.to_dict()
+        self.sampler = TileSampler(plate, config.resolution, self.data_cfg, self.normalizer)
+
+        cuda = self.device.type == "cuda"
+        self.amp = cuda
+        self.G, self.D, self.G_ema = build_networks(
+            self.net_cfg, self.device, conv_clamp=256 if cuda else None
+        )
+        if cuda:
+            for m in (self.G, self.D, self.G_ema):
+                m.to(memory_format=torch.channels_last)
+        r1_ratio = config.r1_interval / (config.r1_interval + 1) if config.loss == "logistic" else 1.0
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.g_lr,
+                                      betas=tuple(config.betas), eps=1e-8)
+        self.opt_D = torch.optim.Adam(
+            self.D.parameters(), lr=config.d_lr * r1_ratio,
+            betas=tuple(b**r1_ratio for b in config.betas), eps=1e-8,
+        )
+        self.cur_nimg = 0
+        self.step_idx = 0
+        self.elapsed_s = 0.0
+        self.resumed_from_nimg = None
+        if ckpt is not None:
+            self.G.load_state_dict(ckpt["G"])
+            self.D.load_state_dict(ckpt["D"])
+            self.G_ema.load_state_dict(ckpt["G_ema"])
+            self.opt_G.load_state_dict(ckpt["opt_G"])
+            self.opt_D.load_state_dict(ckpt["opt_D"])
+            self.cur_nimg = int(ckpt["cur_nimg"])
+            self.step_idx = int(ckpt["step"])
+            self.elapsed_s = float(ckpt["elapsed_s"])
+            self.resumed_from_nimg = self.cur_nimg
+            if self.rank == 0:
+                _load_rng(ckpt["rng"], self.np_rng)
+            else:
+                torch.manual_seed(config.seed + self.rank + self.step_idx * 7919)
+                self.np_rng = np.random.default_rng([config.seed, self.rank, self.step_idx])
+        if self.world > 1:
+            self._broadcast_params()
+        self.grid_z = torch.from_numpy(
+            np.random.default_rng(123).standard_normal((16, self.net_cfg.z_dim)).astype(np.float32)
+        ).to(self.device)
+
+    # -- helpers -----------------------------------------------------------
+    def _broadcast_params(self):
+        dist = _dist()
+        for m in (self.G, self.D, self.G_ema):
+            for t in list(m.parameters()) + list(m.buffers()):
+                dist.broadcast(t.data, src=0)
+
+    def _allreduce_grads(self, module):
+        dist = _dist()
+        if dist is None:
+            return
+        params = [p for p in module.parameters() if p.grad is not None]
+        bufs = list(module.buffers())
+        flat = torch.cat([p.grad.flatten() for p in params] + [b.flatten().float() for b in bufs])
+        dist.all_reduce(flat)
+        flat /= self.world
+        off = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[off : off + n].view_as(p.grad))
+            off += n
+        for b in bufs:
+            n = b.numel()
+            b.copy_(flat[off : off + n].view_as(b).to(b.dtype))
+            off += n
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _aug(self, x):
+        return augment(x, self.aug_cfg)
+
+    def _reals(self):
+        x = self.sampler.sample(self.batch_gpu, self.np_rng).to(self.device)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _check(self, name, value):
+        if not torch.isfinite(value).all():
+            raise TrainingDiverged(
+                f"{name} became {value.item()} at step {self.step_idx} "
+                f"({self.cur_nimg / 1000:.2f} kimg); the last good checkpoint "
+                f"{self.out_dir / CHECKPOINT_NAME} was left untouched -- try a lower learning "
+                f"rate or a larger R1 gamma"
+            )
+
+    # -- one iteration -----------------------------------------------------
+    def step(self) -> dict:
+        cfg = self.cfg
+        G, D = self.G, self.D
+        G.train()
+        D.train()
+        n = self.batch_gpu
+        stats = {}
+
+        # D phase
+        reals = self._reals()
+        z = torch.randn(n, self.net_cfg.z_dim, device=self.device)
+        with torch.no_grad(), self._autocast():
+            fakes = G(z, style_mixing_prob=cfg.style_mixing)
+        D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with self._autocast():
+            real_logits = D(self._aug(reals)).float()
+            fake_logits = D(self._aug(fakes.detach())).float()
+        loss_D = L.d_loss(cfg.loss, real_logits, fake_logits)
+        reg = torch.zeros((), device=self.device)
+        if cfg.loss == "logistic":
+            if cfg.r1_gamma > 0 and self.step_idx % cfg.r1_interval == 0:
+                with self._autocast():
+                    reg = L.r1_penalty(D, reals, cfg.r1_gamma, self._aug) * cfg.r1_interval
+        else:
+            with self._autocast():
+                reg = L.gradient_penalty(D, reals, fakes.float(), cfg.gp_weight, self._aug)
+        total_D = loss_D + reg
+        self._check("discriminator loss", total_D.detach())
+        total_D.backward()
+        self._allreduce_grads(D)
+        self.opt_D.step()
+        stats["loss_D"] = float(loss_D.detach())
+        stats["reg"] = float(reg.detach())
+        stats["real_score"] = float(real_logits.mean().detach())
+        stats["fake_score"] = float(fake_logits.mean().detach())
+
+        # G phase
+        D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        z = torch.randn(n, self.net_cfg.z_dim, device=self.device)
+        with self._autocast():
+            fakes = G(z, update_w_avg=True, style_mixing_prob=cfg.style_mixing)
+            gl = D(self._aug(fakes)).float()
+        loss_G = L.g_loss(cfg.loss, gl)
+        self._check("generator loss", loss_G.detach())
+        loss_G.backward()
+        self._allreduce_grads(G)
+        self.opt_G.step()
+        D.requires_grad_(True)
+        stats["loss_G"] = float(loss_G.detach())
+
+        # G EMA
+        self.cur_nimg += cfg.batch
+        ema_nimg = cfg.ema_kimg * 1000
+        if cfg.ema_rampup:
+            ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for pe, p in zip(self.G_ema.parameters(), G.parameters()):
+                pe.copy_(p.detach().lerp(pe, beta))
+            for be, b in zip(self.G_ema.buffers(), G.buffers()):
+                be.copy_(b)
+        self.step_idx += 1
+        return stats
+
+    # -- persistence -------------------------------------------------------
+    def checkpoint_payload(self) -> dict:
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "cur_nimg": int(self.cur_nimg),
+            "step": int(self.step_idx),
+            "elapsed_s": float(self.elapsed_s),
+            "rng": _save_rng(self.np_rng),
+            "config": self.cfg.to_dict(),
+        }
+
+    def save(self, samples: bool = True) -> Path | None:
+        dist = _dist()
+        path = None
+        if self.rank == 0:
+            path = save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.checkpoint_payload())
+            (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            if samples:
+                self.save_samples()
+        if dist is not None:
+            dist.barrier()
+        return path
+
+    @torch.no_grad()
+    def save_samples(self):
+        self.G_ema.eval()
+        imgs = self.G_ema(self.grid_z, noise_mode="const").float().cpu().numpy()
+        save_grid(imgs, self.out_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png")
+        save_grid(imgs, self.out_dir / "samples" / "fakes_latest.png")
+
+    def done(self) -> bool:
+        c = self.cfg
+        if c.kimg is not None and self.cur_nimg >= c.kimg * 1000:
+            return True
+        if c.minutes is not None and self.elapsed_s >= c.minutes * 60:
+            return True
+        return False
+
+    def fraction(self) -> float:
+        c = self.cfg
+        fr = []
+        if c.kimg is not None:
+            fr.append(self.cur_nimg / (c.kimg * 1000))
+        if c.minutes is not None:
+            fr.append(self.elapsed_s / (c.minutes * 60))
+        return float(min(1.0, max(fr))) if fr else 0.0
+
+
+def _write_loss_row(path: Path, row: dict):
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=Trainer.LOSS_FIELDS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: bool = False,
+                     should_stop: Callable[[], bool] | None = None, **overrides) -> Iterator[dict]:
+    """Generator of progress dicts; training stops cleanly when closed.
+
+    Each dict has ``step, kimg, nimg, loss_G, loss_D, reg, real_score,
+    fake_score, img_per_s, elapsed_s, fraction, checkpoint`` (path written at
+    this step or None) and ``done``.
+    """
+    if isinstance(plate, (str, os.PathLike)):
+        from napari_gandl.plate import open_plate
+
+        plate = open_plate(plate)
+    if config is None:
+        config = make_config(**overrides)
+    tr = Trainer(plate, out_dir, config, resume=resume)
+    out_dir = Path(out_dir)
+    if tr.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(tr.cfg.to_dict(), indent=2))
+        if tr.resumed_from_nimg is None:
+            reals = np.concatenate([tr.sampler.sample(16, np.random.default_rng(1)).numpy()])
+            save_grid(reals, out_dir / "samples" / "reals.png")
+    loss_csv = out_dir / "losses.csv"
+    dist = _dist()
+    last_snap_nimg = tr.cur_nimg
+    last_snap_time = time.time()
+    stopped = False
+    try:
+        while True:
+            stop = tr.done() or (should_stop is not None and should_stop())
+            if dist is not None:
+                flag = torch.tensor([1.0 if stop else 0.0])
+                dist.broadcast(flag, src=0)
+                stop = bool(flag.item())
+            if stop:
+                break
+            t0 = time.time()
+            stats = tr.step()
+            dt = time.time() - t0
+            tr.elapsed_s += dt
+            ckpt = None
+            snap_due = (tr.cur_nimg - last_snap_nimg >= tr.cfg.snapshot_kimg * 1000) or (
+                time.time() - last_snap_time >= tr.cfg.snapshot_minutes * 60
+            )
+            if dist is not None:
+                flag = torch.tensor([1.0 if snap_due else 0.0])
+                dist.broadcast(flag, src=0)
+                snap_due = bool(flag.item())
+            if snap_due and not tr.done():
+                ckpt = tr.save()
+                last_snap_nimg, last_snap_time = tr.cur_nimg, time.time()
+            row = {
+                "step": tr.step_idx,
+                "kimg": tr.cur_nimg / 1000,
+                "nimg": tr.cur_nimg,
+                **stats,
+                "img_per_s": tr.cfg.batch / max(dt, 1e-9),
+                "elapsed_s": tr.elapsed_s,
+                "fraction": tr.fraction(),
+                "checkpoint": str(ckpt) if ckpt else None,
+                "done": False,
+            }
+            if tr.rank == 0:
+                _write_loss_row(loss_csv, row)
+            yield row
+    except GeneratorExit:
+        stopped = True
+    finally:
+        # final (or cancellation) checkpoint; skipped when a loss diverged
+        import sys
+
+        exc = sys.exc_info()[1]
+        if exc is None or isinstance(exc, GeneratorExit):
+            path = tr.save()
+            if not stopped:
+                yield {
+                    "step": tr.step_idx, "kimg": tr.cur_nimg / 1000, "nimg": tr.cur_nimg,
+                    "elapsed_s": tr.elapsed_s, "fraction": tr.fraction(),
+                    "checkpoint": str(path) if path else None, "done": True,
+                }
+
+
+def train(plate, out_dir, preset: str = "quick", resolution: int | None = None,
+          minutes: float | None = None, kimg: float | None = None, batch: int | None = None,
+          device: str = "auto", resume: bool = False, seed: int | None = None,
+          progress: Callable[[dict], None] | None = None,
+          should_stop: Callable[[], bool] | None = None, **overrides) -> Path:
+    """Train a GAN-DL model on ``plate`` (a Plate or a folder) into ``out_dir``.
+
+    Returns the run directory (holding ``checkpoint.pt``, ``config.json``,
+    ``losses.csv`` and ``samples/``).
+    """
+    cfg = make_config(preset, resolution=resolution, minutes=minutes, kimg=kimg, batch=batch,
+                      device=device, seed=seed, **overrides)
+    for info in iterate_training(plate, out_dir, cfg, resume=resume, should_stop=should_stop):
+        if progress is not None:
+            progress(info)
+    return Path(out_dir)
