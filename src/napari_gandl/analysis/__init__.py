@@ -1,0 +1,31 @@
+"""Analysis backend (Qt-free): what the GAN-DL paper does with an embedding.
+
+Works on any embedding table (ours, the RxRx19a ``embeddings.csv``, a
+CellProfiler-style table): plate normalisation on controls, linear-SVM
+control tasks with well-grouped splits, E2/C2 perturbation spaces,
+dose-response curves with EC50 and F-test q-values, classifier two-sample
+tests, and the one-page report of ``gandl analyse``.
+"""
+
+from .classify import (
+    LinearModel, Task, TaskError, TaskResult, define_task, evaluate_task, map_channels,
+    run_tasks, rxrx1_channels_for_rxrx19a, rxrx19a_tasks, zero_shot_cell_types,
+)
+from .c2st import C2STResult, c2st, tile_features
+from .dose import (
+    benjamini_hochberg, dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
+    logistic4, plot_curves,
+)
+from .axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
+from .normalise import centerscale_on_controls, control_mask, normalise, tvn_on_controls
+from .tables import EmbeddingTable, TableError, load_embeddings, read_table, write_table
+
+__all__ = [
+    "C2STResult", "EmbeddingTable", "LinearModel", "PerturbationSpace", "TableError", "Task",
+    "TaskError", "TaskResult", "benjamini_hochberg", "c2st", "centerscale_on_controls",
+    "control_mask", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
+    "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space", "load_embeddings",
+    "logistic4", "map_channels", "normalise", "plot_curves", "plot_space", "read_table",
+    "run_tasks", "rxrx19a_tasks", "rxrx1_channels_for_rxrx19a", "tile_features",
+    "tvn_on_controls", "write_table", "zero_shot_cell_types",
+]

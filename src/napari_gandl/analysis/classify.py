@@ -1,0 +1,349 @@
+"""Linear-SVM classification tasks with well-grouped repeated splits.
+
+As in the GAN-DL paper: a soft-margin linear SVM on standardised features,
+class weights inversely proportional to class frequencies, 75 % / 25 %
+train/test splits drawn *by well* (no well contributes sites to both sides),
+repeated ``n_splits`` times; we report mean ± sd of held-out accuracy (and
+balanced accuracy) and the summed confusion matrix.
+
+RxRx19a presets (:func:`rxrx19a_tasks`):
+
+* ``C+ vs C-`` : C+ = untreated Mock or UV-inactivated virus, C- =
+  untreated active SARS-CoV-2; cell types merged, and per cell type;
+* ``HRCE vs VERO`` : cell model, on control (untreated) sites.
+
+:func:`define_task` builds a generic task from ``column``, positive values
+and negative values.  :func:`zero_shot_cell_types` classifies RxRx1 cell
+types (multi-class) and :func:`rxrx1_channels_for_rxrx19a` maps the six
+RxRx1 stains onto the five of RxRx19a by stain name.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import confusion_matrix
+from sklearn.svm import LinearSVC
+
+from .tables import (
+    EmbeddingTable, TableError, as_str, control_labels, is_untreated, require_columns,
+    well_groups,
+)
+
+
+@dataclass
+class Task:
+    """A labelled subset of sites: ``labels[i]`` is a class name or None (excluded)."""
+
+    name: str
+    labels: np.ndarray          # object array, None = not in task
+    groups: np.ndarray          # well id per site
+    description: str = ""
+
+    @property
+    def mask(self) -> np.ndarray:
+        return np.array([lab is not None for lab in self.labels], dtype=bool)
+
+    def counts(self) -> dict[str, int]:
+        vals, n = np.unique(self.labels[self.mask].astype(str), return_counts=True)
+        return dict(zip(vals.tolist(), n.tolist()))
+
+
+@dataclass
+class TaskResult:
+    name: str
+    classes: list[str]
+    accuracy_mean: float
+    accuracy_sd: float
+    balanced_accuracy_mean: float
+    balanced_accuracy_sd: float
+    accuracies: list[float]
+    confusion: list[list[int]]          # rows = true, columns = predicted, summed over splits
+    n_sites: dict[str, int]
+    n_wells: int
+    n_splits: int
+    test_size: float
+    solver: str
+    seconds: float
+    description: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.name}: accuracy {100 * self.accuracy_mean:.1f} ± "
+                f"{100 * self.accuracy_sd:.1f} % (balanced {100 * self.balanced_accuracy_mean:.1f} %, "
+                f"{self.n_splits} well-grouped splits)")
+
+
+class TaskError(ValueError):
+    """A task cannot be evaluated (e.g. one class only, too few wells)."""
+
+
+# ------------------------------------------------------------------ tasks
+
+def define_task(meta: pd.DataFrame, column: str, positive: Sequence | str,
+                negative: Sequence | str | None = None, name: str | None = None,
+                where: np.ndarray | None = None, labels: tuple[str, str] | None = None,
+                ) -> Task:
+    """Generic binary (or multi-class) task on a metadata column.
+
+    ``positive``/``negative`` are values (or lists of values) of ``column``;
+    ``negative=None`` means "every other value".  ``where`` restricts the task
+    to a subset of sites.  Passing ``positive=None`` and ``negative=None``
+    makes every distinct value its own class (multi-class).
+    """
+    require_columns(meta, [column], f"task on {column!r}")
+    vals = as_str(meta, column)
+    inside = np.ones(len(meta), bool) if where is None else np.asarray(where, bool)
+    out = np.full(len(meta), None, dtype=object)
+    if positive is None and negative is None:
+        out[inside & (vals != "")] = vals[inside & (vals != "")]
+        name = name or f"{column} (multi-class)"
+    else:
+        pos = [positive] if isinstance(positive, str) else [str(p) for p in positive]
+        pos_lab, neg_lab = labels or ("+".join(pos), "other" if negative is None else None)
+        is_pos = np.isin(vals, pos)
+        if negative is None:
+            is_neg = ~is_pos & (vals != "")
+        else:
+            neg = [negative] if isinstance(negative, str) else [str(n) for n in negative]
+            is_neg = np.isin(vals, neg)
+            neg_lab = neg_lab or "+".join(neg)
+            both = is_pos & is_neg
+            if both.any():
+                raise TaskError(f"task {column}: values {sorted(set(vals[both]))} are both positive and negative")
+        out[inside & is_pos] = pos_lab
+        out[inside & is_neg] = neg_lab
+        name = name or f"{pos_lab} vs {neg_lab}"
+    return Task(name, out, well_groups(meta), description=f"column {column!r}")
+
+
+def rxrx19a_tasks(meta: pd.DataFrame) -> dict[str, Task]:
+    """The paper's control tasks, for whichever columns/classes are present."""
+    tasks: dict[str, Task] = {}
+    groups = well_groups(meta)
+    if "disease_condition" in meta.columns:
+        ctrl = control_labels(meta)
+        lab = np.where(ctrl == "", None, ctrl).astype(object)
+        tasks["C+ vs C- (merged)"] = Task(
+            "C+ vs C- (merged)", lab, groups,
+            "untreated Mock/UV-inactivated (C+) vs untreated active SARS-CoV-2 (C-), all cell types")
+        if "cell_type" in meta.columns:
+            ct = as_str(meta, "cell_type")
+            for c in sorted(set(ct) - {""}):
+                sub = np.where(ct == c, lab, None).astype(object)
+                tasks[f"C+ vs C- ({c})"] = Task(f"C+ vs C- ({c})", sub, groups,
+                                               f"C+ vs C- on {c} cells only")
+    if "cell_type" in meta.columns:
+        ct = as_str(meta, "cell_type")
+        kinds = sorted(set(ct) - {""})
+        if len(kinds) >= 2:
+            untreated = is_untreated(meta)
+            lab = np.where(untreated & (ct != ""), ct, None).astype(object)
+            name = " vs ".join(kinds)
+            tasks[name] = Task(name, lab, groups, "cell model on untreated control sites")
+    return tasks
+
+
+# ------------------------------------------------------------------ splits & SVM
+
+def grouped_splits(labels: np.ndarray, groups: np.ndarray, n_splits: int = 10,
+                   test_size: float = 0.25, seed: int = 0, max_tries: int = 50):
+    """Yield (train_idx, test_idx) with whole groups on one side and every
+    class present on both sides (splits lacking a class are redrawn)."""
+    labels = np.asarray(labels)
+    groups = np.asarray(groups)
+    uniq, ginv = np.unique(groups, return_inverse=True)
+    n_groups = len(uniq)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise TaskError(f"only one class present ({classes.tolist()}); a classifier needs two")
+    # classes per group
+    n_test = max(1, int(round(test_size * n_groups)))
+    if n_groups < 2 or n_test >= n_groups:
+        raise TaskError(f"only {n_groups} well(s); need at least 2 wells to split by well")
+    rng = np.random.default_rng(seed)
+    made = 0
+    tries = 0
+    while made < n_splits:
+        tries += 1
+        if tries > max_tries * n_splits:
+            raise TaskError(f"could not draw well-grouped splits with every class "
+                            f"({classes.tolist()}) on both sides from {n_groups} wells; "
+                            "each class needs wells of its own on both sides")
+        test_groups = np.zeros(n_groups, bool)
+        test_groups[rng.choice(n_groups, n_test, replace=False)] = True
+        is_test = test_groups[ginv]
+        if (len(np.unique(labels[is_test])) < len(classes)
+                or len(np.unique(labels[~is_test])) < len(classes)):
+            continue
+        made += 1
+        yield np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+class LinearModel:
+    """Standardise, then a class-balanced soft-margin linear SVM.
+
+    ``solver='liblinear'`` is sklearn's LinearSVC solved in the primal
+    (``dual=False``: scales with samples, fine for a few hundred features);
+    ``'sgd'`` is a hinge-loss SGD (same objective, approximate, for very
+    large n); ``'auto'`` picks SGD above 100,000 training sites.
+    """
+
+    def __init__(self, C: float = 1.0, solver: str = "auto", seed: int = 0, max_iter: int = 2000):
+        self.C, self.solver, self.seed, self.max_iter = C, solver, seed, max_iter
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "LinearModel":
+        X = np.asarray(X, dtype=np.float32)
+        self.mean_ = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.scale_ = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
+        Z = (X - self.mean_) / self.scale_
+        solver = self.solver
+        if solver == "auto":
+            solver = "sgd" if len(X) > 100_000 else "liblinear"
+        self.solver_ = solver
+        if solver == "liblinear":
+            clf = LinearSVC(C=self.C, class_weight="balanced", dual=False,
+                            max_iter=self.max_iter, tol=1e-3, random_state=self.seed)
+        elif solver == "sgd":
+            alpha = 1.0 / (self.C * len(X))
+            clf = SGDClassifier(loss="hinge", alpha=alpha, class_weight="balanced",
+                                max_iter=20, tol=1e-4, random_state=self.seed, average=True)
+        else:
+            raise ValueError(f"unknown solver {solver!r}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(Z, y)
+        self.clf_ = clf
+        self.classes_ = clf.classes_
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.clf_.decision_function((np.asarray(X, np.float32) - self.mean_) / self.scale_)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.clf_.predict((np.asarray(X, np.float32) - self.mean_) / self.scale_)
+
+    @property
+    def normal_(self) -> np.ndarray:
+        """Unit normal of the (binary) separating hyperplane, in standardised space."""
+        w = np.asarray(self.clf_.coef_[0], dtype=np.float64)
+        return w / max(np.linalg.norm(w), 1e-300)
+
+
+def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: float = 0.25,
+                  C: float = 1.0, solver: str = "auto", seed: int = 0,
+                  progress: Callable[[int, int], None] | None = None) -> TaskResult:
+    """Repeated well-grouped train/test evaluation of a linear SVM on a task."""
+    mask = task.mask
+    if mask.sum() == 0:
+        raise TaskError(f"task {task.name!r}: no site belongs to any class")
+    y = task.labels[mask].astype(str)
+    groups = task.groups[mask]
+    Xt = np.asarray(X)[mask]
+    classes = sorted(set(y))
+    if len(classes) < 2:
+        raise TaskError(f"task {task.name!r}: only one class present ({classes[0]!r}, "
+                        f"{len(y)} sites); a classifier needs two")
+    # a well must not carry two classes (would leak through grouping)
+    t0 = time.perf_counter()
+    accs, baccs = [], []
+    conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    used_solver = solver
+    for k, (tr, te) in enumerate(grouped_splits(y, groups, n_splits, test_size, seed)):
+        model = LinearModel(C=C, solver=solver, seed=seed + k).fit(Xt[tr], y[tr])
+        used_solver = model.solver_
+        pred = model.predict(Xt[te])
+        accs.append(float(np.mean(pred == y[te])))
+        cm = confusion_matrix(y[te], pred, labels=classes)
+        conf += cm
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.diag(cm) / cm.sum(axis=1)
+        baccs.append(float(np.nanmean(recall)))
+        if progress:
+            progress(k + 1, n_splits)
+    vals, counts = np.unique(y, return_counts=True)
+    return TaskResult(
+        name=task.name, classes=classes,
+        accuracy_mean=float(np.mean(accs)), accuracy_sd=float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+        balanced_accuracy_mean=float(np.mean(baccs)),
+        balanced_accuracy_sd=float(np.std(baccs, ddof=1)) if len(baccs) > 1 else 0.0,
+        accuracies=accs, confusion=conf.tolist(),
+        n_sites=dict(zip(vals.tolist(), counts.tolist())), n_wells=int(len(np.unique(groups))),
+        n_splits=len(accs), test_size=test_size, solver=used_solver,
+        seconds=time.perf_counter() - t0, description=task.description)
+
+
+def run_tasks(table: EmbeddingTable, tasks: dict[str, Task] | None = None, **kw,
+              ) -> tuple[dict[str, TaskResult], dict[str, str]]:
+    """Evaluate several tasks; tasks that cannot run are returned with the reason."""
+    tasks = rxrx19a_tasks(table.meta) if tasks is None else tasks
+    done, skipped = {}, {}
+    for name, task in tasks.items():
+        try:
+            done[name] = evaluate_task(table.X, task, **kw)
+        except TaskError as exc:
+            skipped[name] = str(exc)
+    return done, skipped
+
+
+# ------------------------------------------------------------------ zero-shot RxRx1
+
+_STAIN_ALIASES = {
+    "hoechst": "hoechst", "dapi": "hoechst", "nuclei": "hoechst", "dna": "hoechst",
+    "cona": "cona", "concanavalin": "cona", "er": "cona",
+    "phalloidin": "phalloidin", "actin": "phalloidin",
+    "syto14": "syto14", "syto": "syto14", "rna": "syto14",
+    "mitotracker": "mitotracker", "mito": "mitotracker", "mitochondria": "mitotracker",
+    "wga": "wga", "golgi": "wga", "membrane": "wga",
+}
+RXRX1_STAIN_ORDER = ("hoechst", "cona", "phalloidin", "syto14", "mitotracker", "wga")
+RXRX19A_STAIN_ORDER = ("hoechst", "cona", "phalloidin", "syto14", "wga")
+
+
+def stain_key(name: str) -> str | None:
+    """Canonical stain of a channel name such as 'w2 ConA' or 'MitoTracker'."""
+    words = str(name).lower().replace("-", " ").replace("_", " ").replace("(", " ").replace(")", " ").split()
+    for w in words:
+        if w in _STAIN_ALIASES:
+            return _STAIN_ALIASES[w]
+    return None
+
+
+def map_channels(source_names: Sequence[str], target_names: Sequence[str] = RXRX19A_STAIN_ORDER,
+                 ) -> list[int]:
+    """Index into ``source_names`` for each target stain, matched by stain name.
+
+    ``map_channels(['Hoechst','ConA','Phalloidin','SYTO14','MitoTracker','WGA'])``
+    is ``[0, 1, 2, 3, 5]``: MitoTracker is dropped and WGA moves to the 5th slot.
+    """
+    src = [stain_key(n) for n in source_names]
+    out = []
+    for t in target_names:
+        key = stain_key(t)
+        if key is None or key not in src:
+            raise TableError(f"stain {t!r} not found among channels {list(source_names)}")
+        out.append(src.index(key))
+    return out
+
+
+def rxrx1_channels_for_rxrx19a(image: np.ndarray, channel_names: Sequence[str] = RXRX1_STAIN_ORDER,
+                               axis: int = 0) -> np.ndarray:
+    """Take an RxRx1 image (6 stains along ``axis``) to the 5-stain RxRx19a layout."""
+    idx = map_channels(channel_names, RXRX19A_STAIN_ORDER)
+    return np.take(image, idx, axis=axis)
+
+
+def zero_shot_cell_types(table: EmbeddingTable, column: str = "cell_type", **kw) -> TaskResult:
+    """Multi-class linear SVM on RxRx1 cell types (HEPG2, HUVEC, RPE, U2OS)."""
+    task = define_task(table.meta, column, None, None, name=f"zero-shot {column}")
+    return evaluate_task(table.X, task, **kw)

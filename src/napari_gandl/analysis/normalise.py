@@ -1,0 +1,152 @@
+"""Plate (batch) effect correction against control wells.
+
+Three methods, all fitted on the *control* sites of each batch only so that
+compound effects are not normalised away:
+
+``centerscale``
+    Per batch, subtract the control mean and divide by the control standard
+    deviation of each feature.
+``tvn``
+    Typical variation normalisation: centre every batch on its controls, fit
+    a PCA whitening on the pooled controls, then align each batch's control
+    covariance to the pooled (identity) covariance, CORAL-style
+    (``x -> C_b^{-1/2} x`` with a shrunk per-batch covariance ``C_b``).
+``none``
+    Return the features unchanged.
+
+The calling shape mirrors EFAAR / pycytominer: ``embeddings, metadata,
+pert_col, control_key, batch_col``.  With RxRx19a metadata the default
+controls are the untreated sites (empty ``treatment``: Mock, UV-inactivated
+and active-virus wells), present on every plate.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .tables import EmbeddingTable, TableError, as_str, batch_labels, is_untreated
+
+METHODS = ("centerscale", "tvn", "none")
+
+
+def control_mask(meta: pd.DataFrame, pert_col: str = "treatment",
+                 control_key=None) -> np.ndarray:
+    """Boolean mask of control sites.
+
+    ``control_key`` may be: ``None`` (empty/NaN ``pert_col`` = untreated),
+    a value or list of values of ``pert_col``, a boolean array, or a callable
+    ``meta -> bool array``.
+    """
+    if callable(control_key):
+        return np.asarray(control_key(meta), dtype=bool)
+    if isinstance(control_key, (np.ndarray, pd.Series)) and np.asarray(control_key).dtype == bool:
+        mask = np.asarray(control_key, dtype=bool)
+        if mask.shape != (len(meta),):
+            raise ValueError(f"control mask has shape {mask.shape}, expected ({len(meta)},)")
+        return mask
+    if pert_col not in meta.columns:
+        raise TableError(f"metadata: normalisation needs the perturbation column "
+                         f"{pert_col!r}, which is missing")
+    if control_key is None:
+        return is_untreated(meta, pert_col)
+    keys = [control_key] if isinstance(control_key, (str, int, float)) else list(control_key)
+    return np.isin(as_str(meta, pert_col), [str(k) for k in keys])
+
+
+def _batch_controls(batches: np.ndarray, controls: np.ndarray, min_controls: int):
+    for b in pd.unique(batches):
+        rows = batches == b
+        ctrl = rows & controls
+        if ctrl.sum() < min_controls:
+            warnings.warn(f"batch {b!r}: only {int(ctrl.sum())} control site(s); "
+                          f"using all {int(rows.sum())} sites of the batch as reference",
+                          stacklevel=3)
+            ctrl = rows
+        yield b, rows, ctrl
+
+
+def centerscale_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "treatment",
+                            control_key=None, batch_col: str | Sequence[str] | None = None,
+                            eps: float = 1e-6, min_controls: int = 2) -> np.ndarray:
+    """Per batch: (x - mean_controls) / std_controls, feature-wise."""
+    X = np.asarray(X, dtype=np.float64)
+    batches = batch_labels(meta, batch_col)
+    controls = control_mask(meta, pert_col, control_key)
+    out = np.empty_like(X)
+    for _, rows, ctrl in _batch_controls(batches, controls, min_controls):
+        mu = X[ctrl].mean(axis=0)
+        sd = X[ctrl].std(axis=0, ddof=1) if ctrl.sum() > 1 else np.ones(X.shape[1])
+        out[rows] = (X[rows] - mu) / np.maximum(sd, eps)
+    return out.astype(np.float32)
+
+
+def _inv_sqrt_psd(C: np.ndarray, floor: float) -> np.ndarray:
+    w, V = np.linalg.eigh(C)
+    w = np.maximum(w, floor)
+    return (V / np.sqrt(w)) @ V.T
+
+
+def tvn_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "treatment",
+                    control_key=None, batch_col: str | Sequence[str] | None = None,
+                    var_floor: float = 1e-6, min_controls: int = 2,
+                    align: bool = True) -> np.ndarray:
+    """Typical variation normalisation with per-batch CORAL alignment.
+
+    1. centre each batch on its control mean;
+    2. PCA-whiten with the pooled controls (components whose variance is below
+       ``var_floor`` x the largest are dropped, so the output may have fewer
+       columns than the input);
+    3. (``align``) per batch, multiply by the inverse square root of the
+       batch's control covariance in the whitened space, shrunk towards the
+       identity by ``d / (n_b + d)`` so small batches are not over-fitted.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    batches = batch_labels(meta, batch_col)
+    controls = control_mask(meta, pert_col, control_key)
+    Xc = np.empty_like(X)
+    ref = np.zeros(len(X), dtype=bool)
+    groups = list(_batch_controls(batches, controls, min_controls))
+    for _, rows, ctrl in groups:
+        Xc[rows] = X[rows] - X[ctrl].mean(axis=0)
+        ref |= ctrl
+    C = np.cov(Xc[ref], rowvar=False)
+    w, V = np.linalg.eigh(np.atleast_2d(C))
+    order = np.argsort(w)[::-1]
+    w, V = w[order], V[:, order]
+    keep = w > var_floor * max(w[0], 1e-300)
+    W = V[:, keep] / np.sqrt(w[keep])
+    Z = Xc @ W
+    d = Z.shape[1]
+    if align:
+        for _, rows, ctrl in groups:
+            n = int(ctrl.sum())
+            if n < 2:
+                continue
+            Cb = np.cov(Z[ctrl], rowvar=False).reshape(d, d)
+            alpha = d / (n + d)
+            Cb = (1 - alpha) * Cb + alpha * np.eye(d)
+            Z[rows] = Z[rows] @ _inv_sqrt_psd(Cb, var_floor)
+    return Z.astype(np.float32)
+
+
+def normalise(table: EmbeddingTable, method: str = "centerscale", pert_col: str = "treatment",
+              control_key=None, batch_col: str | Sequence[str] | None = None,
+              ) -> EmbeddingTable:
+    """Apply a normalisation method to an :class:`EmbeddingTable`."""
+    method = (method or "none").lower().replace("-", "").replace("_", "")
+    if method in ("none", "raw"):
+        return table
+    if method in ("centerscale", "centrescale", "zscore"):
+        return table.with_features(centerscale_on_controls(
+            table.X, table.meta, pert_col, control_key, batch_col))
+    if method == "tvn":
+        Z = tvn_on_controls(table.X, table.meta, pert_col, control_key, batch_col)
+        return table.with_features(Z, [f"tvn{i:03d}" for i in range(Z.shape[1])])
+    raise ValueError(f"unknown normalisation {method!r}; choose from {', '.join(METHODS)}")
+
+
+NormaliseFn = Callable[..., np.ndarray]
