@@ -89,3 +89,32 @@ def test_sample_data(make_napari_viewer, tmp_path, monkeypatch):
 def test_manifest_validates():
     result = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-gandl"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_site_navigator_follows_and_drives_the_slider(make_napari_viewer, sample_plate):
+    from napari_gandl._widget import SiteNavigator
+
+    viewer = make_napari_viewer()
+    navigator = SiteNavigator(viewer)
+    assert navigator.summary.value == "open a plate folder"
+    layers = viewer.open(str(sample_plate), plugin="napari-gandl")
+    sites = layers[0].metadata["sites"]
+
+    viewer.dims.set_current_step(0, 60)
+    row = sites.iloc[60]
+    assert (navigator.experiment.value, navigator.plate.value, navigator.well.value) == (
+        row.experiment, row.plate, row.well)
+    assert row.site_id in navigator.summary.value and row.cell_type in navigator.summary.value
+
+    target = sites[(sites.experiment == "HRCE-1") & (sites.plate == 2)].iloc[4]
+    navigator.experiment.value = "HRCE-1"
+    navigator.plate.value = 2
+    navigator.well.value = target.well
+    assert viewer.dims.current_step[0] == target.name
+    assert target.site_id in navigator.summary.value
+
+
+def test_navigator_is_in_the_plugin_menu(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget, navigator = viewer.window.add_plugin_dock_widget("napari-gandl", "Site navigator")
+    assert navigator.summary.value == "open a plate folder"

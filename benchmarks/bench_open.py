@@ -1,0 +1,164 @@
+"""Opening a plate: lazy napari layers against reading the plate eagerly with numpy.
+
+Builds RxRx19a-layout plates of 384 wells x 4 sites (1,536 sites, 5 stains)
+and a quarter-size one, then measures in fresh processes:
+
+- napari: ``viewer.open(plate)`` until the first site is drawn, then one
+  slider step to another site; peak RSS of the process;
+- numpy: every tile decoded into one array (what a reader without dask does).
+
+Tiles are the synthetic renderer's cells; to keep generation short, 24
+distinct sites are rendered and their PNG bytes reused across wells (every
+file is still read and decoded on its own).
+
+    xvfb-run -a python benchmarks/bench_open.py [--tile-size 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def write_plate(root: Path, n_wells: int, sites_per_well: int, tile_size: int) -> Path:
+    import pandas as pd
+    from PIL import Image
+
+    from napari_gandl.synthetic import CELL_TYPES, render_site
+
+    if (root / "metadata.csv").is_file():
+        return root
+    rng = np.random.default_rng(0)
+    distinct = []
+    for k in range(24):
+        pixels = render_site(rng, tile_size, CELL_TYPES[k % 2], 0.4, 0.0, np.ones(5), np.full(5, 5.0), 0.7)
+        encoded = []
+        for c in range(5):
+            buffer = io.BytesIO()
+            Image.fromarray(pixels[c]).save(buffer, format="PNG", compress_level=1)
+            encoded.append(buffer.getvalue())
+        distinct.append(encoded)
+    folder = root / "images" / "HRCE-1" / "Plate1"
+    folder.mkdir(parents=True)
+    wells = [f"{r}{c:02d}" for r in "ABCDEFGHIJKLMNOP" for c in range(1, 25)][:n_wells]
+    rows = []
+    for w, well in enumerate(wells):
+        for site in range(1, sites_per_well + 1):
+            tiles = distinct[(w * sites_per_well + site) % len(distinct)]
+            for c in range(5):
+                (folder / f"{well}_s{site}_w{c + 1}.png").write_bytes(tiles[c])
+            rows.append({"site_id": f"HRCE-1_1_{well}_{site}", "well_id": f"HRCE-1_1_{well}", "cell_type": "HRCE",
+                         "experiment": "HRCE-1", "plate": 1, "well": well, "site": site,
+                         "disease_condition": "Mock", "treatment": None, "treatment_conc": None, "SMILES": None})
+    pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
+    return root
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_napari(plate: str) -> dict:
+    import napari
+
+    viewer = napari.Viewer(show=False)
+    viewer.screenshot(canvas_only=True)  # Qt and GL start-up is not part of opening a plate
+    baseline = peak_rss_mib()
+    start = time.perf_counter()
+    viewer.open(plate, plugin="napari-gandl")
+    viewer.screenshot(canvas_only=True)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    viewer.dims.set_current_step(0, 7)
+    viewer.screenshot(canvas_only=True)
+    step = time.perf_counter() - start
+    return {"first_site_s": first, "next_site_s": step, "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": baseline}
+
+
+def measure_numpy(plate: str) -> dict:
+    from PIL import Image
+
+    baseline = peak_rss_mib()
+    start = time.perf_counter()
+    folder = Path(plate) / "images" / "HRCE-1" / "Plate1"
+    names = sorted(p.name[: -len("_w1.png")] for p in folder.glob("*_w1.png"))
+    first = np.asarray(Image.open(folder / f"{names[0]}_w1.png"))
+    stack = np.empty((len(names), 5, *first.shape), first.dtype)
+    for i, name in enumerate(names):
+        for c in range(5):
+            stack[i, c] = np.asarray(Image.open(folder / f"{name}_w{c + 1}.png"))
+    elapsed = time.perf_counter() - start
+    return {"first_site_s": elapsed, "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": baseline,
+            "array_mib": stack.nbytes / 2**20}
+
+
+def run_child(mode: str, plate: Path) -> dict:
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "xcb")}
+    out = subprocess.run([sys.executable, __file__, "--measure", mode, str(plate)],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tile-size", type=int, default=1024)
+    parser.add_argument("--work", default=str(HERE.parent / ".bench"))
+    parser.add_argument("--measure", nargs=2, metavar=("MODE", "PLATE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        mode, plate = args.measure
+        print(json.dumps(measure_napari(plate) if mode == "napari" else measure_numpy(plate)))
+        return
+
+    from _report import write_section
+
+    work = Path(args.work)
+    sizes = {"1,536 sites (384 wells x 4)": 384, "384 sites (96 wells x 4)": 96}
+    rows = []
+    for label, wells in sizes.items():
+        plate = write_plate(work / f"open-{wells}w-{args.tile_size}px", wells, 4, args.tile_size)
+        lazy = run_child("napari", plate)
+        eager = run_child("numpy", plate)
+        rows.append((label, lazy, eager))
+        print(label, "napari:", lazy, "numpy:", eager, flush=True)
+
+    lines = [
+        f"Plates in the RxRx19a layout, {args.tile_size}x{args.tile_size} 8-bit PNG tiles, 5 stains. "
+        "Each figure comes from a fresh process; RSS is the process's peak resident memory "
+        "(napari's includes Qt/OpenGL, shown separately as the baseline before opening).",
+        "",
+        "| plate | napari-gandl: open → first site drawn | next site (slider step) | peak RSS (baseline) | "
+        "numpy eager read: time | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, lazy, eager in rows:
+        lines.append(
+            f"| {label} | {lazy['first_site_s']:.2f} s | {lazy['next_site_s'] * 1000:.0f} ms | "
+            f"{lazy['peak_rss_mib']:.0f} MiB ({lazy['baseline_rss_mib']:.0f}) | "
+            f"{eager['first_site_s']:.1f} s | {eager['peak_rss_mib']:.0f} MiB |"
+        )
+    big, small = rows[0][1], rows[1][1]
+    growth = (big["peak_rss_mib"] - big["baseline_rss_mib"]) - (small["peak_rss_mib"] - small["baseline_rss_mib"])
+    lines += [
+        "",
+        f"Goal: first site < 1 s and memory independent of plate size. Going from 384 to 1,536 sites "
+        f"changes napari-gandl's memory above baseline by {growth:+.0f} MiB, while the eager read grows "
+        f"with the plate ({rows[1][2]['array_mib']:.0f} → {rows[0][2]['array_mib']:.0f} MiB of pixels).",
+    ]
+    print(write_section("open", "Opening a plate (bench_open.py)", "\n".join(lines)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Dock widgets. Thin: they read the plate layers' site table and drive the viewer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, Label
+
+if TYPE_CHECKING:
+    import napari
+
+SUMMARY_COLUMNS = ("cell_type", "disease_condition", "treatment", "treatment_conc", "problem")
+
+
+def plate_sites(viewer: napari.Viewer) -> pd.DataFrame | None:
+    """The site table of the first plate opened by napari-gandl in ``viewer``."""
+    for layer in viewer.layers:
+        sites = layer.metadata.get("sites")
+        if isinstance(sites, pd.DataFrame) and "napari_gandl" in layer.metadata:
+            return sites
+    return None
+
+
+class SiteNavigator(Container):
+    """Jump to a site by experiment, plate, well and site; shows what the site is.
+
+    Follows the site slider both ways: moving the slider updates the choices,
+    choosing a well moves the slider.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        self._viewer = viewer
+        self._sites: pd.DataFrame | None = None
+        self._syncing = False
+        self.experiment = ComboBox(label="experiment", choices=[])
+        self.plate = ComboBox(label="plate", choices=[])
+        self.well = ComboBox(label="well", choices=[])
+        self.site = ComboBox(label="site", choices=[])
+        self.summary = Label(value="open a plate folder")
+        super().__init__(widgets=[self.experiment, self.plate, self.well, self.site, self.summary])
+        self.experiment.changed.connect(lambda: self._narrowed("experiment"))
+        self.plate.changed.connect(lambda: self._narrowed("plate"))
+        self.well.changed.connect(lambda: self._narrowed("well"))
+        self.site.changed.connect(lambda: self._narrowed("site"))
+        viewer.layers.events.inserted.connect(self._reload)
+        viewer.layers.events.removed.connect(self._reload)
+        viewer.dims.events.current_step.connect(self._follow_slider)
+        self._reload()
+
+    def _reload(self, event=None) -> None:
+        self._sites = plate_sites(self._viewer)
+        if self._sites is None:
+            self.summary.value = "open a plate folder"
+            return
+        self._follow_slider()
+
+    def _subset(self, upto: str) -> pd.DataFrame:
+        sites = self._sites
+        for name in ("experiment", "plate", "well", "site"):
+            if name == upto:
+                break
+            sites = sites[sites[name] == getattr(self, name).value]
+        return sites
+
+    def _set_choices(self, row: pd.Series) -> None:
+        for name in ("experiment", "plate", "well", "site"):
+            combo = getattr(self, name)
+            combo.choices = list(dict.fromkeys(self._subset(name)[name]))
+            combo.value = row[name]
+
+    def _follow_slider(self, event=None) -> None:
+        if self._sites is None or self._syncing or not len(self._sites):
+            return
+        index = min(int(self._viewer.dims.current_step[0]), len(self._sites) - 1)
+        self._syncing = True
+        try:
+            self._set_choices(self._sites.iloc[index])
+        finally:
+            self._syncing = False
+        self._show_summary(index)
+
+    def _narrowed(self, changed: str) -> None:
+        """A choice changed: keep the finer choices valid, then move the slider."""
+        if self._sites is None or self._syncing:
+            return
+        self._syncing = True
+        try:
+            names = ["experiment", "plate", "well", "site"]
+            for name in names[names.index(changed) + 1 :]:
+                combo = getattr(self, name)
+                options = list(dict.fromkeys(self._subset(name)[name]))
+                combo.choices = options
+                if combo.value not in options:
+                    combo.value = options[0]
+            match = self._subset("none")
+        finally:
+            self._syncing = False
+        if len(match):
+            index = int(match.index[0])
+            self._viewer.dims.set_current_step(0, index)
+            self._show_summary(index)
+
+    def _show_summary(self, index: int) -> None:
+        row = self._sites.iloc[index]
+        parts = [str(row["site_id"])]
+        parts += [f"{c}: {row[c]}" for c in SUMMARY_COLUMNS if c in row and pd.notna(row[c]) and row[c] != ""]
+        self.summary.value = "\n".join(parts)
