@@ -48,7 +48,8 @@ class C2STResult:
 
 def tile_features(tiles: np.ndarray, pool: int = 16) -> np.ndarray:
     """Features of image tiles (n, C, H, W) or (n, H, W): block-averaged pixels
-    (at most pool x pool per channel) and per-channel mean/sd/percentiles."""
+    (at most pool x pool per channel), per-channel mean/sd/5-50-95th
+    percentiles and vertical/horizontal gradient energy."""
     t = np.asarray(tiles, dtype=np.float32)
     if t.ndim == 3:
         t = t[:, None]
@@ -60,7 +61,12 @@ def tile_features(tiles: np.ndarray, pool: int = 16) -> np.ndarray:
     pooled = t[:, :, :hh, :ww].reshape(n, C, hh // fy, fy, ww // fx, fx).mean(axis=(3, 5))
     flat = t.reshape(n, C, -1)
     q = np.percentile(flat, [5, 50, 95], axis=2).transpose(1, 2, 0)   # (n, C, 3)
-    stats_ = np.concatenate([flat.mean(2)[..., None], flat.std(2)[..., None], q], axis=2)
+    # high-frequency energy (mean squared finite differences): GAN artefacts
+    # and blur show up here before they show in pooled intensities
+    gy = (np.diff(t, axis=2) ** 2).mean(axis=(2, 3))
+    gx = (np.diff(t, axis=3) ** 2).mean(axis=(2, 3))
+    stats_ = np.concatenate([flat.mean(2)[..., None], flat.std(2)[..., None], q,
+                             gy[..., None], gx[..., None]], axis=2)
     return np.concatenate([pooled.reshape(n, -1), stats_.reshape(n, -1)], axis=1)
 
 
