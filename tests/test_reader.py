@@ -92,7 +92,7 @@ def test_manifest_validates():
 
 
 def test_site_navigator_follows_and_drives_the_slider(make_napari_viewer, sample_plate):
-    from napari_gandl._widget import SiteNavigator
+    from napari_gandl._widgets.navigator import SiteNavigator
 
     viewer = make_napari_viewer()
     navigator = SiteNavigator(viewer)

@@ -1,0 +1,145 @@
+"""What every dock widget shares: finding the plate, its site table, running work off the GUI thread.
+
+The plate's site table (``layer.metadata["sites"]``, one DataFrame shared by
+all stain layers of a plate, one row per slider position) is the plate's
+*features* table: napari image layers have no ``features``, so widgets add
+their per-site results (embedding columns, SVM scores, selections) to it as
+columns, and every other widget finds them there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+    from napari_gandl.plate import Plate
+
+
+def plate_layers(viewer: napari.viewer.Viewer) -> list[Image]:
+    """The stain layers of the first plate napari-gandl opened in ``viewer``."""
+    layers = [layer for layer in viewer.layers if "napari_gandl" in layer.metadata]
+    if not layers:
+        return []
+    first = layers[0].metadata["napari_gandl"]["plate"]
+    return [layer for layer in layers if layer.metadata["napari_gandl"]["plate"] is first]
+
+
+def current_plate(viewer: napari.viewer.Viewer) -> Plate | None:
+    layers = plate_layers(viewer)
+    return layers[0].metadata["napari_gandl"]["plate"] if layers else None
+
+
+def site_table(viewer: napari.viewer.Viewer) -> pd.DataFrame | None:
+    """The shared per-site table (metadata and results) of the open plate."""
+    layers = plate_layers(viewer)
+    return layers[0].metadata["sites"] if layers else None
+
+
+def add_site_columns(viewer: napari.viewer.Viewer, columns: pd.DataFrame) -> pd.DataFrame:
+    """Add or replace per-site columns in the plate's table, in place.
+
+    ``columns`` is aligned with the table by ``site_id`` when it has that
+    column, otherwise by row order (it must then have one row per site).
+    Returns the table.
+    """
+    table = site_table(viewer)
+    if table is None:
+        raise ValueError("no plate is open: open a plate folder first")
+    if "site_id" in columns:
+        aligned = columns.set_index("site_id").reindex(table["site_id"]).reset_index(drop=True)
+    else:
+        if len(columns) != len(table):
+            raise ValueError(f"{len(columns)} rows given for a plate of {len(table)} sites")
+        aligned = columns.reset_index(drop=True)
+    new = aligned.drop(columns=[c for c in aligned.columns if c == "site_id"])
+    for name in new.columns:
+        table[name] = new[name].to_numpy()
+    return table
+
+
+def show_site(viewer: napari.viewer.Viewer, site_index: int) -> None:
+    """Move the site slider to ``site_index``."""
+    viewer.dims.set_current_step(0, int(site_index))
+
+
+def start_worker(
+    function: Callable,
+    *args,
+    buttons: Iterable = (),
+    title: str = "napari-gandl",
+    on_yielded: Callable | None = None,
+    on_returned: Callable | None = None,
+    on_finished: Callable | None = None,
+    progress_total: int = 0,
+    **kwargs,
+):
+    """Run ``function`` (plain or generator) in a napari ``thread_worker``.
+
+    The ``buttons`` are disabled while it runs and re-enabled however it ends;
+    an exception becomes a napari error notification naming ``title`` and the
+    cause, never a silent failure. Returns the started worker (``quit()`` asks
+    a generator to stop at its next ``yield``).
+    """
+    from napari.qt.threading import create_worker
+    from napari.utils.notifications import show_error
+
+    buttons = list(buttons)
+    worker = create_worker(
+        function, *args, _progress={"total": progress_total, "desc": title} if progress_total else False, **kwargs
+    )
+    for button in buttons:
+        button.enabled = False
+
+    def finished():
+        for button in buttons:
+            button.enabled = True
+        if on_finished is not None:
+            on_finished()
+
+    def errored(exc: Exception):
+        show_error(f"{title} failed: {exc}")
+
+    if on_yielded is not None and hasattr(worker, "yielded"):
+        worker.yielded.connect(on_yielded)
+    if on_returned is not None:
+        worker.returned.connect(on_returned)
+    worker.errored.connect(errored)
+    worker.finished.connect(finished)
+    worker.start()
+    return worker
+
+
+def docked_figure(viewer: napari.viewer.Viewer, name: str, figsize=(5, 4)):
+    """A matplotlib figure in a dock widget, coloured like napari's theme.
+
+    Returns ``(figure, canvas)``; call ``canvas.draw_idle()`` after drawing.
+    """
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+    from matplotlib.figure import Figure
+    from napari.utils.theme import get_theme
+
+    theme = get_theme(viewer.theme)
+    background = theme.background.as_hex()
+    foreground = theme.text.as_hex()
+    figure = Figure(figsize=figsize, facecolor=background)
+    canvas = FigureCanvasQTAgg(figure)
+    figure.gandl_colors = {"background": background, "foreground": foreground}
+    viewer.window.add_dock_widget(canvas, name=name, area="right")
+    return figure, canvas
+
+
+def style_axes(figure, ax) -> None:
+    """Apply the napari theme colours of ``docked_figure`` to an axes."""
+    colors = getattr(figure, "gandl_colors", {"background": "white", "foreground": "black"})
+    ax.set_facecolor(colors["background"])
+    for spine in ax.spines.values():
+        spine.set_color(colors["foreground"])
+    ax.tick_params(colors=colors["foreground"])
+    ax.xaxis.label.set_color(colors["foreground"])
+    ax.yaxis.label.set_color(colors["foreground"])
+    ax.title.set_color(colors["foreground"])
