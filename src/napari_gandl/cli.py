@@ -10,7 +10,7 @@ from pathlib import Path
 from . import __version__
 
 # Modules that add subcommands through ``register(subparsers)``.
-SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.gan.cli",)
+SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.gan.cli", "napari_gandl.analysis.cli")
 
 
 def demo(args: argparse.Namespace) -> int:

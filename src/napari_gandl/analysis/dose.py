@@ -386,3 +386,66 @@ def timed_fit(points: pd.DataFrame, **kw) -> tuple[pd.DataFrame, float]:
 
 
 ProgressFn = Callable[[int, int], None]
+
+
+def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
+                 compound_col: str = "treatment", dose_col: str = "treatment_conc",
+                 cell_col: str = "cell_type", flag_above: float = 3.0) -> pd.DataFrame:
+    """Add ``off_manifold`` and ``flag`` columns to a curves table.
+
+    The on-axis score only measures movement along the C- -> C+ direction; a
+    cytotoxic or off-target compound can move along it too while landing far
+    from both control populations.  For each curve, the top-dose wells' mean
+    features (standardised by the control sd) are compared with the C+ and C-
+    well centres of the same cell type: ``off_manifold`` is the median
+    distance to the nearer centre divided by the median distance of control
+    wells to their own centre (about 1 for control-like wells).  Curves above
+    ``flag_above`` get ``flag = 'off-manifold (possible toxicity)'``.
+    """
+    from .tables import control_labels
+
+    out = curves.copy()
+    out["off_manifold"] = np.nan
+    out["flag"] = ""
+    if cell_col not in meta.columns or "disease_condition" not in meta.columns:
+        return out
+    X = np.asarray(X, np.float64)
+    ctrl = control_labels(meta)
+    sd = X[ctrl != ""].std(axis=0) if (ctrl != "").any() else X.std(axis=0)
+    Z = X / np.where(sd > 1e-12, sd, 1.0)
+    wells = well_groups(meta)
+    codes, uniq = pd.factorize(wells)
+    counts = np.bincount(codes)
+    means = np.zeros((len(uniq), Z.shape[1]))
+    np.add.at(means, codes, Z)
+    means /= counts[:, None]
+    first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+    w_cell = as_str(meta, cell_col)[first]
+    w_ctrl = ctrl[first]
+    w_comp = as_str(meta, compound_col)[first]
+    w_dose = pd.to_numeric(meta[dose_col], errors="coerce").to_numpy()[first]
+    for cell in np.unique(w_cell):
+        cen, radii = {}, []
+        for c in ("C+", "C-"):
+            sel = (w_cell == cell) & (w_ctrl == c)
+            if sel.sum() < 2:
+                break
+            cen[c] = means[sel].mean(axis=0)
+            radii.append(np.linalg.norm(means[sel] - cen[c], axis=1))
+        if len(cen) < 2:
+            continue
+        r0 = np.median(np.concatenate(radii))
+        if r0 <= 0:
+            continue
+        rows = np.flatnonzero((out["cell_type"] == cell).to_numpy())
+        for i in rows:
+            sel = (w_cell == cell) & (w_comp == out.at[i, "compound"])
+            if not sel.any():
+                continue
+            top = np.nanmax(w_dose[sel])
+            sel &= w_dose == top
+            d = np.minimum(np.linalg.norm(means[sel] - cen["C+"], axis=1),
+                           np.linalg.norm(means[sel] - cen["C-"], axis=1))
+            out.at[i, "off_manifold"] = float(np.median(d) / r0)
+    out.loc[out["off_manifold"] > flag_above, "flag"] = "off-manifold (possible toxicity)"
+    return out

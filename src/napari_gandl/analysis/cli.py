@@ -1,0 +1,85 @@
+"""``gandl analyse`` and ``gandl features`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _progress(step: int, total: int, message: str) -> None:
+    print(f"[{step}/{total}] {message}", file=sys.stderr, flush=True)
+
+
+def run_analyse(args: argparse.Namespace) -> int:
+    from .report import analyse
+
+    features = None
+    if args.features:
+        features = [f.strip() for f in args.features.split(",") if f.strip()]
+    gt = False if args.no_ground_truth else args.ground_truth
+    report = analyse(args.embeddings, metadata=args.metadata, out_dir=args.out,
+                     normalise=args.normalise, features=features, ground_truth=gt,
+                     n_splits=args.splits, on_nonfinite="drop" if args.drop_nonfinite else "raise",
+                     seed=args.seed, progress=None if args.quiet else _progress)
+    out = Path(args.out)
+    for name, r in report["tasks"].items():
+        print(f"{name:28s} accuracy {100 * r['accuracy_mean']:5.1f} ± {100 * r['accuracy_sd']:4.1f} %")
+    dr = report.get("dose_response")
+    if dr:
+        print(f"dose-response: {dr['n_fitted']} curves fitted, {dr['n_hits']} hits, "
+              f"{dr['n_too_few_doses']} with too few doses")
+    gt = report.get("ground_truth")
+    if gt and gt.get("auc") is not None:
+        print(f"ground truth: AUC {gt['auc']:.3f} (active vs inactive compounds)")
+    for k, v in report["skipped"].items():
+        print(f"skipped {k}: {v}")
+    print(f"Report: {out / 'report.html'}")
+    return 0
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from .features import handcrafted_features
+    from .tables import write_table
+
+    def prog(done, total):
+        if not args.quiet:
+            print(f"\r{done}/{total} sites", end="", file=sys.stderr, flush=True)
+
+    df = handcrafted_features(args.plate, batch_size=args.batch_size, progress=prog)
+    if not args.quiet:
+        print(file=sys.stderr)
+    path = write_table(df, args.out)
+    print(f"{len(df)} sites x {df.shape[1]} columns -> {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``analyse`` and ``features`` to the ``gandl`` command."""
+    p = subparsers.add_parser(
+        "analyse", help="control tasks, E2/C2 spaces, dose-response and a report for an embedding table",
+        description="Analyse an embedding table (ours, RxRx19a embeddings.csv, or CellProfiler-style): "
+                    "plate normalisation, linear-SVM control tasks, perturbation spaces, dose-response "
+                    "curves with EC50 and q-values; writes report.json, dose_response.csv, plots and report.html.")
+    p.add_argument("embeddings", help="embedding table (.parquet or .csv) with a site_id column")
+    p.add_argument("--metadata", help="metadata.csv joined on site_id (if not already in the table)")
+    p.add_argument("--out", default="gandl-report", help="report folder (default: gandl-report)")
+    p.add_argument("--normalise", default="centerscale", choices=["centerscale", "tvn", "none"],
+                   help="plate-effect correction fitted on untreated control sites")
+    p.add_argument("--features", help="comma-separated feature columns (default: numeric non-metadata)")
+    p.add_argument("--splits", type=int, default=10, help="repeated well-grouped 75/25 splits per task")
+    p.add_argument("--ground-truth", help="compounds.csv with compound,active columns (default: "
+                                          "ground_truth/compounds.csv beside the inputs, if any)")
+    p.add_argument("--no-ground-truth", action="store_true", help="do not look for ground truth")
+    p.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf features (warns)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_analyse)
+
+    f = subparsers.add_parser(
+        "features", help="handcrafted per-site intensity/texture features of a plate (comparison embedding)")
+    f.add_argument("plate", help="plate folder")
+    f.add_argument("--out", default="features.parquet", help="output table (.parquet or .csv)")
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=run_features)

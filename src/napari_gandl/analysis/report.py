@@ -1,0 +1,335 @@
+"""``analyse``: the whole analysis of one embedding table, as a report folder.
+
+``analyse(embeddings, metadata=None, out_dir=..., normalise='centerscale')``
+loads the table, normalises plates on their controls, runs the RxRx19a
+control tasks (linear SVM, well-grouped splits), fits the E2 and C2
+perturbation spaces, derives dose-response curves on the E2 on-axis score,
+and writes into ``out_dir``:
+
+* ``report.json`` — every accuracy (mean ± sd, confusion matrices), space
+  and dose-response summary, and the ground-truth AUC when known;
+* ``dose_response.csv`` (one row per compound x cell type) and
+  ``dose_points.csv`` (mean ± s.e.m. per dose);
+* ``scores.parquet`` — per-site E2/C2 coordinates with metadata;
+* plots (``e2.png``, ``c2.png``, ``e2_hits_by_dose.png``, ``dose_curves.png``);
+* ``report.html`` — one page with the plots embedded.
+
+Parts that the table cannot support (no treated sites, one cell type, ...)
+are skipped and the reason is recorded under ``"skipped"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .axes import fit_c2, fit_e2, plot_space
+from .classify import TaskError, evaluate_task, rxrx19a_tasks
+from .dose import dose_response, off_manifold, plot_curves
+from .normalise import normalise as normalise_table
+from .tables import (
+    EmbeddingTable, TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
+)
+
+Progress = Callable[[int, int, str], None]
+STEPS = 6
+
+
+def find_ground_truth(*paths) -> Path | None:
+    """``ground_truth/compounds.csv`` beside a metadata/embedding file or plate folder."""
+    for p in paths:
+        if p is None or not isinstance(p, (str, Path)):
+            continue
+        p = Path(p)
+        for base in (p, p.parent, p.parent.parent):
+            cand = base / "ground_truth" / "compounds.csv"
+            if cand.is_file():
+                return cand
+    return None
+
+
+def ground_truth_auc(curves: pd.DataFrame, compounds: str | Path | pd.DataFrame,
+                     score: str = "hit_score") -> dict:
+    """ROC AUC of ``score`` for telling truly active compounds (ground truth
+    ``active``) from inactive ones, over every fitted compound x cell type curve
+    (and per compound, taking its best cell type)."""
+    from sklearn.metrics import roc_auc_score
+
+    gt = pd.read_csv(compounds) if isinstance(compounds, (str, Path)) else compounds
+    if not {"compound", "active"} <= set(gt.columns):
+        raise TableError(f"{compounds}: ground truth needs columns 'compound' and 'active'")
+    act = gt.set_index("compound")["active"].astype(str).str.lower().isin(["true", "1", "yes"])
+    c = curves[curves["compound"].isin(act.index)].copy()
+    c["active"] = c["compound"].map(act).astype(bool)
+    s = c[score].astype(float).fillna(-np.inf)
+    out = {"score": score, "n_active_curves": int(c["active"].sum()),
+           "n_inactive_curves": int((~c["active"]).sum())}
+    if c["active"].nunique() < 2:
+        out["auc"] = None
+        out["note"] = "ground truth has only one class among the fitted compounds"
+        return out
+    out["auc"] = float(roc_auc_score(c["active"], np.where(np.isfinite(s), s, -1e300)))
+    per = c.assign(s=s).groupby("compound").agg(active=("active", "first"), s=("s", "max"))
+    if per["active"].nunique() == 2:
+        out["auc_per_compound"] = float(roc_auc_score(per["active"], np.where(np.isfinite(per["s"]), per["s"], -1e300)))
+    return out
+
+
+def _png_b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _confounded(meta: pd.DataFrame) -> bool:
+    """True when every batch holds a single cell type (plate effects and cell
+    model cannot be told apart, so plate normalisation erases the cell model)."""
+    if "cell_type" not in meta.columns:
+        return False
+    try:
+        b = batch_labels(meta)
+    except TableError:
+        return False
+    per = pd.DataFrame({"b": b, "c": as_str(meta, "cell_type")}).groupby("b")["c"].nunique()
+    return bool((per <= 1).all()) and meta["cell_type"].nunique() > 1
+
+
+def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = "centerscale",
+            features: Sequence[str] | None = None, ground_truth=None, n_splits: int = 10,
+            on_nonfinite: str = "raise", C: float = 1.0, seed: int = 0,
+            max_curve_plots: int = 12, progress: Progress | None = None) -> dict:
+    """Run the full analysis and write a report folder; returns the report dict.
+
+    Parameters
+    ----------
+    embeddings : path (.parquet/.csv), DataFrame or EmbeddingTable (one row per site)
+    metadata : optional metadata.csv (or DataFrame) joined on ``site_id``
+    out_dir : folder for report.json, report.html, dose_response.csv, plots
+    normalise : 'centerscale', 'tvn' or 'none' (plate effects, fitted on controls)
+    features : explicit feature column names (default: numeric non-metadata columns)
+    ground_truth : path to a compounds.csv with ``compound, active``; ``None``
+        looks for ``ground_truth/compounds.csv`` beside the inputs; ``False`` skips
+    n_splits : repeated well-grouped 75/25 splits per task
+    on_nonfinite : 'raise' or 'drop' rows with NaN/inf features
+    progress : optional ``callback(step, total_steps, message)``
+    """
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def tick(i, msg):
+        if progress:
+            progress(i, STEPS, msg)
+
+    tick(0, "loading embeddings")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw = load_embeddings(embeddings, metadata, features=features, on_nonfinite=on_nonfinite)
+    notes = [str(w.message) for w in caught]
+    report: dict = {
+        "embeddings": str(embeddings) if isinstance(embeddings, (str, Path)) else "<table>",
+        "metadata": str(metadata) if isinstance(metadata, (str, Path)) else None,
+        "n_sites": len(raw), "n_features": len(raw.features), "normalise": normalise,
+        "dropped_columns": raw.dropped_columns, "dropped_rows": raw.dropped_rows,
+        "tasks": {}, "spaces": {}, "skipped": {}, "notes": notes, "files": {},
+    }
+
+    tick(1, f"normalising ({normalise})")
+    try:
+        table = normalise_table(raw, normalise)
+    except TableError as exc:
+        report["skipped"]["normalisation"] = str(exc)
+        report["normalise"] = "none"
+        table = raw
+    confounded = normalise != "none" and _confounded(raw.meta)
+    if confounded:
+        report["notes"].append(
+            "every plate holds a single cell type, so plate normalisation would erase the cell "
+            "model: cell-type tasks and the C2 space use the un-normalised features")
+
+    tick(2, "classification tasks")
+    try:
+        tasks = rxrx19a_tasks(table.meta)
+    except TableError as exc:
+        tasks = {}
+        report["skipped"]["tasks"] = str(exc)
+    cell_task_names = [n for n in tasks if not n.startswith("C+ vs C-")]
+    for name, task in tasks.items():
+        X = raw.X if (confounded and name in cell_task_names) else table.X
+        try:
+            res = evaluate_task(X, task, n_splits=n_splits, C=C, seed=seed)
+            report["tasks"][name] = res.as_dict()
+        except TaskError as exc:
+            report["skipped"][f"task {name}"] = str(exc)
+
+    tick(3, "perturbation spaces")
+    scores = table.meta[[c for c in ("site_id", "well_id", "cell_type", "experiment", "plate", "well",
+                                     "disease_condition", "treatment", "treatment_conc")
+                         if c in table.meta.columns]].copy()
+    e2 = None
+    try:
+        e2 = fit_e2(table, C=C, seed=seed)
+        xy = e2.transform(table.X)
+        scores["e2_on"], scores["e2_off"] = xy[:, 0], xy[:, 1]
+        report["spaces"]["E2"] = e2.as_dict()
+        ctrl = control_labels(table.meta)
+        cell = as_str(table.meta, "cell_type") if "cell_type" in table.meta else np.full(len(table), "")
+        lab = np.where(ctrl == "", "treated", np.char.add(np.char.add(ctrl.astype(str), " "), cell.astype(str)))
+        plot_space(xy, np.where(lab == "treated", None, lab), out / "e2.png",
+                   title="E2 (effectiveness) space: controls; treated sites grey")
+        report["files"]["e2"] = "e2.png"
+    except (TaskError, TableError) as exc:
+        report["skipped"]["E2 space"] = str(exc)
+    try:
+        src = raw if confounded else table
+        c2 = fit_c2(src, C=C, seed=seed)
+        xy2 = c2.transform(src.X)
+        scores["c2_on"], scores["c2_off"] = xy2[:, 0], xy2[:, 1]
+        report["spaces"]["C2"] = c2.as_dict()
+        cond = control_labels(src.meta) if "disease_condition" in src.meta else np.full(len(src), "")
+        lab2 = np.char.add(np.char.add(as_str(src.meta, "cell_type").astype(str), " "),
+                           np.where(cond == "", "treated", cond).astype(str))
+        plot_space(xy2, lab2, out / "c2.png", title="C2 (cell model) space")
+        report["files"]["c2"] = "c2.png"
+    except (TaskError, TableError) as exc:
+        report["skipped"]["C2 space"] = str(exc)
+    write_table(scores, out / "scores.parquet")
+    report["files"]["scores"] = "scores.parquet"
+
+    tick(4, "dose-response curves")
+    curves = None
+    if e2 is None:
+        report["skipped"]["dose-response"] = "needs the E2 space (C+ and C- controls)"
+    else:
+        try:
+            t0 = time.perf_counter()
+            curves, pts = dose_response(scores["e2_on"].to_numpy(), table.meta)
+            dt = time.perf_counter() - t0
+            curves = off_manifold(table.X, table.meta, curves)
+            curves.to_csv(out / "dose_response.csv", index=False)
+            pts.drop(columns=["ss_within"]).to_csv(out / "dose_points.csv", index=False)
+            report["files"]["dose_response"] = "dose_response.csv"
+            report["files"]["dose_points"] = "dose_points.csv"
+            fitted = curves["status"] == "fitted"
+            top = curves[fitted].head(max_curve_plots)
+            report["dose_response"] = {
+                "n_curves": int(len(curves)), "n_fitted": int(fitted.sum()),
+                "n_too_few_doses": int((~fitted).sum()), "n_hits": int(curves["hit"].sum()),
+                "n_bad_dose_sites": int(curves.attrs.get("n_bad_dose", 0)),
+                "seconds": dt,
+                "top": json.loads(curves.head(20)[[
+                    "rank", "compound", "cell_type", "status", "ec50_uM", "hill", "bottom", "top",
+                    "r2", "efficacy", "rescue_fraction", "p_value", "q_value", "hit", "off_manifold",
+                    "flag"]].to_json(orient="records")),
+            }
+            if len(top):
+                plot_curves(curves, pts, list(zip(top["compound"], top["cell_type"])),
+                            out / "dose_curves.png", title="Top-ranked dose-response curves (E2 on-axis)")
+                report["files"]["dose_curves"] = "dose_curves.png"
+                # E2 scatter of the top compounds' sites coloured by dose
+                best = top["compound"].head(3).tolist()
+                sel = np.isin(as_str(table.meta, "treatment"), best)
+                dose = pd.to_numeric(table.meta["treatment_conc"], errors="coerce").to_numpy()
+                plot_space(xy, np.where(sel, dose, np.nan), out / "e2_hits_by_dose.png", kind="numeric",
+                           title=f"E2 space: {', '.join(best)} by dose (µM); others grey")
+                report["files"]["e2_hits_by_dose"] = "e2_hits_by_dose.png"
+        except TableError as exc:
+            report["skipped"]["dose-response"] = str(exc)
+
+    tick(5, "ground truth and report")
+    if ground_truth is not False and curves is not None:
+        gt = Path(ground_truth) if ground_truth else find_ground_truth(metadata, embeddings)
+        if gt is not None:
+            report["ground_truth"] = {"file": str(gt), **ground_truth_auc(curves, gt)}
+    report["seconds"] = time.perf_counter() - t_start
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default))
+    report["files"]["json"] = "report.json"
+    write_html(report, out)
+    report["files"]["html"] = "report.html"
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default))
+    tick(6, "done")
+    return report
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return html.escape(str(v))
+
+
+def write_html(report: dict, out: Path) -> Path:
+    """One self-contained page: accuracies, hits, ground truth, plots inlined."""
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>GAN-DL analysis</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "font-size:13px}th{background:#f3f3f3}img{max-width:100%;margin:0.5em 0}"
+        ".note{color:#555;font-size:13px}</style></head><body>",
+        "<h1>GAN-DL embedding analysis</h1>",
+        f"<p>{e(str(report['embeddings']))}: {report['n_sites']} sites, {report['n_features']} features; "
+        f"plate normalisation <b>{e(report['normalise'])}</b>; {report.get('seconds', 0):.1f} s.</p>",
+    ]
+    for n in report.get("notes", []):
+        parts.append(f"<p class='note'>{e(n)}</p>")
+    parts.append("<h2>Linear separability of controls (linear SVM, held-out wells)</h2>")
+    if report["tasks"]:
+        parts.append("<table><tr><th>task</th><th>accuracy</th><th>balanced accuracy</th>"
+                     "<th>sites per class</th><th>wells</th><th>splits</th></tr>")
+        for name, r in report["tasks"].items():
+            parts.append(
+                f"<tr><td>{e(name)}</td><td>{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_sd']:.1f} %</td>"
+                f"<td>{100 * r['balanced_accuracy_mean']:.1f} ± {100 * r['balanced_accuracy_sd']:.1f} %</td>"
+                f"<td>{e(', '.join(f'{k}: {v}' for k, v in r['n_sites'].items()))}</td>"
+                f"<td>{r['n_wells']}</td><td>{r['n_splits']}</td></tr>")
+        parts.append("</table>")
+    gt = report.get("ground_truth")
+    if gt:
+        auc = gt.get("auc")
+        parts.append(f"<h2>Ground truth</h2><p>AUC of the hit score for truly active vs inactive "
+                     f"compounds: <b>{_fmt(auc)}</b> over {gt['n_active_curves']} active and "
+                     f"{gt['n_inactive_curves']} inactive compound x cell-type curves"
+                     f"{'; per compound ' + _fmt(gt.get('auc_per_compound')) if gt.get('auc_per_compound') is not None else ''}"
+                     f" ({e(gt['file'])}).</p>")
+    dr = report.get("dose_response")
+    if dr:
+        parts.append(f"<h2>Dose-response</h2><p>{dr['n_fitted']} curves fitted "
+                     f"({dr['n_too_few_doses']} with too few doses reported, not fitted), "
+                     f"{dr['n_hits']} hits (q &lt; 0.05, efficacy &gt; 0.2); fit time {dr['seconds']:.2f} s. "
+                     "Full table: <code>dose_response.csv</code>.</p>")
+        cols = ["rank", "compound", "cell_type", "ec50_uM", "hill", "efficacy", "rescue_fraction",
+                "r2", "q_value", "hit", "off_manifold", "flag"]
+        parts.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>")
+        for row in dr["top"]:
+            parts.append("<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols) + "</tr>")
+        parts.append("</table>")
+    for key, caption in (("e2", "E2 space"), ("c2", "C2 space"), ("e2_hits_by_dose", "Top hits by dose"),
+                         ("dose_curves", "Dose-response curves")):
+        f = report["files"].get(key)
+        if f and (out / f).is_file():
+            parts.append(f"<h3>{caption}</h3><img alt='{caption}' src='data:image/png;base64,{_png_b64(out / f)}'>")
+    if report["skipped"]:
+        parts.append("<h2>Skipped</h2><ul>" + "".join(
+            f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report["skipped"].items()) + "</ul>")
+    parts.append("</body></html>")
+    path = out / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
