@@ -24,11 +24,21 @@ def save(array, name: str) -> None:
     print(IMAGES / name)
 
 
+def settle() -> None:
+    """Let Qt lay out new dock widgets before a screenshot."""
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(5):
+        QApplication.processEvents()
+
+
 def reader_screenshot() -> None:
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1200, 760)
+    viewer.window._qt_window.resize(1400, 800)
     viewer.open(str(sample_plate_path("demo")), plugin="napari-gandl")
+    viewer.window.add_plugin_dock_widget("napari-gandl", "Site navigator")
     viewer.dims.set_current_step(0, 3)
+    settle()
     viewer.reset_view()
     save(viewer.screenshot(canvas_only=False, flash=False), "reader.png")
     viewer.close()
