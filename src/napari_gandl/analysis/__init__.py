@@ -19,9 +19,11 @@ from .dose import (
 from .axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
 from .normalise import centerscale_on_controls, control_mask, normalise, tvn_on_controls
 from .tables import EmbeddingTable, TableError, load_embeddings, read_table, write_table
+from .features import handcrafted_features
+from .report import analyse, ground_truth_auc
 
 __all__ = [
-    "C2STResult", "EmbeddingTable", "LinearModel", "PerturbationSpace", "TableError", "Task",
+    "C2STResult", "EmbeddingTable", "analyse", "ground_truth_auc", "handcrafted_features", "LinearModel", "PerturbationSpace", "TableError", "Task",
     "TaskError", "TaskResult", "benjamini_hochberg", "c2st", "centerscale_on_controls",
     "control_mask", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
     "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space", "load_embeddings",

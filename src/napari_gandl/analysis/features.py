@@ -3,8 +3,8 @@
 For every site and stain: intensity mean, sd and 5/25/50/75/95th
 percentiles; gradient and Laplacian energy; local variance in 3x3 and 9x9
 windows; grey-level co-occurrence contrast (8 levels) at distances 1 and 4
-pixels; density of bright spots (local maxima above mean + 2 sd, per 1000
-px^2); and gradient energy relative to the variance (scale-free
+pixels; density of bright spots (local maxima above median + 4 robust sd,
+per 1000 px^2); and gradient energy relative to the variance (scale-free
 "sharpness").  Sites are read and processed in batches, so memory stays
 bounded whatever the plate size.
 
@@ -61,9 +61,12 @@ def site_features(batch: np.ndarray) -> np.ndarray:
         ch = ((q[..., :, d:] - q[..., :, :-d]) ** 2).mean((2, 3))
         cv = ((q[..., d:, :] - q[..., :-d, :]) ** 2).mean((2, 3))
         contrast.append(0.5 * (ch + cv))
-    # bright spots: 3x3 local maxima above mean + 2 sd
+    # bright spots: 3x3 local maxima above median + 4 robust sd (MAD), so
+    # pixel noise does not count and a few spots do not raise the threshold
+    med = pct[2]
+    mad = np.median(np.abs(flat - med[..., None]), axis=-1) * 1.4826
     mx = ndimage.maximum_filter(x, size=(1, 1, 3, 3), mode="nearest")
-    thr = (mean + 2 * sd)[..., None, None]
+    thr = (med + 4 * np.maximum(mad, 0.5))[..., None, None]
     spots = ((x == mx) & (x > thr)).sum((2, 3)) * (1000.0 / (H * W))
     sharp = grad / np.maximum(sd ** 2, 1e-6)
     out = np.stack([mean, sd, *pct, grad, lap_e, *locvar, *contrast, spots, sharp], axis=-1)
