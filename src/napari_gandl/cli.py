@@ -14,6 +14,11 @@ SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.gan.cli", "napari_gandl.analysis.c
 
 
 def demo(args: argparse.Namespace) -> int:
+    """Synthetic screen (or PLATE) -> train the quick preset -> embed -> analyse.
+
+    Each step is the ``gandl`` subcommand printed before it runs, so the demo
+    doubles as a worked example of the command line.
+    """
     from .plate import open_plate
     from .synthetic import write_sample_plate
 
@@ -26,13 +31,29 @@ def demo(args: argparse.Namespace) -> int:
     else:
         plate_root = Path(args.plate)
     plate = open_plate(plate_root)
-    sites = plate.sites
-    print(f"Plate: {plate.root}")
-    print(f"  {plate.n_sites} sites, {plate.n_channels} stains ({', '.join(plate.channel_names)}), "
-          f"tiles {plate.tile_shape[0]}x{plate.tile_shape[1]} {plate.dtype}")
-    if "disease_condition" in sites:
-        print("  " + ", ".join(f"{k}: {v}" for k, v in sites["disease_condition"].value_counts().items()))
-    print(f"Open it in napari:  napari {plate.root}  (or drag the folder onto the window)")
+    print(f"Plate: {plate.root}: {plate.n_sites} sites, {plate.n_channels} stains "
+          f"({', '.join(plate.channel_names)}), tiles {plate.tile_shape[0]}x{plate.tile_shape[1]}")
+
+    run_dir, embeddings, report = out / "run", out / "embeddings.parquet", out / "report"
+    steps = []
+    if (run_dir / "checkpoint.pt").is_file():
+        print(f"Using the model already trained in {run_dir} (delete that folder to train again).")
+    else:
+        steps.append(["train", str(plate_root), "--out", str(run_dir), "--preset", "quick",
+                      "--minutes", str(args.minutes), "--device", args.device, "--seed", str(args.seed)])
+    steps.append(["embed", str(plate_root), "--checkpoint", str(run_dir), "--out", str(embeddings),
+                  "--device", args.device])
+    analyse = ["analyse", str(embeddings), "--out", str(report)]
+    if plate.metadata_path is not None:
+        analyse += ["--metadata", str(plate.metadata_path)]
+    steps.append(analyse)
+    for step in steps:
+        print("\n$ gandl " + " ".join(step), flush=True)
+        code = main(step)
+        if code:
+            return code
+    print(f"\nDone. Report: {report / 'report.html'}")
+    print(f"Browse the plate in napari:  napari {plate.root}")
     return 0
 
 
@@ -47,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="gandl-demo", help="folder for everything the demo writes")
     p.add_argument("--preset", default="demo", choices=["test", "demo", "large"],
                    help="size of the synthetic screen")
+    p.add_argument("--minutes", type=float, default=5.0, help="training time of the quick preset")
+    p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)
     for name in SUBCOMMANDS:
