@@ -115,8 +115,8 @@ def _lm(theta, X, Y, W, LO, HI, lam, max_iter, tol):
 
 def fit_logistic4_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
                         bounds: tuple[np.ndarray, np.ndarray] | None = None,
-                        starts: np.ndarray | None = None, max_iter: int = 300,
-                        tol: float = 1e-9, explore_iter: int = 12) -> FitResult:
+                        starts: np.ndarray | None = None, max_iter: int = 150,
+                        tol: float = 1e-6, explore_iter: int = 12) -> FitResult:
     """Fit N 4PL curves at once by bounded Levenberg-Marquardt.
 
     Every start runs ``explore_iter`` iterations; the best start of each curve
