@@ -1,0 +1,440 @@
+"""Perturbation-axis plot widget: the E2 / C2 scatter linked to the viewer.
+
+The space (``analysis.axes.fit_e2`` / ``fit_c2``) is fitted in a worker; the
+plot is a :class:`ScatterPlot` (plain matplotlib, no Qt, so the benchmark
+drives the same code on an Agg canvas):
+
+* one marker-only ``Line2D`` per colour group, re-filled in place with
+  ``set_data`` on a recolour: Agg draws markers of one artist by stamping one
+  cached marker, about 8x faster than a ``PathCollection`` with per-point
+  colours (2 s for 300,000 points here, see ``docs/benchmarks.md``);
+* the current site (following the viewer's slider) and the hover label are
+  animated artists drawn by blitting over a cached background: a slider move
+  or a hover never redraws the points;
+* nearest-point lookup (hover, click) uses a KD-tree built once per space.
+
+Click a point: the viewer jumps to that site. Lasso (tick "lasso"): the
+enclosed sites become a boolean column of the site table, stepped through
+with ◀ / ▶.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
+
+from ._analysis import (
+    AnalysisWidget, SiteStepper, add_native, category_colors, plate_state, resolve_embedding,
+    result_column, saved_record, themed_figure,
+)
+from .common import add_site_columns, show_site, site_table, style_axes
+
+if TYPE_CHECKING:
+    import napari
+
+SPACES = ("E2: C+ vs C- (effectiveness)", "C2: cell types (cell model)")
+COLOR_PRESETS = ("condition", "cell type", "compound", "dose")
+OTHER = "#8c8c8c"
+MAX_LEGEND = 14
+
+
+# --------------------------------------------------------------------------- colour groups (Qt-free)
+
+def color_values(table: pd.DataFrame, rows: np.ndarray, color_by: str) -> tuple[np.ndarray, str]:
+    """Values to colour the points by, and their kind ('category', 'dose' or 'number')."""
+    from napari_gandl.analysis.tables import as_str, is_untreated
+
+    sub = table.iloc[rows]
+    untreated = is_untreated(sub)
+    if color_by == "condition":
+        cond = as_str(sub, "disease_condition") if "disease_condition" in sub else np.full(len(sub), "")
+        return np.where(untreated, cond, "compound-treated").astype(object), "category"
+    if color_by == "cell type":
+        return as_str(sub, "cell_type").astype(object), "category"
+    if color_by == "compound":
+        return np.where(untreated, "", as_str(sub, "treatment")).astype(object), "category"
+    if color_by == "dose":
+        dose = pd.to_numeric(sub["treatment_conc"], errors="coerce").to_numpy(np.float64)
+        return np.where(untreated, np.nan, dose), "dose"
+    col = sub[color_by]
+    if pd.api.types.is_bool_dtype(col):
+        return np.where(col.to_numpy(), "yes", "no").astype(object), "category"
+    if pd.api.types.is_numeric_dtype(col) and col.nunique() > 12:
+        return col.to_numpy(np.float64), "number"
+    return as_str(sub, color_by).astype(object), "category"
+
+
+def color_groups(values: np.ndarray, kind: str) -> list[tuple[str, tuple, np.ndarray]]:
+    """``[(label, rgba, point indices)]``: categories (biggest first, empty = grey
+    'other'), doses (log-spaced colours), or numbers (9 quantile bins)."""
+    from matplotlib import colormaps
+
+    groups = []
+    if kind == "category":
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna(""), sort=True)
+        counts = np.bincount(codes, minlength=len(uniques))
+        order = np.argsort(codes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        named = [k for k in np.argsort(-counts, kind="stable") if uniques[k] != ""]
+        colors = category_colors(len(named))
+        for color, k in zip(colors, named):
+            groups.append((str(uniques[k]), color, order[bounds[k]:bounds[k + 1]]))
+        for k in range(len(uniques)):
+            if uniques[k] == "":
+                groups.insert(0, ("other", OTHER, order[bounds[k]:bounds[k + 1]]))
+        return groups
+    values = np.asarray(values, np.float64)
+    ok = np.isfinite(values)
+    if (~ok).any():
+        groups.append(("untreated" if kind == "dose" else "no value", OTHER, np.flatnonzero(~ok)))
+    if not ok.any():
+        return groups
+    if kind == "dose":
+        levels = np.unique(values[ok])
+        cmap = colormaps["viridis"]
+        for i, level in enumerate(levels):
+            frac = i / max(len(levels) - 1, 1)
+            groups.append((f"{level:g} µM", cmap(0.1 + 0.85 * frac), np.flatnonzero(values == level)))
+        return groups
+    edges = np.unique(np.quantile(values[ok], np.linspace(0, 1, 10)))
+    cmap = colormaps["coolwarm"]
+    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    for b in range(len(edges) - 1):
+        idx = np.flatnonzero(ok & (which == b))
+        if len(idx):
+            groups.append((f"{edges[b]:.3g} – {edges[b + 1]:.3g}", cmap(b / max(len(edges) - 2, 1)), idx))
+    return groups
+
+
+class ScatterPlot:
+    """A large scatter whose colours, current site and hover label update in place."""
+
+    def __init__(self, figure, ax, colors: dict | None = None):
+        from scipy.spatial import cKDTree  # noqa: F401 (imported early: fail fast)
+
+        colors = colors or getattr(figure, "gandl_colors", {"background": "white", "foreground": "black"})
+        self.figure, self.ax, self.colors = figure, ax, colors
+        self.canvas = figure.canvas
+        self.coords = np.zeros((0, 2))
+        self.lines = []
+        self.markersize = 4.0
+        self._tree = None
+        self._scale = np.ones(2)
+        self._background = None
+        fg, bg = colors["foreground"], colors["background"]
+        self.selected = ax.plot([], [], ls="none", marker="o", mfc="none", mec="#ffd400", mew=0.9,
+                                zorder=5, label="_selected")[0]
+        self.current = ax.plot([], [], ls="none", marker="o", ms=13, mfc="none", mec=fg, mew=1.8,
+                               zorder=10, animated=True, label="_current")[0]
+        self.annotation = ax.annotate("", (0, 0), xytext=(12, 12), textcoords="offset points",
+                                      fontsize=8, color=fg, zorder=11, animated=True, visible=False,
+                                      bbox={"boxstyle": "round", "fc": bg, "ec": fg, "alpha": 0.9})
+        for x in (-1, 1):
+            ax.axvline(x, ls="--", lw=0.7, color="grey", zorder=0)
+        self.canvas.mpl_connect("draw_event", self._on_draw)
+
+    # ------------------------------------------------------------------ data
+    def set_points(self, coords: np.ndarray, xlabel: str = "on-perturbation",
+                   ylabel: str = "off-perturbation") -> None:
+        from scipy.spatial import cKDTree
+
+        self.coords = np.asarray(coords, np.float64)
+        n = len(self.coords)
+        self.markersize = float(np.clip(np.sqrt(4e4 / max(n, 1)), 1.0, 6.0))
+        self._scale = np.where(np.ptp(self.coords, axis=0) > 0, np.ptp(self.coords, axis=0), 1.0) if n else np.ones(2)
+        self._tree = cKDTree(self.coords / self._scale) if n else None
+        if n:
+            lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
+            pad = 0.05 * (hi - lo) + 1e-9
+            self.ax.set_xlim(min(lo[0] - pad[0], -1.2), max(hi[0] + pad[0], 1.2))
+            self.ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        self.ax.set_xlabel(xlabel)
+        self.ax.set_ylabel(ylabel)
+        self.selected.set_data([], [])
+        self.current.set_data([], [])
+        self.annotation.set_visible(False)
+
+    def set_groups(self, groups, title: str = "") -> None:
+        """Re-fill the per-colour artists (created once, reused) and the legend."""
+        from matplotlib.lines import Line2D
+
+        while len(self.lines) < len(groups):
+            self.lines.append(self.ax.plot([], [], ls="none", marker="o", mew=0, zorder=1,
+                                           label=f"_group{len(self.lines)}")[0])
+        handles = []
+        for i, line in enumerate(self.lines):
+            if i < len(groups):
+                label, color, idx = groups[i]
+                line.set_data(self.coords[idx, 0], self.coords[idx, 1])
+                line.set_color(color)
+                line.set_markersize(self.markersize)
+                line.set_zorder(1 + i / 1000)
+                line.set_visible(True)
+                if len(handles) < MAX_LEGEND:
+                    handles.append(Line2D([], [], ls="none", marker="o", ms=6, mew=0, color=color,
+                                          label=f"{label} ({len(idx)})"))
+            else:
+                line.set_data([], [])
+                line.set_visible(False)
+        if len(groups) > MAX_LEGEND:
+            handles.append(Line2D([], [], ls="none", label=f"… {len(groups) - MAX_LEGEND} more"))
+        legend = self.ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        if handles:
+            legend = self.ax.legend(handles=handles, fontsize=7, loc="upper left",
+                                    bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
+            for text in legend.get_texts():
+                text.set_color(self.colors["foreground"])
+        self.ax.set_title(title, fontsize=9, color=self.colors["foreground"])
+        self.canvas.draw_idle()
+
+    def set_selected(self, idx) -> None:
+        idx = np.asarray(idx, np.int64)
+        self.selected.set_data(self.coords[idx, 0], self.coords[idx, 1])
+        self.selected.set_markersize(self.markersize + 2)
+        self.canvas.draw_idle()
+
+    # ------------------------------------------------------------------ lookups
+    def nearest(self, x_px: float, y_px: float, tolerance_px: float = 6.0) -> int | None:
+        """Index of the point nearest to display position (x_px, y_px), if close enough."""
+        if self._tree is None:
+            return None
+        x, y = self.ax.transData.inverted().transform((x_px, y_px))
+        k = min(32, len(self.coords))
+        _, cand = self._tree.query(np.array([x, y]) / self._scale, k=k)
+        cand = np.atleast_1d(cand)
+        cand = cand[cand < len(self.coords)]
+        px = self.ax.transData.transform(self.coords[cand])
+        d = np.hypot(px[:, 0] - x_px, px[:, 1] - y_px)
+        best = int(np.argmin(d))
+        return int(cand[best]) if d[best] <= tolerance_px else None
+
+    # ------------------------------------------------------------------ animated artists
+    def set_current(self, i: int | None) -> None:
+        if i is None:
+            self.current.set_data([], [])
+        else:
+            self.current.set_data([self.coords[i, 0]], [self.coords[i, 1]])
+        self.blit()
+
+    def hover(self, i: int | None, text: str = "") -> None:
+        if i is None:
+            if not self.annotation.get_visible():
+                return
+            self.annotation.set_visible(False)
+        else:
+            self.annotation.xy = tuple(self.coords[i])
+            self.annotation.set_text(text)
+            self.annotation.set_visible(True)
+        self.blit()
+
+    def _on_draw(self, event=None) -> None:
+        self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+        self._draw_animated()
+
+    def _draw_animated(self) -> None:
+        for artist in (self.current, self.annotation):
+            if artist.get_visible():
+                self.ax.draw_artist(artist)
+
+    def blit(self) -> None:
+        """Redraw only the animated artists over the cached background."""
+        if self._background is None:
+            self.canvas.draw_idle()
+            return
+        self.canvas.restore_region(self._background)
+        self._draw_animated()
+        self.canvas.blit(self.figure.bbox)
+
+
+def site_text(table: pd.DataFrame, row: int) -> str:
+    r = table.iloc[row]
+    parts = [str(r.get("site_id", row))]
+    for c in ("cell_type", "disease_condition", "treatment", "treatment_conc"):
+        v = r.get(c)
+        if v is not None and not (isinstance(v, float) and np.isnan(v)) and v != "":
+            parts.append(f"{v:g} µM" if c == "treatment_conc" else str(v))
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- the widget
+
+class PerturbationPlotWidget(AnalysisWidget):
+    """E2 / C2 scatter of every site: hover, click to go, lasso to select."""
+
+    kind = "axes"
+    title = "Perturbation plot"
+    run_text = "Compute space"
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        self.space = ComboBox(label="space", choices=list(SPACES), value=SPACES[0])
+        self.color_by = ComboBox(label="colour by", choices=list(COLOR_PRESETS), value="condition")
+        self.lasso = CheckBox(text="lasso selects sites (off: click a point to go to its site)", value=False)
+        self.selection_name = LineEdit(label="selection column", value="selected")
+        self.stepper = SiteStepper(viewer, "selected sites")
+        super().__init__(viewer, [self.space])
+        from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
+        from matplotlib.widgets import LassoSelector
+
+        self.figure, self.canvas = themed_figure(viewer, (5.2, 4.2))
+        self.ax = self.figure.add_subplot()
+        style_axes(self.figure, self.ax)
+        self.plot = ScatterPlot(self.figure, self.ax)
+        self.toolbar = NavigationToolbar2QT(self.canvas, self.native)
+        add_native(self, self.toolbar)
+        add_native(self, self.canvas)
+        for w in (self.color_by, self.lasso, self.selection_name, self.stepper):
+            self.append(w)
+        self.rows = np.zeros(0, np.int64)
+        self._point_of_row = np.zeros(0, np.int64)
+        self.lasso_selector = LassoSelector(self.ax, onselect=self.select_polygon, useblit=True,
+                                            props={"color": self.figure.gandl_colors["foreground"]})
+        self.lasso_selector.set_active(False)
+        self.lasso.changed.connect(lambda v: self.lasso_selector.set_active(bool(v)))
+        self.color_by.changed.connect(self.recolor)
+        self.canvas.mpl_connect("motion_notify_event", self._on_motion)
+        self.canvas.mpl_connect("button_press_event", self._on_press)
+        viewer.dims.events.current_step.connect(self._follow_slider)
+        self.refresh_choices()
+        self.restore()
+
+    # ---------------------------------------------------------------- choices
+    def refresh_choices(self) -> None:
+        table = site_table(self._viewer)
+        extra = []
+        if table is not None:
+            from .svm import task_columns
+
+            base = {"site_id", "well_id", "cell_type", "disease_condition", "treatment", "treatment_conc"}
+            numeric = [c for c in table.columns if isinstance(c, str) and c.startswith("svm_")]
+            extra = [c for c in [*task_columns(table), *numeric] if c not in base and not c.startswith("f0")]
+        current = self.color_by.value
+        self.color_by.choices = list(dict.fromkeys([*COLOR_PRESETS, *extra]))
+        if current in self.color_by.choices:
+            self.color_by.value = current
+
+    def on_layers_changed(self) -> None:
+        self.refresh_choices()
+
+    # ---------------------------------------------------------------- compute
+    def params(self) -> dict:
+        params = super().params()
+        params["space"] = self.space.value
+        return params
+
+    def compute(self, params: dict, report) -> dict:
+        from napari_gandl.analysis import fit_c2, fit_e2
+
+        report(0, 3, "reading the embedding…")
+        emb = resolve_embedding(self._viewer, params["embedding"]["source"], params["embedding"].get("path"),
+                                params["embedding"]["normalisation"],
+                                progress=lambda d, t: report(0, 3, f"handcrafted features {d} / {t}…"))
+        report(1, 3, "fitting the space…")
+        space = fit_e2(emb.table) if params["space"].startswith("E2") else fit_c2(emb.table)
+        report(2, 3, "projecting…")
+        coords = space.transform(emb.table.X)
+        return saved_record(params["embedding"], emb, params=params, coords=coords, rows=emb.rows,
+                            space=space.as_dict(), selection=None, notes=emb.notes)
+
+    def show_record(self, record: dict) -> None:
+        self.space.value = record["params"]["space"]
+        self.rows = np.asarray(record["rows"], np.int64)
+        table = site_table(self._viewer)
+        self._point_of_row = np.full(len(table), -1, np.int64)
+        self._point_of_row[self.rows] = np.arange(len(self.rows))
+        space = record["space"]
+        self.plot.set_points(record["coords"], f"on-perturbation ({space['negative']} −1 → {space['positive']} +1)",
+                             "off-perturbation")
+        self.refresh_choices()
+        self.recolor()
+        selection = record.get("selection")
+        if selection is not None and selection["name"] in table.columns:
+            self._apply_selection(selection["name"], np.asarray(selection["rows"], np.int64), go=False)
+        else:
+            self.stepper.set_rows([], "", go=False)
+        n_fit = ", ".join(f"{k}: {v}" for k, v in space["n_fit"].items())
+        lines = [f"{space['name']} space, {len(self.rows)} sites — {record['label']}, "
+                 f"{record['params']['embedding']['normalisation']}",
+                 f"fitted on {n_fit}; click a point to go to its site, tick lasso to select"]
+        if record.get("notes"):
+            lines.append(record["notes"])
+        self.status.value = "\n".join(lines)
+        self._follow_slider()
+
+    def clear_record(self) -> None:
+        self.rows = np.zeros(0, np.int64)
+        self._point_of_row = np.zeros(0, np.int64)
+        self.plot.set_points(np.zeros((0, 2)))
+        self.plot.set_groups([])
+        self.stepper.set_rows([], "", go=False)
+
+    def recolor(self, *_) -> None:
+        if self.record is None or not len(self.rows):
+            return
+        table = site_table(self._viewer)
+        if table is None:
+            return
+        values, kind = color_values(table, self.rows, self.color_by.value)
+        self.plot.set_groups(color_groups(values, kind), f"{self.record['space']['name']} — {self.color_by.value}")
+
+    # ---------------------------------------------------------------- interaction
+    def _toolbar_busy(self) -> bool:
+        return bool(getattr(self.toolbar, "mode", ""))
+
+    def _on_motion(self, event) -> None:
+        if event.inaxes is not self.ax or not len(self.rows) or event.button is not None:
+            self.plot.hover(None)
+            return
+        i = self.plot.nearest(event.x, event.y)
+        if i is None:
+            self.plot.hover(None)
+            return
+        self.plot.hover(i, site_text(site_table(self._viewer), int(self.rows[i])))
+
+    def _on_press(self, event) -> None:
+        if (event.inaxes is not self.ax or event.button != 1 or self.lasso.value
+                or self._toolbar_busy() or not len(self.rows)):
+            return
+        i = self.plot.nearest(event.x, event.y)
+        if i is not None:
+            show_site(self._viewer, int(self.rows[i]))
+
+    def _follow_slider(self, *_) -> None:
+        try:
+            if not len(self._point_of_row):
+                return
+            row = int(self._viewer.dims.current_step[0])
+            i = int(self._point_of_row[row]) if 0 <= row < len(self._point_of_row) else -1
+            self.plot.set_current(i if i >= 0 else None)
+        except RuntimeError:  # widget deleted
+            pass
+
+    def select_polygon(self, vertices) -> np.ndarray:
+        """Lasso callback: the sites inside ``vertices`` become the selection column."""
+        from matplotlib.path import Path
+
+        if self.record is None or len(vertices) < 3:
+            return np.zeros(0, np.int64)
+        inside = Path(np.asarray(vertices, float)).contains_points(self.plot.coords)
+        rows = self.rows[inside]
+        name = (self.selection_name.value or "selected").strip()
+        self._apply_selection(name, rows, go=True)
+        self.record["selection"] = {"name": name, "rows": rows}
+        return rows
+
+    def _apply_selection(self, name: str, rows: np.ndarray, go: bool) -> None:
+        table = site_table(self._viewer)
+        mask = np.zeros(len(table), bool)
+        mask[rows] = True
+        add_site_columns(self._viewer, pd.DataFrame({name: mask}))
+        result_column(self._viewer, name)
+        self.plot.set_selected(self._point_of_row[rows])
+        self.stepper.set_rows(rows, f"column '{name}' ({len(rows)} sites)", go=go)
+        self.refresh_choices()
+
+
+__all__ = ["PerturbationPlotWidget", "ScatterPlot", "color_groups", "color_values", "plate_state"]

@@ -1,0 +1,256 @@
+"""SVM widget: linear-SVM control tasks on an embedding, with well-grouped splits.
+
+Thin: the task definitions, splits and the SVM are ``analysis.classify``.
+The widget picks the embedding, the normalisation and a task (the paper's
+presets, or any site-table column with chosen positive and negative values),
+runs the repeated well-grouped evaluation in a worker, shows accuracy ± sd and
+the summed confusion matrix, and writes every site's decision score (an SVM
+fitted on all the task's sites; positive towards the first class named) into
+the site table as ``svm_<task>``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Select, SpinBox
+
+from ._analysis import (
+    AnalysisWidget, META_COLUMNS, add_native, plate_state, resolve_embedding, result_column,
+    saved_record, slug, themed_figure,
+)
+from .common import add_site_columns, site_table, style_axes
+
+if TYPE_CHECKING:
+    import napari
+
+CUSTOM = "custom: a column, positive vs negative values"
+MAX_VALUES = 60  # a column with more distinct values is not offered for a custom task
+
+
+def task_columns(table: pd.DataFrame) -> list[str]:
+    """Site-table columns usable for a custom task (few distinct values)."""
+    out = []
+    for c in table.columns:
+        if c in ("site_id", "problem", "SMILES") or not isinstance(c, str):
+            continue
+        col = table[c]
+        if pd.api.types.is_float_dtype(col) and col.nunique() > MAX_VALUES:
+            continue
+        n = col.nunique(dropna=True)
+        if 2 <= n <= MAX_VALUES:
+            out.append(c)
+    return out
+
+
+def column_values(table: pd.DataFrame, column: str) -> list[str]:
+    from napari_gandl.analysis.tables import as_str
+
+    vals = pd.unique(as_str(table, column))
+    return sorted(v for v in vals if v != "")
+
+
+def build_task(meta: pd.DataFrame, spec: dict):
+    """The :class:`~napari_gandl.analysis.Task` described by ``spec``."""
+    from napari_gandl.analysis import TaskError, define_task, rxrx19a_tasks
+
+    if spec["task"] != CUSTOM:
+        tasks = rxrx19a_tasks(meta)
+        if spec["task"] not in tasks:
+            raise TaskError(f"preset task {spec['task']!r} is not available for this plate "
+                            f"(available: {', '.join(tasks) or 'none'})")
+        return tasks[spec["task"]]
+    column, pos, neg = spec["column"], list(spec["positive"]), list(spec["negative"])
+    if not column:
+        raise TaskError("choose a column for the custom task")
+    if not pos:
+        raise TaskError(f"choose at least one positive value of {column!r}")
+    overlap = sorted(set(pos) & set(neg))
+    if overlap:
+        raise TaskError(f"values {overlap} are chosen as both positive and negative")
+    return define_task(meta, column, pos, neg or None)
+
+
+def first_named(task_name: str, classes) -> str:
+    """The class named first in the task name ("C+ vs C- (merged)" -> "C+")."""
+    found = [(task_name.find(str(c)), str(c)) for c in classes if str(c) in task_name]
+    return min(found)[1] if found else str(classes[0])
+
+
+def decision_scores(X: np.ndarray, task, C: float = 1.0, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Fit the SVM on every site of the task; score all rows, positive towards the
+    first-named class. Returns (scores, that class)."""
+    from napari_gandl.analysis import LinearModel
+
+    mask = task.mask
+    y = task.labels[mask].astype(str)
+    model = LinearModel(C=C, seed=seed).fit(X[mask], y)
+    d = np.asarray(model.decision_function(X), np.float64)
+    classes = [str(c) for c in model.classes_]
+    positive = first_named(task.name, classes)
+    if d.ndim == 2:  # multi-class: score of the first-named class
+        return d[:, classes.index(positive)], positive
+    if classes[1] != positive:
+        d = -d
+    return d, positive
+
+
+def plot_confusion(figure, ax, result) -> None:
+    """Row-normalised confusion matrix with counts, themed."""
+    colors = getattr(figure, "gandl_colors", {"foreground": "black"})
+    cm = np.asarray(result.confusion, float)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+    k = len(result.classes)
+    ax.set_xticks(range(k), result.classes, rotation=30 if k > 2 else 0, ha="right" if k > 2 else "center")
+    ax.set_yticks(range(k), result.classes)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{int(cm[i, j])}\n{100 * rates[i, j]:.0f} %", ha="center", va="center",
+                    fontsize=8, color="white" if rates[i, j] > 0.55 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{result.name}\naccuracy {100 * result.accuracy_mean:.1f} ± "
+                 f"{100 * result.accuracy_sd:.1f} %", fontsize=9)
+    style_axes(figure, ax)
+    ax.title.set_color(colors["foreground"])
+
+
+class SVMWidget(AnalysisWidget):
+    """Linear-SVM task on the plate's embedding: accuracy ± sd, confusion matrix, scores."""
+
+    kind = "svm"
+    title = "SVM"
+    run_text = "Run SVM"
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        self.task = ComboBox(label="task", choices=[CUSTOM])
+        self.column = ComboBox(label="column", choices=[])
+        self.positive = Select(label="positive", choices=[])
+        self.negative = Select(label="negative (none: all others)", choices=[])
+        self.n_splits = SpinBox(label="splits", value=10, min=2, max=200)
+        self.C = FloatSpinBox(label="C", value=1.0, min=1e-4, max=1e4, step=0.1)
+        self.custom = Container(widgets=[self.column, self.positive, self.negative])
+        self.custom.margins = (0, 0, 0, 0)
+        super().__init__(viewer, [self.task, self.custom, self.n_splits, self.C])
+        self.figure, self.canvas = themed_figure(viewer, (4.2, 3.6))
+        add_native(self, self.canvas)
+        self.task.changed.connect(self._task_changed)
+        self.column.changed.connect(self._column_changed)
+        self.refresh_choices()
+        self.restore()
+
+    # ---------------------------------------------------------------- choices
+    def refresh_choices(self) -> None:
+        from napari_gandl.analysis import rxrx19a_tasks
+
+        table = site_table(self._viewer)
+        presets: list[str] = []
+        columns: list[str] = []
+        if table is not None:
+            try:
+                presets = list(rxrx19a_tasks(table[[c for c in META_COLUMNS if c in table.columns]]))
+            except ValueError:
+                presets = []
+            columns = task_columns(table)
+        current = self.task.value
+        self.task.choices = [*presets, CUSTOM]
+        if current in self.task.choices:
+            self.task.value = current
+        column = self.column.value
+        self.column.choices = columns
+        if column in columns:
+            self.column.value = column
+        self._column_changed()
+        self._task_changed()
+
+    def on_layers_changed(self) -> None:
+        self.refresh_choices()
+
+    def _task_changed(self, *_) -> None:
+        self.custom.visible = self.task.value == CUSTOM
+
+    def _column_changed(self, *_) -> None:
+        table = site_table(self._viewer)
+        values = column_values(table, self.column.value) if table is not None and self.column.value else []
+        self.positive.choices = values
+        self.negative.choices = values
+
+    # ---------------------------------------------------------------- running
+    def params(self) -> dict:
+        params = super().params()
+        params["task"] = {"task": self.task.value, "column": self.column.value,
+                          "positive": list(self.positive.value or []),
+                          "negative": list(self.negative.value or [])}
+        params["n_splits"] = int(self.n_splits.value)
+        params["C"] = float(self.C.value)
+        return params
+
+    def precheck(self, params: dict) -> str | None:
+        reason = super().precheck(params)
+        if reason:
+            return reason
+        spec = params["task"]
+        if spec["task"] == CUSTOM:
+            if not spec["column"]:
+                return "choose a column for the custom task"
+            if not spec["positive"]:
+                return f"choose at least one positive value of {spec['column']!r}"
+        return None
+
+    def compute(self, params: dict, report) -> dict:
+        from napari_gandl.analysis import evaluate_task
+
+        report(0, params["n_splits"], "reading the embedding…")
+        emb = resolve_embedding(self._viewer, **_embedding_kwargs(params),
+                                progress=lambda d, t: report(d, t, "computing handcrafted features…"))
+        meta = emb.table.meta
+        spec = params["task"]
+        if spec["task"] == CUSTOM and spec["column"] not in meta.columns:
+            table = site_table(self._viewer)
+            meta = meta.assign(**{spec["column"]: table[spec["column"]].to_numpy()[emb.rows]})
+        task = build_task(meta, spec)
+        report(0, params["n_splits"], f"{task.name}: {task.counts()} sites; fitting…")
+        result = evaluate_task(emb.table.X, task, n_splits=params["n_splits"], C=params["C"],
+                               progress=lambda k, n: report(k, n, f"split {k} / {n}"))
+        scores, positive = decision_scores(emb.table.X, task, C=params["C"])
+        ids = emb.table.meta["site_id"].astype(str).to_numpy()
+        return saved_record(params["embedding"], emb, params=params, result=result,
+                            scores=pd.DataFrame({"site_id": ids, "score": scores}),
+                            positive=positive, column=f"svm_{slug(task.name)}", notes=emb.notes)
+
+    def show_record(self, record: dict) -> None:
+        result = record["result"]
+        table = site_table(self._viewer)
+        if table is not None:
+            scores = record["scores"].rename(columns={"score": record["column"]})
+            add_site_columns(self._viewer, scores)
+            result_column(self._viewer, record["column"])
+        counts = ", ".join(f"{k}: {v}" for k, v in result.n_sites.items())
+        lines = [
+            f"{result.name} — {record['label']}, {record['params']['embedding']['normalisation']}",
+            f"accuracy {100 * result.accuracy_mean:.1f} ± {100 * result.accuracy_sd:.1f} % "
+            f"(balanced {100 * result.balanced_accuracy_mean:.1f} ± {100 * result.balanced_accuracy_sd:.1f} %)",
+            f"{result.n_splits} well-grouped splits, {result.n_wells} wells; sites {counts}",
+            f"decision scores → site table column '{record['column']}' (> 0: {record['positive']})",
+        ]
+        if record.get("notes"):
+            lines.append(record["notes"])
+        self.status.value = "\n".join(lines)
+        self.figure.clear()
+        plot_confusion(self.figure, self.figure.add_subplot(), result)
+        self.canvas.draw_idle()
+
+    def clear_record(self) -> None:
+        self.figure.clear()
+        self.canvas.draw_idle()
+
+
+def _embedding_kwargs(params: dict) -> dict:
+    emb = params["embedding"]
+    return {"source": emb["source"], "path": emb.get("path"), "normalisation": emb["normalisation"]}
+
+
+__all__ = ["SVMWidget", "build_task", "decision_scores", "plate_state"]
