@@ -23,7 +23,7 @@ sys.addaudithook(_audit)
 
 
 @contextmanager
-def count_opens(suffix: str = ".png"):
+def _count_opens(suffix: str = ".png"):
     """Collect the paths of files with ``suffix`` that Python opens inside the block."""
     global _OPENED
     _OPENED = []
@@ -45,3 +45,9 @@ def sample_plate(tmp_path_factory) -> Path:
 def plate_copy(sample_plate, tmp_path) -> Path:
     """A private copy of the sample plate that a test may damage."""
     return Path(shutil.copytree(sample_plate, tmp_path / "plate"))
+
+
+@pytest.fixture
+def count_opens():
+    """``with count_opens() as opened:`` collects the .png files opened inside the block."""
+    return _count_opens

@@ -10,7 +10,6 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import count_opens
 from napari_gandl.plate import PlateError, PlateWarning, TileError, can_open, open_plate
 
 N_SITES = 100  # test preset: 2 cell types x 2 plates x 25 wells x 1 site
@@ -160,7 +159,7 @@ def test_metadata_without_images_folder(tmp_path):
         open_plate(tmp_path)
 
 
-def test_opening_reads_only_the_contrast_sample(sample_plate):
+def test_opening_reads_only_the_contrast_sample(sample_plate, count_opens):
     with count_opens() as opened:
         plate = open_plate(sample_plate)
         plate.contrast_limits(n_sample_sites=4)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import count_opens
 from napari_gandl._reader import napari_get_reader
 
 STAINS = ["w1 Hoechst (nuclei)", "w2 ConA (endoplasmic reticulum)", "w3 Phalloidin (actin)",
@@ -54,7 +53,7 @@ def test_viewer_opens_plate_as_one_layer_per_stain(make_napari_viewer, sample_pl
     assert viewer.screenshot(canvas_only=True).max() > 0  # something is drawn
 
 
-def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_plate):
+def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_plate, count_opens):
     viewer = make_napari_viewer()
     with count_opens() as opened:
         viewer.open(str(sample_plate), plugin="napari-gandl")
