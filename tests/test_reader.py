@@ -117,3 +117,19 @@ def test_navigator_is_in_the_plugin_menu(make_napari_viewer):
     viewer = make_napari_viewer()
     widget, navigator = viewer.window.add_plugin_dock_widget("napari-gandl", "Site navigator")
     assert navigator.summary.value == "open a plate folder"
+
+
+def test_rxrx19a_tiles_get_their_pixel_size(make_napari_viewer, tmp_path):
+    folder = tmp_path / "images" / "VERO-2" / "Plate7"
+    folder.mkdir(parents=True)
+    blank = np.zeros((1024, 1024), np.uint8)
+    blank[::7, ::5] = 40
+    for site in (1, 2):
+        for channel in range(1, 6):
+            Image.fromarray(blank).save(folder / f"C03_s{site}_w{channel}.png")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(folder), plugin="napari-gandl")
+    assert len(layers) == 5
+    assert tuple(layers[0].scale) == pytest.approx((1.0, 0.65, 0.65))
+    assert str(layers[0].units[-1]) == "micrometer"
+    assert layers[0].metadata["sites"]["site_id"].tolist() == ["VERO-2_7_C03_1", "VERO-2_7_C03_2"]
