@@ -132,7 +132,8 @@ def _categorical_colors(n: int):
 
 def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, title: str = "",
                kind: str = "auto", xlabel: str = "on-perturbation", ylabel: str = "off-perturbation",
-               max_points: int = 200_000, seed: int = 0, log_color: bool = True):
+               max_points: int = 200_000, seed: int = 0, log_color: bool = True,
+               other_label: str = "other"):
     """Scatter of (on, off) coordinates coloured by a category (condition,
     cell type) or a number (dose, log scale).  Saved as PNG or SVG by the
     suffix of ``path``; markers are rasterised so SVGs of 300k points stay
@@ -163,7 +164,8 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
             label = "log10 value"
         else:
             label = "value"
-        ax.scatter(c[~ok, 0], c[~ok, 1], s=size, c="lightgrey", rasterized=True, linewidths=0)
+        ax.scatter(c[~ok, 0], c[~ok, 1], s=size, c="lightgrey", rasterized=True, linewidths=0,
+                   label=other_label)
         sc = ax.scatter(c[ok, 0], c[ok, 1], s=size, c=num[ok], cmap="Reds", rasterized=True,
                         linewidths=0)
         fig.colorbar(sc, ax=ax, label=label)
@@ -176,7 +178,7 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
         if (labels == "").any():
             m = labels == ""
             ax.scatter(c[m, 0], c[m, 1], s=size, c="lightgrey", rasterized=True, linewidths=0,
-                       label="other")
+                       label=f"{other_label} ({int(m.sum())})")
         for cat, col in zip(cats, cols):
             m = labels == cat
             ax.scatter(c[m, 0], c[m, 1], s=size, color=col, rasterized=True, linewidths=0,

@@ -182,7 +182,7 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
         cell = as_str(table.meta, "cell_type") if "cell_type" in table.meta else np.full(len(table), "")
         lab = np.where(ctrl == "", "treated", np.char.add(np.char.add(ctrl.astype(str), " "), cell.astype(str)))
         plot_space(xy, np.where(lab == "treated", None, lab), out / "e2.png",
-                   title="E2 (effectiveness) space: controls; treated sites grey")
+                   title="E2 (effectiveness) space", other_label="treated")
         report["files"]["e2"] = "e2.png"
     except (TaskError, TableError) as exc:
         report["skipped"]["E2 space"] = str(exc)
@@ -237,7 +237,7 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
                 sel = np.isin(as_str(table.meta, "treatment"), best)
                 dose = pd.to_numeric(table.meta["treatment_conc"], errors="coerce").to_numpy()
                 plot_space(xy, np.where(sel, dose, np.nan), out / "e2_hits_by_dose.png", kind="numeric",
-                           title=f"E2 space: {', '.join(best)} by dose (µM); others grey")
+                           title=f"E2 space: {', '.join(best)} by dose (µM)", other_label="other sites")
                 report["files"]["e2_hits_by_dose"] = "e2_hits_by_dose.png"
         except TableError as exc:
             report["skipped"]["dose-response"] = str(exc)
