@@ -124,3 +124,126 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     # with lasso on, a click selects nothing and does not move the slider
     MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
     assert viewer.dims.current_step[0] == expected[-1]
+
+
+def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path):
+    from matplotlib.backend_bases import MouseEvent
+
+    from napari_gandl._widgets.dose import DoseResponseWidget
+
+    attach_embedding(viewer, handcrafted)
+    widget = DoseResponseWidget(viewer)
+    widget.picker.normalisation.value = "none"
+    run_and_wait(qtbot, widget)
+    truth = pd.read_csv(sample_plate / "ground_truth" / "compounds.csv")
+    shown = widget.table_rows()
+    assert set(shown["compound"]) == set(truth["compound"])          # every compound listed
+    assert set(shown["cell_type"]) == {"HRCE", "VERO"}
+    curves = widget.record["curves"]
+    fitted = curves["status"] == "fitted"
+    assert fitted.all() and np.isfinite(curves.loc[fitted, "ec50_uM"]).all()
+    assert np.isfinite(pd.to_numeric(shown.loc[shown["status"] == "fitted", "ec50_uM"])).all()
+    # the table is sorted by rank: the true rescuer is on top
+    rescuers = set(truth.loc[truth["active"], "compound"])
+    assert shown["compound"].iloc[0] in rescuers
+    assert shown["rank"].iloc[0] == "1"
+    # sorting by EC50 reorders the rows numerically (NaN last)
+    widget.table.sortItems(3)
+    ec50 = pd.to_numeric(widget.table_rows()["ec50_uM"], errors="coerce").to_numpy()
+    assert np.all(np.diff(ec50[np.isfinite(ec50)]) >= 0)
+    # search narrows the list; the shown compound is the top-ranked one
+    assert widget.compound == shown["compound"].iloc[0]
+    widget.search.value = "inert"
+    assert [widget.compound_list.item(i).text() for i in range(widget.compound_list.count())] == ["inert-1"]
+    widget.compound_list.setCurrentRow(0)
+    assert widget.compound == "inert-1"
+    widget.search.value = ""
+    # a click on a table row shows that compound
+    row = next(r for r in range(widget.table.rowCount()) if widget.table.item(r, 0).text() == "rescue-potent")
+    widget._row_clicked(row, 0)
+    assert widget.compound == "rescue-potent"
+    ax = widget.figure.axes[0]
+    assert any("EC50" in t.get_text() for t in ax.get_legend().get_texts())
+    # click on a dose point: the viewer steps through that dose's wells' sites
+    widget.canvas.draw()
+    line, (compound, cell, doses) = next(iter(widget._pickable.items()))
+    x, y = ax.transData.transform(np.column_stack(line.get_data()).astype(float)[2])
+    MouseEvent("button_press_event", widget.canvas, x, y, button=1)._process()
+    table = site_table(viewer)
+    expected = np.flatnonzero((table["treatment"] == compound) & (table["cell_type"] == cell)
+                              & np.isclose(table["treatment_conc"], doses[2]))
+    assert len(expected) >= 2 and np.array_equal(widget.stepper.rows, expected)
+    assert viewer.dims.current_step[0] == expected[0]
+    widget.stepper.step(+1)
+    assert viewer.dims.current_step[0] == expected[1]
+    # the per-site E2 score is in the site table
+    assert np.isfinite(table["e2_score"]).all()
+    # exports
+    csv = widget.export_table(tmp_path / "curves.csv")
+    assert set(pd.read_csv(csv)["compound"]) == set(truth["compound"])
+    png = widget.export_figure(tmp_path / "curves.png")
+    svg = widget.export_figure(tmp_path / "curves.svg")
+    assert png.read_bytes()[:4] == b"\x89PNG" and b"<svg" in svg.read_bytes()[:400]
+    with pytest.raises(ValueError, match="png or .svg"):
+        widget.export_figure(tmp_path / "curves.jpg")
+
+
+def test_results_persist_and_a_changed_embedding_invalidates(viewer, qtbot, handcrafted):
+    from napari_gandl._widgets.svm import CUSTOM, SVMWidget
+
+    attach_embedding(viewer, handcrafted)
+    first = SVMWidget(viewer)
+    first.task.value = CUSTOM
+    first.column.value = "cell_type"
+    first.positive.value = ["HRCE"]
+    first.negative.value = ["VERO"]
+    first.picker.normalisation.value = "none"
+    first.n_splits.value = 4
+    run_and_wait(qtbot, first)
+    assert first.record["result"].classes == ["HRCE", "VERO"]
+    assert first.record["result"].accuracy_mean > 0.9
+    # re-opening shows the last analysis, parameters included
+    again = SVMWidget(viewer)
+    assert again.record is first.record
+    assert again.picker.normalisation.value == "none"
+    assert "accuracy" in again.status.value and len(again.figure.axes[0].images) == 1
+    # a new embedding (same column names, other values) invalidates both, and they say so
+    attach_embedding(viewer, handcrafted, scale=2.0)
+    viewer.dims.set_current_step(0, 7)
+    for widget in (first, again):
+        assert widget.record is None
+        assert "embedding changed" in widget.status.value and "press Run" in widget.status.value
+        assert not widget.figure.axes
+    assert SVMWidget(viewer).record is None
+
+
+def test_clear_errors(make_napari_viewer, viewer, qtbot, handcrafted, tmp_path):
+    from napari_gandl._widgets.dose import DoseResponseWidget
+    from napari_gandl._widgets.svm import SVMWidget
+
+    empty = SVMWidget(make_napari_viewer())
+    empty.run()
+    assert "no plate is open" in empty.status.value
+    widget = SVMWidget(viewer)
+    widget.run()                                   # plate open, nothing embedded yet
+    assert "no embedding yet" in widget.status.value and widget.record is None
+    # an embedding file with HRCE sites only: the cell-type task has a single class
+    hrce = handcrafted[handcrafted["cell_type"] == "HRCE"]
+    path = tmp_path / "hrce.parquet"
+    hrce.to_parquet(path)
+    widget.picker.source.value = _analysis.FILE
+    widget.picker.path.value = path
+    widget.task.value = "HRCE vs VERO"
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT_MS)
+    assert widget.record is None and "only one class" in widget.status.value
+    assert widget.run_button.enabled
+    # a file whose sites belong to another plate
+    other = hrce.assign(site_id="elsewhere_" + hrce["site_id"].astype(str))
+    other.to_csv(tmp_path / "other.csv", index=False)
+    dose = DoseResponseWidget(viewer)
+    dose.picker.source.value = _analysis.FILE
+    dose.picker.path.value = tmp_path / "other.csv"
+    dose.run()
+    qtbot.waitUntil(lambda: not dose.busy, timeout=WAIT_MS)
+    assert dose.record is None and "belong to the open plate" in dose.status.value

@@ -194,7 +194,14 @@ def embedding_token(viewer) -> tuple:
         return ()
     attrs = table.attrs.get("napari_gandl_embedding")
     cols = tuple(c for c in table.columns if isinstance(c, str) and GANDL_FEATURE.match(c))
-    return (id(table), len(table), id(attrs), cols)
+    if attrs and attrs.get("columns"):
+        cols = tuple(c for c in attrs["columns"] if c in table.columns)
+    sample = ()
+    if cols and len(table):
+        # three rows' values: catches embeddings rewritten in place under the same names
+        picks = sorted({0, len(table) // 2, len(table) - 1})
+        sample = tuple(np.nan_to_num(table[list(cols)].iloc[picks].to_numpy(np.float64)).sum(axis=1))
+    return (id(table), len(table), id(attrs), cols, sample)
 
 
 def file_fingerprint(path) -> str:
@@ -380,12 +387,22 @@ def slug(text: str) -> str:
 
 
 def _relay_class():
-    from qtpy.QtCore import QObject, Signal
+    from qtpy.QtCore import QObject, Signal, Slot
 
     class Relay(QObject):
-        """Carries progress from a worker thread to the GUI thread (queued signal)."""
+        """Carries progress from a worker thread to the GUI thread: the slot is a
+        method of this GUI-thread QObject, so the connection is queued."""
 
         progress = Signal(int, int, str)
+
+        def __init__(self, callback):
+            super().__init__()
+            self._callback = callback
+            self.progress.connect(self._deliver)
+
+        @Slot(int, int, str)
+        def _deliver(self, done, total, text):
+            self._callback(done, total, text)
 
     return Relay
 
@@ -412,10 +429,10 @@ class AnalysisWidget(Container):
         self.status = Label(value="")
         self.record: dict | None = None
         self.busy = False
+        self._accept_progress = False
         self.worker = None
         super().__init__(widgets=[self.picker, *widgets, self.run_button, self.progress, self.status])
-        self._relay = _relay_class()()
-        self._relay.progress.connect(self._on_progress)
+        self._relay = _relay_class()(self._on_progress)
         self._token = embedding_token(viewer)
         self.run_button.changed.connect(self.run)
         viewer.dims.events.current_step.connect(self.check_embedding)
@@ -472,9 +489,10 @@ class AnalysisWidget(Container):
             try:
                 return self.compute(params, report)
             except Exception as exc:  # noqa: BLE001 - shown to the user in _returned
-                return exc
+                return _Failed(exc)  # (napari re-raises a *returned* exception: wrap it)
 
         self.busy = True
+        self._accept_progress = True
         self.status.value = "running…"
         self.progress.visible = True
         self.progress.max, self.progress.value = 1, 0
@@ -482,6 +500,8 @@ class AnalysisWidget(Container):
                                     on_returned=self._returned, on_finished=self._finished)
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
+        if not self._accept_progress:  # a late message of a run that has already returned
+            return
         try:
             if total > 0:
                 self.progress.max = total
@@ -501,8 +521,9 @@ class AnalysisWidget(Container):
     def _returned(self, result) -> None:
         from napari.utils.notifications import show_error
 
-        if isinstance(result, Exception):
-            message = str(result) or type(result).__name__
+        self._accept_progress = False
+        if isinstance(result, _Failed):
+            message = str(result.exc) or type(result.exc).__name__
             self.status.value = f"failed: {message}"
             show_error(f"{self.title} failed: {message}")
             return
@@ -568,6 +589,11 @@ class AnalysisWidget(Container):
 
     def on_layers_changed(self) -> None:
         pass
+
+
+@dataclass
+class _Failed:
+    exc: Exception
 
 
 def start_worker_(*args, **kwargs):

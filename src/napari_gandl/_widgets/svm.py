@@ -206,12 +206,16 @@ class SVMWidget(AnalysisWidget):
         report(0, params["n_splits"], "reading the embedding…")
         emb = resolve_embedding(self._viewer, **_embedding_kwargs(params),
                                 progress=lambda d, t: report(d, t, "computing handcrafted features…"))
-        meta = emb.table.meta
+        # the task is defined on the whole plate, then restricted to the embedded sites
+        from napari_gandl.analysis import Task
+
+        table = site_table(self._viewer)
         spec = params["task"]
-        if spec["task"] == CUSTOM and spec["column"] not in meta.columns:
-            table = site_table(self._viewer)
-            meta = meta.assign(**{spec["column"]: table[spec["column"]].to_numpy()[emb.rows]})
-        task = build_task(meta, spec)
+        columns = [c for c in META_COLUMNS if c in table.columns]
+        if spec["task"] == CUSTOM and spec["column"] not in columns:
+            columns.append(spec["column"])
+        whole = build_task(table[columns], spec)
+        task = Task(whole.name, whole.labels[emb.rows], whole.groups[emb.rows], whole.description)
         report(0, params["n_splits"], f"{task.name}: {task.counts()} sites; fitting…")
         result = evaluate_task(emb.table.X, task, n_splits=params["n_splits"], C=params["C"],
                                progress=lambda k, n: report(k, n, f"split {k} / {n}"))
