@@ -141,3 +141,21 @@ def test_library_scale_fit_is_fast():
     dt = time.perf_counter() - t0
     assert dt < 4.0, dt   # < 2 s on an idle core; slack for shared CI machines
     assert np.mean(10 ** np.abs(res.params[:, 2] - true["log10_ec50"]) < 1.5) > 0.85
+
+
+def test_off_manifold_flags_a_toxic_compound():
+    from napari_gandl.analysis import fit_e2, load_embeddings
+    from napari_gandl.analysis.dose import off_manifold
+
+    from analysis_synth import rxrx_like
+
+    df = rxrx_like(n_feat=8, plates=2, wells=4, plate_shift=0.0,
+                   compounds=(("good", 0.1, 1.5, 1.0), ("toxic", 0.1, 1.5, 0.6)))
+    hi = (df["treatment"] == "toxic") & (df["treatment_conc"] >= 1.0)
+    df.loc[hi, "f005"] += 12.0          # a strong phenotype off the infection axis
+    table = load_embeddings(df)
+    curves, _ = dose_response(fit_e2(table).on_axis(table.X), table.meta)
+    flagged = off_manifold(table.X, table.meta, curves).set_index(["compound", "cell_type"])
+    assert (flagged.loc["toxic", "flag"] != "").all()
+    assert (flagged.loc["good", "flag"] == "").all()
+    assert (flagged.loc["good", "off_manifold"] < 2).all()

@@ -409,43 +409,48 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
     out["flag"] = ""
     if cell_col not in meta.columns or "disease_condition" not in meta.columns:
         return out
-    X = np.asarray(X, np.float64)
+    X = np.asarray(X)
     ctrl = control_labels(meta)
-    sd = X[ctrl != ""].std(axis=0) if (ctrl != "").any() else X.std(axis=0)
-    Z = X / np.where(sd > 1e-12, sd, 1.0)
+    ref = X[ctrl != ""] if (ctrl != "").any() else X
+    sd = ref.std(axis=0, dtype=np.float64)
+    Z = X / np.where(sd > 1e-12, sd, 1.0).astype(X.dtype if X.dtype == np.float32 else np.float64)
     wells = well_groups(meta)
     codes, uniq = pd.factorize(wells)
     counts = np.bincount(codes)
-    means = np.zeros((len(uniq), Z.shape[1]))
-    np.add.at(means, codes, Z)
-    means /= counts[:, None]
+    from scipy import sparse
+    S = sparse.csr_matrix((1.0 / counts[codes], (codes, np.arange(len(codes)))),
+                          shape=(len(uniq), len(codes)))
+    means = np.asarray(S @ Z)
     first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-    w_cell = as_str(meta, cell_col)[first]
-    w_ctrl = ctrl[first]
-    w_comp = as_str(meta, compound_col)[first]
-    w_dose = pd.to_numeric(meta[dose_col], errors="coerce").to_numpy()[first]
-    for cell in np.unique(w_cell):
+    wells_df = pd.DataFrame({
+        "cell_type": as_str(meta, cell_col)[first], "ctrl": ctrl[first],
+        "compound": as_str(meta, compound_col)[first],
+        "dose": pd.to_numeric(meta[dose_col], errors="coerce").to_numpy()[first],
+    })
+    wells_df["dist"] = np.nan
+    for cell, grp in wells_df.groupby("cell_type"):
+        idx = grp.index.to_numpy()
         cen, radii = {}, []
         for c in ("C+", "C-"):
-            sel = (w_cell == cell) & (w_ctrl == c)
-            if sel.sum() < 2:
+            sel = idx[grp["ctrl"].to_numpy() == c]
+            if len(sel) < 2:
                 break
             cen[c] = means[sel].mean(axis=0)
             radii.append(np.linalg.norm(means[sel] - cen[c], axis=1))
         if len(cen) < 2:
             continue
-        r0 = np.median(np.concatenate(radii))
+        r0 = float(np.median(np.concatenate(radii)))
         if r0 <= 0:
             continue
-        rows = np.flatnonzero((out["cell_type"] == cell).to_numpy())
-        for i in rows:
-            sel = (w_cell == cell) & (w_comp == out.at[i, "compound"])
-            if not sel.any():
-                continue
-            top = np.nanmax(w_dose[sel])
-            sel &= w_dose == top
-            d = np.minimum(np.linalg.norm(means[sel] - cen["C+"], axis=1),
-                           np.linalg.norm(means[sel] - cen["C-"], axis=1))
-            out.at[i, "off_manifold"] = float(np.median(d) / r0)
+        M = means[idx]
+        wells_df.loc[idx, "dist"] = np.minimum(np.linalg.norm(M - cen["C+"], axis=1),
+                                               np.linalg.norm(M - cen["C-"], axis=1)) / r0
+    treated = wells_df[(wells_df["compound"] != "") & wells_df["dist"].notna() & wells_df["dose"].notna()]
+    if len(treated):
+        top = treated.groupby(["compound", "cell_type"])["dose"].transform("max")
+        at_top = treated[treated["dose"] == top]
+        med = at_top.groupby(["compound", "cell_type"])["dist"].median()
+        key = pd.MultiIndex.from_arrays([out["compound"].astype(str), out["cell_type"].astype(str)])
+        out["off_manifold"] = med.reindex(key).to_numpy()
     out.loc[out["off_manifold"] > flag_above, "flag"] = "off-manifold (possible toxicity)"
     return out

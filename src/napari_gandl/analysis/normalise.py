@@ -73,19 +73,21 @@ def centerscale_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "
                             control_key=None, batch_col: str | Sequence[str] | None = None,
                             eps: float = 1e-6, min_controls: int = 2) -> np.ndarray:
     """Per batch: (x - mean_controls) / std_controls, feature-wise."""
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
     batches = batch_labels(meta, batch_col)
     controls = control_mask(meta, pert_col, control_key)
-    out = np.empty_like(X)
+    out = np.empty(X.shape, dtype=np.float32)
     # floor each batch's sd at 1 % of the feature's sd over all controls, so a
     # feature that happens to be (near) constant on one plate's controls does
     # not blow up that plate
-    floor = np.maximum(0.01 * X[controls].std(axis=0), eps) if controls.sum() > 1 else eps
+    floor = (np.maximum(0.01 * X[controls].std(axis=0, dtype=np.float64), eps)
+             if controls.sum() > 1 else eps)
     for _, rows, ctrl in _batch_controls(batches, controls, min_controls):
-        mu = X[ctrl].mean(axis=0)
-        sd = X[ctrl].std(axis=0, ddof=1) if ctrl.sum() > 1 else np.ones(X.shape[1])
+        ref = X[ctrl].astype(np.float64)
+        mu = ref.mean(axis=0)
+        sd = ref.std(axis=0, ddof=1) if len(ref) > 1 else np.ones(X.shape[1])
         out[rows] = (X[rows] - mu) / np.maximum(sd, floor)
-    return out.astype(np.float32)
+    return out
 
 
 def _inv_sqrt_psd(C: np.ndarray, floor: float) -> np.ndarray:
