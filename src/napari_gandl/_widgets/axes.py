@@ -4,10 +4,11 @@ The space (``analysis.axes.fit_e2`` / ``fit_c2``) is fitted in a worker; the
 plot is a :class:`ScatterPlot` (plain matplotlib, no Qt, so the benchmark
 drives the same code on an Agg canvas):
 
-* one marker-only ``Line2D`` per colour group, re-filled in place with
-  ``set_data`` on a recolour: Agg draws markers of one artist by stamping one
-  cached marker, about 8x faster than a ``PathCollection`` with per-point
-  colours (2 s for 300,000 points here, see ``docs/benchmarks.md``);
+* one marker-only ``Line2D`` per colour, re-filled in place with
+  ``set_data`` on a recolour: Agg draws the markers of one artist by stamping
+  one cached marker, several times faster than one ``PathCollection`` with
+  per-point colours (timings for 300,000 points in ``docs/benchmarks.md``);
+  categories beyond the 20-colour palette share their colour's artist;
 * the current site (following the viewer's slider) and the hover label are
   animated artists drawn by blitting over a cached background: a slider move
   or a hover never redraws the points;
@@ -113,8 +114,6 @@ class ScatterPlot:
     """A large scatter whose colours, current site and hover label update in place."""
 
     def __init__(self, figure, ax, colors: dict | None = None):
-        from scipy.spatial import cKDTree  # noqa: F401 (imported early: fail fast)
-
         colors = colors or getattr(figure, "gandl_colors", {"background": "white", "foreground": "black"})
         self.figure, self.ax, self.colors = figure, ax, colors
         self.canvas = figure.canvas
@@ -137,15 +136,24 @@ class ScatterPlot:
         self.canvas.mpl_connect("draw_event", self._on_draw)
 
     # ------------------------------------------------------------------ data
-    def set_points(self, coords: np.ndarray, xlabel: str = "on-perturbation",
-                   ylabel: str = "off-perturbation") -> None:
+    @staticmethod
+    def build_tree(coords: np.ndarray):
+        """``(KD-tree, scale)`` for nearest-point lookups (worker-safe, ~0.2 s for 300k)."""
         from scipy.spatial import cKDTree
 
+        coords = np.asarray(coords, np.float64)
+        span = np.ptp(coords, axis=0) if len(coords) else np.ones(2)
+        scale = np.where(span > 0, span, 1.0)
+        return cKDTree(coords / scale, balanced_tree=False, compact_nodes=False), scale
+
+    def set_points(self, coords: np.ndarray, xlabel: str = "on-perturbation",
+                   ylabel: str = "off-perturbation", tree=None) -> None:
+        """New coordinates (then call :meth:`set_groups`); the caller redraws.
+        ``tree``: a prebuilt :meth:`build_tree` result, else built on the first hover."""
         self.coords = np.asarray(coords, np.float64)
         n = len(self.coords)
         self.markersize = float(np.clip(np.sqrt(4e4 / max(n, 1)), 1.0, 6.0))
-        self._scale = np.where(np.ptp(self.coords, axis=0) > 0, np.ptp(self.coords, axis=0), 1.0) if n else np.ones(2)
-        self._tree = cKDTree(self.coords / self._scale) if n else None
+        self._tree, self._scale = tree if tree is not None else (None, np.ones(2))
         if n:
             lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
             pad = 0.05 * (hi - lo) + 1e-9
@@ -158,27 +166,32 @@ class ScatterPlot:
         self.annotation.set_visible(False)
 
     def set_groups(self, groups, title: str = "") -> None:
-        """Re-fill the per-colour artists (created once, reused) and the legend."""
+        """Re-fill the per-colour artists (created once, reused) and the legend; the
+        caller redraws. Groups sharing a colour (categories beyond the palette's 20)
+        share one artist, so 1,672 compounds cost 20 artists, not 1,672."""
+        from matplotlib.colors import to_rgba
         from matplotlib.lines import Line2D
 
-        while len(self.lines) < len(groups):
+        merged: dict[tuple, list] = {}
+        for _, color, idx in groups:
+            merged.setdefault(to_rgba(color), []).append(idx)
+        while len(self.lines) < len(merged):
             self.lines.append(self.ax.plot([], [], ls="none", marker="o", mew=0, zorder=1,
                                            label=f"_group{len(self.lines)}")[0])
-        handles = []
         for i, line in enumerate(self.lines):
-            if i < len(groups):
-                label, color, idx = groups[i]
+            if i < len(merged):
+                color, parts = list(merged.items())[i]
+                idx = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 line.set_data(self.coords[idx, 0], self.coords[idx, 1])
                 line.set_color(color)
                 line.set_markersize(self.markersize)
                 line.set_zorder(1 + i / 1000)
                 line.set_visible(True)
-                if len(handles) < MAX_LEGEND:
-                    handles.append(Line2D([], [], ls="none", marker="o", ms=6, mew=0, color=color,
-                                          label=f"{label} ({len(idx)})"))
             else:
                 line.set_data([], [])
                 line.set_visible(False)
+        handles = [Line2D([], [], ls="none", marker="o", ms=6, mew=0, color=color, label=f"{label} ({len(idx)})")
+                   for label, color, idx in groups[:MAX_LEGEND]]
         if len(groups) > MAX_LEGEND:
             handles.append(Line2D([], [], ls="none", label=f"… {len(groups) - MAX_LEGEND} more"))
         legend = self.ax.get_legend()
@@ -190,19 +203,19 @@ class ScatterPlot:
             for text in legend.get_texts():
                 text.set_color(self.colors["foreground"])
         self.ax.set_title(title, fontsize=9, color=self.colors["foreground"])
-        self.canvas.draw_idle()
 
     def set_selected(self, idx) -> None:
         idx = np.asarray(idx, np.int64)
         self.selected.set_data(self.coords[idx, 0], self.coords[idx, 1])
         self.selected.set_markersize(self.markersize + 2)
-        self.canvas.draw_idle()
 
     # ------------------------------------------------------------------ lookups
     def nearest(self, x_px: float, y_px: float, tolerance_px: float = 6.0) -> int | None:
         """Index of the point nearest to display position (x_px, y_px), if close enough."""
-        if self._tree is None:
+        if not len(self.coords):
             return None
+        if self._tree is None:
+            self._tree, self._scale = self.build_tree(self.coords)
         x, y = self.ax.transData.inverted().transform((x_px, y_px))
         k = min(32, len(self.coords))
         _, cand = self._tree.query(np.array([x, y]) / self._scale, k=k)
@@ -337,7 +350,8 @@ class PerturbationPlotWidget(AnalysisWidget):
         space = fit_e2(emb.table) if params["space"].startswith("E2") else fit_c2(emb.table)
         report(2, 3, "projecting…")
         coords = space.transform(emb.table.X)
-        return saved_record(params["embedding"], emb, params=params, coords=coords, rows=emb.rows,
+        tree = ScatterPlot.build_tree(coords)
+        return saved_record(params["embedding"], emb, params=params, coords=coords, tree=tree, rows=emb.rows,
                             space=space.as_dict(), selection=None, notes=emb.notes)
 
     def show_record(self, record: dict) -> None:
@@ -348,7 +362,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         self._point_of_row[self.rows] = np.arange(len(self.rows))
         space = record["space"]
         self.plot.set_points(record["coords"], f"on-perturbation ({space['negative']} −1 → {space['positive']} +1)",
-                             "off-perturbation")
+                             "off-perturbation", tree=record.get("tree"))
         self.refresh_choices()
         self.recolor()
         selection = record.get("selection")
@@ -370,6 +384,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         self._point_of_row = np.zeros(0, np.int64)
         self.plot.set_points(np.zeros((0, 2)))
         self.plot.set_groups([])
+        self.canvas.draw_idle()
         self.stepper.set_rows([], "", go=False)
 
     def recolor(self, *_) -> None:
@@ -380,6 +395,7 @@ class PerturbationPlotWidget(AnalysisWidget):
             return
         values, kind = color_values(table, self.rows, self.color_by.value)
         self.plot.set_groups(color_groups(values, kind), f"{self.record['space']['name']} — {self.color_by.value}")
+        self.canvas.draw_idle()
 
     # ---------------------------------------------------------------- interaction
     def _toolbar_busy(self) -> bool:
@@ -433,6 +449,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         add_site_columns(self._viewer, pd.DataFrame({name: mask}))
         result_column(self._viewer, name)
         self.plot.set_selected(self._point_of_row[rows])
+        self.canvas.draw_idle()
         self.stepper.set_rows(rows, f"column '{name}' ({len(rows)} sites)", go=go)
         self.refresh_choices()
 
