@@ -90,14 +90,21 @@ def start_worker(
 
     buttons = list(buttons)
     worker = create_worker(
-        function, *args, _progress={"total": progress_total, "desc": title} if progress_total else False, **kwargs
+        function,
+        *args,
+        _progress={"total": progress_total, "desc": title} if progress_total else False,
+        _ignore_errors=True,  # errors become the notification below, not a re-raise in a Qt slot
+        **kwargs,
     )
     for button in buttons:
         button.enabled = False
 
     def finished():
         for button in buttons:
-            button.enabled = True
+            try:
+                button.enabled = True
+            except RuntimeError:  # its dock was closed with the viewer while the worker ran
+                pass
         if on_finished is not None:
             on_finished()
 
@@ -143,3 +150,115 @@ def style_axes(figure, ax) -> None:
     ax.xaxis.label.set_color(colors["foreground"])
     ax.yaxis.label.set_color(colors["foreground"])
     ax.title.set_color(colors["foreground"])
+
+
+# --------------------------------------------------------------------------- remembered parameters
+
+
+def settings_path(name: str):
+    """JSON file where the widget ``name`` keeps its last parameters.
+
+    In the user config folder (``platformdirs``), or in ``$NAPARI_GANDL_CONFIG_DIR``
+    when that is set (tests, portable installs).
+    """
+    import os
+    from pathlib import Path
+
+    base = os.environ.get("NAPARI_GANDL_CONFIG_DIR")
+    if not base:
+        from platformdirs import user_config_dir
+
+        base = user_config_dir("napari-gandl", appauthor=False)
+    return Path(base) / f"{name}.json"
+
+
+def load_settings(name: str) -> dict:
+    """The saved parameters of widget ``name`` (empty when none or unreadable)."""
+    import json
+
+    path = settings_path(name)
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def save_settings(name: str, values: dict) -> None:
+    """Save widget parameters (JSON-able values) atomically; never raises on I/O errors."""
+    import json
+    import os
+
+    path = settings_path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(values, indent=1, default=str))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def remember(container, name: str, fields: Iterable[str]) -> None:
+    """Restore the magicgui sub-widgets ``fields`` of ``container`` from the last
+    session, and save them whenever one changes.
+
+    A saved value that no longer fits (a choice that disappeared) is skipped.
+    """
+    from pathlib import Path
+
+    fields = list(fields)
+    saved = load_settings(name)
+    for field in fields:
+        if field in saved:
+            try:
+                getattr(container, field).value = saved[field]
+            except Exception:  # noqa: BLE001 - stale or invalid saved value
+                pass
+
+    def store(*_):
+        values = {}
+        for field in fields:
+            value = getattr(container, field).value
+            values[field] = str(value) if isinstance(value, Path) else value
+            if isinstance(values[field], (tuple, list)):
+                values[field] = [str(v) for v in values[field]]
+        save_settings(name, values)
+
+    for field in fields:
+        getattr(container, field).changed.connect(store)
+
+
+# --------------------------------------------------------------------------- embeddings in the site table
+
+EMBEDDING_ATTR = "napari_gandl_embedding"
+
+
+def set_embedding(viewer: napari.viewer.Viewer, frame: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
+    """Attach an embedding (``site_id`` + feature ``columns``) to the plate's site table.
+
+    Columns of a previously attached embedding are removed first; the table
+    remembers which columns form the embedding (see ``embedding_columns``).
+    """
+    table = site_table(viewer)
+    if table is None:
+        raise ValueError("no plate is open: open a plate folder first")
+    old = table.attrs.get(EMBEDDING_ATTR, {}).get("columns", [])
+    stale = [c for c in old if c in table.columns and c not in columns]
+    if stale:
+        table.drop(columns=stale, inplace=True)
+    import warnings
+
+    with warnings.catch_warnings():  # one column at a time fragments the frame; harmless here
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        add_site_columns(viewer, frame[["site_id", *columns]] if "site_id" in frame else frame[list(columns)])
+    table.attrs[EMBEDDING_ATTR] = {"columns": list(columns), "source": str(source)}
+    return table
+
+
+def embedding_columns(viewer: napari.viewer.Viewer) -> list[str]:
+    """Feature columns of the embedding attached to the open plate (empty when none)."""
+    table = site_table(viewer)
+    if table is None:
+        return []
+    return [c for c in table.attrs.get(EMBEDDING_ATTR, {}).get("columns", []) if c in table.columns]

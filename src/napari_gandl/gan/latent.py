@@ -95,7 +95,7 @@ def interpolate(w_a, w_b, steps: int = 8, method: str = "slerp") -> np.ndarray:
 
 def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
             feature_weight: float = 1.0, normalized: bool = False, seed: int = 0,
-            return_history: bool = False):
+            return_history: bool = False, progress=None):
     """Find w whose generated image reconstructs ``image``.
 
     ``image`` is one ``(C, H, W)`` site crop in raw intensities (or already
@@ -105,6 +105,8 @@ def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
     and reconstruction (no ImageNet/VGG networks, no RGB assumptions).
     Optimises one w (``(w_dim,)``) starting from the average w; returns it as
     float32 numpy (and the loss history when ``return_history``).
+    ``progress``, if given, is called as ``progress(step_done, steps)`` after
+    every optimisation step.
     """
     m = _model(model)
     img = np.asarray(image, np.float32)
@@ -147,5 +149,7 @@ def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
         loss.backward()
         opt.step()
         history.append(float(loss.detach()))
+        if progress is not None:
+            progress(i + 1, steps)
     w_final = w_opt.detach()[0].cpu().numpy().astype(np.float32)
     return (w_final, history) if return_history else w_final

@@ -496,6 +496,13 @@ class Trainer:
         save_grid(imgs, self.out_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png")
         save_grid(imgs, self.out_dir / "samples" / "fakes_latest.png")
 
+    @torch.no_grad()
+    def sample_images(self, n: int = 16) -> np.ndarray:
+        """``n`` fixed-seed EMA-generator images in raw intensity units, ``(n, C, H, W)``."""
+        self.G_ema.eval()
+        imgs = self.G_ema(self.grid_z[:n], noise_mode="const").float().cpu().numpy()
+        return self.normalizer.inverse(imgs)
+
     def done(self) -> bool:
         c = self.cfg
         if c.kimg is not None and self.cur_nimg >= c.kimg * 1000:
@@ -524,12 +531,16 @@ def _write_loss_row(path: Path, row: dict):
 
 
 def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: bool = False,
-                     should_stop: Callable[[], bool] | None = None, **overrides) -> Iterator[dict]:
+                     should_stop: Callable[[], bool] | None = None,
+                     samples_every_s: float | None = None, **overrides) -> Iterator[dict]:
     """Generator of progress dicts; training stops cleanly when closed.
 
     Each dict has ``step, kimg, nimg, loss_G, loss_D, reg, real_score,
     fake_score, img_per_s, elapsed_s, fraction, checkpoint`` (path written at
-    this step or None) and ``done``.
+    this step or None) and ``done``.  With ``samples_every_s``, the first
+    dict, the last one and one at most every that many seconds also carry
+    ``samples``: 16 fixed-seed EMA-generator images ``(16, C, H, W)`` float32
+    in the plate's intensity units (for a live preview).
     """
     if isinstance(plate, (str, os.PathLike)):
         from napari_gandl.plate import open_plate
@@ -549,6 +560,7 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
     dist = _dist()
     last_snap_nimg = tr.cur_nimg
     last_snap_time = time.time()
+    last_sample_time = None
     stopped = False
     try:
         while True:
@@ -587,6 +599,11 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
             }
             if tr.rank == 0:
                 _write_loss_row(loss_csv, row)
+                if samples_every_s is not None and (
+                    last_sample_time is None or time.time() - last_sample_time >= samples_every_s
+                ):
+                    row["samples"] = tr.sample_images()
+                    last_sample_time = time.time()
             yield row
     except GeneratorExit:
         stopped = True
@@ -598,11 +615,14 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
         if exc is None or isinstance(exc, GeneratorExit):
             path = tr.save()
             if not stopped:
-                yield {
+                last = {
                     "step": tr.step_idx, "kimg": tr.cur_nimg / 1000, "nimg": tr.cur_nimg,
                     "elapsed_s": tr.elapsed_s, "fraction": tr.fraction(),
                     "checkpoint": str(path) if path else None, "done": True,
                 }
+                if samples_every_s is not None and tr.rank == 0:
+                    last["samples"] = tr.sample_images()
+                yield last
 
 
 def train(plate, out_dir, preset: str = "quick", resolution: int | None = None,

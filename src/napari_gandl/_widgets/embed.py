@@ -1,0 +1,184 @@
+"""Embed widget: GAN-DL features of every site of the open plate, into its site table.
+
+Thin: a worker thread loads the run's discriminator (``gan.load_model``) and
+embeds the plate's sites batch by batch (``gan.embed.embed_sites``), yielding
+progress. The features (``f000``..``f511``) are attached to the plate's site
+table, the features table every plate layer shares (``common.set_embedding``),
+so the other widgets use them without files. The table can be exported as
+parquet, and an existing table (ours, or RxRx19a's ``embeddings.csv``) can be
+loaded instead of computing one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+
+from .common import current_plate, embedding_columns, remember, set_embedding, site_table, start_worker
+from .train import device_choices
+
+if TYPE_CHECKING:
+    import napari
+
+
+def embed_job(plate, run_dir, batch_size: int, device: str):
+    """Generator (worker thread): yields ``(done, total)`` per batch, returns the feature frame."""
+    from napari_gandl.gan import feature_columns, load_model
+    from napari_gandl.gan.checkpoint import resolve_checkpoint
+    from napari_gandl.gan.embed import embed_sites
+    from napari_gandl.gan.training import resolve_device
+
+    ckpt = resolve_checkpoint(run_dir)
+    model = load_model(ckpt, resolve_device(device))
+    if model.img_channels != plate.n_channels:
+        raise ValueError(
+            f"{ckpt} was trained on {model.img_channels} stains but the open plate {plate.root} has {plate.n_channels}"
+        )
+    n = plate.n_sites
+    feats = np.full((n, model.net_config.feature_dim), np.nan, np.float32)
+    yield 0, n
+    for start in range(0, n, max(1, int(batch_size))):
+        sites = np.arange(start, min(n, start + int(batch_size)))
+        feats[sites] = embed_sites(plate, model, sites)
+        yield int(sites[-1]) + 1, n
+    frame = pd.DataFrame(feats, columns=feature_columns(feats.shape[1]))
+    frame.insert(0, "site_id", plate.sites["site_id"].astype(str).to_numpy())
+    return frame, str(ckpt)
+
+
+def load_table_job(path):
+    """Read an embedding table (ours or RxRx19a's ``embeddings.csv``): frame with ``site_id`` + features."""
+    from napari_gandl.analysis.tables import load_embeddings
+
+    table = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False)
+    columns = [_feature_name(c) for c in table.features]
+    frame = pd.DataFrame(table.X, columns=columns)
+    frame.insert(0, "site_id", table.meta["site_id"].astype(str).to_numpy())
+    return frame, str(path)
+
+
+def _feature_name(column) -> str:
+    """Numeric column names (RxRx19a's ``0``..``1023``) become ``f000``.. like ours."""
+    text = str(column)
+    return f"f{int(text):03d}" if re.fullmatch(r"\d+", text) else text
+
+
+def export_job(frame: pd.DataFrame, path):
+    from napari_gandl.analysis.tables import write_table
+
+    return write_table(frame, path)
+
+
+class EmbedWidget(Container):
+    """Embed the open plate with a trained run; export or load embedding tables."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        self._viewer = viewer
+        self.run_dir = FileEdit(label="checkpoint (run folder)", mode="d", value=None, nullable=True)
+        self.batch_size = SpinBox(label="sites per batch", value=32, min=1, max=4096)
+        self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self.embed_button = PushButton(text="Embed open plate")
+        self.progress_bar = ProgressBar(label="progress", min=0, max=1, value=0)
+        self.export_path = FileEdit(label="export to", mode="w", filter="*.parquet", value=None, nullable=True)
+        self.export_button = PushButton(text="Export parquet")
+        self.table_path = FileEdit(label="embedding table", mode="r", filter="*.parquet *.csv *.csv.gz",
+                                   value=None, nullable=True)
+        self.load_button = PushButton(text="Load table")
+        self.status = Label(value="")
+        super().__init__(widgets=[self.run_dir, self.batch_size, self.device, self.embed_button, self.progress_bar,
+                                  self.export_path, self.export_button, self.table_path, self.load_button,
+                                  self.status])
+        self.embed_button.changed.connect(self.embed)
+        self.export_button.changed.connect(self.export)
+        self.load_button.changed.connect(self.load_table)
+        remember(self, "embed", ["run_dir", "batch_size", "device", "export_path", "table_path"])
+        self.worker = None
+        self._buttons = [self.embed_button, self.export_button, self.load_button]
+
+    # ----------------------------------------------------------------- actions
+    def _error(self, message: str) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(message)
+        self.status.value = message
+
+    def embed(self):
+        """Embed every site of the open plate in a worker; returns the worker or None."""
+        plate = current_plate(self._viewer)
+        if plate is None:
+            return self._error("GAN-DL embedding: no plate is open; open a plate folder first")
+        if self.run_dir.value is None or not str(self.run_dir.value).strip():
+            return self._error("GAN-DL embedding: choose the run folder of a trained model")
+        self.progress_bar.max = max(1, plate.n_sites)
+        self.progress_bar.value = 0
+        self.status.value = f"embedding {plate.n_sites} sites ..."
+        n_batches = -(-plate.n_sites // int(self.batch_size.value))
+        self.worker = start_worker(
+            embed_job, plate, Path(self.run_dir.value), int(self.batch_size.value), self.device.value,
+            buttons=self._buttons, title="GAN-DL embedding", progress_total=n_batches + 1,
+            on_yielded=self._on_progress, on_returned=self._attach,
+        )
+        return self.worker
+
+    def _on_progress(self, done_total):
+        done, total = done_total
+        self.progress_bar.max = max(1, total)
+        self.progress_bar.value = done
+        self.status.value = f"embedded {done} / {total} sites"
+
+    def _attach(self, result):
+        frame, source = result
+        columns = [c for c in frame.columns if c != "site_id"]
+        table = set_embedding(self._viewer, frame, columns, source)
+        n = int(table[columns].notna().all(axis=1).sum())
+        self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites ({Path(source).name})"
+        return table
+
+    def load_table(self):
+        """Load an embedding table file and attach it to the open plate's site table."""
+        if site_table(self._viewer) is None:
+            return self._error("loading an embedding table: no plate is open; open a plate folder first")
+        if self.table_path.value is None or not str(self.table_path.value).strip():
+            return self._error("loading an embedding table: choose a .parquet or .csv file")
+        path = Path(self.table_path.value)
+        self.status.value = f"reading {path.name} ..."
+
+        def attach(result):
+            frame, source = result
+            table = site_table(self._viewer)
+            known = frame["site_id"].isin(table["site_id"].astype(str))
+            if not known.any():
+                return self._error(
+                    f"{source}: none of its {len(frame)} site_ids belong to the open plate "
+                    f"(e.g. {frame['site_id'].iloc[0]!r} vs {table['site_id'].iloc[0]!r})"
+                )
+            self._attach((frame[known], source))
+
+        self.worker = start_worker(load_table_job, path, buttons=self._buttons, title=f"loading {path}",
+                                   on_returned=attach)
+        return self.worker
+
+    def export(self):
+        """Write the site metadata with the attached embedding to parquet."""
+        table = site_table(self._viewer)
+        columns = embedding_columns(self._viewer)
+        if table is None or not columns:
+            return self._error("export: no embedding attached yet; embed the plate or load a table first")
+        if self.export_path.value is None or not str(self.export_path.value).strip():
+            return self._error("export: choose a .parquet file to write")
+        path = Path(self.export_path.value)
+        if path.suffix.lower() not in (".parquet", ".pq"):
+            path = path.with_suffix(".parquet")
+        meta = [c for c in table.columns if c not in set(columns) and c != "problem"]
+        frame = table[meta + columns].copy()
+        for c in meta:  # parquet wants one type per column
+            if frame[c].dtype == object:
+                frame[c] = frame[c].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        self.worker = start_worker(export_job, frame, path, buttons=self._buttons, title=f"writing {path}",
+                                   on_returned=lambda p: setattr(self.status, "value", f"wrote {p}"))
+        return self.worker

@@ -1,0 +1,413 @@
+"""Train widget: train a GAN-DL model on the open plate (or a plate folder) from napari.
+
+Thin: the training itself is ``napari_gandl.gan.iterate_training``, run in a
+generator ``thread_worker``. The GUI thread only receives its progress dicts:
+a napari progress bar (images seen, ETA), a live grid of generated cells as
+one additive image layer per stain, and a docked loss plot. Stop asks the
+training loop to stop at its next step; it then writes its checkpoint, so a
+stopped run always resumes. Closing the viewer stops training the same way
+and waits for the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton
+
+from .common import current_plate, docked_figure, remember, start_worker, style_axes
+
+if TYPE_CHECKING:
+    import napari
+
+SAMPLES_LAYER = "GAN samples"
+LOSS_DOCK = "GAN-DL losses"
+GUI_SWITCH_INTERVAL_S = 0.001
+RESOLUTIONS = ["preset", "32", "64", "128", "256", "512"]
+
+
+def device_choices() -> list[str]:
+    """``auto`` plus the devices torch can use here."""
+    import torch
+
+    choices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        choices += ["cuda"] + [f"cuda:{i}" for i in range(1, torch.cuda.device_count())]
+    return choices
+
+
+def tile_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """``(N, C, H, W)`` images -> one ``(C, rows*(H+pad)-pad, cols*(W+pad)-pad)`` grid."""
+    images = np.asarray(images, np.float32)
+    n, c, h, w = images.shape
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    grid = np.zeros((c, rows * (h + pad) - pad, cols * (w + pad) - pad), np.float32)
+    grid[:] = images.min(axis=(0, 2, 3))[:, None, None]
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[:, r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = images[i]
+    return grid
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
+              samples_every_s: float, gui_ready: threading.Event | None = None):
+    """Generator run in the worker thread: opens the plate, trains, yields progress dicts.
+
+    It first yields a ``setup`` dict (``stains``, ``contrast_limits``,
+    ``pixel_size``, ``plate_width``, the sample grid ``shape`` and, when
+    resuming, the loss ``history`` already in the run folder) and waits for
+    ``gui_ready`` (at most 30 s) so the viewer builds its layers and plot
+    before training competes with it for the interpreter.
+    """
+    try:
+        import json
+
+        import matplotlib.figure  # noqa: F401 - imported here, not on the GUI thread
+
+        from napari_gandl.gan import iterate_training
+        from napari_gandl.plate import open_plate
+
+        if isinstance(plate, (str, Path)):
+            plate = open_plate(plate)
+        resolution = config.resolution
+        saved = Path(out_dir) / "config.json"
+        if resume and saved.exists():
+            resolution = int(json.loads(saved.read_text()).get("resolution", resolution))
+        grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
+        yield {
+            "setup": True,
+            "stains": list(plate.stains),
+            "contrast_limits": plate.contrast_limits(),
+            "pixel_size": plate.pixel_size_um,
+            "plate_width": int(plate.data.shape[-1]),
+            "shape": grid.shape,
+            "history": _loss_history(Path(out_dir)) if resume else [],
+        }
+        if gui_ready is not None:
+            gui_ready.wait(30.0)
+        for row in iterate_training(plate, out_dir, config, resume=resume, should_stop=stop.is_set,
+                                    samples_every_s=samples_every_s):
+            if "samples" in row:
+                row["samples"] = tile_grid(row["samples"])
+            yield row
+    finally:
+        done.set()
+
+
+def _loss_history(run: Path) -> list[tuple[float, float, float]]:
+    import csv
+
+    path = run / "losses.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [(float(r["kimg"]), float(r["loss_G"]), float(r["loss_D"])) for r in csv.DictReader(fh)]
+
+
+class TrainWidget(Container):
+    """Train a GAN-DL model: plate, preset, resolution, duration, device; Start / Stop / Resume."""
+
+    #: extra ``make_config`` overrides (tests and scripts use tiny networks)
+    config_overrides: dict
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        self._viewer = viewer
+        self.config_overrides = {}
+        self.plate_dir = FileEdit(label="plate folder", mode="d", value=None, nullable=True,
+                                  tooltip="leave empty to train on the plate open in the viewer")
+        self.run_dir = FileEdit(label="run folder", mode="d", value=None, nullable=True,
+                                tooltip="checkpoint, losses and samples go here (default: next to the plate)")
+        from napari_gandl.gan import PRESETS
+
+        self.preset = ComboBox(label="preset", choices=list(PRESETS), value="quick")
+        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="preset")
+        self.minutes = FloatSpinBox(label="duration (min)", value=10.0, min=0.01, max=1e6, step=1.0)
+        self.device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self.refresh_s = FloatSpinBox(label="preview every (s)", value=5.0, min=0.0, max=3600.0, step=1.0)
+        self.start_button = PushButton(text="Start")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.resume_button = PushButton(text="Resume")
+        buttons = Container(layout="horizontal", widgets=[self.start_button, self.stop_button, self.resume_button],
+                            labels=False)
+        self.progress_bar = ProgressBar(label="progress", min=0, max=1000, value=0)
+        self.status = Label(value=self._device_note())
+        super().__init__(widgets=[self.plate_dir, self.run_dir, self.preset, self.resolution, self.minutes,
+                                  self.device, self.refresh_s, buttons, self.progress_bar, self.status])
+        self.start_button.changed.connect(lambda: self.start(resume=False))
+        self.resume_button.changed.connect(lambda: self.start(resume=True))
+        self.stop_button.changed.connect(self.stop)
+        self.device.changed.connect(lambda: setattr(self.status, "value", self._device_note()))
+        remember(self, "train", ["plate_dir", "run_dir", "preset", "resolution", "minutes", "device", "refresh_s"])
+
+        self.worker = None
+        self.last_progress: dict | None = None
+        self.sample_refreshes = 0  # sample grids shown so far (any run)
+        self.progress_rows: list[dict] = []  # progress dicts of the current run, without sample images
+        self.run_path: Path | None = None
+        self._stop_event = threading.Event()
+        self._job_done = threading.Event()
+        self._job_done.set()
+        self._gui_ready = threading.Event()
+        self._switch_interval = None
+        self._closing = False
+        self._pbar = None
+        self._task_id = None
+        self._history: list[tuple[float, float, float]] = []
+        self._figure = None
+        self._canvas = None
+        self._last_draw = 0.0
+        self._t0 = None
+        self._layout: dict = {}
+
+    # ----------------------------------------------------------------- inputs
+    def _device_note(self) -> str:
+        from napari_gandl.gan.training import resolve_device
+
+        try:
+            return f"device: {resolve_device(self.device.value)}"
+        except ValueError as exc:
+            return str(exc)
+
+    def _plate_source(self):
+        """The plate folder typed in, else the open plate; ValueError when neither."""
+        if self.plate_dir.value is not None and str(self.plate_dir.value).strip():
+            path = Path(self.plate_dir.value).expanduser()
+            if not path.is_dir():
+                raise ValueError(f"plate folder {path} does not exist")
+            return path
+        plate = current_plate(self._viewer)
+        if plate is None:
+            raise ValueError("no plate: open a plate folder in napari or choose one in 'plate folder'")
+        return plate
+
+    def _run_folder(self, plate) -> Path:
+        if self.run_dir.value is not None and str(self.run_dir.value).strip():
+            return Path(self.run_dir.value).expanduser()
+        root = Path(plate if isinstance(plate, (str, Path)) else plate.root)
+        path = root.parent / f"{root.name}-gandl-run"
+        self.run_dir.value = str(path)
+        return path
+
+    def make_config(self):
+        from napari_gandl.gan import make_config
+
+        values = dict(minutes=float(self.minutes.value), device=self.device.value)
+        if self.resolution.value != "preset":
+            values["resolution"] = int(self.resolution.value)
+        values.update(self.config_overrides)  # overrides (tests, scripts) win
+        return make_config(self.preset.value, **values)
+
+    # ----------------------------------------------------------------- actions
+    def start(self, resume: bool = False):
+        """Start (or resume) training in a worker thread; returns the worker or None."""
+        from napari.utils.notifications import show_error
+
+        from napari_gandl.gan.checkpoint import CHECKPOINT_NAME
+        from napari_gandl.gan.training import resolve_device
+
+        if self.worker is not None and not self._job_done.is_set():
+            show_error("GAN-DL training is already running")
+            return None
+        try:
+            plate = self._plate_source()
+            run = self._run_folder(plate)
+            ckpt = run / CHECKPOINT_NAME
+            if resume and not ckpt.exists():
+                raise ValueError(f"nothing to resume: no checkpoint {ckpt}")
+            if not resume and ckpt.exists():
+                raise ValueError(f"{ckpt} exists: press Resume to continue that run, or choose another run folder")
+            config = self.make_config()
+            resolve_device(config.device)
+        except ValueError as exc:
+            self.status.value = f"GAN-DL training: {exc}"
+            show_error(self.status.value)
+            return None
+        self.run_path = run
+        self._stop_event = threading.Event()
+        self._job_done = threading.Event()
+        self._gui_ready = threading.Event()
+        self._t0 = None
+        self._history = []
+        self.last_progress = None
+        self.progress_rows = []
+        self._open_progress(resume)
+        self.stop_button.enabled = True
+        self.status.value = f"{'resuming' if resume else 'starting'} in {run} ..."
+        # the training thread runs Python between its tensor ops: let the GUI thread
+        # take the interpreter lock more often than the default 5 ms while it runs
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, GUI_SWITCH_INTERVAL_S))
+        self.worker = start_worker(
+            train_job, plate, run, config, resume, self._stop_event, self._job_done,
+            float(self.refresh_s.value), self._gui_ready,
+            buttons=[self.start_button, self.resume_button],
+            title="GAN-DL training",
+            on_yielded=self._on_progress,
+            on_finished=self._on_finished,
+        )
+        return self.worker
+
+    def stop(self):
+        """Ask training to stop at its next step (it writes its checkpoint first)."""
+        self._stop_event.set()
+        self.stop_button.enabled = False
+        if not self._job_done.is_set():
+            self.status.value = "stopping: writing checkpoint ..."
+
+    def shutdown(self, timeout: float = 300.0) -> bool:
+        """Stop and wait (blocking) until the checkpoint is written; for viewer close."""
+        self._closing = True
+        self._stop_event.set()
+        return self._job_done.wait(timeout)
+
+    # ----------------------------------------------------------------- progress (GUI thread)
+    def _open_progress(self, resume: bool):
+        from napari.utils import progress
+
+        self._pbar = progress(total=1000, desc="GAN-DL training")
+        window = getattr(self._viewer, "window", None)
+        if window is not None and hasattr(window, "_register_task_status"):
+            from napari.utils.task_status import Status
+
+            def cancel():
+                self.shutdown()
+                return True
+
+            self._task_id = window._register_task_status(
+                "napari-gandl", Status.BUSY, f"GAN-DL training into {self.run_path}", cancel_callback=cancel
+            )
+
+    def _on_progress(self, row: dict):
+        if self._closing:
+            return
+        if row.get("setup"):
+            self.progress_rows.append(row)
+            try:
+                self._setup(row)
+            finally:
+                self._gui_ready.set()
+            return
+        self.last_progress = row
+        self.progress_rows.append({k: v for k, v in row.items() if k != "samples"})
+        now = time.monotonic()
+        fraction = float(row.get("fraction", 0.0))
+        if self._t0 is None:
+            self._t0 = (now, fraction)
+        t0, f0 = self._t0
+        eta = (1.0 - fraction) * (now - t0) / (fraction - f0) if fraction > f0 else None
+        self.progress_bar.value = int(round(1000 * fraction))
+        text = f"{int(row['nimg']):,} images seen"
+        if "img_per_s" in row:
+            text += f" · {row['img_per_s']:.0f} img/s"
+        text += f" · ETA {format_eta(0.0 if row.get('done') else eta)}"
+        pbar = self._pbar  # (its events may run other queued callbacks)
+        if pbar is not None:
+            pbar.update(max(0, int(1000 * fraction) - pbar.n))
+            pbar.set_description(f"GAN-DL training: {text}")
+        if row.get("done"):
+            text = f"stopped at {int(row['nimg']):,} images; checkpoint {row.get('checkpoint')}"
+        self.status.value = text
+        if "loss_G" in row:
+            self._history.append((float(row["kimg"]), float(row["loss_G"]), float(row["loss_D"])))
+        if row.get("done") or now - self._last_draw > 2.0:
+            self._draw_losses()
+            self._last_draw = now
+        if "samples" in row:
+            self._show_samples(row["samples"])
+
+    def _setup(self, row: dict):
+        """Build the sample layers and the loss plot before training starts."""
+        self._history = list(row["history"])
+        self._layout = {k: row[k] for k in ("stains", "contrast_limits", "pixel_size", "plate_width")}
+        self._show_samples(np.zeros(row["shape"], np.float32), count=False)
+        self._draw_losses(force=True)
+
+    def _show_samples(self, grid: np.ndarray, count: bool = True):
+        from napari_gandl._reader import _stain_colormap
+
+        stains = self._layout.get("stains") or []
+        names = [f"{SAMPLES_LAYER} · {s.label}" for s in stains] or [f"{SAMPLES_LAYER} · {c}" for c in range(len(grid))]
+        existing = [self._viewer.layers[n] for n in names if n in self._viewer.layers]
+        self.sample_refreshes += int(count)
+        if len(existing) == len(grid) and all(layer.data.shape == grid.shape[1:] for layer in existing):
+            for layer, channel in zip(existing, grid):
+                layer.data = channel
+            return
+        for layer in existing:
+            self._viewer.layers.remove(layer)
+        px = self._layout.get("pixel_size") or 1.0
+        width = self._layout.get("plate_width") or 0
+        kwargs = dict(channel_axis=0, name=names, blending="additive",
+                      scale=(px, px), translate=(0.0, (width + 8) * px))
+        if stains:
+            kwargs["colormap"] = [(f"gandl {s.label}", _stain_colormap(s)) for s in stains]
+        limits = self._layout.get("contrast_limits")
+        if limits and len(limits) == len(grid):
+            kwargs["contrast_limits"] = [list(map(float, lim)) for lim in limits]
+        layers = self._viewer.add_image(grid, **kwargs)
+        for layer in layers:
+            layer.metadata["napari_gandl_samples"] = {"run": str(self.run_path)}
+
+    def _draw_losses(self, force: bool = False):
+        if not self._history and not force:
+            return
+        docks = getattr(self._viewer.window, "dock_widgets", {})
+        if self._figure is None or LOSS_DOCK not in docks:
+            self._figure, self._canvas = docked_figure(self._viewer, LOSS_DOCK, figsize=(4, 3))
+            ax = self._figure.add_subplot(111)
+            (self._line_g,) = ax.plot([], [], label="G", lw=1)
+            (self._line_d,) = ax.plot([], [], label="D", lw=1)
+            ax.set_xlabel("thousand images seen")
+            ax.set_ylabel("loss")
+            style_axes(self._figure, ax)
+            legend = ax.legend(frameon=False, fontsize=8, loc="upper right")
+            for text in legend.get_texts():
+                text.set_color(self._figure.gandl_colors["foreground"])
+            self._figure.tight_layout()
+            self._ax = ax
+        if self._history:
+            kimg, lg, ld = np.asarray(self._history, np.float64).T
+            self._line_g.set_data(kimg, lg)
+            self._line_d.set_data(kimg, ld)
+            self._ax.relim()
+            self._ax.autoscale_view()
+        self._canvas.draw_idle()
+
+    def _on_finished(self):
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        if self._task_id is not None:
+            from napari.utils.task_status import Status
+
+            try:
+                self._viewer.window._update_task_status(self._task_id, Status.COMPLETED, "")
+            except Exception:  # noqa: BLE001 - the window may already be gone
+                pass
+            self._task_id = None
+        if self._closing:
+            return
+        self.stop_button.enabled = False
+        row = self.last_progress
+        if row is None or not row.get("done"):
+            self.status.value = "training ended without a checkpoint (see the error message)"
