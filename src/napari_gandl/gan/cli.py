@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
         net["channel_max"] = args.channel_max
     if net:
         overrides["network"] = net
+    if args.threads:
+        overrides["threads"] = args.threads
     cfg = make_config(args.preset, resolution=args.resolution, minutes=args.minutes,
                       kimg=args.kimg, batch=args.batch, device=args.device, **overrides)
     tty = sys.stderr.isatty()
@@ -79,7 +81,8 @@ def cmd_embed(args) -> int:
                   end="", file=sys.stderr, flush=True)
 
     out = embed_plate(args.plate, args.checkpoint, out_path=args.out, batch_size=args.batch,
-                      device=args.device, scheduler=args.scheduler, progress=progress)
+                      device=args.device, scheduler=args.scheduler, progress=progress,
+                      layer=args.layer, threads=args.threads)
     if tty:
         print(file=sys.stderr)
     print(out)
@@ -111,6 +114,7 @@ def register(subparsers) -> None:
     p.add_argument("--scale", type=int, help="downsample tiles by this integer factor first")
     p.add_argument("--seed", type=int)
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_train)
@@ -127,6 +131,10 @@ def register(subparsers) -> None:
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--scheduler", metavar="ADDRESS",
                    help="dask.distributed scheduler address, e.g. tcp://127.0.0.1:8786")
+    e.add_argument("--layer", default="pool", choices=["pool", "fc"],
+                   help="pool: D's last conv features averaged over positions (default); "
+                        "fc: D's penultimate fully connected layer (as in the GAN-DL paper)")
+    e.add_argument("--threads", type=int, help="CPU threads for torch")
     e.set_defaults(func=cmd_embed)
 
 

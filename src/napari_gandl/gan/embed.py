@@ -28,6 +28,8 @@ from .dataset import downsample, site_tiles
 __all__ = ["embed_plate", "embed_sites", "site_features", "feature_columns", "FEATURE_PREFIX"]
 
 FEATURE_PREFIX = "f"
+# Which D activations form the embedding (see Discriminator.features and docs/gan.md).
+DEFAULT_LAYER = "pool"
 
 
 def feature_columns(n: int = 512) -> list[str]:
@@ -40,7 +42,8 @@ def _device(device) -> torch.device:
     return resolve_device(device)
 
 
-def site_features(model: GANModel, images: list[np.ndarray], tile_batch: int = 64) -> np.ndarray:
+def site_features(model: GANModel, images: list[np.ndarray], tile_batch: int = 64,
+                  layer: str = DEFAULT_LAYER) -> np.ndarray:
     """Features ``(len(images), feature_dim)`` float32 of raw ``(C, H, W)`` sites."""
     tiles, owner = [], []
     for i, img in enumerate(images):
@@ -55,7 +58,7 @@ def site_features(model: GANModel, images: list[np.ndarray], tile_batch: int = 6
     with torch.no_grad():
         for s in range(0, len(x), tile_batch):
             xb = x[s : s + tile_batch].to(model.device)
-            feats.append(model.D.features(xb).float().cpu())
+            feats.append(model.D.features(xb, layer).float().cpu())
     f = torch.cat(feats).double()
     out = torch.zeros(len(images), f.shape[1], dtype=torch.float64)
     out.index_add_(0, owner_t, f)
@@ -63,7 +66,7 @@ def site_features(model: GANModel, images: list[np.ndarray], tile_batch: int = 6
     return (out / counts[:, None]).float().numpy()
 
 
-def embed_sites(plate, model: GANModel, sites) -> np.ndarray:
+def embed_sites(plate, model: GANModel, sites, layer: str = DEFAULT_LAYER) -> np.ndarray:
     """Features of the given site indices; an unreadable site gives a NaN row."""
     images, ok = [], []
     for s in sites:
@@ -73,7 +76,7 @@ def embed_sites(plate, model: GANModel, sites) -> np.ndarray:
         except ValueError as exc:  # TileError names the file
             warnings.warn(f"site {int(s)} not embedded: {exc}", stacklevel=2)
             ok.append(False)
-    feats = site_features(model, images)
+    feats = site_features(model, images, layer=layer)
     out = np.full((len(ok), model.net_config.feature_dim), np.nan, np.float32)
     out[np.asarray(ok, bool)] = feats
     return out
@@ -85,7 +88,7 @@ _WORKER_LOCK = threading.Lock()
 
 
 def _worker_embed(plate_root: str, ckpt_path: str, ckpt_mtime: float, device: str,
-                  sites: list[int]) -> np.ndarray:
+                  sites: list[int], layer: str = DEFAULT_LAYER, threads=None) -> np.ndarray:
     key = (plate_root, ckpt_path, ckpt_mtime, device)
     with _WORKER_LOCK:
         if key not in _WORKER_CACHE:
@@ -94,8 +97,9 @@ def _worker_embed(plate_root: str, ckpt_path: str, ckpt_mtime: float, device: st
             _WORKER_CACHE.clear()
             _WORKER_CACHE[key] = (open_plate(plate_root), load_model(ckpt_path, _device(device)))
         plate, model = _WORKER_CACHE[key]
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    return embed_sites(plate, model, sites)
+    if threads:
+        torch.set_num_threads(int(threads))
+    return embed_sites(plate, model, sites, layer)
 
 
 def _metadata(plate) -> pd.DataFrame:
@@ -111,7 +115,8 @@ def _frame(meta: pd.DataFrame, feats: np.ndarray) -> pd.DataFrame:
 
 
 def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 32,
-                device: str = "auto", scheduler=None, sites=None, progress=None):
+                device: str = "auto", scheduler=None, sites=None, progress=None,
+                layer: str = DEFAULT_LAYER, threads: int | None = None):
     """Embed every site of a plate with a trained GAN-DL discriminator.
 
     Parameters
@@ -123,6 +128,9 @@ def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 
     scheduler : ``None`` (local), a dask.distributed scheduler address or Client.
     sites : optional subset of site indices (default: all sites, in order).
     progress : optional callable ``(done_sites, total_sites)``.
+    layer : ``"pool"`` (default: D's last conv features averaged over
+        positions) or ``"fc"`` (D's penultimate fully connected layer).
+    threads : torch CPU threads (None: torch's default).
 
     Returns the DataFrame (``out_path=None``) or the parquet Path: one row per
     site with ``site_id``, every metadata column, then float32 ``f000..f511``.
@@ -135,6 +143,10 @@ def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 
     idx = np.arange(plate.n_sites) if sites is None else np.asarray(sites, dtype=np.int64)
     batches = [idx[i : i + batch_size] for i in range(0, len(idx), max(1, int(batch_size)))]
 
+    if layer not in ("pool", "fc"):
+        raise ValueError(f"layer must be 'pool' or 'fc', got {layer!r}")
+    if threads:
+        torch.set_num_threads(int(threads))
     model = None
     if scheduler is None:
         model = load_model(ckpt_path, _device(device))
@@ -175,12 +187,12 @@ def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 
     try:
         if scheduler is None:
             for b in batches:
-                emit(b, embed_sites(plate, model, b))
+                emit(b, embed_sites(plate, model, b, layer))
                 done += len(b)
                 if progress:
                     progress(done, len(idx))
         else:
-            for b, feats in _run_distributed(scheduler, plate, ckpt_path, device, batches):
+            for b, feats in _run_distributed(scheduler, plate, ckpt_path, device, batches, layer, threads):
                 emit(b, feats)
                 done += len(b)
                 if progress:
@@ -203,7 +215,7 @@ def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 
             tmp_path.unlink()
 
 
-def _run_distributed(scheduler, plate, ckpt_path: Path, device, batches):
+def _run_distributed(scheduler, plate, ckpt_path: Path, device, batches, layer, threads):
     """Yield ``(sites, features)`` in order, keeping a bounded number in flight."""
     from distributed import Client
 
@@ -220,7 +232,7 @@ def _run_distributed(scheduler, plate, ckpt_path: Path, device, batches):
             while len(futures) < max_inflight and nxt < len(batches):
                 futures[nxt] = client.submit(
                     _worker_embed, root, str(ckpt_path), mtime, device,
-                    [int(s) for s in batches[nxt]], pure=False,
+                    [int(s) for s in batches[nxt]], layer, threads, pure=False,
                 )
                 nxt += 1
             feats = futures.pop(i).result()

@@ -399,8 +399,10 @@ class Discriminator(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         ch4 = cfg.channels(4)
         self.mbstd = MinibatchStd(cfg.mbstd_group, cfg.mbstd_channels)
-        self.conv = EqualConv2d(ch4 + cfg.mbstd_channels, ch4, 3)
-        self.fc = EqualLinear(ch4 * 16, cfg.feature_dim, act=True)
+        # the epilogue conv is feature_dim wide whatever the trunk widths, so the
+        # pooled embedding is feature_dim-d for every preset
+        self.conv = EqualConv2d(ch4 + cfg.mbstd_channels, cfg.feature_dim, 3)
+        self.fc = EqualLinear(cfg.feature_dim * 16, cfg.feature_dim, act=True)
         self.out = EqualLinear(cfg.feature_dim, 1)
 
     def trunk(self, img):
@@ -410,15 +412,25 @@ class Discriminator(nn.Module):
             x = blk(x)
         return x
 
-    def features(self, img):
-        """The GAN-DL embedding: D's penultimate (``feature_dim``-wide) layer."""
-        x = self.trunk(img)
-        x = self.mbstd(x)
-        x = self.conv(x)
-        return self.fc(x.flatten(1))
+    FEATURE_LAYERS = ("pool", "fc")
+
+    def features(self, img, layer: str = "fc"):
+        """``feature_dim``-d features of D for an image batch.
+
+        ``layer="fc"``: the penultimate fully connected layer (the GAN-DL
+        paper's choice); ``layer="pool"``: the epilogue conv activations
+        averaged over the 4x4 positions (translation-invariant texture
+        descriptors).
+        """
+        x = self.conv(self.mbstd(self.trunk(img)))
+        if layer == "pool":
+            return x.mean(dim=(2, 3))
+        if layer == "fc":
+            return self.fc(x.flatten(1))
+        raise ValueError(f"unknown feature layer {layer!r}; choose from {self.FEATURE_LAYERS}")
 
     def forward(self, img):
-        return self.out(self.features(img))
+        return self.out(self.features(img, "fc"))
 
 
 def build_networks(cfg: NetworkConfig, device="cpu", conv_clamp=None):

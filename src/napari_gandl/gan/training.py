@@ -56,7 +56,7 @@ class TrainingDiverged(RuntimeError):
 PRESETS: dict[str, dict] = {
     "quick": dict(
         resolution=64,
-        network=dict(channel_base=2048, channel_max=128, mapping_layers=3, mbstd_group=4),
+        network=dict(channel_base=512, channel_max=256, mapping_layers=3, mbstd_group=4),
         batch=16,
         g_lr=0.0025,
         d_lr=0.0025,
@@ -104,6 +104,7 @@ class TrainConfig:
     snapshot_kimg: float = 2.0  # checkpoint + sample grid interval
     snapshot_minutes: float = 5.0  # ... or this often in wall time, whichever first
     device: str = "auto"
+    threads: int | None = None  # CPU threads for torch (None: torch's default)
     network: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
@@ -155,6 +156,60 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available")
     return dev
+
+
+class Adam:
+    """Adam (Kingma & Ba) with the ``torch.optim.Adam`` update and state layout.
+
+    A small stand-alone implementation: constructing ``torch.optim`` optimisers
+    imports TorchDynamo, which costs several seconds per process on a small
+    CPU -- noticeable for every ``gandl train`` start and every torchrun rank.
+    ``state_dict()`` holds tensors and plain numbers only.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.params = [p for p in params]
+        self.lr, self.betas, self.eps = float(lr), tuple(float(b) for b in betas), float(eps)
+        self.step_count = 0
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        self.step_count += 1
+        b1, b2 = self.betas
+        bc1 = 1 - b1**self.step_count
+        bc2 = 1 - b2**self.step_count
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            if p.grad is None:
+                continue
+            g = p.grad
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v / bc2).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / bc1)
+
+    def state_dict(self) -> dict:
+        return {
+            "state": {i: {"exp_avg": m, "exp_avg_sq": v}
+                      for i, (m, v) in enumerate(zip(self.exp_avg, self.exp_avg_sq))},
+            "step": self.step_count,
+            "param_groups": [{"lr": self.lr, "betas": list(self.betas), "eps": self.eps}],
+        }
+
+    def load_state_dict(self, sd: dict):
+        if len(sd["state"]) != len(self.params):
+            raise ValueError("optimiser state does not match the network")
+        self.step_count = int(sd["step"])
+        g = sd["param_groups"][0]
+        self.lr, self.betas, self.eps = float(g["lr"]), tuple(g["betas"]), float(g["eps"])
+        for i, (m, v) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
+            m.copy_(sd["state"][i]["exp_avg"])
+            v.copy_(sd["state"][i]["exp_avg_sq"])
 
 
 # ---------------------------------------------------------------------------
@@ -252,6 +307,8 @@ class Trainer:
     def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
         self.out_dir = Path(out_dir)
         self.device = resolve_device(config.device)
+        if self.device.type == "cpu" and config.threads:
+            torch.set_num_threads(int(config.threads))
         self.rank, self.world = init_distributed(self.device)
         ckpt = None
         ckpt_path = self.out_dir / CHECKPOINT_NAME
@@ -264,6 +321,7 @@ class Trainer:
             if config.minutes is not None and (saved.minutes is None or config.minutes > saved.minutes):
                 saved.minutes = config.minutes
             saved.device = config.device
+            saved.threads = config.threads
             config = saved
         elif not resume and ckpt_path.exists():
             raise FileExistsError(
@@ -315,9 +373,8 @@ class Trainer:
             for m in (self.G, self.D, self.G_ema):
                 m.to(memory_format=torch.channels_last)
         r1_ratio = config.r1_interval / (config.r1_interval + 1) if config.loss == "logistic" else 1.0
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.g_lr,
-                                      betas=tuple(config.betas), eps=1e-8)
-        self.opt_D = torch.optim.Adam(
+        self.opt_G = Adam(self.G.parameters(), lr=config.g_lr, betas=tuple(config.betas), eps=1e-8)
+        self.opt_D = Adam(
             self.D.parameters(), lr=config.d_lr * r1_ratio,
             betas=tuple(b**r1_ratio for b in config.betas), eps=1e-8,
         )

@@ -1,0 +1,75 @@
+"""Embedding table: shape, columns, determinism, batch independence, streaming."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_gandl.gan import embed_plate, feature_columns, load_model
+from napari_gandl.gan.embed import site_features
+from napari_gandl.plate import open_plate
+
+COLS = feature_columns()
+
+
+def test_embedding_table_shape_and_columns(gan_plate, tiny_run, tmp_path):
+    plate = open_plate(gan_plate)
+    df = embed_plate(plate, tiny_run, batch_size=16, device="cpu", threads=1)
+    assert len(df) == plate.n_sites
+    meta = [c for c in plate.sites.columns if c != "problem"]
+    assert list(df.columns) == meta + COLS
+    assert df.columns[0] == "site_id" and "problem" not in df
+    assert len(COLS) == 512 and COLS[0] == "f000" and COLS[-1] == "f511"
+    assert all(df[c].dtype == np.float32 for c in COLS)
+    X = df[COLS].to_numpy()
+    assert np.isfinite(X).all()
+    assert X.std(axis=0).max() > 0  # sites differ
+    pd.testing.assert_frame_equal(df[meta], plate.sites[meta].reset_index(drop=True), check_dtype=False)
+
+
+def test_embedding_deterministic_and_batch_independent(gan_plate, tiny_run, tmp_path):
+    a = embed_plate(gan_plate, tiny_run, batch_size=7, device="cpu", threads=1)
+    b = embed_plate(gan_plate, tiny_run, batch_size=7, device="cpu", threads=1)
+    np.testing.assert_array_equal(a[COLS].to_numpy(), b[COLS].to_numpy())  # deterministic
+    c = embed_plate(gan_plate, tiny_run, batch_size=100, device="cpu", threads=1)
+    np.testing.assert_allclose(a[COLS].to_numpy(), c[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
+    # a subset embedded alone matches the same rows of the whole plate
+    sub = embed_plate(gan_plate, tiny_run, sites=[5, 2, 40], device="cpu")
+    np.testing.assert_allclose(sub[COLS].to_numpy(), a[COLS].to_numpy()[[5, 2, 40]], rtol=1e-4, atol=1e-5)
+    assert list(sub["site_id"]) == list(a["site_id"].iloc[[5, 2, 40]])
+    # streamed parquet equals the in-memory table
+    path = embed_plate(gan_plate, tiny_run, out_path=tmp_path / "e.parquet", batch_size=13,
+                       device="cpu", threads=1)
+    disk = pd.read_parquet(path)
+    np.testing.assert_allclose(disk[COLS].to_numpy(), a[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
+    assert list(disk.columns) == list(a.columns)
+    # the paper's fc layer is available too and differs from the pooled default
+    fc = embed_plate(gan_plate, tiny_run, sites=[0, 1], device="cpu", layer="fc")
+    assert not np.allclose(fc[COLS].to_numpy(), a[COLS].to_numpy()[:2])
+
+
+def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
+    """The feature is the mean over training-resolution tiles covering the site."""
+    import torch
+
+    from napari_gandl.gan.dataset import downsample, site_tiles
+
+    model = load_model(tiny_run)
+    img = open_plate(gan_plate).read_site(3)
+    tiles = site_tiles(model.normalizer(downsample(img, model.scale)), model.resolution)
+    assert tiles.shape == (4, 5, 32, 32)  # 64x64 site, 32x32 training crops
+    with torch.no_grad():
+        per_tile = model.D.features(torch.from_numpy(tiles), "pool").numpy()
+    np.testing.assert_allclose(site_features(model, [img])[0], per_tile.mean(0), rtol=1e-4, atol=1e-5)
+    # changing one corner of the site changes the feature (whole tile is used)
+    img2 = img.copy()
+    img2[:, -16:, -16:] = 255
+    assert not np.allclose(site_features(model, [img2])[0], site_features(model, [img])[0])
+
+
+def test_embedding_rejects_bad_input(gan_plate, tiny_run, tmp_path):
+    with pytest.raises(ValueError, match="layer"):
+        embed_plate(gan_plate, tiny_run, layer="conv9")
+    from napari_gandl.gan import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no GAN checkpoint"):
+        embed_plate(gan_plate, tmp_path / "missing_run")
