@@ -299,8 +299,8 @@ def fit_dose_response(points: pd.DataFrame, min_doses: int = 4, alpha: float = 0
             F = np.where(df2 > 0, np.maximum(F, 0.0), np.nan)
             F = np.where((df2 > 0) & (sse1 <= 1e-300) & (sse0 > sse1), np.inf, F)
             p = np.where(df2 > 0, stats.f.sf(F, 3, np.maximum(df2, 1)), np.nan)
-        xlo = np.array([xf[i, 0] for i in range(len(xf))])
-        xhi = np.array([xf[i, c - 1] for i, c in enumerate(counts[fit])])
+        xlo = xf[:, 0]
+        xhi = xf[np.arange(len(xf)), counts[fit] - 1]
         flo = logistic4(xlo, *P.T)
         fhi = logistic4(xhi, *P.T)
         grid = np.linspace(0, 1, 33)[None, :]
