@@ -375,8 +375,12 @@ def themed_figure(viewer: napari.viewer.Viewer, figsize=(5, 4)):
 
 
 def add_native(container: Container, widget) -> None:
-    """Append a plain Qt widget (canvas, table, list) to a magicgui container."""
-    container.native.layout().addWidget(widget)
+    """Append a widget below everything a magicgui container holds, full width.
+
+    ``widget`` is a plain Qt widget (canvas, table, list) or a magicgui widget
+    (its ``native``); adding them in order this way keeps that order on screen.
+    """
+    container.native.layout().addWidget(getattr(widget, "native", widget))
 
 
 def slug(text: str) -> str:

@@ -124,9 +124,9 @@ class ScatterPlot:
         self._scale = np.ones(2)
         self._background = None
         fg, bg = colors["foreground"], colors["background"]
-        self.selected = ax.plot([], [], ls="none", marker="o", mfc="none", mec="#ffd400", mew=0.9,
+        self.selected = ax.plot([], [], ls="none", marker="o", mfc="none", mec=fg, mew=0.8,
                                 zorder=5, label="_selected")[0]
-        self.current = ax.plot([], [], ls="none", marker="o", ms=13, mfc="none", mec=fg, mew=1.8,
+        self.current = ax.plot([], [], ls="none", marker="s", ms=14, mfc="none", mec="#ff00ff", mew=2.2,
                                zorder=10, animated=True, label="_current")[0]
         self.annotation = ax.annotate("", (0, 0), xytext=(12, 12), textcoords="offset points",
                                       fontsize=8, color=fg, zorder=11, animated=True, visible=False,
@@ -264,6 +264,12 @@ class ScatterPlot:
         self.canvas.blit(self.figure.bbox)
 
 
+def _analysis_feature(column: str) -> bool:
+    from ._analysis import GANDL_FEATURE
+
+    return bool(GANDL_FEATURE.match(column))
+
+
 def site_text(table: pd.DataFrame, row: int) -> str:
     r = table.iloc[row]
     parts = [str(r.get("site_id", row))]
@@ -284,8 +290,9 @@ class PerturbationPlotWidget(AnalysisWidget):
     run_text = "Compute space"
 
     def __init__(self, viewer: napari.viewer.Viewer):
+        self._viewer = viewer
         self.space = ComboBox(label="space", choices=list(SPACES), value=SPACES[0])
-        self.color_by = ComboBox(label="colour by", choices=list(COLOR_PRESETS), value="condition")
+        self.color_by = ComboBox(label="colour by", choices=self._color_choices, value="condition")
         self.lasso = CheckBox(text="lasso selects sites (off: click a point to go to its site)", value=False)
         self.selection_name = LineEdit(label="selection column", value="selected")
         self.stepper = SiteStepper(viewer, "selected sites")
@@ -298,10 +305,11 @@ class PerturbationPlotWidget(AnalysisWidget):
         style_axes(self.figure, self.ax)
         self.plot = ScatterPlot(self.figure, self.ax)
         self.toolbar = NavigationToolbar2QT(self.canvas, self.native)
+        self.canvas.setMinimumHeight(320)
+        add_native(self, Container(widgets=[self.color_by, self.lasso, self.selection_name]))
         add_native(self, self.toolbar)
         add_native(self, self.canvas)
-        for w in (self.color_by, self.lasso, self.selection_name, self.stepper):
-            self.append(w)
+        add_native(self, self.stepper)
         self.rows = np.zeros(0, np.int64)
         self._point_of_row = np.zeros(0, np.int64)
         self.lasso_selector = LassoSelector(self.ax, onselect=self.select_polygon, useblit=True,
@@ -316,19 +324,20 @@ class PerturbationPlotWidget(AnalysisWidget):
         self.restore()
 
     # ---------------------------------------------------------------- choices
-    def refresh_choices(self) -> None:
+    def _color_choices(self, *_) -> list[str]:
+        """The four presets, then the site table's categorical and result columns."""
         table = site_table(self._viewer)
         extra = []
         if table is not None:
             from .svm import task_columns
 
             base = {"site_id", "well_id", "cell_type", "disease_condition", "treatment", "treatment_conc"}
-            numeric = [c for c in table.columns if isinstance(c, str) and c.startswith("svm_")]
-            extra = [c for c in [*task_columns(table), *numeric] if c not in base and not c.startswith("f0")]
-        current = self.color_by.value
-        self.color_by.choices = list(dict.fromkeys([*COLOR_PRESETS, *extra]))
-        if current in self.color_by.choices:
-            self.color_by.value = current
+            scores = [c for c in table.columns if isinstance(c, str) and (c.startswith("svm_") or c == "e2_score")]
+            extra = [c for c in [*task_columns(table), *scores] if c not in base and not _analysis_feature(c)]
+        return list(dict.fromkeys([*COLOR_PRESETS, *extra]))
+
+    def refresh_choices(self) -> None:
+        self.color_by.reset_choices()
 
     def on_layers_changed(self) -> None:
         self.refresh_choices()

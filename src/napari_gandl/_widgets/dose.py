@@ -55,20 +55,21 @@ def draw_compound(figure, ax, compound: str, curves: pd.DataFrame, points: pd.Da
     cells = sorted(pts["cell_type"].unique())
     palette = category_colors(max(len(cells), 1))
     pickable = {}
-    ax.axhline(1, ls="--", lw=0.8, color=CPOS, label="C+ (uninfected) level")
-    ax.axhline(-1, ls="--", lw=0.8, color=CNEG, label="C- (infected) level")
+    ax.axhline(1, ls="--", lw=0.8, color=CPOS, label="C+ level (uninfected)")
+    ax.axhline(-1, ls="--", lw=0.8, color=CNEG, label="C- level (infected)")
     fits = curves[curves["compound"] == compound].set_index("cell_type")
     for color, cell in zip(palette, cells):
         p = pts[pts["cell_type"] == cell].sort_values("dose")
+        fitted = cell in fits.index and fits.loc[cell, "status"] == "fitted"
         container = ax.errorbar(p["dose"], p["mean"], yerr=p["sem"].fillna(0).to_numpy(), fmt="o", ms=5,
-                                color=color, capsize=2, label=cell)
+                                color=color, capsize=2, label="_nolegend_" if fitted else f"{cell} (not fitted)")
         line = container.lines[0]
         pickable[line] = (compound, cell, p["dose"].to_numpy())
-        if cell in fits.index and fits.loc[cell, "status"] == "fitted":
+        if fitted:
             f = fits.loc[cell]
             xs = np.linspace(np.log10(p["dose"].min()) - 0.3, np.log10(p["dose"].max()) + 0.3, 200)
             ax.plot(10 ** xs, logistic4(xs, f["bottom"], f["top"], f["log10_ec50"], f["hill"]), color=color,
-                    lw=1.5, label=f"{cell} 4PL: EC50 {f['ec50_uM']:.3g} µM, Hill {f['hill']:.2g}, "
+                    lw=1.5, label=f"{cell}: EC50 {f['ec50_uM']:.3g} µM, Hill {f['hill']:.2g}, "
                     f"q {f['q_value']:.2g}{' (hit)' if f['hit'] else ''}")
             y50 = logistic4(f["log10_ec50"], f["bottom"], f["top"], f["log10_ec50"], f["hill"])
             ax.axvline(f["ec50_uM"], color=color, ls=":", lw=1)
@@ -77,7 +78,7 @@ def draw_compound(figure, ax, compound: str, curves: pd.DataFrame, points: pd.Da
     ax.set_xlabel("dose (µM)")
     ax.set_ylabel("E2 on-perturbation score")
     ax.set_title(compound, fontsize=10)
-    legend = ax.legend(fontsize=7, loc="best", framealpha=0.6)
+    legend = ax.legend(fontsize=7, loc="lower right", framealpha=0.6)
     legend.get_frame().set_facecolor(colors["background"])
     for text in legend.get_texts():
         text.set_color(fg)
@@ -139,13 +140,14 @@ class DoseResponseWidget(AnalysisWidget):
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setMinimumHeight(160)
-        self.append(self.search)
+        self.canvas.setMinimumHeight(280)
+        add_native(self, Container(widgets=[self.search]))
         add_native(self, self.compound_list)
         add_native(self, self.canvas)
-        self.append(self.stepper)
+        add_native(self, self.stepper)
         add_native(self, self.table)
-        self.append(Container(widgets=[self.export_table_button, self.export_figure_button],
-                              layout="horizontal", labels=False))
+        add_native(self, Container(widgets=[self.export_table_button, self.export_figure_button],
+                                   layout="horizontal", labels=False))
         self.compound = None
         self._pickable = {}
         self.search.changed.connect(self._filter)

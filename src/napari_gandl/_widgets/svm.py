@@ -126,10 +126,12 @@ class SVMWidget(AnalysisWidget):
     run_text = "Run SVM"
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        self.task = ComboBox(label="task", choices=[CUSTOM])
-        self.column = ComboBox(label="column", choices=[])
-        self.positive = Select(label="positive", choices=[])
-        self.negative = Select(label="negative (none: all others)", choices=[])
+        self._viewer = viewer
+        # choices are callables: napari's reset_choices (on layer changes) re-evaluates them
+        self.task = ComboBox(label="task", choices=self._task_choices)
+        self.column = ComboBox(label="column", choices=self._column_choices)
+        self.positive = Select(label="positive", choices=self._value_choices)
+        self.negative = Select(label="negative (none: all others)", choices=self._value_choices)
         self.n_splits = SpinBox(label="splits", value=10, min=2, max=200)
         self.C = FloatSpinBox(label="C", value=1.0, min=1e-4, max=1e4, step=0.1)
         self.custom = Container(widgets=[self.column, self.positive, self.negative])
@@ -143,27 +145,31 @@ class SVMWidget(AnalysisWidget):
         self.restore()
 
     # ---------------------------------------------------------------- choices
-    def refresh_choices(self) -> None:
+    def _task_choices(self, *_) -> list[str]:
         from napari_gandl.analysis import rxrx19a_tasks
 
         table = site_table(self._viewer)
         presets: list[str] = []
-        columns: list[str] = []
         if table is not None:
             try:
                 presets = list(rxrx19a_tasks(table[[c for c in META_COLUMNS if c in table.columns]]))
             except ValueError:
                 presets = []
-            columns = task_columns(table)
-        current = self.task.value
-        self.task.choices = [*presets, CUSTOM]
-        if current in self.task.choices:
-            self.task.value = current
-        column = self.column.value
-        self.column.choices = columns
-        if column in columns:
-            self.column.value = column
-        self._column_changed()
+        return [*presets, CUSTOM]
+
+    def _column_choices(self, *_) -> list[str]:
+        table = site_table(self._viewer)
+        return task_columns(table) if table is not None else []
+
+    def _value_choices(self, *_) -> list[str]:
+        table = site_table(self._viewer)
+        column = getattr(getattr(self, "column", None), "value", None)
+        if table is None or not column or column not in table.columns:
+            return []
+        return column_values(table, column)
+
+    def refresh_choices(self) -> None:
+        self.reset_choices()
         self._task_changed()
 
     def on_layers_changed(self) -> None:
@@ -173,10 +179,8 @@ class SVMWidget(AnalysisWidget):
         self.custom.visible = self.task.value == CUSTOM
 
     def _column_changed(self, *_) -> None:
-        table = site_table(self._viewer)
-        values = column_values(table, self.column.value) if table is not None and self.column.value else []
-        self.positive.choices = values
-        self.negative.choices = values
+        self.positive.reset_choices()
+        self.negative.reset_choices()
 
     # ---------------------------------------------------------------- running
     def params(self) -> dict:
