@@ -83,8 +83,15 @@ def main() -> None:
     axes.lasso.value = True
     axes.select_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
     axes.lasso.value = False
+    # step to the selected site lowest on the off-axis (magenta square), hover the left-most point
+    chosen = axes.stepper.rows
+    low = int(np.argmin(coords[axes._point_of_row[chosen], 1]))
+    for _ in range(low):
+        axes.stepper.step(+1)
+    settle(0.8)
+    axes.canvas.draw()
     settle()
-    i = int(np.argmin(np.abs(coords[:, 0] + 1) + np.abs(coords[:, 1])))
+    i = int(np.argmin(coords[:, 0]))
     x, y = axes.ax.transData.transform(coords[i])
     MouseEvent("motion_notify_event", axes.canvas, x, y)._process()
     shot(viewer, "analysis_axes.png")

@@ -124,6 +124,14 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     # with lasso on, a click selects nothing and does not move the slider
     MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
     assert viewer.dims.current_step[0] == expected[-1]
+    # re-opened: the same space, colouring choices and the selection to step through
+    again = PerturbationPlotWidget(viewer)
+    assert again.record is widget.record
+    assert np.array_equal(again.plot.coords, coords) and np.array_equal(again.stepper.rows, expected)
+    assert "rescued_like" in again.color_by.choices
+    again.color_by.value = "rescued_like"
+    legend = [t.get_text() for t in again.ax.get_legend().get_texts()]
+    assert f"yes ({len(expected)})" in legend
 
 
 def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path):
@@ -186,6 +194,35 @@ def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path
     assert png.read_bytes()[:4] == b"\x89PNG" and b"<svg" in svg.read_bytes()[:400]
     with pytest.raises(ValueError, match="png or .svg"):
         widget.export_figure(tmp_path / "curves.jpg")
+    # re-opened: the last fit, on the compound last shown
+    again = DoseResponseWidget(viewer)
+    assert again.record is widget.record and again.compound == "rescue-potent"
+    assert again.table.rowCount() == len(curves) and again.export_table_button.enabled
+
+
+def test_menu_entries_open_the_widgets(viewer):
+    from napari_gandl._widgets.axes import PerturbationPlotWidget
+    from napari_gandl._widgets.dose import DoseResponseWidget
+    from napari_gandl._widgets.svm import SVMWidget
+
+    widgets = {}
+    for name, cls in (("SVM classification", SVMWidget), ("Perturbation-axis plot", PerturbationPlotWidget),
+                      ("Dose-response", DoseResponseWidget)):
+        _, widget = viewer.window.add_plugin_dock_widget("napari-gandl", name)
+        assert isinstance(widget, cls)
+        widgets[name] = widget
+    svm = widgets["SVM classification"]
+    svm.reset_choices()  # napari does this on every layer change
+    assert svm.task.choices[:2] == ("C+ vs C- (merged)", "C+ vs C- (HRCE)")
+    svm.task.value = _svm_custom()
+    svm.column.value = "disease_condition"
+    assert set(svm.positive.choices) == {"Mock", "UV Inactivated SARS-CoV-2", "Active SARS-CoV-2"}
+
+
+def _svm_custom():
+    from napari_gandl._widgets.svm import CUSTOM
+
+    return CUSTOM
 
 
 def test_results_persist_and_a_changed_embedding_invalidates(viewer, qtbot, handcrafted):
