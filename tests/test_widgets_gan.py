@@ -84,9 +84,6 @@ class Heartbeat:
         self.ticks += 1
 
     def __enter__(self):
-        import os
-        if os.environ.get("GANDL_WATCH"):
-            import sys; sys.path.insert(0, "/tmp/w5"); import watch; watch.install(self)
         self._last = time.perf_counter()
         self.timer.start()
         return self
@@ -226,6 +223,20 @@ def test_widgets_remember_parameters(viewer, config_dir):
     l2 = LatentWidget(viewer)
     assert l2.mode.value == "generate grid" and l2.truncation.value == 0.5
     assert l2.site_a.native.isHidden() and not l2.n_cells.native.isHidden()
+
+
+def test_latent_endpoints_from_a_selection(viewer):
+    from napari_gandl._widgets.common import add_site_columns, site_table
+    from napari_gandl._widgets.latent import LatentWidget
+
+    w = LatentWidget(viewer)
+    click(w.pick_selection)
+    assert "no 'selected' column" in w.status.value
+    selected = np.zeros(len(site_table(viewer)), bool)
+    selected[[12, 30, 71]] = True
+    add_site_columns(viewer, pd.DataFrame({"selected": selected}))
+    click(w.pick_selection)
+    assert (w.site_a.value, w.site_b.value) == (12, 71)
 
 
 # --------------------------------------------------------------------------- embed

@@ -235,24 +235,40 @@ EMBEDDING_ATTR = "napari_gandl_embedding"
 
 
 def set_embedding(viewer: napari.viewer.Viewer, frame: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
-    """Attach an embedding (``site_id`` + feature ``columns``) to the plate's site table.
+    """Attach an embedding (``site_id`` + feature ``columns``) to the plate's site table, in place.
 
     Columns of a previously attached embedding are removed first; the table
     remembers which columns form the embedding (see ``embedding_columns``).
+    Hundreds of columns are joined in one step (adding them one by one costs
+    about a second of GUI time on a small machine), and the table stays the
+    same DataFrame object that every stain layer holds.
     """
     table = site_table(viewer)
     if table is None:
         raise ValueError("no plate is open: open a plate folder first")
+    columns = list(columns)
     old = table.attrs.get(EMBEDDING_ATTR, {}).get("columns", [])
-    stale = [c for c in old if c in table.columns and c not in columns]
-    if stale:
-        table.drop(columns=stale, inplace=True)
-    import warnings
+    if "site_id" in frame:
+        aligned = frame.set_index(frame["site_id"].astype(str))[columns].reindex(table["site_id"].astype(str))
+    else:
+        if len(frame) != len(table):
+            raise ValueError(f"{len(frame)} rows given for a plate of {len(table)} sites")
+        aligned = frame[columns]
+    aligned = aligned.set_axis(table.index, axis=0)
+    drop = [c for c in table.columns if c in set(old) | set(columns)]
+    combined = pd.concat([table.drop(columns=drop), aligned], axis=1)
+    combined.attrs = dict(table.attrs)
+    try:
+        table._update_inplace(combined)  # pandas' own in-place replacement (drop(inplace=True) uses it)
+    except AttributeError:  # pragma: no cover - a pandas without it: the slow public way
+        import warnings
 
-    with warnings.catch_warnings():  # one column at a time fragments the frame; harmless here
-        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
-        add_site_columns(viewer, frame[["site_id", *columns]] if "site_id" in frame else frame[list(columns)])
-    table.attrs[EMBEDDING_ATTR] = {"columns": list(columns), "source": str(source)}
+        table.drop(columns=drop, inplace=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            for name in columns:
+                table[name] = aligned[name].to_numpy()
+    table.attrs[EMBEDDING_ATTR] = {"columns": columns, "source": str(source)}
     return table
 
 

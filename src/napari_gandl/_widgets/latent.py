@@ -32,7 +32,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from .common import current_plate, plate_layers, remember, start_worker
+from .common import current_plate, plate_layers, remember, site_table, start_worker
 from .train import device_choices, tile_grid
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 MODES = ["two sites", "two seeds", "generate grid"]
 PATH_LAYER = "latent path"
 GRID_LAYER = "generated"
+SELECTION_COLUMN = "selected"  # the boolean site-table column the scatter lasso writes
 
 
 # --------------------------------------------------------------------------- Qt-free helpers
@@ -183,6 +184,9 @@ class LatentWidget(Container):
         self.pick_a = PushButton(text="A = current site")
         self.site_b = SpinBox(label="site B", value=1, min=0, max=10**9)
         self.pick_b = PushButton(text="B = current site")
+        self.pick_selection = PushButton(text="A, B = first, last selected site",
+                                         tooltip="from the site table's 'selected' column (e.g. a lasso "
+                                                 "in the embedding scatter)")
         self.seed_a = SpinBox(label="seed A", value=0, min=0, max=2**31 - 1)
         self.seed_b = SpinBox(label="seed B", value=1, min=0, max=2**31 - 1)
         self.projection_steps = SpinBox(label="projection steps", value=200, min=1, max=100000)
@@ -201,12 +205,14 @@ class LatentWidget(Container):
                             labels=False)
         self.status = Label(value="")
         super().__init__(widgets=[
-            self.run_dir, self.mode, self.site_a, self.pick_a, self.site_b, self.pick_b, self.seed_a, self.seed_b,
+            self.run_dir, self.mode, self.site_a, self.pick_a, self.site_b, self.pick_b, self.pick_selection,
+            self.seed_a, self.seed_b,
             self.projection_steps, self.steps, self.method, self.truncation, self.first_seed, self.n_cells,
             self.device, self.run_button, self.progress_bar, self.export_path, exports, self.status,
         ])
         self.pick_a.changed.connect(lambda: setattr(self.site_a, "value", self._current_site()))
         self.pick_b.changed.connect(lambda: setattr(self.site_b, "value", self._current_site()))
+        self.pick_selection.changed.connect(self.pick_selected)
         self.mode.changed.connect(self._show_fields)
         self.run_button.changed.connect(self.run)
         self.export_tiff_button.changed.connect(lambda: self.export("tiff"))
@@ -222,10 +228,23 @@ class LatentWidget(Container):
     def _current_site(self) -> int:
         return int(self._viewer.dims.current_step[0])
 
+    def pick_selected(self, *_, column: str = SELECTION_COLUMN):
+        """Sites A and B = the first and last site marked in the site table's selection column."""
+        table = site_table(self._viewer)
+        if table is None or column not in table.columns:
+            return self._error(f"no '{column}' column in the site table: select sites first "
+                               f"(e.g. with a lasso in the embedding scatter)")
+        rows = np.flatnonzero(table[column].fillna(False).to_numpy(bool))
+        if len(rows) < 2:
+            return self._error(f"select at least two sites ('{column}' marks {len(rows)})")
+        self.site_a.value, self.site_b.value = int(rows[0]), int(rows[-1])
+        self.status.value = f"A = site {rows[0]}, B = site {rows[-1]} (of {len(rows)} selected)"
+
     def _show_fields(self, *_):
         mode = self.mode.value
         sites, seeds, grid = mode == "two sites", mode == "two seeds", mode == "generate grid"
-        for widget in (self.site_a, self.pick_a, self.site_b, self.pick_b, self.projection_steps):
+        for widget in (self.site_a, self.pick_a, self.site_b, self.pick_b, self.pick_selection,
+                       self.projection_steps):
             widget.visible = sites
         for widget in (self.seed_a, self.seed_b):
             widget.visible = seeds

@@ -42,6 +42,13 @@ def device_choices() -> list[str]:
     return choices
 
 
+def cpu_threads() -> int:
+    """Torch threads for CPU training: all cores but one, which stays with napari's GUI thread."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def tile_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """``(N, C, H, W)`` images -> one ``(C, rows*(H+pad)-pad, cols*(W+pad)-pad)`` grid."""
     images = np.asarray(images, np.float32)
@@ -85,10 +92,12 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
 
         if isinstance(plate, (str, Path)):
             plate = open_plate(plate)
-        resolution = config.resolution
+        resolution, scale = config.resolution, int((config.data or {}).get("scale", 1))
         saved = Path(out_dir) / "config.json"
-        if resume and saved.exists():
-            resolution = int(json.loads(saved.read_text()).get("resolution", resolution))
+        if resume and saved.exists():  # the run's own settings win on resume
+            run_config = json.loads(saved.read_text())
+            resolution = int(run_config.get("resolution", resolution))
+            scale = int(run_config.get("data", {}).get("scale", scale))
         grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
         yield {
             "setup": True,
@@ -96,6 +105,7 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
             "contrast_limits": plate.contrast_limits(),
             "pixel_size": plate.pixel_size_um,
             "plate_width": int(plate.data.shape[-1]),
+            "data_scale": scale,
             "shape": grid.shape,
             "history": _loss_history(Path(out_dir)) if resume else [],
         }
@@ -165,6 +175,7 @@ class TrainWidget(Container):
         self._job_done.set()
         self._gui_ready = threading.Event()
         self._switch_interval = None
+        self._quit_hooked = False
         self._closing = False
         self._pbar = None
         self._task_id = None
@@ -207,7 +218,11 @@ class TrainWidget(Container):
     def make_config(self):
         from napari_gandl.gan import make_config
 
+        from napari_gandl.gan.training import TrainConfig, resolve_device
+
         values = dict(minutes=float(self.minutes.value), device=self.device.value)
+        if "threads" in TrainConfig.__dataclass_fields__ and resolve_device(self.device.value).type == "cpu":
+            values["threads"] = cpu_threads()
         if self.resolution.value != "preset":
             values["resolution"] = int(self.resolution.value)
         values.update(self.config_overrides)  # overrides (tests, scripts) win
@@ -282,17 +297,33 @@ class TrainWidget(Container):
         from napari.utils import progress
 
         self._pbar = progress(total=1000, desc="GAN-DL training")
-        window = getattr(self._viewer, "window", None)
-        if window is not None and hasattr(window, "_register_task_status"):
+        # Closing the viewer must stop training and wait for its checkpoint. napari asks
+        # its registered long-running tasks to cancel when its window closes (a private
+        # API, hence the guard); quitting the application is the public fallback.
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            register = getattr(getattr(self._viewer, "window", None), "_register_task_status", None)
+        if register is not None:
             from napari.utils.task_status import Status
 
             def cancel():
                 self.shutdown()
                 return True
 
-            self._task_id = window._register_task_status(
-                "napari-gandl", Status.BUSY, f"GAN-DL training into {self.run_path}", cancel_callback=cancel
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                self._task_id = register(
+                    "napari-gandl", Status.BUSY, f"GAN-DL training into {self.run_path}", cancel_callback=cancel
+                )
+        if not self._quit_hooked:
+            from qtpy.QtWidgets import QApplication
+
+            app = QApplication.instance()
+            if app is not None:
+                app.aboutToQuit.connect(self.shutdown)
+                self._quit_hooked = True
 
     def _on_progress(self, row: dict):
         if self._closing:
@@ -335,7 +366,7 @@ class TrainWidget(Container):
     def _setup(self, row: dict):
         """Build the sample layers and the loss plot before training starts."""
         self._history = list(row["history"])
-        self._layout = {k: row[k] for k in ("stains", "contrast_limits", "pixel_size", "plate_width")}
+        self._layout = {k: row[k] for k in ("stains", "contrast_limits", "pixel_size", "plate_width", "data_scale")}
         self._show_samples(np.zeros(row["shape"], np.float32), count=False)
         self._draw_losses(force=True)
 
@@ -354,8 +385,9 @@ class TrainWidget(Container):
             self._viewer.layers.remove(layer)
         px = self._layout.get("pixel_size") or 1.0
         width = self._layout.get("plate_width") or 0
+        step = px * self._layout.get("data_scale", 1)  # one generated pixel covers this many plate pixels
         kwargs = dict(channel_axis=0, name=names, blending="additive",
-                      scale=(px, px), translate=(0.0, (width + 8) * px))
+                      scale=(step, step), translate=(0.0, (width + 8) * px))
         if stains:
             kwargs["colormap"] = [(f"gandl {s.label}", _stain_colormap(s)) for s in stains]
         limits = self._layout.get("contrast_limits")
@@ -371,6 +403,7 @@ class TrainWidget(Container):
         docks = getattr(self._viewer.window, "dock_widgets", {})
         if self._figure is None or LOSS_DOCK not in docks:
             self._figure, self._canvas = docked_figure(self._viewer, LOSS_DOCK, figsize=(4, 3))
+            self._canvas.setMinimumHeight(220)  # the dock below the (tall) widget keeps a usable plot
             ax = self._figure.add_subplot(111)
             (self._line_g,) = ax.plot([], [], label="G", lw=1)
             (self._line_d,) = ax.plot([], [], label="D", lw=1)
@@ -400,8 +433,12 @@ class TrainWidget(Container):
         if self._task_id is not None:
             from napari.utils.task_status import Status
 
+            import warnings
+
             try:
-                self._viewer.window._update_task_status(self._task_id, Status.COMPLETED, "")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self._viewer.window._update_task_status(self._task_id, Status.COMPLETED, "")  # noqa: SLF001
             except Exception:  # noqa: BLE001 - the window may already be gone
                 pass
             self._task_id = None
