@@ -119,6 +119,29 @@ def bench(n: int, repeats: int) -> dict:
 
     out["hover: nearest point + label by blitting (per event)"] = timed(hover, repeats) / len(targets)
 
+    # what the widget does on the GUI thread besides drawing, on a site table of n sites
+    # carrying a 512-d embedding: read the colouring column, check the embedding on a slider move
+    import pandas as pd
+
+    from napari_gandl._widgets import _analysis
+    from napari_gandl._widgets.axes import color_values
+
+    emb = np.random.default_rng(4).normal(size=(n, 512)).astype(np.float32)
+    table = pd.concat([pd.DataFrame({
+        "site_id": np.arange(n).astype(str), "cell_type": np.where(np.arange(n) % 2, "HRCE", "VERO"),
+        "disease_condition": np.where(condition == "compound-treated", "Active SARS-CoV-2", condition),
+        "treatment": np.where(compound == "", None, compound), "treatment_conc": dose}),
+        pd.DataFrame(emb, columns=[f"f{i:03d}" for i in range(512)])], axis=1)
+    all_rows = np.arange(n)
+    out["widget: colour values from the site table (dose)"] = timed(
+        lambda: color_values(table, all_rows, "dose"), repeats)
+    out["widget: colour values from the site table (compound)"] = timed(
+        lambda: color_values(table, all_rows, "compound"), repeats)
+    _analysis.site_table = lambda viewer: table  # the token reads the table the viewer holds
+    out["widget: embedding check on a slider move (token)"] = timed(
+        lambda: _analysis.embedding_token(None), repeats)
+    del table, emb
+
     # the alternative: one PathCollection with per-point colours
     from matplotlib import colormaps
 

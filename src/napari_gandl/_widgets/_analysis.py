@@ -200,7 +200,8 @@ def embedding_token(viewer) -> tuple:
     if cols and len(table):
         # three rows' values: catches embeddings rewritten in place under the same names
         picks = sorted({0, len(table) // 2, len(table) - 1})
-        sample = tuple(np.nan_to_num(table[list(cols)].iloc[picks].to_numpy(np.float64)).sum(axis=1))
+        values = table.iloc[picks, table.columns.get_indexer(list(cols))].to_numpy(np.float64)
+        sample = tuple(np.nan_to_num(values).sum(axis=1))
     return (id(table), len(table), id(attrs), cols, sample)
 
 

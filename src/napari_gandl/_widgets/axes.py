@@ -48,7 +48,10 @@ def color_values(table: pd.DataFrame, rows: np.ndarray, color_by: str) -> tuple[
     """Values to colour the points by, and their kind ('category', 'dose' or 'number')."""
     from napari_gandl.analysis.tables import as_str, is_untreated
 
-    sub = table.iloc[rows]
+    # only the columns needed (the table may carry a 300,000 x 512 embedding)
+    needed = [c for c in dict.fromkeys(["disease_condition", "treatment", "cell_type", "treatment_conc",
+                                        color_by]) if c in table.columns]
+    sub = table[needed].iloc[rows]
     untreated = is_untreated(sub)
     if color_by == "condition":
         cond = as_str(sub, "disease_condition") if "disease_condition" in sub else np.full(len(sub), "")
@@ -271,7 +274,9 @@ def _analysis_feature(column: str) -> bool:
 
 
 def site_text(table: pd.DataFrame, row: int) -> str:
-    r = table.iloc[row]
+    columns = [c for c in ("site_id", "cell_type", "disease_condition", "treatment", "treatment_conc")
+               if c in table.columns]
+    r = table.iloc[row, table.columns.get_indexer(columns)]
     parts = [str(r.get("site_id", row))]
     for c in ("cell_type", "disease_condition", "treatment", "treatment_conc"):
         v = r.get(c)

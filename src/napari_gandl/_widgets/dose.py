@@ -299,7 +299,7 @@ class DoseResponseWidget(AnalysisWidget):
 
         table = site_table(self._viewer)
         rows = np.asarray(self.record["rows"], np.int64)
-        sub = table.iloc[rows]
+        sub = table[[c for c in ("treatment", "treatment_conc", "cell_type") if c in table.columns]].iloc[rows]
         conc = pd.to_numeric(sub["treatment_conc"], errors="coerce").to_numpy(np.float64)
         cells = as_str(sub, "cell_type") if "cell_type" in sub else np.full(len(sub), "all")
         hit = (as_str(sub, "treatment") == compound) & (cells == cell_type) & np.isclose(conc, dose, rtol=1e-9)
