@@ -529,15 +529,21 @@ class AnalysisWidget(Container):
         self._accept_progress = False
         if isinstance(result, _Failed):
             message = str(result.exc) or type(result.exc).__name__
-            self.status.value = f"failed: {message}"
             show_error(f"{self.title} failed: {message}")
+            try:
+                self.status.value = f"failed: {message}"
+            except RuntimeError:  # the widget was closed meanwhile
+                pass
             return
         state = plate_state(self._viewer)
         if state is not None:
-            state[self.kind] = result
-        self.record = result
-        self._token = embedding_token(self._viewer)
-        self.show_record(result)
+            state[self.kind] = result  # kept for the session even if the widget was closed
+        try:
+            self.record = result
+            self._token = embedding_token(self._viewer)
+            self.show_record(result)
+        except RuntimeError:  # the widget was closed while the worker ran
+            pass
 
     # ---------------------------------------------------------------- session state
     def restore(self) -> None:

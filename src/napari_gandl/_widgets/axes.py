@@ -28,7 +28,7 @@ import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
 from ._analysis import (
-    AnalysisWidget, SiteStepper, add_native, category_colors, plate_state, resolve_embedding,
+    AnalysisWidget, SiteStepper, add_native, category_colors, resolve_embedding,
     result_column, saved_record, themed_figure,
 )
 from .common import add_site_columns, show_site, site_table, style_axes
@@ -468,4 +468,4 @@ class PerturbationPlotWidget(AnalysisWidget):
         self.refresh_choices()
 
 
-__all__ = ["PerturbationPlotWidget", "ScatterPlot", "color_groups", "color_values", "plate_state"]
+__all__ = ["PerturbationPlotWidget", "ScatterPlot", "color_groups", "color_values"]

@@ -18,7 +18,7 @@ import pandas as pd
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Select, SpinBox
 
 from ._analysis import (
-    AnalysisWidget, META_COLUMNS, add_native, plate_state, resolve_embedding, result_column,
+    AnalysisWidget, META_COLUMNS, add_native, resolve_embedding, result_column,
     saved_record, slug, themed_figure,
 )
 from .common import add_site_columns, site_table, style_axes
@@ -266,4 +266,4 @@ def _embedding_kwargs(params: dict) -> dict:
     return {"source": emb["source"], "path": emb.get("path"), "normalisation": emb["normalisation"]}
 
 
-__all__ = ["SVMWidget", "build_task", "decision_scores", "plate_state"]
+__all__ = ["SVMWidget", "build_task", "decision_scores"]
