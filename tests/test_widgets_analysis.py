@@ -103,6 +103,18 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
     assert viewer.dims.current_step[0] == rows[i]
     assert np.allclose(np.ravel(widget.plot.current.get_data()), coords[i])
+    # slider moves and hovers blit the marker: the points are not redrawn
+    draws = []
+    qtbot.wait(50)  # let pending idle draws (the recolour) happen first
+    widget.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+    for step in (3, 11, 42):
+        viewer.dims.set_current_step(0, step)
+        qtbot.wait(10)
+        j = int(np.flatnonzero(rows == step)[0])
+        assert np.allclose(np.ravel(widget.plot.current.get_data()), coords[j])
+    MouseEvent("motion_notify_event", widget.canvas, *px[i])._process()
+    qtbot.wait(50)
+    assert draws == []
 
     # lasso: a polygon around every site right of on-axis 0.3
     x0, x1 = 0.3, coords[:, 0].max() + 1
@@ -124,6 +136,10 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     # with lasso on, a click selects nothing and does not move the slider
     MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
     assert viewer.dims.current_step[0] == expected[-1]
+    widget.lasso.value = False
+    assert widget.lasso_selector is None
+    MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
+    assert viewer.dims.current_step[0] == rows[i]
     # re-opened: the same space, colouring choices and the selection to step through
     again = PerturbationPlotWidget(viewer)
     assert again.record is widget.record
@@ -132,6 +148,13 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     again.color_by.value = "rescued_like"
     legend = [t.get_text() for t in again.ax.get_legend().get_texts()]
     assert f"yes ({len(expected)})" in legend
+    # the C2 (cell model) space: HRCE towards +1, VERO towards -1
+    again.space.value = again.space.choices[1]
+    run_and_wait(qtbot, again)
+    assert again.record["space"]["name"] == "C2" and again.record is not widget.record
+    cell = table["cell_type"].to_numpy()[again.rows]
+    c2 = again.plot.coords[:, 0]
+    assert c2[cell == "HRCE"].mean() > 0.5 and c2[cell == "VERO"].mean() < -0.5
 
 
 def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path):

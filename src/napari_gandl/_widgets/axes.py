@@ -303,7 +303,6 @@ class PerturbationPlotWidget(AnalysisWidget):
         self.stepper = SiteStepper(viewer, "selected sites")
         super().__init__(viewer, [self.space])
         from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
-        from matplotlib.widgets import LassoSelector
 
         self.figure, self.canvas = themed_figure(viewer, (5.2, 4.2))
         self.ax = self.figure.add_subplot()
@@ -317,10 +316,8 @@ class PerturbationPlotWidget(AnalysisWidget):
         add_native(self, self.stepper)
         self.rows = np.zeros(0, np.int64)
         self._point_of_row = np.zeros(0, np.int64)
-        self.lasso_selector = LassoSelector(self.ax, onselect=self.select_polygon, useblit=True,
-                                            props={"color": self.figure.gandl_colors["foreground"]})
-        self.lasso_selector.set_active(False)
-        self.lasso.changed.connect(lambda v: self.lasso_selector.set_active(bool(v)))
+        self.lasso_selector = None
+        self.lasso.changed.connect(self._lasso_mode)
         self.color_by.changed.connect(self.recolor)
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
         self.canvas.mpl_connect("button_press_event", self._on_press)
@@ -442,6 +439,22 @@ class PerturbationPlotWidget(AnalysisWidget):
             self.plot.set_current(i if i >= 0 else None)
         except RuntimeError:  # widget deleted
             pass
+
+    def _lasso_mode(self, on) -> None:
+        """A ``LassoSelector`` exists only in lasso mode: with blitting it re-renders
+        its background on every full draw when animated artists (the current-site
+        marker) are visible, which would double every redraw of the points."""
+        from matplotlib.widgets import LassoSelector
+
+        if on and self.lasso_selector is None:
+            self.lasso_selector = LassoSelector(self.ax, onselect=self.select_polygon, useblit=True,
+                                                props={"color": self.figure.gandl_colors["foreground"]})
+        elif not on and self.lasso_selector is not None:
+            self.lasso_selector.disconnect_events()
+            for artist in self.lasso_selector.artists:
+                artist.remove()
+            self.lasso_selector = None
+            self.canvas.draw_idle()
 
     def select_polygon(self, vertices) -> np.ndarray:
         """Lasso callback: the sites inside ``vertices`` become the selection column."""
