@@ -138,7 +138,9 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     assert viewer.dims.current_step[0] == expected[-1]
     widget.lasso.value = False
     assert widget.lasso_selector is None
-    MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
+    widget.canvas.draw()   # the dock's labels changed size: take the current transform
+    x, y = widget.ax.transData.transform(coords[i])
+    MouseEvent("button_press_event", widget.canvas, x, y, button=1)._process()
     assert viewer.dims.current_step[0] == rows[i]
     # re-opened: the same space, colouring choices and the selection to step through
     again = PerturbationPlotWidget(viewer)
