@@ -205,6 +205,19 @@ def test_failing_worker_notifies_and_reenables_buttons(viewer, qtbot, tmp_path, 
     assert w.start_button.enabled and w.resume_button.enabled and not w.stop_button.enabled
 
 
+def test_train_explains_missing_plate_or_folder(make_napari_viewer, tmp_path, notifications):
+    from napari_gandl._widgets.train import TrainWidget
+
+    w = TrainWidget(make_napari_viewer())
+    click(w.start_button)
+    assert "no plate" in w.status.value and w.worker is None
+    w.plate_dir.value = str(tmp_path / "nowhere")
+    click(w.start_button)
+    assert f"plate folder {tmp_path / 'nowhere'} does not exist" in w.status.value
+    assert w.start_button.enabled and not w.stop_button.enabled
+    assert any("does not exist" in str(n.message) for n in notifications)
+
+
 def test_widgets_remember_parameters(viewer, config_dir):
     from napari_gandl._widgets.latent import LatentWidget
     from napari_gandl._widgets.train import TrainWidget
