@@ -309,3 +309,26 @@ def test_clear_errors(make_napari_viewer, viewer, qtbot, handcrafted, tmp_path):
     dose.run()
     qtbot.waitUntil(lambda: not dose.busy, timeout=WAIT_MS)
     assert dose.record is None and "belong to the open plate" in dose.status.value
+
+
+def test_embedding_attached_by_the_embed_widget_path(viewer, qtbot, handcrafted):
+    """The GAN-DL embed widget attaches embeddings with ``common.set_embedding``:
+    the analysis widgets use exactly those columns, and notice a new one."""
+    from napari_gandl._widgets import common
+    from napari_gandl._widgets.svm import SVMWidget
+
+    if not hasattr(common, "set_embedding"):
+        pytest.skip("common.set_embedding not available")
+    frame = attach_embedding(viewer, handcrafted)          # f000… plus a decoy numeric column
+    add_site_columns(viewer, pd.DataFrame({"site_id": frame["site_id"], "decoy": np.arange(len(frame))}))
+    columns = [c for c in frame.columns if c != "site_id"][:40]
+    common.set_embedding(viewer, frame[["site_id", *columns]], columns, "run-1")
+    widget = SVMWidget(viewer)
+    widget.picker.normalisation.value = "none"
+    widget.n_splits.value = 3
+    run_and_wait(qtbot, widget)
+    assert widget.record["label"] == "site table: 40 columns f000…f039"
+    second = frame[["site_id", *columns]].assign(**{c: frame[c] * 3.0 for c in columns})
+    common.set_embedding(viewer, second, columns, "run-2")
+    viewer.dims.set_current_step(0, 2)
+    assert widget.record is None and "embedding changed" in widget.status.value
