@@ -290,6 +290,7 @@ class TrainWidget(Container):
         """Stop and wait (blocking) until the checkpoint is written; for viewer close."""
         self._closing = True
         self._stop_event.set()
+        self._gui_ready.set()  # a worker still waiting for the layers must not wait for this (blocked) thread
         return self._job_done.wait(timeout)
 
     # ----------------------------------------------------------------- progress (GUI thread)
