@@ -171,6 +171,9 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--run-name", default="gan_quick")
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--layers", default="stats,pool,fc", help="D feature layers to evaluate")
+    ap.add_argument("--d-channel-base", type=int, default=None)
+    ap.add_argument("--d-channel-max", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1 is fastest on a shared 2-core machine)")
     ap.add_argument("--no-train", action="store_true", help="evaluate an existing run only")
@@ -197,6 +200,9 @@ def main(argv=None):
         overrides = {}
         if args.scale:
             overrides["data"] = {"scale": args.scale}
+        if args.d_channel_base or args.d_channel_max:
+            overrides["network"] = {"d_channel_base": args.d_channel_base,
+                                    "d_channel_max": args.d_channel_max}
         train(plate, run, preset="quick", minutes=args.minutes, resolution=args.resolution,
               batch=args.batch, device="cpu", resume=(run / "checkpoint.pt").exists(),
               threads=args.threads,
@@ -212,9 +218,13 @@ def main(argv=None):
     results = {}
     t = time.time()
     rand_run = random_d_checkpoint(plate, work / (args.run_name + "_random"), ck["config"])
-    for layer in ("pool", "fc"):
+    from napari_gandl.gan import load_model
+    from napari_gandl.gan.embed import resolve_layer
+
+    default_layer = resolve_layer(load_model(run))
+    for layer in args.layers.split(","):
         df = embed_plate(plate, run, batch_size=32, device="cpu", layer=layer, threads=args.threads)
-        key = f"GAN-DL, D {layer}" + (" (default)" if layer == "pool" else "")
+        key = f"GAN-DL, D {layer}" + (" (default)" if layer == default_layer else "")
         results[key] = evaluate(features_of(df), sites, wells_truth, args.repeats)
         print(key, results[key], f"{time.time() - t:.0f}s", flush=True)
         df = embed_plate(plate, rand_run, batch_size=32, device="cpu", layer=layer, threads=args.threads)
@@ -235,7 +245,7 @@ def main(argv=None):
         {"results": results, "kimg": kimg, "train_minutes": train_min,
          "config": ck["config"]}, indent=2))
 
-    gan = results["GAN-DL, D pool (default)"]
+    gan = results[f"GAN-DL, D {default_layer} (default)"]
     others = [v for k, v in results.items() if not k.startswith("GAN-DL")]
     wins_acc = all(gan["acc_mean"] > o["acc_mean"] for o in others)
     wins_rho = all(gan["spearman"] > o["spearman"] for o in others)
@@ -251,8 +261,9 @@ Synthetic RxRx19a-like `demo` screen ({plate.n_sites} sites, {plate.tile_shape[0
 {kimg:.1f} kimg in {train_min:.1f} min, resolution {cfgd['resolution']}, crops at downsampling
 x{cfgd['data']['scale']}, widths base {net['channel_base']} / max {net['channel_max']}, batch {cfgd['batch']},
 loss {cfgd['loss']}, augmentation p={cfgd['augment']['p']}. Embedding: 512 features of D per tile
-(`pool`: epilogue conv averaged over positions, the default; `fc`: penultimate fully connected layer
-as in the paper), tiles at training resolution covering the site, averaged per site.
+(`stats`: mean and std over positions of D's mid-level activations; `pool`: epilogue conv averaged
+over positions; `fc`: penultimate fully connected layer as in the paper), tiles at training
+resolution covering the site, averaged per site.
 
 Linear SVM on plate centre-scaled features (untreated controls of each plate), C+ (Mock, UV-inactivated)
 vs C- (active virus, untreated): accuracy over {args.repeats} well-grouped 75/25 splits (mean ± sd; C chosen
@@ -263,7 +274,7 @@ active-vs-control SVM axis and the true rescue of {gan['n_wells_ranked']} compou
 |---|---|---|
 {rows}
 
-GAN-DL (default `pool` embedding) beats every baseline row on accuracy: **{'yes' if wins_acc else 'no'}**; on Spearman: **{'yes' if wins_rho else 'no'}**.
+GAN-DL (default `{default_layer}` embedding) beats every baseline row on accuracy: **{'yes' if wins_acc else 'no'}**; on Spearman: **{'yes' if wins_rho else 'no'}**.
 
 {args.note}
 """

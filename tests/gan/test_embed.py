@@ -59,7 +59,8 @@ def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
     assert tiles.shape == (4, 5, 32, 32)  # 64x64 site, 32x32 training crops
     with torch.no_grad():
         per_tile = model.D.features(torch.from_numpy(tiles), "pool").numpy()
-    np.testing.assert_allclose(site_features(model, [img])[0], per_tile.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(site_features(model, [img], layer="pool")[0], per_tile.mean(0),
+                               rtol=1e-4, atol=1e-5)
     # changing one corner of the site changes the feature (whole tile is used)
     img2 = img.copy()
     img2[:, -16:, -16:] = 255
@@ -69,7 +70,29 @@ def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
 def test_embedding_rejects_bad_input(gan_plate, tiny_run, tmp_path):
     with pytest.raises(ValueError, match="layer"):
         embed_plate(gan_plate, tiny_run, layer="conv9")
+    with pytest.raises(ValueError, match="stats"):
+        embed_plate(gan_plate, tiny_run, layer="stats", sites=[0])  # D too narrow for it
     from napari_gandl.gan import CheckpointError
 
     with pytest.raises(CheckpointError, match="no GAN checkpoint"):
         embed_plate(gan_plate, tmp_path / "missing_run")
+
+
+def test_default_embedding_is_stats_when_d_is_wide_enough(gan_plate, tmp_path):
+    from gan_helpers import TINY
+
+    from napari_gandl.gan import make_config
+    from napari_gandl.gan.embed import resolve_layer
+    from napari_gandl.gan.training import Trainer
+
+    cfg = make_config("quick", kimg=0.0, device="cpu",
+                      **{**TINY, "network": dict(channel_base=256, channel_max=32,
+                                                 d_channel_base=1024, d_channel_max=128)})
+    Trainer(open_plate(gan_plate), tmp_path / "wide", cfg).save(samples=False)
+    model = load_model(tmp_path / "wide")
+    assert resolve_layer(model) == "stats"
+    a = embed_plate(gan_plate, tmp_path / "wide", sites=range(10), batch_size=3, device="cpu")
+    b = embed_plate(gan_plate, tmp_path / "wide", sites=range(10), batch_size=10, device="cpu",
+                    layer="stats")
+    np.testing.assert_allclose(a[COLS].to_numpy(), b[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
+    assert (a[COLS[256:]].to_numpy() >= 0).all()

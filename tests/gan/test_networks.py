@@ -120,3 +120,25 @@ def test_losses_are_finite_and_r1_positive():
     assert r1 > 0 and torch.isfinite(r1) and torch.isfinite(gp)
     with pytest.raises(ValueError, match="unknown loss"):
         L.d_loss("hinge", D(reals), D(fakes))
+
+
+def test_stats_features_pool_mid_level_taps():
+    cfg = NetworkConfig(img_channels=5, resolution=32, channel_base=256, channel_max=32,
+                        d_channel_base=1024, d_channel_max=128)
+    G, D, _ = build_networks(cfg)
+    assert D.stats_available and D.stats_taps == [(1, 128), (2, 128)]  # 8x8 and 4x4 outputs
+    assert G.synthesis.blocks[-1].conv1.conv.weight.shape[0] == 8  # G keeps its own widths
+    D.eval()
+    x = torch.randn(6, 5, 32, 32)
+    with torch.no_grad():
+        f = D.features(x, "stats")
+        assert f.shape == (6, 512)
+        assert (f[:, 256:] >= 0).all()  # second half: standard deviations
+        torch.testing.assert_close(D.features(x[:1], "stats"), f[:1], rtol=1e-4, atol=1e-5)
+        # the same image flipped: same statistics up to the network's (small) anisotropy
+        assert torch.isfinite(D.features(x.flip(3), "stats")).all()
+    narrow = NetworkConfig(img_channels=5, resolution=32, **TINY)
+    _, Dn, _ = build_networks(narrow)
+    assert not Dn.stats_available
+    with pytest.raises(ValueError, match="stats"):
+        Dn.features(x, "stats")

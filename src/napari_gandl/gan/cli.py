@@ -131,8 +131,9 @@ def register(subparsers) -> None:
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--scheduler", metavar="ADDRESS",
                    help="dask.distributed scheduler address, e.g. tcp://127.0.0.1:8786")
-    e.add_argument("--layer", default="pool", choices=["pool", "fc"],
-                   help="pool: D's last conv features averaged over positions (default); "
+    e.add_argument("--layer", default=None, choices=["stats", "pool", "fc"],
+                   help="stats: mean/std over positions of D's mid-level activations (default "
+                        "when D is wide enough); pool: D's last conv averaged over positions; "
                         "fc: D's penultimate fully connected layer (as in the GAN-DL paper)")
     e.add_argument("--threads", type=int, help="CPU threads for torch")
     e.set_defaults(func=cmd_embed)

@@ -28,8 +28,17 @@ from .dataset import downsample, site_tiles
 __all__ = ["embed_plate", "embed_sites", "site_features", "feature_columns", "FEATURE_PREFIX"]
 
 FEATURE_PREFIX = "f"
-# Which D activations form the embedding (see Discriminator.features and docs/gan.md).
-DEFAULT_LAYER = "pool"
+# Which D activations form the embedding (see Discriminator.features and docs/gan.md):
+# "stats" when the discriminator is wide enough for it, else "pool".
+DEFAULT_LAYER = None
+
+
+def resolve_layer(model: GANModel, layer=None) -> str:
+    if layer is None:
+        return "stats" if model.D.stats_available else "pool"
+    if layer not in ("stats", "pool", "fc"):
+        raise ValueError(f"layer must be 'stats', 'pool' or 'fc', got {layer!r}")
+    return layer
 
 
 def feature_columns(n: int = 512) -> list[str]:
@@ -45,6 +54,7 @@ def _device(device) -> torch.device:
 def site_features(model: GANModel, images: list[np.ndarray], tile_batch: int = 64,
                   layer: str = DEFAULT_LAYER) -> np.ndarray:
     """Features ``(len(images), feature_dim)`` float32 of raw ``(C, H, W)`` sites."""
+    layer = resolve_layer(model, layer)
     tiles, owner = [], []
     for i, img in enumerate(images):
         t = site_tiles(model.normalizer(downsample(img, model.scale)), model.resolution)
@@ -128,8 +138,10 @@ def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 
     scheduler : ``None`` (local), a dask.distributed scheduler address or Client.
     sites : optional subset of site indices (default: all sites, in order).
     progress : optional callable ``(done_sites, total_sites)``.
-    layer : ``"pool"`` (default: D's last conv features averaged over
-        positions) or ``"fc"`` (D's penultimate fully connected layer).
+    layer : ``"stats"`` (mean and std over positions of D's mid-level
+        activations; the default when D is wide enough), ``"pool"`` (D's last
+        conv averaged over positions; the default otherwise) or ``"fc"``
+        (D's penultimate fully connected layer, as in the GAN-DL paper).
     threads : torch CPU threads (None: torch's default).
 
     Returns the DataFrame (``out_path=None``) or the parquet Path: one row per
@@ -143,8 +155,8 @@ def embed_plate(plate_or_path, checkpoint_dir, out_path=None, batch_size: int = 
     idx = np.arange(plate.n_sites) if sites is None else np.asarray(sites, dtype=np.int64)
     batches = [idx[i : i + batch_size] for i in range(0, len(idx), max(1, int(batch_size)))]
 
-    if layer not in ("pool", "fc"):
-        raise ValueError(f"layer must be 'pool' or 'fc', got {layer!r}")
+    if layer not in (None, "stats", "pool", "fc"):
+        raise ValueError(f"layer must be 'stats', 'pool' or 'fc', got {layer!r}")
     if threads:
         torch.set_num_threads(int(threads))
     model = None

@@ -70,6 +70,8 @@ class NetworkConfig:
     channel_base: int = 8192  # channels at resolution r = min(base // r, max)
     channel_max: int = 512
     feature_dim: int = 512  # width of D's penultimate layer = embedding size
+    d_channel_base: int | None = None  # D widths (None: same as G's)
+    d_channel_max: int | None = None
     mbstd_group: int = 4
     mbstd_channels: int = 1
 
@@ -81,7 +83,14 @@ class NetworkConfig:
             raise ValueError("mapping_layers must be >= 1")
 
     def channels(self, res: int) -> int:
+        """Generator width at resolution ``res``."""
         return max(1, min(self.channel_base // res, self.channel_max))
+
+    def d_channels(self, res: int) -> int:
+        """Discriminator width at resolution ``res``."""
+        base = self.d_channel_base or self.channel_base
+        cmax = self.d_channel_max or self.channel_max
+        return max(1, min(base // res, cmax))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -390,14 +399,26 @@ class Discriminator(nn.Module):
         self.cfg = cfg
         self.img_channels, self.resolution = cfg.img_channels, cfg.resolution
         top = cfg.resolution
-        self.fromrgb = EqualConv2d(cfg.img_channels, cfg.channels(top), 1)
+        self.fromrgb = EqualConv2d(cfg.img_channels, cfg.d_channels(top), 1)
         blocks = []
         res = top
         while res > 4:
-            blocks.append(DiscriminatorBlock(cfg.channels(res), cfg.channels(res // 2)))
+            blocks.append(DiscriminatorBlock(cfg.d_channels(res), cfg.d_channels(res // 2)))
             res //= 2
         self.blocks = nn.ModuleList(blocks)
-        ch4 = cfg.channels(4)
+        ch4 = cfg.d_channels(4)
+        # "stats" embedding: block outputs at <= 1/4 of the resolution, highest first,
+        # until feature_dim / 2 channels are collected (their mean and std over positions)
+        self.stats_taps = []
+        need = cfg.feature_dim // 2
+        res = top
+        for i in range(len(blocks)):
+            res //= 2
+            if res <= top // 4 and need > 0:
+                take = min(need, cfg.d_channels(res))
+                self.stats_taps.append((i, take))
+                need -= take
+        self.stats_available = need == 0
         self.mbstd = MinibatchStd(cfg.mbstd_group, cfg.mbstd_channels)
         # the epilogue conv is feature_dim wide whatever the trunk widths, so the
         # pooled embedding is feature_dim-d for every preset
@@ -412,16 +433,36 @@ class Discriminator(nn.Module):
             x = blk(x)
         return x
 
-    FEATURE_LAYERS = ("pool", "fc")
+    FEATURE_LAYERS = ("stats", "pool", "fc")
 
     def features(self, img, layer: str = "fc"):
         """``feature_dim``-d features of D for an image batch.
 
         ``layer="fc"``: the penultimate fully connected layer (the GAN-DL
         paper's choice); ``layer="pool"``: the epilogue conv activations
-        averaged over the 4x4 positions (translation-invariant texture
-        descriptors).
+        averaged over the 4x4 positions; ``layer="stats"``: mean and standard
+        deviation over positions of D's mid-level activations (block outputs
+        at 1/4 of the resolution and below, ``feature_dim / 2`` channels) --
+        translation-invariant texture descriptors.
         """
+        if layer == "stats":
+            if not self.stats_available:
+                raise ValueError(
+                    f"the 'stats' embedding needs {self.cfg.feature_dim // 2} discriminator channels "
+                    f"at <= 1/4 of the resolution; this D has fewer (widen D or use layer='pool')"
+                )
+            x = self.fromrgb(img)
+            means, stds = [], []
+            taps = dict(self.stats_taps)
+            for i, blk in enumerate(self.blocks):
+                x = blk(x)
+                if i in taps:
+                    t = x[:, : taps[i]].float()
+                    means.append(t.mean(dim=(2, 3)))
+                    stds.append(t.std(dim=(2, 3)))
+                    if i == max(taps):
+                        break
+            return torch.cat(means + stds, dim=1)
         x = self.conv(self.mbstd(self.trunk(img)))
         if layer == "pool":
             return x.mean(dim=(2, 3))

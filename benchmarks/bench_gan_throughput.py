@@ -1,0 +1,201 @@
+"""Throughput of GAN-DL training and embedding on this machine.
+
+* training images/s with the ``quick`` preset networks at 64x64 and 128x128
+  (full training step: D phase with lazy R1, G phase, EMA), CPU;
+* embedding sites/s of the GAN-DL discriminator (tiles at training resolution
+  covering the site, averaged) against a DenseNet-121 (the architecture of the
+  paper's baseline; defined here, random initialisation since no weights can
+  be downloaded) on the same sites: same input size, same stain count, same
+  batch, same threads.  Goal: GAN-DL >= 3x faster.
+
+    python benchmarks/bench_gan_throughput.py [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+# ---------------------------------------------------------------------------
+# DenseNet-121 (Huang et al. 2017): growth 32, blocks (6, 12, 24, 16), BN-ReLU-conv
+# ---------------------------------------------------------------------------
+
+
+class _DenseLayer(nn.Module):
+    def __init__(self, cin, growth=32, bn_size=4):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, bn_size * growth, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * growth)
+        self.conv2 = nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False)
+
+    def forward(self, feats):
+        x = torch.cat(feats, 1)
+        x = self.conv1(F.relu(self.norm1(x)))
+        return self.conv2(F.relu(self.norm2(x)))
+
+
+class _DenseBlock(nn.Module):
+    def __init__(self, n, cin, growth=32):
+        super().__init__()
+        self.layers = nn.ModuleList(_DenseLayer(cin + i * growth, growth) for i in range(n))
+
+    def forward(self, x):
+        feats = [x]
+        for layer in self.layers:
+            feats.append(layer(feats))
+        return torch.cat(feats, 1)
+
+
+class DenseNet121(nn.Module):
+    def __init__(self, in_channels=5, growth=32, blocks=(6, 12, 24, 16), init=64, embed=1024):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, init, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(init), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1),
+        )
+        stages, ch = [], init
+        for i, n in enumerate(blocks):
+            stages.append(_DenseBlock(n, ch, growth))
+            ch += n * growth
+            if i < len(blocks) - 1:
+                stages.append(nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(inplace=True),
+                                            nn.Conv2d(ch, ch // 2, 1, bias=False), nn.AvgPool2d(2)))
+                ch //= 2
+        self.features = nn.Sequential(*stages)
+        self.norm = nn.BatchNorm2d(ch)
+        self.fc = nn.Linear(ch, embed)  # the RxRx19a baseline's 1024-d embedding layer
+        self.out_channels = ch
+
+    def forward(self, x):
+        x = self.features(self.stem(x))
+        x = F.relu(self.norm(x)).mean(dim=(2, 3))
+        return self.fc(x)
+
+
+def _timeit(fn, min_time=8.0, min_iters=3):
+    fn()  # warm-up
+    n, t0 = 0, time.perf_counter()
+    while n < min_iters or time.perf_counter() - t0 < min_time:
+        fn()
+        n += 1
+    return (time.perf_counter() - t0) / n
+
+
+def train_throughput(plate, resolution: int, batch: int, threads: int, seconds: float) -> float:
+    from napari_gandl.gan.training import Trainer, make_config
+
+    out = Path(tempfile.mkdtemp(prefix="gandl-bench-"))
+    try:
+        cfg = make_config("quick", resolution=resolution, batch=batch, kimg=1e9, device="cpu",
+                          threads=threads)
+        tr = Trainer(plate, out / "run", cfg)
+        tr.step()  # includes the first (lazy) R1 pass
+        n0, t0 = tr.cur_nimg, time.perf_counter()
+        while time.perf_counter() - t0 < seconds or tr.step_idx < 18:  # >= one R1 interval
+            tr.step()
+        return (tr.cur_nimg - n0) / (time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=40.0, help="time per training measurement")
+    ap.add_argument("--workdir", default=str(ROOT / ".bench" / "gan_quality"))
+    ap.add_argument("--no-report", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from napari_gandl.gan.checkpoint import load_model
+    from napari_gandl.gan.embed import site_features
+    from napari_gandl.gan.training import Trainer, make_config
+    from napari_gandl.plate import open_plate
+    from napari_gandl.synthetic import write_sample_plate
+
+    work = Path(args.workdir)
+    plate_root = work / "demo_plate"
+    if not (plate_root / "metadata.csv").exists():
+        write_sample_plate(plate_root, preset="demo", seed=0)
+    plate = open_plate(plate_root)
+
+    # 128x128 training needs tiles of at least 128 px: use a 256 px 'demo' variant
+    big_root = work / "demo_plate_256"
+    if not (big_root / "metadata.csv").exists():
+        write_sample_plate(big_root, preset="test", seed=0, tile_size=256)
+    big = open_plate(big_root)
+
+    rows = []
+    train_res = {}
+    for res, p in ((64, plate), (128, big)):
+        ips = train_throughput(p, res, 16, args.threads, args.seconds)
+        train_res[res] = ips
+        print(f"train {res}x{res}: {ips:.1f} img/s", flush=True)
+
+    # embedding: GAN-DL D (quick preset, 64 px tiles over the 128 px site) vs DenseNet-121
+    tmp = Path(tempfile.mkdtemp(prefix="gandl-bench-"))
+    try:
+        tr = Trainer(plate, tmp / "run", make_config("quick", kimg=0.0, device="cpu",
+                                                     threads=args.threads))
+        tr.save(samples=False)
+        model = load_model(tmp / "run")
+    finally:
+        pass
+    batch = 32
+    sites = [plate.read_site(i) for i in range(batch)]
+    h, w = plate.tile_shape
+    t_gan = _timeit(lambda: site_features(model, sites))
+    dn = DenseNet121(in_channels=plate.n_channels).eval()
+    x = torch.from_numpy(np.stack([model.normalizer(s) for s in sites]))
+
+    def run_dn():
+        with torch.no_grad():
+            dn(x)
+
+    t_dn = _timeit(run_dn)
+    shutil.rmtree(tmp, ignore_errors=True)
+    gan_sps, dn_sps = batch / t_gan, batch / t_dn
+    print(f"embed GAN-DL {gan_sps:.1f} sites/s, DenseNet-121 {dn_sps:.1f} sites/s, "
+          f"ratio {gan_sps / dn_sps:.1f}x", flush=True)
+
+    body = f"""
+CPU, {args.threads} torch thread(s) (a shared 2-core machine: one thread is faster than two
+while other jobs run). `quick` preset networks (D/G widths: base 512, max 256; 3-layer mapping,
+512-d z/w; batch 16; logistic loss with lazy R1 every 16 steps; augmentation on).
+
+| measurement | CPU |  GPU |
+|---|---|---|
+| training, 64x64 crops | {train_res[64]:.1f} img/s | not measured: no GPU lent |
+| training, 128x128 crops | {train_res[128]:.1f} img/s | not measured: no GPU lent |
+| training, 256x256 (`paper` preset) | not measured (GPU preset) | not measured: no GPU lent |
+| embedding, GAN-DL D (128 px site as 4 tiles of 64 px, averaged) | {gan_sps:.1f} sites/s | not measured: no GPU lent |
+| embedding, DenseNet-121 (random init, 128 px site, 5 stains, 1024-d) | {dn_sps:.1f} sites/s | not measured: no GPU lent |
+| **GAN-DL / DenseNet-121** | **{gan_sps / dn_sps:.1f}x** (goal >= 3x) | |
+
+Embedding speed is measured on {batch} decoded sites held in memory (image decoding excluded for
+both), batch {batch}, float32, in inference mode.
+"""
+    if not args.no_report:
+        from _report import write_section
+
+        write_section("gan_throughput", "GAN-DL throughput (training and embedding)", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
