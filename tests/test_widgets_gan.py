@@ -140,7 +140,7 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     print(f"\nlongest GUI stall: {setup_stall * 1000:.0f} ms building the sample layers and loss plot, "
           f"{beat.max_gap * 1000:.0f} ms while training ran")
     assert beat.max_gap < MAX_STALL_S
-    assert setup_stall < 5 * MAX_STALL_S  # napari adding 5 layers and a dock, on a shared 2-core box
+    assert setup_stall < 3 * MAX_STALL_S  # napari adding a layer or the plot dock, on a shared 2-core box
 
     names = [layer.name for layer in viewer.layers if layer.name.startswith("GAN samples")]
     assert len(names) == 5 and "GAN samples · w1 Hoechst (nuclei)" in names

@@ -332,9 +332,10 @@ class TrainWidget(Container):
         if row.get("setup"):
             self.progress_rows.append(row)
             try:
-                self._setup(row)
-            finally:
+                self._setup(row)  # sets _gui_ready when done
+            except Exception:
                 self._gui_ready.set()
+                raise
             return
         self.last_progress = row
         self.progress_rows.append({k: v for k, v in row.items() if k != "samples"})
@@ -365,38 +366,73 @@ class TrainWidget(Container):
             self._show_samples(row["samples"])
 
     def _setup(self, row: dict):
-        """Build the sample layers and the loss plot before training starts."""
+        """Build the sample layers and the loss plot before training starts.
+
+        One layer per turn of the event loop, then the plot, so the viewer stays
+        interactive while napari builds them; training starts when all are there.
+        """
+        from napari.utils.notifications import show_error
+        from qtpy.QtCore import QTimer
+
         self._history = list(row["history"])
         self._layout = {k: row[k] for k in ("stains", "contrast_limits", "pixel_size", "plate_width", "data_scale")}
-        self._show_samples(np.zeros(row["shape"], np.float32), count=False)
-        self._draw_losses(force=True)
+        zeros = np.zeros(row["shape"], np.float32)
+        for layer in self._sample_layers(len(zeros)):
+            self._viewer.layers.remove(layer)
+        steps = [lambda c=c: self._add_sample_layer(c, zeros[c]) for c in range(len(zeros))]
+        steps.append(lambda: self._draw_losses(force=True))
 
-    def _show_samples(self, grid: np.ndarray, count: bool = True):
+        def next_step():
+            if self._closing or not steps:
+                self._gui_ready.set()
+                return
+            try:
+                steps.pop(0)()
+            except Exception as exc:  # noqa: BLE001 - never leave the worker waiting
+                steps.clear()
+                show_error(f"GAN-DL training: could not show the samples: {exc}")
+            QTimer.singleShot(0, next_step)
+
+        next_step()
+
+    def _sample_names(self, n_channels: int) -> list[str]:
+        stains = self._layout.get("stains") or []
+        if len(stains) == n_channels:
+            return [f"{SAMPLES_LAYER} · {s.label}" for s in stains]
+        return [f"{SAMPLES_LAYER} · {c}" for c in range(n_channels)]
+
+    def _sample_layers(self, n_channels: int) -> list:
+        return [self._viewer.layers[n] for n in self._sample_names(n_channels) if n in self._viewer.layers]
+
+    def _add_sample_layer(self, channel: int, data: np.ndarray):
         from napari_gandl._reader import _stain_colormap
 
         stains = self._layout.get("stains") or []
-        names = [f"{SAMPLES_LAYER} · {s.label}" for s in stains] or [f"{SAMPLES_LAYER} · {c}" for c in range(len(grid))]
-        existing = [self._viewer.layers[n] for n in names if n in self._viewer.layers]
+        limits = self._layout.get("contrast_limits") or []
+        px = self._layout.get("pixel_size") or 1.0
+        width = self._layout.get("plate_width") or 0
+        step = px * self._layout.get("data_scale", 1)  # one generated pixel covers this many plate pixels
+        kwargs = dict(name=self._sample_names(len(stains) or channel + 1)[channel], blending="additive",
+                      scale=(step, step), translate=(0.0, (width + 8) * px),
+                      metadata={"napari_gandl_samples": {"run": str(self.run_path)}})
+        if channel < len(stains):
+            stain = stains[channel]
+            kwargs["colormap"] = (f"gandl {stain.label}", _stain_colormap(stain))
+        if channel < len(limits):
+            kwargs["contrast_limits"] = [float(v) for v in limits[channel]]
+        return self._viewer.add_image(data, **kwargs)
+
+    def _show_samples(self, grid: np.ndarray, count: bool = True):
+        existing = self._sample_layers(len(grid))
         self.sample_refreshes += int(count)
         if len(existing) == len(grid) and all(layer.data.shape == grid.shape[1:] for layer in existing):
             for layer, channel in zip(existing, grid):
                 layer.data = channel
             return
-        for layer in existing:
+        for layer in existing:  # a resumed run of another size: rebuild
             self._viewer.layers.remove(layer)
-        px = self._layout.get("pixel_size") or 1.0
-        width = self._layout.get("plate_width") or 0
-        step = px * self._layout.get("data_scale", 1)  # one generated pixel covers this many plate pixels
-        kwargs = dict(channel_axis=0, name=names, blending="additive",
-                      scale=(step, step), translate=(0.0, (width + 8) * px))
-        if stains:
-            kwargs["colormap"] = [(f"gandl {s.label}", _stain_colormap(s)) for s in stains]
-        limits = self._layout.get("contrast_limits")
-        if limits and len(limits) == len(grid):
-            kwargs["contrast_limits"] = [list(map(float, lim)) for lim in limits]
-        layers = self._viewer.add_image(grid, **kwargs)
-        for layer in layers:
-            layer.metadata["napari_gandl_samples"] = {"run": str(self.run_path)}
+        for c, channel in enumerate(grid):
+            self._add_sample_layer(c, channel)
 
     def _draw_losses(self, force: bool = False):
         if not self._history and not force:
