@@ -428,3 +428,20 @@ def test_seed_interpolation_lerp(viewer, qtbot, tiny_run):
     from napari_gandl.gan import to_raw
 
     np.testing.assert_allclose(w.result["stack"][[0, -1]], to_raw(model, ends), rtol=1e-3, atol=1e-3)
+
+
+def test_generate_without_an_open_plate(make_napari_viewer, qtbot, tiny_run):
+    """Seeds need no plate: the run's stain names and colours are used."""
+    from napari_gandl._widgets.latent import LatentWidget
+
+    viewer = make_napari_viewer()
+    w = LatentWidget(viewer)
+    w.run_dir.value = str(tiny_run)
+    w.device.value = "cpu"
+    w.mode.value = "generate grid"
+    w.n_cells.value = 4
+    click(w.run_button)
+    wait_idle(qtbot, w.run_button)
+    names = [layer.name for layer in viewer.layers]
+    assert names[0] == "generated · w1 Hoechst (nuclei)" and len(names) == 5
+    assert viewer.layers[0].data.shape == (2 * 34 - 2, 2 * 34 - 2)

@@ -15,6 +15,7 @@ All model work runs in a worker thread; the GUI thread only adds layers.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from pathlib import Path
@@ -297,7 +298,10 @@ class LatentWidget(Container):
             return plate.stains, [tuple(layer.contrast_limits) for layer in plate_layers(self._viewer)], plate
         from napari_gandl.plate.stains import stains_from_names
 
-        names = list(channel_names) if len(channel_names) == n_channels else [f"w{i + 1}" for i in range(n_channels)]
+        if len(channel_names) == n_channels:  # the run's stain names, e.g. "w1 Hoechst"
+            names = [re.sub(r"^w\d+\s+", "", str(n)) or str(n) for n in channel_names]
+        else:
+            names = [f"stain {i + 1}" for i in range(n_channels)]
         return stains_from_names(names), None, None
 
     def _show(self, result: dict):
