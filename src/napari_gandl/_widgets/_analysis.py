@@ -291,8 +291,14 @@ class EmbeddingPicker(Container):
 
 
 def stale_reason(viewer, saved: dict) -> str | None:
-    """Why a saved analysis no longer matches the embedding (None when it does)."""
+    """Why a saved analysis no longer matches the embedding (None when it does).
+
+    A site-table embedding whose cheap identity (:func:`embedding_token`) is the
+    one it had when the analysis ran is taken as unchanged without hashing it
+    (re-opening a widget on a 300,000 x 512 table stays instant)."""
     params = saved["embedding"]
+    if params["source"] == SITE_TABLE and saved.get("token") and saved["token"] == embedding_token(viewer):
+        return None
     if params["source"] == FILE:
         try:
             now = file_fingerprint(params["path"])
@@ -496,6 +502,7 @@ class AnalysisWidget(Container):
             except Exception as exc:  # noqa: BLE001 - shown to the user in _returned
                 return _Failed(exc)  # (napari re-raises a *returned* exception: wrap it)
 
+        self._run_token = embedding_token(self._viewer)
         self.busy = True
         self._accept_progress = True
         self.status.value = "running…"
@@ -535,6 +542,7 @@ class AnalysisWidget(Container):
             except RuntimeError:  # the widget was closed meanwhile
                 pass
             return
+        result["token"] = self._run_token
         state = plate_state(self._viewer)
         if state is not None:
             state[self.kind] = result  # kept for the session even if the widget was closed
