@@ -96,3 +96,16 @@ def test_batch_without_controls_warns_and_uses_whole_batch(table):
     with pytest.warns(UserWarning, match="control site"):
         Z = centerscale_on_controls(table.X, meta)
     np.testing.assert_allclose(Z[first.to_numpy()].mean(0), 0, atol=1e-5)
+
+
+def test_tvn_alignment_matches_explicit_inverse_square_root():
+    from napari_gandl.analysis.normalise import _inv_sqrt_psd, _shrunk_whiten
+    rng = np.random.default_rng(0)
+    for n, d in ((30, 50), (200, 20)):       # fewer and more controls than features
+        ctrl = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+        rows = rng.normal(size=(40, d))
+        alpha = d / (n + d)
+        C = (1 - alpha) * np.cov(ctrl, rowvar=False) + alpha * np.eye(d)
+        w, V = np.linalg.eigh(C)
+        np.testing.assert_allclose(_shrunk_whiten(rows, ctrl, alpha, 1e-9),
+                                   rows @ (V / np.sqrt(w)) @ V.T, atol=1e-9)

@@ -418,7 +418,7 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
     codes, uniq = pd.factorize(wells)
     counts = np.bincount(codes)
     from scipy import sparse
-    S = sparse.csr_matrix((1.0 / counts[codes], (codes, np.arange(len(codes)))),
+    S = sparse.csr_matrix(((1.0 / counts[codes]).astype(Z.dtype), (codes, np.arange(len(codes)))),
                           shape=(len(uniq), len(codes)))
     means = np.asarray(S @ Z)
     first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()

@@ -58,12 +58,15 @@ def control_mask(meta: pd.DataFrame, pert_col: str = "treatment",
 
 
 def _batch_controls(batches: np.ndarray, controls: np.ndarray, min_controls: int):
-    for b in pd.unique(batches):
-        rows = batches == b
-        ctrl = rows & controls
-        if ctrl.sum() < min_controls:
-            warnings.warn(f"batch {b!r}: only {int(ctrl.sum())} control site(s); "
-                          f"using all {int(rows.sum())} sites of the batch as reference",
+    codes, uniq = pd.factorize(batches)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    for k, b in enumerate(uniq):
+        rows = order[bounds[k]:bounds[k + 1]]          # row indices of batch b
+        ctrl = rows[controls[rows]]
+        if len(ctrl) < min_controls:
+            warnings.warn(f"batch {b!r}: only {len(ctrl)} control site(s); "
+                          f"using all {len(rows)} sites of the batch as reference",
                           stacklevel=3)
             ctrl = rows
         yield b, rows, ctrl
@@ -118,7 +121,7 @@ def tvn_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "treatmen
     groups = list(_batch_controls(batches, controls, min_controls))
     for _, rows, ctrl in groups:
         Xc[rows] = X[rows] - X[ctrl].mean(axis=0)
-        ref |= ctrl
+        ref[ctrl] = True
     C = np.cov(Xc[ref], rowvar=False)
     w, V = np.linalg.eigh(np.atleast_2d(C))
     order = np.argsort(w)[::-1]
@@ -129,14 +132,36 @@ def tvn_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "treatmen
     d = Z.shape[1]
     if align:
         for _, rows, ctrl in groups:
-            n = int(ctrl.sum())
+            n = len(ctrl)
             if n < 2:
                 continue
-            Cb = np.cov(Z[ctrl], rowvar=False).reshape(d, d)
             alpha = d / (n + d)
-            Cb = (1 - alpha) * Cb + alpha * np.eye(d)
-            Z[rows] = Z[rows] @ _inv_sqrt_psd(Cb, var_floor)
+            Z[rows] = _shrunk_whiten(Z[rows], Z[ctrl], alpha, var_floor)
     return Z.astype(np.float32)
+
+
+def _shrunk_whiten(Zrows: np.ndarray, Zctrl: np.ndarray, alpha: float, floor: float) -> np.ndarray:
+    """``Zrows @ C^{-1/2}`` with ``C = (1 - alpha) cov(Zctrl) + alpha I``.
+
+    Uses the thin SVD of the centred controls, so a plate with n controls
+    costs O(n d min(n, d)) instead of a d x d eigen-decomposition: with
+    ``Y = U S V^T``, ``C = V diag(l) V^T + alpha (I - V V^T)``, so
+    ``C^{-1/2} = alpha^{-1/2} I + V (diag(l^{-1/2}) - alpha^{-1/2}) V^T``."""
+    Y = Zctrl - Zctrl.mean(axis=0)
+    n, d = Y.shape
+    if n < d:   # eigen-decompose the small n x n Gram matrix instead of an SVD
+        w, U = np.linalg.eigh(Y @ Y.T)
+        keep = w > 1e-12 * max(w.max(), 1e-300)
+        sv2 = w[keep]
+        Vt = (U[:, keep].T @ Y) / np.sqrt(sv2)[:, None]
+    else:
+        sv2, V = np.linalg.eigh(Y.T @ Y)
+        sv2 = np.maximum(sv2, 0.0)
+        Vt = V.T
+    lam = (1 - alpha) * sv2 / (n - 1) + alpha
+    lam = np.maximum(lam, floor)
+    a = 1.0 / np.sqrt(alpha)
+    return a * Zrows + ((Zrows @ Vt.T) * (1.0 / np.sqrt(lam) - a)) @ Vt
 
 
 def normalise(table: EmbeddingTable, method: str = "centerscale", pert_col: str = "treatment",

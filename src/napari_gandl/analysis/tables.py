@@ -302,7 +302,7 @@ def well_groups(meta: pd.DataFrame) -> np.ndarray:
     cols = [c for c in ("experiment", "plate", "well") if c in meta.columns]
     if "well" not in cols:
         raise TableError("metadata: splitting by well needs 'well_id' or 'well' columns")
-    return meta[cols].astype(str).agg("_".join, axis=1).to_numpy()
+    return _join_columns(meta, cols)
 
 
 def batch_labels(meta: pd.DataFrame, batch: str | Sequence[str] | None = None) -> np.ndarray:
@@ -315,6 +315,12 @@ def batch_labels(meta: pd.DataFrame, batch: str | Sequence[str] | None = None) -
     if isinstance(batch, str):
         batch = [batch]
     require_columns(meta, batch, "batch normalisation")
-    if len(batch) == 1:
-        return as_str(meta, batch[0])
-    return meta[list(batch)].astype(str).agg("_".join, axis=1).to_numpy()
+    return _join_columns(meta, list(batch))
+
+
+def _join_columns(meta: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """Row-wise 'a_b_c' of several columns, vectorised (no per-row Python)."""
+    out = pd.Series(as_str(meta, cols[0]), index=meta.index, dtype=object)
+    for c in cols[1:]:
+        out = out + "_" + pd.Series(as_str(meta, c), index=meta.index, dtype=object)
+    return out.to_numpy(dtype=object)
