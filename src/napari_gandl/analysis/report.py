@@ -113,7 +113,7 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
     out_dir : folder for report.json, report.html, dose_response.csv, plots
     normalise : 'centerscale', 'tvn' or 'none' (plate effects, fitted on controls)
     features : explicit feature column names (default: numeric non-metadata columns)
-    ground_truth : path to a compounds.csv with ``compound, active``; ``None``
+    ground_truth : path to a compounds.csv (or a DataFrame) with ``compound, active``; ``None``
         looks for ``ground_truth/compounds.csv`` beside the inputs; ``False`` skips
     n_splits : repeated well-grouped 75/25 splits per task
     on_nonfinite : 'raise' or 'drop' rows with NaN/inf features
@@ -244,9 +244,12 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
 
     tick(5, "ground truth and report")
     if ground_truth is not False and curves is not None:
-        gt = Path(ground_truth) if ground_truth else find_ground_truth(metadata, embeddings)
-        if gt is not None:
-            report["ground_truth"] = {"file": str(gt), **ground_truth_auc(curves, gt)}
+        if isinstance(ground_truth, pd.DataFrame):
+            report["ground_truth"] = {"file": "<table>", **ground_truth_auc(curves, ground_truth)}
+        else:
+            gt = Path(ground_truth) if ground_truth else find_ground_truth(metadata, embeddings)
+            if gt is not None:
+                report["ground_truth"] = {"file": str(gt), **ground_truth_auc(curves, gt)}
     report["seconds"] = time.perf_counter() - t_start
     (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default))
     report["files"]["json"] = "report.json"
