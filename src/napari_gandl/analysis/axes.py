@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .classify import LinearModel, Task, TaskError
+from .classify import LinearModel, TaskError
 from .tables import EmbeddingTable, as_str, control_labels, is_untreated, require_columns
 
 

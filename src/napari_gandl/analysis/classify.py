@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -166,7 +166,6 @@ def grouped_splits(labels: np.ndarray, groups: np.ndarray, n_splits: int = 10,
     classes = np.unique(labels)
     if len(classes) < 2:
         raise TaskError(f"only one class present ({classes.tolist()}); a classifier needs two")
-    # classes per group
     n_test = max(1, int(round(test_size * n_groups)))
     if n_groups < 2 or n_test >= n_groups:
         raise TaskError(f"only {n_groups} well(s); need at least 2 wells to split by well")
@@ -254,7 +253,6 @@ def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: floa
     if len(classes) < 2:
         raise TaskError(f"task {task.name!r}: only one class present ({classes[0]!r}, "
                         f"{len(y)} sites); a classifier needs two")
-    # a well must not carry two classes (would leak through grouping)
     t0 = time.perf_counter()
     accs, baccs = [], []
     conf = np.zeros((len(classes), len(classes)), dtype=np.int64)

@@ -26,9 +26,8 @@ from the lowest to the highest tested dose.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -377,15 +376,6 @@ def plot_curves(curves: pd.DataFrame, points: pd.DataFrame, keys: Sequence[tuple
     if path is not None:
         fig.savefig(path)
     return fig
-
-
-def timed_fit(points: pd.DataFrame, **kw) -> tuple[pd.DataFrame, float]:
-    t0 = time.perf_counter()
-    out = fit_dose_response(points, **kw)
-    return out, time.perf_counter() - t0
-
-
-ProgressFn = Callable[[int, int], None]
 
 
 def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,

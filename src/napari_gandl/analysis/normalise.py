@@ -23,7 +23,7 @@ and active-virus wells), present on every plate.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -179,5 +179,3 @@ def normalise(table: EmbeddingTable, method: str = "centerscale", pert_col: str 
         return table.with_features(Z, [f"tvn{i:03d}" for i in range(Z.shape[1])])
     raise ValueError(f"unknown normalisation {method!r}; choose from {', '.join(METHODS)}")
 
-
-NormaliseFn = Callable[..., np.ndarray]

@@ -36,7 +36,7 @@ from .classify import TaskError, evaluate_task, rxrx19a_tasks
 from .dose import dose_response, off_manifold, plot_curves
 from .normalise import normalise as normalise_table
 from .tables import (
-    EmbeddingTable, TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
+    TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
 )
 
 Progress = Callable[[int, int, str], None]
