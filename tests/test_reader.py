@@ -82,7 +82,9 @@ def test_sample_data(make_napari_viewer, tmp_path, monkeypatch):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-gandl", "synthetic_screen")
     assert len(viewer.layers) == 5
-    assert (tmp_path / "sample-test" / "metadata.csv").is_file()
+    from napari_gandl.synthetic import GENERATOR_VERSION
+
+    assert (tmp_path / f"sample-test-v{GENERATOR_VERSION}" / "metadata.csv").is_file()
 
 
 def test_manifest_validates():

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from ._reader import plate_layer_data
 from .plate import open_plate
-from .synthetic import write_sample_plate
+from .synthetic import GENERATOR_VERSION, write_sample_plate
 
 
 def sample_plate_path(preset: str = "demo") -> Path:
     """The cached synthetic screen for ``preset`` (written on first use)."""
     base = Path(os.environ.get("NAPARI_GANDL_CACHE", Path(tempfile.gettempdir()) / "napari-gandl"))
-    root = base / f"sample-{preset}"
+    root = base / f"sample-{preset}-v{GENERATOR_VERSION}"
     if not (root / "metadata.csv").is_file():
         partial = base / f".sample-{preset}-{os.getpid()}"
         write_sample_plate(partial, preset=preset)

@@ -4,11 +4,13 @@ Five stains (Hoechst, ConA, Phalloidin, SYTO14, WGA) are rendered as cells of
 two cell types (HRCE: small, cobblestone; VERO: large, elongated, with stress
 fibres). Wells are Mock, UV-inactivated or active-virus controls, or active
 virus plus a compound at one of six half-log doses. Infection is decided cell
-by cell, so a well is a mixture; an infected cell has a fragmented Golgi,
-merged nucleoli with cytoplasmic RNA granules, a vacuolated ER, lost stress
-fibres and a condensed, rounder shape. Each cell's total brightness per stain
-is drawn independently of its state, so the phenotype is carried by texture
-and morphology, not by mean intensity. Some compounds rescue infection with a
+by cell, so a well is a mixture. An infected cell moves things between
+compartments: its RNA spots leave the nucleus and its Golgi cluster collapses
+onto it, so each stain alone looks unchanged and only the relation between
+stains tells. ``texture_strength`` adds per-stain changes on top (rounding,
+condensed nucleus, vacuolated ER, lost stress fibres, RNA granules, scattered
+Golgi). Each cell's total brightness per stain is drawn independently of its
+state, so mean intensity does not tell infected from healthy. Some compounds rescue infection with a
 known dose-response curve; one is inert; one is cytotoxic at high doses (a
 strong phenotype along another axis). Plates get their own per-stain gain,
 background and focus.
@@ -28,6 +30,8 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+# Bumped whenever the generator draws different images, so caches of the sample screen refresh.
+GENERATOR_VERSION = 2
 DOSES_UM = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 MOCK, UV, ACTIVE = "Mock", "UV Inactivated SARS-CoV-2", "Active SARS-CoV-2"
 METADATA_COLUMNS = [
@@ -75,6 +79,9 @@ class ScreenDesign:
     compounds: tuple[Compound, ...] = ()
     infected_fraction: float = 0.75  # untreated active-virus wells
     healthy_infected_fraction: float = 0.02
+    # How strongly infection also changes per-stain textures and histograms
+    # (0: only the cross-stain translocations, 1: every texture change in full).
+    texture_strength: float = 0.15
 
 
 # Rescuers with a spread of potencies, an inert compound, a cytotoxic one.
@@ -89,9 +96,11 @@ DEMO_COMPOUNDS = (
     Compound("cytotoxic", 1.0, 1.0, 0.0, toxic_ec50_um=0.5),
 )
 PRESETS = {
+    # CI checks the pipeline's behaviour on a few sites, so the phenotype is
+    # shown in full; the demo screen is the fair challenge.
     "test": ScreenDesign(
         tile_size=64, sites_per_well=1, mock_wells=2, uv_wells=2, active_wells=3,
-        compounds=(DEMO_COMPOUNDS[0], DEMO_COMPOUNDS[4], DEMO_COMPOUNDS[7]),
+        compounds=(DEMO_COMPOUNDS[0], DEMO_COMPOUNDS[4], DEMO_COMPOUNDS[7]), texture_strength=1.0,
     ),
     "demo": ScreenDesign(compounds=DEMO_COMPOUNDS),
     "large": ScreenDesign(tile_size=256, sites_per_well=4, compounds=DEMO_COMPOUNDS),
@@ -134,13 +143,22 @@ def _spots(yy, xx, centres, sigma, weights=None):
     return np.tensordot(w, np.exp(-d2 / (2 * sig**2)), axes=1)
 
 
-def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: np.ndarray):
-    """One cell's five stain patches ``(5, size, size)`` centred on the cell."""
+def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: np.ndarray,
+                texture_strength: float = 1.0):
+    """One cell's five stain patches ``(5, size, size)`` centred on the cell.
+
+    Infection moves things between compartments (RNA spots from the nucleus
+    into the cytoplasm, the Golgi cluster from beside the nucleus to the cell
+    edge): each stain alone looks the same, only its relation to the nucleus
+    changes. ``texture_strength`` scales the changes a single stain shows
+    (rounding, condensed nucleus, vacuoles, lost fibres, RNA granules,
+    Golgi fragmentation).
+    """
+    ts = texture_strength if infected else 0.0
     radius = cell.cell_radius * rng.uniform(0.85, 1.15)
     aspect = rng.uniform(*cell.aspect)
-    if infected:  # infected cells round up and shrink a little
-        radius *= 0.9
-        aspect = 1.0 + (aspect - 1.0) * 0.35
+    radius *= 1 - 0.1 * ts  # infected cells round up and shrink a little
+    aspect = 1.0 + (aspect - 1.0) * (1 - 0.65 * ts)
     a, b = radius * np.sqrt(aspect), radius / np.sqrt(aspect)
     half = int(np.ceil(a * 1.25)) + 2
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(float)
@@ -152,8 +170,7 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     rho = np.hypot(u / a, v / b) / wobble
     cell_mask = 1 / (1 + np.exp((rho - 1) * 12))
 
-    condense = 0.72 if infected else 1.0
-    condense *= 1 - 0.3 * toxicity
+    condense = (1 - 0.28 * ts) * (1 - 0.3 * toxicity)
     n_r = cell.nucleus_radius * rng.uniform(0.9, 1.1) * condense
     n_off = rng.normal(0, 0.15, 2) * radius
     nu, nv = u - n_off[0], v - n_off[1]
@@ -172,38 +189,43 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
         dist = n_r * inner + frac * (radius * outer - n_r * inner)
         return np.stack([n_centre[0] + dist * np.sin(ang), n_centre[1] + dist * np.cos(ang)], 1)
 
+    def towards(angle, distance):
+        return n_centre + distance * np.array([np.sin(angle), np.cos(angle)])
+
     # w1 Hoechst: nucleus with chromatin texture.
     w1 = nucleus * (1 + 0.35 * tex[0])
     # w2 ConA: reticular ER, densest around the nucleus; infected cells get vacuoles.
     perinuclear = np.exp(-np.clip(n_rho - 1, 0, None) * 0.8)
-    er = cytoplasm * perinuclear * np.clip(0.35 + np.abs(tex[1]) * 1.6, 0, None)
-    if infected:
+    w2 = cytoplasm * perinuclear * np.clip(0.35 + np.abs(tex[1]) * 1.6, 0, None)
+    if ts > 0:
         vac = _spots(yy, xx, in_cytoplasm(rng.integers(4, 8)), rng.uniform(1.2, 2.0))
-        er *= np.clip(1 - 0.9 * vac, 0, 1)
-    w2 = er
+        w2 = w2 * np.clip(1 - 0.9 * ts * vac, 0, 1)
     # w3 Phalloidin: cortical ring plus stress fibres along the long axis.
     ring = np.exp(-(((rho - 0.93) / 0.09) ** 2)) * cell_mask
     period = rng.uniform(2.5, 3.5)
     fibres = (np.cos(2 * np.pi * v / period + rng.uniform(0, 6.3)) ** 8) * cell_mask * (rho < 0.9)
-    fibre_weight = cell.fibres * (0.08 if infected else 1.0)
-    w3 = ring + fibre_weight * fibres * 0.8
-    # w4 SYTO14: nucleoli (distinct; merged when infected) and cytoplasmic RNA.
-    if infected:
-        nucleoli = _spots(yy, xx, n_centre[None] + rng.normal(0, 0.5, (1, 2)), n_r * 0.32)
-        granules = _spots(yy, xx, in_cytoplasm(rng.integers(8, 14)), 0.8)
-        w4 = nucleoli * nucleus + 0.45 * granules * cell_mask + 0.12 * cytoplasm
-    else:
-        k = rng.integers(2, 5)
-        nucleoli = _spots(yy, xx, n_centre[None] + rng.normal(0, n_r * 0.4, (k, 2)), 0.9)
-        w4 = nucleoli * nucleus + 0.12 * cytoplasm
-    # w5 WGA: plasma membrane plus a compact perinuclear Golgi (scattered when infected).
+    w3 = ring + cell.fibres * (1 - 0.92 * ts) * fibres * 0.8
+    # w4 SYTO14: a few RNA spots over a faint, even cell body; inside the
+    # nucleus (nucleoli) when healthy, in the cytoplasm when infected.
+    k = rng.integers(2, 5)
+    # The same constellation of spots in both states; infection translates it
+    # as a whole out of the nucleus, so this stain alone looks the same.
+    angles = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(k) / k
+    constellation = np.stack([towards(a, r * n_r) for a, r in zip(angles, rng.uniform(0.35, 0.6, k))])
+    shift = towards(rng.uniform(0, 2 * np.pi), 1.6 * n_r) - n_centre if infected else 0.0
+    centres = constellation + shift
+    spots = _spots(yy, xx, centres, 0.9) * cell_mask
+    granules = _spots(yy, xx, in_cytoplasm(rng.integers(8, 14)), 0.8) * cell_mask if ts > 0 else 0.0
+    w4 = spots + (0.45 * ts + 0.35 * ts**2) * granules + 0.12 * cell_mask
+    # w5 WGA: plasma membrane plus a compact Golgi cluster, beside the nucleus
+    # when healthy, collapsed over it when infected (and looser with ts).
     membrane = np.exp(-(((rho - 0.98) / 0.07) ** 2)) * 0.25
-    if infected:
-        golgi = _spots(yy, xx, in_cytoplasm(rng.integers(8, 15), 1.1, 0.85), 0.9)
-    else:
-        side = rng.uniform(0, 2 * np.pi)
-        centre = n_centre + (n_r * 1.35) * np.array([np.sin(side), np.cos(side)])
-        golgi = _spots(yy, xx, centre[None] + rng.normal(0, 1.1, (rng.integers(4, 7), 2)), 1.0)
+    golgi_at = towards(rng.uniform(0, 2 * np.pi), n_r * (0.25 if infected else 1.35))
+    # At full strength the Golgi is scattered through the cytoplasm; this is the
+    # most visible single-stain cue, so it grows with the square of the strength.
+    spread = 1.1 + 5.0 * ts**2
+    n_puncta = rng.integers(4, 7) + int(round(8 * ts**2))
+    golgi = _spots(yy, xx, golgi_at[None] + rng.normal(0, spread, (n_puncta, 2)), 1.0)
     w5 = membrane + golgi * cell_mask
 
     patches = np.stack([w1, w2, w3, w4, w5])
@@ -225,7 +247,7 @@ def place_cells(rng, n: int, size: int, min_dist: float) -> np.ndarray:
 
 
 def render_site(rng, size: int, cell: CellType, infected_fraction: float, toxicity: float,
-                gain: np.ndarray, background: np.ndarray, blur: float) -> np.ndarray:
+                gain: np.ndarray, background: np.ndarray, blur: float, texture_strength: float = 0.15) -> np.ndarray:
     """One site as ``(5, size, size)`` uint8."""
     n_cells = rng.poisson(cell.density * size * size / 1000 * (1 - 0.6 * toxicity))
     centres = place_cells(rng, max(n_cells, 1), size, cell.cell_radius * 1.5)
@@ -236,7 +258,7 @@ def render_site(rng, size: int, cell: CellType, infected_fraction: float, toxici
         infected = rng.random() < infected_fraction
         off = rng.integers(0, 2 * pad, 2)
         tex = texture[:, off[0]:, off[1]:]
-        patch = render_cell(rng, cell, infected, toxicity, tex)
+        patch = render_cell(rng, cell, infected, toxicity, tex, texture_strength)
         h = patch.shape[1] // 2
         cy, cx = int(round(y)) + pad, int(round(x)) + pad
         y0, x0 = cy - h, cx - h
@@ -315,7 +337,7 @@ def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -
         for site in range(1, design.sites_per_well + 1):
             pixels = render_site(
                 rng, design.tile_size, cells[well["cell_type"]], well["infected_fraction"],
-                well["toxicity"], gain, background, blur,
+                well["toxicity"], gain, background, blur, design.texture_strength,
             )
             for c in range(5):
                 Image.fromarray(pixels[c]).save(folder / f"{well['well']}_s{site}_w{c + 1}.png", compress_level=1)
