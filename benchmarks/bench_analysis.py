@@ -128,7 +128,37 @@ def bench_svm(n=305_520, solvers=("sgd", "liblinear")):
     return out
 
 
-def bench_ground_truth(plate_root: Path, gan_run: Path | None, work: Path, gan_minutes: float = 0.0):
+def bench_c2st(plate_root: Path, gan_run: Path, n: int = 200, seed: int = 0):
+    """C2ST of generated vs real crops (and real vs real as the chance reference),
+    in the GAN's normalised intensity space, at its training resolution."""
+    from napari_gandl.analysis import c2st
+    from napari_gandl.gan import generate, load_model
+    from napari_gandl.gan.dataset import downsample
+    from napari_gandl.plate import open_plate
+
+    model = load_model(gan_run, "cpu")
+    plate = open_plate(plate_root)
+    res = model.resolution
+    rng = np.random.default_rng(seed)
+    sites = rng.choice(plate.usable_sites, size=2 * n, replace=len(plate.usable_sites) < 2 * n)
+    real = []
+    for s in sites:
+        img = model.normalizer(downsample(plate.read_site(int(s)), model.scale))
+        y = rng.integers(0, img.shape[1] - res + 1)
+        x = rng.integers(0, img.shape[2] - res + 1)
+        real.append(img[:, y:y + res, x:x + res])
+    real = np.stack(real).astype(np.float32)
+    fake = generate(model, seeds=range(n)).astype(np.float32)
+    out = {"resolution": res, "n": n}
+    for name, a, b in (("generated vs real", fake, real[:n]), ("real vs real", real[:n], real[n:])):
+        for clf in ("linear", "knn"):
+            r = c2st(a, b, n_splits=10, classifier=clf, seed=seed)
+            out[(name, clf)] = (r.accuracy_mean, r.accuracy_sd, r.p_value)
+    return out
+
+
+def bench_ground_truth(plate_root: Path, gan_run: Path | None, work: Path, gan_minutes: float = 0.0,
+                       gan_keep: Path | None = None):
     rows = []
     t0 = time.perf_counter()
     feats = handcrafted_features(plate_root)
@@ -139,13 +169,23 @@ def bench_ground_truth(plate_root: Path, gan_run: Path | None, work: Path, gan_m
             from napari_gandl.gan import embed_plate, train
             if gan_run is None:
                 t0 = time.perf_counter()
-                gan_run = train(plate_root, work / "gan-run", preset="quick", minutes=gan_minutes,
-                                device="cpu", seed=0)
+                gan_run = train(plate_root, gan_keep or (work / "gan-run"), preset="quick",
+                                minutes=gan_minutes, device="cpu", seed=0)
                 rows.append(("GAN-DL training (quick preset, CPU)",
                              f"{time.perf_counter() - t0:.0f} s"))
             t0 = time.perf_counter()
             tables["GAN-DL"] = embed_plate(plate_root, gan_run, device="cpu")
             rows.append(("GAN-DL embedding time", f"{time.perf_counter() - t0:.1f} s"))
+            c = bench_c2st(plate_root, gan_run)
+            lines = [f"C2ST (classifier two-sample test, `napari_gandl.analysis.c2st`) on {c['n']} + {c['n']} "
+                     f"{c['resolution']}x{c['resolution']} crops in the GAN's normalised intensity space, "
+                     "tile features = 16x16 block means + per-stain statistics + gradient energy, "
+                     "half held out, 10 splits (0.5 = indistinguishable):\n",
+                     "| pair | linear (logistic) | 1-NN |", "|---|---|---|"]
+            for pair in ("generated vs real", "real vs real"):
+                lin, knn = c[(pair, "linear")], c[(pair, "knn")]
+                lines.append(f"| {pair} | {lin[0]:.3f} ± {lin[1]:.3f} | {knn[0]:.3f} ± {knn[1]:.3f} |")
+            rows.append(("C2ST", "\n" + "\n".join(lines)))
         except Exception as exc:  # the GAN backend is optional here: report, do not fail
             rows.append(("GAN-DL embedding not available", f"{type(exc).__name__}: {str(exc)[:300]}"))
     results = []
@@ -228,6 +268,26 @@ def bench_analyse_scale(work: Path, n_splits: int = 3, n_compounds: int = 1672):
             "tasks": {k: (v["accuracy_mean"], v["solver"]) for k, v in rep["tasks"].items()}}
 
 
+def previous_part(heading: str) -> str | None:
+    """The ``### heading`` block of this benchmark's current section in
+    docs/benchmarks.md (so a run that skips a part keeps its earlier result)."""
+    import re
+
+    from _report import REPORT
+    if not REPORT.exists():
+        return None
+    m = re.search(r"<!-- bench:analysis -->(.*?)<!-- /bench:analysis -->", REPORT.read_text(), re.S)
+    if not m:
+        return None
+    for block in re.split(r"\n(?=### )", m.group(1)):
+        if block.startswith("### " + heading):
+            block = re.split(r"\nLoad average", block)[0].rstrip()
+            if "(earlier run)" not in block.splitlines()[0]:
+                block = block.replace("\n", " (earlier run)\n", 1)
+            return block + "\n"
+    return None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller SVM problem (for a smoke run)")
@@ -238,26 +298,31 @@ def main(argv=None):
     ap.add_argument("--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone")
     ap.add_argument("--skip-svm", action="store_true")
     ap.add_argument("--skip-scale", action="store_true", help="skip the 300k-site end-to-end run")
+    ap.add_argument("--skip-dose", action="store_true")
+    ap.add_argument("--gan-keep", type=Path, help="train the GAN into this folder (kept) instead of a temp dir")
     args = ap.parse_args(argv)
 
     md = []
     load0 = os.getloadavg()[0]
-    print("dose-response ...", flush=True)
-    d = bench_dose()
-    md.append(
-        "### Dose-response fits (RxRx19a scale)\n\n"
-        f"{d['n_curves']:,} curves (1,672 compounds x 2 cell types x 6 doses; 6 wells per dose, "
-        f"4 sites per well = {d['n_sites']:,} site scores). Median of 3 runs:\n\n"
-        "| step | wall time | CPU time of this process |\n|---|---|---|\n"
-        f"| aggregate sites -> wells -> dose means ± s.e.m. | {d['aggregate_s']:.2f} s | "
-        f"{d['total_cpu_s'] - d['fit_cpu_s']:.2f} s |\n"
-        f"| batched bounded 4PL fits + F-tests + BH q-values | **{d['fit_s']:.2f} s** | {d['fit_cpu_s']:.2f} s |\n"
-        f"| total | **{d['total_s']:.2f} s** | {d['total_cpu_s']:.2f} s |\n\n"
-        f"Simulated truth: 10 % active curves with random EC50/Hill/top; EC50 within a factor 1.5 for "
-        f"{100 * d['ec50_within_1.5x']:.0f} % of the {d['n_big']} active curves with an effect > 1 on-axis unit; "
-        f"{d['true_hits']} of {d['hits']} hits (q < 0.05) are truly active ({d['n_active']} active curves); "
-        f"AUC of the hit score {d['auc']:.3f}.\n")
-    print(md[-1])
+    if args.skip_dose:
+        md.append(previous_part("Dose-response") or "")
+    else:
+        print("dose-response ...", flush=True)
+        d = bench_dose()
+        md.append(
+            "### Dose-response fits (RxRx19a scale)\n\n"
+            f"{d['n_curves']:,} curves (1,672 compounds x 2 cell types x 6 doses; 6 wells per dose, "
+            f"4 sites per well = {d['n_sites']:,} site scores). Median of 3 runs:\n\n"
+            "| step | wall time | CPU time of this process |\n|---|---|---|\n"
+            f"| aggregate sites -> wells -> dose means ± s.e.m. | {d['aggregate_s']:.2f} s | "
+            f"{d['total_cpu_s'] - d['fit_cpu_s']:.2f} s |\n"
+            f"| batched bounded 4PL fits + F-tests + BH q-values | **{d['fit_s']:.2f} s** | {d['fit_cpu_s']:.2f} s |\n"
+            f"| total | **{d['total_s']:.2f} s** | {d['total_cpu_s']:.2f} s |\n\n"
+            f"Simulated truth: 10 % active curves with random EC50/Hill/top; EC50 within a factor 1.5 for "
+            f"{100 * d['ec50_within_1.5x']:.0f} % of the {d['n_big']} active curves with an effect > 1 on-axis unit; "
+            f"{d['true_hits']} of {d['hits']} hits (q < 0.05) are truly active ({d['n_active']} active curves); "
+            f"AUC of the hit score {d['auc']:.3f}.\n")
+        print(md[-1])
 
     if not args.skip_svm:
         n = 60_000 if args.quick else 305_520
@@ -279,6 +344,8 @@ def main(argv=None):
                              f"| {100 * s[k]['balanced_accuracy']:.1f} % |")
         md.append("\n".join(lines) + "\n")
         print(md[-1])
+    else:
+        md.append(previous_part("Linear SVM") or "")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -290,7 +357,7 @@ def main(argv=None):
             plate = args.plate
         print("ground truth ...", flush=True)
         res, t_feat, n_sites, extra = bench_ground_truth(plate, args.gan_run, tmp / "reports",
-                                                            args.gan_minutes)
+                                                            args.gan_minutes, args.gan_keep)
     lines = ["### Ground truth on the synthetic screen (demo preset)\n",
              f"{n_sites} sites, 8 compounds (4 rescuing with known EC50, 3 inert, 1 cytotoxic) x 2 cell types. "
              f"Handcrafted features: {t_feat:.1f} s for the plate. AUC: hit score (signed -log10 p of the "
@@ -324,12 +391,15 @@ def main(argv=None):
                      + f". Ground-truth AUC {a['auc']:.3f} over curves, {a['auc_c']:.3f} per compound.\n")
         md.append("\n".join(lines))
         print(md[-1])
+    else:
+        md.append(previous_part("`analyse` end to end") or "")
     load1 = os.getloadavg()[0]
     md.append(f"Load average (1 min) at start / end: {load0:.1f} / {load1:.1f} on {os.cpu_count()} cores "
               "(the machine is shared; timings are inflated when the load exceeds the core count).\n")
     if not args.no_write:
         from _report import write_section
-        path = write_section("analysis", "Analysis backend (dose-response, SVM, ground truth)", "\n".join(md))
+        path = write_section("analysis", "Analysis backend (dose-response, SVM, ground truth)",
+                             "\n".join(p for p in md if p))
         print(f"wrote {path}")
 
 
