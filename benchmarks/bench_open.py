@@ -87,6 +87,15 @@ def measure_napari(plate: str) -> dict:
     return {"first_site_s": first, "next_site_s": step, "peak_rss_mib": peak_rss_mib(), "baseline_rss_mib": baseline}
 
 
+def measure_reader(plate: str) -> dict:
+    """The plugin's own share: scan the folder, read the contrast sample, build the layer data."""
+    from napari_gandl._reader import read_plate
+
+    start = time.perf_counter()
+    read_plate(plate)
+    return {"reader_s": time.perf_counter() - start}
+
+
 def measure_numpy(plate: str) -> dict:
     from PIL import Image
 
@@ -119,7 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.measure:
         mode, plate = args.measure
-        print(json.dumps(measure_napari(plate) if mode == "napari" else measure_numpy(plate)))
+        measure = {"napari": measure_napari, "reader": measure_reader, "numpy": measure_numpy}[mode]
+        print(json.dumps(measure(plate)))
         return
 
     from _report import write_section
@@ -129,7 +139,7 @@ def main() -> None:
     rows = []
     for label, wells in sizes.items():
         plate = write_plate(work / f"open-{wells}w-{args.tile_size}px", wells, 4, args.tile_size)
-        lazy = run_child("napari", plate)
+        lazy = {**run_child("napari", plate), **run_child("reader", plate)}
         eager = run_child("numpy", plate)
         rows.append((label, lazy, eager))
         print(label, "napari:", lazy, "numpy:", eager, flush=True)
@@ -139,13 +149,13 @@ def main() -> None:
         "Each figure comes from a fresh process; RSS is the process's peak resident memory "
         "(napari's includes Qt/OpenGL, shown separately as the baseline before opening).",
         "",
-        "| plate | napari-gandl: open → first site drawn | next site (slider step) | peak RSS (baseline) | "
-        "numpy eager read: time | peak RSS |",
-        "|---|---|---|---|---|---|",
+        "| plate | napari-gandl: open → first site drawn | of which the reader | next site (slider step) | "
+        "peak RSS (baseline) | numpy eager read: time | peak RSS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, lazy, eager in rows:
         lines.append(
-            f"| {label} | {lazy['first_site_s']:.2f} s | {lazy['next_site_s'] * 1000:.0f} ms | "
+            f"| {label} | {lazy['first_site_s']:.2f} s | {lazy['reader_s']:.2f} s | {lazy['next_site_s'] * 1000:.0f} ms | "
             f"{lazy['peak_rss_mib']:.0f} MiB ({lazy['baseline_rss_mib']:.0f}) | "
             f"{eager['first_site_s']:.1f} s | {eager['peak_rss_mib']:.0f} MiB |"
         )
@@ -153,9 +163,19 @@ def main() -> None:
     growth = (big["peak_rss_mib"] - big["baseline_rss_mib"]) - (small["peak_rss_mib"] - small["baseline_rss_mib"])
     lines += [
         "",
-        f"Goal: first site < 1 s and memory independent of plate size. Going from 384 to 1,536 sites "
-        f"changes napari-gandl's memory above baseline by {growth:+.0f} MiB, while the eager read grows "
-        f"with the plate ({rows[1][2]['array_mib']:.0f} → {rows[0][2]['array_mib']:.0f} MiB of pixels).",
+        f"Memory is independent of plate size: going from 384 to 1,536 sites changes napari-gandl's "
+        f"memory above baseline by {growth:+.0f} MiB, while the eager read grows with the plate "
+        f"({rows[1][2]['array_mib']:.0f} → {rows[0][2]['array_mib']:.0f} MiB of pixels).",
+        "",
+        f"Goal: first site in under 1 s. Measured: {min(r[1]['first_site_s'] for r in rows):.1f}–"
+        f"{max(r[1]['first_site_s'] for r in rows):.1f} s end to end, of which the plugin's reader "
+        f"(scanning the folder, decoding the 20-tile contrast sample in parallel, building the layer data) "
+        f"takes {min(r[1]['reader_s'] for r in rows):.2f}–{max(r[1]['reader_s'] for r in rows):.2f} s. "
+        "The rest is napari creating five 1024 x 1024 image layers (it slices each layer twice while "
+        "adding it) and Qt/vispy inserting them, about 1 s each in a profile on this machine; it does not "
+        "grow with the plate. The goal is not met end to end on this 2-core machine.",
+        "",
+        f"Load average (1 min) when the run ended: {os.getloadavg()[0]:.1f}.",
     ]
     print(write_section("open", "Opening a plate (bench_open.py)", "\n".join(lines)))
 

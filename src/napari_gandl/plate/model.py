@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -174,9 +176,13 @@ class Plate:
         first_shown = (self.n_sites - 1) // 2
         spread = candidates[np.linspace(0, len(candidates) - 1, n_sample_sites).astype(int)]
         sample_sites = list(dict.fromkeys([first_shown, *map(int, spread)]))[:n_sample_sites]
+        # Decoding releases the GIL, so the sample tiles are read in parallel.
+        keys = [(s, c) for c in range(self.n_channels) for s in sample_sites]
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            tiles = dict(zip(keys, pool.map(lambda key: self._stack.tile(*key), keys)))
         limits = []
         for c in range(self.n_channels):
-            values = np.concatenate([self._stack.tile(s, c).ravel() for s in sample_sites])
+            values = np.concatenate([tiles[s, c].ravel() for s in sample_sites])
             lo, hi = np.percentile(values, [0.5, 99.9]) if values.size else (0, 1)
             if hi <= lo:
                 hi = lo + 1
