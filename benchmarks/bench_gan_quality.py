@@ -184,10 +184,10 @@ def main(argv=None):
     from napari_gandl.gan import embed_plate, train
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.plate import open_plate
-    from napari_gandl.synthetic import write_sample_plate
+    from napari_gandl.synthetic import GENERATOR_VERSION, write_sample_plate
 
     work = Path(args.workdir)
-    plate_root = work / "demo_plate"
+    plate_root = work / f"demo_plate-v{GENERATOR_VERSION}"  # a new generator means a new plate
     if not (plate_root / "metadata.csv").exists():
         print("writing demo plate ...", flush=True)
         write_sample_plate(plate_root, preset="demo", seed=0)
@@ -276,6 +276,7 @@ active-vs-control SVM axis and the true rescue of {gan['n_wells_ranked']} compou
 
 GAN-DL (default `{default_layer}` embedding) beats every baseline row on accuracy: **{'yes' if wins_acc else 'no'}**; on Spearman: **{'yes' if wins_rho else 'no'}**.
 
+The designs tried and what mattered are described in `docs/gan.md` ("Quality: what mattered").
 {args.note}
 """
     if not args.no_report:

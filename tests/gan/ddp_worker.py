@@ -15,7 +15,8 @@ from napari_gandl.plate import open_plate
 
 plate, out, report = sys.argv[1], sys.argv[2], sys.argv[3]
 cfg = make_config("quick", resolution=32, batch=16, kimg=0.048, device="cpu", threads=1,
-                  network=dict(channel_base=256, channel_max=32), snapshot_kimg=1000.0)
+                  network=dict(channel_base=256, channel_max=32, d_channel_base=None,
+                               d_channel_max=None), snapshot_kimg=1000.0)
 tr = Trainer(open_plate(plate), out, cfg)
 first_reals = tr.sampler.sample(2, tr.np_rng).sum().item()
 losses = [tr.step() for _ in range(3)]

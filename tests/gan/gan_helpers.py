@@ -11,7 +11,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 TINY = dict(
     resolution=32,
     batch=8,
-    network=dict(channel_base=256, channel_max=32),
+    network=dict(channel_base=256, channel_max=32, d_channel_base=None, d_channel_max=None),
     snapshot_kimg=1000.0,
     threads=1,
     data=dict(norm_sites=8),  # one torch thread is fastest on a small shared CI machine

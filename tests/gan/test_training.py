@@ -100,8 +100,9 @@ def test_existing_run_needs_resume(tiny_run, gan_plate):
 def test_kill9_then_resume_completes(gan_plate, tmp_path):
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "napari_gandl.gan.cli", "train", str(gan_plate), "--out", str(run),
-           "--resolution", "32", "--batch", "8", "--kimg", "0.4", "--snapshot-kimg", "0.016",
-           "--channel-base", "256", "--channel-max", "32", "--device", "cpu"]
+           "--resolution", "32", "--batch", "8", "--kimg", "0.2", "--snapshot-kimg", "0.016",
+           "--channel-base", "256", "--channel-max", "32", "--d-channel-base", "256",
+           "--d-channel-max", "32", "--device", "cpu", "--threads", "1"]
     proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     ckpt = run / "checkpoint.pt"
@@ -123,14 +124,13 @@ def test_kill9_then_resume_completes(gan_plate, tmp_path):
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     killed_at = load_checkpoint(ckpt)["cur_nimg"]  # the atomic write left a loadable file
-    assert 0 < killed_at < 400
-    assert not list(run.glob(".*.tmp")) or True  # stale temp files are harmless
+    assert 0 < killed_at < 200
     done = subprocess.run(cmd + ["--resume"], env=subprocess_env(), capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     final = load_checkpoint(ckpt)
-    assert final["cur_nimg"] == 400
+    assert final["cur_nimg"] == 200
     steps = [int(r["step"]) for r in csv.DictReader(open(run / "losses.csv"))]
-    assert steps[-1] == 50  # the resumed run's step counter continued
+    assert steps[-1] == 25  # the resumed run's step counter continued
 
 
 def test_truncated_checkpoint_is_a_clear_error(tiny_run, tmp_path):

@@ -33,6 +33,10 @@ def cmd_train(args) -> int:
         net["channel_base"] = args.channel_base
     if args.channel_max is not None:
         net["channel_max"] = args.channel_max
+    if args.d_channel_base is not None:
+        net["d_channel_base"] = args.d_channel_base
+    if args.d_channel_max is not None:
+        net["d_channel_max"] = args.d_channel_max
     if net:
         overrides["network"] = net
     if args.threads:
@@ -117,6 +121,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--d-channel-max", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_train)
 
     e = subparsers.add_parser(

@@ -72,6 +72,10 @@ class NetworkConfig:
     feature_dim: int = 512  # width of D's penultimate layer = embedding size
     d_channel_base: int | None = None  # D widths (None: same as G's)
     d_channel_max: int | None = None
+    # D downsampling: False = 3x3 conv at the input resolution, then 2x2 average pooling;
+    # True = 2x2 average pooling, then the conv at the lower resolution (4x cheaper; the
+    # role of StyleGAN2's blur + stride-2 conv)
+    d_pool_first: bool = False
     mbstd_group: int = 4
     mbstd_channels: int = 1
 
@@ -127,24 +131,31 @@ class EqualLinear(nn.Module):
 class EqualConv2d(nn.Module):
     """Plain conv with equalised lr; optional 2x average-pool downsampling."""
 
-    def __init__(self, in_ch, out_ch, k, bias=True, act=True, down=False, act_gain=_SQRT2):
+    def __init__(self, in_ch, out_ch, k, bias=True, act=True, down=False, act_gain=_SQRT2,
+                 pool_first=False, out_gain=1.0):
         super().__init__()
+        self.pool_first = pool_first
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, k, k))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
         self.w_gain = 1.0 / math.sqrt(in_ch * k * k)
         self.pad = k // 2
         self.act = act
         self.down = down
-        self.act_gain = act_gain
+        # output scale (activation gain x any residual scale), folded into the weights and
+        # bias: lrelu(g * y) == g * lrelu(y) for g > 0, so no extra pass over the activations
+        self.out_gain = (act_gain if act else 1.0) * out_gain
 
     def forward(self, x):
-        w = (self.weight * self.w_gain).to(x.dtype)
-        b = self.bias.to(x.dtype) if self.bias is not None else None
+        g = self.out_gain
+        w = (self.weight * (self.w_gain * g)).to(x.dtype)
+        b = (self.bias * g).to(x.dtype) if self.bias is not None else None
+        if self.down and self.pool_first:
+            x = F.avg_pool2d(x, 2)
         x = F.conv2d(x, w, b, padding=self.pad)
-        if self.down:
+        if self.down and not self.pool_first:
             x = F.avg_pool2d(x, 2)
         if self.act:
-            x = _lrelu(x, self.act_gain)
+            x = F.leaky_relu(x, 0.2)
         return x
 
 
@@ -343,16 +354,17 @@ class Generator(nn.Module):
 class DiscriminatorBlock(nn.Module):
     """Residual block: two 3x3 convs (second downsamples) + 1x1 skip, / sqrt(2)."""
 
-    def __init__(self, in_ch, out_ch):
+    def __init__(self, in_ch, out_ch, pool_first=False):
         super().__init__()
         self.conv0 = EqualConv2d(in_ch, in_ch, 3)
-        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True)
-        self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False, act=False, down=True)
+        # both branches are scaled by sqrt(1/2) (folded into the convs) before the sum
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True, pool_first=pool_first,
+                                 out_gain=math.sqrt(0.5))
+        self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False, act=False, down=True,
+                                pool_first=pool_first, out_gain=math.sqrt(0.5))
 
     def forward(self, x):
-        y = self.skip(x) * math.sqrt(0.5)
-        x = self.conv1(self.conv0(x)) * math.sqrt(0.5)
-        return x + y
+        return self.conv1(self.conv0(x)) + self.skip(x)
 
 
 class MinibatchStd(nn.Module):
@@ -403,7 +415,8 @@ class Discriminator(nn.Module):
         blocks = []
         res = top
         while res > 4:
-            blocks.append(DiscriminatorBlock(cfg.d_channels(res), cfg.d_channels(res // 2)))
+            blocks.append(DiscriminatorBlock(cfg.d_channels(res), cfg.d_channels(res // 2),
+                                             pool_first=cfg.d_pool_first))
             res //= 2
         self.blocks = nn.ModuleList(blocks)
         ch4 = cfg.d_channels(4)

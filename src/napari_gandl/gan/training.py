@@ -59,7 +59,7 @@ PRESETS: dict[str, dict] = {
         # slim generator; the discriminator is wider at 16x16 and below, where the
         # "stats" embedding taps it (see docs/gan.md, "What mattered")
         network=dict(channel_base=512, channel_max=256, d_channel_base=1024, d_channel_max=128,
-                     mapping_layers=3, mbstd_group=4),
+                     d_pool_first=True, mapping_layers=3, mbstd_group=4),
         batch=16,
         g_lr=0.0025,
         d_lr=0.0025,
@@ -72,7 +72,8 @@ PRESETS: dict[str, dict] = {
     ),
     "paper": dict(
         resolution=256,
-        network=dict(channel_base=32768, channel_max=512, mapping_layers=3, mbstd_group=4),
+        network=dict(channel_base=32768, channel_max=512, d_pool_first=True, mapping_layers=3,
+                     mbstd_group=4),
         batch=32,
         g_lr=0.002,
         d_lr=0.002,
