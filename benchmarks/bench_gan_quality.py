@@ -232,10 +232,9 @@ def main(argv=None):
         results[key] = evaluate(features_of(df), sites, wells_truth, args.repeats)
         print(key, results[key], flush=True)
 
-    hc_path = work / "handcrafted.npy"
-    if hc_path.exists():
-        hc = np.load(hc_path)
-    else:
+    hc_path = work / f"handcrafted-v{GENERATOR_VERSION}.npy"
+    hc = np.load(hc_path) if hc_path.exists() else None
+    if hc is None or len(hc) != plate.n_sites:
         hc = handcrafted_table(plate)
         np.save(hc_path, hc)
     results["handcrafted intensity+texture"] = evaluate(hc, sites, wells_truth, args.repeats)
