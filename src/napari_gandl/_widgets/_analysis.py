@@ -454,6 +454,13 @@ class AnalysisWidget(Container):
     def params(self) -> dict:
         return {"embedding": self.picker.params()}
 
+    def read_embedding(self, params: dict, report: Callable[[int, int, str], None], total: int = 3) -> Embedding:
+        """The chosen embedding, read and normalised in the worker, reporting as it goes."""
+        choice = params["embedding"]
+        report(0, total, "reading the embedding…")
+        return resolve_embedding(self._viewer, choice["source"], choice.get("path"), choice["normalisation"],
+                                 progress=lambda d, t: report(0, total, f"handcrafted features {d} / {t}…"))
+
     def compute(self, params: dict, report: Callable[[int, int, str], None]) -> dict:
         raise NotImplementedError
 

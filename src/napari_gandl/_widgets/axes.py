@@ -28,7 +28,7 @@ import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
 from ._analysis import (
-    AnalysisWidget, SiteStepper, add_native, category_colors, resolve_embedding,
+    AnalysisWidget, SiteStepper, add_native, category_colors,
     result_column, saved_record, themed_figure,
 )
 from .common import add_site_columns, show_site, site_table, style_axes
@@ -353,10 +353,7 @@ class PerturbationPlotWidget(AnalysisWidget):
     def compute(self, params: dict, report) -> dict:
         from napari_gandl.analysis import fit_c2, fit_e2
 
-        report(0, 3, "reading the embedding…")
-        emb = resolve_embedding(self._viewer, params["embedding"]["source"], params["embedding"].get("path"),
-                                params["embedding"]["normalisation"],
-                                progress=lambda d, t: report(0, 3, f"handcrafted features {d} / {t}…"))
+        emb = self.read_embedding(params, report)
         report(1, 3, "fitting the space…")
         space = fit_e2(emb.table) if params["space"].startswith("E2") else fit_c2(emb.table)
         report(2, 3, "projecting…")

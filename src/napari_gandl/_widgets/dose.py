@@ -24,7 +24,7 @@ import pandas as pd
 from magicgui.widgets import Container, FloatSpinBox, LineEdit, PushButton, SpinBox
 
 from ._analysis import (
-    AnalysisWidget, SiteStepper, add_native, category_colors, resolve_embedding, result_column,
+    AnalysisWidget, SiteStepper, add_native, category_colors, result_column,
     saved_record, themed_figure,
 )
 from .common import add_site_columns, site_table, style_axes
@@ -169,10 +169,7 @@ class DoseResponseWidget(AnalysisWidget):
     def compute(self, params: dict, report) -> dict:
         from napari_gandl.analysis import dose_response, fit_e2
 
-        report(0, 3, "reading the embedding…")
-        emb = resolve_embedding(self._viewer, params["embedding"]["source"], params["embedding"].get("path"),
-                                params["embedding"]["normalisation"],
-                                progress=lambda d, t: report(0, 3, f"handcrafted features {d} / {t}…"))
+        emb = self.read_embedding(params, report)
         report(1, 3, "fitting the E2 space…")
         space = fit_e2(emb.table)
         scores = space.on_axis(emb.table.X)
