@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -175,8 +176,10 @@ def main(argv=None):
 
     body = f"""
 CPU, {args.threads} torch thread(s) (a shared 2-core machine: one thread is faster than two
-while other jobs run). `quick` preset networks (D/G widths: base 512, max 256; 3-layer mapping,
-512-d z/w; batch 16; logistic loss with lazy R1 every 16 steps; augmentation on).
+while other jobs run; 1-minute load average at the end of this run: {os.getloadavg()[0]:.1f}).
+`quick` preset networks (G widths base 512 / max 256, D widths base 1024 / max 128 with
+pool-then-conv downsampling; 3-layer mapping, 512-d z/w; batch 16; logistic loss with lazy R1
+every 16 steps; augmentation on).  The embedding uses the default `stats` features.
 
 | measurement | CPU |  GPU |
 |---|---|---|
