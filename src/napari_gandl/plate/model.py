@@ -115,7 +115,6 @@ class Plate:
     dtype: np.dtype
     read_tile_strict: TileReader
     read_tile_lenient: TileReader
-    tile_source: Callable[[int, int], str]
     chunk_channels: int = 1  # channels decoded together (1 for PNG tiles, all for a TIFF)
     pixel_size_um: float | None = None
     metadata_path: Path | None = None

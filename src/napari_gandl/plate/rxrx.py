@@ -234,7 +234,6 @@ def open_rxrx(path: Path) -> Plate:
         dtype=dtype,
         read_tile_strict=strict,
         read_tile_lenient=lenient,
-        tile_source=source,
         pixel_size_um=PIXEL_SIZE_UM.get(shape[0]),
         metadata_path=(root / "metadata.csv") if meta is not None else None,
         problems=problems,

@@ -131,6 +131,5 @@ def open_tiff_folder(folder: Path) -> Plate:
         dtype=np.dtype(dtype),
         read_tile_strict=lambda site, c: read_strict_site(site)[c],
         read_tile_lenient=lambda site, c: read_site_lenient(site)[c],
-        tile_source=lambda site, c: str(files[site]),
         chunk_channels=n_channels,
     )
