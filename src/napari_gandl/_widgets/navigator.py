@@ -7,19 +7,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, Label
 
+from .common import site_table
+
 if TYPE_CHECKING:
     import napari
 
 SUMMARY_COLUMNS = ("cell_type", "disease_condition", "treatment", "treatment_conc", "problem")
-
-
-def plate_sites(viewer: napari.Viewer) -> pd.DataFrame | None:
-    """The site table of the first plate opened by napari-gandl in ``viewer``."""
-    for layer in viewer.layers:
-        sites = layer.metadata.get("sites")
-        if isinstance(sites, pd.DataFrame) and "napari_gandl" in layer.metadata:
-            return sites
-    return None
 
 
 class SiteNavigator(Container):
@@ -49,7 +42,7 @@ class SiteNavigator(Container):
         self._reload()
 
     def _reload(self, event=None) -> None:
-        self._sites = plate_sites(self._viewer)
+        self._sites = site_table(self._viewer)
         if self._sites is None:
             self.summary.value = "open a plate folder"
             return
