@@ -33,7 +33,7 @@ def plate_layer_data(plate: Plate) -> list[tuple]:
     kwargs = {
         "channel_axis": 1,
         "name": [s.label for s in stains],
-        "colormap": [(f"gandl {s.label}", _stain_colormap(s)) for s in stains],
+        "colormap": [stain_colormap(s) for s in stains],
         "blending": ["additive"] * len(stains),
         "contrast_limits": plate.contrast_limits(),
         "metadata": {"napari_gandl": {"plate": plate, "root": str(plate.root)}, "sites": plate.sites},
@@ -46,10 +46,12 @@ def plate_layer_data(plate: Plate) -> list[tuple]:
     return [(plate.data, kwargs, "image")]
 
 
-def _stain_colormap(stain):
+def stain_colormap(stain) -> tuple:
+    """``(name, Colormap)`` from black to the stain's colour, as napari layers take it."""
     from napari.utils.colormaps import Colormap
 
-    return Colormap([[0, 0, 0, 1], [*stain.color, 1]], name=f"gandl {stain.label}")
+    name = f"gandl {stain.label}"
+    return name, Colormap([[0, 0, 0, 1], [*stain.color, 1]], name=name)
 
 
 def read_plate(path) -> list[tuple]:

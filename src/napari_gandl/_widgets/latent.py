@@ -305,7 +305,7 @@ class LatentWidget(Container):
         return stains_from_names(names), None, None
 
     def _show(self, result: dict):
-        from napari_gandl._reader import _stain_colormap
+        from napari_gandl._reader import stain_colormap
 
         self.result = result
         stack = result["stack"]
@@ -326,7 +326,7 @@ class LatentWidget(Container):
         offset = (width + 8) * px
         kwargs = dict(
             channel_axis=1 if path else 0, name=names, blending="additive",
-            colormap=[(f"gandl {s.label}", _stain_colormap(s)) for s in stains],
+            colormap=[stain_colormap(s) for s in stains],
             contrast_limits=[list(map(float, lim)) for lim in limits],
         )
         if path:

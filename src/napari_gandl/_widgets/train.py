@@ -405,7 +405,7 @@ class TrainWidget(Container):
         return [self._viewer.layers[n] for n in self._sample_names(n_channels) if n in self._viewer.layers]
 
     def _add_sample_layer(self, channel: int, data: np.ndarray):
-        from napari_gandl._reader import _stain_colormap
+        from napari_gandl._reader import stain_colormap
 
         stains = self._layout.get("stains") or []
         limits = self._layout.get("contrast_limits") or []
@@ -417,7 +417,7 @@ class TrainWidget(Container):
                       metadata={"napari_gandl_samples": {"run": str(self.run_path)}})
         if channel < len(stains):
             stain = stains[channel]
-            kwargs["colormap"] = (f"gandl {stain.label}", _stain_colormap(stain))
+            kwargs["colormap"] = stain_colormap(stain)
         if channel < len(limits):
             kwargs["contrast_limits"] = [float(v) for v in limits[channel]]
         return self._viewer.add_image(data, **kwargs)
