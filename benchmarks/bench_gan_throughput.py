@@ -151,7 +151,7 @@ def main(argv=None):
     # embedding: GAN-DL D (quick preset, 64 px tiles over the 128 px site) vs DenseNet-121
     tmp = Path(tempfile.mkdtemp(prefix="gandl-bench-"))
     try:
-        tr = Trainer(plate, tmp / "run", make_config("quick", kimg=0.0, device="cpu",
+        tr = Trainer(plate, tmp / "run", make_config("quick", kimg=1.0, device="cpu",
                                                      threads=args.threads))
         tr.save(samples=False)
         model = load_model(tmp / "run")

@@ -85,7 +85,7 @@ def test_default_embedding_is_stats_when_d_is_wide_enough(gan_plate, tmp_path):
     from napari_gandl.gan.embed import resolve_layer
     from napari_gandl.gan.training import Trainer
 
-    cfg = make_config("quick", kimg=0.0, device="cpu",
+    cfg = make_config("quick", kimg=1.0, device="cpu",
                       **{**TINY, "network": dict(channel_base=256, channel_max=32,
                                                  d_channel_base=1024, d_channel_max=128)})
     Trainer(open_plate(gan_plate), tmp_path / "wide", cfg).save(samples=False)

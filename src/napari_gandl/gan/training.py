@@ -43,6 +43,7 @@ __all__ = [
     "train",
     "resolve_device",
     "make_config",
+    "validate_config",
 ]
 
 
@@ -146,11 +147,63 @@ def make_config(preset="quick", **overrides) -> TrainConfig:
     if overrides.get("minutes") is not None and overrides.get("kimg") is None:
         base.pop("kimg", None)
     cfg = TrainConfig(preset=preset, **base)
-    if cfg.loss not in L.LOSSES:
-        raise ValueError(f"unknown loss {cfg.loss!r}; choose from {L.LOSSES}")
-    if cfg.kimg is None and cfg.minutes is None:
-        raise ValueError("give a training length: kimg or minutes")
+    validate_config(cfg)
     return cfg
+
+
+def _number(value, option: str, *, minimum: float = 0.0, inclusive: bool = False,
+            integer: bool = False, maximum: float | None = None):
+    """Raise a one-line ValueError naming ``option`` unless ``value`` is in range."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok:
+        ok = value >= minimum if inclusive else value > minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+        if maximum is not None:
+            bound += f" and <= {maximum:g}"
+        raise ValueError(f"{option} must be {kind} {bound}, got {value!r}")
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Refuse a bad length or option with a one-line error naming it (before any work starts)."""
+    from .networks import _check_resolution
+
+    if cfg.loss not in L.LOSSES:
+        raise ValueError(f"--loss must be one of {', '.join(L.LOSSES)}, got {cfg.loss!r}")
+    if cfg.kimg is None and cfg.minutes is None:
+        raise ValueError("give a training length: --kimg or --minutes")
+    if cfg.kimg is not None:
+        _number(cfg.kimg, "--kimg")
+    if cfg.minutes is not None:
+        _number(cfg.minutes, "--minutes")
+    try:
+        _check_resolution(cfg.resolution)
+    except (TypeError, ValueError):
+        raise ValueError(f"--resolution must be a power of two between 32 and 1024, "
+                         f"got {cfg.resolution!r}") from None
+    group = int(cfg.network.get("mbstd_group", 4))
+    _number(cfg.batch, "--batch", integer=True)
+    if cfg.batch % group:
+        raise ValueError(f"--batch must be a multiple of {group} (the minibatch-stddev group), "
+                         f"got {cfg.batch}")
+    _number(cfg.snapshot_kimg, "--snapshot-kimg")
+    _number(cfg.snapshot_minutes, "snapshot_minutes")
+    if cfg.threads is not None:
+        _number(cfg.threads, "--threads", minimum=1, inclusive=True, integer=True)
+    for name in ("g_lr", "d_lr"):
+        _number(getattr(cfg, name), name)
+    for name in ("r1_gamma", "gp_weight", "ema_kimg"):
+        _number(getattr(cfg, name), name, inclusive=True)
+    _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)
+    for key in ("channel_base", "channel_max", "d_channel_base", "d_channel_max"):
+        if cfg.network.get(key) is not None:
+            _number(cfg.network[key], "--" + key.replace("_", "-"), integer=True)
+    _number(cfg.augment.get("p", 0.0), "augment p", inclusive=True, maximum=1.0)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
