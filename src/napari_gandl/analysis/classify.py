@@ -1,10 +1,17 @@
-"""Linear-SVM classification tasks with well-grouped repeated splits.
+"""Linear-SVM classification tasks with well-grouped or leave-one-plate-out splits.
 
 As in the GAN-DL paper: a soft-margin linear SVM on standardised features,
 class weights inversely proportional to class frequencies, 75 % / 25 %
 train/test splits drawn *by well* (no well contributes sites to both sides),
 repeated ``n_splits`` times; we report mean ± sd of held-out accuracy (and
 balanced accuracy) and the summed confusion matrix.
+
+``evaluate_task(..., split="plate")`` holds out one whole plate at a time
+instead (scikit-learn's ``LeaveOneGroupOut`` on the plates): the classifier
+never saw the held-out plate's plate effect, so the figure says how well a
+result carries over to a new plate.  A plate that holds a single class of the
+task is not scored (its accuracy would measure the plate, not the classes);
+the result names it under ``excluded``.
 
 RxRx19a presets (:func:`rxrx19a_tasks`):
 
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,11 +37,12 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.svm import LinearSVC
 
 from .tables import (
-    EmbeddingTable, TableError, as_str, control_labels, is_untreated, require_columns,
-    well_groups,
+    EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated,
+    require_columns, well_groups,
 )
 
 
@@ -46,6 +54,7 @@ class Task:
     labels: np.ndarray          # object array, None = not in task
     groups: np.ndarray          # well id per site
     description: str = ""
+    plates: np.ndarray | None = None   # plate id per site (for leave-one-plate-out splits)
 
     @property
     def mask(self) -> np.ndarray:
@@ -73,6 +82,8 @@ class TaskResult:
     solver: str
     seconds: float
     description: str = ""
+    split: str = "well"                 # "well": repeated well-grouped; "plate": leave-one-plate-out
+    excluded: dict[str, str] = field(default_factory=dict)  # held-out plate -> why it was not scored
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +91,10 @@ class TaskResult:
     def summary(self) -> str:
         return (f"{self.name}: accuracy {100 * self.accuracy_mean:.1f} ± "
                 f"{100 * self.accuracy_sd:.1f} % (balanced {100 * self.balanced_accuracy_mean:.1f} %, "
-                f"{self.n_splits} well-grouped splits)")
+                f"{self.n_splits} {SPLIT_NAMES[self.split]} splits)")
+
+
+SPLIT_NAMES = {"well": "well-grouped", "plate": "leave-one-plate-out"}
 
 
 class TaskError(ValueError):
@@ -123,25 +137,36 @@ def define_task(meta: pd.DataFrame, column: str, positive: Sequence | str,
         out[inside & is_pos] = pos_lab
         out[inside & is_neg] = neg_lab
         name = name or f"{pos_lab} vs {neg_lab}"
-    return Task(name, out, well_groups(meta), description=f"column {column!r}")
+    return Task(name, out, well_groups(meta), description=f"column {column!r}",
+                plates=plate_groups(meta))
+
+
+def plate_groups(meta: pd.DataFrame) -> np.ndarray | None:
+    """Plate id per site ((experiment, plate) when both are present); None without plate columns."""
+    try:
+        return batch_labels(meta)
+    except TableError:
+        return None
 
 
 def rxrx19a_tasks(meta: pd.DataFrame) -> dict[str, Task]:
     """The paper's control tasks, for whichever columns/classes are present."""
     tasks: dict[str, Task] = {}
     groups = well_groups(meta)
+    plates = plate_groups(meta)
     if "disease_condition" in meta.columns:
         ctrl = control_labels(meta)
         lab = np.where(ctrl == "", None, ctrl).astype(object)
         tasks["C+ vs C- (merged)"] = Task(
             "C+ vs C- (merged)", lab, groups,
-            "untreated Mock/UV-inactivated (C+) vs untreated active SARS-CoV-2 (C-), all cell types")
+            "untreated Mock/UV-inactivated (C+) vs untreated active SARS-CoV-2 (C-), all cell types",
+            plates)
         if "cell_type" in meta.columns:
             ct = as_str(meta, "cell_type")
             for c in sorted(set(ct) - {""}):
                 sub = np.where(ct == c, lab, None).astype(object)
                 tasks[f"C+ vs C- ({c})"] = Task(f"C+ vs C- ({c})", sub, groups,
-                                               f"C+ vs C- on {c} cells only")
+                                               f"C+ vs C- on {c} cells only", plates)
     if "cell_type" in meta.columns:
         ct = as_str(meta, "cell_type")
         kinds = sorted(set(ct) - {""})
@@ -149,7 +174,7 @@ def rxrx19a_tasks(meta: pd.DataFrame) -> dict[str, Task]:
             untreated = is_untreated(meta)
             lab = np.where(untreated & (ct != ""), ct, None).astype(object)
             name = " vs ".join(kinds)
-            tasks[name] = Task(name, lab, groups, "cell model on untreated control sites")
+            tasks[name] = Task(name, lab, groups, "cell model on untreated control sites", plates)
     return tasks
 
 
@@ -239,10 +264,48 @@ class LinearModel:
         return w / max(np.linalg.norm(w), 1e-300)
 
 
+def plate_splits(labels: np.ndarray, plates: np.ndarray,
+                 ) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], dict[str, str]]:
+    """Leave-one-plate-out folds ``(train_idx, test_idx, plate)`` and the plates not scored.
+
+    A held-out plate is not scored when it holds a single class (its accuracy
+    would say how the plate is classified, not whether the classes separate)
+    or when the remaining plates lack a class; ``excluded`` maps it to why.
+    """
+    labels, plates = np.asarray(labels).astype(str), np.asarray(plates).astype(str)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise TaskError(f"only one class present ({classes.tolist()}); a classifier needs two")
+    folds, excluded = [], {}
+    for tr, te in LeaveOneGroupOut().split(labels, groups=plates):
+        plate = str(plates[te[0]])
+        held = np.unique(labels[te])
+        if len(held) < 2:
+            excluded[plate] = f"holds only {held[0]} sites"
+        elif len(np.unique(labels[tr])) < len(classes):
+            missing = sorted(set(classes) - set(labels[tr]))
+            excluded[plate] = f"the other plates have no {', '.join(missing)} sites"
+        else:
+            folds.append((tr, te, plate))
+    if not folds:
+        raise TaskError("every plate holds a single class of this task (" + "; ".join(
+            f"plate {p}: {why}" for p, why in excluded.items()) + "), so leave-one-plate-out "
+            "accuracy would measure the plate effect, not the classes")
+    return folds, excluded
+
+
 def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: float = 0.25,
                   C: float = 1.0, solver: str = "auto", seed: int = 0,
-                  progress: Callable[[int, int], None] | None = None) -> TaskResult:
-    """Repeated well-grouped train/test evaluation of a linear SVM on a task."""
+                  progress: Callable[[int, int], None] | None = None,
+                  split: str = "well") -> TaskResult:
+    """Held-out evaluation of a linear SVM on a task.
+
+    ``split="well"``: ``n_splits`` repeated well-grouped ``1 - test_size`` /
+    ``test_size`` splits; ``split="plate"``: one fold per plate, held out whole
+    (``n_splits`` and ``test_size`` are then unused; needs ``task.plates``).
+    """
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
     mask = task.mask
     if mask.sum() == 0:
         raise TaskError(f"task {task.name!r}: no site belongs to any class")
@@ -253,11 +316,23 @@ def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: floa
     if len(classes) < 2:
         raise TaskError(f"task {task.name!r}: only one class present ({classes[0]!r}, "
                         f"{len(y)} sites); a classifier needs two")
+    excluded: dict[str, str] = {}
+    if split == "well":
+        splits = list(grouped_splits(y, groups, n_splits, test_size, seed))
+    else:
+        if task.plates is None:
+            raise TaskError(f"task {task.name!r}: leave-one-plate-out splits need plate "
+                            "columns ('experiment'/'plate') in the metadata")
+        try:
+            folds, excluded = plate_splits(y, task.plates[mask])
+        except TaskError as exc:
+            raise TaskError(f"task {task.name!r}: {exc}") from None
+        splits = [(tr, te) for tr, te, _ in folds]
     t0 = time.perf_counter()
     accs, baccs = [], []
     conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
     used_solver = solver
-    for k, (tr, te) in enumerate(grouped_splits(y, groups, n_splits, test_size, seed)):
+    for k, (tr, te) in enumerate(splits):
         model = LinearModel(C=C, solver=solver, seed=seed + k).fit(Xt[tr], y[tr])
         used_solver = model.solver_
         pred = model.predict(Xt[te])
@@ -268,7 +343,7 @@ def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: floa
             recall = np.diag(cm) / cm.sum(axis=1)
         baccs.append(float(np.nanmean(recall)))
         if progress:
-            progress(k + 1, n_splits)
+            progress(k + 1, len(splits))
     vals, counts = np.unique(y, return_counts=True)
     return TaskResult(
         name=task.name, classes=classes,
@@ -277,8 +352,10 @@ def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: floa
         balanced_accuracy_sd=float(np.std(baccs, ddof=1)) if len(baccs) > 1 else 0.0,
         accuracies=accs, confusion=conf.tolist(),
         n_sites=dict(zip(vals.tolist(), counts.tolist())), n_wells=int(len(np.unique(groups))),
-        n_splits=len(accs), test_size=test_size, solver=used_solver,
-        seconds=time.perf_counter() - t0, description=task.description)
+        n_splits=len(accs),
+        test_size=test_size if split == "well" else float(np.mean([len(te) / len(y) for _, te in splits])),
+        solver=used_solver, seconds=time.perf_counter() - t0, description=task.description,
+        split=split, excluded=excluded)
 
 
 def run_tasks(table: EmbeddingTable, tasks: dict[str, Task] | None = None, **kw,

@@ -24,7 +24,16 @@ def run_analyse(args: argparse.Namespace) -> int:
                      seed=args.seed, progress=None if args.quiet else _progress)
     out = Path(args.out)
     for name, r in report["tasks"].items():
-        print(f"{name:28s} accuracy {100 * r['accuracy_mean']:5.1f} ± {100 * r['accuracy_sd']:4.1f} %")
+        lopo = report["tasks_lopo"].get(name)
+        plates = (f"; held-out plates {100 * lopo['accuracy_mean']:5.1f} ± {100 * lopo['accuracy_sd']:4.1f} %"
+                  if lopo else "")
+        print(f"{name:28s} accuracy, held-out wells {100 * r['accuracy_mean']:5.1f} ± "
+              f"{100 * r['accuracy_sd']:4.1f} %{plates}")
+    for stage, d in report["batch"].items():
+        pp = d["plate_predictability"]
+        if "skipped" not in pp:
+            print(f"plate predictability ({stage}): {100 * pp['accuracy']:.1f} % "
+                  f"(chance {100 * pp['chance']:.1f} %)")
     dr = report.get("dose_response")
     if dr:
         print(f"dose-response: {dr['n_fitted']} curves fitted, {dr['n_hits']} hits, "

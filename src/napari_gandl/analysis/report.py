@@ -2,16 +2,19 @@
 
 ``analyse(embeddings, metadata=None, out_dir=..., normalise='centerscale')``
 loads the table, normalises plates on their controls, runs the RxRx19a
-control tasks (linear SVM, well-grouped splits), fits the E2 and C2
-perturbation spaces, derives dose-response curves on the E2 on-axis score,
-and writes into ``out_dir``:
+control tasks (linear SVM, well-grouped and leave-one-plate-out splits),
+measures plate effects before and after normalisation (``batch.py``), fits
+the E2 and C2 perturbation spaces, derives dose-response curves on the E2
+on-axis score, and writes into ``out_dir``:
 
-* ``report.json`` — every accuracy (mean ± sd, confusion matrices), space
-  and dose-response summary, and the ground-truth AUC when known;
+* ``report.json`` — every accuracy (mean ± sd, confusion matrices; ``tasks``
+  on held-out wells, ``tasks_lopo`` on held-out plates), the batch
+  diagnostics, space and dose-response summary, and the ground-truth AUC when known;
 * ``dose_response.csv`` (one row per compound x cell type) and
   ``dose_points.csv`` (mean ± s.e.m. per dose);
 * ``scores.parquet`` — per-site E2/C2 coordinates with metadata;
-* plots (``e2.png``, ``c2.png``, ``e2_hits_by_dose.png``, ``dose_curves.png``);
+* plots (``e2.png``, ``c2.png``, ``e2_hits_by_dose.png``, ``dose_curves.png``,
+  ``batch_pca.png``);
 * ``report.html`` — one page with the plots embedded.
 
 Parts that the table cannot support (no treated sites, one cell type, ...)
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .axes import fit_c2, fit_e2, plot_space
+from .batch import batch_diagnostics, plot_batch_pca
 from .classify import TaskError, evaluate_task, rxrx19a_tasks
 from .dose import dose_response, off_manifold, plot_curves
 from .normalise import normalise as normalise_table
@@ -137,7 +141,8 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
         "metadata": str(metadata) if isinstance(metadata, (str, Path)) else None,
         "n_sites": len(raw), "n_features": len(raw.features), "normalise": normalise,
         "dropped_columns": raw.dropped_columns, "dropped_rows": raw.dropped_rows,
-        "tasks": {}, "spaces": {}, "skipped": {}, "notes": notes, "files": {},
+        "tasks": {}, "tasks_lopo": {}, "batch": {}, "spaces": {}, "skipped": {}, "notes": notes,
+        "files": {},
     }
 
     tick(1, f"normalising ({normalise})")
@@ -162,11 +167,19 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
     cell_task_names = [n for n in tasks if not n.startswith("C+ vs C-")]
     for name, task in tasks.items():
         X = raw.X if (confounded and name in cell_task_names) else table.X
-        try:
-            res = evaluate_task(X, task, n_splits=n_splits, C=C, seed=seed)
-            report["tasks"][name] = res.as_dict()
-        except TaskError as exc:
-            report["skipped"][f"task {name}"] = str(exc)
+        for split, key, suffix in (("well", "tasks", ""), ("plate", "tasks_lopo", " (leave-one-plate-out)")):
+            try:
+                res = evaluate_task(X, task, n_splits=n_splits, C=C, seed=seed, split=split)
+                report[key][name] = res.as_dict()
+            except TaskError as exc:
+                report["skipped"][f"task {name}{suffix}"] = str(exc)
+    stages = {"raw": raw.X} if report["normalise"] == "none" else {"raw": raw.X, report["normalise"]: table.X}
+    report["batch"] = {stage: batch_diagnostics(X, raw.meta, seed=seed) for stage, X in stages.items()}
+    try:
+        plot_batch_pca(stages, raw.meta, out / "batch_pca.png", seed=seed)
+        report["files"]["batch_pca"] = "batch_pca.png"
+    except TableError as exc:
+        report["skipped"]["batch PCA"] = str(exc)
 
     tick(3, "perturbation spaces")
     scores = table.meta[[c for c in ("site_id", "well_id", "cell_type", "experiment", "plate", "well",
@@ -278,6 +291,28 @@ def _fmt(v, digits=3):
     return html.escape(str(v))
 
 
+def batch_html(report: dict) -> list[str]:
+    """The plate-effect table: one row per stage (raw, after normalisation)."""
+    if not report.get("batch"):
+        return []
+    parts = ["<h2>Plate effects</h2><p class='note'>Plate predictability: balanced accuracy of a "
+             "linear SVM predicting the plate among the plates of its experiment, on held-out wells "
+             "(lower is better; chance given). Silhouettes of the C+/C- control sites by plate and by "
+             "condition (lower by plate, higher by condition is better).</p>",
+             "<table><tr><th>features</th><th>plate predictability</th><th>chance</th>"
+             "<th>silhouette by plate</th><th>silhouette by condition</th></tr>"]
+    for stage, d in report["batch"].items():
+        pp, sil = d["plate_predictability"], d["silhouette"]
+        pp_cells = (f"<td>{100 * pp['accuracy']:.1f} ± {100 * pp['accuracy_sd']:.1f} %</td>"
+                    f"<td>{100 * pp['chance']:.1f} %</td>" if "skipped" not in pp
+                    else f"<td colspan=2 class='note'>{html.escape(pp['skipped'])}</td>")
+        sil_cells = (f"<td>{sil['plate']:.3f}</td><td>{sil['condition']:.3f}</td>" if "skipped" not in sil
+                     else f"<td colspan=2 class='note'>{html.escape(sil['skipped'])}</td>")
+        parts.append(f"<tr><td>{html.escape(stage)}</td>{pp_cells}{sil_cells}</tr>")
+    parts.append("</table>")
+    return parts
+
+
 def write_html(report: dict, out: Path) -> Path:
     """One self-contained page: accuracies, hits, ground truth, plots inlined."""
     e = html.escape
@@ -293,17 +328,33 @@ def write_html(report: dict, out: Path) -> Path:
     ]
     for n in report.get("notes", []):
         parts.append(f"<p class='note'>{e(n)}</p>")
-    parts.append("<h2>Linear separability of controls (linear SVM, held-out wells)</h2>")
+    parts.append("<h2>Linear separability of controls (linear SVM)</h2>")
     if report["tasks"]:
-        parts.append("<table><tr><th>task</th><th>accuracy</th><th>balanced accuracy</th>"
-                     "<th>sites per class</th><th>wells</th><th>splits</th></tr>")
+        parts.append("<p class='note'>Held-out wells: repeated 75/25 splits by well. Held-out plates: "
+                     "leave-one-plate-out, each plate in turn never seen in training (its plate effect "
+                     "included); plates holding a single class of a task are not scored.</p>")
+        parts.append("<table><tr><th>task</th><th>accuracy, held-out wells</th>"
+                     "<th>balanced accuracy, held-out wells</th><th>accuracy, held-out plates</th>"
+                     "<th>sites per class</th><th>wells</th><th>splits (wells / plates)</th></tr>")
+        lopo = report.get("tasks_lopo", {})
         for name, r in report["tasks"].items():
+            p = lopo.get(name)
+            if p:
+                cell = f"{100 * p['accuracy_mean']:.1f} ± {100 * p['accuracy_sd']:.1f} %"
+                if p["excluded"]:
+                    cell += "<br><span class='note'>not scored: " + e("; ".join(
+                        f"{k} {v}" for k, v in p["excluded"].items())) + "</span>"
+            else:
+                cell = "<span class='note'>" + e(report["skipped"].get(
+                    f"task {name} (leave-one-plate-out)", "")) + "</span>"
             parts.append(
                 f"<tr><td>{e(name)}</td><td>{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_sd']:.1f} %</td>"
                 f"<td>{100 * r['balanced_accuracy_mean']:.1f} ± {100 * r['balanced_accuracy_sd']:.1f} %</td>"
+                f"<td>{cell}</td>"
                 f"<td>{e(', '.join(f'{k}: {v}' for k, v in r['n_sites'].items()))}</td>"
-                f"<td>{r['n_wells']}</td><td>{r['n_splits']}</td></tr>")
+                f"<td>{r['n_wells']}</td><td>{r['n_splits']} / {p['n_splits'] if p else 0}</td></tr>")
         parts.append("</table>")
+    parts.extend(batch_html(report))
     gt = report.get("ground_truth")
     if gt:
         auc = gt.get("auc")
@@ -324,7 +375,8 @@ def write_html(report: dict, out: Path) -> Path:
         for row in dr["top"]:
             parts.append("<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols) + "</tr>")
         parts.append("</table>")
-    for key, caption in (("e2", "E2 space"), ("c2", "C2 space"), ("e2_hits_by_dose", "Top hits by dose"),
+    for key, caption in (("batch_pca", "Plate effects: PCA by plate and by condition"),
+                         ("e2", "E2 space"), ("c2", "C2 space"), ("e2_hits_by_dose", "Top hits by dose"),
                          ("dose_curves", "Dose-response curves")):
         f = report["files"].get(key)
         if f and (out / f).is_file():

@@ -1,0 +1,146 @@
+"""Batch (plate) diagnostics: how much of an embedding is plate rather than biology.
+
+* **plate predictability** -- balanced accuracy of a linear SVM predicting the
+  plate from the features on held-out wells (well-grouped splits); lower is
+  better, chance is one over the number of plates.  Plates are compared with
+  the other plates of their own experiment, because experiments may differ in
+  biology (in RxRx19a each experiment is one cell type) and that difference is
+  not a plate effect.
+* **silhouettes** -- scikit-learn's silhouette of the C+/C- control sites
+  labelled by plate and labelled by condition (C+ or C-), on standardised
+  features, within each experiment, averaged over experiments.  A plate
+  silhouette near or below zero and a condition silhouette above it is what a
+  plate-invariant embedding looks like.
+* **PCA scatter** -- the first two principal components coloured by plate
+  beside the same points coloured by condition, one row per stage
+  (raw, after normalisation or alignment).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
+
+from .classify import LinearModel, TaskError, grouped_splits
+from .tables import TableError, as_str, batch_labels, control_labels, well_groups
+
+MAX_SILHOUETTE_SITES = 2000   # silhouettes are O(n^2): subsample above this
+
+
+def _experiments(meta: pd.DataFrame) -> np.ndarray:
+    if "experiment" in meta.columns:
+        return as_str(meta, "experiment")
+    return np.full(len(meta), "", dtype=object)
+
+
+def _standardise(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, np.float64)
+    sd = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
+
+
+def plate_predictability(X: np.ndarray, meta: pd.DataFrame, n_splits: int = 5,
+                         seed: int = 0) -> dict:
+    """Held-out balanced accuracy of predicting the plate, within each experiment.
+
+    Returns ``{"accuracy", "accuracy_sd", "chance", "n_plates", "n_splits"}``
+    (site-weighted over experiments with at least two plates).
+    """
+    plates = batch_labels(meta)
+    wells = well_groups(meta)
+    exps = _experiments(meta)
+    accs, chances, weights, sds, n_plates = [], [], [], [], 0
+    for e in pd.unique(exps):
+        rows = np.flatnonzero(exps == e)
+        y = plates[rows].astype(str)
+        k = len(np.unique(y))
+        if k < 2:
+            continue
+        per_split = []
+        for tr, te in grouped_splits(y, wells[rows], n_splits=n_splits, seed=seed):
+            model = LinearModel(seed=seed).fit(X[rows][tr], y[tr])
+            pred = model.predict(X[rows][te])
+            per_split.append(np.mean([np.mean(pred[y[te] == c] == c) for c in np.unique(y[te])]))
+        accs.append(np.mean(per_split))
+        sds.append(np.std(per_split, ddof=1) if len(per_split) > 1 else 0.0)
+        chances.append(1.0 / k)
+        weights.append(len(rows))
+        n_plates += k
+    if not accs:
+        raise TableError("plate predictability needs an experiment with at least two plates")
+    w = np.asarray(weights, float) / sum(weights)
+    return {"accuracy": float(np.dot(w, accs)), "accuracy_sd": float(np.dot(w, sds)),
+            "chance": float(np.dot(w, chances)), "n_plates": n_plates, "n_splits": n_splits}
+
+
+def silhouettes(X: np.ndarray, meta: pd.DataFrame, seed: int = 0) -> dict:
+    """Silhouette of the C+/C- control sites by plate and by condition, within experiments."""
+    plates = batch_labels(meta)
+    cond = control_labels(meta)
+    exps = _experiments(meta)
+    Z = _standardise(X)
+    rng = np.random.default_rng(seed)
+    by_plate, by_cond, weights = [], [], []
+    for e in pd.unique(exps):
+        rows = np.flatnonzero((exps == e) & (cond != ""))
+        if len(np.unique(plates[rows])) < 2 or len(np.unique(cond[rows])) < 2:
+            continue
+        if len(rows) > MAX_SILHOUETTE_SITES:
+            rows = np.sort(rng.choice(rows, MAX_SILHOUETTE_SITES, replace=False))
+        by_plate.append(silhouette_score(Z[rows], plates[rows].astype(str)))
+        by_cond.append(silhouette_score(Z[rows], cond[rows].astype(str)))
+        weights.append(len(rows))
+    if not weights:
+        raise TableError("silhouettes need C+ and C- control sites on at least two plates "
+                         "of one experiment")
+    w = np.asarray(weights, float) / sum(weights)
+    return {"plate": float(np.dot(w, by_plate)), "condition": float(np.dot(w, by_cond))}
+
+
+def batch_diagnostics(X: np.ndarray, meta: pd.DataFrame, n_splits: int = 5, seed: int = 0,
+                      ) -> dict:
+    """Plate predictability and silhouettes; a part the metadata cannot support is
+    replaced by ``{"skipped": reason}``."""
+    out: dict = {}
+    for key, fn in (("plate_predictability", plate_predictability), ("silhouette", silhouettes)):
+        try:
+            out[key] = fn(X, meta, **({"n_splits": n_splits} if key == "plate_predictability" else {}),
+                          seed=seed)
+        except (TableError, TaskError) as exc:
+            out[key] = {"skipped": str(exc)}
+    return out
+
+
+def plot_batch_pca(stages: dict[str, np.ndarray], meta: pd.DataFrame, path, seed: int = 0,
+                   max_points: int = 20_000):
+    """PCA of each stage's features: coloured by plate (left) and condition (right)."""
+    from matplotlib.figure import Figure
+
+    from .axes import _categorical_colors
+
+    plates = batch_labels(meta).astype(str)
+    cond = (control_labels(meta) if "disease_condition" in meta.columns
+            else np.full(len(meta), "", dtype=object))
+    cond = np.where(cond == "", "treated / other", cond).astype(str)
+    idx = np.arange(len(meta))
+    if len(idx) > max_points:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_points, replace=False))
+    fig = Figure(figsize=(10, 4.2 * len(stages)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(stages), 2, squeeze=False)
+    size = float(np.clip(2e4 / len(idx), 1, 14))
+    for row, (stage, X) in zip(axes, stages.items()):
+        xy = PCA(n_components=2, random_state=seed).fit_transform(_standardise(np.asarray(X)[idx]))
+        for ax, labels, what in ((row[0], plates[idx], "plate"), (row[1], cond[idx], "condition")):
+            cats = sorted(pd.unique(labels))
+            for cat, col in zip(cats, _categorical_colors(len(cats))):
+                m = labels == cat
+                ax.scatter(xy[m, 0], xy[m, 1], s=size, color="lightgrey" if cat == "treated / other" else col,
+                           linewidths=0, rasterized=True, label=f"{cat} ({int(m.sum())})")
+            ax.legend(fontsize=7, loc="best", framealpha=0.8)
+            ax.set_title(f"{stage}: coloured by {what}", fontsize=10)
+            ax.set_xlabel("PC 1")
+            ax.set_ylabel("PC 2")
+    fig.savefig(path)
+    return fig

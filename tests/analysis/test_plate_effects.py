@@ -1,0 +1,82 @@
+"""Leave-one-plate-out splits and batch (plate) diagnostics."""
+
+import numpy as np
+import pytest
+
+from napari_gandl.analysis.classify import TaskError, evaluate_task, plate_splits, rxrx19a_tasks
+from napari_gandl.analysis.tables import load_embeddings
+
+from analysis_synth import rxrx_like
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_embeddings(rxrx_like(n_feat=10, wells=4, sites=2, plate_shift=0.3))
+
+
+def test_leave_one_plate_out_holds_out_each_plate_whole(table):
+    task = rxrx19a_tasks(table.meta)["C+ vs C- (merged)"]
+    m = task.mask
+    folds, excluded = plate_splits(task.labels[m], task.plates[m])
+    assert excluded == {}
+    held = [plate for _, _, plate in folds]
+    assert sorted(held) == sorted(set(task.plates[m]))      # one fold per plate
+    for tr, te, plate in folds:
+        assert set(task.plates[m][te]) == {plate} and plate not in set(task.plates[m][tr])
+    res = evaluate_task(table.X, task, split="plate")
+    assert res.split == "plate" and res.n_splits == 4 and res.accuracy_mean > 0.9
+    assert "leave-one-plate-out" in res.summary()
+
+
+def test_single_class_plates_are_named_not_scored(table):
+    # each plate holds one cell type: no held-out plate can score HRCE vs VERO
+    task = rxrx19a_tasks(table.meta)["HRCE vs VERO"]
+    with pytest.raises(TaskError, match="every plate holds a single class.*HRCE-1_1: holds only HRCE"):
+        evaluate_task(table.X, task, split="plate")
+    # one plate without C- sites: that plate is excluded, with the reason, the others are scored
+    task = rxrx19a_tasks(table.meta)["C+ vs C- (merged)"]
+    labels = task.labels.copy()
+    labels[(task.plates == "VERO-1_2") & (labels == "C-")] = None
+    task.labels = labels
+    res = evaluate_task(table.X, task, split="plate")
+    assert res.excluded == {"VERO-1_2": "holds only C+ sites"} and res.n_splits == 3
+
+
+def test_diagnostics_on_a_perfectly_predictable_plate(tmp_path):
+    from napari_gandl.analysis.batch import batch_diagnostics, plot_batch_pca
+
+    frame = rxrx_like(n_feat=8, wells=4, sites=2, plate_shift=0.0, seed=1)
+    table = load_embeddings(frame)
+    meta = table.meta
+    X = table.X.copy()
+    # features 2-7 (noise so far) now carry the plate: it is perfectly predictable
+    X[:, 2:] += np.where(meta["plate"].to_numpy() == 1, 5.0, -5.0)[:, None]
+    d = batch_diagnostics(X, meta, n_splits=3)
+    pp = d["plate_predictability"]
+    assert pp["accuracy"] == 1.0 and pp["chance"] == 0.5 and pp["n_plates"] == 4
+    assert d["silhouette"]["plate"] > 0.5 > d["silhouette"]["condition"]
+    # without it the plates cannot be told apart, and the controls separate by condition
+    clean = batch_diagnostics(table.X, meta, n_splits=3)
+    assert clean["plate_predictability"]["accuracy"] < 0.75
+    assert clean["silhouette"]["plate"] < 0.05 < clean["silhouette"]["condition"]
+    plot_batch_pca({"raw": X, "clean": table.X}, meta, tmp_path / "pca.png")
+    assert (tmp_path / "pca.png").stat().st_size > 10_000
+    # metadata without plates: the part is skipped with the reason
+    no_plates = meta.drop(columns=["plate", "experiment"])
+    assert "no batch column" in batch_diagnostics(X, no_plates)["plate_predictability"]["skipped"]
+
+
+def test_report_shows_both_splits_and_plate_effects(tmp_path):
+    import json
+
+    from napari_gandl.analysis import analyse
+
+    rep = analyse(rxrx_like(n_feat=10, wells=4, sites=2, plate_shift=3.0), out_dir=tmp_path,
+                  n_splits=3, ground_truth=False)
+    assert rep["tasks_lopo"]["C+ vs C- (merged)"]["split"] == "plate"
+    assert "every plate holds a single class" in rep["skipped"]["task HRCE vs VERO (leave-one-plate-out)"]
+    raw, norm = rep["batch"]["raw"], rep["batch"]["centerscale"]
+    assert norm["plate_predictability"]["accuracy"] < raw["plate_predictability"]["accuracy"]
+    page = (tmp_path / "report.html").read_text()
+    assert "held-out plates" in page and "Plate effects" in page and "batch_pca" not in page
+    assert json.loads((tmp_path / "report.json").read_text())["files"]["batch_pca"] == "batch_pca.png"
