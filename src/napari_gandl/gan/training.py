@@ -21,6 +21,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -32,6 +33,7 @@ from . import loss as L
 from .augment import AugmentConfig, augment
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .dataset import DataConfig, Normalizer, TileSampler, fit_normalizer
+from .metrics import METRIC_NAMES, SampleQuality
 from .networks import NetworkConfig, build_networks
 
 __all__ = [
@@ -108,6 +110,7 @@ class TrainConfig:
     style_mixing: float = 0.9
     snapshot_kimg: float = 2.0  # checkpoint + sample grid interval
     snapshot_minutes: float = 5.0  # ... or this often in wall time, whichever first
+    metrics_samples: int = 128  # samples (and held-out reals) for metrics.csv at every snapshot
     device: str = "auto"
     threads: int | None = None  # CPU threads for torch (None: torch's default)
     network: dict = field(default_factory=dict)
@@ -193,6 +196,7 @@ def validate_config(cfg: TrainConfig) -> None:
                          f"got {cfg.batch}")
     _number(cfg.snapshot_kimg, "--snapshot-kimg")
     _number(cfg.snapshot_minutes, "snapshot_minutes")
+    _number(cfg.metrics_samples, "metrics_samples", inclusive=True, integer=True)
     if cfg.threads is not None:
         _number(cfg.threads, "--threads", minimum=1, inclusive=True, integer=True)
     for name in ("g_lr", "d_lr"):
@@ -419,7 +423,10 @@ class Trainer:
         else:
             self.normalizer = fit_normalizer(plate, self.data_cfg)
             config.normalizer = self.normalizer.to_dict()
-        self.sampler = TileSampler(plate, config.resolution, self.data_cfg, self.normalizer)
+        train_sites, self.metric_sites = held_out_sites(plate)
+        self.sampler = TileSampler(plate, config.resolution, self.data_cfg, self.normalizer,
+                                   sites=train_sites)
+        self.quality: SampleQuality | None = None  # fitted on the held-out reals when first needed
 
         cuda = self.device.type == "cuda"
         self.amp = cuda
@@ -617,6 +624,36 @@ class Trainer:
         imgs = self.G_ema(self.grid_z[:n], noise_mode="const").float().cpu().numpy()
         return self.normalizer.inverse(imgs)
 
+    @torch.no_grad()
+    def generate(self, n: int, seed: int = 321) -> np.ndarray:
+        """``n`` EMA-generator images from fixed seeds, raw intensity units ``(n, C, H, W)``.
+
+        Uses constant noise and its own seeded latents, so the training's random
+        streams are untouched (resuming stays exact)."""
+        self.G_ema.eval()
+        z = np.random.default_rng(seed).standard_normal((n, self.net_cfg.z_dim)).astype(np.float32)
+        out = [self.G_ema(torch.from_numpy(z[i : i + 64]).to(self.device), noise_mode="const")
+               .float().cpu().numpy() for i in range(0, n, 64)]
+        return self.normalizer.inverse(np.concatenate(out))
+
+    def measure(self) -> dict:
+        """Sample-quality metrics of G_ema now (NaN, with a warning, if they fail)."""
+        t0 = time.perf_counter()
+        n = int(self.cfg.metrics_samples)
+        try:
+            if self.quality is None:
+                sampler = TileSampler(self.plate, self.cfg.resolution, self.data_cfg,
+                                      self.normalizer, sites=self.metric_sites)
+                reals = sampler.sample(n, np.random.default_rng(2)).numpy()
+                self.quality = SampleQuality(self.normalizer.inverse(reals))
+            values = self.quality(self.generate(n))
+        except Exception as exc:  # a metric must never stop training
+            warnings.warn(f"sample-quality metrics failed at {self.cur_nimg / 1000:.2f} kimg "
+                          f"(training goes on): {exc}", stacklevel=2)
+            values = {k: float("nan") for k in METRIC_NAMES}
+        return {"kimg": self.cur_nimg / 1000, **values,
+                "metrics_s": time.perf_counter() - t0}
+
     def done(self) -> bool:
         c = self.cfg
         if c.kimg is not None and self.cur_nimg >= c.kimg * 1000:
@@ -635,13 +672,41 @@ class Trainer:
         return float(min(1.0, max(fr))) if fr else 0.0
 
 
-def _write_loss_row(path: Path, row: dict):
+METRICS_FIELDS = ["kimg", *METRIC_NAMES, "metrics_s"]
+
+
+def held_out_sites(plate) -> tuple[np.ndarray, np.ndarray]:
+    """(training sites, held-out sites for the sample-quality metrics).
+
+    Every 10th usable site is held out when the plate has at least 20; a
+    smaller plate trains on all its sites and the metrics use them too."""
+    usable = np.asarray(plate.usable_sites)
+    if len(usable) < 20:
+        return usable, usable
+    held = usable[::10]
+    return np.setdiff1d(usable, held), held
+
+
+def _append_row(path: Path, fields: list[str], row: dict):
     new = not path.exists()
     with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=Trainer.LOSS_FIELDS, extrasaction="ignore")
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         if new:
             w.writeheader()
         w.writerow(row)
+
+
+def _drop_rows_after(path: Path, kimg: float):
+    """Forget rows of ``path`` written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keep = [r for r in rows if float(r["kimg"]) <= kimg + 1e-9]
+    if len(keep) < len(rows):
+        path.unlink()
+        for r in keep:
+            _append_row(path, list(rows[0].keys()), r)
 
 
 def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: bool = False,
@@ -655,6 +720,12 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
     dict, the last one and one at most every that many seconds also carry
     ``samples``: 16 fixed-seed EMA-generator images ``(16, C, H, W)`` float32
     in the plate's intensity units (for a live preview).
+
+    Sample quality (``nn1_accuracy, kid, diversity``; see
+    :mod:`napari_gandl.gan.metrics`) is measured at the start of a new run,
+    at every snapshot and at the end; each measurement is appended to
+    ``metrics.csv`` and its values (plus ``metrics_s``, the seconds it took)
+    are added to that step's dict.
     """
     if isinstance(plate, (str, os.PathLike)):
         from napari_gandl.plate import open_plate
@@ -671,6 +742,22 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
             reals = np.concatenate([tr.sampler.sample(16, np.random.default_rng(1)).numpy()])
             save_grid(reals, out_dir / "samples" / "reals.png")
     loss_csv = out_dir / "losses.csv"
+    metrics_csv = out_dir / "metrics.csv"
+    measuring = tr.rank == 0 and tr.cfg.metrics_samples > 0
+
+    def measure() -> dict:
+        if not measuring:
+            return {}
+        m = tr.measure()
+        _append_row(metrics_csv, METRICS_FIELDS, m)
+        return {k: v for k, v in m.items() if k != "kimg"}
+
+    pending = {}
+    if tr.rank == 0 and tr.resumed_from_nimg is not None:
+        _drop_rows_after(metrics_csv, tr.cur_nimg / 1000)
+    elif tr.rank == 0:
+        metrics_csv.unlink(missing_ok=True)
+        pending = measure()
     dist = _dist()
     last_snap_nimg = tr.cur_nimg
     last_snap_time = time.time()
@@ -699,6 +786,7 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
                 snap_due = bool(flag.item())
             if snap_due and not tr.done():
                 ckpt = tr.save()
+                pending.update(measure())
                 last_snap_nimg, last_snap_time = tr.cur_nimg, time.time()
             row = {
                 "step": tr.step_idx,
@@ -710,9 +798,11 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
                 "fraction": tr.fraction(),
                 "checkpoint": str(ckpt) if ckpt else None,
                 "done": False,
+                **pending,
             }
+            pending = {}
             if tr.rank == 0:
-                _write_loss_row(loss_csv, row)
+                _append_row(loss_csv, Trainer.LOSS_FIELDS, row)
                 if samples_every_s is not None and (
                     last_sample_time is None or time.time() - last_sample_time >= samples_every_s
                 ):
@@ -733,6 +823,7 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
                     "step": tr.step_idx, "kimg": tr.cur_nimg / 1000, "nimg": tr.cur_nimg,
                     "elapsed_s": tr.elapsed_s, "fraction": tr.fraction(),
                     "checkpoint": str(path) if path else None, "done": True,
+                    **measure(),
                 }
                 if samples_every_s is not None and tr.rank == 0:
                     last["samples"] = tr.sample_images()

@@ -1,0 +1,93 @@
+"""Sample quality of a generator, measured without its discriminator.
+
+Three numbers compare ``n`` generator samples with ``n`` real crops held out
+from training, both described by the handcrafted per-stain features of
+:mod:`napari_gandl.analysis.features` (intensity, texture, spots; computed in
+the plate's raw intensity units and standardised on the reals):
+
+* ``nn1_accuracy`` -- the leave-one-out 1-nearest-neighbour two-sample test
+  (Lopez-Paz & Oquab 2017; the BioGANs evaluation): pool reals and samples,
+  classify every point by its nearest other point.  0.5 means the samples are
+  indistinguishable from the reals, 1.0 that every sample is nearer to
+  samples and every real nearer to reals (e.g. mode collapse or artefacts).
+* ``kid`` -- kernel inception distance (Binkowski et al. 2018) on those
+  features instead of Inception activations: the unbiased squared MMD with
+  the cubic polynomial kernel ``(x.y / d + 1)^3``.  0 for equal
+  distributions; it also sees a shift of the mean.
+* ``diversity`` -- mean pairwise distance between samples divided by the
+  mean pairwise distance between reals.  About 1 when the generator is as
+  varied as the data; well below 1 under mode collapse.
+
+The features are fitted once on the reals (:class:`SampleQuality`), so a
+snapshot costs one generator pass and the features of ``n`` samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics.pairwise import pairwise_distances, polynomial_kernel
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+from napari_gandl.analysis.features import site_features
+
+__all__ = ["METRIC_NAMES", "SampleQuality", "image_features", "nn1_accuracy", "kid", "diversity"]
+
+METRIC_NAMES = ("nn1_accuracy", "kid", "diversity")
+
+
+def image_features(images: np.ndarray) -> np.ndarray:
+    """Handcrafted per-stain features of raw ``(n, C, H, W)`` images -> ``(n, 15 * C)``."""
+    f = site_features(np.asarray(images, np.float32))
+    return np.nan_to_num(f.reshape(len(f), -1).astype(np.float64))
+
+
+def nn1_accuracy(real: np.ndarray, fake: np.ndarray) -> float:
+    """Leave-one-out 1-NN accuracy of telling ``real`` rows from ``fake`` rows."""
+    X = np.concatenate([real, fake])
+    y = np.r_[np.zeros(len(real), bool), np.ones(len(fake), bool)]
+    _, idx = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)
+    # the nearest point is the point itself (or an exact duplicate, which is just as near)
+    nearest = np.where(idx[:, 0] == np.arange(len(X)), idx[:, 1], idx[:, 0])
+    return float((y[nearest] == y).mean())
+
+
+def kid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Unbiased squared MMD with the kernel ``(x.y / d + 1)^3``."""
+    d = real.shape[1]
+    kxx = polynomial_kernel(real, degree=3, gamma=1.0 / d, coef0=1)
+    kyy = polynomial_kernel(fake, degree=3, gamma=1.0 / d, coef0=1)
+    kxy = polynomial_kernel(real, fake, degree=3, gamma=1.0 / d, coef0=1)
+    m, n = len(real), len(fake)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
+
+
+def _mean_pairwise(X: np.ndarray) -> float:
+    D = pairwise_distances(X)
+    return float(D.sum() / (len(X) * (len(X) - 1)))
+
+
+def diversity(real: np.ndarray, fake: np.ndarray) -> float:
+    """Mean pairwise distance of ``fake`` rows relative to that of ``real`` rows."""
+    return _mean_pairwise(fake) / max(_mean_pairwise(real), 1e-12)
+
+
+class SampleQuality:
+    """The three metrics of generated images against a fixed set of real images.
+
+    ``reals``: raw ``(n, C, H, W)`` images (at least 4).  Calling the object
+    with generated images of the same shape returns ``{name: value}``.
+    """
+
+    def __init__(self, reals: np.ndarray):
+        if len(reals) < 4:
+            raise ValueError(f"sample quality needs at least 4 real images, got {len(reals)}")
+        raw = image_features(reals)
+        self.scaler = StandardScaler().fit(raw)
+        self.real = self.scaler.transform(raw)
+
+    def __call__(self, fakes: np.ndarray) -> dict:
+        fake = np.clip(self.scaler.transform(image_features(fakes)), -1e3, 1e3)
+        return {"nn1_accuracy": nn1_accuracy(self.real, fake), "kid": kid(self.real, fake),
+                "diversity": diversity(self.real, fake)}

@@ -1,0 +1,96 @@
+"""Sample-quality metrics (1-NN two-sample test, KID, diversity) and metrics.csv."""
+
+import csv
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_gandl.gan import iterate_training, make_config, train
+from napari_gandl.gan.metrics import SampleQuality, diversity, kid, nn1_accuracy
+
+from gan_helpers import TINY
+
+
+def _blobs(rng, n, shift=0.0, spread=1.0):
+    return rng.normal(shift, spread, (n, 6))
+
+
+def test_metrics_tell_equal_from_different_distributions():
+    rng = np.random.default_rng(0)
+    real = _blobs(rng, 200)
+    same = _blobs(rng, 200)
+    shifted = _blobs(rng, 200, shift=3.0)
+    collapsed = _blobs(rng, 200, spread=0.05)
+    assert 0.35 < nn1_accuracy(real, same) < 0.65
+    assert nn1_accuracy(real, shifted) > 0.95
+    assert nn1_accuracy(real, collapsed) > 0.8
+    assert abs(kid(real, same)) * 20 < kid(real, shifted)
+    assert 0.9 < diversity(real, same) < 1.1
+    assert diversity(real, collapsed) < 0.1
+
+
+def test_sample_quality_on_images():
+    rng = np.random.default_rng(1)
+    reals = rng.gamma(2.0, 100.0, (40, 2, 16, 16)).astype(np.float32)
+    q = SampleQuality(reals)
+    good = q(rng.gamma(2.0, 100.0, (40, 2, 16, 16)).astype(np.float32))
+    flat = q(np.full((40, 2, 16, 16), 200.0, np.float32) + rng.normal(0, 1, (40, 2, 16, 16)))
+    assert good["nn1_accuracy"] < flat["nn1_accuracy"] and flat["nn1_accuracy"] > 0.9
+    assert good["kid"] < flat["kid"]
+    assert flat["diversity"] < 0.5 < good["diversity"]
+    with pytest.raises(ValueError, match="at least 4 real images"):
+        SampleQuality(reals[:3])
+
+
+def _tiny(**kw):
+    return make_config("quick", device="cpu", **{**TINY, "metrics_samples": 32, **kw})
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_metrics_csv_at_every_snapshot_and_resumed(gan_plate, tmp_path):
+    run = tmp_path / "run"
+    infos = list(iterate_training(gan_plate, run, _tiny(kimg=0.032, snapshot_kimg=0.016)))
+    rows = _rows(run / "metrics.csv")
+    assert [float(r["kimg"]) for r in rows] == [0.0, 0.016, 0.032]
+    assert {"kimg", "nn1_accuracy", "kid", "diversity"} <= set(rows[0])
+    for r in rows:
+        assert 0.0 <= float(r["nn1_accuracy"]) <= 1.0 and float(r["diversity"]) > 0
+        assert np.isfinite(float(r["kid"]))
+    # the progress dicts carry the same numbers
+    measured = [i for i in infos if "nn1_accuracy" in i]
+    assert len(measured) == 3 and measured[-1]["done"]
+    assert measured[-1]["nn1_accuracy"] == pytest.approx(float(rows[-1]["nn1_accuracy"]))
+    # resume: continues the file, no row repeated
+    list(iterate_training(gan_plate, run, _tiny(kimg=0.048, snapshot_kimg=0.016), resume=True))
+    assert [float(r["kimg"]) for r in _rows(run / "metrics.csv")] == [0.0, 0.016, 0.032, 0.048]
+
+
+def test_resume_forgets_rows_after_the_checkpoint(gan_plate, tmp_path):
+    run = tmp_path / "run"
+    train(gan_plate, run, **{**TINY, "metrics_samples": 16, "kimg": 0.016, "device": "cpu"})
+    with open(run / "metrics.csv", "a") as fh:  # written after the checkpoint by a killed run
+        fh.write("0.5,0.9,0.1,0.5,1.0\n")
+    list(iterate_training(gan_plate, run, _tiny(kimg=0.024, metrics_samples=16), resume=True))
+    assert [float(r["kimg"]) for r in _rows(run / "metrics.csv")] == [0.0, 0.016, 0.024]
+
+
+def test_a_failing_metric_never_stops_training(gan_plate, tmp_path, monkeypatch):
+    from napari_gandl.gan import metrics
+
+    def broken(*a, **k):
+        raise RuntimeError("feature extractor exploded")
+
+    monkeypatch.setattr(metrics, "site_features", broken)
+    run = tmp_path / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        infos = list(iterate_training(gan_plate, run, _tiny(kimg=0.016)))
+    assert infos[-1]["done"] and infos[-1]["nimg"] == 16
+    assert any("feature extractor exploded" in str(w.message) for w in caught)
+    rows = _rows(run / "metrics.csv")
+    assert len(rows) == 2 and all(r["nn1_accuracy"] == "nan" for r in rows)
