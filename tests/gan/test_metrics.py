@@ -94,3 +94,39 @@ def test_a_failing_metric_never_stops_training(gan_plate, tmp_path, monkeypatch)
     assert any("feature extractor exploded" in str(w.message) for w in caught)
     rows = _rows(run / "metrics.csv")
     assert len(rows) == 2 and all(r["nn1_accuracy"] == "nan" for r in rows)
+
+
+def test_ada_p_follows_the_overfitting_signal():
+    import torch
+
+    from napari_gandl.gan.ada import AdaptiveAugment
+
+    ada = AdaptiveAugment(p=0.2, target=0.6, speed_kimg=1.0, interval=4)
+    confident = torch.ones(16)           # D says "real" for every real: r_t = 1 > 0.6
+    for _ in range(4):
+        ada.accumulate(confident)
+    assert ada.update(images=64) == pytest.approx(0.2 + 64 / 1000) and ada.rt == 1.0
+    unsure = torch.tensor([1.0, -1.0] * 8)  # r_t = 0 < 0.6: p falls, never below 0
+    ps = []
+    for _ in range(10):
+        ada.accumulate(unsure)
+        ps.append(ada.update(images=64))
+    assert ps[0] == pytest.approx(0.2) and ps[-1] == 0.0 and ps == sorted(ps, reverse=True)
+
+
+def test_ada_in_training_logs_p_and_resumes_it(gan_plate, tmp_path):
+    from napari_gandl.gan import load_checkpoint
+
+    cfg = dict(ada=True, ada_kimg=0.1, ada_interval=1, augment=dict(p=0.0), metrics_samples=16)
+    straight = list(iterate_training(gan_plate, tmp_path / "a", _tiny(kimg=0.048, seed=3, **cfg)))
+    ps = [i["augment_p"] for i in straight if not i["done"]]
+    assert len(set(ps)) > 1 and all(0.0 <= p <= 1.0 for p in ps)  # p moved
+    losses = _rows(tmp_path / "a" / "losses.csv")
+    assert [float(r["augment_p"]) for r in losses] == pytest.approx(ps)
+    assert float(_rows(tmp_path / "a" / "metrics.csv")[-1]["augment_p"]) == pytest.approx(ps[-1])
+    # half, then resume: p continues from the checkpoint, same end state
+    list(iterate_training(gan_plate, tmp_path / "b", _tiny(kimg=0.024, seed=3, **cfg)))
+    resumed = list(iterate_training(gan_plate, tmp_path / "b", _tiny(kimg=0.048, seed=3, **cfg),
+                                    resume=True))
+    assert [i["augment_p"] for i in resumed if not i["done"]] == pytest.approx(ps[3:])
+    assert load_checkpoint(tmp_path / "b")["ada"]["p"] == pytest.approx(ps[-1])

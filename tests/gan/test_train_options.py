@@ -18,6 +18,8 @@ BAD = [
     (["--kimg", "1", "--scale", "0"], "--scale must be an integer >= 1, got 0"),
     (["--kimg", "1", "--threads", "-1"], "--threads must be an integer >= 1, got -1"),
     (["--kimg", "1", "--snapshot-kimg", "0"], "--snapshot-kimg must be a number > 0"),
+    (["--kimg", "1", "--augment-p", "1.5"], "--augment-p must be a number >= 0 and <= 1, got 1.5"),
+    (["--kimg", "1", "--ada", "--ada-target", "1"], "--ada-target must be a number > 0 and <= 0.999"),
 ]
 
 
@@ -38,5 +40,5 @@ def test_python_api_refuses_the_same(tmp_path):
         make_config("quick", kimg=0)
     with pytest.raises(ValueError, match="--loss must be one of logistic, wgan-gp"):
         make_config("quick", kimg=1, loss="hinge")
-    with pytest.raises(ValueError, match="augment p must be a number >= 0 and <= 1"):
+    with pytest.raises(ValueError, match="--augment-p must be a number >= 0 and <= 1"):
         make_config("quick", kimg=1, augment=dict(p=1.5))

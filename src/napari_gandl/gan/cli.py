@@ -28,6 +28,11 @@ def cmd_train(args) -> int:
         overrides["snapshot_kimg"] = args.snapshot_kimg
     if args.scale is not None:
         overrides["data"] = {"scale": args.scale}
+    if args.augment_p is not None:
+        overrides["augment"] = {"p": args.augment_p}
+    for name in ("ada", "ada_target"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     net = {}
     if args.channel_base is not None:
         net["channel_base"] = args.channel_base
@@ -116,6 +121,12 @@ def register(subparsers) -> None:
     p.add_argument("--loss", choices=["logistic", "wgan-gp"],
                    help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
     p.add_argument("--scale", type=int, help="downsample tiles by this integer factor first")
+    p.add_argument("--augment-p", type=float, metavar="P",
+                   help="probability of each augmentation (with --ada: its starting value)")
+    p.add_argument("--ada", action=argparse.BooleanOptionalAction, default=None,
+                   help="adaptive augmentation: steer P by D's overfitting on the reals (ADA)")
+    p.add_argument("--ada-target", type=float, metavar="T",
+                   help="ADA's target for the mean sign of D on the reals (default 0.6)")
     p.add_argument("--seed", type=int)
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from . import loss as L
+from .ada import AdaptiveAugment
 from .augment import AugmentConfig, augment
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .dataset import DataConfig, Normalizer, TileSampler, fit_normalizer
@@ -110,6 +111,12 @@ class TrainConfig:
     style_mixing: float = 0.9
     snapshot_kimg: float = 2.0  # checkpoint + sample grid interval
     snapshot_minutes: float = 5.0  # ... or this often in wall time, whichever first
+    # adaptive augmentation (ADA): False keeps augment["p"] fixed; True steers p from augment["p"]
+    # towards E[sign(D(real))] = ada_target, by up to 1 per ada_kimg thousand images
+    ada: bool = False
+    ada_target: float = 0.6
+    ada_kimg: float = 10.0
+    ada_interval: int = 4
     metrics_samples: int = 128  # samples (and held-out reals) for metrics.csv at every snapshot
     device: str = "auto"
     threads: int | None = None  # CPU threads for torch (None: torch's default)
@@ -207,7 +214,11 @@ def validate_config(cfg: TrainConfig) -> None:
     for key in ("channel_base", "channel_max", "d_channel_base", "d_channel_max"):
         if cfg.network.get(key) is not None:
             _number(cfg.network[key], "--" + key.replace("_", "-"), integer=True)
-    _number(cfg.augment.get("p", 0.0), "augment p", inclusive=True, maximum=1.0)
+    _number(cfg.augment.get("p", 0.0), "--augment-p", inclusive=True, maximum=1.0)
+    if cfg.ada:
+        _number(cfg.ada_target, "--ada-target", maximum=0.999)
+        _number(cfg.ada_kimg, "ada_kimg")
+        _number(cfg.ada_interval, "ada_interval", minimum=1, inclusive=True, integer=True)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -363,7 +374,7 @@ class Trainer:
     """Holds networks, optimisers and state; ``step()`` runs one iteration."""
 
     LOSS_FIELDS = ["step", "kimg", "loss_G", "loss_D", "reg", "real_score", "fake_score",
-                   "img_per_s", "elapsed_s"]
+                   "augment_p", "img_per_s", "elapsed_s"]
 
     def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
         self.out_dir = Path(out_dir)
@@ -403,7 +414,11 @@ class Trainer:
         self.data_cfg = DataConfig.from_dict(config.data)
         config.data = self.data_cfg.to_dict()
         self.aug_cfg = AugmentConfig.from_dict(config.augment)
-        config.augment = self.aug_cfg.to_dict()
+        config.augment = self.aug_cfg.to_dict()  # the initial p; ADA then changes aug_cfg.p
+        self.ada = None
+        if config.ada:
+            self.ada = AdaptiveAugment(self.aug_cfg.p, config.ada_target, config.ada_kimg,
+                                       config.ada_interval)
 
         if self.world > 1 and config.batch % self.world:
             raise ValueError(f"batch {config.batch} is not divisible by {self.world} processes")
@@ -455,6 +470,9 @@ class Trainer:
             self.cur_nimg = int(ckpt["cur_nimg"])
             self.step_idx = int(ckpt["step"])
             self.elapsed_s = float(ckpt["elapsed_s"])
+            if self.ada is not None and "ada" in ckpt:
+                self.ada.load_state_dict(ckpt["ada"])
+                self.aug_cfg.p = self.ada.p
             self.resumed_from_nimg = self.cur_nimg
             if self.rank == 0:
                 _load_rng(ckpt["rng"], self.np_rng)
@@ -549,6 +567,8 @@ class Trainer:
         total_D.backward()
         self._allreduce_grads(D)
         self.opt_D.step()
+        if self.ada is not None:
+            self.ada.accumulate(real_logits)
         stats["loss_D"] = float(loss_D.detach())
         stats["reg"] = float(reg.detach())
         stats["real_score"] = float(real_logits.mean().detach())
@@ -581,6 +601,11 @@ class Trainer:
             for be, b in zip(self.G_ema.buffers(), G.buffers()):
                 be.copy_(b)
         self.step_idx += 1
+        if self.ada is not None and self.step_idx % self.ada.interval == 0:
+            dist = _dist()
+            self.aug_cfg.p = self.ada.update(cfg.batch * self.ada.interval,
+                                             reduce=dist.all_reduce if dist else None)
+        stats["augment_p"] = self.aug_cfg.p
         return stats
 
     # -- persistence -------------------------------------------------------
@@ -596,6 +621,7 @@ class Trainer:
             "elapsed_s": float(self.elapsed_s),
             "rng": _save_rng(self.np_rng),
             "config": self.cfg.to_dict(),
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def save(self, samples: bool = True) -> Path | None:
@@ -651,7 +677,7 @@ class Trainer:
             warnings.warn(f"sample-quality metrics failed at {self.cur_nimg / 1000:.2f} kimg "
                           f"(training goes on): {exc}", stacklevel=2)
             values = {k: float("nan") for k in METRIC_NAMES}
-        return {"kimg": self.cur_nimg / 1000, **values,
+        return {"kimg": self.cur_nimg / 1000, **values, "augment_p": self.aug_cfg.p,
                 "metrics_s": time.perf_counter() - t0}
 
     def done(self) -> bool:
@@ -672,7 +698,7 @@ class Trainer:
         return float(min(1.0, max(fr))) if fr else 0.0
 
 
-METRICS_FIELDS = ["kimg", *METRIC_NAMES, "metrics_s"]
+METRICS_FIELDS = ["kimg", *METRIC_NAMES, "augment_p", "metrics_s"]
 
 
 def held_out_sites(plate) -> tuple[np.ndarray, np.ndarray]:
