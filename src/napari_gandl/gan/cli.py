@@ -46,6 +46,10 @@ def cmd_train(args) -> int:
         overrides["network"] = net
     if args.threads:
         overrides["threads"] = args.threads
+    if args.align is not None:
+        overrides["align"] = args.align
+    if args.align_weight is not None:
+        overrides["align_weight"] = args.align_weight
     cfg = make_config(args.preset, resolution=args.resolution, minutes=args.minutes,
                       kimg=args.kimg, batch=args.batch, device=args.device, **overrides)
     tty = sys.stderr.isatty()
@@ -130,6 +134,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--align", choices=["none", "plate", "experiment"],
+                   help="make D's embedding blind to the plate or experiment (domain-adversarial head "
+                        "with gradient reversal; batch labels from the site table; default none)")
+    p.add_argument("--align-weight", type=float, help="final gradient-reversal weight (default 1)")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)

@@ -184,6 +184,7 @@ class TileSampler:
     def sample(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         r = self.resolution
         out = np.empty((n, self.plate.n_channels, r, r), np.float32)
+        self.last_sites = np.empty(n, np.int64)  # the site of each crop (batch labels for --align)
         i = 0
         while i < n:
             site = int(self.sites[rng.integers(len(self.sites))])
@@ -201,5 +202,6 @@ class TileSampler:
             y = int(rng.integers(h - r + 1))
             x = int(rng.integers(w - r + 1))
             out[i] = img[:, y : y + r, x : x + r]
+            self.last_sites[i] = site
             i += 1
         return torch.from_numpy(out)

@@ -31,6 +31,7 @@ import torch
 
 from . import loss as L
 from .ada import AdaptiveAugment
+from .align import ALIGN_MODES, TrainingAligner
 from .augment import AugmentConfig, augment
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .dataset import DataConfig, Normalizer, TileSampler, fit_normalizer
@@ -126,6 +127,9 @@ class TrainConfig:
     plate: str = ""
     channel_names: list = field(default_factory=list)
     normalizer: dict = field(default_factory=dict)
+    align: str = "none"  # batch D's embedding is made blind to: none, plate or experiment (align.py)
+    align_weight: float = 1.0  # final gradient-reversal weight
+    align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
 
     def to_dict(self):
         d = asdict(self)
@@ -219,6 +223,9 @@ def validate_config(cfg: TrainConfig) -> None:
         _number(cfg.ada_target, "--ada-target", maximum=0.999)
         _number(cfg.ada_kimg, "ada_kimg")
         _number(cfg.ada_interval, "ada_interval", minimum=1, inclusive=True, integer=True)
+    if cfg.align not in ALIGN_MODES:
+        raise ValueError(f"--align must be one of {', '.join(ALIGN_MODES)}, got {cfg.align!r}")
+    _number(cfg.align_weight, "--align-weight")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -374,7 +381,8 @@ class Trainer:
     """Holds networks, optimisers and state; ``step()`` runs one iteration."""
 
     LOSS_FIELDS = ["step", "kimg", "loss_G", "loss_D", "reg", "real_score", "fake_score",
-                   "augment_p", "img_per_s", "elapsed_s"]
+                   "augment_p", "align_loss", "align_acc", "align_weight", "img_per_s",
+                   "elapsed_s"]
 
     def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
         self.out_dir = Path(out_dir)
@@ -457,6 +465,16 @@ class Trainer:
             self.D.parameters(), lr=config.d_lr * r1_ratio,
             betas=tuple(b**r1_ratio for b in config.betas), eps=1e-8,
         )
+        self.aligner = None
+        if config.align != "none":
+            self.aligner = TrainingAligner(plate, config.align, config.align_weight, self.D, self.device)
+            plan = self.aligner.plan.to_dict()
+            if ckpt is not None and config.align_plan.get("classes") != plan["classes"]:
+                raise ValueError(f"{ckpt_path}: the run aligned batches {config.align_plan.get('classes')} "
+                                 f"but the plate now has {plan['classes']}")
+            config.align_plan = plan
+            if plan["note"] and self.rank == 0:
+                warnings.warn(f"--align {config.align}: {plan['note']}", stacklevel=2)
         self.cur_nimg = 0
         self.step_idx = 0
         self.elapsed_s = 0.0
@@ -467,6 +485,8 @@ class Trainer:
             self.G_ema.load_state_dict(ckpt["G_ema"])
             self.opt_G.load_state_dict(ckpt["opt_G"])
             self.opt_D.load_state_dict(ckpt["opt_D"])
+            if self.aligner is not None:
+                self.aligner.load_state_dict(ckpt["align"])
             self.cur_nimg = int(ckpt["cur_nimg"])
             self.step_idx = int(ckpt["step"])
             self.elapsed_s = float(ckpt["elapsed_s"])
@@ -488,7 +508,7 @@ class Trainer:
     # -- helpers -----------------------------------------------------------
     def _broadcast_params(self):
         dist = _dist()
-        for m in (self.G, self.D, self.G_ema):
+        for m in (self.G, self.D, self.G_ema) + ((self.aligner.head,) if self.aligner else ()):
             for t in list(m.parameters()) + list(m.buffers()):
                 dist.broadcast(t.data, src=0)
 
@@ -550,6 +570,8 @@ class Trainer:
             fakes = G(z, style_mixing_prob=cfg.style_mixing)
         D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
+        if self.aligner is not None:
+            self.aligner.opt.zero_grad()
         with self._autocast():
             real_logits = D(self._aug(reals)).float()
             fake_logits = D(self._aug(fakes.detach())).float()
@@ -563,12 +585,20 @@ class Trainer:
             with self._autocast():
                 reg = L.gradient_penalty(D, reals, fakes.float(), cfg.gp_weight, self._aug)
         total_D = loss_D + reg
+        if self.aligner is not None:  # D's embedding learns to hide the batch (gradient reversal)
+            with self._autocast():
+                align, align_stats = self.aligner.loss(D, reals, self.sampler.last_sites, self.fraction())
+            total_D = total_D + align
+            stats.update(align_stats)
         self._check("discriminator loss", total_D.detach())
         total_D.backward()
         self._allreduce_grads(D)
         self.opt_D.step()
         if self.ada is not None:
             self.ada.accumulate(real_logits)
+        if self.aligner is not None:
+            self._allreduce_grads(self.aligner.head)
+            self.aligner.opt.step()
         stats["loss_D"] = float(loss_D.detach())
         stats["reg"] = float(reg.detach())
         stats["real_score"] = float(real_logits.mean().detach())
@@ -622,6 +652,7 @@ class Trainer:
             "rng": _save_rng(self.np_rng),
             "config": self.cfg.to_dict(),
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
+            **({"align": self.aligner.state_dict()} if self.aligner is not None else {}),
         }
 
     def save(self, samples: bool = True) -> Path | None:
