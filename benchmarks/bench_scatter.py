@@ -120,10 +120,9 @@ def bench(n: int, repeats: int) -> dict:
     out["hover: nearest point + label by blitting (per event)"] = timed(hover, repeats) / len(targets)
 
     # what the widget does on the GUI thread besides drawing, on a site table of n sites
-    # carrying a 512-d embedding: read the colouring column, check the embedding on a slider move
+    # carrying a 512-d embedding: read the colouring column
     import pandas as pd
 
-    from napari_gandl._widgets import _analysis
     from napari_gandl._widgets.axes import color_values
 
     emb = np.random.default_rng(4).normal(size=(n, 512)).astype(np.float32)
@@ -137,9 +136,6 @@ def bench(n: int, repeats: int) -> dict:
         lambda: color_values(table, all_rows, "dose"), repeats)
     out["widget: colour values from the site table (compound)"] = timed(
         lambda: color_values(table, all_rows, "compound"), repeats)
-    _analysis.site_table = lambda viewer: table  # the token reads the table the viewer holds
-    out["widget: embedding check on a slider move (token)"] = timed(
-        lambda: _analysis.embedding_token(None), repeats)
     del table, emb
 
     # the alternative: one PathCollection with per-point colours

@@ -19,7 +19,7 @@ from PIL import Image
 from qtpy.QtWidgets import QApplication
 
 from napari_gandl._sample_data import sample_plate_path
-from napari_gandl._widgets._analysis import HANDCRAFTED
+from napari_gandl.viewmodels.embedding_choice import HANDCRAFTED
 from napari_gandl._widgets.axes import PerturbationPlotWidget
 from napari_gandl._widgets.dose import DoseResponseWidget
 from napari_gandl._widgets.svm import SVMWidget

@@ -60,10 +60,11 @@ def embedding_overview(viewer) -> None:
     """Docked PCA of the attached features, coloured by condition: read straight from the site table."""
     import numpy as np
 
-    from napari_gandl._widgets.common import docked_figure, embedding_columns, site_table, style_axes
+    from napari_gandl._widgets.common import docked_figure, site_table, style_axes
 
-    table = site_table(viewer)
-    X = table[embedding_columns(viewer)].to_numpy(np.float64)
+    sites = site_table(viewer)
+    table = sites.frame
+    X = table[sites.embedding_columns].to_numpy(np.float64)
     X = (X - X.mean(0)) / (X.std(0) + 1e-9)
     _, _, vt = np.linalg.svd(X, full_matrices=False)
     pcs = X @ vt[:2].T
@@ -97,7 +98,7 @@ def main() -> None:
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 950)
     viewer.open(str(plate_path), plugin="napari-gandl")
-    plate = viewer.layers[0].metadata["napari_gandl"]["plate"]
+    plate = viewer.layers[0].metadata["napari_gandl"]["site_table"].plate
     sites = plate.sites
 
     # --- train: live samples beside the plate, loss plot, progress

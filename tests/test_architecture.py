@@ -1,19 +1,45 @@
-"""The science (plate, synthetic, gan, analysis) and the command line stay Qt-free."""
+"""The science, the view-models and the command line stay Qt-free; no private napari API."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 GUI_PACKAGES = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "vispy")
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "napari_gandl"
 
 
-def test_science_and_cli_import_neither_napari_nor_qt():
+def test_science_viewmodels_and_cli_import_neither_napari_nor_qt():
     code = (
         "import sys\n"
         "import napari_gandl.plate, napari_gandl.synthetic, napari_gandl.gan, napari_gandl.analysis\n"
+        "import napari_gandl.columns, napari_gandl.viewmodels, napari_gandl.viewmodels.embedding_choice\n"
         "from napari_gandl.cli import build_parser; build_parser()\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({GUI_PACKAGES!r})))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_no_private_napari_api():
+    """Neither ``napari._…`` modules nor private attributes of napari objects (``window._…``)."""
+    private = re.compile(r"napari\._|\b(?:window|viewer|_viewer|qt_viewer|layers|dims)\._[a-z]")
+    found = [f"{path.relative_to(PACKAGE)}:{n}: {line.strip()}"
+             for path in PACKAGE.rglob("*.py")
+             for n, line in enumerate(path.read_text().splitlines(), 1) if private.search(line)]
+    assert found == []
+
+
+def test_widgets_do_not_import_each_other():
+    """Docks meet through the site table's columns and events; only the shared modules are imported."""
+    shared = {"common", "_analysis"}
+    found = []
+    for path in (PACKAGE / "_widgets").glob("*.py"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for name in re.findall(r"from \.(\w+) import|from napari_gandl\._widgets\.(\w+) import", line):
+                module = next(m for m in name if m)
+                if module not in shared and module != path.stem:
+                    found.append(f"{path.name}:{n}: {line.strip()}")
+    assert found == []

@@ -35,7 +35,7 @@ def test_viewer_opens_plate_as_one_layer_per_stain(make_napari_viewer, sample_pl
     path = sample_plate / sub if sub else sample_plate
     layers = viewer.open(str(path), plugin="napari-gandl")
     assert [layer.name for layer in layers] == STAINS
-    sites = layers[0].metadata["sites"]
+    sites = layers[0].metadata["napari_gandl"]["site_table"].frame
     assert viewer.dims.nsteps[0] == len(sites) == (100 if not sub else 25)
     assert viewer.dims.axis_labels[0] == "site"
     for layer in layers:
@@ -72,7 +72,7 @@ def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
     viewer = make_napari_viewer()
     layers = viewer.open(str(plate_copy), plugin="napari-gandl")
     assert len(layers) == 5
-    sites = layers[0].metadata["sites"]
+    sites = layers[0].metadata["napari_gandl"]["site_table"].frame
     assert (sites["problem"] != "").sum() == 1
 
 
@@ -99,7 +99,7 @@ def test_site_navigator_follows_and_drives_the_slider(make_napari_viewer, sample
     navigator = SiteNavigator(viewer)
     assert navigator.summary.value == "open a plate folder"
     layers = viewer.open(str(sample_plate), plugin="napari-gandl")
-    sites = layers[0].metadata["sites"]
+    sites = layers[0].metadata["napari_gandl"]["site_table"].frame
 
     viewer.dims.set_current_step(0, 60)
     row = sites.iloc[60]
@@ -134,4 +134,23 @@ def test_rxrx19a_tiles_get_their_pixel_size(make_napari_viewer, tmp_path):
     assert len(layers) == 5
     assert tuple(layers[0].scale) == pytest.approx((1.0, 0.65, 0.65))
     assert str(layers[0].units[-1]) == "micrometer"
-    assert layers[0].metadata["sites"]["site_id"].tolist() == ["VERO-2_7_C03_1", "VERO-2_7_C03_2"]
+    assert layers[0].metadata["napari_gandl"]["site_table"].frame["site_id"].tolist() == ["VERO-2_7_C03_1", "VERO-2_7_C03_2"]
+
+
+def test_slider_and_site_table_follow_each_other_and_the_canvas_says_which_site(make_napari_viewer, sample_plate):
+    from napari_gandl._widgets.common import site_table
+
+    viewer = make_napari_viewer()
+    viewer.open(str(sample_plate), plugin="napari-gandl")
+    table = viewer.layers[0].metadata["napari_gandl"]["site_table"]
+    assert site_table(viewer) is table
+    heard = []
+    table.current_changed.connect(heard.append)
+    viewer.dims.set_current_step(0, 60)
+    assert table.current == 60 and heard == [60]
+    row = table.frame.iloc[60]
+    assert viewer.text_overlay.visible
+    assert viewer.text_overlay.text.startswith(row.site_id) and row.cell_type in viewer.text_overlay.text
+    table.current = 12
+    assert viewer.dims.current_step[0] == 12 and heard == [60, 12]
+    assert viewer.text_overlay.text.startswith(table.frame.site_id.iloc[12])

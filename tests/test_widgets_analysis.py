@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("napari")
 
-from napari_gandl._widgets import _analysis  # noqa: E402
-from napari_gandl._widgets.common import add_site_columns, site_table  # noqa: E402
+from napari_gandl.viewmodels import embedding_choice as _analysis  # noqa: E402
+from napari_gandl._widgets.common import site_table  # noqa: E402
 
 WAIT_MS = 60_000
 
@@ -30,11 +30,11 @@ def viewer(make_napari_viewer, sample_plate):
 
 
 def attach_embedding(viewer, handcrafted, scale: float = 1.0):
-    """The handcrafted features as the plate's embedding columns f000…"""
-    feats = [c for c in handcrafted.columns if "_" in c and c not in site_table(viewer).columns]
+    """The handcrafted features as the plate's embedding columns f000… (as the Embed dock attaches one)"""
+    feats = [c for c in handcrafted.columns if "_" in c and c not in site_table(viewer).frame.columns]
     frame = pd.DataFrame(handcrafted[feats].to_numpy() * scale, columns=[f"f{i:03d}" for i in range(len(feats))])
     frame.insert(0, "site_id", handcrafted["site_id"].to_numpy())
-    add_site_columns(viewer, frame)
+    site_table(viewer).set_columns(frame, embedding=True, source="handcrafted")
     return frame
 
 
@@ -58,7 +58,7 @@ def test_svm_widget_end_to_end(viewer, qtbot, handcrafted):
     assert result.n_splits == 5 and result.classes == ["C+", "C-"]
     assert 0.6 < result.accuracy_mean <= 1.0
     assert "accuracy" in widget.status.value and "±" in widget.status.value
-    table = site_table(viewer)
+    table = site_table(viewer).frame
     col = widget.record["column"]
     assert col == "svm_Cpos_vs_Cneg_merged"
     scores = table[col].to_numpy()
@@ -79,7 +79,7 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     widget.picker.source.value = _analysis.HANDCRAFTED
     widget.picker.normalisation.value = "none"
     run_and_wait(qtbot, widget)
-    table = site_table(viewer)
+    table = site_table(viewer).frame
     coords, rows = widget.plot.coords, widget.rows
     assert coords.shape == (len(table), 2) and np.isfinite(coords).all()
     # E2 puts C+ at +1 and C- at -1 on average
@@ -124,7 +124,7 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     widget.lasso_selector.onselect([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
     expected = np.sort(rows[coords[:, 0] > x0])
     assert 0 < len(expected) < len(rows)
-    column = site_table(viewer)["rescued_like"]
+    column = site_table(viewer).frame["rescued_like"]
     assert column.dtype == bool
     assert np.array_equal(np.flatnonzero(column.to_numpy()), expected)
     assert viewer.dims.current_step[0] == expected[0]
@@ -202,7 +202,7 @@ def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path
     line, (compound, cell, doses) = next(iter(widget._pickable.items()))
     x, y = ax.transData.transform(np.column_stack(line.get_data()).astype(float)[2])
     MouseEvent("button_press_event", widget.canvas, x, y, button=1)._process()
-    table = site_table(viewer)
+    table = site_table(viewer).frame
     expected = np.flatnonzero((table["treatment"] == compound) & (table["cell_type"] == cell)
                               & np.isclose(table["treatment_conc"], doses[2]))
     assert len(expected) >= 2 and np.array_equal(widget.stepper.rows, expected)
@@ -311,24 +311,25 @@ def test_clear_errors(make_napari_viewer, viewer, qtbot, handcrafted, tmp_path):
     assert dose.record is None and "belong to the open plate" in dose.status.value
 
 
-def test_embedding_attached_by_the_embed_widget_path(viewer, qtbot, handcrafted):
-    """The GAN-DL embed widget attaches embeddings with ``common.set_embedding``:
-    the analysis widgets use exactly those columns, and notice a new one."""
-    from napari_gandl._widgets import common
+def test_a_new_embedding_updates_the_svm_dock_through_events(viewer, qtbot, handcrafted):
+    """The SVM dock hears about the attached embedding (no stale "no embedding yet"), uses
+    exactly its columns (not other numeric result columns), and drops a result when a new
+    embedding is attached."""
     from napari_gandl._widgets.svm import SVMWidget
 
-    if not hasattr(common, "set_embedding"):
-        pytest.skip("common.set_embedding not available")
-    frame = attach_embedding(viewer, handcrafted)          # f000… plus a decoy numeric column
-    add_site_columns(viewer, pd.DataFrame({"site_id": frame["site_id"], "decoy": np.arange(len(frame))}))
-    columns = [c for c in frame.columns if c != "site_id"][:40]
-    common.set_embedding(viewer, frame[["site_id", *columns]], columns, "run-1")
     widget = SVMWidget(viewer)
     widget.picker.normalisation.value = "none"
     widget.n_splits.value = 3
+    widget.run()
+    assert widget.status.value.startswith("no embedding yet")
+    frame = attach_embedding(viewer, handcrafted)
+    assert widget.status.value.startswith("embedding attached")
+    table = site_table(viewer)
+    table.set_columns({"decoy": np.arange(len(table))})
+    columns = [c for c in frame.columns if c != "site_id"][:40]
+    table.set_columns(frame[["site_id", *columns]], embedding=True, source="run-1")
     run_and_wait(qtbot, widget)
     assert widget.record["label"] == "site table: 40 columns f000…f039"
     second = frame[["site_id", *columns]].assign(**{c: frame[c] * 3.0 for c in columns})
-    common.set_embedding(viewer, second, columns, "run-2")
-    viewer.dims.set_current_step(0, 2)
+    table.set_columns(second, embedding=True, source="run-2")
     assert widget.record is None and "embedding changed" in widget.status.value

@@ -239,7 +239,7 @@ def test_widgets_remember_parameters(viewer, config_dir):
 
 
 def test_latent_endpoints_from_a_selection(viewer):
-    from napari_gandl._widgets.common import add_site_columns, site_table
+    from napari_gandl._widgets.common import site_table
     from napari_gandl._widgets.latent import LatentWidget
 
     w = LatentWidget(viewer)
@@ -247,7 +247,7 @@ def test_latent_endpoints_from_a_selection(viewer):
     assert "no 'selected' column" in w.status.value
     selected = np.zeros(len(site_table(viewer)), bool)
     selected[[12, 30, 71]] = True
-    add_site_columns(viewer, pd.DataFrame({"selected": selected}))
+    site_table(viewer).set_columns({"selected": selected})
     click(w.pick_selection)
     assert (w.site_a.value, w.site_b.value) == (12, 71)
 
@@ -256,7 +256,7 @@ def test_latent_endpoints_from_a_selection(viewer):
 
 
 def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_run, sample_plate, notifications):
-    from napari_gandl._widgets.common import embedding_columns, site_table
+    from napari_gandl._widgets.common import site_table
     from napari_gandl._widgets.embed import EmbedWidget
 
     w = EmbedWidget(viewer)
@@ -270,14 +270,14 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
         wait_idle(qtbot, w.embed_button)
     print(f"\nlongest GUI stall while embedding: {beat.max_gap * 1000:.0f} ms")
     assert beat.max_gap < MAX_STALL_S
-    table = site_table(viewer)
+    sites = site_table(viewer)
     cols = [f"f{i:03d}" for i in range(512)]
-    assert embedding_columns(viewer) == cols
-    X = table[cols].to_numpy()
+    assert sites.embedding_columns == cols
+    X = sites.frame[cols].to_numpy()
     assert X.shape == (100, 512) and np.isfinite(X).all()
     assert w.progress_bar.value == 100 and "512 features attached to 100 of 100 sites" in w.status.value
     # every stain layer sees the same table, and it is the backend's embedding
-    assert all(layer.metadata["sites"] is table for layer in viewer.layers)
+    assert all(layer.metadata["napari_gandl"]["site_table"] is sites for layer in viewer.layers)
     ref = embed_plate(sample_plate, tiny_run, device="cpu")
     np.testing.assert_allclose(X, ref[cols].to_numpy(), rtol=1e-4, atol=1e-5)
 
@@ -291,7 +291,7 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
 
     # an RxRx19a-style embeddings.csv (site_id, 0..1023) replaces it; unknown sites are ignored
     rng = np.random.default_rng(0)
-    ids = table["site_id"].astype(str).tolist()[:80] + ["HRCE-9_9_Z99_9"]
+    ids = sites.frame["site_id"].astype(str).tolist()[:80] + ["HRCE-9_9_Z99_9"]
     rx = pd.DataFrame(rng.normal(size=(len(ids), 1024)).astype(np.float32), columns=[str(i) for i in range(1024)])
     rx.insert(0, "site_id", ids)
     rx.to_csv(tmp_path / "embeddings.csv", index=False)
@@ -299,9 +299,11 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
     click(w.load_button)
     wait_idle(qtbot, w.load_button)
     rx_cols = [f"f{i:03d}" for i in range(1024)]
-    assert embedding_columns(viewer) == rx_cols
+    assert sites.embedding_columns == rx_cols and "f511" in sites.frame.columns
+    table = sites.frame
     np.testing.assert_allclose(table.loc[:79, rx_cols].to_numpy(), rx[[str(i) for i in range(1024)]].to_numpy()[:80])
     assert table.loc[80:, rx_cols].isna().all().all()
+    assert w.progress_bar.value == w.progress_bar.max       # a load fills the bar too
 
     # a table of another screen: an error naming the file, buttons back
     other = rx.assign(site_id=[f"X_{i}" for i in range(len(rx))])
@@ -310,7 +312,15 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
     click(w.load_button)
     wait_idle(qtbot, w.load_button)
     qtbot.waitUntil(lambda: any("other.csv" in str(n.message) for n in notifications), timeout=10_000)
-    assert embedding_columns(viewer) == rx_cols
+    assert sites.embedding_columns == rx_cols
+
+    # a file without site_id: the status says it failed (not "reading ..." forever)
+    rx.drop(columns="site_id").to_csv(tmp_path / "no_ids.csv", index=False)
+    w.table_path.value = str(tmp_path / "no_ids.csv")
+    click(w.load_button)
+    wait_idle(qtbot, w.load_button)
+    qtbot.waitUntil(lambda: w.status.value.startswith("failed"), timeout=10_000)
+    assert "site_id" in w.status.value
 
 
 # --------------------------------------------------------------------------- latent
@@ -355,7 +365,9 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
 
     # endpoints resemble their sites better than random cells do (normalised, centre 32 px)
     model = load_model(tiny_run)
-    plate = viewer.layers[0].metadata["napari_gandl"]["plate"]
+    from napari_gandl._widgets.common import site_table
+
+    plate = site_table(viewer).plate
 
     def target(site):
         img = model.normalizer(downsample(plate.read_site(site), model.scale))

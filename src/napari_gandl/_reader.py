@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from .plate import Plate, can_open, open_plate
+from .viewmodels import SiteTable
 
 
 def napari_get_reader(path):
@@ -36,7 +37,7 @@ def plate_layer_data(plate: Plate) -> list[tuple]:
         "colormap": [stain_colormap(s) for s in stains],
         "blending": ["additive"] * len(stains),
         "contrast_limits": plate.contrast_limits(),
-        "metadata": {"napari_gandl": {"plate": plate, "root": str(plate.root)}, "sites": plate.sites},
+        "metadata": {"napari_gandl": {"site_table": SiteTable(plate), "root": str(plate.root)}},
         "axis_labels": ("site", "y", "x"),
         "multiscale": False,
     }
@@ -62,7 +63,20 @@ def read_plate(path) -> list[tuple]:
         plate = open_plate(path)  # a PlateError names the folder; napari shows it
     for w in caught:
         _notify(str(w.message))
+    _follow_slider_of_current_viewer()
     return plate_layer_data(plate)
+
+
+def _follow_slider_of_current_viewer() -> None:
+    """Bridge the site slider as soon as the layers arrive, so the canvas says which site is
+    shown even before a dock is opened (docks bridge their own viewer again; idempotent)."""
+    import napari
+
+    from ._widgets.common import follow_slider
+
+    viewer = napari.current_viewer()
+    if viewer is not None:
+        follow_slider(viewer)
 
 
 def _notify(message: str) -> None:

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
-from ._analysis import (
-    AnalysisWidget, SiteStepper, add_native, category_colors,
-    result_column, saved_record, themed_figure,
-)
-from .common import add_site_columns, show_site, site_table, style_axes
+from napari_gandl import columns as cols
+from napari_gandl.viewmodels.embedding_choice import record as analysis_record
+
+from ._analysis import AnalysisWidget, SiteStepper, add_native, category_colors, themed_figure
+from .common import show_site, site_table, style_axes
 
 if TYPE_CHECKING:
     import napari
@@ -267,12 +267,6 @@ class ScatterPlot:
         self.canvas.blit(self.figure.bbox)
 
 
-def _analysis_feature(column: str) -> bool:
-    from ._analysis import GANDL_FEATURE
-
-    return bool(GANDL_FEATURE.match(column))
-
-
 def site_text(table: pd.DataFrame, row: int) -> str:
     columns = [c for c in ("site_id", "cell_type", "disease_condition", "treatment", "treatment_conc")
                if c in table.columns]
@@ -296,10 +290,11 @@ class PerturbationPlotWidget(AnalysisWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         self._viewer = viewer
+        self.sites = site_table(viewer)  # the choices below read it
         self.space = ComboBox(label="space", choices=list(SPACES), value=SPACES[0])
         self.color_by = ComboBox(label="colour by", choices=self._color_choices, value="condition")
         self.lasso = CheckBox(text="lasso selects sites (off: click a point to go to its site)", value=False)
-        self.selection_name = LineEdit(label="selection column", value="selected")
+        self.selection_name = LineEdit(label="selection column", value=cols.SELECTED)
         self.stepper = SiteStepper(viewer, "selected sites")
         super().__init__(viewer, [self.space])
         from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
@@ -321,28 +316,47 @@ class PerturbationPlotWidget(AnalysisWidget):
         self.color_by.changed.connect(self.recolor)
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
         self.canvas.mpl_connect("button_press_event", self._on_press)
-        viewer.dims.events.current_step.connect(self._follow_slider)
+        self._bind_current()
         self.refresh_choices()
         self.restore()
 
     # ---------------------------------------------------------------- choices
     def _color_choices(self, *_) -> list[str]:
         """The four presets, then the site table's categorical and result columns."""
-        table = site_table(self._viewer)
+        table = getattr(self, "sites", None)
         extra = []
         if table is not None:
-            from .svm import task_columns
+            from napari_gandl.analysis.tables import categorical_columns
 
-            base = {"site_id", "well_id", "cell_type", "disease_condition", "treatment", "treatment_conc"}
-            scores = [c for c in table.columns if isinstance(c, str) and (c.startswith("svm_") or c == "e2_score")]
-            extra = [c for c in [*task_columns(table), *scores] if c not in base and not _analysis_feature(c)]
+            base = {cols.SITE_ID, cols.WELL_ID, cols.CELL_TYPE, cols.CONDITION, cols.COMPOUND, cols.DOSE}
+            frame = table.frame[[c for c in table.frame.columns if c not in set(table.embedding_columns)]]
+            scores = [c for c in frame.columns if cols.is_score(c)]
+            extra = [c for c in [*categorical_columns(frame), *scores] if c not in base]
         return list(dict.fromkeys([*COLOR_PRESETS, *extra]))
 
     def refresh_choices(self) -> None:
         self.color_by.reset_choices()
 
     def on_layers_changed(self) -> None:
+        self._bind_current()
         self.refresh_choices()
+
+    def on_table_changed(self, names: tuple) -> None:
+        if not set(names) <= set(self.sites.embedding_columns):
+            self.refresh_choices()
+            if self.color_by.value in names:
+                self.recolor()
+
+    def _bind_current(self) -> None:
+        """Follow the site table's current site (a new plate: its table)."""
+        bound = getattr(self, "_current_table", None)
+        if bound is self.sites:
+            return
+        if bound is not None:
+            bound.current_changed.disconnect(self._follow_slider)
+        self._current_table = self.sites
+        if self.sites is not None:
+            self.sites.current_changed.connect(self._follow_slider)
 
     # ---------------------------------------------------------------- compute
     def params(self) -> dict:
@@ -350,22 +364,22 @@ class PerturbationPlotWidget(AnalysisWidget):
         params["space"] = self.space.value
         return params
 
-    def compute(self, params: dict, report) -> dict:
+    def compute(self, table, params: dict, report) -> dict:
         from napari_gandl.analysis import fit_c2, fit_e2
 
-        emb = self.read_embedding(params, report)
+        emb = self.read_embedding(table, params, report)
         report(1, 3, "fitting the space…")
         space = fit_e2(emb.table) if params["space"].startswith("E2") else fit_c2(emb.table)
         report(2, 3, "projecting…")
         coords = space.transform(emb.table.X)
         tree = ScatterPlot.build_tree(coords)
-        return saved_record(params["embedding"], emb, params=params, coords=coords, tree=tree, rows=emb.rows,
-                            space=space.as_dict(), selection=None, notes=emb.notes)
+        return analysis_record(table, params["embedding"], emb, params=params, coords=coords, tree=tree,
+                               rows=emb.rows, space=space.as_dict(), selection=None, notes=emb.notes)
 
     def show_record(self, record: dict) -> None:
         self.space.value = record["params"]["space"]
         self.rows = np.asarray(record["rows"], np.int64)
-        table = site_table(self._viewer)
+        table = self.sites.frame
         self._point_of_row = np.full(len(table), -1, np.int64)
         self._point_of_row[self.rows] = np.arange(len(self.rows))
         space = record["space"]
@@ -398,10 +412,9 @@ class PerturbationPlotWidget(AnalysisWidget):
     def recolor(self, *_) -> None:
         if self.record is None or not len(self.rows):
             return
-        table = site_table(self._viewer)
-        if table is None:
+        if self.sites is None:
             return
-        values, kind = color_values(table, self.rows, self.color_by.value)
+        values, kind = color_values(self.sites.frame, self.rows, self.color_by.value)
         self.plot.set_groups(color_groups(values, kind), f"{self.record['space']['name']} — {self.color_by.value}")
         self.canvas.draw_idle()
 
@@ -417,7 +430,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         if i is None:
             self.plot.hover(None)
             return
-        self.plot.hover(i, site_text(site_table(self._viewer), int(self.rows[i])))
+        self.plot.hover(i, site_text(self.sites.frame, int(self.rows[i])))
 
     def _on_press(self, event) -> None:
         if (event.inaxes is not self.ax or event.button != 1 or self.lasso.value
@@ -431,7 +444,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         try:
             if not len(self._point_of_row):
                 return
-            row = int(self._viewer.dims.current_step[0])
+            row = self.sites.current
             i = int(self._point_of_row[row]) if 0 <= row < len(self._point_of_row) else -1
             self.plot.set_current(i if i >= 0 else None)
         except RuntimeError:  # widget deleted
@@ -461,17 +474,15 @@ class PerturbationPlotWidget(AnalysisWidget):
             return np.zeros(0, np.int64)
         inside = Path(np.asarray(vertices, float)).contains_points(self.plot.coords)
         rows = self.rows[inside]
-        name = (self.selection_name.value or "selected").strip()
+        name = (self.selection_name.value or cols.SELECTED).strip()
         self._apply_selection(name, rows, go=True)
         self.record["selection"] = {"name": name, "rows": rows}
         return rows
 
     def _apply_selection(self, name: str, rows: np.ndarray, go: bool) -> None:
-        table = site_table(self._viewer)
-        mask = np.zeros(len(table), bool)
+        mask = np.zeros(len(self.sites), bool)
         mask[rows] = True
-        add_site_columns(self._viewer, pd.DataFrame({name: mask}))
-        result_column(self._viewer, name)
+        self.sites.set_columns({name: mask})
         self.plot.set_selected(self._point_of_row[rows])
         self.canvas.draw_idle()
         self.stepper.set_rows(rows, f"column '{name}' ({len(rows)} sites)", go=go)

@@ -1,70 +1,136 @@
 """What every dock widget shares: finding the plate, its site table, running work off the GUI thread.
 
-The plate's site table (``layer.metadata["sites"]``, one DataFrame shared by
-all stain layers of a plate, one row per slider position) is the plate's
-*features* table: napari image layers have no ``features``, so widgets add
-their per-site results (embedding columns, SVM scores, selections) to it as
-columns, and every other widget finds them there.
+Each opened plate has one :class:`~napari_gandl.viewmodels.SiteTable` (the
+reader puts it in every stain layer's ``metadata["napari_gandl"]``): its
+metadata and the docks' per-site results, announcing changes with psygnal
+events. This module is the one place where napari's site slider is bridged to
+``SiteTable.current``, both ways, and where the current site is described on
+the canvas (the viewer's text overlay) so the user always sees which well,
+condition and compound is shown.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Callable, Iterable
-
-import pandas as pd
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
     from napari_gandl.plate import Plate
+    from napari_gandl.viewmodels import SiteTable
 
 
 def plate_layers(viewer: napari.viewer.Viewer) -> list[Image]:
     """The stain layers of the first plate napari-gandl opened in ``viewer``."""
-    layers = [layer for layer in viewer.layers if "napari_gandl" in layer.metadata]
+    layers = [layer for layer in viewer.layers if "site_table" in layer.metadata.get("napari_gandl", {})]
     if not layers:
         return []
-    first = layers[0].metadata["napari_gandl"]["plate"]
-    return [layer for layer in layers if layer.metadata["napari_gandl"]["plate"] is first]
+    first = _table_of(layers[0])
+    return [layer for layer in layers if _table_of(layer) is first]
+
+
+def _table_of(layer) -> SiteTable | None:
+    return layer.metadata.get("napari_gandl", {}).get("site_table")
+
+
+def site_table(viewer: napari.viewer.Viewer) -> SiteTable | None:
+    """The site table of the plate open in ``viewer`` (bridged to its slider)."""
+    layers = plate_layers(viewer)
+    if not layers:
+        return None
+    follow_slider(viewer)
+    return _table_of(layers[0])
 
 
 def current_plate(viewer: napari.viewer.Viewer) -> Plate | None:
-    layers = plate_layers(viewer)
-    return layers[0].metadata["napari_gandl"]["plate"] if layers else None
-
-
-def site_table(viewer: napari.viewer.Viewer) -> pd.DataFrame | None:
-    """The shared per-site table (metadata and results) of the open plate."""
-    layers = plate_layers(viewer)
-    return layers[0].metadata["sites"] if layers else None
-
-
-def add_site_columns(viewer: napari.viewer.Viewer, columns: pd.DataFrame) -> pd.DataFrame:
-    """Add or replace per-site columns in the plate's table, in place.
-
-    ``columns`` is aligned with the table by ``site_id`` when it has that
-    column, otherwise by row order (it must then have one row per site).
-    Returns the table.
-    """
     table = site_table(viewer)
-    if table is None:
-        raise ValueError("no plate is open: open a plate folder first")
-    if "site_id" in columns:
-        aligned = columns.set_index("site_id").reindex(table["site_id"]).reset_index(drop=True)
-    else:
-        if len(columns) != len(table):
-            raise ValueError(f"{len(columns)} rows given for a plate of {len(table)} sites")
-        aligned = columns.reset_index(drop=True)
-    new = aligned.drop(columns=[c for c in aligned.columns if c == "site_id"])
-    for name in new.columns:
-        table[name] = new[name].to_numpy()
-    return table
+    return table.plate if table is not None else None
+
+
+def site_axis(viewer: napari.viewer.Viewer) -> int:
+    """The slider axis of the plate's sites (plate layers are ``(site, y, x)``, aligned on the right)."""
+    return max(0, viewer.dims.ndim - 3)
 
 
 def show_site(viewer: napari.viewer.Viewer, site_index: int) -> None:
     """Move the site slider to ``site_index``."""
-    viewer.dims.set_current_step(0, int(site_index))
+    viewer.dims.set_current_step(site_axis(viewer), int(site_index))
+
+
+def device_choices() -> list[str]:
+    """``auto`` plus the devices torch can use here."""
+    import torch
+
+    choices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        choices += ["cuda"] + [f"cuda:{i}" for i in range(1, torch.cuda.device_count())]
+    return choices
+
+
+# --------------------------------------------------------------------------- slider <-> SiteTable.current
+
+_BRIDGED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewer -> WeakSet of bridged tables
+
+
+def follow_slider(viewer: napari.viewer.Viewer) -> None:
+    """Bridge the site slider of ``viewer`` and ``SiteTable.current`` of each plate in it, both
+    ways, and show the current site's description on the canvas. Idempotent; plates opened
+    later are bridged as their layers arrive."""
+    if viewer not in _BRIDGED:
+        _BRIDGED[viewer] = weakref.WeakSet()
+        ref = weakref.ref(viewer)
+        viewer.dims.events.current_step.connect(lambda event: _slider_moved(ref()))
+        viewer.layers.events.inserted.connect(lambda event: _bind_tables(ref()))
+    _bind_tables(viewer)
+
+
+def _tables_in(viewer) -> list[SiteTable]:
+    tables = [_table_of(layer) for layer in viewer.layers]
+    return list({id(t): t for t in tables if t is not None}.values())
+
+
+def _bind_tables(viewer) -> None:
+    if viewer is None:
+        return
+    bound = _BRIDGED[viewer]
+    ref = weakref.ref(viewer)
+    for table in _tables_in(viewer):
+        if table in bound:
+            continue
+        bound.add(table)
+        table.current_changed.connect(lambda i, t=weakref.ref(table): _current_changed(ref(), t(), i))
+        _slider_moved(viewer)
+        _describe(viewer, table)
+
+
+def _slider_moved(viewer) -> None:
+    if viewer is None:
+        return
+    step = int(viewer.dims.current_step[site_axis(viewer)])
+    for table in _tables_in(viewer):
+        if len(table):
+            table.current = min(max(step, 0), len(table) - 1)
+
+
+def _current_changed(viewer, table, i: int) -> None:
+    if viewer is None or table is None or not any(t is table for t in _tables_in(viewer)):
+        return
+    if int(viewer.dims.current_step[site_axis(viewer)]) != i:
+        show_site(viewer, i)
+    _describe(viewer, table)
+
+
+def _describe(viewer, table) -> None:
+    """What the shown site is (well, cell type, condition, compound, dose), on the canvas."""
+    layers = plate_layers(viewer)
+    if not layers or _table_of(layers[0]) is not table:  # only the first plate's sites are described
+        return
+    overlay = viewer.text_overlay
+    overlay.text = table.describe(table.current)
+    overlay.position = "top_left"
+    overlay.visible = True
 
 
 def start_worker(
@@ -75,6 +141,7 @@ def start_worker(
     on_yielded: Callable | None = None,
     on_returned: Callable | None = None,
     on_finished: Callable | None = None,
+    on_errored: Callable | None = None,
     progress_total: int = 0,
     **kwargs,
 ):
@@ -82,7 +149,7 @@ def start_worker(
 
     The ``buttons`` are disabled while it runs and re-enabled however it ends;
     an exception becomes a napari error notification naming ``title`` and the
-    cause, never a silent failure. Returns the started worker (``quit()`` asks
+    cause (and is passed to ``on_errored``), never a silent failure. Returns the started worker (``quit()`` asks
     a generator to stop at its next ``yield``).
     """
     from napari.qt.threading import create_worker
@@ -110,6 +177,11 @@ def start_worker(
 
     def errored(exc: Exception):
         show_error(f"{title} failed: {exc}")
+        if on_errored is not None:
+            try:
+                on_errored(exc)
+            except RuntimeError:  # its dock was closed meanwhile
+                pass
 
     if on_yielded is not None and hasattr(worker, "yielded"):
         worker.yielded.connect(on_yielded)
@@ -227,54 +299,3 @@ def remember(container, name: str, fields: Iterable[str]) -> None:
 
     for field in fields:
         getattr(container, field).changed.connect(store)
-
-
-# --------------------------------------------------------------------------- embeddings in the site table
-
-EMBEDDING_ATTR = "napari_gandl_embedding"
-
-
-def set_embedding(viewer: napari.viewer.Viewer, frame: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
-    """Attach an embedding (``site_id`` + feature ``columns``) to the plate's site table, in place.
-
-    Columns of a previously attached embedding are removed first; the table
-    remembers which columns form the embedding (see ``embedding_columns``).
-    Hundreds of columns are joined in one step (adding them one by one costs
-    about a second of GUI time on a small machine), and the table stays the
-    same DataFrame object that every stain layer holds.
-    """
-    table = site_table(viewer)
-    if table is None:
-        raise ValueError("no plate is open: open a plate folder first")
-    columns = list(columns)
-    old = table.attrs.get(EMBEDDING_ATTR, {}).get("columns", [])
-    if "site_id" in frame:
-        aligned = frame.set_index(frame["site_id"].astype(str))[columns].reindex(table["site_id"].astype(str))
-    else:
-        if len(frame) != len(table):
-            raise ValueError(f"{len(frame)} rows given for a plate of {len(table)} sites")
-        aligned = frame[columns]
-    aligned = aligned.set_axis(table.index, axis=0)
-    drop = [c for c in table.columns if c in set(old) | set(columns)]
-    combined = pd.concat([table.drop(columns=drop), aligned], axis=1)
-    combined.attrs = dict(table.attrs)
-    try:
-        table._update_inplace(combined)  # pandas' own in-place replacement (drop(inplace=True) uses it)
-    except AttributeError:  # pragma: no cover - a pandas without it: the slow public way
-        import warnings
-
-        table.drop(columns=drop, inplace=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
-            for name in columns:
-                table[name] = aligned[name].to_numpy()
-    table.attrs[EMBEDDING_ATTR] = {"columns": columns, "source": str(source)}
-    return table
-
-
-def embedding_columns(viewer: napari.viewer.Viewer) -> list[str]:
-    """Feature columns of the embedding attached to the open plate (empty when none)."""
-    table = site_table(viewer)
-    if table is None:
-        return []
-    return [c for c in table.attrs.get(EMBEDDING_ATTR, {}).get("columns", []) if c in table.columns]

@@ -23,16 +23,15 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import Container, FloatSpinBox, LineEdit, PushButton, SpinBox
 
-from ._analysis import (
-    AnalysisWidget, SiteStepper, add_native, category_colors, result_column,
-    saved_record, themed_figure,
-)
-from .common import add_site_columns, site_table, style_axes
+from napari_gandl import columns as cols
+from napari_gandl.viewmodels.embedding_choice import record as analysis_record
+
+from ._analysis import AnalysisWidget, SiteStepper, add_native, category_colors, themed_figure
+from .common import style_axes
 
 if TYPE_CHECKING:
     import napari
 
-SCORE_COLUMN = "e2_score"
 TABLE_COLUMNS = (
     ("compound", "compound"), ("cell_type", "cell type"), ("status", "status"),
     ("ec50_uM", "EC50 (µM)"), ("hill", "Hill"), ("top", "top"), ("bottom", "bottom"),
@@ -166,10 +165,10 @@ class DoseResponseWidget(AnalysisWidget):
                       min_effect=float(self.min_effect.value))
         return params
 
-    def compute(self, params: dict, report) -> dict:
+    def compute(self, table, params: dict, report) -> dict:
         from napari_gandl.analysis import dose_response, fit_e2
 
-        emb = self.read_embedding(params, report)
+        emb = self.read_embedding(table, params, report)
         report(1, 3, "fitting the E2 space…")
         space = fit_e2(emb.table)
         scores = space.on_axis(emb.table.X)
@@ -177,14 +176,13 @@ class DoseResponseWidget(AnalysisWidget):
         curves, points = dose_response(scores, emb.table.meta, min_doses=params["min_doses"],
                                        alpha=params["alpha"], min_effect=params["min_effect"])
         ids = emb.table.meta["site_id"].astype(str).to_numpy()
-        return saved_record(params["embedding"], emb, params=params, curves=curves, points=points,
-                            scores=pd.DataFrame({"site_id": ids, SCORE_COLUMN: scores}), rows=emb.rows,
-                            compound=None, notes=emb.notes)
+        return analysis_record(table, params["embedding"], emb, params=params, curves=curves, points=points,
+                               scores=pd.DataFrame({cols.SITE_ID: ids, cols.E2_SCORE: scores}), rows=emb.rows,
+                               compound=None, notes=emb.notes)
 
     def show_record(self, record: dict) -> None:
         curves = record["curves"]
-        add_site_columns(self._viewer, record["scores"])
-        result_column(self._viewer, SCORE_COLUMN)
+        self.sites.set_columns(record["scores"])
         self._fill_table(curves)
         order = curves.groupby("compound", sort=False)["rank"].min().sort_values().index.tolist()
         self._compounds = order
@@ -193,7 +191,7 @@ class DoseResponseWidget(AnalysisWidget):
         lines = [f"{curves['compound'].nunique()} compounds, {len(curves)} curves ({int(fitted.sum())} fitted), "
                  f"{int(curves['hit'].sum())} hit(s) at q < {record['params']['alpha']:g} — {record['label']}, "
                  f"{record['params']['embedding']['normalisation']}",
-                 f"per-site E2 score → site table column '{SCORE_COLUMN}'; click a dose point to see its sites"]
+                 f"per-site E2 score → site table column '{cols.E2_SCORE}'; click a dose point to see its sites"]
         if record.get("notes"):
             lines.append(record["notes"])
         self.status.value = "\n".join(lines)
@@ -294,7 +292,7 @@ class DoseResponseWidget(AnalysisWidget):
         """Site-table positions (embedded sites) of one dose point."""
         from napari_gandl.analysis.tables import as_str
 
-        table = site_table(self._viewer)
+        table = self.sites.frame
         rows = np.asarray(self.record["rows"], np.int64)
         sub = table[[c for c in ("treatment", "treatment_conc", "cell_type") if c in table.columns]].iloc[rows]
         conc = pd.to_numeric(sub["treatment_conc"], errors="coerce").to_numpy(np.float64)
@@ -304,7 +302,7 @@ class DoseResponseWidget(AnalysisWidget):
 
     def show_dose_point(self, compound: str, cell_type: str, dose: float) -> np.ndarray:
         rows = self.dose_point_rows(compound, cell_type, dose)
-        table = site_table(self._viewer)
+        table = self.sites.frame
         wells = sorted(table["well_id"].iloc[rows].astype(str).unique()) if "well_id" in table else []
         self.stepper.set_rows(rows, f"{compound} {dose:g} µM on {cell_type}, wells {', '.join(wells)}")
         return rows

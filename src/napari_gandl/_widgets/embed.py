@@ -3,7 +3,7 @@
 Thin: a worker thread loads the run's discriminator (``gan.load_model``) and
 embeds the plate's sites batch by batch (``gan.embed.embed_sites``), yielding
 progress. The features (``f000``..``f511``) are attached to the plate's site
-table, the features table every plate layer shares (``common.set_embedding``),
+table (``SiteTable.set_columns(..., embedding=True)``),
 so the other widgets use them without files. The table can be exported as
 parquet, and an existing table (ours, or RxRx19a's ``embeddings.csv``) can be
 loaded instead of computing one.
@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 
-from .common import current_plate, embedding_columns, remember, set_embedding, site_table, start_worker
-from .train import device_choices
+from .common import current_plate, device_choices, remember, site_table, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -101,6 +100,10 @@ class EmbedWidget(Container):
         self._buttons = [self.embed_button, self.export_button, self.load_button]
 
     # ----------------------------------------------------------------- actions
+    def _failed(self, exc: Exception) -> None:
+        """A worker failed (napari already notified): the status says so instead of its last step."""
+        self.status.value = f"failed: {exc}"
+
     def _error(self, message: str) -> None:
         from napari.utils.notifications import show_error
 
@@ -121,7 +124,7 @@ class EmbedWidget(Container):
         self.worker = start_worker(
             embed_job, plate, Path(self.run_dir.value), int(self.batch_size.value), self.device.value,
             buttons=self._buttons, title="GAN-DL embedding", progress_total=n_batches + 1,
-            on_yielded=self._on_progress, on_returned=self._attach,
+            on_yielded=self._on_progress, on_returned=self._attach, on_errored=self._failed,
         )
         return self.worker
 
@@ -133,9 +136,12 @@ class EmbedWidget(Container):
 
     def _attach(self, result):
         frame, source = result
-        columns = [c for c in frame.columns if c != "site_id"]
-        table = set_embedding(self._viewer, frame, columns, source)
-        n = int(table[columns].notna().all(axis=1).sum())
+        table = site_table(self._viewer)
+        table.set_columns(frame, embedding=True, source=source)
+        columns = table.embedding_columns
+        n = int(table.frame[columns].notna().all(axis=1).sum())
+        self.progress_bar.max = max(1, len(table))
+        self.progress_bar.value = self.progress_bar.max
         self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites ({Path(source).name})"
         return table
 
@@ -147,10 +153,11 @@ class EmbedWidget(Container):
             return self._error("loading an embedding table: choose a .parquet or .csv file")
         path = Path(self.table_path.value)
         self.status.value = f"reading {path.name} ..."
+        self.progress_bar.value = 0
 
         def attach(result):
             frame, source = result
-            table = site_table(self._viewer)
+            table = site_table(self._viewer).frame
             known = frame["site_id"].isin(table["site_id"].astype(str))
             if not known.any():
                 return self._error(
@@ -160,25 +167,26 @@ class EmbedWidget(Container):
             self._attach((frame[known], source))
 
         self.worker = start_worker(load_table_job, path, buttons=self._buttons, title=f"loading {path}",
-                                   on_returned=attach)
+                                   on_returned=attach, on_errored=self._failed)
         return self.worker
 
     def export(self):
         """Write the site metadata with the attached embedding to parquet."""
         table = site_table(self._viewer)
-        columns = embedding_columns(self._viewer)
-        if table is None or not columns:
+        columns = table.embedding_columns if table is not None else []
+        if not columns:
             return self._error("export: no embedding attached yet; embed the plate or load a table first")
         if self.export_path.value is None or not str(self.export_path.value).strip():
             return self._error("export: choose a .parquet file to write")
         path = Path(self.export_path.value)
         if path.suffix.lower() not in (".parquet", ".pq"):
             path = path.with_suffix(".parquet")
-        meta = [c for c in table.columns if c not in set(columns) and c != "problem"]
-        frame = table[meta + columns].copy()
+        meta = [c for c in table.frame.columns if c not in set(columns) and c != "problem"]
+        frame = table.frame[meta + columns].copy()
         for c in meta:  # parquet wants one type per column
             if frame[c].dtype == object:
                 frame[c] = frame[c].map(lambda v: v if v is None or isinstance(v, str) else str(v))
         self.worker = start_worker(export_job, frame, path, buttons=self._buttons, title=f"writing {path}",
-                                   on_returned=lambda p: setattr(self.status, "value", f"wrote {p}"))
+                                   on_returned=lambda p: setattr(self.status, "value", f"wrote {p}"),
+                                   on_errored=self._failed)
         return self.worker

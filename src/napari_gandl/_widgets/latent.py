@@ -33,8 +33,11 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from .common import current_plate, plate_layers, remember, site_table, start_worker
-from .train import device_choices, tile_grid
+from napari_gandl import columns as cols
+
+from napari_gandl.plate.display import composite, tile_grid
+
+from .common import current_plate, device_choices, plate_layers, remember, site_table, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 MODES = ["two sites", "two seeds", "generate grid"]
 PATH_LAYER = "latent path"
 GRID_LAYER = "generated"
-SELECTION_COLUMN = "selected"  # the boolean site-table column the scatter lasso writes
 
 
 # --------------------------------------------------------------------------- Qt-free helpers
@@ -75,20 +77,6 @@ def with_progress(function, *args, stage: str = "", min_interval_s: float = 0.1,
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
-
-
-def composite(stack: np.ndarray, colors, limits) -> np.ndarray:
-    """``(..., C, H, W)`` intensities -> ``(..., H, W, 3)`` uint8 additive composite.
-
-    Each stain is scaled by its contrast ``limits`` and tinted with its RGB
-    colour, as napari's additive blending shows it.
-    """
-    x = np.asarray(stack, np.float32)
-    lo = np.asarray([lim[0] for lim in limits], np.float32).reshape(-1, 1, 1)
-    hi = np.asarray([lim[1] for lim in limits], np.float32).reshape(-1, 1, 1)
-    x = np.clip((x - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
-    rgb = np.einsum("...chw,ck->...hwk", x, np.asarray(colors, np.float32)[:, :3])
-    return (np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def write_tiff(stack: np.ndarray, path, channel_names=()) -> Path:
@@ -227,11 +215,13 @@ class LatentWidget(Container):
         self.progress_log: list[tuple] = []  # (stage, done, total) of the current run
 
     def _current_site(self) -> int:
-        return int(self._viewer.dims.current_step[0])
+        table = site_table(self._viewer)
+        return table.current if table is not None else 0
 
-    def pick_selected(self, *_, column: str = SELECTION_COLUMN):
+    def pick_selected(self, *_, column: str = cols.SELECTED):
         """Sites A and B = the first and last site marked in the site table's selection column."""
         table = site_table(self._viewer)
+        table = table.frame if table is not None else None
         if table is None or column not in table.columns:
             return self._error(f"no '{column}' column in the site table: select sites first "
                                f"(e.g. with a lasso in the embedding scatter)")

@@ -1,4 +1,4 @@
-"""Dock widgets. Thin: they read the plate layers' site table and drive the viewer."""
+"""Site navigator: choose experiment, plate, well and site; follows the shown site."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ SUMMARY_COLUMNS = ("cell_type", "disease_condition", "treatment", "treatment_con
 class SiteNavigator(Container):
     """Jump to a site by experiment, plate, well and site; shows what the site is.
 
-    Follows the site slider both ways: moving the slider updates the choices,
-    choosing a well moves the slider.
+    Follows the site table's current site both ways: moving the slider updates
+    the choices, choosing a well moves the slider.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
         self._viewer = viewer
+        self._table = None
         self._sites: pd.DataFrame | None = None
         self._syncing = False
         self.experiment = ComboBox(label="experiment", choices=[])
@@ -38,14 +39,21 @@ class SiteNavigator(Container):
         self.site.changed.connect(lambda: self._narrowed("site"))
         viewer.layers.events.inserted.connect(self._reload)
         viewer.layers.events.removed.connect(self._reload)
-        viewer.dims.events.current_step.connect(self._follow_slider)
         self._reload()
 
     def _reload(self, event=None) -> None:
-        self._sites = site_table(self._viewer)
-        if self._sites is None:
+        table = site_table(self._viewer)
+        if table is not self._table:
+            if self._table is not None:
+                self._table.current_changed.disconnect(self._follow_slider)
+            self._table = table
+            if table is not None:
+                table.current_changed.connect(self._follow_slider)
+        if table is None:
+            self._sites = None
             self.summary.value = "open a plate folder"
             return
+        self._sites = table.frame
         self._follow_slider()
 
     def _subset(self, upto: str) -> pd.DataFrame:
@@ -65,7 +73,7 @@ class SiteNavigator(Container):
     def _follow_slider(self, event=None) -> None:
         if self._sites is None or self._syncing or not len(self._sites):
             return
-        index = min(int(self._viewer.dims.current_step[0]), len(self._sites) - 1)
+        index = self._table.current
         self._syncing = True
         try:
             self._set_choices(self._sites.iloc[index])
@@ -91,7 +99,7 @@ class SiteNavigator(Container):
             self._syncing = False
         if len(match):
             index = int(match.index[0])
-            self._viewer.dims.set_current_step(0, index)
+            self._table.current = index
             self._show_summary(index)
 
     def _show_summary(self, index: int) -> None:

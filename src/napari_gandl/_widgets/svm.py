@@ -17,37 +17,17 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Select, SpinBox
 
-from ._analysis import (
-    AnalysisWidget, META_COLUMNS, add_native, resolve_embedding, result_column,
-    saved_record, slug, themed_figure,
-)
-from .common import add_site_columns, site_table, style_axes
+from napari_gandl import columns as cols
+from napari_gandl.analysis.tables import categorical_columns
+from napari_gandl.viewmodels.embedding_choice import record as analysis_record
+
+from ._analysis import AnalysisWidget, add_native, themed_figure
+from .common import site_table, style_axes
 
 if TYPE_CHECKING:
     import napari
 
 CUSTOM = "custom: a column, positive vs negative values"
-MAX_VALUES = 60  # a column with more distinct values is not offered for a custom task
-
-
-def task_columns(table: pd.DataFrame) -> list[str]:
-    """Site-table columns usable for a custom task (few distinct values).
-
-    Embedding and score columns are skipped cheaply (a float column with many
-    values in its first rows), so this stays fast on a 300,000 x 512 table."""
-    from ._analysis import GANDL_FEATURE
-
-    out = []
-    for c in table.columns:
-        if c in ("site_id", "problem", "SMILES") or not isinstance(c, str) or GANDL_FEATURE.match(c):
-            continue
-        col = table[c]
-        if pd.api.types.is_float_dtype(col) and col.iloc[:2000].nunique() > MAX_VALUES:
-            continue
-        n = col.nunique(dropna=True)
-        if 2 <= n <= MAX_VALUES:
-            out.append(c)
-    return out
 
 
 def column_values(table: pd.DataFrame, column: str) -> list[str]:
@@ -132,6 +112,7 @@ class SVMWidget(AnalysisWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         self._viewer = viewer
+        self.sites = site_table(viewer)  # the choices below read it
         # choices are callables: napari's reset_choices (on layer changes) re-evaluates them
         self.task = ComboBox(label="task", choices=self._task_choices)
         self.column = ComboBox(label="column", choices=self._column_choices)
@@ -153,21 +134,28 @@ class SVMWidget(AnalysisWidget):
     def _task_choices(self, *_) -> list[str]:
         from napari_gandl.analysis import rxrx19a_tasks
 
-        table = site_table(self._viewer)
+        table = self._frame()
         presets: list[str] = []
         if table is not None:
             try:
-                presets = list(rxrx19a_tasks(table[[c for c in META_COLUMNS if c in table.columns]]))
+                presets = list(rxrx19a_tasks(table[[c for c in cols.META if c in table.columns]]))
             except ValueError:
                 presets = []
         return [*presets, CUSTOM]
 
+    def _frame(self):
+        """The site table's metadata and result columns (not the embedding), or None."""
+        table = getattr(self, "sites", None)
+        if table is None:
+            return None
+        return table.frame[[c for c in table.frame.columns if c not in set(table.embedding_columns)]]
+
     def _column_choices(self, *_) -> list[str]:
-        table = site_table(self._viewer)
-        return task_columns(table) if table is not None else []
+        table = self._frame()
+        return categorical_columns(table) if table is not None else []
 
     def _value_choices(self, *_) -> list[str]:
-        table = site_table(self._viewer)
+        table = self._frame()
         column = getattr(getattr(self, "column", None), "value", None)
         if table is None or not column or column not in table.columns:
             return []
@@ -179,6 +167,10 @@ class SVMWidget(AnalysisWidget):
 
     def on_layers_changed(self) -> None:
         self.refresh_choices()
+
+    def on_table_changed(self, names: tuple) -> None:
+        if not set(names) <= set(self.sites.embedding_columns):
+            self.column.reset_choices()
 
     def _task_changed(self, *_) -> None:
         self.custom.visible = self.task.value == CUSTOM
@@ -209,38 +201,31 @@ class SVMWidget(AnalysisWidget):
                 return f"choose at least one positive value of {spec['column']!r}"
         return None
 
-    def compute(self, params: dict, report) -> dict:
-        from napari_gandl.analysis import evaluate_task
+    def compute(self, table, params: dict, report) -> dict:
+        from napari_gandl.analysis import Task, evaluate_task
 
-        report(0, params["n_splits"], "reading the embedding…")
-        emb = resolve_embedding(self._viewer, **_embedding_kwargs(params),
-                                progress=lambda d, t: report(d, t, "computing handcrafted features…"))
+        emb = self.read_embedding(table, params, report, total=params["n_splits"])
         # the task is defined on the whole plate, then restricted to the embedded sites
-        from napari_gandl.analysis import Task
-
-        table = site_table(self._viewer)
+        frame = table.frame
         spec = params["task"]
-        columns = [c for c in META_COLUMNS if c in table.columns]
+        columns = [c for c in cols.META if c in frame.columns]
         if spec["task"] == CUSTOM and spec["column"] not in columns:
             columns.append(spec["column"])
-        whole = build_task(table[columns], spec)
+        whole = build_task(frame[columns], spec)
         task = Task(whole.name, whole.labels[emb.rows], whole.groups[emb.rows], whole.description)
         report(0, params["n_splits"], f"{task.name}: {task.counts()} sites; fitting…")
         result = evaluate_task(emb.table.X, task, n_splits=params["n_splits"], C=params["C"],
                                progress=lambda k, n: report(k, n, f"split {k} / {n}"))
         scores, positive = decision_scores(emb.table.X, task, C=params["C"])
         ids = emb.table.meta["site_id"].astype(str).to_numpy()
-        return saved_record(params["embedding"], emb, params=params, result=result,
-                            scores=pd.DataFrame({"site_id": ids, "score": scores}),
-                            positive=positive, column=f"svm_{slug(task.name)}", notes=emb.notes)
+        return analysis_record(table, params["embedding"], emb, params=params, result=result,
+                               scores=pd.DataFrame({cols.SITE_ID: ids, "score": scores}),
+                               positive=positive, column=cols.svm_score(task.name), notes=emb.notes)
 
     def show_record(self, record: dict) -> None:
         result = record["result"]
-        table = site_table(self._viewer)
-        if table is not None:
-            scores = record["scores"].rename(columns={"score": record["column"]})
-            add_site_columns(self._viewer, scores)
-            result_column(self._viewer, record["column"])
+        if self.sites is not None:
+            self.sites.set_columns(record["scores"].rename(columns={"score": record["column"]}))
         counts = ", ".join(f"{k}: {v}" for k, v in result.n_sites.items())
         lines = [
             f"{result.name} — {record['label']}, {record['params']['embedding']['normalisation']}",
@@ -259,11 +244,6 @@ class SVMWidget(AnalysisWidget):
     def clear_record(self) -> None:
         self.figure.clear()
         self.canvas.draw_idle()
-
-
-def _embedding_kwargs(params: dict) -> dict:
-    emb = params["embedding"]
-    return {"source": emb["source"], "path": emb.get("path"), "normalisation": emb["normalisation"]}
 
 
 __all__ = ["SVMWidget", "build_task", "decision_scores"]

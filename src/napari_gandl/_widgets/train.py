@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton
 
-from .common import current_plate, docked_figure, remember, start_worker, style_axes
+from napari_gandl.plate.display import tile_grid
+
+from .common import current_plate, device_choices, docked_figure, remember, start_worker, style_axes
 
 if TYPE_CHECKING:
     import napari
@@ -32,35 +34,11 @@ GUI_SWITCH_INTERVAL_S = 0.001
 RESOLUTIONS = ["preset", "32", "64", "128", "256", "512"]
 
 
-def device_choices() -> list[str]:
-    """``auto`` plus the devices torch can use here."""
-    import torch
-
-    choices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        choices += ["cuda"] + [f"cuda:{i}" for i in range(1, torch.cuda.device_count())]
-    return choices
-
-
 def cpu_threads() -> int:
     """Torch threads for CPU training: all cores but one, which stays with napari's GUI thread."""
     import os
 
     return max(1, (os.cpu_count() or 2) - 1)
-
-
-def tile_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
-    """``(N, C, H, W)`` images -> one ``(C, rows*(H+pad)-pad, cols*(W+pad)-pad)`` grid."""
-    images = np.asarray(images, np.float32)
-    n, c, h, w = images.shape
-    cols = cols or max(1, math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / cols)
-    grid = np.zeros((c, rows * (h + pad) - pad, cols * (w + pad) - pad), np.float32)
-    grid[:] = images.min(axis=(0, 2, 3))[:, None, None]
-    for i in range(n):
-        r, k = divmod(i, cols)
-        grid[:, r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = images[i]
-    return grid
 
 
 def format_eta(seconds: float | None) -> str:
@@ -178,7 +156,7 @@ class TrainWidget(Container):
         self._quit_hooked = False
         self._closing = False
         self._pbar = None
-        self._task_id = None
+        self._close_filter = None
         self._history: list[tuple[float, float, float]] = []
         self._figure = None
         self._canvas = None
@@ -298,26 +276,13 @@ class TrainWidget(Container):
         from napari.utils import progress
 
         self._pbar = progress(total=1000, desc="GAN-DL training")
-        # Closing the viewer must stop training and wait for its checkpoint. napari asks
-        # its registered long-running tasks to cancel when its window closes (a private
-        # API, hence the guard); quitting the application is the public fallback.
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            register = getattr(getattr(self._viewer, "window", None), "_register_task_status", None)
-        if register is not None:
-            from napari.utils.task_status import Status
-
-            def cancel():
-                self.shutdown()
-                return True
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                self._task_id = register(
-                    "napari-gandl", Status.BUSY, f"GAN-DL training into {self.run_path}", cancel_callback=cancel
-                )
+        # Closing the viewer's window or quitting the application stops training and waits
+        # for its checkpoint: a Qt event filter on the window the dock sits in (public Qt API;
+        # napari's own task registry is private) and QApplication.aboutToQuit.
+        window = self.native.window()
+        if window is not self.native and self._close_filter is None:
+            self._close_filter = _close_filter_class()(self.shutdown)
+            window.installEventFilter(self._close_filter)
         if not self._quit_hooked:
             from qtpy.QtWidgets import QApplication
 
@@ -467,21 +432,27 @@ class TrainWidget(Container):
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
-        if self._task_id is not None:
-            from napari.utils.task_status import Status
-
-            import warnings
-
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    self._viewer.window._update_task_status(self._task_id, Status.COMPLETED, "")  # noqa: SLF001
-            except Exception:  # noqa: BLE001 - the window may already be gone
-                pass
-            self._task_id = None
         if self._closing:
             return
         self.stop_button.enabled = False
         row = self.last_progress
         if row is None or not row.get("done"):
             self.status.value = "training ended without a checkpoint (see the error message)"
+
+
+def _close_filter_class():
+    from qtpy.QtCore import QEvent, QObject
+
+    class CloseFilter(QObject):
+        """Calls ``on_close`` (blocking) when the watched window is about to close."""
+
+        def __init__(self, on_close):
+            super().__init__()
+            self._on_close = on_close
+
+        def eventFilter(self, watched, event):  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.Close:
+                self._on_close()
+            return False
+
+    return CloseFilter

@@ -1,0 +1,113 @@
+"""View-models without a viewer or Qt: the site table and its events, the embedding choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_gandl import columns as cols
+from napari_gandl.plate import open_plate
+from napari_gandl.viewmodels import SiteTable
+from napari_gandl.viewmodels.embedding_choice import (
+    FILE, HANDCRAFTED, SITE_TABLE, NoEmbedding, precheck, record, resolve_embedding, stale_reason,
+)
+
+
+@pytest.fixture
+def table(sample_plate) -> SiteTable:
+    return SiteTable(open_plate(sample_plate))
+
+
+def test_set_columns_emits_changed_with_the_names(table):
+    heard = []
+    table.changed.connect(heard.append)
+    before = table.frame
+    scores = pd.DataFrame({cols.SITE_ID: table.frame[cols.SITE_ID][::-1], cols.E2_SCORE: np.arange(len(table))[::-1]})
+    table.set_columns(scores)                       # aligned by site_id, whatever the order
+    assert heard == [(cols.E2_SCORE,)]
+    assert np.array_equal(table.frame[cols.E2_SCORE], np.arange(len(table)))
+    assert cols.E2_SCORE not in before.columns      # frames are snapshots, never changed in place
+    table.set_columns({cols.SELECTED: np.arange(len(table)) < 3})   # by row order
+    assert heard[-1] == (cols.SELECTED,) and table.frame[cols.SELECTED].sum() == 3
+    assert table.result_columns == [cols.E2_SCORE, cols.SELECTED]
+
+
+def test_embedding_replaces_the_previous_one(table):
+    heard = []
+    table.changed.connect(heard.append)
+    ids = table.frame[cols.SITE_ID]
+    first = pd.DataFrame(np.ones((len(ids), 3)), columns=["f000", "f001", "f002"]).assign(site_id=ids.to_numpy())
+    table.set_columns(first, embedding=True, source="run-1")
+    assert table.embedding_columns == ["f000", "f001", "f002"] and table.embedding_source == "run-1"
+    version = table.embedding_version
+    second = pd.DataFrame({"site_id": ids.iloc[:10].to_numpy(), "f000": np.arange(10.0)})
+    table.set_columns(second, embedding=True, source="run-2")
+    assert heard[-1] == ("f000", "f001", "f002")    # f000 replaced, f001 f002 removed
+    assert table.embedding_columns == ["f000"] and "f001" not in table.frame.columns
+    assert table.embedding_version == version + 1
+    assert table.frame["f000"].isna().sum() == len(ids) - 10   # sites it lacks: NaN
+    with pytest.raises(ValueError, match="belong to the attached embedding"):
+        table.set_columns({"f000": np.zeros(len(ids))})
+
+
+def test_bad_columns_are_refused_naming_the_problem(table):
+    with pytest.raises(ValueError, match=r"5 rows given for a plate of \d+ sites"):
+        table.set_columns({"x": np.zeros(5)})
+    with pytest.raises(ValueError, match="metadata columns cannot be replaced"):
+        table.set_columns({cols.CELL_TYPE: np.zeros(len(table))})
+    twice = pd.DataFrame({cols.SITE_ID: [table.frame[cols.SITE_ID].iloc[0]] * 2, "x": [1, 2]})
+    with pytest.raises(ValueError, match="repeat site ids"):
+        table.set_columns(twice)
+    assert list(table.frame.columns) == list(table.plate.sites.columns)   # nothing changed
+
+
+def test_current_site_event_and_description(table):
+    heard = []
+    table.current_changed.connect(heard.append)
+    table.current = 5
+    table.current = 5                               # unchanged: no event
+    assert heard == [5] and table.current == 5
+    with pytest.raises(IndexError, match="outside the plate"):
+        table.current = len(table)
+    row = table.frame.iloc[5]
+    text = table.describe(5)
+    assert text.startswith(str(row[cols.SITE_ID])) and str(row[cols.CELL_TYPE]) in text
+    treated = int(np.flatnonzero(table.frame[cols.COMPOUND].notna())[0])
+    r = table.frame.iloc[treated]
+    assert f"{r[cols.COMPOUND]} {r[cols.DOSE]:g} µM" in table.describe(treated)
+
+
+def test_embedding_choice_and_staleness(table, tmp_path):
+    assert precheck(None, SITE_TABLE) .startswith("no plate is open")
+    assert precheck(table, SITE_TABLE).startswith("no embedding yet")
+    with pytest.raises(NoEmbedding, match="no embedding yet"):
+        resolve_embedding(table, SITE_TABLE)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(table), 6))
+    frame = pd.DataFrame(X, columns=[f"f{i:03d}" for i in range(6)]).assign(site_id=table.frame[cols.SITE_ID])
+    frame.loc[3, "f002"] = np.nan
+    table.set_columns(frame, embedding=True, source="run")
+    assert precheck(table, SITE_TABLE) is None
+    emb = resolve_embedding(table, SITE_TABLE, normalisation="none")
+    assert len(emb.rows) == len(table) - 1 and 3 not in emb.rows and "1 site(s)" in emb.notes
+    assert np.allclose(emb.table.X, X[emb.rows])
+    rec = record(table, {"source": SITE_TABLE, "normalisation": "none"}, emb)
+    assert stale_reason(table, rec) is None
+    table.set_columns({cols.E2_SCORE: np.zeros(len(table))})       # a result column: still valid
+    assert stale_reason(table, rec) is None
+    table.set_columns(frame, embedding=True, source="run again")
+    assert stale_reason(table, rec) == "the embedding changed"
+    # a file: stale when it changes on disk
+    path = tmp_path / "emb.csv"
+    frame.iloc[:20].to_csv(path, index=False)
+    choice = {"source": FILE, "path": str(path), "normalisation": "none"}
+    emb = resolve_embedding(table, FILE, path, "none")
+    assert len(emb.rows) == 19
+    rec = record(table, choice, emb)
+    assert stale_reason(table, rec) is None
+    frame.iloc[:30].to_csv(path, index=False)
+    assert "changed" in stale_reason(table, rec)
+    with pytest.raises(NoEmbedding, match="not found"):
+        resolve_embedding(table, FILE, tmp_path / "missing.csv")
+    assert stale_reason(table, {"embedding": {"source": HANDCRAFTED}}) is None
