@@ -36,14 +36,15 @@ def write_plate(root: Path, n_wells: int, sites_per_well: int, tile_size: int) -
     import pandas as pd
     from PIL import Image
 
-    from napari_gandl.synthetic import CELL_TYPES, render_site
+    from napari_gandl.synthetic import CELL_TYPES, ScreenDesign, render_site
 
     if (root / "metadata.csv").is_file():
         return root
     rng = np.random.default_rng(0)
     distinct = []
     for k in range(24):
-        pixels = render_site(rng, tile_size, CELL_TYPES[k % 2], 0.4, 0.0, np.ones(5), np.full(5, 5.0), 0.7)
+        pixels, _, _ = render_site(rng, ScreenDesign(tile_size=tile_size), CELL_TYPES[k % 2], 0.4, 0.0,
+                                   np.ones(5), np.full(5, 5.0), 0.7)
         encoded = []
         for c in range(5):
             buffer = io.BytesIO()

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .synthetic import PRESETS
 
 # Modules that add subcommands through ``register(subparsers)``.
-SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.gan.cli", "napari_gandl.analysis.cli")
+SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.synthetic", "napari_gandl.gan.cli", "napari_gandl.analysis.cli")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -66,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic screen (or on PLATE)")
     p.add_argument("plate", nargs="?", help="plate folder to use instead of the synthetic screen")
     p.add_argument("--out", default="gandl-demo", help="folder for everything the demo writes")
-    p.add_argument("--preset", default="demo", choices=["test", "demo", "large"],
-                   help="size of the synthetic screen")
+    p.add_argument("--preset", default="demo", choices=list(PRESETS),
+                   help="which synthetic screen (docs/synthetic.md)")
     p.add_argument("--minutes", type=float, default=5.0, help="training time of the quick preset")
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,8 @@ reader): ``compounds.csv`` and ``wells.csv``.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +80,29 @@ class ScreenDesign:
     compounds: tuple[Compound, ...] = ()
     infected_fraction: float = 0.75  # untreated active-virus wells
     healthy_infected_fraction: float = 0.02
-    # How strongly infection also changes per-stain textures and histograms
-    # (0: only the cross-stain translocations, 1: every texture change in full).
+    # What infection changes in a cell, each from 0 (nothing) to 1 (in full):
+    # per-stain textures and histograms (rounding, condensed nucleus, vacuolated
+    # ER, lost fibres, RNA granules, scattered Golgi) ...
     texture_strength: float = 0.15
+    # ... the cross-stain translocations (RNA spots out of the nucleus, Golgi onto it) ...
+    translocation: float = 1.0
+    # ... and morphology: swollen, ragged cells, syncytia (fused, multinucleate
+    # cells) and large vacuoles that cut through every cytoplasmic stain.
+    morphology: float = 0.0
+    # Length scale of the cells: 0.5 gives HRCE cells ~11 px and VERO ~14 px
+    # across, RxRx19a's 40-60 px cells in 1024^2 tiles rendered at 4x downscale.
+    cell_scale: float = 1.0
+    # Imaging: signal relative to the shot noise (>1: a binned downscale
+    # has less relative noise); per plate: per-stain gain (log-normal sigma), background range,
+    # focus (blur sigma range), illumination fall-off towards the tile corners
+    # (0: flat field), cell density (log-normal sigma); per site: extra blur.
+    exposure: float = 1.0
+    gain_sigma: float = 0.18
+    background: tuple[float, float] = (2.0, 10.0)
+    blur: tuple[float, float] = (0.5, 1.0)
+    illumination: float = 0.0
+    density_sigma: float = 0.0
+    focus_jitter: float = 0.0
 
 
 # Rescuers with a spread of potencies, an inert compound, a cytotoxic one.
@@ -105,6 +126,31 @@ PRESETS = {
     "demo": ScreenDesign(compounds=DEMO_COMPOUNDS),
     "large": ScreenDesign(tile_size=256, sites_per_well=4, compounds=DEMO_COMPOUNDS),
 }
+# The fixed benchmark suite (docs/synthetic.md "The benchmark suite"): RxRx19a
+# sites at 4x downscale (256^2 tiles for 1024^2, cells 10-15 px across), 2 cell
+# types x 2 plates x 64 wells x 2 sites = 512 sites each. Every screen varies
+# focus (per plate and per site), illumination, cell density and per-plate gain.
+# Frozen: tests/test_synthetic.py records each design's hash. Never change a
+# screen after a method was scored on it; add a new one instead.
+SUITE_BASE = ScreenDesign(
+    tile_size=256, cell_scale=0.5, sites_per_well=2, mock_wells=4, uv_wells=4, active_wells=8,
+    compounds=DEMO_COMPOUNDS, texture_strength=0.0, translocation=0.0, morphology=0.0,
+    exposure=3.0, illumination=0.3, density_sigma=0.15, focus_jitter=0.3,
+)
+SUITE_SCREENS = {
+    # what infection changes:
+    "texture": replace(SUITE_BASE, texture_strength=0.25),       # per-stain texture only
+    "translocation": replace(SUITE_BASE, translocation=1.0),     # cross-stain relations only
+    "morphology": replace(SUITE_BASE, morphology=0.5),           # size, shape, syncytia, vacuoles
+    "partial": replace(SUITE_BASE, infected_fraction=0.25, texture_strength=0.5, translocation=1.0,
+                       morphology=0.4),                         # a minority of cells, all cues
+    # strong plate effects on the texture screen's wells (same ground truth):
+    "plate-gain-blur": replace(SUITE_BASE, texture_strength=0.25, gain_sigma=0.6, blur=(0.4, 2.0)),
+    "plate-background-density": replace(SUITE_BASE, texture_strength=0.25, background=(2.0, 40.0),
+                                        density_sigma=0.5),
+}
+SUITE = tuple(SUITE_SCREENS)
+PRESETS.update(SUITE_SCREENS)
 
 
 @dataclass(frozen=True)
@@ -144,21 +190,39 @@ def _spots(yy, xx, centres, sigma, weights=None):
 
 
 def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: np.ndarray,
-                texture_strength: float = 1.0):
+                design: ScreenDesign):
     """One cell's five stain patches ``(5, size, size)`` centred on the cell.
 
-    Infection moves things between compartments (RNA spots from the nucleus
-    into the cytoplasm, the Golgi cluster from beside the nucleus to the cell
-    edge): each stain alone looks the same, only its relation to the nucleus
-    changes. ``texture_strength`` scales the changes a single stain shows
-    (rounding, condensed nucleus, vacuoles, lost fibres, RNA granules,
-    Golgi fragmentation).
+    What infection changes is set by the design, each part from 0 to 1:
+    ``translocation`` moves things between compartments (RNA spots from the
+    nucleus into the cytoplasm, the Golgi cluster from beside the nucleus onto
+    it), so each stain alone looks the same and only its relation to the
+    nucleus changes; ``texture_strength`` scales the changes a single stain
+    shows (rounding, condensed nucleus, vacuoles, lost fibres, RNA granules,
+    Golgi fragmentation); ``morphology`` swells the cell, makes its outline
+    ragged, fuses it into a multinucleate syncytium and punches large vacuoles
+    through its cytoplasm. Lengths scale with ``cell_scale``; fine structures
+    stay at least 0.7 px wide (the optics).
     """
-    ts = texture_strength if infected else 0.0
-    radius = cell.cell_radius * rng.uniform(0.85, 1.15)
+    ts = design.texture_strength if infected else 0.0
+    tl = design.translocation if infected else 0.0
+    m = design.morphology if infected else 0.0
+    s = design.cell_scale
+
+    def width(sigma):
+        return max(sigma * s, 0.7)
+
+    radius = cell.cell_radius * s * rng.uniform(0.85, 1.15)
     aspect = rng.uniform(*cell.aspect)
     radius *= 1 - 0.1 * ts  # infected cells round up and shrink a little
     aspect = 1.0 + (aspect - 1.0) * (1 - 0.65 * ts)
+    n_syncytium = 1
+    if m > 0:
+        radius *= 1 + 0.3 * m * rng.uniform(0.5, 1.0)  # swollen
+        if rng.random() < 0.45 * m:  # fused with its neighbours
+            n_syncytium = int(rng.integers(2, 5))
+            radius *= np.sqrt(n_syncytium) * 0.8
+            aspect = 1.0 + (aspect - 1.0) * 0.5
     a, b = radius * np.sqrt(aspect), radius / np.sqrt(aspect)
     half = int(np.ceil(a * 1.25)) + 2
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(float)
@@ -166,17 +230,22 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     u = xx * np.cos(theta) + yy * np.sin(theta)  # along the long axis
     v = -xx * np.sin(theta) + yy * np.cos(theta)
     phi = np.arctan2(v / b, u / a)
-    wobble = 1 + sum(rng.normal(0, 0.06) * np.cos(k * phi + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
+    ragged = 0.06 * (1 + 2.0 * m)
+    wobble = 1 + sum(rng.normal(0, ragged) * np.cos(k * phi + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
     rho = np.hypot(u / a, v / b) / wobble
     cell_mask = 1 / (1 + np.exp((rho - 1) * 12))
 
     condense = (1 - 0.28 * ts) * (1 - 0.3 * toxicity)
-    n_r = cell.nucleus_radius * rng.uniform(0.9, 1.1) * condense
-    n_off = rng.normal(0, 0.15, 2) * radius
+    n_r = cell.nucleus_radius * s * rng.uniform(0.9, 1.1) * condense
+    n_off = rng.normal(0, 0.15, 2) * radius / np.sqrt(n_syncytium)
     nu, nv = u - n_off[0], v - n_off[1]
     n_aspect = rng.uniform(1.0, 1.3)
     n_rho = np.hypot(nu / (n_r * np.sqrt(n_aspect)), nv / (n_r / np.sqrt(n_aspect)))
     nucleus = 1 / (1 + np.exp((n_rho - 1) * 10))
+    for _ in range(n_syncytium - 1):  # the syncytium's other nuclei, around the first
+        ang, dist = rng.uniform(0, 2 * np.pi), rng.uniform(1.8, 2.6) * n_r
+        other = np.hypot(nu - dist * np.cos(ang), nv - dist * np.sin(ang)) / (n_r * rng.uniform(0.85, 1.1))
+        nucleus = np.maximum(nucleus, 1 / (1 + np.exp((other - 1) * 10)) * (rho < 0.85))
     cytoplasm = np.clip(cell_mask - nucleus, 0, 1)
     n_centre = np.array([n_off[0] * np.sin(theta) + n_off[1] * np.cos(theta),
                          n_off[0] * np.cos(theta) - n_off[1] * np.sin(theta)])  # y, x
@@ -198,7 +267,7 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     perinuclear = np.exp(-np.clip(n_rho - 1, 0, None) * 0.8)
     w2 = cytoplasm * perinuclear * np.clip(0.35 + np.abs(tex[1]) * 1.6, 0, None)
     if ts > 0:
-        vac = _spots(yy, xx, in_cytoplasm(rng.integers(4, 8)), rng.uniform(1.2, 2.0))
+        vac = _spots(yy, xx, in_cytoplasm(rng.integers(4, 8)), rng.uniform(1.2, 2.0) * s)
         w2 = w2 * np.clip(1 - 0.9 * ts * vac, 0, 1)
     # w3 Phalloidin: cortical ring plus stress fibres along the long axis.
     ring = np.exp(-(((rho - 0.93) / 0.09) ** 2)) * cell_mask
@@ -212,23 +281,27 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     # as a whole out of the nucleus, so this stain alone looks the same.
     angles = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(k) / k
     constellation = np.stack([towards(a, r * n_r) for a, r in zip(angles, rng.uniform(0.35, 0.6, k))])
-    shift = towards(rng.uniform(0, 2 * np.pi), 1.6 * n_r) - n_centre if infected else 0.0
+    shift = (towards(rng.uniform(0, 2 * np.pi), 1.6 * n_r * tl) - n_centre) if infected else 0.0
     centres = constellation + shift
-    spots = _spots(yy, xx, centres, 0.9) * cell_mask
-    granules = _spots(yy, xx, in_cytoplasm(rng.integers(8, 14)), 0.8) * cell_mask if ts > 0 else 0.0
+    spots = _spots(yy, xx, centres, width(0.9)) * cell_mask
+    granules = _spots(yy, xx, in_cytoplasm(rng.integers(8, 14)), width(0.8)) * cell_mask if ts > 0 else 0.0
     w4 = spots + (0.45 * ts + 0.35 * ts**2) * granules + 0.12 * cell_mask
     # w5 WGA: plasma membrane plus a compact Golgi cluster, beside the nucleus
     # when healthy, collapsed over it when infected (and looser with ts).
     membrane = np.exp(-(((rho - 0.98) / 0.07) ** 2)) * 0.25
-    golgi_at = towards(rng.uniform(0, 2 * np.pi), n_r * (0.25 if infected else 1.35))
+    golgi_at = towards(rng.uniform(0, 2 * np.pi), n_r * (0.25 * tl + 1.35 * (1 - tl)))
     # At full strength the Golgi is scattered through the cytoplasm; this is the
     # most visible single-stain cue, so it grows with the square of the strength.
-    spread = 1.1 + 5.0 * ts**2
+    spread = (1.1 + 5.0 * ts**2) * s
     n_puncta = rng.integers(4, 7) + int(round(8 * ts**2))
-    golgi = _spots(yy, xx, golgi_at[None] + rng.normal(0, spread, (n_puncta, 2)), 1.0)
+    golgi = _spots(yy, xx, golgi_at[None] + rng.normal(0, spread, (n_puncta, 2)), width(1.0))
     w5 = membrane + golgi * cell_mask
 
     patches = np.stack([w1, w2, w3, w4, w5])
+    if m > 0:  # large vacuoles: holes through every cytoplasmic stain
+        holes = in_cytoplasm(int(rng.integers(1, 4)) + int(round(2 * m)), inner=1.5, outer=0.75)
+        hole = np.clip(_spots(yy, xx, holes, radius * rng.uniform(0.12, 0.2)) * 1.5, 0, 1)
+        patches[1:] *= 1 - 0.95 * m * hole * (1 - nucleus)
     totals = patches.reshape(5, -1).sum(1)
     target = CELL_TOTAL * (radius / cell.cell_radius) ** 2 * rng.lognormal(0, 0.2, 5)
     return patches * (target / np.maximum(totals, 1e-6))[:, None, None]
@@ -236,40 +309,53 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
 
 def place_cells(rng, n: int, size: int, min_dist: float) -> np.ndarray:
     """Up to ``n`` cell centres with a minimum spacing (dart throwing)."""
-    centres: list[np.ndarray] = []
+    centres = np.empty((n, 2))
+    placed = 0
     for _ in range(n * 30):
-        if len(centres) == n:
+        if placed == n:
             break
         p = rng.uniform(-min_dist * 0.3, size + min_dist * 0.3, 2)
-        if all(np.hypot(*(p - q)) >= min_dist for q in centres):
-            centres.append(p)
-    return np.array(centres).reshape(-1, 2)
+        if np.all(np.hypot(*(p - centres[:placed]).T) >= min_dist):
+            centres[placed] = p
+            placed += 1
+    return centres[:placed]
 
 
-def render_site(rng, size: int, cell: CellType, infected_fraction: float, toxicity: float,
-                gain: np.ndarray, background: np.ndarray, blur: float, texture_strength: float = 0.15) -> np.ndarray:
-    """One site as ``(5, size, size)`` uint8."""
-    n_cells = rng.poisson(cell.density * size * size / 1000 * (1 - 0.6 * toxicity))
-    centres = place_cells(rng, max(n_cells, 1), size, cell.cell_radius * 1.5)
-    pad = int(cell.cell_radius * 2.5) + 4
+def render_site(rng, design: ScreenDesign, cell: CellType, infected_fraction: float, toxicity: float,
+                gain: np.ndarray, background: np.ndarray, blur: float, density: float = 1.0,
+                shading: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
+    """One site as ``(5, size, size)`` uint8, with its numbers of cells and of infected cells.
+
+    ``density`` multiplies the cell type's density, ``shading`` (size x size)
+    the light reaching each pixel.
+    """
+    size, s = design.tile_size, design.cell_scale
+    n_cells = rng.poisson(cell.density * size * size / 1000 * (1 - 0.6 * toxicity) * density / s**2)
+    centres = place_cells(rng, max(n_cells, 1), size, cell.cell_radius * 1.5 * s)
+    pad = int(cell.cell_radius * s * 2.5 * (1 + 1.1 * design.morphology)) + 4
     canvas = np.zeros((5, size + 2 * pad, size + 2 * pad))
     texture = gaussian_filter(rng.standard_normal((2, 4 * pad, 4 * pad)), (0, 1.0, 1.0)) * 2.2
+    n_rendered = n_infected = 0
     for y, x in centres:
         infected = rng.random() < infected_fraction
         off = rng.integers(0, 2 * pad, 2)
         tex = texture[:, off[0]:, off[1]:]
-        patch = render_cell(rng, cell, infected, toxicity, tex, texture_strength)
+        patch = render_cell(rng, cell, infected, toxicity, tex, design)
         h = patch.shape[1] // 2
         cy, cx = int(round(y)) + pad, int(round(x)) + pad
         y0, x0 = cy - h, cx - h
         if y0 < 0 or x0 < 0 or y0 + patch.shape[1] > canvas.shape[1] or x0 + patch.shape[2] > canvas.shape[2]:
             continue
         canvas[:, y0 : y0 + patch.shape[1], x0 : x0 + patch.shape[2]] += patch
+        n_rendered += 1
+        n_infected += infected
     image = canvas[:, pad : pad + size, pad : pad + size]
     image = gaussian_filter(image, (0, blur, blur))
-    image = image * gain[:, None, None] / 3.0 + background[:, None, None]
+    if shading is not None:
+        image = image * shading
+    image = image * gain[:, None, None] / 3.0 * design.exposure + background[:, None, None]
     image = rng.poisson(np.clip(image, 0, None) * 2.0) / 2.0 + rng.normal(0, 1.0, image.shape)
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8), n_rendered, n_infected
 
 
 def design_wells(design: ScreenDesign, rng: np.random.Generator) -> pd.DataFrame:
@@ -307,47 +393,86 @@ def design_wells(design: ScreenDesign, rng: np.random.Generator) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -> Path:
-    """Write a synthetic RxRx19a-layout screen under ``dest`` and return its root.
+def plate_effects(design: ScreenDesign, wells: pd.DataFrame, rng: np.random.Generator,
+                  effects_rng: np.random.Generator) -> pd.DataFrame:
+    """Per plate: per-stain gain and background, focus, cell density, illumination centre.
 
-    ``preset`` is ``"test"`` (tiny, for CI), ``"demo"`` (576 sites at 128 px)
-    or ``"large"``; keyword overrides change fields of the design (for example
-    ``tile_size=256``). Writes ``metadata.csv``, ``images/{experiment}/Plate{n}/
-    {well}_s{site}_w{1..5}.png`` and ``ground_truth/{compounds,wells}.csv``.
+    Gain, background and focus come from the screen's own stream (as they
+    always have); density and illumination from ``effects_rng``, so a design
+    without them draws exactly the images it drew before they existed.
+    """
+    rows = []
+    for experiment, plate in wells.groupby(["experiment", "plate"]).groups:
+        gain = rng.lognormal(0, design.gain_sigma, 5)
+        background = rng.uniform(*design.background, 5)
+        blur = rng.uniform(*design.blur)
+        rows.append({
+            "experiment": experiment, "plate": plate, "blur": blur,
+            "density": effects_rng.lognormal(0, design.density_sigma),
+            "illumination_y": effects_rng.uniform(-0.25, 0.25), "illumination_x": effects_rng.uniform(-0.25, 0.25),
+            **{f"gain_w{c + 1}": gain[c] for c in range(5)},
+            **{f"background_w{c + 1}": background[c] for c in range(5)},
+        })
+    return pd.DataFrame(rows)
+
+
+def shading(design: ScreenDesign, centre_y: float, centre_x: float) -> np.ndarray | None:
+    """Fraction of the light reaching each pixel: falls off with the squared distance from an off-centre peak."""
+    if design.illumination == 0:
+        return None
+    size = design.tile_size
+    yy, xx = np.mgrid[0:size, 0:size] / size - 0.5
+    return 1 - design.illumination * ((yy - centre_y) ** 2 + (xx - centre_x) ** 2) / 0.5
+
+
+def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -> Path:
+    """Write the named synthetic screen ``preset`` (a key of ``PRESETS``) under ``dest`` and return its root.
+
+    ``"test"`` is tiny, for CI; ``"demo"`` (576 sites at 128 px) is the demo
+    and napari sample; the names in ``SUITE`` are the fixed benchmark screens
+    (docs/synthetic.md). Keyword overrides change fields of the design (for
+    example ``tile_size=256``). Writes ``metadata.csv``,
+    ``images/{experiment}/Plate{n}/{well}_s{site}_w{1..5}.png`` and
+    ``ground_truth/{design.json,compounds.csv,wells.csv,plates.csv,sites.csv}``.
     """
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise ValueError(f"unknown synthetic screen {preset!r}; choose one of {', '.join(PRESETS)}")
     design = replace(PRESETS[preset], **overrides)
     root = Path(dest)
     rng = np.random.default_rng(seed)
+    effects_rng = np.random.default_rng([seed, 1])
     wells = design_wells(design, rng)
     cells = {c.name: c for c in CELL_TYPES}
-    plate_effects = {}
-    for key in wells.groupby(["experiment", "plate"]).groups:
-        plate_effects[key] = (
-            rng.lognormal(0, 0.18, 5),           # per-stain gain
-            rng.uniform(2, 10, 5),               # per-stain background
-            rng.uniform(0.5, 1.0),               # focus (blur sigma)
-        )
+    plates = plate_effects(design, wells, rng, effects_rng)
+    by_plate = {(p.experiment, p.plate): p for p in plates.itertuples(index=False)}
     site_rows = []
     for _, well in wells.iterrows():
         folder = root / "images" / well["experiment"] / f"Plate{well['plate']}"
         folder.mkdir(parents=True, exist_ok=True)
-        gain, background, blur = plate_effects[(well["experiment"], well["plate"])]
+        effects = by_plate[(well["experiment"], well["plate"])]
+        gain = np.array([getattr(effects, f"gain_w{c + 1}") for c in range(5)])
+        background = np.array([getattr(effects, f"background_w{c + 1}") for c in range(5)])
+        light = shading(design, effects.illumination_y, effects.illumination_x)
         for site in range(1, design.sites_per_well + 1):
-            pixels = render_site(
-                rng, design.tile_size, cells[well["cell_type"]], well["infected_fraction"],
-                well["toxicity"], gain, background, blur, design.texture_strength,
+            blur = effects.blur + effects_rng.uniform(0, design.focus_jitter)
+            pixels, n_cells, n_infected = render_site(
+                rng, design, cells[well["cell_type"]], well["infected_fraction"], well["toxicity"],
+                gain, background, blur, effects.density, light,
             )
             for c in range(5):
                 Image.fromarray(pixels[c]).save(folder / f"{well['well']}_s{site}_w{c + 1}.png", compress_level=1)
-            site_rows.append({**well.to_dict(), "site": site, "site_id": f"{well['well_id']}_{site}"})
+            site_rows.append({**well.to_dict(), "site": site, "site_id": f"{well['well_id']}_{site}",
+                              "n_cells": n_cells, "n_infected": n_infected, "blur": blur})
     sites = pd.DataFrame(site_rows)
     sites[METADATA_COLUMNS].to_csv(root / "metadata.csv", index=False)
     truth = root / "ground_truth"
     truth.mkdir(exist_ok=True)
+    (truth / "design.json").write_text(json.dumps(
+        {"screen": preset, "seed": seed, "generator_version": GENERATOR_VERSION, **asdict(design)}, indent=1))
     wells[["well_id", "cell_type", "experiment", "plate", "well", "disease_condition", "treatment",
            "treatment_conc", "true_rescue", "infected_fraction", "toxicity"]].to_csv(truth / "wells.csv", index=False)
+    plates.to_csv(truth / "plates.csv", index=False)
+    sites[["site_id", "well_id", "n_cells", "n_infected", "blur"]].to_csv(truth / "sites.csv", index=False)
     pd.DataFrame([
         {"compound": c.name, "active": c.active, "ec50_uM": c.ec50_um if c.active else np.nan,
          "hill": c.hill if c.active else np.nan, "max_rescue": c.max_rescue,
@@ -357,13 +482,31 @@ def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -
     return root
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Write the synthetic sample screen")
-    parser.add_argument("dest")
-    parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dest", help="folder to write (with --suite: one subfolder per screen)")
+    parser.add_argument("--preset", default="demo", choices=list(PRESETS), help="which screen (default: demo)")
+    parser.add_argument("--suite", action="store_true", help="write every benchmark screen: " + ", ".join(SUITE))
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(write_sample_plate(args.dest, args.preset, args.seed))
+
+
+def write_screens(args: argparse.Namespace) -> int:
+    for name in SUITE if args.suite else (args.preset,):
+        dest = Path(args.dest) / name if args.suite else Path(args.dest)
+        print(write_sample_plate(dest, name, args.seed), flush=True)
+    return 0
+
+
+def register(sub) -> None:
+    """``gandl synthetic DEST [--preset NAME | --suite]``."""
+    p = sub.add_parser("synthetic", help="write a synthetic RxRx19a-layout screen (demo, test or a benchmark screen)")
+    add_arguments(p)
+    p.set_defaults(func=write_screens)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Write a synthetic RxRx19a-layout screen")
+    add_arguments(parser)
+    write_screens(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,161 @@
+"""The synthetic screens: the benchmark suite is frozen, its ground truth is consistent, each screen shows what it says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_gandl.cli import main as gandl
+from napari_gandl.synthetic import (
+    ACTIVE, CELL_TYPES, DOSES_UM, MOCK, PRESETS, SUITE, UV, design_wells, plate_effects, render_cell, render_site, shading,
+    write_sample_plate,
+)
+
+# sha256 (first 16 hex digits) of each screen's design, its wells, its plate effects and one rendered site.
+# A screen that scored a method must never change: add a new screen instead of editing these. (A new
+# ScreenDesign field changes every "design" hash; re-record those only if every other hash still matches.)
+FROZEN = {
+    'test': {'design': '5fa59f74ce489993', 'wells': 'b1dd0ba3a1c8b3ab', 'plates': 'cc3ce2a248d8cec0', 'site': 'da81e8aebaa0f28c'},
+    'demo': {'design': '93b4962263f8d017', 'wells': 'fd0167550c522444', 'plates': 'ba8660cf255d4da3', 'site': '4782450c4fcfdba1'},
+    'large': {'design': 'd97a981b0b73e5a4', 'wells': 'fd0167550c522444', 'plates': 'ba8660cf255d4da3', 'site': '8cd8879b34dae169'},
+    'texture': {'design': '22740c85f85a158d', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': '318011c81f7724cd'},
+    'translocation': {'design': 'c6ca48ff5e5234fd', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': '9307336b62801b6d'},
+    'morphology': {'design': 'aea907e17eef20dc', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': 'a84859764a51db61'},
+    'partial': {'design': '6724ad83a920f066', 'wells': '3eae37bfa2e3202b', 'plates': 'e3c3d4395ccb87dd', 'site': '1d7dbe1a345c9d61'},
+    'plate-gain-blur': {'design': 'abd2891acae6a16b', 'wells': '89e3846659ef659e', 'plates': 'c3126d9850dee81e', 'site': '318011c81f7724cd'},
+    'plate-background-density': {'design': '54970278ad3722f2', 'wells': '89e3846659ef659e', 'plates': 'db5769e1b7edaf0b', 'site': '318011c81f7724cd'},
+}
+
+
+def fingerprint(name: str) -> dict[str, str]:
+    design = PRESETS[name]
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    rng = np.random.default_rng(0)
+    wells = design_wells(design, rng)
+    plates = plate_effects(design, wells, rng, np.random.default_rng(1))
+    site, _, _ = render_site(np.random.default_rng(0), design, CELL_TYPES[1], design.infected_fraction, 0.0,
+                             np.ones(5), np.full(5, 5.0), 0.7, 1.0, shading(design, 0.1, -0.1))
+    return {"design": sha(json.dumps(asdict(design), sort_keys=True).encode()),
+            "wells": sha(wells.to_csv(index=False).encode()), "plates": sha(plates.to_csv(index=False).encode()),
+            "site": sha(site.tobytes())}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_screen_is_frozen(name):
+    assert fingerprint(name) == FROZEN[name], f"screen {name!r} changed; add a new screen instead"
+
+
+def test_plate_effect_screens_keep_the_texture_screens_ground_truth():
+    base = design_wells(PRESETS["texture"], np.random.default_rng(0))
+    for name in ("plate-gain-blur", "plate-background-density"):
+        pd.testing.assert_frame_equal(design_wells(PRESETS[name], np.random.default_rng(0)), base)
+
+
+def test_suite_layout_is_rxrx19a_at_4x_downscale():
+    for name in SUITE:
+        design = PRESETS[name]
+        wells = design_wells(design, np.random.default_rng(0))
+        assert design.tile_size == 256 and design.cell_scale == 0.5
+        assert wells.groupby("cell_type")["plate"].nunique().tolist() == [2, 2]
+        assert len(wells) * design.sites_per_well == 512
+        assert design.illumination > 0 and design.density_sigma > 0 and design.focus_jitter > 0
+
+
+def test_ground_truth_is_consistent(tmp_path):
+    design = PRESETS["partial"]
+    root = write_sample_plate(tmp_path / "partial", "partial", seed=3, tile_size=96, sites_per_well=1)
+    truth = root / "ground_truth"
+    wells = pd.read_csv(truth / "wells.csv")
+    compounds = pd.read_csv(truth / "compounds.csv").set_index("compound")
+    assert list(compounds.index) == [c.name for c in design.compounds]
+    untreated = wells["treatment"].isna()
+    assert (wells.loc[untreated & wells.disease_condition.isin([MOCK, UV]), "true_rescue"] == 1).all()
+    assert (wells.loc[untreated & (wells.disease_condition == ACTIVE), "true_rescue"] == 0).all()
+    treated = wells[~untreated]
+    assert (treated["disease_condition"] == ACTIVE).all()
+    for compound in design.compounds:
+        mine = treated[treated.treatment == compound.name].sort_values(["experiment", "plate", "treatment_conc"])
+        assert len(mine) == 4 * len(DOSES_UM)
+        np.testing.assert_allclose(mine["true_rescue"], [compound.rescue(d) for d in mine["treatment_conc"]])
+        per_plate = mine.groupby(["experiment", "plate"])["true_rescue"]
+        if compound.active:
+            assert per_plate.apply(lambda r: r.is_monotonic_increasing and r.iloc[-1] > r.iloc[0]).all()
+            assert bool(compounds.loc[compound.name, "active"])
+        else:
+            assert (mine["true_rescue"] == 0).all()
+    expected = design.healthy_infected_fraction + (design.infected_fraction - design.healthy_infected_fraction) * (
+        1 - wells["true_rescue"])
+    np.testing.assert_allclose(wells["infected_fraction"], expected)
+
+    sites = pd.read_csv(truth / "sites.csv").merge(wells, on="well_id")
+    metadata = pd.read_csv(root / "metadata.csv")
+    assert sorted(sites["site_id"]) == sorted(metadata["site_id"])
+    assert (sites["n_infected"] <= sites["n_cells"]).all() and (sites["n_cells"] > 0).all()
+    c_minus = sites[sites.treatment.isna() & (sites.disease_condition == ACTIVE)]
+    share = c_minus["n_infected"].sum() / c_minus["n_cells"].sum()
+    assert 0.15 < share < 0.35, "the partial screen infects a minority of each site's cells"
+    c_plus = sites[sites.treatment.isna() & (sites.disease_condition != ACTIVE)]
+    assert c_plus["n_infected"].sum() / c_plus["n_cells"].sum() < 0.06
+    plates = pd.read_csv(truth / "plates.csv")
+    assert len(plates) == 4 and {"gain_w1", "background_w5", "blur", "density"} <= set(plates.columns)
+    saved = json.loads((truth / "design.json").read_text())
+    assert saved["screen"] == "partial" and saved["tile_size"] == 96 and saved["texture_strength"] == 0.5
+
+
+def test_denser_plates_have_more_cells(tmp_path):
+    root = write_sample_plate(tmp_path / "p", "plate-background-density", tile_size=96, sites_per_well=1)
+    truth = root / "ground_truth"
+    sites = pd.read_csv(truth / "sites.csv").merge(pd.read_csv(truth / "wells.csv"), on="well_id")
+    plates = pd.read_csv(truth / "plates.csv")
+    per_plate = sites.groupby(["experiment", "plate"])["n_cells"].mean().reset_index().merge(plates)
+    for _, group in per_plate.groupby("experiment"):
+        assert group.sort_values("density")["n_cells"].is_monotonic_increasing
+
+
+def _cells(name: str, infected: bool, n: int = 40) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    texture = rng.standard_normal((2, 200, 200))
+    return [render_cell(rng, CELL_TYPES[0], infected, 0.0, texture, PRESETS[name]) for _ in range(n)]
+
+
+def _moment(stain: np.ndarray, about: np.ndarray) -> float:
+    """Mean squared distance of a stain's light from the light of ``about`` (its centroid)."""
+    yy, xx = np.mgrid[: stain.shape[0], : stain.shape[1]]
+    cy, cx = (about * yy).sum() / about.sum(), (about * xx).sum() / about.sum()
+    return float((stain * ((yy - cy) ** 2 + (xx - cx) ** 2)).sum() / stain.sum())
+
+
+def test_each_phenotype_screen_changes_what_it_says():
+    # morphology: infected cells are larger (swollen, syncytia)
+    area = {inf: np.mean([(c[2] > 0.05 * c[2].max()).sum() for c in _cells("morphology", inf)]) for inf in (0, 1)}
+    assert area[1] > 1.3 * area[0]
+    # translocation: the RNA (w4) leaves the nucleus (w1); the Golgi (w5) collapses onto it
+    rna = {inf: np.mean([_moment(c[3], c[0]) for c in _cells("translocation", inf)]) for inf in (0, 1)}
+    assert rna[1] > 1.5 * rna[0]
+    # texture: RNA granules (w4) in the cytoplasm, without any translocation
+    def outside_nucleus(c):
+        return c[3][c[0] < 0.2 * c[0].max()].sum() / c[3].sum()
+
+    granules = {inf: np.mean([outside_nucleus(c) for c in _cells("texture", inf)]) for inf in (0, 1)}
+    assert granules[1] > granules[0] + 0.03
+    # ...while the translocation screen's stains alone keep their texture: same cell size
+    size = {inf: np.mean([c.shape[1] for c in _cells("translocation", inf)]) for inf in (0, 1)}
+    assert abs(size[1] - size[0]) < 0.1 * size[0]
+
+
+def test_gandl_synthetic_writes_a_named_screen(tmp_path, capsys):
+    assert gandl(["synthetic", str(tmp_path / "t"), "--preset", "test"]) == 0
+    assert (tmp_path / "t" / "metadata.csv").is_file()
+    with pytest.raises(SystemExit):
+        gandl(["synthetic", str(tmp_path / "x"), "--preset", "nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown synthetic screen 'nonsense'"):
+        write_sample_plate(tmp_path / "y", "nonsense")
