@@ -133,7 +133,7 @@ def bench_c2st(plate_root: Path, gan_run: Path, n: int = 200, seed: int = 0):
     in the GAN's normalised intensity space, at its training resolution."""
     from napari_gandl.analysis import c2st
     from napari_gandl.gan import generate, load_model
-    from napari_gandl.gan.dataset import downsample
+    from napari_gandl.embedding.sampling import downsample
     from napari_gandl.plate import open_plate
 
     model = load_model(gan_run, "cpu")
@@ -166,7 +166,8 @@ def bench_ground_truth(plate_root: Path, gan_run: Path | None, work: Path, gan_m
     tables = {"handcrafted": feats}
     if gan_run is not None or gan_minutes > 0:
         try:
-            from napari_gandl.gan import embed_plate, train
+            from napari_gandl.embedding import embed_plate
+            from napari_gandl.gan import train
             if gan_run is None:
                 t0 = time.perf_counter()
                 gan_run = train(plate_root, gan_keep or (work / "gan-run"), preset="quick",
@@ -174,7 +175,7 @@ def bench_ground_truth(plate_root: Path, gan_run: Path | None, work: Path, gan_m
                 rows.append(("GAN-DL training (quick preset, CPU)",
                              f"{time.perf_counter() - t0:.0f} s"))
             t0 = time.perf_counter()
-            tables["GAN-DL"] = embed_plate(plate_root, gan_run, device="cpu")
+            tables["GAN-DL"] = embed_plate(plate_root, "gandl", source=gan_run, device="cpu")
             rows.append(("GAN-DL embedding time", f"{time.perf_counter() - t0:.1f} s"))
             c = bench_c2st(plate_root, gan_run)
             lines = [f"C2ST (classifier two-sample test, `napari_gandl.analysis.c2st`) on {c['n']} + {c['n']} "

@@ -157,7 +157,7 @@ def random_d_checkpoint(plate, run_dir: Path, trained_cfg: dict) -> Path:
 
 
 def features_of(df: pd.DataFrame) -> np.ndarray:
-    from napari_gandl.gan.embed import feature_columns
+    from napari_gandl.embedding import feature_columns
 
     return df[feature_columns()].to_numpy(np.float64)
 
@@ -180,8 +180,12 @@ def main(argv=None):
     ap.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--note", default="", help="extra text for the report (design notes)")
     args = ap.parse_args(argv)
+    import torch
 
-    from napari_gandl.gan import embed_plate, train
+    torch.set_num_threads(args.threads)
+
+    from napari_gandl.embedding import embed_plate
+    from napari_gandl.gan import train
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.plate import open_plate
     from napari_gandl.synthetic import GENERATOR_VERSION, write_sample_plate
@@ -219,15 +223,15 @@ def main(argv=None):
     t = time.time()
     rand_run = random_d_checkpoint(plate, work / (args.run_name + "_random"), ck["config"])
     from napari_gandl.gan import load_model
-    from napari_gandl.gan.embed import resolve_layer
+    from napari_gandl.embedding.methods.gandl import resolve_layer
 
     default_layer = resolve_layer(load_model(run))
     for layer in args.layers.split(","):
-        df = embed_plate(plate, run, batch_size=32, device="cpu", layer=layer, threads=args.threads)
+        df = embed_plate(plate, "gandl", source=run, batch_size=32, device="cpu", layer=layer)
         key = f"GAN-DL, D {layer}" + (" (default)" if layer == default_layer else "")
         results[key] = evaluate(features_of(df), sites, wells_truth, args.repeats)
         print(key, results[key], f"{time.time() - t:.0f}s", flush=True)
-        df = embed_plate(plate, rand_run, batch_size=32, device="cpu", layer=layer, threads=args.threads)
+        df = embed_plate(plate, "gandl", source=rand_run, batch_size=32, device="cpu", layer=layer)
         key = f"random-init D, {layer}"
         results[key] = evaluate(features_of(df), sites, wells_truth, args.repeats)
         print(key, results[key], flush=True)

@@ -124,7 +124,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
 
     from napari_gandl.gan.checkpoint import load_model
-    from napari_gandl.gan.embed import site_features
+    from napari_gandl.embedding.methods.gandl import site_features
     from napari_gandl.gan.training import Trainer, make_config
     from napari_gandl.plate import open_plate
     from napari_gandl.synthetic import write_sample_plate

@@ -16,6 +16,7 @@ def test_science_viewmodels_and_cli_import_neither_napari_nor_qt():
         "import sys\n"
         "import napari_gandl.plate, napari_gandl.synthetic, napari_gandl.gan, napari_gandl.analysis\n"
         "import napari_gandl.columns, napari_gandl.viewmodels, napari_gandl.viewmodels.embedding_choice\n"
+        "import napari_gandl.embedding, napari_gandl.embedding.methods\n"
         "from napari_gandl.cli import build_parser; build_parser()\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({GUI_PACKAGES!r})))\n"
     )

@@ -15,7 +15,8 @@ import pytest
 
 pytest.importorskip("napari")
 
-from napari_gandl.gan import embed_plate, generate, load_checkpoint, load_model, train  # noqa: E402
+from napari_gandl.embedding import embed_plate  # noqa: E402
+from napari_gandl.gan import generate, load_checkpoint, load_model, train  # noqa: E402
 
 TINY = dict(batch=8, network=dict(channel_base=256, channel_max=32), snapshot_kimg=1000.0)
 MAX_STALL_S = 1.0  # a responsiveness bound, not a speed benchmark
@@ -278,7 +279,7 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
     assert w.progress_bar.value == 100 and "512 features attached to 100 of 100 sites" in w.status.value
     # every stain layer sees the same table, and it is the backend's embedding
     assert all(layer.metadata["napari_gandl"]["site_table"] is sites for layer in viewer.layers)
-    ref = embed_plate(sample_plate, tiny_run, device="cpu")
+    ref = embed_plate(sample_plate, "gandl", source=tiny_run, device="cpu")
     np.testing.assert_allclose(X, ref[cols].to_numpy(), rtol=1e-4, atol=1e-5)
 
     # parquet export: metadata + features
@@ -335,7 +336,7 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
     import tifffile
 
     from napari_gandl._widgets.latent import LatentWidget
-    from napari_gandl.gan.dataset import downsample
+    from napari_gandl.embedding.sampling import downsample
 
     w = LatentWidget(viewer)
     viewer.window.add_dock_widget(w)

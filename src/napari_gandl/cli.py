@@ -11,7 +11,8 @@ from . import __version__
 from .synthetic import PRESETS
 
 # Modules that add subcommands through ``register(subparsers)``.
-SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.synthetic", "napari_gandl.gan.cli", "napari_gandl.analysis.cli")
+SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.synthetic", "napari_gandl.gan.cli", "napari_gandl.embedding.cli",
+                               "napari_gandl.analysis.cli")
 
 
 def demo(args: argparse.Namespace) -> int:

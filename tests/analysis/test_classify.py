@@ -4,8 +4,7 @@ import pytest
 
 from napari_gandl.analysis import classify
 from napari_gandl.analysis.classify import (
-    TaskError, define_task, evaluate_task, grouped_splits, map_channels,
-    rxrx1_channels_for_rxrx19a, rxrx19a_tasks, zero_shot_cell_types,
+    TaskError, define_task, evaluate_task, grouped_splits, rxrx19a_tasks, zero_shot_cell_types,
 )
 from napari_gandl.analysis.tables import load_embeddings
 
@@ -83,16 +82,6 @@ def test_sgd_solver_agrees(table):
     task = rxrx19a_tasks(table.meta)["HRCE vs VERO"]
     res = evaluate_task(table.X, task, n_splits=2, solver="sgd")
     assert res.solver == "sgd" and res.accuracy_mean > 0.9
-
-
-def test_stain_mapping_rxrx1_to_rxrx19a():
-    names = ["w1 Hoechst", "w2 ConA", "w3 Phalloidin", "w4 SYTO14", "w5 MitoTracker", "w6 WGA"]
-    assert map_channels(names) == [0, 1, 2, 3, 5]
-    img = np.arange(6)[:, None, None] * np.ones((6, 2, 2))
-    out = rxrx1_channels_for_rxrx19a(img, names)
-    assert out.shape == (5, 2, 2) and out[:, 0, 0].tolist() == [0, 1, 2, 3, 5]
-    with pytest.raises(ValueError, match="WGA|wga"):
-        map_channels(names[:5])
 
 
 def test_zero_shot_multiclass():

@@ -30,7 +30,7 @@ def test_handcrafted_features_table(sample_plate, plate_features):
     assert len(feats) == 5 * len(FEATURES)
     assert feats[0].endswith("_mean")
     # streamed in batches of 16 with progress, and equal to a one-site computation
-    assert calls[0] == (16, len(df)) and calls[-1] == (len(df), len(df))
+    assert calls[:2] == [(0, len(df)), (16, len(df))] and calls[-1] == (len(df), len(df))
     one = site_features(plate.read_site(int(plate.usable_sites[3]))).ravel()
     np.testing.assert_allclose(df[feats].to_numpy()[3], one, rtol=1e-5)
     img = plate.read_site(0).astype(float)
@@ -112,7 +112,8 @@ def test_cli_analyse_and_errors(plate_features, tmp_path, capsys):
                  "--splits", "2", "--drop-nonfinite", "--no-ground-truth"]) == 0
 
 
-def test_cli_features(sample_plate, tmp_path, capsys):
-    assert main(["features", str(sample_plate), "--out", str(tmp_path / "f.csv"), "--quiet"]) == 0
-    df = pd.read_csv(tmp_path / "f.csv")
-    assert len(df) > 0 and df.shape[1] > 5 * len(FEATURES)
+def test_cli_embed_handcrafted(sample_plate, tmp_path, capsys):
+    out = tmp_path / "f.parquet"
+    assert main(["embed", str(sample_plate), "--method", "handcrafted", "--out", str(out)]) == 0
+    df = pd.read_parquet(out)
+    assert len(df) > 0 and df.filter(regex=r"^f\d{3}$").shape[1] == 5 * len(FEATURES)

@@ -10,7 +10,8 @@ import pytest
 
 from gan_helpers import subprocess_env
 
-from napari_gandl.gan import embed_plate, feature_columns, load_checkpoint
+from napari_gandl.embedding import embed_plate, feature_columns
+from napari_gandl.gan import load_checkpoint
 
 
 def test_ddp_two_gloo_processes_stay_in_sync(gan_plate, tmp_path):
@@ -38,10 +39,10 @@ def test_ddp_two_gloo_processes_stay_in_sync(gan_plate, tmp_path):
 
 def test_dask_local_cluster_embedding_equals_local(gan_plate, tiny_run, tmp_path):
     distributed = pytest.importorskip("distributed")
-    local = embed_plate(gan_plate, tiny_run, batch_size=16, device="cpu", threads=1)
+    local = embed_plate(gan_plate, "gandl", source=tiny_run, batch_size=16, device="cpu")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                   dashboard_address=None, env={"PYTHONPATH": subprocess_env()["PYTHONPATH"]}) as cluster:
-        out = embed_plate(gan_plate, tiny_run, out_path=tmp_path / "emb.parquet", batch_size=9,
+        out = embed_plate(gan_plate, "gandl", source=tiny_run, out_path=tmp_path / "emb.parquet", batch_size=9,
                           device="cpu", scheduler=cluster.scheduler_address)
     import pandas as pd
 

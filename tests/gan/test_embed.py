@@ -1,11 +1,12 @@
-"""Embedding table: shape, columns, determinism, batch independence, streaming."""
+"""The gandl embedder through the pipeline: shape, columns, determinism, batch independence, streaming."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from napari_gandl.gan import embed_plate, feature_columns, load_model
-from napari_gandl.gan.embed import site_features
+from napari_gandl.embedding import embed_plate, feature_columns
+from napari_gandl.embedding.methods.gandl import resolve_layer, site_features
+from napari_gandl.gan import load_model
 from napari_gandl.plate import open_plate
 
 COLS = feature_columns()
@@ -13,7 +14,7 @@ COLS = feature_columns()
 
 def test_embedding_table_shape_and_columns(gan_plate, tiny_run, tmp_path):
     plate = open_plate(gan_plate)
-    df = embed_plate(plate, tiny_run, batch_size=16, device="cpu", threads=1)
+    df = embed_plate(plate, "gandl", source=tiny_run, batch_size=16, device="cpu")
     assert len(df) == plate.n_sites
     meta = [c for c in plate.sites.columns if c != "problem"]
     assert list(df.columns) == meta + COLS
@@ -27,23 +28,23 @@ def test_embedding_table_shape_and_columns(gan_plate, tiny_run, tmp_path):
 
 
 def test_embedding_deterministic_and_batch_independent(gan_plate, tiny_run, tmp_path):
-    a = embed_plate(gan_plate, tiny_run, batch_size=7, device="cpu", threads=1)
-    b = embed_plate(gan_plate, tiny_run, batch_size=7, device="cpu", threads=1)
+    a = embed_plate(gan_plate, "gandl", source=tiny_run, batch_size=7, device="cpu")
+    b = embed_plate(gan_plate, "gandl", source=tiny_run, batch_size=7, device="cpu")
     np.testing.assert_array_equal(a[COLS].to_numpy(), b[COLS].to_numpy())  # deterministic
-    c = embed_plate(gan_plate, tiny_run, batch_size=100, device="cpu", threads=1)
+    c = embed_plate(gan_plate, "gandl", source=tiny_run, batch_size=100, device="cpu")
     np.testing.assert_allclose(a[COLS].to_numpy(), c[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
     # a subset embedded alone matches the same rows of the whole plate
-    sub = embed_plate(gan_plate, tiny_run, sites=[5, 2, 40], device="cpu")
+    sub = embed_plate(gan_plate, "gandl", source=tiny_run, sites=[5, 2, 40], device="cpu")
     np.testing.assert_allclose(sub[COLS].to_numpy(), a[COLS].to_numpy()[[5, 2, 40]], rtol=1e-4, atol=1e-5)
     assert list(sub["site_id"]) == list(a["site_id"].iloc[[5, 2, 40]])
     # streamed parquet equals the in-memory table
-    path = embed_plate(gan_plate, tiny_run, out_path=tmp_path / "e.parquet", batch_size=13,
-                       device="cpu", threads=1)
+    path = embed_plate(gan_plate, "gandl", source=tiny_run, out_path=tmp_path / "e.parquet", batch_size=13,
+                       device="cpu")
     disk = pd.read_parquet(path)
     np.testing.assert_allclose(disk[COLS].to_numpy(), a[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
     assert list(disk.columns) == list(a.columns)
     # the paper's fc layer is available too and differs from the pooled default
-    fc = embed_plate(gan_plate, tiny_run, sites=[0, 1], device="cpu", layer="fc")
+    fc = embed_plate(gan_plate, "gandl", source=tiny_run, sites=[0, 1], device="cpu", layer="fc")
     assert not np.allclose(fc[COLS].to_numpy(), a[COLS].to_numpy()[:2])
 
 
@@ -51,7 +52,7 @@ def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
     """The feature is the mean over training-resolution tiles covering the site."""
     import torch
 
-    from napari_gandl.gan.dataset import downsample, site_tiles
+    from napari_gandl.embedding.sampling import downsample, site_tiles
 
     model = load_model(tiny_run)
     img = open_plate(gan_plate).read_site(3)
@@ -69,20 +70,19 @@ def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
 
 def test_embedding_rejects_bad_input(gan_plate, tiny_run, tmp_path):
     with pytest.raises(ValueError, match="layer"):
-        embed_plate(gan_plate, tiny_run, layer="conv9")
+        embed_plate(gan_plate, "gandl", source=tiny_run, layer="conv9")
     with pytest.raises(ValueError, match="stats"):
-        embed_plate(gan_plate, tiny_run, layer="stats", sites=[0])  # D too narrow for it
+        embed_plate(gan_plate, "gandl", source=tiny_run, layer="stats", sites=[0])  # D too narrow for it
     from napari_gandl.gan import CheckpointError
 
     with pytest.raises(CheckpointError, match="no GAN checkpoint"):
-        embed_plate(gan_plate, tmp_path / "missing_run")
+        embed_plate(gan_plate, "gandl", source=tmp_path / "missing_run")
 
 
 def test_default_embedding_is_stats_when_d_is_wide_enough(gan_plate, tmp_path):
     from gan_helpers import TINY
 
     from napari_gandl.gan import make_config
-    from napari_gandl.gan.embed import resolve_layer
     from napari_gandl.gan.training import Trainer
 
     cfg = make_config("quick", kimg=1.0, device="cpu",
@@ -91,8 +91,8 @@ def test_default_embedding_is_stats_when_d_is_wide_enough(gan_plate, tmp_path):
     Trainer(open_plate(gan_plate), tmp_path / "wide", cfg).save(samples=False)
     model = load_model(tmp_path / "wide")
     assert resolve_layer(model) == "stats"
-    a = embed_plate(gan_plate, tmp_path / "wide", sites=range(10), batch_size=3, device="cpu")
-    b = embed_plate(gan_plate, tmp_path / "wide", sites=range(10), batch_size=10, device="cpu",
+    a = embed_plate(gan_plate, "gandl", source=tmp_path / "wide", sites=range(10), batch_size=3, device="cpu")
+    b = embed_plate(gan_plate, "gandl", source=tmp_path / "wide", sites=range(10), batch_size=10, device="cpu",
                     layer="stats")
     np.testing.assert_allclose(a[COLS].to_numpy(), b[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
     assert (a[COLS[256:]].to_numpy() >= 0).all()

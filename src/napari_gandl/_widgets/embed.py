@@ -1,9 +1,9 @@
 """Embed widget: GAN-DL features of every site of the open plate, into its site table.
 
-Thin: a worker thread loads the run's discriminator (``gan.load_model``) and
-embeds the plate's sites batch by batch (``gan.embed.embed_sites``), yielding
-progress. The features (``f000``..``f511``) are attached to the plate's site
-table (``SiteTable.set_columns(..., embedding=True)``),
+Thin: a worker thread loads the run as a ``gandl`` embedder and runs the
+embedding pipeline (``embedding.iterate_embedding``), yielding progress. The
+features (``f000``..``f511``) are attached to the plate's site table
+(``SiteTable.set_columns(..., embedding=True)``),
 so the other widgets use them without files. The table can be exported as
 parquet, and an existing table (ours, or RxRx19a's ``embeddings.csv``) can be
 loaded instead of computing one.
@@ -11,11 +11,9 @@ loaded instead of computing one.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 
@@ -27,44 +25,19 @@ if TYPE_CHECKING:
 
 def embed_job(plate, run_dir, batch_size: int, device: str):
     """Generator (worker thread): yields ``(done, total)`` per batch, returns the feature frame."""
-    from napari_gandl.gan import feature_columns, load_model
-    from napari_gandl.gan.checkpoint import resolve_checkpoint
-    from napari_gandl.gan.embed import embed_sites
-    from napari_gandl.gan.training import resolve_device
+    from napari_gandl.embedding import feature_columns, iterate_embedding, load_embedder
 
-    ckpt = resolve_checkpoint(run_dir)
-    model = load_model(ckpt, resolve_device(device))
-    if model.img_channels != plate.n_channels:
-        raise ValueError(
-            f"{ckpt} was trained on {model.img_channels} stains but the open plate {plate.root} has {plate.n_channels}"
-        )
-    n = plate.n_sites
-    feats = np.full((n, model.net_config.feature_dim), np.nan, np.float32)
-    yield 0, n
-    for start in range(0, n, max(1, int(batch_size))):
-        sites = np.arange(start, min(n, start + int(batch_size)))
-        feats[sites] = embed_sites(plate, model, sites)
-        yield int(sites[-1]) + 1, n
-    frame = pd.DataFrame(feats, columns=feature_columns(feats.shape[1]))
-    frame.insert(0, "site_id", plate.sites["site_id"].astype(str).to_numpy())
-    return frame, str(ckpt)
+    embedder = load_embedder("gandl", run_dir, plate, device)
+    frame = yield from iterate_embedding(plate, embedder, batch_size=batch_size)
+    frame = frame[["site_id", *feature_columns(embedder.dim)]].assign(site_id=frame["site_id"].astype(str))
+    return frame, str(embedder.source)
 
 
 def load_table_job(path):
     """Read an embedding table (ours or RxRx19a's ``embeddings.csv``): frame with ``site_id`` + features."""
-    from napari_gandl.analysis.tables import load_embeddings
+    from napari_gandl.embedding import read_embedding_table
 
-    table = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False)
-    columns = [_feature_name(c) for c in table.features]
-    frame = pd.DataFrame(table.X, columns=columns)
-    frame.insert(0, "site_id", table.meta["site_id"].astype(str).to_numpy())
-    return frame, str(path)
-
-
-def _feature_name(column) -> str:
-    """Numeric column names (RxRx19a's ``0``..``1023``) become ``f000``.. like ours."""
-    text = str(column)
-    return f"f{int(text):03d}" if re.fullmatch(r"\d+", text) else text
+    return read_embedding_table(path), str(path)
 
 
 def export_job(frame: pd.DataFrame, path):

@@ -8,8 +8,8 @@ tests, and the one-page report of ``gandl analyse``.
 """
 
 from .classify import (
-    LinearModel, Task, TaskError, TaskResult, define_task, evaluate_task, map_channels,
-    run_tasks, rxrx1_channels_for_rxrx19a, rxrx19a_tasks, zero_shot_cell_types,
+    LinearModel, Task, TaskError, TaskResult, define_task, evaluate_task, run_tasks,
+    rxrx19a_tasks, zero_shot_cell_types,
 )
 from .c2st import C2STResult, c2st, tile_features
 from .dose import (
@@ -27,7 +27,7 @@ __all__ = [
     "TaskError", "TaskResult", "benjamini_hochberg", "c2st", "centerscale_on_controls",
     "control_mask", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
     "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space", "load_embeddings",
-    "logistic4", "map_channels", "normalise", "plot_curves", "plot_space", "read_table",
-    "run_tasks", "rxrx19a_tasks", "rxrx1_channels_for_rxrx19a", "tile_features",
+    "logistic4", "normalise", "plot_curves", "plot_space", "read_table",
+    "run_tasks", "rxrx19a_tasks", "tile_features",
     "tvn_on_controls", "write_table", "zero_shot_cell_types",
 ]

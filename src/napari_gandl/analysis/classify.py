@@ -21,8 +21,8 @@ RxRx19a presets (:func:`rxrx19a_tasks`):
 
 :func:`define_task` builds a generic task from ``column``, positive values
 and negative values.  :func:`zero_shot_cell_types` classifies RxRx1 cell
-types (multi-class) and :func:`rxrx1_channels_for_rxrx19a` maps the six
-RxRx1 stains onto the five of RxRx19a by stain name.
+types (multi-class); the six RxRx1 stains are mapped onto the five of an
+RxRx19a model when embedding (``napari_gandl.embedding.stains``).
 """
 
 from __future__ import annotations
@@ -372,51 +372,6 @@ def run_tasks(table: EmbeddingTable, tasks: dict[str, Task] | None = None, **kw,
 
 
 # ------------------------------------------------------------------ zero-shot RxRx1
-
-_STAIN_ALIASES = {
-    "hoechst": "hoechst", "dapi": "hoechst", "nuclei": "hoechst", "dna": "hoechst",
-    "cona": "cona", "concanavalin": "cona", "er": "cona",
-    "phalloidin": "phalloidin", "actin": "phalloidin",
-    "syto14": "syto14", "syto": "syto14", "rna": "syto14",
-    "mitotracker": "mitotracker", "mito": "mitotracker", "mitochondria": "mitotracker",
-    "wga": "wga", "golgi": "wga", "membrane": "wga",
-}
-RXRX1_STAIN_ORDER = ("hoechst", "cona", "phalloidin", "syto14", "mitotracker", "wga")
-RXRX19A_STAIN_ORDER = ("hoechst", "cona", "phalloidin", "syto14", "wga")
-
-
-def stain_key(name: str) -> str | None:
-    """Canonical stain of a channel name such as 'w2 ConA' or 'MitoTracker'."""
-    words = str(name).lower().replace("-", " ").replace("_", " ").replace("(", " ").replace(")", " ").split()
-    for w in words:
-        if w in _STAIN_ALIASES:
-            return _STAIN_ALIASES[w]
-    return None
-
-
-def map_channels(source_names: Sequence[str], target_names: Sequence[str] = RXRX19A_STAIN_ORDER,
-                 ) -> list[int]:
-    """Index into ``source_names`` for each target stain, matched by stain name.
-
-    ``map_channels(['Hoechst','ConA','Phalloidin','SYTO14','MitoTracker','WGA'])``
-    is ``[0, 1, 2, 3, 5]``: MitoTracker is dropped and WGA moves to the 5th slot.
-    """
-    src = [stain_key(n) for n in source_names]
-    out = []
-    for t in target_names:
-        key = stain_key(t)
-        if key is None or key not in src:
-            raise TableError(f"stain {t!r} not found among channels {list(source_names)}")
-        out.append(src.index(key))
-    return out
-
-
-def rxrx1_channels_for_rxrx19a(image: np.ndarray, channel_names: Sequence[str] = RXRX1_STAIN_ORDER,
-                               axis: int = 0) -> np.ndarray:
-    """Take an RxRx1 image (6 stains along ``axis``) to the 5-stain RxRx19a layout."""
-    idx = map_channels(channel_names, RXRX19A_STAIN_ORDER)
-    return np.take(image, idx, axis=axis)
-
 
 def zero_shot_cell_types(table: EmbeddingTable, column: str = "cell_type", **kw) -> TaskResult:
     """Multi-class linear SVM on RxRx1 cell types (HEPG2, HUVEC, RPE, U2OS)."""

@@ -1,4 +1,4 @@
-"""``gandl analyse`` and ``gandl features`` subcommands."""
+"""The ``gandl analyse`` subcommand."""
 
 from __future__ import annotations
 
@@ -47,24 +47,8 @@ def run_analyse(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_features(args: argparse.Namespace) -> int:
-    from .features import handcrafted_features
-    from .tables import write_table
-
-    def prog(done, total):
-        if not args.quiet:
-            print(f"\r{done}/{total} sites", end="", file=sys.stderr, flush=True)
-
-    df = handcrafted_features(args.plate, batch_size=args.batch_size, progress=prog)
-    if not args.quiet:
-        print(file=sys.stderr)
-    path = write_table(df, args.out)
-    print(f"{len(df)} sites x {df.shape[1]} columns -> {path}")
-    return 0
-
-
 def register(subparsers) -> None:
-    """Add ``analyse`` and ``features`` to the ``gandl`` command."""
+    """Add ``analyse`` to the ``gandl`` command."""
     p = subparsers.add_parser(
         "analyse", help="control tasks, E2/C2 spaces, dose-response and a report for an embedding table",
         description="Analyse an embedding table (ours, RxRx19a embeddings.csv, or CellProfiler-style): "
@@ -84,11 +68,3 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_analyse)
-
-    f = subparsers.add_parser(
-        "features", help="handcrafted per-site intensity/texture features of a plate (comparison embedding)")
-    f.add_argument("plate", help="plate folder")
-    f.add_argument("--out", default="features.parquet", help="output table (.parquet or .csv)")
-    f.add_argument("--batch-size", type=int, default=32)
-    f.add_argument("--quiet", action="store_true")
-    f.set_defaults(func=run_features)

@@ -92,6 +92,9 @@ def handcrafted_features(plate, batch_size: int = 32, sites: Sequence[int] | Non
                          progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Per-site handcrafted features of a plate (a ``Plate`` or a folder path).
 
+    The ``handcrafted`` method of the embedding pipeline, with the feature
+    columns named after what they measure.
+
     Parameters
     ----------
     plate : napari_gandl.plate.Plate or path accepted by ``open_plate``
@@ -102,21 +105,14 @@ def handcrafted_features(plate, batch_size: int = 32, sites: Sequence[int] | Non
     Returns a DataFrame: ``site_id``, metadata columns, then float32
     ``{stain}_{feature}`` columns (see :data:`FEATURES`).
     """
+    from napari_gandl.embedding import embed_plate, feature_columns, load_embedder
+
     if not hasattr(plate, "read_site"):
         from napari_gandl.plate import open_plate
         plate = open_plate(plate)
     idx = np.asarray(plate.usable_sites if sites is None else sites, dtype=np.int64)
     if idx.size == 0:
         raise ValueError(f"{getattr(plate, 'root', 'plate')}: no usable sites to featurise")
-    names = feature_names(plate.channel_names)
-    out = np.empty((len(idx), len(names)), np.float32)
-    step = max(1, int(batch_size))
-    for start in range(0, len(idx), step):
-        chunk = idx[start:start + step]
-        imgs = np.stack([plate.read_site(int(i)) for i in chunk])
-        out[start:start + len(chunk)] = site_features(imgs).reshape(len(chunk), -1)
-        if progress:
-            progress(min(start + step, len(idx)), len(idx))
-    meta = plate.sites.iloc[idx].drop(columns=["problem"], errors="ignore").reset_index(drop=True)
-    cols = ["site_id"] + [c for c in meta.columns if c != "site_id"]
-    return pd.concat([meta[cols], pd.DataFrame(out, columns=names)], axis=1)
+    embedder = load_embedder("handcrafted", None, plate)
+    frame = embed_plate(plate, embedder, batch_size=batch_size, sites=idx, progress=progress)
+    return frame.rename(columns=dict(zip(feature_columns(embedder.dim), embedder.feature_names)))

@@ -1,17 +1,18 @@
-"""GAN-DL backend: StyleGAN2 on raw N-stain tiles, discriminator embeddings.
+"""GAN-DL backend: StyleGAN2 on raw N-stain tiles (networks, losses, training, checkpoints, latent space).
 
 Qt-free: imports neither napari nor Qt.
 
 Public API::
 
-    from napari_gandl.gan import train, iterate_training, embed_plate, load_checkpoint
+    from napari_gandl.gan import train, iterate_training, load_checkpoint
     from napari_gandl.gan import load_model, generate, project, interpolate
 
-Command line: ``gandl train`` and ``gandl embed`` (see ``napari_gandl.gan.cli``).
+Embedding with a trained run is the ``gandl`` method of
+:mod:`napari_gandl.embedding`.  Command line: ``gandl train`` (see
+``napari_gandl.gan.cli``).
 """
 
 from .checkpoint import CheckpointError, GANModel, load_checkpoint, load_model
-from .embed import embed_plate, feature_columns
 from .latent import generate, interpolate, project, to_raw
 from .networks import Discriminator, Generator, NetworkConfig
 from .training import PRESETS, TrainingDiverged, iterate_training, make_config, train
@@ -24,8 +25,6 @@ __all__ = [
     "NetworkConfig",
     "PRESETS",
     "TrainingDiverged",
-    "embed_plate",
-    "feature_columns",
     "generate",
     "interpolate",
     "iterate_training",

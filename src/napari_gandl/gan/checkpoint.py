@@ -134,7 +134,7 @@ class GANModel:
     """
 
     def __init__(self, ckpt: "Checkpoint", device="cpu"):
-        from .dataset import DataConfig, Normalizer
+        from ..embedding.sampling import DataConfig, Normalizer
         from .networks import Discriminator, Generator, NetworkConfig
 
         cfg = ckpt["config"]

@@ -1,4 +1,4 @@
-"""``gandl train`` and ``gandl embed`` subcommands (added with ``register``).
+"""The ``gandl train`` subcommand (added with ``register``).
 
 Can also be run on its own: ``python -m napari_gandl.gan.cli train ...`` (this
 is what ``torchrun`` launches for multi-process training).
@@ -83,27 +83,8 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_embed(args) -> int:
-    from .embed import embed_plate
-
-    tty = sys.stderr.isatty()
-
-    def progress(done, total):
-        if tty:
-            print("\r" + _progress_bar(done / max(total, 1), f"{done}/{total} sites"),
-                  end="", file=sys.stderr, flush=True)
-
-    out = embed_plate(args.plate, args.checkpoint, out_path=args.out, batch_size=args.batch,
-                      device=args.device, scheduler=args.scheduler, progress=progress,
-                      layer=args.layer, threads=args.threads)
-    if tty:
-        print(file=sys.stderr)
-    print(out)
-    return 0
-
-
 def register(subparsers) -> None:
-    """Add ``train`` and ``embed`` to the ``gandl`` argparse subparsers."""
+    """Add ``train`` to the ``gandl`` argparse subparsers."""
     p = subparsers.add_parser(
         "train", help="train a GAN-DL model (StyleGAN2) on a plate",
         description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
@@ -143,25 +124,6 @@ def register(subparsers) -> None:
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-max", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_train)
-
-    e = subparsers.add_parser(
-        "embed", help="embed every site of a plate with a trained discriminator",
-        description="Write one row per site: site_id, every metadata column, then f000..f511.",
-    )
-    e.add_argument("plate", metavar="PLATE", help="plate folder")
-    e.add_argument("--checkpoint", required=True, metavar="RUN_DIR",
-                   help="run directory (or checkpoint.pt) from gandl train")
-    e.add_argument("--out", required=True, help="output parquet file")
-    e.add_argument("--batch", type=int, default=32, help="sites per batch (default 32)")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    e.add_argument("--scheduler", metavar="ADDRESS",
-                   help="dask.distributed scheduler address, e.g. tcp://127.0.0.1:8786")
-    e.add_argument("--layer", default=None, choices=["stats", "pool", "fc"],
-                   help="stats: mean/std over positions of D's mid-level activations (default "
-                        "when D is wide enough); pool: D's last conv averaged over positions; "
-                        "fc: D's penultimate fully connected layer (as in the GAN-DL paper)")
-    e.add_argument("--threads", type=int, help="CPU threads for torch")
-    e.set_defaults(func=cmd_embed)
 
 
 def main(argv=None) -> int:

@@ -115,7 +115,7 @@ def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
             f"image must be (C, H, W) with C={m.img_channels} stains, got shape {img.shape}"
         )
     if not normalized:
-        from .dataset import downsample
+        from ..embedding.sampling import downsample
 
         img = m.normalizer(downsample(img, m.scale))
     target = torch.from_numpy(img)[None].to(m.device)

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from . import loss as L
+from ..embedding.augment import AugmentConfig, augment
+from ..embedding.sampling import DataConfig, Normalizer, TileSampler, fit_normalizer
 from .ada import AdaptiveAugment
 from .align import ALIGN_MODES, TrainingAligner
-from .augment import AugmentConfig, augment
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from .dataset import DataConfig, Normalizer, TileSampler, fit_normalizer
 from .metrics import METRIC_NAMES, SampleQuality
 from .networks import NetworkConfig, build_networks
 

@@ -51,13 +51,19 @@ PALETTE = (
 
 # Dye names (lower case) recognised in channel names of TIFF files.
 KNOWN_DYES = {
-    "hoechst": HOECHST, "dapi": HOECHST, "nuclei": HOECHST,
+    "hoechst": HOECHST, "dapi": HOECHST, "nuclei": HOECHST, "dna": HOECHST,
     "cona": CONA, "concanavalin": CONA, "er": CONA,
     "phalloidin": PHALLOIDIN, "actin": PHALLOIDIN,
     "syto14": SYTO14, "syto": SYTO14, "rna": SYTO14,
-    "mitotracker": MITOTRACKER, "mito": MITOTRACKER,
+    "mitotracker": MITOTRACKER, "mito": MITOTRACKER, "mitochondria": MITOTRACKER,
     "wga": WGA, "golgi": WGA, "membrane": WGA,
 }
+
+
+def known_dye(name: str) -> tuple | None:
+    """The known dye (name, target, colour) a channel name such as 'w2 ConA' or 'MitoTracker' mentions."""
+    words = str(name).lower().replace("-", " ").replace("_", " ").replace("(", " ").replace(")", " ").split()
+    return next((KNOWN_DYES[w] for w in words if w in KNOWN_DYES), None)
 
 
 def stains_for_channels(indices: list[int]) -> list[Stain]:
@@ -72,8 +78,7 @@ def stains_from_names(names: list[str]) -> list[Stain]:
     """Stains for named channels (e.g. from OME metadata), matched by dye name."""
     stains = []
     for k, name in enumerate(names):
-        words = name.lower().replace("-", " ").replace("_", " ").split()
-        known = next((KNOWN_DYES[w] for w in words if w in KNOWN_DYES), None)
+        known = known_dye(name)
         if known is None:
             stains.append(Stain(k + 1, name, "", PALETTE[k % len(PALETTE)]))
         else:

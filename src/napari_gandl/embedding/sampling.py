@@ -1,5 +1,7 @@
-"""Training crops from a Plate, with per-stain normalisation fitted on the plate.
+"""Tiles of a site and training crops from a Plate, with per-stain normalisation fitted on the plate.
 
+Method-neutral: any embedder that works on tiles (GAN-DL, the comparators)
+cuts sites with :func:`site_tiles` and trains on :class:`TileSampler` crops.
 Memory is bounded by the batch size plus a small byte-capped cache of
 (downsampled) sites: the plate is read site by site on demand and never
 loaded whole.

@@ -1,0 +1,93 @@
+"""GAN-DL: discriminator features of a trained StyleGAN2 run (``--method gandl``).
+
+A site's feature vector is computed over the whole tile: the tile is
+normalised and downsampled exactly as for training, cut into
+training-resolution squares covering it, each square goes through the
+discriminator (eval mode: the minibatch-stddev statistic is the running
+average, so an image never depends on its batch mates) and the square
+features are averaged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..base import Embedder
+from ..registry import MethodSpec, register
+from ..sampling import downsample, site_tiles
+
+LAYERS = ("stats", "pool", "fc")
+
+
+def resolve_layer(model, layer: str | None = None) -> str:
+    """Which D activations form the embedding: "stats" when D is wide enough for it, else "pool"."""
+    if layer is None:
+        return "stats" if model.D.stats_available else "pool"
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be 'stats', 'pool' or 'fc', got {layer!r}")
+    return layer
+
+
+def site_features(model, images, tile_batch: int = 64, layer: str | None = None) -> np.ndarray:
+    """Features ``(len(images), feature_dim)`` float32 of raw ``(C, H, W)`` sites."""
+    import torch
+
+    layer = resolve_layer(model, layer)
+    tiles, owner = [], []
+    for i, img in enumerate(images):
+        t = site_tiles(model.normalizer(downsample(img, model.scale)), model.resolution)
+        tiles.append(t)
+        owner.extend([i] * len(t))
+    if not tiles:
+        return np.zeros((0, model.net_config.feature_dim), np.float32)
+    x = torch.from_numpy(np.concatenate(tiles))
+    owner_t = torch.tensor(owner)
+    feats = []
+    with torch.no_grad():
+        for s in range(0, len(x), tile_batch):
+            feats.append(model.D.features(x[s:s + tile_batch].to(model.device), layer).float().cpu())
+    f = torch.cat(feats).double()
+    out = torch.zeros(len(images), f.shape[1], dtype=torch.float64)
+    out.index_add_(0, owner_t, f)
+    counts = torch.bincount(owner_t, minlength=len(images)).clamp(min=1).double()
+    return (out / counts[:, None]).float().numpy()
+
+
+class GANDLEmbedder(Embedder):
+    """A trained run's discriminator as an embedder."""
+
+    name = "gandl"
+
+    def __init__(self, model, layer: str | None = None):
+        self.model = model
+        self.layer = resolve_layer(model, layer)
+        if self.layer == "stats" and not model.D.stats_available:
+            raise ValueError(f"{model.path}: the 'stats' embedding needs {model.net_config.feature_dim // 2} "
+                             f"discriminator channels at <= 1/4 of the resolution; this D has fewer "
+                             f"(use layer 'pool' or 'fc')")
+        self.dim = int(model.net_config.feature_dim)
+        self.stains = list(model.channel_names) or [f"w{i + 1}" for i in range(model.img_channels)]
+        self.source = Path(model.path)
+
+    def embed_sites(self, images: np.ndarray) -> np.ndarray:
+        return site_features(self.model, list(images), layer=self.layer)
+
+
+def load(source: Path, plate=None, device: str = "auto", layer: str | None = None) -> GANDLEmbedder:
+    from napari_gandl.gan.checkpoint import load_model
+    from napari_gandl.gan.training import resolve_device
+
+    return GANDLEmbedder(load_model(source, resolve_device(device)), layer)
+
+
+def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0):
+    from napari_gandl.gan.training import iterate_training, make_config
+
+    cfg = make_config("quick", minutes=minutes, kimg=kimg, device=device, seed=seed)
+    return iterate_training(plate, out_dir, cfg, resume=resume)
+
+
+register(MethodSpec("gandl", load=load, train=train, needs_weights=True,
+                    help="GAN-DL: features of a trained StyleGAN2 discriminator (run folder from gandl train)"))

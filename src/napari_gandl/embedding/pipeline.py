@@ -1,0 +1,335 @@
+"""The embedding pipeline: any :class:`Embedder` over every site of a plate.
+
+Sites are read in batches, the plate's stains are mapped onto the ones the
+model expects (:mod:`.stains`), each batch goes through
+``embedder.embed_sites`` and its rows (``site_id``, the plate's metadata
+columns, then float32 ``f000..``) are kept or streamed to parquet, so memory
+does not grow with the plate.
+
+Streaming to ``out_path`` resumes: every finished batch is written, atomically,
+to ``.NAME.parts/`` beside the output, together with a manifest of what is
+being computed (method, weights, sites, batch size, stain map).  Rerunning the
+same command after a crash or ``kill -9`` keeps the batches already written
+and computes the rest; the final file appears (atomic rename) only when every
+batch is there, and the parts folder is then removed.
+
+With ``scheduler`` the batches run on a dask.distributed cluster.  The
+embedder is sent to the workers once; each worker opens the exact folder that
+was opened here and finds the sites by ``site_id``, so a ``Plate{n}`` folder
+embeds that plate's sites, never another's.  The result equals a local run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import warnings
+from pathlib import Path
+from typing import Callable, Generator, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .base import Embedder, feature_columns
+from .stains import resolve_stain_map
+
+__all__ = ["embed_plate", "iterate_embedding", "embed_batch", "site_metadata", "read_embedding_table"]
+
+MANIFEST = "manifest.json"
+
+
+def _open(plate_or_path):
+    """(plate, folder the workers open)."""
+    from napari_gandl.plate import open_plate
+
+    if isinstance(plate_or_path, (str, os.PathLike)):
+        return open_plate(plate_or_path), Path(plate_or_path)
+    return plate_or_path, Path(plate_or_path.root)
+
+
+def site_metadata(plate) -> pd.DataFrame:
+    """The plate's site table as embedding metadata: ``site_id`` first, no ``problem`` column."""
+    meta = plate.sites.drop(columns=["problem"], errors="ignore").reset_index(drop=True)
+    return meta[["site_id"] + [c for c in meta.columns if c != "site_id"]]
+
+
+def _frame(meta: pd.DataFrame, feats: np.ndarray) -> pd.DataFrame:
+    fdf = pd.DataFrame(feats.astype(np.float32), columns=feature_columns(feats.shape[1]), index=meta.index)
+    return pd.concat([meta, fdf], axis=1)
+
+
+def embed_batch(plate, embedder: Embedder, sites: Sequence[int], stain_index=None) -> np.ndarray:
+    """Features ``(len(sites), dim)`` of the given site indices; an unreadable site gives a NaN row."""
+    images, ok = [], []
+    for s in sites:
+        try:
+            img = plate.read_site(int(s))
+        except ValueError as exc:  # TileError names the file
+            warnings.warn(f"site {int(s)} not embedded: {exc}", stacklevel=2)
+            ok.append(False)
+            continue
+        images.append(img if stain_index is None else img[stain_index])
+        ok.append(True)
+    out = np.full((len(ok), embedder.dim), np.nan, np.float32)
+    if images:
+        feats = np.asarray(embedder.embed_sites(np.stack(images)), np.float32)
+        if feats.shape != (len(images), embedder.dim):
+            raise RuntimeError(f"embedder {embedder.name!r} returned shape {feats.shape} for "
+                               f"{len(images)} sites; expected ({len(images)}, {embedder.dim})")
+        out[np.asarray(ok, bool)] = feats
+    return out
+
+
+def _check_stains(plate, embedder: Embedder, stain_map):
+    index = resolve_stain_map(plate.channel_names, embedder.stains, stain_map)
+    return None if index is None else list(index)
+
+
+# ---------------------------------------------------------------- resumable output
+def _source_stamp(source) -> dict:
+    if source is None:
+        return {}
+    p = Path(source)
+    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    stat = [(x.name, x.stat().st_size, x.stat().st_mtime_ns) for x in files if x.exists()
+            and x.suffix in (".pt", ".pth", ".safetensors", ".json", ".npz")]
+    return {"source": str(p.resolve()), "files": stat}
+
+
+def _manifest(embedder: Embedder, meta: pd.DataFrame, idx: np.ndarray, batch_size: int, stain_index) -> dict:
+    ids = "\n".join(meta["site_id"].iloc[idx].astype(str))
+    return {
+        "method": embedder.name, "dim": int(embedder.dim), **_source_stamp(embedder.source),
+        "stain_index": stain_index, "batch_size": int(batch_size), "n_sites": int(len(idx)),
+        "sites_sha1": hashlib.sha1(ids.encode()).hexdigest(),
+    }
+
+
+class _Parts:
+    """Finished batches of one output file, kept in ``.NAME.parts/`` until all are there."""
+
+    def __init__(self, out_path: Path, manifest: dict):
+        self.out = out_path
+        self.dir = out_path.with_name(f".{out_path.name}.parts")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in out_path.parent.glob(f".{glob_escape(out_path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)  # half-written final files of killed runs
+        previous = None
+        try:
+            previous = json.loads((self.dir / MANIFEST).read_text())
+        except (OSError, ValueError):
+            pass
+        if previous != json.loads(json.dumps(manifest)):
+            if self.dir.exists():
+                if previous is not None:
+                    warnings.warn(f"{self.dir}: partial output of a different embedding (method, weights, "
+                                  f"sites or batch size changed); starting again", stacklevel=3)
+                shutil.rmtree(self.dir)
+            self.dir.mkdir()
+            _write_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=1).encode())
+        for tmp in self.dir.glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def path(self, i: int) -> Path:
+        return self.dir / f"{i:06d}.parquet"
+
+    def done(self, n_batches: int) -> set[int]:
+        return {i for i in range(n_batches) if self.path(i).is_file()}
+
+    def write(self, i: int, frame: pd.DataFrame) -> None:
+        tmp = self.path(i).with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, self.path(i))
+
+    def finish(self, n_batches: int, schema) -> Path:
+        """Concatenate the parts, in order, into the output file (streamed, atomic rename)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp")
+        try:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for i in range(n_batches):
+                    writer.write_table(pq.read_table(self.path(i)).cast(schema))
+                if n_batches == 0:
+                    writer.write_table(pa.Table.from_pylist([], schema=schema))
+            os.replace(tmp, self.out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.out
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([\[\]*?])", r"[\1]", name)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _schema(meta: pd.DataFrame, dim: int):
+    """Output schema from the whole metadata table, so a batch whose optional columns are all null still fits."""
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(meta, preserve_index=False)
+    for c in feature_columns(dim):
+        schema = schema.append(pa.field(c, pa.float32()))
+    return schema
+
+
+# ---------------------------------------------------------------- the pipeline
+def iterate_embedding(plate_or_path, embedder: Embedder, out_path=None, batch_size: int = 32,
+                      scheduler=None, stain_map=None, sites: Iterable[int] | None = None,
+                      ) -> Generator[tuple[int, int], None, pd.DataFrame | Path]:
+    """Embed a plate batch by batch, yielding ``(done_sites, total_sites)``.
+
+    A generator for GUI workers: ``result = yield from iterate_embedding(...)``;
+    its return value is what :func:`embed_plate` returns.  Closing it stops
+    after the current batch (the batches written so far are kept for resuming).
+    """
+    plate, folder = _open(plate_or_path)
+    return (yield from _iterate(plate, folder, embedder, out_path, batch_size, scheduler, stain_map, sites))
+
+
+def _iterate(plate, folder: Path, embedder: Embedder, out_path, batch_size, scheduler, stain_map, sites):
+    stain_index = _check_stains(plate, embedder, stain_map)
+    meta = site_metadata(plate)
+    idx = np.arange(plate.n_sites) if sites is None else np.asarray(list(sites), dtype=np.int64)
+    step = max(1, int(batch_size))
+    batches = [idx[i:i + step] for i in range(0, len(idx), step)]
+    parts = None
+    if out_path is not None:
+        parts = _Parts(Path(out_path), _manifest(embedder, meta, idx, step, stain_index))
+    finished = set() if parts is None else parts.done(len(batches))
+    todo = [i for i in range(len(batches)) if i not in finished]
+    done = sum(len(batches[i]) for i in finished)
+    frames = {}
+    yield done, len(idx)
+    if scheduler is None:
+        results = ((i, embed_batch(plate, embedder, batches[i], stain_index)) for i in todo)
+    else:
+        ids = meta["site_id"].astype(str).to_numpy()
+        results = _run_distributed(scheduler, folder, embedder, stain_index,
+                                   [(i, ids[batches[i]].tolist()) for i in todo])
+    for i, feats in results:
+        frame = _frame(meta.iloc[batches[i]].reset_index(drop=True), feats)
+        if parts is None:
+            frames[i] = frame
+        else:
+            parts.write(i, frame)
+        done += len(batches[i])
+        yield done, len(idx)
+    if parts is not None:
+        return parts.finish(len(batches), _schema(meta, embedder.dim))
+    if not frames:
+        return _frame(meta.iloc[[]], np.zeros((0, embedder.dim), np.float32))
+    return pd.concat([frames[i] for i in sorted(frames)], ignore_index=True)
+
+
+def embed_plate(plate_or_path, embedder: Embedder | str, out_path=None, batch_size: int = 32,
+                device: str = "auto", scheduler=None, stain_map=None,
+                progress: Callable[[int, int], None] | None = None,
+                sites: Iterable[int] | None = None, source=None, **options) -> pd.DataFrame | Path:
+    """Embed every site (or ``sites``) of a plate.
+
+    Parameters
+    ----------
+    plate_or_path : Plate or folder accepted by ``open_plate`` (a dataset root,
+        experiment or ``Plate{n}`` folder, or a TIFF folder).
+    embedder : an :class:`Embedder`, or a registered method name, loaded with
+        ``source`` (run folder or weights file), ``device`` and ``options``
+        (see :func:`napari_gandl.embedding.load_embedder`).
+    out_path : parquet file to stream rows to (resumable); ``None`` returns a DataFrame.
+    batch_size : sites per batch (bounds memory; also the unit of resuming).
+    scheduler : ``None`` (local), a dask.distributed scheduler address or Client.
+    stain_map : None (the plate's stains as they are), ``"auto"`` (by name), a
+        stain-map CSV, a ``{model stain: plate stain}`` dict or channel indices
+        (see :func:`napari_gandl.embedding.stains.resolve_stain_map`).
+    progress : optional callable ``(done_sites, total_sites)``.
+    sites : optional site indices (default: every site, in order).
+
+    Returns the DataFrame (``out_path=None``) or the parquet Path: one row per
+    site with ``site_id``, every metadata column, then float32 ``f000..``.
+    """
+    plate, folder = _open(plate_or_path)
+    if isinstance(embedder, str):
+        from .registry import load_embedder
+
+        embedder = load_embedder(embedder, source, plate, device, **options)
+    elif source is not None or options:
+        raise TypeError("source and options are for loading a method by name; the embedder is already loaded")
+    run = _iterate(plate, folder, embedder, out_path, batch_size, scheduler, stain_map, sites)
+    while True:
+        try:
+            done, total = next(run)
+        except StopIteration as stop:
+            return stop.value
+        if progress:
+            progress(done, total)
+
+
+def read_embedding_table(path) -> pd.DataFrame:
+    """An embedding table file (ours, or RxRx19a's ``embeddings.csv``) as ``site_id`` + ``f000..``.
+
+    RxRx19a's numeric feature columns ``0``..``1023`` are renamed ``f000``..
+    like ours; rows with non-finite features are dropped (with a warning).
+    """
+    from napari_gandl.analysis.tables import load_embeddings
+
+    table = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False)
+    columns = [f"f{int(c):03d}" if re.fullmatch(r"\d+", str(c)) else str(c) for c in table.features]
+    frame = pd.DataFrame(table.X, columns=columns)
+    frame.insert(0, "site_id", table.meta["site_id"].astype(str).to_numpy())
+    return frame
+
+
+# ---------------------------------------------------------------- dask.distributed
+# Per-process cache for dask workers: the plate opened once per worker.
+_WORKER_PLATES: dict = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_embed(folder: str, embedder: Embedder, stain_index, site_ids: list[str]) -> np.ndarray:
+    with _WORKER_LOCK:
+        if folder not in _WORKER_PLATES:
+            from napari_gandl.plate import open_plate
+
+            plate = open_plate(folder)
+            _WORKER_PLATES.clear()
+            _WORKER_PLATES[folder] = (plate, pd.Index(plate.sites["site_id"].astype(str)))
+        plate, index = _WORKER_PLATES[folder]
+    where = index.get_indexer(site_ids)
+    if (where < 0).any():
+        missing = [s for s, w in zip(site_ids, where) if w < 0]
+        raise ValueError(f"{folder} opened on a dask worker has no sites {missing[:5]}: the workers "
+                         f"must see the same files as the client")
+    return embed_batch(plate, embedder, where, stain_index)
+
+
+def _run_distributed(scheduler, folder: Path, embedder: Embedder, stain_index, batches):
+    """Yield ``(batch number, features)`` in order, keeping a bounded number of batches in flight."""
+    from distributed import Client
+
+    own = not hasattr(scheduler, "submit")
+    client = Client(scheduler) if own else scheduler
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        max_inflight = 2 * n_workers
+        remote = client.scatter(embedder, broadcast=True, hash=False)
+        futures, nxt = {}, 0
+        for k, (i, _) in enumerate(batches):
+            while len(futures) < max_inflight and nxt < len(batches):
+                futures[nxt] = client.submit(_worker_embed, str(folder), remote, stain_index,
+                                             batches[nxt][1], pure=False)
+                nxt += 1
+            yield i, futures.pop(k).result()
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,90 @@
+"""The registry of embedding methods: ``METHODS[name] -> MethodSpec``.
+
+A method registers itself from its own module under ``embedding/methods/``::
+
+    from napari_gandl.embedding.registry import MethodSpec, register
+
+    register(MethodSpec("mymethod", load=load, train=None, needs_weights=False,
+                        help="one line for --help"))
+
+and ``embedding/methods/__init__.py`` imports that module.  The modules are
+imported the first time the registry is asked for a method, so importing
+``napari_gandl.embedding`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .base import Embedder
+
+__all__ = ["MethodSpec", "METHODS", "register", "get_method", "method_names", "load_embedder"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How to get a ready :class:`Embedder` of one method.
+
+    load(source, plate, device, **options) -> Embedder
+        ``source`` is a run folder or weights file (None for methods that need
+        none); ``plate`` is the plate to be embedded (for methods that adapt to
+        its stains); ``device`` is "auto", "cpu" or "cuda".
+    train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0)
+        -> Iterator[dict] of progress dicts ``{"kimg", "fraction", "img_per_s", "eta_s"}``
+        as :func:`napari_gandl.gan.iterate_training` yields them; ``None`` for
+        methods without training.
+    needs_weights : whether ``load`` needs a ``source``.
+    """
+
+    name: str
+    load: Callable[..., Embedder]
+    train: Callable[..., Iterator[dict]] | None = None
+    needs_weights: bool = False
+    help: str = ""
+
+
+METHODS: dict[str, MethodSpec] = {}
+_LOADED = False
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method (its name must be new)."""
+    if spec.name in METHODS and METHODS[spec.name] is not spec:
+        raise ValueError(f"embedding method {spec.name!r} is registered twice")
+    METHODS[spec.name] = spec
+    return spec
+
+
+def _import_methods() -> None:
+    global _LOADED
+    if not _LOADED:
+        importlib.import_module("napari_gandl.embedding.methods")
+        _LOADED = True
+
+
+def method_names() -> list[str]:
+    """Registered method names, in registration order."""
+    _import_methods()
+    return list(METHODS)
+
+
+def get_method(name: str) -> MethodSpec:
+    _import_methods()
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown embedding method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def load_embedder(name: str, source=None, plate=None, device: str = "auto", **options) -> Embedder:
+    """A ready embedder of method ``name`` (see :class:`MethodSpec`)."""
+    spec = get_method(name)
+    if spec.needs_weights and source is None:
+        raise ValueError(f"embedding method {name!r} needs a run folder or weights file (--checkpoint)")
+    embedder = spec.load(None if source is None else Path(source), plate, device, **options)
+    if embedder.source is None and source is not None:
+        embedder.source = Path(source)
+    return embedder
