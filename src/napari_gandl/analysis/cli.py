@@ -34,6 +34,11 @@ def run_analyse(args: argparse.Namespace) -> int:
         if "skipped" not in pp:
             print(f"plate predictability ({stage}): {100 * pp['accuracy']:.1f} % "
                   f"(chance {100 * pp['chance']:.1f} %)")
+    mp = report.get("map")
+    if mp:
+        print(f"copairs mAP: activity vs C- {mp['activity']['mean_mAP']:.3f} "
+              f"({mp['activity']['n_significant']}/{mp['activity']['n_groups']} compound-doses active at q < 0.05), "
+              f"replicate consistency {mp['consistency']['mean_mAP']:.3f}")
     dr = report.get("dose_response")
     if dr:
         print(f"dose-response: {dr['n_fitted']} curves fitted, {dr['n_hits']} hits, "

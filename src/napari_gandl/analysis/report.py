@@ -9,7 +9,11 @@ on-axis score, and writes into ``out_dir``:
 
 * ``report.json`` — every accuracy (mean ± sd, confusion matrices; ``tasks``
   on held-out wells, ``tasks_lopo`` on held-out plates), the batch
-  diagnostics, space and dose-response summary, and the ground-truth AUC when known;
+  diagnostics, the copairs mAP summary, space and dose-response summary, and
+  the ground-truth AUC when known;
+* ``map_activity.csv`` and ``map_consistency.csv`` — copairs mAP per
+  compound x dose x cell type (phenotypic activity against C-, replicate
+  consistency);
 * ``dose_response.csv`` (one row per compound x cell type) and
   ``dose_points.csv`` (mean ± s.e.m. per dose);
 * ``scores.parquet`` — per-site E2/C2 coordinates with metadata;
@@ -39,6 +43,7 @@ from .batch import batch_diagnostics, plot_batch_pca
 from .classify import TaskError, evaluate_task, rxrx19a_tasks
 from .dose import dose_response, off_manifold, plot_curves
 from .normalise import normalise as normalise_table
+from .profile_map import map_html, map_report
 from .tables import (
     TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
 )
@@ -180,6 +185,10 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
         report["files"]["batch_pca"] = "batch_pca.png"
     except TableError as exc:
         report["skipped"]["batch PCA"] = str(exc)
+    try:
+        report["map"] = map_report(table, out, seed=seed)
+    except TableError as exc:
+        report["skipped"]["copairs mAP"] = str(exc)
 
     tick(3, "perturbation spaces")
     scores = table.meta[[c for c in ("site_id", "well_id", "cell_type", "experiment", "plate", "well",
@@ -355,6 +364,8 @@ def write_html(report: dict, out: Path) -> Path:
                 f"<td>{r['n_wells']}</td><td>{r['n_splits']} / {p['n_splits'] if p else 0}</td></tr>")
         parts.append("</table>")
     parts.extend(batch_html(report))
+    if report.get("map"):
+        parts.append(map_html(report["map"]))
     gt = report.get("ground_truth")
     if gt:
         auc = gt.get("auc")
