@@ -90,11 +90,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"table not found: {path}")
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-        sep = "\t" if ".tsv" in name else ","
-        return pd.read_csv(path, sep=sep, low_memory=False)
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+            sep = "\t" if ".tsv" in name else ","
+            return pd.read_csv(path, sep=sep, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise TableError(f"{path}: cannot be read as a table: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # pyarrow's errors for a damaged parquet file
+        if type(exc).__module__.startswith("pyarrow"):
+            raise TableError(f"{path}: cannot be read as a parquet table: {exc}") from None
+        raise
     raise TableError(f"{path}: unknown table format (use .parquet or .csv)")
 
 

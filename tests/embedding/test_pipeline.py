@@ -1,0 +1,111 @@
+"""The pipeline's reliability: resume after kill -9, dask on a Plate{n} folder, bad metadata named."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_gandl.cli import main
+from napari_gandl.embedding import embed_plate, feature_columns, iterate_embedding, load_embedder
+from napari_gandl.plate import open_plate
+
+HERE = Path(__file__).parent
+SRC = str(HERE.parents[1] / "src")
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, str(HERE), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1"}
+
+
+def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate, tmp_path):
+    import slow_method
+
+    out = tmp_path / "emb.parquet"
+    parts = tmp_path / ".emb.parquet.parts"
+    argv = ["embed", str(sample_plate), "--method", "test-slow-mean", "--out", str(out), "--batch", "4"]
+    driver = f"import sys, slow_method; from napari_gandl.cli import main; sys.exit(main({argv!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", driver], env=_env(), stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while len(list(parts.glob("*.parquet"))) < 5 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    written = len(list(parts.glob("*.parquet")))
+    assert 5 <= written < 25 and not out.exists()  # 100 sites in 25 batches: killed mid-way
+    (tmp_path / f".emb.parquet.{proc.pid + 1}.tmp").write_bytes(b"PAR1 half a file")  # a stale temp file
+
+    # the same command again: continues from the batches written, computes only the rest
+    plate = open_plate(sample_plate)
+    slow_method.SlowMean.calls = 0
+    run = iterate_embedding(plate, load_embedder("test-slow-mean", None, plate), out_path=out, batch_size=4)
+    first = next(run)
+    assert first == (4 * written, 100)
+    try:
+        while True:
+            next(run)
+    except StopIteration as stop:
+        assert stop.value == out
+    assert slow_method.SlowMean.calls == 25 - written
+    assert out.exists() and not parts.exists() and not list(tmp_path.glob(".emb.parquet.*"))
+    resumed = pd.read_parquet(out)
+    fresh = embed_plate(plate, "test-slow-mean", batch_size=50)
+    pd.testing.assert_frame_equal(resumed, fresh, check_dtype=False)
+    assert resumed[feature_columns(5)].dtypes.eq(np.float32).all()
+
+
+def test_changed_command_does_not_reuse_partial_output(sample_plate, tmp_path):
+    import slow_method  # noqa: F401
+
+    plate = open_plate(sample_plate)
+    out = tmp_path / "e.parquet"
+    run = iterate_embedding(plate, load_embedder("test-slow-mean", None, plate), out_path=out, batch_size=10)
+    for _ in range(3):
+        next(run)
+    run.close()  # stopped after two batches, like a cancelled widget worker
+    assert len(list((tmp_path / ".e.parquet.parts").glob("*.parquet"))) == 2 and not out.exists()
+    with pytest.warns(UserWarning, match="partial output of a different embedding"):
+        embed_plate(plate, "test-slow-mean", out_path=out, batch_size=20, sites=range(40))
+    assert len(pd.read_parquet(out)) == 40
+
+
+def test_dask_on_a_plate_folder_embeds_that_plates_sites(sample_plate, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    plate2 = next((sample_plate / "images").glob("*/Plate2"))
+    plate = open_plate(plate2)
+    assert plate.root != plate2  # the plate's root is the dataset root: workers must not reopen that
+    local = embed_plate(plate2, "handcrafted", batch_size=6)
+    assert set(local["plate"].astype(int)) == {2} and len(local) == plate.n_sites
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, env={"PYTHONPATH": _env()["PYTHONPATH"]}) as cluster:
+        out = embed_plate(plate2, "handcrafted", out_path=tmp_path / "d.parquet", batch_size=7,
+                          scheduler=cluster.scheduler_address)
+        # a Plate object (not a path) is keyed by site_id on the workers too
+        from_object = embed_plate(plate, "handcrafted", batch_size=5, scheduler=cluster.scheduler_address)
+    remote = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(remote, local, check_dtype=False)
+    pd.testing.assert_frame_equal(from_object, local, check_dtype=False)
+
+
+def test_malformed_metadata_csv_is_named(sample_plate, plate_copy, tmp_path, capsys):
+    from napari_gandl.plate import PlateWarning
+
+    meta = plate_copy / "metadata.csv"
+    meta.write_text(meta.read_text() + "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r\n")  # one row too wide
+    table = tmp_path / "e.parquet"
+    embed_plate(sample_plate, "handcrafted", out_path=table, sites=range(12))
+    assert main(["analyse", str(table), "--metadata", str(meta), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"{meta}: cannot be read as a table" in err and "line 102" in err
+    # opening the plate warns naming the file, and falls back to the sites in the file names
+    with pytest.warns(PlateWarning, match=f"{meta}: cannot be read as CSV"):
+        assert open_plate(plate_copy).n_sites == 100
