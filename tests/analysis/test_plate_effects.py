@@ -80,3 +80,44 @@ def test_report_shows_both_splits_and_plate_effects(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "held-out plates" in page and "Plate effects" in page and "batch_pca" not in page
     assert json.loads((tmp_path / "report.json").read_text())["files"]["batch_pca"] == "batch_pca.png"
+
+
+def test_post_hoc_alignment_hides_the_plate_and_keeps_the_controls(tmp_path, capsys):
+    import json
+
+    from napari_gandl.analysis.batch import plate_predictability
+    from napari_gandl.cli import main
+
+    frame = rxrx_like(n_feat=16, wells=4, sites=2, plate_shift=3.0)
+    src = tmp_path / "emb.parquet"
+    frame.to_parquet(src)
+    out = tmp_path / "aligned.parquet"
+    assert main(["align", str(src), "--batch", "plate", "--out", str(out), "--steps", "600", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "plates are aligned within each experiment" in printed
+    before, after = load_embeddings(src), load_embeddings(out)
+    assert list(after.meta["site_id"]) == list(before.meta["site_id"]) and after.features == before.features
+    assert plate_predictability(before.X, before.meta, n_splits=3)["accuracy"] == 1.0
+    assert plate_predictability(after.X, after.meta, n_splits=3)["accuracy"] < 0.6   # chance 0.5
+    task = rxrx19a_tasks(after.meta)["C+ vs C- (merged)"]
+    assert evaluate_task(after.X, task, split="plate").accuracy_mean > 0.85
+    # the cell type (confounded with the experiment) survives
+    cell = rxrx19a_tasks(after.meta)["HRCE vs VERO"]
+    assert evaluate_task(after.X, cell, n_splits=3).accuracy_mean > 0.95
+    summary = json.loads((tmp_path / "aligned.align.json").read_text())
+    assert summary["diagnostics"]["after"]["plate_predictability"]["accuracy"] < 0.6
+
+
+def test_align_errors_name_the_problem(tmp_path, capsys):
+    from napari_gandl.cli import main
+
+    frame = rxrx_like(n_feat=4, wells=2, sites=1)
+    one_plate = tmp_path / "one.csv"
+    frame.assign(plate=1, experiment="E").to_csv(one_plate, index=False)
+    assert main(["align", str(one_plate), "--out", str(tmp_path / "a.csv")]) == 2
+    assert "column 'plate' has a single value" in capsys.readouterr().err
+    no_plate = tmp_path / "none.csv"
+    frame.drop(columns=["plate"]).to_csv(no_plate, index=False)
+    assert main(["align", str(no_plate), "--out", str(tmp_path / "a.csv")]) == 2
+    assert "needs a 'plate' column, which is missing" in capsys.readouterr().err
+    assert not (tmp_path / "a.csv").exists()

@@ -1,4 +1,4 @@
-"""The ``gandl analyse`` subcommand."""
+"""The ``gandl analyse`` and ``gandl align`` subcommands."""
 
 from __future__ import annotations
 
@@ -52,8 +52,41 @@ def run_analyse(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_align(args: argparse.Namespace) -> int:
+    import json
+
+    from .align import align_embeddings
+    from .batch import batch_diagnostics
+    from .tables import load_embeddings, write_table
+
+    table = load_embeddings(args.embeddings, args.metadata,
+                            on_nonfinite="drop" if args.drop_nonfinite else "raise")
+
+    def progress(done, total):
+        if not args.quiet and sys.stderr.isatty():
+            print(f"\r{done}/{total} steps", end="", file=sys.stderr, flush=True)
+
+    aligned, summary = align_embeddings(table, by=args.batch, steps=args.steps, weight=args.weight,
+                                        seed=args.seed, progress=progress)
+    if not args.quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+    if summary["plan"]["note"]:
+        print(f"note: {summary['plan']['note']}")
+    path = write_table(aligned, args.out)
+    summary["diagnostics"] = {}
+    for stage, t in (("before", table), ("after", aligned)):
+        d = summary["diagnostics"][stage] = batch_diagnostics(t.X, t.meta, seed=args.seed)
+        pp = d["plate_predictability"]
+        if "skipped" not in pp:
+            print(f"plate predictability {stage}: {100 * pp['accuracy']:.1f} % (chance {100 * pp['chance']:.1f} %)")
+    sidecar = path.with_name(path.name.split(".")[0] + ".align.json")
+    sidecar.write_text(json.dumps(summary, indent=2))
+    print(f"{len(aligned)} sites aligned by {args.batch} -> {path} (summary {sidecar.name})")
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add ``analyse`` to the ``gandl`` command."""
+    """Add ``analyse`` and ``align`` to the ``gandl`` command."""
     p = subparsers.add_parser(
         "analyse", help="control tasks, E2/C2 spaces, dose-response and a report for an embedding table",
         description="Analyse an embedding table (ours, RxRx19a embeddings.csv, or CellProfiler-style): "
@@ -73,3 +106,23 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_analyse)
+
+    a = subparsers.add_parser(
+        "align", help="remove plate (or experiment) effects from any embedding table, adversarially",
+        description="Post-hoc domain-adversarial alignment: learns a per-plate gain and offset of every "
+                    "feature such that a batch classifier behind a gradient-reversal layer can no longer "
+                    "tell the plates apart. Writes the aligned table (same columns) and "
+                    "<OUT>.align.json with plate predictability before and after.")
+    a.add_argument("embeddings", help="embedding table (.parquet or .csv) with a site_id column")
+    a.add_argument("--batch", default="plate", choices=["plate", "experiment"],
+                   help="what to align (plates are aligned within experiments when each experiment "
+                        "is one cell type)")
+    a.add_argument("--out", required=True, help="aligned table (.parquet or .csv)")
+    a.add_argument("--metadata", help="metadata.csv joined on site_id (if not already in the table)")
+    a.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
+    a.add_argument("--weight", type=float, default=1.0, help="final gradient-reversal weight")
+    a.add_argument("--drop-nonfinite", action="store_true", help="drop rows with NaN/inf features (warns)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=run_align)
+

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -146,15 +147,43 @@ def plan_alignment(meta: pd.DataFrame, by: str, source: str = "the site table") 
 
 
 class BatchHead(nn.Module):
-    """Features -> batch logits: a one-hidden-layer perceptron."""
+    """Features -> batch logits: a one-hidden-layer perceptron with logits bounded to ``±bound``.
 
-    def __init__(self, in_dim: int, n_batches: int, hidden: int = 128):
+    Bounded logits keep the head from ever being certain, so the reversed
+    gradient does not vanish once the head separates the batches (with
+    unbounded logits it did, and the features stopped changing).
+    """
+
+    def __init__(self, in_dim: int, n_batches: int, hidden: int = 128, bound: float = 2.0):
         super().__init__()
+        self.bound = float(bound)
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2),
                                  nn.Linear(hidden, n_batches))
 
     def forward(self, x):
-        return self.net(x)
+        return self.bound * torch.tanh(self.net(x) / self.bound)
+
+    def penalty(self) -> torch.Tensor:
+        """Squared norm of the weights (an L2 term that keeps the head smooth)."""
+        return sum(p.square().sum() for p in self.parameters())
+
+
+HEAD_STEPS = 4        # extra head-only updates per feature update: the head stays near its best response
+HEAD_DECAY = 1e-3     # weight of the head's L2 penalty
+
+
+def train_head(head: BatchHead, opt, z: torch.Tensor, labels: torch.Tensor, same_group: torch.Tensor,
+               steps: int = HEAD_STEPS, sync: Callable[[nn.Module], None] | None = None):
+    """``steps`` updates of the head alone on detached features ``z`` (``sync``
+    averages its gradients across processes under DDP)."""
+    z = z.detach().float()
+    for _ in range(steps):
+        loss, _ = batch_loss(head(z), labels, same_group)
+        opt.zero_grad()
+        (loss + HEAD_DECAY * head.penalty()).backward()
+        if sync is not None:
+            sync(head)
+        opt.step()
 
 
 def batch_loss(logits: torch.Tensor, labels: torch.Tensor, same_group: torch.Tensor,
@@ -170,13 +199,16 @@ def batch_loss(logits: torch.Tensor, labels: torch.Tensor, same_group: torch.Ten
 class TrainingAligner:
     """The batch head on the discriminator's embedding during GAN-DL training.
 
-    ``loss(D, reals, sites, progress)`` is added to D's loss: the head learns
-    the batch, D's embedding (the layer ``gandl embed`` uses by default) gets
-    the reversed gradient.  The head has its own Adam; its state is saved with
-    the checkpoint so a run resumes exactly.
+    ``loss(D, reals, sites, progress)`` is added to D's loss: the head first
+    takes a few steps of its own on the detached features, then learns the
+    batch jointly while D's embedding (the layer ``gandl embed`` uses by
+    default) gets the reversed gradient.  The head has its own Adam; its state
+    is saved with the checkpoint so a run resumes exactly.  ``sync`` averages
+    the head's gradients across DDP processes.
     """
 
-    def __init__(self, plate, by: str, max_weight: float, D, device, lr: float = 1e-3):
+    def __init__(self, plate, by: str, max_weight: float, D, device, lr: float = 1e-3,
+                 sync: Callable[[nn.Module], None] | None = None):
         from .training import Adam  # training imports this module
 
         self.plan = plan_alignment(plate.sites, by, source=f"plate {plate.root}")
@@ -187,12 +219,15 @@ class TrainingAligner:
         self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))
         self.site_labels = torch.from_numpy(self.plan.labels)
         self.same_group = self.plan.same_group()
+        self.sync = sync
 
     def loss(self, D, reals: torch.Tensor, sites: np.ndarray, progress: float) -> tuple[torch.Tensor, dict]:
         weight = dann_weight(progress, self.max_weight)
         feats = D.features(reals, self.layer).float()
         labels = self.site_labels[torch.as_tensor(sites)].to(reals.device)
+        train_head(self.head, self.opt, feats, labels, self.same_group, sync=self.sync)
         loss, acc = batch_loss(self.head(reverse_gradient(feats, weight)), labels, self.same_group)
+        loss = loss + HEAD_DECAY * self.head.penalty()
         return loss, {"align_loss": float(loss.detach()), "align_acc": float(acc),
                       "align_weight": weight}
 

@@ -467,7 +467,8 @@ class Trainer:
         )
         self.aligner = None
         if config.align != "none":
-            self.aligner = TrainingAligner(plate, config.align, config.align_weight, self.D, self.device)
+            self.aligner = TrainingAligner(plate, config.align, config.align_weight, self.D, self.device,
+                                           sync=self._allreduce_grads)
             plan = self.aligner.plan.to_dict()
             if ckpt is not None and config.align_plan.get("classes") != plan["classes"]:
                 raise ValueError(f"{ckpt_path}: the run aligned batches {config.align_plan.get('classes')} "
