@@ -42,3 +42,31 @@ def test_python_api_refuses_the_same(tmp_path):
         make_config("quick", kimg=1, loss="hinge")
     with pytest.raises(ValueError, match="--augment-p must be a number >= 0 and <= 1"):
         make_config("quick", kimg=1, augment=dict(p=1.5))
+
+
+def test_cell_crops_for_training_are_saved_and_resumed(gan_plate, tmp_path):
+    import numpy as np
+
+    from gan_helpers import TINY
+    from napari_gandl.gan import iterate_training, load_checkpoint
+    from napari_gandl.gan.dataset import DataConfig, TileSampler, fit_normalizer
+    from napari_gandl.plate import open_plate
+
+    plate = open_plate(gan_plate)
+    cfg = DataConfig(sampling="crops", norm_sites=8)
+    sampler = TileSampler(plate, 32, cfg, fit_normalizer(plate, cfg))
+    batch = sampler.sample(24, np.random.default_rng(0)).numpy()
+    # the Hoechst stain is brighter in the middle of a cell crop than at its border
+    assert batch[:, 0, 14:18, 14:18].mean() > batch[:, 0, :4, :].mean() + 0.1
+    tiles = TileSampler(plate, 32, DataConfig(norm_sites=8), sampler.norm)
+    assert batch[:, 0, 12:20, 12:20].mean() > tiles.sample(24, np.random.default_rng(0)).numpy()[:, 0, 12:20, 12:20].mean()
+
+    config = make_config("quick", device="cpu", kimg=0.016,
+                         **{**TINY, "metrics_samples": 16, "data": dict(sampling="crops", norm_sites=8)})
+    list(iterate_training(gan_plate, tmp_path / "run", config))
+    assert load_checkpoint(tmp_path / "run")["config"]["data"]["sampling"] == "crops"
+    # resumed with a plain config: the saved sampling wins
+    longer = make_config("quick", device="cpu", kimg=0.024, **{**TINY, "metrics_samples": 16})
+    infos = list(iterate_training(gan_plate, tmp_path / "run", longer, resume=True))
+    assert infos[-1]["nimg"] == 24
+    assert load_checkpoint(tmp_path / "run")["config"]["data"]["sampling"] == "crops"

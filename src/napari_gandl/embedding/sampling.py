@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from napari_gandl.embedding.crops import crop_at
+
 __all__ = [
     "DataConfig",
     "Normalizer",
@@ -35,6 +37,9 @@ class DataConfig:
     low_pct: float = 0.5
     high_pct: float = 99.8
     cache_mb: float = 256.0  # byte cap of the decoded-site cache (0 disables)
+    # "tiles": training images anywhere in a site; "crops": centred on a cell, whose nucleus
+    # is found in the nuclear stain (see napari_gandl.embedding.crops)
+    sampling: str = "tiles"
 
     def to_dict(self):
         return asdict(self)
@@ -138,8 +143,15 @@ def fit_normalizer(plate, cfg: DataConfig) -> Normalizer:
     return Normalizer(low, high)
 
 
+SAMPLINGS = ("tiles", "crops")
+
+
 class TileSampler:
     """Random ``resolution``-square crops of normalised, downsampled sites.
+
+    With ``cfg.sampling == "crops"`` every crop is centred on a random cell of
+    the site (nuclei found once per site and cached); sites without nuclei
+    are skipped.
 
     ``sample(n, rng)`` reads at most ``n`` sites (fewer when cached); decoded
     sites live in an LRU cache capped at ``cfg.cache_mb`` megabytes, so memory
@@ -166,6 +178,14 @@ class TileSampler:
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_bytes = 0
         self._bad: set[int] = set()
+        if cfg.sampling not in SAMPLINGS:
+            raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {cfg.sampling!r}")
+        self.cells = cfg.sampling == "crops"
+        if self.cells:
+            from napari_gandl.embedding.crops import nuclear_channel
+
+            self.nuclear = nuclear_channel(plate.channel_names)
+            self._centres: dict[int, np.ndarray] = {}
 
     def load(self, site: int) -> np.ndarray:
         """Normalised, downsampled ``(C, h, w)`` float16 array of one site."""
@@ -200,10 +220,29 @@ class TileSampler:
                 if len(self._bad) >= len(self.sites):
                     raise
                 continue
-            _, h, w = img.shape
-            y = int(rng.integers(h - r + 1))
-            x = int(rng.integers(w - r + 1))
-            out[i] = img[:, y : y + r, x : x + r]
+            if self.cells:
+                centres = self.nuclei(site, img)
+                if len(centres) == 0:
+                    continue
+                out[i] = crop_at(img, centres[rng.integers(len(centres))], r)
+            else:
+                _, h, w = img.shape
+                y = int(rng.integers(h - r + 1))
+                x = int(rng.integers(w - r + 1))
+                out[i] = img[:, y : y + r, x : x + r]
             self.last_sites[i] = site
             i += 1
         return torch.from_numpy(out)
+
+    def nuclei(self, site: int, img: np.ndarray) -> np.ndarray:
+        """Nucleus centroids of a (loaded) site, found once; a site without any is set aside."""
+        if site not in self._centres:
+            from napari_gandl.embedding.crops import find_nuclei
+
+            self._centres[site] = find_nuclei(img[self.nuclear], self.resolution)
+            if len(self._centres[site]) == 0:
+                self._bad.add(site)
+                if len(self._bad) >= len(self.sites):
+                    raise ValueError(f"no nuclei found in the {self.plate.channel_names[self.nuclear]} "
+                                     f"stain of any site of {self.plate.root}; train on tiles instead")
+        return self._centres[site]

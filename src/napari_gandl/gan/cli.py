@@ -26,8 +26,9 @@ def cmd_train(args) -> int:
         overrides["seed"] = args.seed
     if args.snapshot_kimg is not None:
         overrides["snapshot_kimg"] = args.snapshot_kimg
-    if args.scale is not None:
-        overrides["data"] = {"scale": args.scale}
+    data = {k: getattr(args, k) for k in ("scale", "sampling") if getattr(args, k) is not None}
+    if data:
+        overrides["data"] = data
     if args.augment_p is not None:
         overrides["augment"] = {"p": args.augment_p}
     for name in ("ada", "ada_target"):
@@ -106,6 +107,9 @@ def register(subparsers) -> None:
     p.add_argument("--loss", choices=["logistic", "wgan-gp"],
                    help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
     p.add_argument("--scale", type=int, help="downsample tiles by this integer factor first")
+    p.add_argument("--sampling", choices=["tiles", "crops"],
+                   help="training images: random tiles (default) or crops centred on cells, whose "
+                        "nuclei are found in the Hoechst/DNA stain")
     p.add_argument("--augment-p", type=float, metavar="P",
                    help="probability of each augmentation (with --ada: its starting value)")
     p.add_argument("--ada", action=argparse.BooleanOptionalAction, default=None,

@@ -31,7 +31,7 @@ import torch
 
 from . import loss as L
 from ..embedding.augment import AugmentConfig, augment
-from ..embedding.sampling import DataConfig, Normalizer, TileSampler, fit_normalizer
+from ..embedding.sampling import SAMPLINGS, DataConfig, Normalizer, TileSampler, fit_normalizer
 from .ada import AdaptiveAugment
 from .align import ALIGN_MODES, TrainingAligner
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
@@ -215,6 +215,9 @@ def validate_config(cfg: TrainConfig) -> None:
     for name in ("r1_gamma", "gp_weight", "ema_kimg"):
         _number(getattr(cfg, name), name, inclusive=True)
     _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)
+    if cfg.data.get("sampling", "tiles") not in SAMPLINGS:
+        raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, "
+                         f"got {cfg.data['sampling']!r}")
     for key in ("channel_base", "channel_max", "d_channel_base", "d_channel_max"):
         if cfg.network.get(key) is not None:
             _number(cfg.network[key], "--" + key.replace("_", "-"), integer=True)

@@ -1,0 +1,92 @@
+"""Nuclei, cell-centred crops and site profiles aggregated from cells."""
+
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from napari_gandl.embedding.crops import (
+    CellReference,
+    aggregate_cells,
+    find_nuclei,
+    nuclear_channel,
+    site_crops,
+)
+
+CENTRES = np.array([[20.0, 25.0], [60.0, 90.0], [100.0, 40.0], [15.0, 110.0]])
+
+
+def _site(rng, centres=CENTRES, size=128):
+    img = rng.normal(10, 2, (3, size, size)).astype(np.float32)
+    for k, (y, x) in enumerate(centres):
+        rr, cc = disk((y, x), 6 + k % 2, shape=(size, size))
+        img[0, rr, cc] += 100 + 20 * rng.standard_normal(len(rr))  # textured nucleus
+        rr, cc = disk((y, x), 14, shape=(size, size))
+        img[1, rr, cc] += 40  # cytoplasm in another stain
+    return img
+
+
+def test_nuclei_found_at_the_drawn_centres():
+    img = _site(np.random.default_rng(0))
+    found = find_nuclei(img[0], size=32)
+    assert len(found) == len(CENTRES)
+    dist = np.linalg.norm(found[:, None] - CENTRES[None], axis=2).min(axis=0)
+    assert dist.max() < 1.5
+    assert len(find_nuclei(np.full((64, 64), 7.0), size=32)) == 0  # flat: nothing
+
+
+def test_crops_are_centred_on_cells_and_stay_inside():
+    img = _site(np.random.default_rng(1))
+    crops = site_crops(img, 32, nuclear=0)
+    assert crops.shape == (4, 3, 32, 32)
+    inner = [c for c, (y, x) in zip(crops, CENTRES) if 16 <= y <= 112 and 16 <= x <= 112]
+    for c in inner:  # the nucleus sits in the middle of its crop
+        assert c[0, 14:18, 14:18].mean() > 60 > c[0, :4, :4].mean()
+    edge = crops[np.argmin(CENTRES[:, 0])]  # the nucleus at row 15 is shifted, not padded
+    assert np.isfinite(edge).all() and edge[0, 13:17].max() > 60
+    assert site_crops(img, 32, max_cells=2).shape[0] == 2
+    assert site_crops(img[:, :20, :20], 32).shape == (0, 3, 32, 32)
+
+
+def test_crops_on_the_synthetic_plate(sample_plate):
+    from napari_gandl.plate import open_plate
+
+    plate = open_plate(sample_plate)
+    k = nuclear_channel(plate.channel_names)
+    assert "Hoechst" in plate.channel_names[k]
+    n_cells = []
+    for s in range(10):
+        img = plate.read_site(s).astype(np.float32)
+        centres = find_nuclei(img[k], 32)
+        crops = site_crops(img, 32, nuclear=k)
+        assert len(crops) == len(centres)
+        n_cells.append(len(crops))
+        for (y, x), c in zip(centres, crops):
+            assert img[k, int(y), int(x)] > 1.5 * img[k].mean()  # on a nucleus
+            if 16 <= y <= 48 and 16 <= x <= 48:  # not shifted: the nucleus is the crop centre
+                assert c[k, 14:18, 14:18].mean() > 1.5 * img[k].mean()
+    assert sum(n_cells) >= 10
+
+
+def test_nuclear_channel_by_name():
+    assert nuclear_channel(["w2 ConA", "DAPI"]) == 1
+    assert nuclear_channel(["w1 Hoechst", "w2"]) == 0
+    with pytest.warns(UserWarning, match="no Hoechst/DAPI/DNA stain"):
+        assert nuclear_channel(["a", "b"]) == 0
+
+
+def test_site_profile_mean_std_and_outlying_fraction():
+    rng = np.random.default_rng(2)
+    reference = CellReference.fit(rng.normal(0, 1, (2000, 3)))
+    healthy = rng.normal(0, 1, (100, 3))
+    partial = healthy.copy()
+    partial[:20, 1] += 10  # a fifth of the cells changed in feature 1
+    a, b = aggregate_cells(healthy, reference), aggregate_cells(partial, reference)
+    assert a.shape == (9,)
+    np.testing.assert_allclose(a[:3], healthy.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a[3:6], healthy.std(0), rtol=1e-5, atol=1e-6)
+    assert a[7] < 0.02 and b[7] == pytest.approx(0.2, abs=0.02)
+    assert np.isnan(aggregate_cells(np.zeros((0, 3)), reference)).all()
+    again = CellReference.from_dict(reference.to_dict())
+    np.testing.assert_array_equal(aggregate_cells(partial, again), b)
+    with pytest.raises(ValueError, match=r"\(n_cells, 3\)"):
+        aggregate_cells(np.zeros((5, 4)), reference)
