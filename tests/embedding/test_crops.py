@@ -90,3 +90,28 @@ def test_site_profile_mean_std_and_outlying_fraction():
     np.testing.assert_array_equal(aggregate_cells(partial, again), b)
     with pytest.raises(ValueError, match=r"\(n_cells, 3\)"):
         aggregate_cells(np.zeros((5, 4)), reference)
+
+
+def test_gandl_crops_embedding_is_deterministic_and_profiles_cells(sample_plate, tmp_path):
+    from napari_gandl.embedding.pipeline import embed_plate
+    from napari_gandl.embedding.registry import load_embedder
+    from napari_gandl.gan import make_config
+    from napari_gandl.gan.training import Trainer
+    from napari_gandl.plate import open_plate
+
+    plate = open_plate(sample_plate)
+    cfg = make_config("quick", kimg=1.0, device="cpu", resolution=32, batch=8, threads=1,
+                      network=dict(channel_base=256, channel_max=32, d_channel_base=1024,
+                                   d_channel_max=128), data=dict(sampling="crops", norm_sites=8))
+    Trainer(plate, tmp_path / "run", cfg).save(samples=False)
+    emb = load_embedder("gandl", tmp_path / "run", plate, "cpu")
+    assert emb.sampling == "crops" and emb.dim == 3 * 512
+    a = embed_plate(plate, emb, sites=range(6), batch_size=2)
+    b = embed_plate(plate, emb, sites=range(6), batch_size=6)
+    cols = [c for c in a.columns if c.startswith("f")]
+    assert len(cols) == 1536
+    np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+    frac = a[cols[1024:]].to_numpy()
+    assert ((frac >= 0) & (frac <= 1)).all() and (a[cols[512:1024]].to_numpy() >= 0).all()
+    tiles = load_embedder("gandl", tmp_path / "run", plate, "cpu", sampling="tiles")
+    assert tiles.dim == 512

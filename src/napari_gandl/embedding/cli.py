@@ -18,9 +18,9 @@ def cmd_embed(args) -> int:
 
         torch.set_num_threads(int(args.threads))
     plate = open_plate(args.plate)
-    options = {} if args.layer is None else {"layer": args.layer}
+    options = {k: getattr(args, k) for k in ("layer", "sampling") if getattr(args, k) is not None}
     if options and args.method != "gandl":
-        raise ValueError(f"--layer is an option of --method gandl, not of {args.method}")
+        raise ValueError(f"--{next(iter(options))} is an option of --method gandl, not of {args.method}")
     embedder = load_embedder(args.method, args.checkpoint, plate, args.device, **options)
     tty = sys.stderr.isatty()
     last = [0.0]
@@ -68,5 +68,8 @@ def register(subparsers) -> None:
                    help="gandl only: stats: mean/std over positions of D's mid-level activations (default "
                         "when D is wide enough); pool: D's last conv averaged over positions; "
                         "fc: D's penultimate fully connected layer (as in the GAN-DL paper)")
+    e.add_argument("--sampling", default=None, choices=["tiles", "crops"],
+                   help="gandl only: tiles covering the site, or crops centred on its cells (profile: "
+                        "the cells' mean, std and fraction of outlying cells); default: the run's training")
     e.add_argument("--threads", type=int, help="CPU threads for torch")
     e.set_defaults(func=cmd_embed)

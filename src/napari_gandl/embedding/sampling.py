@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from napari_gandl.embedding.crops import crop_at
+from .crops import crop_at
 
 __all__ = [
     "DataConfig",
@@ -182,7 +182,7 @@ class TileSampler:
             raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {cfg.sampling!r}")
         self.cells = cfg.sampling == "crops"
         if self.cells:
-            from napari_gandl.embedding.crops import nuclear_channel
+            from .crops import nuclear_channel
 
             self.nuclear = nuclear_channel(plate.channel_names)
             self._centres: dict[int, np.ndarray] = {}
@@ -237,7 +237,7 @@ class TileSampler:
     def nuclei(self, site: int, img: np.ndarray) -> np.ndarray:
         """Nucleus centroids of a (loaded) site, found once; a site without any is set aside."""
         if site not in self._centres:
-            from napari_gandl.embedding.crops import find_nuclei
+            from .crops import find_nuclei
 
             self._centres[site] = find_nuclei(img[self.nuclear], self.resolution)
             if len(self._centres[site]) == 0:

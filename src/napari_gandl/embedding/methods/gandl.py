@@ -6,6 +6,14 @@ training-resolution squares covering it, each square goes through the
 discriminator (eval mode: the minibatch-stddev statistic is the running
 average, so an image never depends on its batch mates) and the square
 features are averaged.
+
+With ``sampling="crops"`` (the default for a run trained on cell crops) the
+site's cells are found in its nuclear stain, each cell-centred crop goes
+through D, and the site's vector is its cells' mean, standard deviation and
+fraction of outlying cells per feature (:mod:`napari_gandl.embedding.crops`),
+three times D's feature width.  "Outlying" is relative to the cells of a
+spread-out sample of the plate's sites, fitted once when the embedder is
+loaded, so a site's row does not depend on its batch mates.
 """
 
 from __future__ import annotations
@@ -55,12 +63,49 @@ def site_features(model, images, tile_batch: int = 64, layer: str | None = None)
     return (out / counts[:, None]).float().numpy()
 
 
+SAMPLINGS = ("tiles", "crops")
+MAX_CELLS = 64  # cells per site in a crops embedding (evenly spread over those found)
+REFERENCE_SITES = 48  # sites whose cells form the reference population for "outlying"
+
+
+def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64) -> list[np.ndarray]:
+    """Per site, the D features ``(n_cells, feature_dim)`` of its cell-centred crops."""
+    import torch
+
+    from ..crops import site_crops
+
+    crops, owner = [], []
+    for i, img in enumerate(images):
+        c = site_crops(model.normalizer(downsample(img, model.scale)), model.resolution, nuclear,
+                       max_cells=MAX_CELLS)
+        crops.append(c)
+        owner.extend([i] * len(c))
+    owner = np.asarray(owner, np.int64)
+    x = torch.from_numpy(np.concatenate(crops)) if len(owner) else None
+    feats = []
+    with torch.no_grad():
+        for s in range(0, len(owner), tile_batch):
+            feats.append(model.D.features(x[s:s + tile_batch].to(model.device), layer).float().cpu().numpy())
+    f = np.concatenate(feats) if feats else np.zeros((0, model.net_config.feature_dim), np.float32)
+    return [f[owner == i] for i in range(len(images))]
+
+
+def fit_reference(model, plate, layer: str, nuclear: int):
+    """The reference cell population: cells of a spread-out sample of the plate's sites."""
+    from ..crops import CellReference
+
+    usable = np.asarray(plate.usable_sites)
+    pick = np.unique(np.linspace(0, len(usable) - 1, min(REFERENCE_SITES, len(usable))).round().astype(int))
+    images = [plate.read_site(int(s)) for s in usable[pick]]
+    return CellReference.fit(np.concatenate(cell_features(model, images, layer, nuclear)))
+
+
 class GANDLEmbedder(Embedder):
     """A trained run's discriminator as an embedder."""
 
     name = "gandl"
 
-    def __init__(self, model, layer: str | None = None):
+    def __init__(self, model, layer: str | None = None, sampling: str | None = None, plate=None):
         self.model = model
         self.layer = resolve_layer(model, layer)
         if self.layer == "stats" and not model.D.stats_available:
@@ -70,16 +115,60 @@ class GANDLEmbedder(Embedder):
         self.dim = int(model.net_config.feature_dim)
         self.stains = list(model.channel_names) or [f"w{i + 1}" for i in range(model.img_channels)]
         self.source = Path(model.path)
+        # tiles (whole site) or cell crops: the run's own training sampling unless given
+        self.sampling = sampling or model.config.get("data", {}).get("sampling", "tiles")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
+        if self.sampling == "crops":
+            from ..crops import nuclear_channel
+
+            self.nuclear = nuclear_channel(self.stains)
+            self.reference = fit_reference(model, self._reference_plate(plate), self.layer, self.nuclear)
+            self.dim *= 3  # mean, std and outlying fraction of the cells
+
+    def _reference_plate(self, plate):
+        """The plate to be embedded (its stains in the model's order), else the training plate."""
+        if plate is None:
+            from napari_gandl.plate import open_plate
+
+            root = self.model.config.get("plate")
+            if not root:
+                raise ValueError(f"{self.model.path}: a crops embedding needs the plate to fit its "
+                                 f"reference cells")
+            plate = open_plate(root)
+        from ..stains import map_stains
+
+        order = map_stains(plate.channel_names, self.stains)
+        if list(order) == list(range(plate.n_channels)):
+            return plate
+        return _StainView(plate, order)
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
+        if self.sampling == "crops":
+            from ..crops import aggregate_cells
+
+            cells = cell_features(self.model, list(images), self.layer, self.nuclear)
+            return np.stack([aggregate_cells(f, self.reference) for f in cells])
         return site_features(self.model, list(images), layer=self.layer)
 
 
-def load(source: Path, plate=None, device: str = "auto", layer: str | None = None) -> GANDLEmbedder:
+class _StainView:
+    """A plate read with its stains reordered to a model's (for the reference cells)."""
+
+    def __init__(self, plate, order):
+        self.plate, self.order = plate, list(order)
+        self.usable_sites = plate.usable_sites
+
+    def read_site(self, i):
+        return self.plate.read_site(i)[self.order]
+
+
+def load(source: Path, plate=None, device: str = "auto", layer: str | None = None,
+         sampling: str | None = None) -> GANDLEmbedder:
     from napari_gandl.gan.checkpoint import load_model
     from napari_gandl.gan.training import resolve_device
 
-    return GANDLEmbedder(load_model(source, resolve_device(device)), layer)
+    return GANDLEmbedder(load_model(source, resolve_device(device)), layer, sampling, plate)
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0):
