@@ -482,6 +482,61 @@ def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -
     return root
 
 
+# ---------------------------------------------------------------- RxRx1-like sample
+# Four RxRx1 cell types, drawn with the RxRx19a cells' renderer: HEPG2 small and
+# crowded, HUVEC elongated, RPE cobblestone, U2OS large and flat.
+RXRX1_CELL_TYPES = (
+    CellType("HEPG2", 9.0, (1.0, 1.25), 4.5, 2.0, 0.2),
+    CellType("HUVEC", 13.0, (1.6, 2.4), 5.0, 1.0, 0.8),
+    CellType("RPE", 11.0, (1.0, 1.3), 5.0, 1.4, 0.5),
+    CellType("U2OS", 15.0, (1.2, 1.7), 6.0, 0.7, 1.0),
+)
+RXRX1_METADATA_COLUMNS = ["site_id", "well_id", "cell_type", "dataset", "experiment", "plate", "well", "site",
+                          "well_type", "sirna", "sirna_id"]
+
+
+def write_rxrx1_sample(dest, seed: int = 0, tile_size: int = 64, sirnas: int = 3, wells_per_sirna: int = 2,
+                       control_wells: int = 3) -> Path:
+    """Write a small RxRx1-like screen (six stains, four cell types) under ``dest``; returns its root.
+
+    One plate per cell type (experiment ``{cell type}-01``) with ``control_wells``
+    negative-control wells (siRNA ``EMPTY``), as many positive-control wells
+    (a siRNA with a strong phenotype: the infection phenotype of the RxRx19a
+    renderer) and ``sirnas`` x ``wells_per_sirna`` siRNA wells, one site each.
+    Stains are RxRx1's ``w1`` Hoechst, ``w2`` ConA, ``w3`` Phalloidin,
+    ``w4`` SYTO14, ``w5`` MitoTracker (punctate, in the cytoplasm) and
+    ``w6`` WGA. For zero-shot tests: a model trained on an RxRx19a-like screen
+    embeds it with ``--stain-map auto``.
+    """
+    design = replace(PRESETS["test"], tile_size=tile_size)
+    root = Path(dest)
+    rng = np.random.default_rng([seed, 1])
+    conditions = ([("negative_control", "EMPTY", 0.0)] * control_wells
+                  + [("positive_control", "s-pos", 0.9)] * control_wells
+                  + [("treatment", f"s{k + 1:02d}", 0.0) for k in range(sirnas) for _ in range(wells_per_sirna)])
+    sirna_ids = {name: i for i, name in enumerate(dict.fromkeys(c[1] for c in conditions))}
+    rows = []
+    for cell in RXRX1_CELL_TYPES:
+        experiment = f"{cell.name}-01"
+        folder = root / "images" / experiment / "Plate1"
+        folder.mkdir(parents=True, exist_ok=True)
+        gain, background = rng.lognormal(0, design.gain_sigma, 5), rng.uniform(*design.background, 5)
+        for well, (well_type, sirna, phenotype) in zip(well_names(len(conditions), rng), conditions):
+            pixels, _, _ = render_site(rng, design, cell, phenotype, 0.0, gain, background, rng.uniform(*design.blur))
+            spots = gaussian_filter((rng.random(pixels.shape[1:]) < 0.05) * 255.0, 0.8) * 3
+            mito = np.clip(pixels[1] * 0.5 * (spots > 20) + spots * (pixels[1] > 10) * 0.2
+                           + rng.normal(background.mean(), 1.0, pixels.shape[1:]), 0, 255).astype(np.uint8)
+            stains = [pixels[0], pixels[1], pixels[2], pixels[3], mito, pixels[4]]
+            for c, image in enumerate(stains):
+                Image.fromarray(image).save(folder / f"{well}_s1_w{c + 1}.png", compress_level=1)
+            rows.append({"site_id": f"{experiment}_1_{well}_1", "well_id": f"{experiment}_1_{well}",
+                         "cell_type": cell.name, "dataset": "train", "experiment": experiment, "plate": 1,
+                         "well": well, "site": 1, "well_type": well_type, "sirna": sirna,
+                         "sirna_id": sirna_ids[sirna]})
+    pd.DataFrame(rows, columns=RXRX1_METADATA_COLUMNS).to_csv(root / "metadata.csv", index=False)
+    return root
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dest", help="folder to write (with --suite: one subfolder per screen)")
     parser.add_argument("--preset", default="demo", choices=list(PRESETS), help="which screen (default: demo)")

@@ -41,7 +41,7 @@ from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.svm import LinearSVC
 
 from .tables import (
-    EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated,
+    RXRX1_CONTROL_WELLS, EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated,
     require_columns, well_groups,
 )
 
@@ -171,10 +171,15 @@ def rxrx19a_tasks(meta: pd.DataFrame) -> dict[str, Task]:
         ct = as_str(meta, "cell_type")
         kinds = sorted(set(ct) - {""})
         if len(kinds) >= 2:
-            untreated = is_untreated(meta)
-            lab = np.where(untreated & (ct != ""), ct, None).astype(object)
+            if "well_type" in meta.columns and "disease_condition" not in meta.columns:  # RxRx1
+                controls = np.isin(as_str(meta, "well_type"), RXRX1_CONTROL_WELLS)
+                description = "cell type on the control wells (negative and positive control siRNAs)"
+            else:
+                controls = is_untreated(meta)
+                description = "cell model on untreated control sites"
+            lab = np.where(controls & (ct != ""), ct, None).astype(object)
             name = " vs ".join(kinds)
-            tasks[name] = Task(name, lab, groups, "cell model on untreated control sites", plates)
+            tasks[name] = Task(name, lab, groups, description, plates)
     return tasks
 
 

@@ -34,6 +34,8 @@ UV = "UV Inactivated SARS-CoV-2"
 ACTIVE = "Active SARS-CoV-2"
 POSITIVE_CONTROLS = (MOCK, UV)   # C+ : uninfected-like
 NEGATIVE_CONTROLS = (ACTIVE,)    # C- : infected, untreated
+# RxRx1's well_type values of its control wells (siRNA 'EMPTY' and the control siRNAs).
+RXRX1_CONTROL_WELLS = ("negative_control", "positive_control")
 
 
 class TableError(ValueError):
@@ -284,7 +286,7 @@ def load_embeddings(
             if nonnum:
                 raise TableError(f"{source}: feature column(s) are not numeric: {', '.join(map(str, nonnum[:10]))}")
         fset = set(features)
-        meta = frame[[c for c in frame.columns if c not in fset]].reset_index(drop=True)
+        meta = with_rxrx1_treatment(frame[[c for c in frame.columns if c not in fset]].reset_index(drop=True))
         X = np.ascontiguousarray(frame[list(features)].to_numpy(dtype=np.float32))
         table = EmbeddingTable(meta, X, [str(f) for f in features], source)
     table = check_finite(table, on_nonfinite)
@@ -294,6 +296,14 @@ def load_embeddings(
 
 
 # ---------------------------------------------------------------- metadata helpers
+
+def with_rxrx1_treatment(meta: pd.DataFrame) -> pd.DataFrame:
+    """RxRx1 metadata (``well_type`` and ``sirna``, no ``treatment``): the siRNA is the treatment,
+    empty in ``negative_control`` wells, so those are the untreated controls everywhere."""
+    if "treatment" in meta.columns or not {"well_type", "sirna"} <= set(meta.columns):
+        return meta
+    return meta.assign(treatment=meta["sirna"].where(as_str(meta, "well_type") != "negative_control", None))
+
 
 def is_untreated(meta: pd.DataFrame, column: str = "treatment") -> np.ndarray:
     """True where no compound was added (empty/NaN treatment)."""
