@@ -3,8 +3,10 @@
 For every screen of ``napari_gandl.synthetic.SUITE`` and every variant of the
 ``quick`` preset (random tiles vs cell-centred crops, fixed augmentation vs
 ADA, a wider generator, logistic+R1 vs WGAN-GP, a longer time budget), a GAN
-is trained on the screen's CPU for ``--minutes`` with one torch thread, its
-discriminator embeds the screen and the embedding is scored the way the
+is trained on the screen for ``--kimg`` thousand images (the same for every
+variant, so a slower variant is not penalised by a busy machine; its speed is
+reported instead) with one torch thread, its discriminator embeds the screen
+(``--sites-per-well`` sites of every well) and the embedding is scored the way the
 suite table scores it: plate centre-scaling on the untreated controls, a
 linear SVM C+ (Mock, UV-inactivated) vs C- (active virus) with well-grouped
 splits, and the Spearman correlation of the compound wells' projection on
@@ -16,7 +18,7 @@ quality of each run (1-NN two-sample accuracy, KID, diversity from its
 Every finished (variant, screen) result is cached in the work folder, so an
 interrupted run continues where it stopped.
 
-    python benchmarks/bench_gan_ablation.py [--minutes 2] [--variants default,crops,...]
+    python benchmarks/bench_gan_ablation.py [--kimg 1.5] [--variants default,crops,...]
 """
 
 from __future__ import annotations
@@ -42,17 +44,15 @@ VARIANTS = {
     "crops": ({"resolution": 32, "data": {"sampling": "crops"}}, {"sampling": "crops"},
               "cell-centred 32x32 crops for training and embedding (cell mean, std, outlying fraction)"),
     "ada": ({"ada": True, "augment": {"p": 0.0}}, {}, "adaptive augmentation (ADA, target 0.6) from p=0"),
-    "wide-G": ({"network": {"channel_base": 2048}}, {}, "generator 4x wider (32 channels at 64x64, 256 at 8x8)"),
-    "wgan-gp": ({"loss": "wgan-gp"}, {}, "Wasserstein loss with gradient penalty"),
+    "G2x": ({"network": {"channel_base": 1024}}, {}, "generator twice as wide (16 channels at 64x64, 256 at 4x4)"),
+    "wgan-gp": ({"loss": "wgan-gp"}, {}, "Wasserstein loss with gradient penalty (the paper's framing)"),
     "long": ({}, {}, "the quick preset trained twice as long"),
 }
 UNTRAINED = {"default": "untrained D (tiles)", "crops": "untrained D (crops)"}
 
 
-def suite_plates(cache: Path) -> dict[str, Path]:
-    from napari_gandl.synthetic import SUITE
-
-    plates = {name: cache / name / "plate" for name in SUITE}
+def suite_plates(cache: Path, screens: list[str]) -> dict[str, Path]:
+    plates = {name: cache / name / "plate" for name in screens}
     missing = [n for n, p in plates.items() if not (p / "metadata.csv").exists()]
     if missing:
         raise SystemExit(f"suite screens missing under {cache}: {', '.join(missing)} "
@@ -81,32 +81,34 @@ def untrained_run(plate, run: Path, overrides: dict) -> Path:
     return run
 
 
-def embed(plate, run: Path | None, method: str, options: dict) -> np.ndarray:
+def embed(plate, sites, run: Path | None, method: str, options: dict) -> np.ndarray:
     from napari_gandl.embedding.pipeline import embed_plate
     from napari_gandl.embedding.registry import load_embedder
 
     embedder = load_embedder(method, run, plate, "cpu", **options)
-    df = embed_plate(plate, embedder, batch_size=16)
+    df = embed_plate(plate, embedder, sites=sites, batch_size=16)
     cols = [c for c in df.columns if re.fullmatch(r"f\d{3,}", c)]
     return df[cols].to_numpy(np.float64)
 
 
-def score(plate_root: Path, X: np.ndarray, repeats: int) -> dict:
+def score(plate, sites, X: np.ndarray, repeats: int) -> dict:
     from bench_gan_quality import evaluate
 
-    from napari_gandl.plate import open_plate
-
-    plate = open_plate(plate_root)
-    truth = pd.read_csv(plate_root / "ground_truth" / "wells.csv")
-    return evaluate(X, plate.sites, truth, repeats)
+    truth = pd.read_csv(Path(plate.root) / "ground_truth" / "wells.csv")
+    return evaluate(X, plate.sites.iloc[sites].reset_index(drop=True), truth, repeats)
 
 
 def run_one(key: str, results: dict, results_path: Path, fn):
     if key in results:
         return results[key]
     t = time.time()
-    results[key] = {**fn(), "seconds": time.time() - t}
-    results_path.write_text(json.dumps(results, indent=1))
+    value = {**fn(), "seconds": time.time() - t}
+    if results_path.exists():  # another process (e.g. the reference rows) may have added rows
+        results.update({k: v for k, v in json.loads(results_path.read_text()).items() if k not in results})
+    results[key] = value
+    tmp = results_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(results_path)
     print(key, json.dumps(results[key]), flush=True)
     return results[key]
 
@@ -136,7 +138,7 @@ def tables(results: dict, screens: list[str], variants: list[str]) -> tuple[str,
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {m['acc_mean'] * 100:.1f} | "
                      f"{m['spearman']:.3f} | {_fmt(m.get('nn1_accuracy'), '.2f')} | "
                      f"{_fmt(m.get('kid'), '.3g')} | {_fmt(m.get('diversity'), '.2f')} | "
-                     f"{_fmt(m.get('kimg'), '.1f')} |")
+                     f"{_fmt(m.get('kimg'), '.2f')} |")
     return "\n".join(lines), means
 
 
@@ -155,7 +157,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--suite", default="/work/bench-cache/suite", help="folder of the suite screens")
     ap.add_argument("--workdir", default="/work/bench-cache/ablation")
-    ap.add_argument("--minutes", type=float, default=2.0, help="training time per run")
+    ap.add_argument("--kimg", type=float, default=1.5, help="training length of every run")
+    ap.add_argument("--sites-per-well", type=int, default=1, help="sites of every well embedded")
+    ap.add_argument("--references-only", action="store_true",
+                    help="only the handcrafted and untrained rows (no training)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--screens", default=None, help="comma-separated subset (default: the whole suite)")
     ap.add_argument("--repeats", type=int, default=10)
@@ -168,36 +173,45 @@ def main(argv=None):
     from napari_gandl.gan import train
     from napari_gandl.plate import open_plate
 
-    plates = suite_plates(Path(args.suite))
-    screens = args.screens.split(",") if args.screens else list(plates)
+    from napari_gandl.synthetic import SUITE
+
+    screens = args.screens.split(",") if args.screens else list(SUITE)
+    plates = suite_plates(Path(args.suite), screens)
     variants = args.variants.split(",")
-    work = Path(args.workdir) / f"{args.minutes:g}min"
+    work = Path(args.workdir) / f"{args.kimg:g}kimg-{args.sites_per_well}spw"
     work.mkdir(parents=True, exist_ok=True)
     results_path = work / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
 
+    opened = {}
     for screen in screens:
-        root = plates[screen]
-        plate = open_plate(root)
+        plate = open_plate(plates[screen])
+        sites = np.flatnonzero(plate.sites["site"].astype(int).to_numpy() <= args.sites_per_well)
+        opened[screen] = (plate, sites)
         run_one(f"handcrafted/{screen}", results, results_path,
-                lambda: score(root, embed(plate, None, "handcrafted", {}), args.repeats))
+                lambda: score(plate, sites, embed(plate, sites, None, "handcrafted", {}), args.repeats))
         for v, label in UNTRAINED.items():
             if v not in variants:
                 continue
             overrides, options, _ = VARIANTS[v]
             run = untrained_run(plate, work / "untrained" / v / screen, overrides)
             run_one(f"{label}/{screen}", results, results_path,
-                    lambda: score(root, embed(plate, run, "gandl", options), args.repeats))
-        for v in variants:
-            overrides, options, _ = VARIANTS[v]
+                    lambda: score(plate, sites, embed(plate, sites, run, "gandl", options), args.repeats))
+    # variant by variant over the whole suite, so an interrupted run has whole rows
+    for v in [] if args.references_only else variants:
+        overrides, options, _ = VARIANTS[v]
+        kimg = args.kimg * (2 if v == "long" else 1)
+        for screen in screens:
+            plate, sites = opened[screen]
             run = work / v / screen
-            minutes = args.minutes * (2 if v == "long" else 1)
 
             def trained():
-                train(plate, run, preset="quick", minutes=minutes, device="cpu", threads=1,
+                t = time.time()
+                train(plate, run, preset="quick", kimg=kimg, device="cpu", threads=1,
                       resume=(run / "checkpoint.pt").exists(), **overrides)
-                return {**score(root, embed(plate, run, "gandl", options), args.repeats),
-                        **last_metrics(run)}
+                train_s = time.time() - t
+                return {**score(plate, sites, embed(plate, sites, run, "gandl", options), args.repeats),
+                        **last_metrics(run), "train_s": train_s}
 
             run_one(f"{v}/{screen}", results, results_path, trained)
 
@@ -206,9 +220,10 @@ def main(argv=None):
     ranked = sorted((v for v in variants if v in means),
                     key=lambda v: means[v]["acc_mean"] + means[v]["spearman"], reverse=True)
     legend = "\n".join(f"* `{v}`: {VARIANTS[v][2]}" for v in variants)
-    note = (f"Each cell: C+/C- accuracy (%) / dose Spearman, {args.repeats} well-grouped splits. "
-            f"Training: {args.minutes:g} min per run (`long`: {2 * args.minutes:g}) on one CPU "
-            f"thread; 1-NN, KID, diversity: the run's last `metrics.csv` row, averaged over screens.\n\n"
+    note = (f"Each cell: C+/C- accuracy (%) / dose Spearman ({args.repeats} well-grouped splits, "
+            f"{args.sites_per_well} site(s) per well embedded). Training: {args.kimg:g} kimg per run "
+            f"(`long`: {2 * args.kimg:g}) on one CPU thread; 1-NN, KID, diversity: the run's last "
+            f"`metrics.csv` row, averaged over the screens.\n\n"
             f"{legend}\n\nRanked by mean accuracy + mean Spearman: {', '.join(ranked)}.")
     print(table)
     print(note)
