@@ -53,7 +53,8 @@ def bench(n: int, repeats: int) -> dict:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from napari_gandl._widgets.axes import ScatterPlot, color_groups
+    from napari_gandl._widgets.axes import ScatterPlot
+    from napari_gandl.analysis.axes import color_groups
 
     coords, condition, compound, dose = synthetic_space(n)
     out = {}
@@ -123,7 +124,7 @@ def bench(n: int, repeats: int) -> dict:
     # carrying a 512-d embedding: read the colouring column
     import pandas as pd
 
-    from napari_gandl._widgets.axes import color_values
+    from napari_gandl.analysis.axes import color_values
 
     emb = np.random.default_rng(4).normal(size=(n, 512)).astype(np.float32)
     table = pd.concat([pd.DataFrame({

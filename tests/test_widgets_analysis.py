@@ -181,7 +181,7 @@ def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path
     assert shown["compound"].iloc[0] in rescuers
     assert shown["rank"].iloc[0] == "1"
     # sorting by EC50 reorders the rows numerically (NaN last)
-    widget.table.sortItems(3)
+    widget.table.sortItems(4)
     ec50 = pd.to_numeric(widget.table_rows()["ec50_uM"], errors="coerce").to_numpy()
     assert np.all(np.diff(ec50[np.isfinite(ec50)]) >= 0)
     # search narrows the list; the shown compound is the top-ranked one
@@ -192,7 +192,7 @@ def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path
     assert widget.compound == "inert-1"
     widget.search.value = ""
     # a click on a table row shows that compound
-    row = next(r for r in range(widget.table.rowCount()) if widget.table.item(r, 0).text() == "rescue-potent")
+    row = next(r for r in range(widget.table.rowCount()) if widget.table.item(r, 1).text() == "rescue-potent")
     widget._row_clicked(row, 0)
     assert widget.compound == "rescue-potent"
     ax = widget.figure.axes[0]
@@ -333,3 +333,18 @@ def test_a_new_embedding_updates_the_svm_dock_through_events(viewer, qtbot, hand
     second = frame[["site_id", *columns]].assign(**{c: frame[c] * 3.0 for c in columns})
     table.set_columns(second, embedding=True, source="run-2")
     assert widget.record is None and "embedding changed" in widget.status.value
+
+
+def test_the_docks_fit_a_1080p_screen(viewer, qtbot):
+    """With the embedding, SVM, perturbation-plot, dose-response and navigator docks open, the
+    window still fits 1920 x 1080: the docks scroll inside instead of growing the window."""
+    docks = ["GAN-DL embeddings", "SVM classification", "Perturbation-axis plot", "Dose-response", "Site navigator"]
+    window = None
+    for name in docks:
+        dock, _ = viewer.window.add_plugin_dock_widget("napari-gandl", name)
+        window = dock.window()
+    window.resize(1920, 1080)
+    qtbot.wait(50)
+    hint = window.minimumSizeHint()
+    assert hint.height() <= 1080 and hint.width() <= 1920, (hint.width(), hint.height())
+    assert window.height() <= 1080

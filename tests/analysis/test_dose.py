@@ -157,5 +157,29 @@ def test_off_manifold_flags_a_toxic_compound():
     curves, _ = dose_response(fit_e2(table).on_axis(table.X), table.meta)
     flagged = off_manifold(table.X, table.meta, curves).set_index(["compound", "cell_type"])
     assert (flagged.loc["toxic", "flag"] != "").all()
-    assert (flagged.loc["good", "flag"] == "").all()
+    assert not flagged.loc["good", "flag"].str.contains("off-manifold").any()
     assert (flagged.loc["good", "off_manifold"] < 2).all()
+
+
+def test_flags_and_worsening_compounds_rank_after_rescues():
+    """A step between two doses (Hill at its bound), an EC50 below the lowest dose and a strong
+    worsening are flagged; the worsening ranks after every rescue, however small its q-value."""
+    rng = np.random.default_rng(7)
+    x = np.log10(np.array([0.01, 0.03, 0.1, 0.3, 1.0, 3.0]))
+    shapes = {
+        "steep": logistic4(x, -1, 1, -1.25, 60.0),       # a step between 0.03 and 0.1 µM
+        "below": logistic4(x, -1, 0.6, -2.6, 1.0),       # EC50 0.0025 µM < 0.01
+        "mild": logistic4(x, -1, -0.3, -1.0, 1.5),       # a modest rescue
+        "worse": logistic4(x, -1, -2.6, -1.0, 1.5),      # efficacy about -1.5
+        "flat": np.full(6, -1.0),
+    }
+    names = list(shapes)
+    Y = np.stack([np.repeat(shapes[n][:, None], 4, axis=1) + rng.normal(0, 0.05, (6, 4)) for n in names])
+    out = fit_dose_response(_points(np.tile(x, (len(names), 1)), Y, names)).set_index("compound")
+    assert "Hill at the fit bound (10)" in out.loc["steep", "flag"]
+    assert "EC50 below the lowest dose" in out.loc["below", "flag"]
+    assert out.loc["worse", "direction"] == "worsens" and "worsens" in out.loc["worse", "flag"]
+    assert out.loc["mild", "direction"] == "rescues" and out.loc["mild", "flag"] == ""
+    assert out.loc["worse", "q_value"] < out.loc["mild", "q_value"] * 10   # as significant ...
+    rescues = out.loc[out["direction"] == "rescues", "rank"]
+    assert out.loc["worse", "rank"] > rescues.max()                        # ... yet ranked after rescues

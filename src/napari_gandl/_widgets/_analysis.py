@@ -23,7 +23,7 @@ from napari_gandl.viewmodels.embedding_choice import (
     stale_reason,
 )
 
-from .common import show_site, site_table
+from .common import scroll_area, show_site, site_table
 
 if TYPE_CHECKING:
     import napari
@@ -122,12 +122,14 @@ def themed_figure(viewer: napari.viewer.Viewer, figsize=(5, 4)):
 
 
 def add_native(container: Container, widget) -> None:
-    """Append a widget below everything a magicgui container holds, full width.
+    """Append a widget below everything a magicgui container holds (inside its scrolling
+    ``body`` when it has one), full width.
 
     ``widget`` is a plain Qt widget (canvas, table, list) or a magicgui widget
     (its ``native``); adding them in order this way keeps that order on screen.
     """
-    container.native.layout().addWidget(getattr(widget, "native", widget))
+    target = getattr(container, "body", container)
+    target.native.layout().addWidget(getattr(widget, "native", widget))
 
 
 # --------------------------------------------------------------------------- the widgets' common base
@@ -181,7 +183,11 @@ class AnalysisWidget(Container):
         self.busy = False
         self._accept_progress = False
         self.worker = None
-        super().__init__(widgets=[self.picker, *widgets, self.run_button, self.progress, self.status])
+        # everything scrolls inside the dock: docks never ask for more height than the screen has
+        self.body = Container(widgets=[self.picker, *widgets, self.run_button, self.progress, self.status])
+        super().__init__(widgets=[])
+        self.margins = (0, 0, 0, 0)
+        self.native.layout().addWidget(scroll_area(self.body))
         self._relay = _relay_class()(self._on_progress)
         self.run_button.changed.connect(self.run)
         viewer.layers.events.inserted.connect(self._layers_changed)
@@ -365,10 +371,3 @@ def start_worker_(*args, **kwargs):
     from .common import start_worker
 
     return start_worker(*args, **kwargs)
-
-
-def category_colors(n: int):
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]

@@ -30,87 +30,16 @@ from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels.embedding_choice import record as analysis_record
 
-from ._analysis import AnalysisWidget, SiteStepper, add_native, category_colors, themed_figure
+from napari_gandl.analysis.axes import COLOR_PRESETS, color_groups, color_values
+
+from ._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
 from .common import show_site, site_table, style_axes
 
 if TYPE_CHECKING:
     import napari
 
 SPACES = ("E2: C+ vs C- (effectiveness)", "C2: cell types (cell model)")
-COLOR_PRESETS = ("condition", "cell type", "compound", "dose")
-OTHER = "#8c8c8c"
 MAX_LEGEND = 14
-
-
-# --------------------------------------------------------------------------- colour groups (Qt-free)
-
-def color_values(table: pd.DataFrame, rows: np.ndarray, color_by: str) -> tuple[np.ndarray, str]:
-    """Values to colour the points by, and their kind ('category', 'dose' or 'number')."""
-    from napari_gandl.analysis.tables import as_str, is_untreated
-
-    # only the columns needed (the table may carry a 300,000 x 512 embedding)
-    needed = [c for c in dict.fromkeys(["disease_condition", "treatment", "cell_type", "treatment_conc",
-                                        color_by]) if c in table.columns]
-    sub = table[needed].iloc[rows]
-    untreated = is_untreated(sub)
-    if color_by == "condition":
-        cond = as_str(sub, "disease_condition") if "disease_condition" in sub else np.full(len(sub), "")
-        return np.where(untreated, cond, "compound-treated").astype(object), "category"
-    if color_by == "cell type":
-        return as_str(sub, "cell_type").astype(object), "category"
-    if color_by == "compound":
-        return np.where(untreated, "", as_str(sub, "treatment")).astype(object), "category"
-    if color_by == "dose":
-        dose = pd.to_numeric(sub["treatment_conc"], errors="coerce").to_numpy(np.float64)
-        return np.where(untreated, np.nan, dose), "dose"
-    col = sub[color_by]
-    if pd.api.types.is_bool_dtype(col):
-        return np.where(col.to_numpy(), "yes", "no").astype(object), "category"
-    if pd.api.types.is_numeric_dtype(col) and col.nunique() > 12:
-        return col.to_numpy(np.float64), "number"
-    return as_str(sub, color_by).astype(object), "category"
-
-
-def color_groups(values: np.ndarray, kind: str) -> list[tuple[str, tuple, np.ndarray]]:
-    """``[(label, rgba, point indices)]``: categories (biggest first, empty = grey
-    'other'), doses (log-spaced colours), or numbers (9 quantile bins)."""
-    from matplotlib import colormaps
-
-    groups = []
-    if kind == "category":
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna(""), sort=True)
-        counts = np.bincount(codes, minlength=len(uniques))
-        order = np.argsort(codes, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        named = [k for k in np.argsort(-counts, kind="stable") if uniques[k] != ""]
-        colors = category_colors(len(named))
-        for color, k in zip(colors, named):
-            groups.append((str(uniques[k]), color, order[bounds[k]:bounds[k + 1]]))
-        for k in range(len(uniques)):
-            if uniques[k] == "":
-                groups.insert(0, ("other", OTHER, order[bounds[k]:bounds[k + 1]]))
-        return groups
-    values = np.asarray(values, np.float64)
-    ok = np.isfinite(values)
-    if (~ok).any():
-        groups.append(("untreated" if kind == "dose" else "no value", OTHER, np.flatnonzero(~ok)))
-    if not ok.any():
-        return groups
-    if kind == "dose":
-        levels = np.unique(values[ok])
-        cmap = colormaps["viridis"]
-        for i, level in enumerate(levels):
-            frac = i / max(len(levels) - 1, 1)
-            groups.append((f"{level:g} µM", cmap(0.1 + 0.85 * frac), np.flatnonzero(values == level)))
-        return groups
-    edges = np.unique(np.quantile(values[ok], np.linspace(0, 1, 10)))
-    cmap = colormaps["coolwarm"]
-    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    for b in range(len(edges) - 1):
-        idx = np.flatnonzero(ok & (which == b))
-        if len(idx):
-            groups.append((f"{edges[b]:.3g} – {edges[b + 1]:.3g}", cmap(b / max(len(edges) - 2, 1)), idx))
-    return groups
 
 
 class ScatterPlot:
@@ -489,4 +418,4 @@ class PerturbationPlotWidget(AnalysisWidget):
         self.refresh_choices()
 
 
-__all__ = ["PerturbationPlotWidget", "ScatterPlot", "color_groups", "color_values"]
+__all__ = ["PerturbationPlotWidget", "ScatterPlot"]

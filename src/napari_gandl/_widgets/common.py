@@ -193,6 +193,21 @@ def start_worker(
     return worker
 
 
+def scroll_area(body):
+    """A vertical scroll area around the magicgui container ``body``: a dock holding it asks
+    for little height, so several docks fit a 1080-pixel screen, and scrolls when squeezed."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFrame, QScrollArea
+
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(body.native)
+    area.setMinimumWidth(body.native.minimumSizeHint().width() + 16)
+    return area
+
+
 def docked_figure(viewer: napari.viewer.Viewer, name: str, figsize=(5, 4)):
     """A matplotlib figure in a dock widget, coloured like napari's theme.
 

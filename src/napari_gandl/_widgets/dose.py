@@ -26,64 +26,20 @@ from magicgui.widgets import Container, FloatSpinBox, LineEdit, PushButton, Spin
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels.embedding_choice import record as analysis_record
 
-from ._analysis import AnalysisWidget, SiteStepper, add_native, category_colors, themed_figure
+from napari_gandl.analysis.dose import plot_compound
+
+from ._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
 from .common import style_axes
 
 if TYPE_CHECKING:
     import napari
 
-TABLE_COLUMNS = (
-    ("compound", "compound"), ("cell_type", "cell type"), ("status", "status"),
-    ("ec50_uM", "EC50 (µM)"), ("hill", "Hill"), ("top", "top"), ("bottom", "bottom"),
-    ("efficacy", "efficacy"), ("q_value", "q-value"), ("hit", "hit"), ("rank", "rank"),
+TABLE_COLUMNS = (  # what decides first (rank, hit), the flags last: they can be long
+    ("rank", "rank"), ("compound", "compound"), ("cell_type", "cell type"), ("hit", "hit"),
+    ("ec50_uM", "EC50 (µM)"), ("efficacy", "efficacy"), ("q_value", "q-value"), ("hill", "Hill"),
+    ("status", "status"), ("top", "top"), ("bottom", "bottom"), ("flag", "flags"),
 )
-CPOS, CNEG = "#4daf4a", "#e41a1c"
-
-
-def draw_compound(figure, ax, compound: str, curves: pd.DataFrame, points: pd.DataFrame,
-                  colors: dict | None = None) -> dict:
-    """Per-cell-type dose means ± s.e.m., 4PL fit and EC50 of ``compound`` on ``ax``.
-
-    Returns ``{Line2D of the dose points: (compound, cell type, doses)}`` for picking.
-    """
-    from napari_gandl.analysis import logistic4
-
-    colors = colors or getattr(figure, "gandl_colors", {"foreground": "black", "background": "white"})
-    fg = colors["foreground"]
-    pts = points[points["compound"] == compound]
-    cells = sorted(pts["cell_type"].unique())
-    palette = category_colors(max(len(cells), 1))
-    pickable = {}
-    ax.axhline(1, ls="--", lw=0.8, color=CPOS, label="C+ level (uninfected)")
-    ax.axhline(-1, ls="--", lw=0.8, color=CNEG, label="C- level (infected)")
-    fits = curves[curves["compound"] == compound].set_index("cell_type")
-    for color, cell in zip(palette, cells):
-        p = pts[pts["cell_type"] == cell].sort_values("dose")
-        fitted = cell in fits.index and fits.loc[cell, "status"] == "fitted"
-        container = ax.errorbar(p["dose"], p["mean"], yerr=p["sem"].fillna(0).to_numpy(), fmt="o", ms=5,
-                                color=color, capsize=2, label="_nolegend_" if fitted else f"{cell} (not fitted)")
-        line = container.lines[0]
-        pickable[line] = (compound, cell, p["dose"].to_numpy())
-        if fitted:
-            f = fits.loc[cell]
-            xs = np.linspace(np.log10(p["dose"].min()) - 0.3, np.log10(p["dose"].max()) + 0.3, 200)
-            ax.plot(10 ** xs, logistic4(xs, f["bottom"], f["top"], f["log10_ec50"], f["hill"]), color=color,
-                    lw=1.5, label=f"{cell}: EC50 {f['ec50_uM']:.3g} µM, Hill {f['hill']:.2g}, "
-                    f"q {f['q_value']:.2g}{' (hit)' if f['hit'] else ''}")
-            y50 = logistic4(f["log10_ec50"], f["bottom"], f["top"], f["log10_ec50"], f["hill"])
-            ax.axvline(f["ec50_uM"], color=color, ls=":", lw=1)
-            ax.plot([f["ec50_uM"]], [y50], marker="D", ms=7, color=color, mec=fg, ls="none")
-    ax.set_xscale("log")
-    ax.set_xlabel("dose (µM)")
-    ax.set_ylabel("E2 on-perturbation score")
-    ax.set_title(compound, fontsize=10)
-    legend = ax.legend(fontsize=7, loc="lower right", framealpha=0.6)
-    legend.get_frame().set_facecolor(colors["background"])
-    for text in legend.get_texts():
-        text.set_color(fg)
-    return pickable
-
-
+COMPOUND_COLUMN = 1
 def _table_widget_classes():
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QTableWidgetItem
@@ -138,7 +94,7 @@ class DoseResponseWidget(AnalysisWidget):
         self.table.setHorizontalHeaderLabels([h for _, h in TABLE_COLUMNS])
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setMinimumHeight(160)
+        self.table.setMinimumHeight(230)  # about 7 rows
         self.canvas.setMinimumHeight(280)
         add_native(self, Container(widgets=[self.search]))
         add_native(self, self.compound_list)
@@ -222,7 +178,7 @@ class DoseResponseWidget(AnalysisWidget):
                     value = int(value)
                 self.table.setItem(r, c, Item(value))
         self.table.setSortingEnabled(True)
-        self.table.sortItems(len(TABLE_COLUMNS) - 1)
+        self.table.sortItems(0)
         self.table.resizeColumnsToContents()
 
     def table_rows(self) -> pd.DataFrame:
@@ -247,7 +203,7 @@ class DoseResponseWidget(AnalysisWidget):
             self.show_compound(text)
 
     def _row_clicked(self, row: int, column: int) -> None:
-        item = self.table.item(row, 0)
+        item = self.table.item(row, COMPOUND_COLUMN)
         if item is not None:
             self.show_compound(item.text())
 
@@ -262,7 +218,8 @@ class DoseResponseWidget(AnalysisWidget):
             self.canvas.draw_idle()
             return
         ax = self.figure.add_subplot()
-        self._pickable = draw_compound(self.figure, ax, compound, self.record["curves"], self.record["points"])
+        self._pickable = plot_compound(ax, compound, self.record["curves"], self.record["points"],
+                                       **self.figure.gandl_colors)
         style_axes(self.figure, ax)
         self.canvas.draw_idle()
         from qtpy.QtCore import Qt
@@ -328,8 +285,7 @@ class DoseResponseWidget(AnalysisWidget):
         if path.suffix.lower() not in (".png", ".svg"):
             raise ValueError(f"{path.name}: export the figure as .png or .svg")
         figure = Figure(figsize=(6, 4.2), dpi=150, layout="constrained")
-        draw_compound(figure, figure.add_subplot(), self.compound, self.record["curves"], self.record["points"],
-                      {"foreground": "black", "background": "white"})
+        plot_compound(figure.add_subplot(), self.compound, self.record["curves"], self.record["points"])
         figure.savefig(path)
         return path
 
@@ -360,4 +316,4 @@ class DoseResponseWidget(AnalysisWidget):
                 show_error(f"export failed: {exc}")
 
 
-__all__ = ["DoseResponseWidget", "draw_compound"]
+__all__ = ["DoseResponseWidget"]

@@ -124,10 +124,90 @@ def fit_c2(table: EmbeddingTable, positive: str | None = None, negative: str | N
 
 # --------------------------------------------------------------------- plots
 
-def _categorical_colors(n: int):
+#: the colour-blind-safe palette of Okabe & Ito (2008), black swapped for a grey that shows on
+#: napari's dark theme too; beyond 8 categories matplotlib's tab20
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+OTHER = "#8c8c8c"
+COLOR_PRESETS = ("condition", "cell type", "compound", "dose")
+
+
+def category_colors(n: int) -> list:
+    """``n`` distinguishable colours, colour-blind-safe up to 8."""
     from matplotlib import colormaps
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    from matplotlib.colors import to_rgba
+
+    if n <= len(OKABE_ITO):
+        return [to_rgba(c) for c in OKABE_ITO[:n]]
+    cmap = colormaps["tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+
+def color_values(table: pd.DataFrame, rows: np.ndarray, color_by: str) -> tuple[np.ndarray, str]:
+    """Values to colour the points by, and their kind ('category', 'dose' or 'number')."""
+    # only the columns needed (the table may carry a 300,000 x 512 embedding)
+    needed = [c for c in dict.fromkeys(["disease_condition", "treatment", "cell_type", "treatment_conc",
+                                        color_by]) if c in table.columns]
+    sub = table[needed].iloc[rows]
+    untreated = is_untreated(sub)
+    if color_by == "condition":
+        cond = as_str(sub, "disease_condition") if "disease_condition" in sub else np.full(len(sub), "")
+        return np.where(untreated, cond, "compound-treated").astype(object), "category"
+    if color_by == "cell type":
+        return as_str(sub, "cell_type").astype(object), "category"
+    if color_by == "compound":
+        return np.where(untreated, "", as_str(sub, "treatment")).astype(object), "category"
+    if color_by == "dose":
+        dose = pd.to_numeric(sub["treatment_conc"], errors="coerce").to_numpy(np.float64)
+        return np.where(untreated, np.nan, dose), "dose"
+    col = sub[color_by]
+    if pd.api.types.is_bool_dtype(col):
+        return np.where(col.to_numpy(), "yes", "no").astype(object), "category"
+    if pd.api.types.is_numeric_dtype(col) and col.nunique() > 12:
+        return col.to_numpy(np.float64), "number"
+    return as_str(sub, color_by).astype(object), "category"
+
+
+def color_groups(values: np.ndarray, kind: str, other_label: str = "other") -> list[tuple[str, tuple, np.ndarray]]:
+    """``[(label, rgba, point indices)]``: categories (biggest first, empty = grey
+    'other'), doses (log-spaced colours), or numbers (9 quantile bins)."""
+    from matplotlib import colormaps
+
+    groups = []
+    if kind == "category":
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna(""), sort=True)
+        counts = np.bincount(codes, minlength=len(uniques))
+        order = np.argsort(codes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        named = [k for k in np.argsort(-counts, kind="stable") if uniques[k] != ""]
+        colors = category_colors(len(named))
+        for color, k in zip(colors, named):
+            groups.append((str(uniques[k]), color, order[bounds[k]:bounds[k + 1]]))
+        for k in range(len(uniques)):
+            if uniques[k] == "":
+                groups.insert(0, (other_label, OTHER, order[bounds[k]:bounds[k + 1]]))
+        return groups
+    values = np.asarray(values, np.float64)
+    ok = np.isfinite(values)
+    if (~ok).any():
+        groups.append(("untreated" if kind == "dose" else "no value", OTHER, np.flatnonzero(~ok)))
+    if not ok.any():
+        return groups
+    if kind == "dose":
+        levels = np.unique(values[ok])
+        cmap = colormaps["viridis"]
+        for i, level in enumerate(levels):
+            frac = i / max(len(levels) - 1, 1)
+            groups.append((f"{level:g} µM", cmap(0.1 + 0.85 * frac), np.flatnonzero(values == level)))
+        return groups
+    edges = np.unique(np.quantile(values[ok], np.linspace(0, 1, 10)))
+    cmap = colormaps["coolwarm"]
+    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    for b in range(len(edges) - 1):
+        idx = np.flatnonzero(ok & (which == b))
+        if len(idx):
+            groups.append((f"{edges[b]:.3g} – {edges[b + 1]:.3g}", cmap(b / max(len(edges) - 2, 1)), idx))
+    return groups
 
 
 def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, title: str = "",
@@ -172,18 +252,10 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
     else:
         labels = np.array(["" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
                            for x in v], dtype=object)
-        cats = [x for x in pd.unique(labels) if x != ""]
-        cats = sorted(cats)
-        cols = _categorical_colors(len(cats))
-        if (labels == "").any():
-            m = labels == ""
-            ax.scatter(c[m, 0], c[m, 1], s=size, c="lightgrey", rasterized=True, linewidths=0,
-                       label=f"{other_label} ({int(m.sum())})")
-        for cat, col in zip(cats, cols):
-            m = labels == cat
+        for label, col, m in color_groups(labels, "category", other_label):
             ax.scatter(c[m, 0], c[m, 1], s=size, color=col, rasterized=True, linewidths=0,
-                       label=f"{cat} ({int(m.sum())})")
-        ax.legend(fontsize=7, markerscale=max(1.0, 6 / size), loc="best", framealpha=0.8)
+                       label=f"{label} ({len(m)})")
+        ax.legend(fontsize=8, markerscale=max(1.0, 6 / size), loc="best", framealpha=0.8)
     ax.axvline(1, ls="--", lw=0.6, color="grey")
     ax.axvline(-1, ls="--", lw=0.6, color="grey")
     ax.set_xlabel(xlabel)

@@ -37,6 +37,7 @@ from .tables import TableError, as_str, is_untreated, require_columns, well_grou
 
 LN10 = np.log(10.0)
 PARAMS = ("bottom", "top", "log10_ec50", "hill")
+HILL_BOUNDS = (0.1, 10.0)  # the Hill slopes a fit may take; a fit at a bound is flagged
 
 
 def logistic4(x, bottom, top, log10_ec50, hill):
@@ -127,7 +128,7 @@ def fit_logistic4_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = Non
     w : (N, K) non-negative weights (default 1)
     bounds : (lo, hi), each (N, 4) or (4,); default: bottom/top within the
         response range widened by its span, log10 EC50 within one log unit of
-        the tested doses, Hill slope in [0.1, 10]
+        the tested doses, Hill slope within ``HILL_BOUNDS`` ([0.1, 10])
     starts : (N, S, 4) starting points; default: data-driven grid of 6
     """
     x = np.asarray(x, np.float64)
@@ -142,8 +143,8 @@ def fit_logistic4_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = Non
     ymax = np.where(w > 0, y, -np.inf).max(axis=1)
     if bounds is None:
         span = np.maximum(ymax - ymin, 1e-6)
-        lo = np.stack([ymin - span, ymin - span, xmin - 1.0, np.full(N, 0.1)], axis=1)
-        hi = np.stack([ymax + span, ymax + span, xmax + 1.0, np.full(N, 10.0)], axis=1)
+        lo = np.stack([ymin - span, ymin - span, xmin - 1.0, np.full(N, HILL_BOUNDS[0])], axis=1)
+        hi = np.stack([ymax + span, ymax + span, xmax + 1.0, np.full(N, HILL_BOUNDS[1])], axis=1)
     else:
         lo = np.broadcast_to(np.asarray(bounds[0], np.float64), (N, 4)).copy()
         hi = np.broadcast_to(np.asarray(bounds[1], np.float64), (N, 4)).copy()
@@ -251,7 +252,15 @@ def fit_dose_response(points: pd.DataFrame, min_doses: int = 4, alpha: float = 0
 
     Returns one row per curve with: status, n_doses, n_wells, bottom, top,
     ec50_uM, log10_ec50, hill, r2 (on the weighted dose means), f_stat,
-    p_value, q_value (BH), efficacy, rescue_fraction, hit, rank.
+    p_value, q_value (BH), efficacy, rescue_fraction, direction ('rescues'
+    when the response rises with dose towards C+, 'worsens' when it falls),
+    hit, rank and flag.
+
+    Ranking: hits first, then the other rescuing curves, then the worsening
+    ones, each by q-value then efficacy, so a significant worsening never
+    ranks among rescues. ``flag`` names what to distrust in a fit: a Hill
+    slope at its bound (steeper or shallower than the doses resolve), an
+    EC50 outside the tested doses (extrapolated), a significant worsening.
     """
     pts = points.sort_values(["compound", "cell_type", "dose"]).reset_index(drop=True)
     key = pts["compound"].astype(str) + "\x00" + pts["cell_type"].astype(str)
@@ -319,11 +328,37 @@ def fit_dose_response(points: pd.DataFrame, min_doses: int = 4, alpha: float = 0
         logp = -np.log10(np.clip(out["p_value"].to_numpy(np.float64), 1e-300, 1))
     out["hit_score"] = np.where(out["status"] == "fitted", np.sign(out["efficacy"]) * logp, np.nan)
     out["hit"] = ((out["q_value"] < alpha) & (out["efficacy"] > min_effect)).fillna(False).astype(bool)
-    order = out.sort_values(["hit", "q_value", "efficacy"], ascending=[False, True, False],
+    fitted = (out["status"] == "fitted").to_numpy()
+    efficacy = out["efficacy"].to_numpy(np.float64)
+    out["direction"] = np.where(~fitted, "", np.where(efficacy > 0, "rescues", "worsens"))
+    out["flag"] = _fit_flags(out, alpha, min_effect)
+    out["_rescues"] = out["direction"] == "rescues"
+    order = out.sort_values(["hit", "_rescues", "q_value", "efficacy"], ascending=[False, False, True, False],
                             na_position="last").index
+    out = out.drop(columns="_rescues")
     out["rank"] = 0
     out.loc[order, "rank"] = np.arange(1, len(out) + 1)
     return out.sort_values("rank").reset_index(drop=True)
+
+
+def _fit_flags(curves: pd.DataFrame, alpha: float, min_effect: float) -> np.ndarray:
+    """'; '-joined warnings per fitted curve (empty when none)."""
+    fitted = (curves["status"] == "fitted").to_numpy()
+    hill = curves["hill"].to_numpy(np.float64)
+    ec50 = curves["ec50_uM"].to_numpy(np.float64)
+    checks = [
+        (hill >= HILL_BOUNDS[1] * (1 - 1e-6), f"Hill at the fit bound ({HILL_BOUNDS[1]:g}): steeper than the doses resolve"),
+        (hill <= HILL_BOUNDS[0] * (1 + 1e-6), f"Hill at the fit bound ({HILL_BOUNDS[0]:g})"),
+        (ec50 < curves["min_dose_uM"].to_numpy(np.float64) * (1 - 1e-9), "EC50 below the lowest dose (extrapolated)"),
+        (ec50 > curves["max_dose_uM"].to_numpy(np.float64) * (1 + 1e-9), "EC50 above the highest dose (extrapolated)"),
+        ((curves["q_value"].to_numpy(np.float64) < alpha) & (curves["efficacy"].to_numpy(np.float64) < -min_effect),
+         "worsens: moves away from C+ with dose"),
+    ]
+    flags = np.full(len(curves), "", dtype=object)
+    for mask, text in checks:
+        for i in np.flatnonzero(fitted & mask):
+            flags[i] = f"{flags[i]}; {text}" if flags[i] else text
+    return flags
 
 
 def dose_response(scores: np.ndarray, meta: pd.DataFrame, compound_col: str = "treatment",
@@ -338,6 +373,73 @@ def dose_response(scores: np.ndarray, meta: pd.DataFrame, compound_col: str = "t
 
 
 # --------------------------------------------------------------------- plots
+
+#: C+ and C- levels in every dose plot (Okabe-Ito blue and vermillion: colour-blind-safe)
+CPLUS_COLOR, CMINUS_COLOR = "#0072B2", "#D55E00"
+
+
+def draw_levels(ax, fontsize: float = 8) -> None:
+    """The C+ (+1) and C- (-1) levels as dashed lines, each labelled at its right end."""
+    from matplotlib.transforms import blended_transform_factory
+
+    at_right = blended_transform_factory(ax.transAxes, ax.transData)
+    for y, color, text in ((1, CPLUS_COLOR, "C+ (uninfected) +1"), (-1, CMINUS_COLOR, "C- (infected) −1")):
+        ax.axhline(y, ls="--", lw=0.8, color=color, zorder=0)
+        ax.text(0.99, y, text, transform=at_right, ha="right", va="bottom", fontsize=fontsize, color=color)
+
+
+def draw_curve(ax, points: pd.DataFrame, fit: pd.Series | None, color, label: str = "",
+               ec50: bool = True, edge: str = "black"):
+    """One curve on ``ax``: dose means ± s.e.m. (``points`` of one compound x cell type), the
+    fitted 4PL when ``fit`` is a fitted row, its EC50 marked. Returns the dose points' Line2D."""
+    p = points.sort_values("dose")
+    container = ax.errorbar(p["dose"], p["mean"], yerr=p["sem"].fillna(0).to_numpy(), fmt="o", ms=5,
+                            color=color, capsize=2, label="_nolegend_" if fit is not None else label)
+    if fit is not None:
+        xs = np.linspace(np.log10(p["dose"].min()) - 0.3, np.log10(p["dose"].max()) + 0.3, 200)
+        ax.plot(10 ** xs, logistic4(xs, fit["bottom"], fit["top"], fit["log10_ec50"], fit["hill"]), color=color,
+                lw=1.5, label=label)
+        if ec50:
+            y50 = (fit["bottom"] + fit["top"]) / 2
+            ax.axvline(fit["ec50_uM"], color=color, ls=":", lw=1)
+            ax.plot([fit["ec50_uM"]], [y50], marker="D", ms=7, color=color, mec=edge, ls="none")
+    ax.set_xscale("log")
+    return container.lines[0]
+
+
+def plot_compound(ax, compound: str, curves: pd.DataFrame, points: pd.DataFrame,
+                  foreground: str = "black", background: str = "white") -> dict:
+    """Every cell type's curve of ``compound`` on ``ax``, labelled with EC50, Hill, q and flags.
+
+    Returns ``{Line2D of the dose points: (compound, cell type, doses)}`` (to pick a dose)."""
+    from .axes import category_colors
+
+    pts = points[points["compound"] == compound]
+    cells = sorted(pts["cell_type"].unique())
+    fits = curves[curves["compound"] == compound].set_index("cell_type")
+    draw_levels(ax)
+    pickable = {}
+    for color, cell in zip(category_colors(max(len(cells), 1)), cells):
+        p = pts[pts["cell_type"] == cell]
+        fit = fits.loc[cell] if cell in fits.index and fits.loc[cell, "status"] == "fitted" else None
+        if fit is None:
+            label = f"{cell} (not fitted)"
+        else:
+            label = (f"{cell}: EC50 {fit['ec50_uM']:.3g} µM, Hill {fit['hill']:.2g}, q {fit['q_value']:.2g}"
+                     f"{' (hit)' if fit['hit'] else ''}")
+            if fit.get("flag"):
+                label += f"\n  ⚠ {fit['flag']}"
+        line = draw_curve(ax, p, fit, color, label, edge=foreground)
+        pickable[line] = (compound, cell, p.sort_values("dose")["dose"].to_numpy())
+    ax.set_xlabel("dose (µM)", color=foreground)
+    ax.set_ylabel("E2 on-perturbation score", color=foreground)
+    ax.set_title(compound, fontsize=10, color=foreground)
+    legend = ax.legend(fontsize=8, loc="upper left", framealpha=0.7)
+    legend.get_frame().set_facecolor(background)
+    for text in legend.get_texts():
+        text.set_color(foreground)
+    return pickable
+
 
 def plot_curves(curves: pd.DataFrame, points: pd.DataFrame, keys: Sequence[tuple[str, str]],
                 path=None, ncols: int = 4, title: str | None = None):
@@ -354,17 +456,13 @@ def plot_curves(curves: pd.DataFrame, points: pd.DataFrame, keys: Sequence[tuple
     cidx = curves.set_index(["compound", "cell_type"])
     for ax, (comp, cell) in zip(axes.ravel(), keys):
         p = points[(points["compound"] == comp) & (points["cell_type"] == cell)]
-        ax.errorbar(p["dose"], p["mean"], yerr=p["sem"].fillna(0), fmt="o", ms=4, color="k", capsize=2)
-        ax.axhline(1, ls="--", lw=0.8, color="tab:blue")
-        ax.axhline(-1, ls="--", lw=0.8, color="tab:red")
-        ax.set_xscale("log")
         row = cidx.loc[(comp, cell)] if (comp, cell) in cidx.index else None
+        fit = row if row is not None and row["status"] == "fitted" and len(p) else None
+        draw_levels(ax, fontsize=6)
+        draw_curve(ax, p, fit, "black", ec50=False)
         label = f"{comp} ({cell})"
-        if row is not None and row["status"] == "fitted" and len(p):
-            xs = np.linspace(np.log10(p["dose"].min()) - 0.3, np.log10(p["dose"].max()) + 0.3, 100)
-            ax.plot(10 ** xs, logistic4(xs, row["bottom"], row["top"], row["log10_ec50"], row["hill"]),
-                    color="tab:green")
-            label += f"\nEC50 {row['ec50_uM']:.3g} µM, q {row['q_value']:.2g}"
+        if fit is not None:
+            label += f"\nEC50 {fit['ec50_uM']:.3g} µM, q {fit['q_value']:.2g}"
         ax.set_title(label, fontsize=8)
         ax.set_xlabel("dose (µM)", fontsize=7)
         ax.set_ylabel("on-perturbation", fontsize=7)
@@ -396,7 +494,8 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
 
     out = curves.copy()
     out["off_manifold"] = np.nan
-    out["flag"] = ""
+    if "flag" not in out.columns:
+        out["flag"] = ""
     if cell_col not in meta.columns or "disease_condition" not in meta.columns:
         return out
     X = np.asarray(X)
@@ -442,5 +541,7 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
         med = at_top.groupby(["compound", "cell_type"])["dist"].median()
         key = pd.MultiIndex.from_arrays([out["compound"].astype(str), out["cell_type"].astype(str)])
         out["off_manifold"] = med.reindex(key).to_numpy()
-    out.loc[out["off_manifold"] > flag_above, "flag"] = "off-manifold (possible toxicity)"
+    off = (out["off_manifold"] > flag_above).to_numpy()
+    text = "off-manifold (possible toxicity)"
+    out.loc[off, "flag"] = [f"{f}; {text}" if f else text for f in out.loc[off, "flag"].fillna("")]
     return out
