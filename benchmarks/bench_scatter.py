@@ -55,6 +55,7 @@ def bench(n: int, repeats: int) -> dict:
 
     from napari_gandl._widgets.axes import ScatterPlot
     from napari_gandl.analysis.axes import color_groups
+    from napari_gandl.viewmodels.perturbation import build_tree
 
     coords, condition, compound, dose = synthetic_space(n)
     out = {}
@@ -110,7 +111,7 @@ def bench(n: int, repeats: int) -> dict:
     out["slider move: current-site marker by blitting (per move)"] = timed(slider, repeats) / len(targets)
     px = plot.ax.transData.transform(coords[targets])
     out["KD-tree for hover/click (built in the worker, once per space)"] = timed(
-        lambda: ScatterPlot.build_tree(coords), repeats)
+        lambda: build_tree(coords), repeats)
     plot.nearest(*px[0])
 
     def hover():

@@ -111,3 +111,74 @@ def test_embedding_choice_and_staleness(table, tmp_path):
     with pytest.raises(NoEmbedding, match="not found"):
         resolve_embedding(table, FILE, tmp_path / "missing.csv")
     assert stale_reason(table, {"embedding": {"source": HANDCRAFTED}}) is None
+
+
+# ---------------------------------------------------------------- the analysis docks' view-models
+
+@pytest.fixture(scope="module")
+def embedded(sample_plate) -> SiteTable:
+    """A site table with the plate's handcrafted features attached as its embedding."""
+    from napari_gandl.analysis.features import handcrafted_features
+
+    table = SiteTable(open_plate(sample_plate))
+    feats = handcrafted_features(table.plate)
+    names = [c for c in feats.columns if c not in table.frame.columns]
+    table.set_columns(feats[[cols.SITE_ID, *names]], embedding=True, source="handcrafted")
+    return table
+
+
+def _report(log):
+    return lambda done, total, text: log.append((done, total, text))
+
+
+def test_svm_view_model(embedded):
+    from napari_gandl.analysis import TaskError
+    from napari_gandl.viewmodels import svm
+
+    assert svm.task_choices(embedded)[0] == "C+ vs C- (merged)" and svm.task_choices(None) == [svm.CUSTOM]
+    assert "cell_type" in svm.column_choices(embedded)
+    assert not set(embedded.embedding_columns) & set(svm.column_choices(embedded))
+    assert svm.value_choices(embedded, "cell_type") == ["HRCE", "VERO"]
+    custom = {"task": svm.CUSTOM, "column": "cell_type", "positive": ["VERO"], "negative": ["VERO"]}
+    assert "both positive and negative" in svm.check(custom)
+    with pytest.raises(TaskError, match="both positive and negative"):
+        svm.build_task(embedded.frame, custom)
+    params = {"embedding": {"source": SITE_TABLE, "normalisation": "none"}, "n_splits": 4, "C": 1.0,
+              "task": {**custom, "negative": ["HRCE"]}}
+    log = []
+    rec = svm.run(embedded, params, _report(log))
+    result = rec["result"]
+    assert result.classes == ["HRCE", "VERO"] and result.accuracy_mean > 0.9 and log
+    assert rec["column"] == cols.svm_score("VERO vs HRCE") == "svm_VERO_vs_HRCE"
+    scores = rec["scores"].set_index(cols.SITE_ID)[rec["column"]]
+    vero = (embedded.frame.set_index(cols.SITE_ID)[cols.CELL_TYPE] == "VERO").reindex(scores.index)
+    assert rec["positive"] == "VERO" and scores[vero].mean() > 0 > scores[~vero].mean()  # > 0 towards VERO
+    assert "summed over the 4 splits" in svm.confusion_note(result)
+
+
+def test_perturbation_and_dose_view_models(embedded):
+    from napari_gandl.viewmodels import dose, perturbation
+
+    params = {"embedding": {"source": SITE_TABLE, "normalisation": "none"}, "space": perturbation.SPACES[0]}
+    rec = perturbation.run(embedded, params, _report([]))
+    coords, rows = rec["coords"], rec["rows"]
+    cond = embedded.frame[cols.CONDITION].to_numpy()[rows]
+    untreated = embedded.frame[cols.COMPOUND].isna().to_numpy()[rows]
+    assert coords[untreated & (cond == "Mock"), 0].mean() > coords[untreated & (cond == "Active SARS-CoV-2"), 0].mean()
+    tree, scale = rec["tree"]
+    assert tree.query(coords[5] / scale)[1] == 5
+
+    params = {"embedding": {"source": SITE_TABLE, "normalisation": "none"}, "min_doses": 4, "alpha": 0.05,
+              "min_effect": 0.2}
+    rec = dose.run(embedded, params, _report([]))
+    curves, scores = rec["curves"], rec["scores"]
+    assert set(scores.columns) == {cols.SITE_ID, cols.E2_SCORE, cols.HIT}
+    frame = embedded.frame.set_index(cols.SITE_ID).reindex(scores[cols.SITE_ID])
+    hits = set(zip(curves.loc[curves["hit"], "compound"], curves.loc[curves["hit"], "cell_type"]))
+    expected = [(c, t) in hits for c, t in zip(frame[cols.COMPOUND], frame[cols.CELL_TYPE])]
+    assert scores[cols.HIT].tolist() == expected and np.isfinite(scores[cols.E2_SCORE]).all()
+    point = rec["points"].iloc[0]
+    found = dose.dose_point_rows(embedded, rec["rows"], point["compound"], point["cell_type"], point["dose"])
+    sub = embedded.frame.iloc[found]
+    assert len(found) and (sub[cols.COMPOUND] == point["compound"]).all()
+    assert np.allclose(sub[cols.DOSE], point["dose"])

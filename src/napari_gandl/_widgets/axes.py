@@ -28,9 +28,9 @@ import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
 from napari_gandl import columns as cols
-from napari_gandl.viewmodels.embedding_choice import record as analysis_record
-
 from napari_gandl.analysis.axes import COLOR_PRESETS, color_groups, color_values
+from napari_gandl.viewmodels import perturbation as model
+from napari_gandl.viewmodels.perturbation import build_tree
 
 from ._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
 from .common import show_site, site_table, style_axes
@@ -38,7 +38,7 @@ from .common import show_site, site_table, style_axes
 if TYPE_CHECKING:
     import napari
 
-SPACES = ("E2: C+ vs C- (effectiveness)", "C2: cell types (cell model)")
+SPACES = model.SPACES
 MAX_LEGEND = 14
 
 
@@ -68,20 +68,10 @@ class ScatterPlot:
         self.canvas.mpl_connect("draw_event", self._on_draw)
 
     # ------------------------------------------------------------------ data
-    @staticmethod
-    def build_tree(coords: np.ndarray):
-        """``(KD-tree, scale)`` for nearest-point lookups (worker-safe, ~0.2 s for 300k)."""
-        from scipy.spatial import cKDTree
-
-        coords = np.asarray(coords, np.float64)
-        span = np.ptp(coords, axis=0) if len(coords) else np.ones(2)
-        scale = np.where(span > 0, span, 1.0)
-        return cKDTree(coords / scale, balanced_tree=False, compact_nodes=False), scale
-
     def set_points(self, coords: np.ndarray, xlabel: str = "on-perturbation",
                    ylabel: str = "off-perturbation", tree=None) -> None:
         """New coordinates (then call :meth:`set_groups`); the caller redraws.
-        ``tree``: a prebuilt :meth:`build_tree` result, else built on the first hover."""
+        ``tree``: a prebuilt ``build_tree`` result, else built on the first hover."""
         self.coords = np.asarray(coords, np.float64)
         n = len(self.coords)
         self.markersize = float(np.clip(np.sqrt(4e4 / max(n, 1)), 1.0, 6.0))
@@ -147,7 +137,7 @@ class ScatterPlot:
         if not len(self.coords):
             return None
         if self._tree is None:
-            self._tree, self._scale = self.build_tree(self.coords)
+            self._tree, self._scale = build_tree(self.coords)
         x, y = self.ax.transData.inverted().transform((x_px, y_px))
         k = min(32, len(self.coords))
         _, cand = self._tree.query(np.array([x, y]) / self._scale, k=k)
@@ -294,16 +284,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         return params
 
     def compute(self, table, params: dict, report) -> dict:
-        from napari_gandl.analysis import fit_c2, fit_e2
-
-        emb = self.read_embedding(table, params, report)
-        report(1, 3, "fitting the space…")
-        space = fit_e2(emb.table) if params["space"].startswith("E2") else fit_c2(emb.table)
-        report(2, 3, "projecting…")
-        coords = space.transform(emb.table.X)
-        tree = ScatterPlot.build_tree(coords)
-        return analysis_record(table, params["embedding"], emb, params=params, coords=coords, tree=tree,
-                               rows=emb.rows, space=space.as_dict(), selection=None, notes=emb.notes)
+        return model.run(table, params, report)
 
     def show_record(self, record: dict) -> None:
         self.space.value = record["params"]["space"]

@@ -11,7 +11,7 @@ batched 4PL fits, F-test q-values and hit calls are
   hit, rank); clicking a row shows that compound;
 * export of the table (CSV) and of the figure (PNG or SVG).
 
-The per-site E2 score goes into the site table as ``e2_score``.
+The per-site E2 score and hit flag go into the site table as ``e2_score`` and ``hit``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pandas as pd
 from magicgui.widgets import Container, FloatSpinBox, LineEdit, PushButton, SpinBox
 
 from napari_gandl import columns as cols
-from napari_gandl.viewmodels.embedding_choice import record as analysis_record
+from napari_gandl.viewmodels import dose as model
 
 from napari_gandl.analysis.dose import plot_compound
 
@@ -122,19 +122,7 @@ class DoseResponseWidget(AnalysisWidget):
         return params
 
     def compute(self, table, params: dict, report) -> dict:
-        from napari_gandl.analysis import dose_response, fit_e2
-
-        emb = self.read_embedding(table, params, report)
-        report(1, 3, "fitting the E2 space…")
-        space = fit_e2(emb.table)
-        scores = space.on_axis(emb.table.X)
-        report(2, 3, "fitting dose-response curves…")
-        curves, points = dose_response(scores, emb.table.meta, min_doses=params["min_doses"],
-                                       alpha=params["alpha"], min_effect=params["min_effect"])
-        ids = emb.table.meta["site_id"].astype(str).to_numpy()
-        return analysis_record(table, params["embedding"], emb, params=params, curves=curves, points=points,
-                               scores=pd.DataFrame({cols.SITE_ID: ids, cols.E2_SCORE: scores}), rows=emb.rows,
-                               compound=None, notes=emb.notes)
+        return model.run(table, params, report)
 
     def show_record(self, record: dict) -> None:
         curves = record["curves"]
@@ -147,7 +135,8 @@ class DoseResponseWidget(AnalysisWidget):
         lines = [f"{curves['compound'].nunique()} compounds, {len(curves)} curves ({int(fitted.sum())} fitted), "
                  f"{int(curves['hit'].sum())} hit(s) at q < {record['params']['alpha']:g} — {record['label']}, "
                  f"{record['params']['embedding']['normalisation']}",
-                 f"per-site E2 score → site table column '{cols.E2_SCORE}'; click a dose point to see its sites"]
+                 f"per-site E2 score and hit → site table columns '{cols.E2_SCORE}', '{cols.HIT}'; "
+                 "click a dose point to see its sites"]
         if record.get("notes"):
             lines.append(record["notes"])
         self.status.value = "\n".join(lines)
@@ -247,15 +236,7 @@ class DoseResponseWidget(AnalysisWidget):
 
     def dose_point_rows(self, compound: str, cell_type: str, dose: float) -> np.ndarray:
         """Site-table positions (embedded sites) of one dose point."""
-        from napari_gandl.analysis.tables import as_str
-
-        table = self.sites.frame
-        rows = np.asarray(self.record["rows"], np.int64)
-        sub = table[[c for c in ("treatment", "treatment_conc", "cell_type") if c in table.columns]].iloc[rows]
-        conc = pd.to_numeric(sub["treatment_conc"], errors="coerce").to_numpy(np.float64)
-        cells = as_str(sub, "cell_type") if "cell_type" in sub else np.full(len(sub), "all")
-        hit = (as_str(sub, "treatment") == compound) & (cells == cell_type) & np.isclose(conc, dose, rtol=1e-9)
-        return rows[hit]
+        return model.dose_point_rows(self.sites, self.record["rows"], compound, cell_type, dose)
 
     def show_dose_point(self, compound: str, cell_type: str, dose: float) -> np.ndarray:
         rows = self.dose_point_rows(compound, cell_type, dose)

@@ -8,7 +8,7 @@ tests, and the one-page report of ``gandl analyse``.
 """
 
 from .classify import (
-    LinearModel, Task, TaskError, TaskResult, define_task, evaluate_task, run_tasks,
+    LinearModel, Task, TaskError, TaskResult, decision_scores, define_task, evaluate_task, run_tasks,
     rxrx19a_tasks, zero_shot_cell_types,
 )
 from .c2st import C2STResult, c2st, tile_features
@@ -25,7 +25,7 @@ from .report import analyse, ground_truth_auc
 __all__ = [
     "C2STResult", "EmbeddingTable", "analyse", "ground_truth_auc", "handcrafted_features", "LinearModel", "PerturbationSpace", "TableError", "Task",
     "TaskError", "TaskResult", "benjamini_hochberg", "c2st", "centerscale_on_controls",
-    "control_mask", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
+    "control_mask", "decision_scores", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
     "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space", "load_embeddings",
     "logistic4", "normalise", "plot_curves", "plot_space", "read_table",
     "run_tasks", "rxrx19a_tasks", "tile_features",

@@ -55,10 +55,17 @@ class Task:
     groups: np.ndarray          # well id per site
     description: str = ""
     plates: np.ndarray | None = None   # plate id per site (for leave-one-plate-out splits)
+    positive: str | None = None        # the class a decision score points to (default: the first)
 
     @property
     def mask(self) -> np.ndarray:
         return np.array([lab is not None for lab in self.labels], dtype=bool)
+
+    def subset(self, rows: np.ndarray) -> "Task":
+        """The same task on the sites ``rows`` only (e.g. those with an embedding)."""
+        rows = np.asarray(rows)
+        return Task(self.name, self.labels[rows], self.groups[rows], self.description,
+                    None if self.plates is None else self.plates[rows], self.positive)
 
     def counts(self) -> dict[str, int]:
         vals, n = np.unique(self.labels[self.mask].astype(str), return_counts=True)
@@ -118,6 +125,7 @@ def define_task(meta: pd.DataFrame, column: str, positive: Sequence | str,
     vals = as_str(meta, column)
     inside = np.ones(len(meta), bool) if where is None else np.asarray(where, bool)
     out = np.full(len(meta), None, dtype=object)
+    pos_lab = None
     if positive is None and negative is None:
         out[inside & (vals != "")] = vals[inside & (vals != "")]
         name = name or f"{column} (multi-class)"
@@ -138,7 +146,7 @@ def define_task(meta: pd.DataFrame, column: str, positive: Sequence | str,
         out[inside & is_neg] = neg_lab
         name = name or f"{pos_lab} vs {neg_lab}"
     return Task(name, out, well_groups(meta), description=f"column {column!r}",
-                plates=plate_groups(meta))
+                plates=plate_groups(meta), positive=pos_lab)
 
 
 def plate_groups(meta: pd.DataFrame) -> np.ndarray | None:
@@ -160,13 +168,13 @@ def rxrx19a_tasks(meta: pd.DataFrame) -> dict[str, Task]:
         tasks["C+ vs C- (merged)"] = Task(
             "C+ vs C- (merged)", lab, groups,
             "untreated Mock/UV-inactivated (C+) vs untreated active SARS-CoV-2 (C-), all cell types",
-            plates)
+            plates, positive="C+")
         if "cell_type" in meta.columns:
             ct = as_str(meta, "cell_type")
             for c in sorted(set(ct) - {""}):
                 sub = np.where(ct == c, lab, None).astype(object)
                 tasks[f"C+ vs C- ({c})"] = Task(f"C+ vs C- ({c})", sub, groups,
-                                               f"C+ vs C- on {c} cells only", plates)
+                                               f"C+ vs C- on {c} cells only", plates, positive="C+")
     if "cell_type" in meta.columns:
         ct = as_str(meta, "cell_type")
         kinds = sorted(set(ct) - {""})
@@ -179,7 +187,7 @@ def rxrx19a_tasks(meta: pd.DataFrame) -> dict[str, Task]:
                 description = "cell model on untreated control sites"
             lab = np.where(controls & (ct != ""), ct, None).astype(object)
             name = " vs ".join(kinds)
-            tasks[name] = Task(name, lab, groups, description, plates)
+            tasks[name] = Task(name, lab, groups, description, plates, positive=kinds[0])
     return tasks
 
 
@@ -267,6 +275,20 @@ class LinearModel:
         """Unit normal of the (binary) separating hyperplane, in standardised space."""
         w = np.asarray(self.clf_.coef_[0], dtype=np.float64)
         return w / max(np.linalg.norm(w), 1e-300)
+
+
+def decision_scores(X: np.ndarray, task: Task, C: float = 1.0, seed: int = 0) -> tuple[np.ndarray, str]:
+    """An SVM fitted on every site of ``task`` scores every row of ``X``, positive towards
+    ``task.positive`` (the first class when the task names none). Returns (scores, that class)."""
+    mask = task.mask
+    y = task.labels[mask].astype(str)
+    model = LinearModel(C=C, seed=seed).fit(np.asarray(X)[mask], y)
+    d = np.asarray(model.decision_function(X), np.float64)
+    classes = [str(c) for c in model.classes_]
+    positive = task.positive if task.positive in classes else classes[0]
+    if d.ndim == 2:  # multi-class: one score per class
+        return d[:, classes.index(positive)], positive
+    return (d if classes[1] == positive else -d), positive
 
 
 def plate_splits(labels: np.ndarray, plates: np.ndarray,
