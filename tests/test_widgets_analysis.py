@@ -88,6 +88,15 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     assert coords[ctrl & (cond == "Mock"), 0].mean() > coords[ctrl & (cond == "Active SARS-CoV-2"), 0].mean()
     legend = [t.get_text() for t in widget.ax.get_legend().get_texts()]
     assert any(t.startswith("Mock") for t in legend)
+    assert min(t.get_fontsize() for t in widget.ax.get_legend().get_texts()) >= 9
+    # colour-blind-safe colours (Okabe-Ito) for the conditions; the -1 / +1 lines say whose centres they are
+    from matplotlib.colors import to_hex
+
+    from napari_gandl.analysis.axes import OKABE_ITO
+
+    shown = {to_hex(h.get_color()).upper() for h in widget.ax.get_legend().legend_handles}
+    assert shown - {"#8C8C8C"} <= set(OKABE_ITO)
+    assert [widget.plot.level_labels[x].get_text() for x in (-1, 1)] == ["C- -1", "C+ +1"]
     widget.color_by.value = "dose"
     legend = [t.get_text() for t in widget.ax.get_legend().get_texts()]
     assert "0.01 µM (12)" in legend and any(t.startswith("untreated") for t in legend)
@@ -103,6 +112,10 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     MouseEvent("button_press_event", widget.canvas, *px[i], button=1)._process()
     assert viewer.dims.current_step[0] == rows[i]
     assert np.allclose(np.ravel(widget.plot.current.get_data()), coords[i])
+    widget.color_by.value = "cell type"          # a recolour drops the hover label
+    assert not widget.plot.annotation.get_visible()
+    widget.color_by.value = "dose"
+    widget.canvas.draw()
     # slider moves and hovers blit the marker: the points are not redrawn
     draws = []
     qtbot.wait(50)  # let pending idle draws (the recolour) happen first

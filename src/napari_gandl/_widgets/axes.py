@@ -61,17 +61,27 @@ class ScatterPlot:
         self.current = ax.plot([], [], ls="none", marker="s", ms=14, mfc="none", mec="#ff00ff", mew=2.2,
                                zorder=10, animated=True, label="_current")[0]
         self.annotation = ax.annotate("", (0, 0), xytext=(12, 12), textcoords="offset points",
-                                      fontsize=8, color=fg, zorder=11, animated=True, visible=False,
+                                      fontsize=9, color=fg, zorder=11, animated=True, visible=False,
                                       bbox={"boxstyle": "round", "fc": bg, "ec": fg, "alpha": 0.9})
+        from matplotlib.transforms import blended_transform_factory
+
+        at_top = blended_transform_factory(ax.transData, ax.transAxes)
+        self.level_labels = {}
         for x in (-1, 1):
             ax.axvline(x, ls="--", lw=0.7, color="grey", zorder=0)
+            self.level_labels[x] = ax.text(x, 0.99, f"{x:+d}", transform=at_top, ha="center", va="top",
+                                           fontsize=9, color=fg, zorder=2,
+                                           bbox={"boxstyle": "round,pad=0.15", "fc": bg, "ec": "none", "alpha": 0.8})
         self.canvas.mpl_connect("draw_event", self._on_draw)
 
     # ------------------------------------------------------------------ data
     def set_points(self, coords: np.ndarray, xlabel: str = "on-perturbation",
-                   ylabel: str = "off-perturbation", tree=None) -> None:
+                   ylabel: str = "off-perturbation", tree=None, ends: tuple[str, str] = ("", "")) -> None:
         """New coordinates (then call :meth:`set_groups`); the caller redraws.
-        ``tree``: a prebuilt ``build_tree`` result, else built on the first hover."""
+        ``tree``: a prebuilt ``build_tree`` result, else built on the first hover.
+        ``ends``: the classes whose centres are at -1 and +1, labelled on those lines."""
+        for x, name in zip((-1, 1), ends):
+            self.level_labels[x].set_text(f"{name} {x:+d}".strip())
         self.coords = np.asarray(coords, np.float64)
         n = len(self.coords)
         self.markersize = float(np.clip(np.sqrt(4e4 / max(n, 1)), 1.0, 6.0))
@@ -120,7 +130,7 @@ class ScatterPlot:
         if legend is not None:
             legend.remove()
         if handles:
-            legend = self.ax.legend(handles=handles, fontsize=7, loc="upper left",
+            legend = self.ax.legend(handles=handles, fontsize=9, loc="upper left",
                                     bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
             for text in legend.get_texts():
                 text.set_color(self.colors["foreground"])
@@ -162,8 +172,14 @@ class ScatterPlot:
                 return
             self.annotation.set_visible(False)
         else:
+            # the label opens towards the middle of the plot, so it never covers the legend beside it
+            x, y = self.ax.transAxes.inverted().transform(self.ax.transData.transform(self.coords[i]))
+            right, above = x < 0.5, y < 0.5
             self.annotation.xy = tuple(self.coords[i])
             self.annotation.set_text(text)
+            self.annotation.set_position((12 if right else -12, 12 if above else -12))
+            self.annotation.set_horizontalalignment("left" if right else "right")
+            self.annotation.set_verticalalignment("bottom" if above else "top")
             self.annotation.set_visible(True)
         self.blit()
 
@@ -294,7 +310,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         self._point_of_row[self.rows] = np.arange(len(self.rows))
         space = record["space"]
         self.plot.set_points(record["coords"], f"on-perturbation ({space['negative']} −1 → {space['positive']} +1)",
-                             "off-perturbation", tree=record.get("tree"))
+                             "off-perturbation", tree=record.get("tree"), ends=(space["negative"], space["positive"]))
         self.refresh_choices()
         self.recolor()
         selection = record.get("selection")
@@ -324,6 +340,7 @@ class PerturbationPlotWidget(AnalysisWidget):
             return
         if self.sites is None:
             return
+        self.plot.hover(None)  # a label from before the recolour would describe the old colours
         values, kind = color_values(self.sites.frame, self.rows, self.color_by.value)
         self.plot.set_groups(color_groups(values, kind), f"{self.record['space']['name']} — {self.color_by.value}")
         self.canvas.draw_idle()
