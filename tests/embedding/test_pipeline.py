@@ -24,7 +24,7 @@ def _env():
             "OMP_NUM_THREADS": "1"}
 
 
-def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate, tmp_path):
+def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate, tmp_path, capsys):
     import slow_method
 
     out = tmp_path / "emb.parquet"
@@ -45,20 +45,13 @@ def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate
     (tmp_path / f".emb.parquet.{proc.pid + 1}.tmp").write_bytes(b"PAR1 half a file")  # a stale temp file
 
     # the same command again: continues from the batches written, computes only the rest
-    plate = open_plate(sample_plate)
     slow_method.SlowMean.calls = 0
-    run = iterate_embedding(plate, load_embedder("test-slow-mean", None, plate), out_path=out, batch_size=4)
-    first = next(run)
-    assert first == (4 * written, 100)
-    try:
-        while True:
-            next(run)
-    except StopIteration as stop:
-        assert stop.value == out
+    assert main(argv) == 0
+    assert f"resuming: {4 * written} of 100 sites already embedded" in capsys.readouterr().err
     assert slow_method.SlowMean.calls == 25 - written
     assert out.exists() and not parts.exists() and not list(tmp_path.glob(".emb.parquet.*"))
     resumed = pd.read_parquet(out)
-    fresh = embed_plate(plate, "test-slow-mean", batch_size=50)
+    fresh = embed_plate(sample_plate, "test-slow-mean", batch_size=50)
     pd.testing.assert_frame_equal(resumed, fresh, check_dtype=False)
     assert resumed[feature_columns(5)].dtypes.eq(np.float32).all()
 

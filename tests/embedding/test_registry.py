@@ -1,5 +1,7 @@
 """The registry and the Embedder interface: methods by name, a new method = one registration."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,3 +63,15 @@ def test_handcrafted_embedder_shape_determinism_and_batch_independence(sample_pl
     np.testing.assert_array_equal(one[cols].to_numpy()[0], a[cols].to_numpy()[13])
     with pytest.raises(ValueError, match="need no run folder"):
         load_embedder("handcrafted", sample_plate, plate)
+
+
+def test_gandl_weights_that_are_missing_or_corrupt_are_named(sample_plate, tmp_path):
+    from napari_gandl.gan import CheckpointError
+
+    plate = open_plate(sample_plate)
+    with pytest.raises(CheckpointError, match=re.escape(f"no GAN checkpoint at {tmp_path / 'run'}")):
+        load_embedder("gandl", tmp_path / "run", plate, "cpu")
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    with pytest.raises(CheckpointError, match=re.escape(f"cannot read GAN checkpoint {bad}: the file is truncated or corrupt")):
+        load_embedder("gandl", bad, plate, "cpu")

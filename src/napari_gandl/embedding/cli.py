@@ -26,6 +26,8 @@ def cmd_embed(args) -> int:
     last = [0.0]
 
     def progress(done, total):
+        if last[0] == 0.0 and done:
+            print(f"resuming: {done} of {total} sites already embedded by an interrupted run", file=sys.stderr)
         now = time.time()
         if done < total and now - last[0] < (0.5 if tty else 10.0):
             return
