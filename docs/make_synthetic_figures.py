@@ -3,7 +3,7 @@
 Each row is one screen of the suite; the four panels show the central
 128 x 128 px (a quarter) of one Mock and one untreated active-virus site per
 cell type, as a composite of the five stains (each scaled to the site's 99.7th
-percentile), so the cells are seen at the suite's own resolution.
+percentile above its 1st, i.e. background removed), so the cells are seen at the suite's own resolution.
 
     python docs/make_synthetic_figures.py [--screens /work/bench-cache/suite]
 
@@ -30,10 +30,11 @@ IMAGES = Path(__file__).resolve().parent / "images"
 
 def composite(plate, index: int, crop: int = 128) -> np.ndarray:
     tile = plate.read_site(index).astype(float)
-    tile /= np.percentile(tile, 99.7, axis=(1, 2), keepdims=True)
+    low, high = np.percentile(tile, [1, 99.7], axis=(1, 2), keepdims=True)
+    tile = (tile - low) / np.maximum(high - low, 1)
     h, w = tile.shape[1:]
     tile = tile[:, (h - crop) // 2 : (h + crop) // 2, (w - crop) // 2 : (w + crop) // 2]
-    colors = np.array([s.color for s in plate.stains])
+    colors = np.array([s.color for s in plate.stains]) * 0.6  # five stains share three colours
     return np.clip(np.tensordot(tile, colors, axes=(0, 0)), 0, 1)
 
 
@@ -56,7 +57,7 @@ def main(argv=None) -> None:
             ax = axes[row, col]
             ax.imshow(composite(plate, int(pick.index[0])), interpolation="nearest")
             label = "C+ Mock" if condition == MOCK else "C- active virus"
-            ax.set_title(f"{name}: {cell_type} {label}", fontsize=8)
+            ax.set_title(f"{name}\n{cell_type} {label}", fontsize=8)
             ax.axis("off")
     fig.tight_layout()
     IMAGES.mkdir(exist_ok=True)
