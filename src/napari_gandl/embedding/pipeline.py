@@ -21,6 +21,7 @@ embeds that plate's sites, never another's.  The result equals a local run.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -84,11 +85,6 @@ def embed_batch(plate, embedder: Embedder, sites: Sequence[int], stain_index=Non
     return out
 
 
-def _check_stains(plate, embedder: Embedder, stain_map):
-    index = resolve_stain_map(plate.channel_names, embedder.stains, stain_map)
-    return None if index is None else list(index)
-
-
 # ---------------------------------------------------------------- resumable output
 def _source_stamp(source) -> dict:
     if source is None:
@@ -116,7 +112,7 @@ class _Parts:
         self.out = out_path
         self.dir = out_path.with_name(f".{out_path.name}.parts")
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in out_path.parent.glob(f".{glob_escape(out_path.name)}.*.tmp"):
+        for stale in out_path.parent.glob(f".{glob.escape(out_path.name)}.*.tmp"):
             stale.unlink(missing_ok=True)  # half-written final files of killed runs
         previous = None
         try:
@@ -164,10 +160,6 @@ class _Parts:
         return self.out
 
 
-def glob_escape(name: str) -> str:
-    return re.sub(r"([\[\]*?])", r"[\1]", name)
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
@@ -199,7 +191,7 @@ def iterate_embedding(plate_or_path, embedder: Embedder, out_path=None, batch_si
 
 
 def _iterate(plate, folder: Path, embedder: Embedder, out_path, batch_size, scheduler, stain_map, sites):
-    stain_index = _check_stains(plate, embedder, stain_map)
+    stain_index = resolve_stain_map(plate.channel_names, embedder.stains, stain_map)
     meta = site_metadata(plate)
     idx = np.arange(plate.n_sites) if sites is None else np.asarray(list(sites), dtype=np.int64)
     step = max(1, int(batch_size))
