@@ -539,7 +539,8 @@ def write_rxrx1_sample(dest, seed: int = 0, tile_size: int = 64, sirnas: int = 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dest", help="folder to write (with --suite: one subfolder per screen)")
-    parser.add_argument("--preset", default="demo", choices=list(PRESETS), help="which screen (default: demo)")
+    parser.add_argument("--preset", default="demo", choices=[*PRESETS, "rxrx1"],
+                        help="which screen (default: demo; rxrx1: the RxRx1-like zero-shot sample)")
     parser.add_argument("--suite", action="store_true", help="write every benchmark screen: " + ", ".join(SUITE))
     parser.add_argument("--seed", type=int, default=0)
 
@@ -547,7 +548,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def write_screens(args: argparse.Namespace) -> int:
     for name in SUITE if args.suite else (args.preset,):
         dest = Path(args.dest) / name if args.suite else Path(args.dest)
-        print(write_sample_plate(dest, name, args.seed), flush=True)
+        write = write_rxrx1_sample if name == "rxrx1" else lambda d, seed: write_sample_plate(d, name, seed)
+        print(write(dest, seed=args.seed), flush=True)
     return 0
 
 

@@ -9,7 +9,6 @@ import pytest
 from napari_gandl.cli import main
 from napari_gandl.embedding import feature_columns, load_embedder
 from napari_gandl.plate import open_plate
-from napari_gandl.synthetic import write_rxrx1_sample
 
 RXRX1_TYPES = ["HEPG2", "HUVEC", "RPE", "U2OS"]
 
@@ -27,7 +26,9 @@ def _untrained_run(plate_root, out):
 
 @pytest.fixture(scope="module")
 def rxrx1(tmp_path_factory):
-    return write_rxrx1_sample(tmp_path_factory.mktemp("rxrx1") / "rxrx1", seed=0)
+    root = tmp_path_factory.mktemp("rxrx1") / "rxrx1"
+    assert main(["synthetic", str(root), "--preset", "rxrx1"]) == 0  # write_rxrx1_sample(root, seed=0)
+    return root
 
 
 @pytest.fixture(scope="module")
