@@ -1,0 +1,246 @@
+"""GAN-DL against its baselines on every screen of the fixed synthetic suite.
+
+For each screen of ``napari_gandl.synthetic.SUITE`` (docs/synthetic.md):
+
+* **GAN-DL**: ``gandl train PLATE --minutes M`` with the default preset, as a
+  user runs it (one CPU thread), embedded with the default read-out;
+* **GAN-DL fc**: the same run, read out at D's penultimate fully connected
+  layer (the paper's read-out);
+* **untrained**: the same networks (the run's own config) at their seeded
+  initialisation, default read-out;
+* **handcrafted**: ``gandl embed --method handcrafted`` (per-stain intensity
+  and texture statistics).
+
+Each embedding goes through ``gandl analyse`` (``napari_gandl.analysis.analyse``:
+plate centre-scaling on controls, linear SVM with well-grouped splits, E2
+space, dose-response, copairs mAP) and is scored against the screen's ground
+truth:
+
+* **C+/C-**: accuracy of the "C+ vs C- (merged)" task (held-out wells);
+* **Spearman**: well means of the E2 on-axis score of every treated well
+  against the true rescue (``ground_truth/wells.csv``);
+* **mAP**: copairs phenotypic activity against C- wells, averaged over the
+  compound-dose-cell-type groups whose true rescue is at least 0.5 (those a
+  good embedding must tell from infected wells);
+* **AUC**: the report's ground-truth AUC (hit score of truly active vs
+  inactive compound x cell-type curves).
+
+Everything is cached under ``--cache`` (default /work/bench-cache/suite):
+``<screen>/plate`` (the written screen), ``<screen>/gandl-<tag>`` (the trained
+run) and ``<screen>/gandl-<tag>-untrained``, ``<screen>/emb-<method>.parquet``
+``<screen>/report-<embedding>/`` (the analyse report and ``bench_scores.json``)
+and ``<screen>/results-<tag>.json``. The tag (default ``<M>min``) names the
+training budget; a rerun reuses what is there (delete a report folder to score
+that embedding again).
+
+    python benchmarks/bench_suite.py --minutes 4 [--screens texture,morphology] [--no-report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+METHODS = ("GAN-DL", "untrained", "handcrafted", "GAN-DL fc")
+METRICS = (("acc", "C+/C- accuracy (%)", 100.0), ("spearman", "dose-ranking Spearman", 1.0),
+           ("map", "copairs mAP, rescued doses vs C-", 1.0), ("auc", "active-compound AUC", 1.0))
+
+
+def log(*args):
+    print(time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+def gandl(*args) -> None:
+    """Run ``gandl ARGS`` as a user would, on one thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-m", "napari_gandl.cli", *args], check=True, env=env)
+
+
+def write_untrained(plate_root: Path, run: Path, untrained: Path) -> None:
+    """The trained run's networks and config, at their seeded initialisation."""
+    from napari_gandl.gan.checkpoint import load_checkpoint
+    from napari_gandl.gan.training import TrainConfig, Trainer
+    from napari_gandl.plate import open_plate
+
+    if (untrained / "checkpoint.pt").is_file():
+        return
+    cfg = TrainConfig.from_dict(load_checkpoint(run)["config"])
+    Trainer(open_plate(plate_root), untrained, cfg).save(samples=False)
+
+
+def embed(plate_root: Path, method: str, source: Path | None, out: Path, **options) -> Path:
+    from napari_gandl.embedding import embed_plate
+
+    if not out.is_file():
+        t0 = time.time()
+        embed_plate(plate_root, method, out_path=out, device="cpu", source=source, **options)
+        log(f"  embedded {out.name} in {time.time() - t0:.0f} s")
+    return out
+
+
+def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> dict:
+    """The four numbers of one embedding on one screen (see the module docstring)."""
+    from scipy.stats import spearmanr
+
+    from napari_gandl.analysis import analyse
+
+    truth = plate_root / "ground_truth"
+    report = analyse(embeddings, out_dir=report_dir, normalise="centerscale", n_splits=splits,
+                     ground_truth=truth / "compounds.csv")
+    wells = pd.read_csv(truth / "wells.csv")
+    scores = pd.read_parquet(report_dir / "scores.parquet")
+    treated = scores[scores["treatment"].notna()].groupby("well_id")["e2_on"].mean().rename("score")
+    ranked = wells.merge(treated, left_on="well_id", right_index=True)
+    activity = pd.read_csv(report_dir / "map_activity.csv")
+    wells["perturbation"] = [f"{t} @ {d:g} µM" if isinstance(t, str) else "" for t, d in
+                             zip(wells["treatment"], wells["treatment_conc"])]
+    rescue = wells.groupby(["cell_type", "perturbation"])["true_rescue"].first().rename("true_rescue")
+    activity = activity.merge(rescue, left_on=["cell_type", "perturbation"], right_index=True)
+    task = report["tasks"]["C+ vs C- (merged)"]
+    return {
+        "acc": task["accuracy_mean"], "acc_sd": task["accuracy_sd"],
+        "acc_by_cell_type": {name: t["accuracy_mean"] for name, t in report["tasks"].items()
+                             if name.startswith("C+ vs C- (") and "merged" not in name},
+        "spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
+        "map": float(activity.loc[activity["true_rescue"] >= 0.5, "mAP"].mean()),
+        "map_significant_rescued": int(activity.loc[activity["true_rescue"] >= 0.5, "active"].sum()),
+        "map_groups_rescued": int((activity["true_rescue"] >= 0.5).sum()),
+        "auc": (report.get("ground_truth") or {}).get("auc"),
+        "n_hits": (report.get("dose_response") or {}).get("n_hits"),
+    }
+
+
+def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, methods=METHODS) -> dict:
+    import torch
+
+    from napari_gandl.gan.checkpoint import load_checkpoint
+    from napari_gandl.synthetic import write_sample_plate
+
+    torch.set_num_threads(1)
+    folder = cache / name
+    plate_root = folder / "plate"
+    if not (plate_root / "ground_truth" / "sites.csv").is_file():
+        log(f"{name}: writing the screen")
+        write_sample_plate(plate_root, name, seed=0)
+    row = {"screen": name, "results": {}}
+    run = folder / f"gandl-{tag}"
+    if any(m != "handcrafted" for m in methods):
+        if not (run / "checkpoint.pt").is_file() or load_checkpoint(run)["elapsed_s"] < 60 * minutes * 0.98:
+            log(f"{name}: gandl train --minutes {minutes:g}")
+            resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
+            gandl("train", str(plate_root), "--out", str(run), "--minutes", f"{minutes:g}", "--device", "cpu",
+                  "--threads", "1", "--seed", "0", *resume)
+        ck = load_checkpoint(run)
+        row.update(kimg=ck["cur_nimg"] / 1000, train_minutes=ck["elapsed_s"] / 60, config=ck["config"])
+        untrained = folder / f"gandl-{tag}-untrained"
+        if "untrained" in methods:
+            write_untrained(plate_root, run, untrained)
+    sources = {
+        "GAN-DL": lambda: embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}.parquet"),
+        "untrained": lambda: embed(plate_root, "gandl", untrained, folder / f"emb-gandl-{tag}-untrained.parquet"),
+        "handcrafted": lambda: embed(plate_root, "handcrafted", None, folder / "emb-handcrafted.parquet"),
+        "GAN-DL fc": lambda: embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}-fc.parquet", layer="fc"),
+    }
+    for method in methods:
+        path = sources[method]()
+        report_dir = folder / f"report-{path.stem[4:]}"
+        saved = report_dir / "bench_scores.json"
+        if not saved.is_file():
+            t0 = time.time()
+            saved.write_text(json.dumps(score(path, plate_root, report_dir, splits), indent=1))
+            log(f"  scored {path.name} in {time.time() - t0:.0f} s")
+        row["results"][method] = json.loads(saved.read_text())
+        log(f"{name} {method}: " + ", ".join(f"{k} {row['results'][method][k]:.3f}" for k, _, _ in METRICS
+                                             if row["results"][method][k] is not None))
+    return row
+
+
+def markdown(rows: list[dict], minutes: float, commit: str) -> str:
+    def cell(v, scale):
+        return "–" if v is None or not np.isfinite(v) else (f"{v * scale:.1f}" if scale == 100 else f"{v:.3f}")
+
+    lines = []
+    cfg = rows[0]["config"]
+    net = cfg.get("network", {})
+    lines.append(
+        f"Default GAN-DL = `gandl train PLATE --minutes {minutes:g} --device cpu --threads 1` on main at "
+        f"`{commit}` (preset defaults: resolution {cfg.get('resolution')}, batch {cfg.get('batch')}, "
+        f"loss {cfg.get('loss')}, G widths {net.get('channel_base')}/{net.get('channel_max')}, "
+        f"D widths {net.get('d_channel_base')}/{net.get('d_channel_max')}), one CPU thread each, "
+        f"one screen at a time. **Training budget: {minutes:g} minutes per screen, not the issue's 30.** "
+        "Trained: " + ", ".join(f"{r['screen']} {r['kimg']:.1f} kimg" for r in rows) + ".\n")
+    lines.append("Each embedding: `gandl analyse` with plate centre-scaling on controls; C+/C- = linear SVM "
+                 "accuracy on held-out wells (well-grouped splits); Spearman = E2 on-axis well means vs true "
+                 "rescue of every treated well; mAP = copairs phenotypic activity vs C- wells, mean over the "
+                 "compound-dose-cell-type groups with true rescue >= 0.5; AUC = ground-truth AUC of the hit "
+                 "score (active vs inactive compound x cell-type curves).\n")
+    for key, title, scale in METRICS:
+        lines.append(f"**{title}**\n")
+        lines.append("| screen | " + " | ".join(METHODS) + " |")
+        lines.append("|---|" + "---|" * len(METHODS))
+        for r in rows:
+            lines.append(f"| {r['screen']} | " + " | ".join(cell(r["results"][m][key], scale) for m in METHODS) + " |")
+        means = [np.nanmean([np.nan if r["results"][m][key] is None else r["results"][m][key] for r in rows])
+                 for m in METHODS]
+        lines.append("| **mean** | " + " | ".join(f"**{cell(v, scale)}**" for v in means) + " |\n")
+    gan = {k: [r["results"]["GAN-DL"][k] for r in rows] for k in ("acc", "spearman")}
+    checks = []
+    for base in ("handcrafted", "untrained"):
+        other = {k: [r["results"][base][k] for r in rows] for k in ("acc", "spearman")}
+        every = all(g >= o for g, o in zip(gan["acc"], other["acc"]))
+        d_acc = 100 * (np.mean(gan["acc"]) - np.mean(other["acc"]))
+        d_rho = np.mean(gan["spearman"]) - np.mean(other["spearman"])
+        checks.append(f"- vs {base}: GAN-DL at least matches it on C+/C- on every screen: "
+                      f"**{'yes' if every else 'no'}**; suite mean {d_acc:+.1f} points (target +5) and "
+                      f"Spearman {d_rho:+.3f} (target +0.1): **{'met' if d_acc >= 5 and d_rho >= 0.1 else 'not met'}**.")
+    lines.append("Targets of issue 9 (for a 30-minute run; this is a shorter one):\n")
+    lines.extend(checks)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from napari_gandl.synthetic import SUITE
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap.add_argument("--screens", default=",".join(SUITE))
+    ap.add_argument("--minutes", type=float, default=4.0, help="training budget per screen")
+    ap.add_argument("--tag", help="names the runs and embeddings (default: <minutes>min)")
+    ap.add_argument("--splits", type=int, default=10, help="SVM splits per task")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="which rows to compute (e.g. handcrafted alone, which needs no training)")
+    ap.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    tag = args.tag or f"{args.minutes:g}min"
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    methods = args.methods.split(",")
+    rows = []
+    for name in args.screens.split(","):
+        rows.append(run_screen(name, args.cache, args.minutes, tag, args.splits, methods))
+        (args.cache / name / f"results-{tag}.json").write_text(json.dumps(rows[-1], indent=1, default=str))
+    if set(methods) != set(METHODS):
+        return 0
+    body = markdown(rows, args.minutes, commit)
+    print(body)
+    if not args.no_report:
+        from _report import write_section
+
+        write_section("suite", "GAN-DL on the synthetic benchmark suite", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
