@@ -2,8 +2,9 @@
 
     QT_QPA_PLATFORM=xcb xvfb-run -a python docs/make_screenshots.py
 
-Writes docs/images/*.png from the synthetic demo screen (written to a cache
-folder on first use).
+Writes docs/images/reader.png from the synthetic demo screen (written to a
+cache folder on first use); docs/make_synthetic_figures.py draws the figures
+of the synthetic screens.
 """
 
 from __future__ import annotations
@@ -44,36 +45,5 @@ def reader_screenshot() -> None:
     viewer.close()
 
 
-def phenotype_figure() -> None:
-    """Mock against active-virus sites of both cell types, as stain composites."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from napari_gandl.plate import open_plate
-
-    plate = open_plate(sample_plate_path("demo"))
-    sites = plate.sites
-    colors = np.array([s.color for s in plate.stains])
-    fig, axes = plt.subplots(2, 3, figsize=(9, 6.2))
-    conditions = ["Mock", "UV Inactivated SARS-CoV-2", "Active SARS-CoV-2"]
-    for r, cell_type in enumerate(["HRCE", "VERO"]):
-        for c, condition in enumerate(conditions):
-            pick = sites[(sites.cell_type == cell_type) & (sites.disease_condition == condition) & sites.treatment.isna()]
-            tile = plate.read_site(int(pick.index[0])).astype(float)
-            tile /= np.percentile(tile, 99.7, axis=(1, 2), keepdims=True)
-            rgb = np.clip(np.tensordot(tile, colors, axes=(0, 0)), 0, 1)
-            axes[r, c].imshow(rgb)
-            axes[r, c].set_title(f"{cell_type}: {condition}", fontsize=9)
-            axes[r, c].axis("off")
-    fig.tight_layout()
-    IMAGES.mkdir(exist_ok=True)
-    fig.savefig(IMAGES / "synthetic_phenotypes.png", dpi=110)
-    print(IMAGES / "synthetic_phenotypes.png")
-
-
 if __name__ == "__main__":
     reader_screenshot()
-    phenotype_figure()

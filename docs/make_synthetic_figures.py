@@ -1,9 +1,11 @@
-"""Draw docs/images/synthetic_suite.png: C+ (Mock) against C- (active virus) cells of every benchmark screen.
+"""Draw the figures of docs/synthetic.md: the demo screen's phenotypes and C+ against C- of every suite screen.
 
-Each row is one screen of the suite; the four panels show the central
-128 x 128 px (a quarter) of one Mock and one untreated active-virus site per
-cell type, as a composite of the five stains (each scaled to the site's 99.7th
-percentile above its 1st, i.e. background removed), so the cells are seen at the suite's own resolution.
+``synthetic_phenotypes.png``: Mock, UV-inactivated and active-virus sites of
+both cell types of the demo screen. ``synthetic_suite.png``: one row per
+screen of the suite, the central 128 x 128 px (a quarter) of one Mock and one
+untreated active-virus site per cell type, so the cells are seen at the
+suite's own resolution. Sites are composites of the five stains, each scaled
+between its 1st and 99.7th percentile in the site.
 
     python docs/make_synthetic_figures.py [--screens /work/bench-cache/suite]
 
@@ -22,47 +24,69 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from napari_gandl._sample_data import sample_plate_path  # noqa: E402
 from napari_gandl.plate import open_plate  # noqa: E402
-from napari_gandl.synthetic import ACTIVE, MOCK, SUITE, write_sample_plate  # noqa: E402
+from napari_gandl.synthetic import ACTIVE, MOCK, SUITE, UV, write_sample_plate  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent / "images"
 
 
-def composite(plate, index: int, crop: int = 128) -> np.ndarray:
-    tile = plate.read_site(index).astype(float)
+def composite(plate, cell_type: str, condition: str, crop: int | None = None) -> np.ndarray:
+    """RGB of the first untreated site of ``cell_type`` and ``condition`` (its central ``crop`` px)."""
+    sites = plate.sites
+    pick = sites[(sites.cell_type == cell_type) & (sites.disease_condition == condition) & sites.treatment.isna()]
+    tile = plate.read_site(int(pick.index[0])).astype(float)
     low, high = np.percentile(tile, [1, 99.7], axis=(1, 2), keepdims=True)
     tile = (tile - low) / np.maximum(high - low, 1)
-    h, w = tile.shape[1:]
-    tile = tile[:, (h - crop) // 2 : (h + crop) // 2, (w - crop) // 2 : (w + crop) // 2]
+    if crop:
+        h, w = tile.shape[1:]
+        tile = tile[:, (h - crop) // 2 : (h + crop) // 2, (w - crop) // 2 : (w + crop) // 2]
     colors = np.array([s.color for s in plate.stains]) * 0.6  # five stains share three colours
     return np.clip(np.tensordot(tile, colors, axes=(0, 0)), 0, 1)
+
+
+def save(fig, name: str) -> None:
+    fig.tight_layout()
+    IMAGES.mkdir(exist_ok=True)
+    fig.savefig(IMAGES / name, dpi=90)
+    print(IMAGES / name)
+
+
+def demo_figure() -> None:
+    plate = open_plate(sample_plate_path("demo"))
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6.2))
+    for r, cell_type in enumerate(["HRCE", "VERO"]):
+        for c, condition in enumerate([MOCK, UV, ACTIVE]):
+            axes[r, c].imshow(composite(plate, cell_type, condition))
+            axes[r, c].set_title(f"{cell_type}: {condition}", fontsize=9)
+            axes[r, c].axis("off")
+    save(fig, "synthetic_phenotypes.png")
+
+
+def suite_figure(screens: Path) -> None:
+    fig, axes = plt.subplots(len(SUITE), 4, figsize=(10, 2.6 * len(SUITE)))
+    for row, name in enumerate(SUITE):
+        root = screens / name / "plate"
+        if not (root / "ground_truth" / "sites.csv").is_file():
+            write_sample_plate(root, name)
+        plate = open_plate(root)
+        for col, (cell_type, condition) in enumerate(
+            [(c, k) for c in ("HRCE", "VERO") for k in (MOCK, ACTIVE)]
+        ):
+            ax = axes[row, col]
+            ax.imshow(composite(plate, cell_type, condition, crop=128), interpolation="nearest")
+            label = "C+ Mock" if condition == MOCK else "C- active virus"
+            ax.set_title(f"{name}\n{cell_type} {label}", fontsize=8)
+            ax.axis("off")
+    save(fig, "synthetic_suite.png")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--screens", type=Path, default=Path("/work/bench-cache/suite"))
     args = ap.parse_args(argv)
-    fig, axes = plt.subplots(len(SUITE), 4, figsize=(10, 2.6 * len(SUITE)))
-    for row, name in enumerate(SUITE):
-        root = args.screens / name / "plate"
-        if not (root / "ground_truth" / "sites.csv").is_file():
-            write_sample_plate(root, name)
-        plate = open_plate(root)
-        sites = plate.sites
-        for col, (cell_type, condition) in enumerate(
-            [(c, k) for c in ("HRCE", "VERO") for k in (MOCK, ACTIVE)]
-        ):
-            pick = sites[(sites.cell_type == cell_type) & (sites.disease_condition == condition)
-                         & sites.treatment.isna()]
-            ax = axes[row, col]
-            ax.imshow(composite(plate, int(pick.index[0])), interpolation="nearest")
-            label = "C+ Mock" if condition == MOCK else "C- active virus"
-            ax.set_title(f"{name}\n{cell_type} {label}", fontsize=8)
-            ax.axis("off")
-    fig.tight_layout()
-    IMAGES.mkdir(exist_ok=True)
-    fig.savefig(IMAGES / "synthetic_suite.png", dpi=90)
-    print(IMAGES / "synthetic_suite.png")
+    demo_figure()
+    suite_figure(args.screens)
 
 
 if __name__ == "__main__":
