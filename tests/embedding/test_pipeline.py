@@ -25,49 +25,50 @@ def _env():
 
 
 def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate, tmp_path, capsys):
-    import slow_method
+    import hanging_method
 
     out = tmp_path / "emb.parquet"
     parts = tmp_path / ".emb.parquet.parts"
-    argv = ["embed", str(sample_plate), "--method", "test-slow-mean", "--out", str(out), "--batch", "4"]
-    driver = f"import sys, slow_method; from napari_gandl.cli import main; sys.exit(main({argv!r}))"
-    proc = subprocess.Popen([sys.executable, "-c", driver], env=_env(), stderr=subprocess.PIPE)
+    argv = ["embed", str(sample_plate), "--method", "test-hanging-mean", "--out", str(out), "--batch", "4"]
+    driver = f"import sys, hanging_method; from napari_gandl.cli import main; sys.exit(main({argv!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", driver], env={**_env(), "GANDL_TEST_HANG_AFTER": "5"},
+                            stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while len(list(parts.glob("*.parquet"))) < 5 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # while it embeds its 6th batch
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     written = len(list(parts.glob("*.parquet")))
-    assert 5 <= written < 25 and not out.exists()  # 100 sites in 25 batches: killed mid-way
+    assert written == 5 and not out.exists()  # 100 sites in 25 batches: killed after 5
     (tmp_path / f".emb.parquet.{proc.pid + 1}.tmp").write_bytes(b"PAR1 half a file")  # a stale temp file
 
     # the same command again: continues from the batches written, computes only the rest
-    slow_method.SlowMean.calls = 0
+    hanging_method.HangingMean.calls = 0
     assert main(argv) == 0
     assert f"resuming: {4 * written} of 100 sites already embedded" in capsys.readouterr().err
-    assert slow_method.SlowMean.calls == 25 - written
+    assert hanging_method.HangingMean.calls == 25 - written
     assert out.exists() and not parts.exists() and not list(tmp_path.glob(".emb.parquet.*"))
     resumed = pd.read_parquet(out)
-    fresh = embed_plate(sample_plate, "test-slow-mean", batch_size=50)
+    fresh = embed_plate(sample_plate, "test-hanging-mean", batch_size=50)
     pd.testing.assert_frame_equal(resumed, fresh, check_dtype=False)
     assert resumed[feature_columns(5)].dtypes.eq(np.float32).all()
 
 
 def test_changed_command_does_not_reuse_partial_output(sample_plate, tmp_path):
-    import slow_method  # noqa: F401
+    import hanging_method  # noqa: F401
 
     plate = open_plate(sample_plate)
     out = tmp_path / "e.parquet"
-    run = iterate_embedding(plate, load_embedder("test-slow-mean", None, plate), out_path=out, batch_size=10)
+    run = iterate_embedding(plate, load_embedder("test-hanging-mean", None, plate), out_path=out, batch_size=10)
     for _ in range(3):
         next(run)
     run.close()  # stopped after two batches, like a cancelled widget worker
     assert len(list((tmp_path / ".e.parquet.parts").glob("*.parquet"))) == 2 and not out.exists()
     with pytest.warns(UserWarning, match="partial output of a different embedding"):
-        embed_plate(plate, "test-slow-mean", out_path=out, batch_size=20, sites=range(40))
+        embed_plate(plate, "test-hanging-mean", out_path=out, batch_size=20, sites=range(40))
     assert len(pd.read_parquet(out)) == 40
 
 
