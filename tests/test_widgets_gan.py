@@ -324,6 +324,27 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
     assert "site_id" in w.status.value
 
 
+def test_embed_with_another_registered_method_and_a_stain_map(viewer, qtbot, sample_plate):
+    from napari_gandl._widgets.common import site_table
+    from napari_gandl._widgets.embed import STAIN_MAPS, EmbedWidget
+
+    w = EmbedWidget(viewer)
+    assert {"gandl", "handcrafted"} <= set(w.method.choices)
+    w.method.value = "handcrafted"
+    assert w.run_dir.native.isHidden()          # no weights needed
+    w.stain_map.value = STAIN_MAPS[2]
+    click(w.embed_button)
+    assert "choose the stain-map file" in w.status.value and w.worker is None
+    w.stain_map.value = STAIN_MAPS[1]             # matched by name
+    click(w.embed_button)
+    wait_idle(qtbot, w.embed_button)
+    sites = site_table(viewer)
+    ref = embed_plate(sample_plate, "handcrafted")
+    cols = [c for c in ref.columns if c.startswith("f")]
+    assert sites.embedding_columns == cols and sites.embedding_source == "handcrafted"
+    np.testing.assert_allclose(sites.frame[cols].to_numpy(), ref[cols].to_numpy(), rtol=1e-5)
+
+
 # --------------------------------------------------------------------------- latent
 
 

@@ -1,10 +1,12 @@
-"""Embed widget: GAN-DL features of every site of the open plate, into its site table.
+"""Embed widget: features of every site of the open plate, into its site table.
 
-Thin: a worker thread loads the run as a ``gandl`` embedder and runs the
-embedding pipeline (``embedding.iterate_embedding``), yielding progress. The
-features (``f000``..``f511``) are attached to the plate's site table
-(``SiteTable.set_columns(..., embedding=True)``),
-so the other widgets use them without files. The table can be exported as
+Thin: a worker thread loads the method chosen from the embedding registry
+(``gandl`` with a trained run, ``handcrafted``, the comparators, ...) and runs
+the embedding pipeline (``embedding.iterate_embedding``), with the plate's
+stains fed as they are, matched to the model's by name (zero-shot on another
+stain set) or by a stain-map file, yielding progress. The features (``f000``..)
+are attached to the plate's site table (``SiteTable.set_columns(...,
+embedding=True)``), so the other widgets use them without files. The table can be exported as
 parquet, and an existing table (ours, or RxRx19a's ``embeddings.csv``) can be
 loaded instead of computing one.
 """
@@ -23,14 +25,28 @@ if TYPE_CHECKING:
     import napari
 
 
-def embed_job(plate, run_dir, batch_size: int, device: str):
+STAIN_MAPS = ("as they are", "by stain name (zero-shot)", "stain-map file")
+
+
+def stain_map_argument(choice: str, path) -> str | Path | None:
+    """The pipeline's ``stain_map`` for a choice of :data:`STAIN_MAPS`."""
+    if choice == STAIN_MAPS[1]:
+        return "auto"
+    if choice == STAIN_MAPS[2]:
+        if path is None or not str(path).strip():
+            raise ValueError("choose the stain-map file (CSV with columns model_stain,plate_stain)")
+        return Path(path)
+    return None
+
+
+def embed_job(plate, method: str, run_dir, batch_size: int, device: str, stain_map=None):
     """Generator (worker thread): yields ``(done, total)`` per batch, returns the feature frame."""
     from napari_gandl.embedding import feature_columns, iterate_embedding, load_embedder
 
-    embedder = load_embedder("gandl", run_dir, plate, device)
-    frame = yield from iterate_embedding(plate, embedder, batch_size=batch_size)
+    embedder = load_embedder(method, run_dir, plate, device)
+    frame = yield from iterate_embedding(plate, embedder, batch_size=batch_size, stain_map=stain_map)
     frame = frame[["site_id", *feature_columns(embedder.dim)]].assign(site_id=frame["site_id"].astype(str))
-    return frame, str(embedder.source)
+    return frame, f"{method}: {embedder.source}" if embedder.source is not None else method
 
 
 def load_table_job(path):
@@ -47,11 +63,21 @@ def export_job(frame: pd.DataFrame, path):
 
 
 class EmbedWidget(Container):
-    """Embed the open plate with a trained run; export or load embedding tables."""
+    """Embed the open plate with any registered method; export or load embedding tables."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
+        from napari_gandl.embedding import get_method, method_names
+
         self._viewer = viewer
+        self.method = ComboBox(label="method", choices=method_names(), value="gandl",
+                               tooltip="\n".join(f"{n}: {get_method(n).help}" for n in method_names()))
         self.run_dir = FileEdit(label="checkpoint (run folder)", mode="d", value=None, nullable=True)
+        self.stain_map = ComboBox(label="stains", choices=list(STAIN_MAPS), value=STAIN_MAPS[0],
+                                  tooltip="how the plate's stains feed the model's: in order (same stains), "
+                                          "matched by name (a model trained on another stain set, e.g. "
+                                          "RxRx1 -> RxRx19a zero-shot), or as a CSV file says")
+        self.stain_map_file = FileEdit(label="stain-map file", mode="r", filter="*.csv", value=None,
+                                       nullable=True)
         self.batch_size = SpinBox(label="sites per batch", value=32, min=1, max=4096)
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
         self.embed_button = PushButton(text="Embed open plate")
@@ -62,15 +88,26 @@ class EmbedWidget(Container):
                                    value=None, nullable=True)
         self.load_button = PushButton(text="Load table")
         self.status = Label(value="")
-        super().__init__(widgets=[self.run_dir, self.batch_size, self.device, self.embed_button, self.progress_bar,
+        super().__init__(widgets=[self.method, self.run_dir, self.stain_map, self.stain_map_file,
+                                  self.batch_size, self.device, self.embed_button, self.progress_bar,
                                   self.export_path, self.export_button, self.table_path, self.load_button,
                                   self.status])
         self.embed_button.changed.connect(self.embed)
         self.export_button.changed.connect(self.export)
         self.load_button.changed.connect(self.load_table)
-        remember(self, "embed", ["run_dir", "batch_size", "device", "export_path", "table_path"])
+        self.method.changed.connect(self._show_fields)
+        self.stain_map.changed.connect(self._show_fields)
+        remember(self, "embed", ["method", "run_dir", "stain_map", "stain_map_file", "batch_size", "device",
+                                 "export_path", "table_path"])
+        self._show_fields()
         self.worker = None
         self._buttons = [self.embed_button, self.export_button, self.load_button]
+
+    def _show_fields(self, *_) -> None:
+        from napari_gandl.embedding import get_method
+
+        self.run_dir.visible = get_method(self.method.value).needs_weights
+        self.stain_map_file.visible = self.stain_map.value == STAIN_MAPS[2]
 
     # ----------------------------------------------------------------- actions
     def _failed(self, exc: Exception) -> None:
@@ -85,18 +122,27 @@ class EmbedWidget(Container):
 
     def embed(self):
         """Embed every site of the open plate in a worker; returns the worker or None."""
+        from napari_gandl.embedding import get_method
+
         plate = current_plate(self._viewer)
+        method = self.method.value
         if plate is None:
-            return self._error("GAN-DL embedding: no plate is open; open a plate folder first")
-        if self.run_dir.value is None or not str(self.run_dir.value).strip():
-            return self._error("GAN-DL embedding: choose the run folder of a trained model")
+            return self._error(f"{method} embedding: no plate is open; open a plate folder first")
+        needs_weights = get_method(method).needs_weights
+        if needs_weights and (self.run_dir.value is None or not str(self.run_dir.value).strip()):
+            return self._error(f"{method} embedding: choose the run folder of a trained model")
+        try:
+            stain_map = stain_map_argument(self.stain_map.value, self.stain_map_file.value)
+        except ValueError as exc:
+            return self._error(f"{method} embedding: {exc}")
         self.progress_bar.max = max(1, plate.n_sites)
         self.progress_bar.value = 0
         self.status.value = f"embedding {plate.n_sites} sites ..."
         n_batches = -(-plate.n_sites // int(self.batch_size.value))
         self.worker = start_worker(
-            embed_job, plate, Path(self.run_dir.value), int(self.batch_size.value), self.device.value,
-            buttons=self._buttons, title="GAN-DL embedding", progress_total=n_batches + 1,
+            embed_job, plate, method, Path(self.run_dir.value) if needs_weights else None,
+            int(self.batch_size.value), self.device.value, stain_map,
+            buttons=self._buttons, title=f"{method} embedding", progress_total=n_batches + 1,
             on_yielded=self._on_progress, on_returned=self._attach, on_errored=self._failed,
         )
         return self.worker
@@ -110,12 +156,15 @@ class EmbedWidget(Container):
     def _attach(self, result):
         frame, source = result
         table = site_table(self._viewer)
-        table.set_columns(frame, embedding=True, source=source)
+        try:
+            table.set_columns(frame, embedding=True, source=source)
+        except ValueError as exc:
+            return self._error(f"{source}: {exc}")
         columns = table.embedding_columns
         n = int(table.frame[columns].notna().all(axis=1).sum())
         self.progress_bar.max = max(1, len(table))
         self.progress_bar.value = self.progress_bar.max
-        self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites ({Path(source).name})"
+        self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites ({source})"
         return table
 
     def load_table(self):
@@ -130,14 +179,8 @@ class EmbedWidget(Container):
 
         def attach(result):
             frame, source = result
-            table = site_table(self._viewer).frame
-            known = frame["site_id"].isin(table["site_id"].astype(str))
-            if not known.any():
-                return self._error(
-                    f"{source}: none of its {len(frame)} site_ids belong to the open plate "
-                    f"(e.g. {frame['site_id'].iloc[0]!r} vs {table['site_id'].iloc[0]!r})"
-                )
-            self._attach((frame[known], source))
+            known = frame["site_id"].isin(site_table(self._viewer).frame["site_id"].astype(str))
+            self._attach((frame[known] if known.any() else frame, source))
 
         self.worker = start_worker(load_table_job, path, buttons=self._buttons, title=f"loading {path}",
                                    on_returned=attach, on_errored=self._failed)

@@ -126,6 +126,9 @@ class SiteTable:
             ids = new[cols.SITE_ID].astype(str)
             if ids.duplicated().any():
                 raise ValueError(f"the new columns repeat site ids, e.g. {ids[ids.duplicated()].iloc[0]!r}")
+            if len(ids) and not ids.isin(self._frame[cols.SITE_ID].astype(str)).any():
+                raise ValueError(f"none of the {len(ids)} site ids belong to this plate "
+                                 f"(e.g. {ids.iloc[0]!r} vs {self._frame[cols.SITE_ID].iloc[0]!r})")
             new = (new.drop(columns=[cols.SITE_ID]).set_axis(ids, axis=0)
                    .reindex(self._frame[cols.SITE_ID].astype(str)))
         elif len(new) != len(self._frame):
