@@ -182,3 +182,22 @@ def test_perturbation_and_dose_view_models(embedded):
     sub = embedded.frame.iloc[found]
     assert len(found) and (sub[cols.COMPOUND] == point["compound"]).all()
     assert np.allclose(sub[cols.DOSE], point["dose"])
+
+
+def test_training_view_model(tmp_path):
+    from napari_gandl.viewmodels import training
+
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="nothing to resume: no checkpoint"):
+        training.check_run_folder(run, resume=True)
+    training.check_run_folder(run, resume=False)
+    assert training.loss_history(run).empty and training.metric_history(run).empty
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="press Resume"):
+        training.check_run_folder(run, resume=False)
+    (run / "losses.csv").write_text("step,kimg,loss_G,loss_D,reg\n1,0.008,0.7,1.3,0\n2,0.016,0.6,1.2,0\n")
+    (run / "metrics.csv").write_text("kimg,nn1_accuracy,kid,diversity,augment_p,metrics_s\n0,0.98,0.2,0.4,0,1.5\n")
+    assert list(training.loss_history(run).itertuples(index=False, name=None)) == [(0.008, 0.7, 1.3), (0.016, 0.6, 1.2)]
+    assert training.metric_history(run).to_dict("records") == [
+        {"kimg": 0.0, "nn1_accuracy": 0.98, "kid": 0.2, "diversity": 0.4}]

@@ -149,6 +149,12 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     assert sample.data.shape == (4 * 34 - 2, 4 * 34 - 2) and sample.blending == "additive"
     assert sample.colormap.name == "gandl w1 Hoechst (nuclei)"
     assert "GAN-DL losses" in viewer.window.dock_widgets
+    # the sample-quality metrics (metrics.csv) are plotted under the losses
+    from napari_gandl.viewmodels.training import metric_history
+
+    measured = metric_history(run)
+    assert len(measured) >= 1 and len(w._metric_lines["kid"].get_xdata()) == len(measured)
+    assert not w._quality_note.get_visible()
     assert rows[0]["setup"] and rows[0]["shape"] == (5, 4 * 34 - 2, 4 * 34 - 2)
     rows = rows[1:]
     steps = [r for r in rows if not r["done"]]
@@ -172,6 +178,7 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     click(w.stop_button)
     wait_idle(qtbot, w.start_button)
     assert resumed[0]["history"][: len(steps)] == [(r["kimg"], r["loss_G"], r["loss_D"]) for r in steps]
+    assert len(resumed[0]["metrics"]) == len(measured)
     assert resumed[-1]["done"]
     resumed = resumed[1:]
     assert resumed[0]["nimg"] == stopped_at + 8

@@ -22,6 +22,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton
 
 from napari_gandl.plate.display import tile_grid
+from napari_gandl.viewmodels import training as model
 
 from .common import current_plate, device_choices, docked_figure, remember, start_worker, style_axes
 
@@ -61,8 +62,6 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
     before training competes with it for the interpreter.
     """
     try:
-        import json
-
         import matplotlib.figure  # noqa: F401 - imported here, not on the GUI thread
 
         from napari_gandl.gan import iterate_training
@@ -70,12 +69,8 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
 
         if isinstance(plate, (str, Path)):
             plate = open_plate(plate)
-        resolution, scale = config.resolution, int((config.data or {}).get("scale", 1))
-        saved = Path(out_dir) / "config.json"
-        if resume and saved.exists():  # the run's own settings win on resume
-            run_config = json.loads(saved.read_text())
-            resolution = int(run_config.get("resolution", resolution))
-            scale = int(run_config.get("data", {}).get("scale", scale))
+        resolution, scale = model.run_settings(out_dir, config) if resume else \
+            (config.resolution, int((config.data or {}).get("scale", 1)))
         grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
         yield {
             "setup": True,
@@ -85,7 +80,8 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
             "plate_width": int(plate.data.shape[-1]),
             "data_scale": scale,
             "shape": grid.shape,
-            "history": _loss_history(Path(out_dir)) if resume else [],
+            "history": list(model.loss_history(out_dir).itertuples(index=False, name=None)) if resume else [],
+            "metrics": list(model.metric_history(out_dir).itertuples(index=False, name=None)) if resume else [],
         }
         if gui_ready is not None:
             gui_ready.wait(30.0)
@@ -96,16 +92,6 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
             yield row
     finally:
         done.set()
-
-
-def _loss_history(run: Path) -> list[tuple[float, float, float]]:
-    import csv
-
-    path = run / "losses.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [(float(r["kimg"]), float(r["loss_G"]), float(r["loss_D"])) for r in csv.DictReader(fh)]
 
 
 class TrainWidget(Container):
@@ -157,7 +143,8 @@ class TrainWidget(Container):
         self._closing = False
         self._pbar = None
         self._close_filter = None
-        self._history: list[tuple[float, float, float]] = []
+        self._history: list[tuple[float, float, float]] = []  # kimg, loss_G, loss_D
+        self._metrics: list[tuple[float, ...]] = []  # kimg, then model.METRIC_COLUMNS
         self._figure = None
         self._canvas = None
         self._last_draw = 0.0
@@ -211,7 +198,6 @@ class TrainWidget(Container):
         """Start (or resume) training in a worker thread; returns the worker or None."""
         from napari.utils.notifications import show_error
 
-        from napari_gandl.gan.checkpoint import CHECKPOINT_NAME
         from napari_gandl.gan.training import resolve_device
 
         if self.worker is not None and not self._job_done.is_set():
@@ -220,11 +206,7 @@ class TrainWidget(Container):
         try:
             plate = self._plate_source()
             run = self._run_folder(plate)
-            ckpt = run / CHECKPOINT_NAME
-            if resume and not ckpt.exists():
-                raise ValueError(f"nothing to resume: no checkpoint {ckpt}")
-            if not resume and ckpt.exists():
-                raise ValueError(f"{ckpt} exists: press Resume to continue that run, or choose another run folder")
+            model.check_run_folder(run, resume)
             config = self.make_config()
             resolve_device(config.device)
         except ValueError as exc:
@@ -237,6 +219,7 @@ class TrainWidget(Container):
         self._gui_ready = threading.Event()
         self._t0 = None
         self._history = []
+        self._metrics = []
         self.last_progress = None
         self.progress_rows = []
         self._open_progress(resume)
@@ -324,6 +307,8 @@ class TrainWidget(Container):
         self.status.value = text
         if "loss_G" in row:
             self._history.append((float(row["kimg"]), float(row["loss_G"]), float(row["loss_D"])))
+        if all(name in row for name in model.METRIC_COLUMNS[1:]):
+            self._metrics.append(tuple(float(row[name]) for name in model.METRIC_COLUMNS))
         if row.get("done") or now - self._last_draw > 2.0:
             self._draw_losses()
             self._last_draw = now
@@ -340,6 +325,7 @@ class TrainWidget(Container):
         from qtpy.QtCore import QTimer
 
         self._history = list(row["history"])
+        self._metrics = list(row.get("metrics", []))
         self._layout = {k: row[k] for k in ("stains", "contrast_limits", "pixel_size", "plate_width", "data_scale")}
         zeros = np.zeros(row["shape"], np.float32)
         for layer in self._sample_layers(len(zeros)):
@@ -400,29 +386,54 @@ class TrainWidget(Container):
             self._add_sample_layer(c, channel)
 
     def _draw_losses(self, force: bool = False):
+        """The losses (top) and, when the run measures them, the sample-quality metrics of its
+        ``metrics.csv`` (bottom: 1-NN accuracy, 0.5 = generated cells indistinguishable from
+        real ones; diversity, 1 = as varied as real; KID on its own axis, 0 = same distribution)."""
         if not self._history and not force:
             return
         docks = getattr(self._viewer.window, "dock_widgets", {})
         if self._figure is None or LOSS_DOCK not in docks:
-            self._figure, self._canvas = docked_figure(self._viewer, LOSS_DOCK, figsize=(4, 3))
-            self._canvas.setMinimumHeight(220)  # the dock below the (tall) widget keeps a usable plot
-            ax = self._figure.add_subplot(111)
+            self._figure, self._canvas = docked_figure(self._viewer, LOSS_DOCK, figsize=(4, 4.6))
+            self._canvas.setMinimumHeight(320)  # the dock below the (tall) widget keeps a usable plot
+            fg = self._figure.gandl_colors["foreground"]
+            ax, qa = self._figure.subplots(2, 1, sharex=True)
             (self._line_g,) = ax.plot([], [], label="G", lw=1)
             (self._line_d,) = ax.plot([], [], label="D", lw=1)
-            ax.set_xlabel("thousand images seen")
             ax.set_ylabel("loss")
-            style_axes(self._figure, ax)
-            legend = ax.legend(frameon=False, fontsize=8, loc="upper right")
-            for text in legend.get_texts():
-                text.set_color(self._figure.gandl_colors["foreground"])
+            kid_ax = qa.twinx()
+            self._metric_lines = {
+                "nn1_accuracy": qa.plot([], [], "o-", ms=3, lw=1, color="#E69F00", label="1-NN accuracy")[0],
+                "diversity": qa.plot([], [], "s-", ms=3, lw=1, color="#56B4E9", label="diversity")[0],
+                "kid": kid_ax.plot([], [], "^-", ms=3, lw=1, color="#CC79A7", label="KID (right)")[0],
+            }
+            qa.axhline(0.5, ls=":", lw=0.8, color="grey")
+            qa.set_xlabel("thousand images seen")
+            qa.set_ylabel("sample quality")
+            kid_ax.set_ylabel("KID")
+            self._quality_note = qa.text(0.5, 0.5, "no sample-quality metrics yet", transform=qa.transAxes,
+                                         ha="center", va="center", fontsize=8, color=fg)
+            for a in (ax, qa, kid_ax):
+                style_axes(self._figure, a)
+            for a, handles in ((ax, None), (qa, list(self._metric_lines.values()))):
+                legend = a.legend(handles=handles, frameon=False, fontsize=8, loc="upper right")
+                for text in legend.get_texts():
+                    text.set_color(fg)
             self._figure.tight_layout()
-            self._ax = ax
+            self._ax, self._quality_axes = ax, (qa, kid_ax)
         if self._history:
             kimg, lg, ld = np.asarray(self._history, np.float64).T
             self._line_g.set_data(kimg, lg)
             self._line_d.set_data(kimg, ld)
             self._ax.relim()
             self._ax.autoscale_view()
+        if self._metrics:
+            values = np.asarray(self._metrics, np.float64)
+            for k, name in enumerate(model.METRIC_COLUMNS[1:], start=1):
+                self._metric_lines[name].set_data(values[:, 0], values[:, k])
+            self._quality_note.set_visible(False)
+            for a in self._quality_axes:
+                a.relim()
+                a.autoscale_view()
         self._canvas.draw_idle()
 
     def _on_finished(self):
