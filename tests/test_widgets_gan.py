@@ -364,7 +364,6 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
     import tifffile
 
     from napari_gandl._widgets.latent import LatentWidget
-    from napari_gandl.embedding.sampling import downsample
 
     w = LatentWidget(viewer)
     viewer.window.add_dock_widget(w)
@@ -384,29 +383,41 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
     assert any(s[0].startswith("projecting site A") for s in stages)
     assert any(s[0].startswith("projecting site B") and s[1] == s[2] == 60 for s in stages)
 
-    names = [layer.name for layer in viewer.layers if layer.name.startswith("latent path")]
+    # the path is shown where the user looks: one row A | 6 steps | B below the plate, labelled,
+    # with the real endpoints (the crops the projection reconstructs) at the same scale
+    from napari_gandl._widgets.common import site_table
+    from napari_gandl.gan.latent import target_crop
+    from napari_gandl.viewmodels.latent import STRIP_PAD
+
+    table = site_table(viewer)
+    plate = table.plate
+    names = [layer.name for layer in viewer.layers if layer.name.startswith("latent path ·")]
     assert len(names) == 5
     layers = [viewer.layers[n] for n in names]
-    assert all(layer.data.shape == (6, 32, 32) for layer in layers)
+    assert all(layer.data.shape == (32, 8 * (32 + STRIP_PAD) - STRIP_PAD) for layer in layers)
     assert layers[0].colormap.name == "gandl w1 Hoechst (nuclei)" and layers[0].blending == "additive"
-    stack = np.stack([layer.data for layer in layers], axis=1)  # (T, C, H, W)
-    assert viewer.dims.current_step[0] == 0
+    model = load_model(tiny_run)
+    plate_layer = viewer.layers[0]
+    assert layers[0].scale[0] == pytest.approx(plate_layer.scale[-1] * model.scale)
+    assert layers[0].translate[0] > plate.data.shape[-2] * plate_layer.scale[-1]       # below the plate
+    strip = np.stack([layer.data for layer in layers])
+    np.testing.assert_allclose(strip[:, :, :32], target_crop(model, plate.read_site(7)), rtol=1e-5)
+    np.testing.assert_allclose(strip[:, :, -32:], target_crop(model, plate.read_site(62)), rtol=1e-5)
+    texts = list(viewer.layers["latent path labels"].features["label"])
+    assert texts[1] == f"A (real): {table.describe(7)}" and texts[2] == f"B (real): {table.describe(62)}"
+    assert texts[0].startswith("6-step slerp path")
+    assert viewer.dims.current_step[0] == 7                  # the slider still shows site A
+    # the view moved to the strip: its centre is on screen
+    centre_x = layers[0].translate[1] + strip.shape[-1] * layers[0].scale[1] / 2
+    assert abs(viewer.camera.center[-1] - centre_x) < 1e-3 * centre_x + 1
+    stack = w.result["stack"]                                # (T, C, H, W)
+    assert stack.shape == (6, 5, 32, 32)
 
     # endpoints resemble their sites better than random cells do (normalised, centre 32 px)
-    model = load_model(tiny_run)
-    from napari_gandl._widgets.common import site_table
-
-    plate = site_table(viewer).plate
-
-    def target(site):
-        img = model.normalizer(downsample(plate.read_site(site), model.scale))
-        y0 = (img.shape[1] - 32) // 2
-        return img[:, y0 : y0 + 32, y0 : y0 + 32]
-
     frames = np.stack([model.normalizer(frame) for frame in stack])
     random_cells = generate(model, seeds=range(100, 108))
     for frame, site in ((frames[0], 7), (frames[-1], 62)):
-        t = target(site)
+        t = model.normalizer(target_crop(model, plate.read_site(site)))
         baseline = np.mean([_mse(r, t) for r in random_cells])
         assert _mse(frame, t) < baseline, (site, _mse(frame, t), baseline)
 

@@ -193,6 +193,18 @@ def start_worker(
     return worker
 
 
+def look_at(viewer: napari.viewer.Viewer, layers, margin: float = 0.05) -> None:
+    """Move the 2-D view so that the 2-D ``layers`` fill the canvas (``viewer.fit_to_view`` cannot
+    take 2-D layers beside 3-D ones)."""
+    import numpy as np
+
+    lo = np.min([layer.extent.world[0][-2:] for layer in layers], axis=0)
+    hi = np.max([layer.extent.world[1][-2:] for layer in layers], axis=0)
+    size = np.maximum(hi - lo, 1e-9)
+    viewer.camera.center = tuple((lo + hi) / 2)
+    viewer.camera.zoom = float((1 - 2 * margin) * np.min(np.asarray(viewer.canvas.size, float) / size))
+
+
 def scroll_area(body):
     """A vertical scroll area around the magicgui container ``body``: a dock holding it asks
     for little height, so several docks fit a 1080-pixel screen, and scrolls when squeezed."""

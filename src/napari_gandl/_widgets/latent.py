@@ -1,23 +1,20 @@
 """Latent widget: walk the generator's latent space between two cells, or sample a grid.
 
-Endpoints are two seeds, or two sites of the open plate that are first
-projected into w space (``gan.project``, progress shown). The path
-(``gan.interpolate``, lerp or slerp) is rendered by the generator into an
-N-stain stack: one additive image layer per stain, shaped ``(steps, H, W)``,
-so the first slider walks the path, with the reader's stain colormaps. It
-exports as a multi-page ImageJ TIFF (``TCYX``, plate intensity units) and an
-animated GIF of the stain composite as shown. "generate grid" shows random
-cells at a chosen truncation.
-
-All model work runs in a worker thread; the GUI thread only adds layers.
+Endpoints are two seeds, or two sites of the open plate first projected into
+w space (progress shown). The path is shown where the user looks: the view
+moves to one row below the plate, ``A | path | B``, with the real endpoints
+(the crops the projection reconstructs) at the same scale beside the
+generated steps and a label over each part; one additive layer per stain with
+the reader's colours and the plate's contrast. It exports as a multi-page
+ImageJ TIFF (``TCYX``, plate intensity units) and an animated GIF of the
+stain composite as shown. "generate grid" shows random cells at a chosen
+truncation. The jobs and the layout are ``viewmodels.latent`` (Qt-free); all
+model work runs in a worker thread and the GUI thread only adds layers.
 """
 
 from __future__ import annotations
 
-import queue
 import re
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,10 +31,9 @@ from magicgui.widgets import (
 )
 
 from napari_gandl import columns as cols
+from napari_gandl.viewmodels.latent import gif_job, grid_job, path_job, path_strip, write_tiff
 
-from napari_gandl.plate.display import composite, tile_grid
-
-from .common import current_plate, device_choices, plate_layers, remember, site_table, start_worker
+from .common import current_plate, device_choices, look_at, plate_layers, remember, site_table, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -45,118 +41,7 @@ if TYPE_CHECKING:
 MODES = ["two sites", "two seeds", "generate grid"]
 PATH_LAYER = "latent path"
 GRID_LAYER = "generated"
-
-
-# --------------------------------------------------------------------------- Qt-free helpers
-
-
-def with_progress(function, *args, stage: str = "", min_interval_s: float = 0.1, **kwargs):
-    """Generator: run ``function(*args, progress=cb, **kwargs)`` in a helper thread,
-    yield ``(stage, done, total)`` as it reports (at most every ``min_interval_s``),
-    and return its result (``result = yield from with_progress(...)``)."""
-    updates: queue.Queue = queue.Queue()
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = function(*args, progress=lambda d, t: updates.put((stage, d, t)), **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = exc
-        finally:
-            updates.put(None)
-
-    thread = threading.Thread(target=target, name=f"napari-gandl {stage}", daemon=True)
-    thread.start()
-    last = 0.0
-    while (item := updates.get()) is not None:
-        now = time.monotonic()
-        if now - last >= min_interval_s or item[1] == item[2]:
-            last = now
-            yield item
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def write_tiff(stack: np.ndarray, path, channel_names=()) -> Path:
-    """Multi-page ImageJ hyperstack: ``(T, C, H, W)`` as TCYX, ``(C, H, W)`` as CYX."""
-    import tifffile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    axes = "TCYX" if stack.ndim == 4 else "CYX"
-    metadata = {"axes": axes}
-    if channel_names:
-        metadata["Labels"] = list(channel_names)
-    tifffile.imwrite(path, np.ascontiguousarray(stack, np.float32), imagej=True, metadata=metadata)
-    return path
-
-
-def write_gif(frames: np.ndarray, path, fps: float = 8.0) -> Path:
-    """Animated GIF (looping) of ``(T, H, W, 3)`` uint8 frames."""
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(f) for f in np.asarray(frames, np.uint8).reshape((-1,) + frames.shape[-3:])]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return path
-
-
-def gif_job(stack, colors, limits, path, fps: float = 8.0) -> Path:
-    """Worker: composite ``(T, C, H, W)`` as shown (colours, contrast limits) and write the GIF."""
-    return write_gif(composite(stack, colors, limits), path, fps)
-
-
-def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method, truncation):
-    """Worker: endpoints (projected sites or seeds) -> interpolated w path -> generated stack."""
-    from napari_gandl.gan import generate, interpolate, load_model, project, to_raw
-    from napari_gandl.gan.latent import seeds_to_w
-    from napari_gandl.gan.training import resolve_device
-
-    model = load_model(run_dir, resolve_device(device))
-    if mode == "two sites":
-        if plate is None:
-            raise ValueError("no plate is open: open one to project its sites, or choose 'two seeds'")
-        if model.img_channels != plate.n_channels:
-            raise ValueError(f"{model.path} was trained on {model.img_channels} stains but {plate.root} has "
-                             f"{plate.n_channels}")
-        ends = []
-        for name, site in (("A", a), ("B", b)):
-            if not 0 <= site < plate.n_sites:
-                raise ValueError(f"site {name} = {site} is outside the plate (0..{plate.n_sites - 1})")
-            image = plate.read_site(int(site))
-            w = yield from with_progress(project, model, image, steps=int(projection_steps),
-                                         stage=f"projecting site {name} ({plate.site_label(int(site))})")
-            ends.append(w)
-        w_a, w_b = ends
-    else:
-        w_a, w_b = seeds_to_w(model, [int(a), int(b)], truncation=float(truncation)).cpu().numpy()
-    ws = interpolate(w_a, w_b, int(steps), method)
-    yield ("rendering the path", 0, 1)
-    images = generate(model, w=ws)
-    return {
-        "kind": "path", "mode": mode, "endpoints": (int(a), int(b)), "method": method,
-        "stack": to_raw(model, images), "w": ws, "scale": model.scale,
-        "channel_names": model.channel_names, "run": str(model.path),
-    }
-
-
-def grid_job(run_dir, device, first_seed, n, truncation):
-    """Worker: ``n`` random cells (seeds ``first_seed``..) at ``truncation`` as one tiled grid."""
-    from napari_gandl.gan import generate, load_model, to_raw
-    from napari_gandl.gan.training import resolve_device
-
-    model = load_model(run_dir, resolve_device(device))
-    yield ("generating", 0, 1)
-    seeds = list(range(int(first_seed), int(first_seed) + int(n)))
-    images = to_raw(model, generate(model, seeds=seeds, truncation=float(truncation)))
-    return {
-        "kind": "grid", "stack": tile_grid(images), "cells": images, "seeds": seeds,
-        "truncation": float(truncation), "scale": model.scale, "channel_names": model.channel_names,
-        "run": str(model.path),
-    }
+LABELS_LAYER = "latent path labels"
 
 
 # --------------------------------------------------------------------------- widget
@@ -268,8 +153,10 @@ class LatentWidget(Container):
             plate = current_plate(self._viewer)
             a, b = ((self.site_a.value, self.site_b.value) if mode == "two sites"
                     else (self.seed_a.value, self.seed_b.value))
+            table = site_table(self._viewer)
+            labels = [table.describe(a), table.describe(b)] if table is not None and mode == "two sites" else None
             args = (path_job, run, self.device.value, mode, a, b, plate, self.projection_steps.value,
-                    self.steps.value, self.method.value, self.truncation.value)
+                    self.steps.value, self.method.value, self.truncation.value, labels)
         buttons = [self.run_button, self.export_tiff_button, self.export_gif_button]
         self.worker = start_worker(*args, buttons=buttons, title=f"latent space ({mode})",
                                    on_yielded=self._on_progress, on_returned=self._show)
@@ -295,48 +182,52 @@ class LatentWidget(Container):
         return stains_from_names(names), None, None
 
     def _show(self, result: dict):
+        """Add the path strip (or the grid) below the plate, label it and move the view to it."""
         from napari_gandl._reader import stain_colormap
 
         self.result = result
-        stack = result["stack"]
         path = result["kind"] == "path"
-        n_channels = stack.shape[1] if path else stack.shape[0]
-        stains, limits, plate = self._stains(n_channels, result["channel_names"])
+        image, labels = path_strip(result) if path else (result["stack"], [])
+        stains, limits, plate = self._stains(len(image), result["channel_names"])
         prefix = PATH_LAYER if path else GRID_LAYER
         names = [f"{prefix} · {s.label}" for s in stains]
-        for name in names:
+        for name in [*names, LABELS_LAYER]:
             if name in self._viewer.layers:
                 self._viewer.layers.remove(name)
         if limits is None:
-            limits = [(float(np.percentile(c, 1)), float(np.percentile(c, 99.5)) + 1e-6)
-                      for c in np.moveaxis(stack, 1 if path else 0, 0)]
+            limits = [(float(np.percentile(c, 1)), float(np.percentile(c, 99.5)) + 1e-6) for c in image]
         px = (plate.pixel_size_um if plate is not None else None) or 1.0
-        width = int(plate.data.shape[-1]) if plate is not None else 0
-        step = px * result["scale"]
-        offset = (width + 8) * px
-        kwargs = dict(
-            channel_axis=1 if path else 0, name=names, blending="additive",
+        step = px * result["scale"]  # one generated pixel covers this many plate pixels
+        # one row below the plate (the plate keeps its place and its slider)
+        top = (int(plate.data.shape[-2]) + 24 * result["scale"]) * px if plate is not None else 0.0
+        layers = self._viewer.add_image(
+            image, channel_axis=0, name=names, blending="additive",
             colormap=[stain_colormap(s) for s in stains],
             contrast_limits=[list(map(float, lim)) for lim in limits],
+            scale=(step, step), translate=(top, 0.0),
         )
-        if path:
-            kwargs.update(scale=(1.0, step, step), translate=(0.0, 0.0, offset))
-        else:
-            kwargs.update(scale=(step, step), translate=(0.0, offset))
-        layers = self._viewer.add_image(stack, **kwargs)
         self.layers = layers if isinstance(layers, list) else [layers]
-        info = {k: v for k, v in result.items() if k not in ("stack", "cells")}
+        info = {k: v for k, v in result.items() if k not in ("stack", "cells", "targets")}
         for layer in self.layers:
             layer.metadata["napari_gandl_latent"] = info
+        shown = list(self.layers)
+        if labels:
+            where = np.array([[top + y * step, x * step] for y, x, _ in labels])
+            shown.append(self._viewer.add_points(
+                where, name=LABELS_LAYER, size=1e-3 * step, face_color="transparent", border_color="transparent",
+                features={"label": [text for *_, text in labels]},
+                text={"string": "{label}", "size": 11, "color": "white", "anchor": "center"},
+            ))
+        look_at(self._viewer, shown)
         self.progress_bar.value = 1000
         if path:
-            self._viewer.dims.set_current_step(0, 0)
-            a, b = result["endpoints"]
+            n = len(result["stack"])
             what = "sites" if result["mode"] == "two sites" else "seeds"
-            self.status.value = (f"{stack.shape[0]}-step {result['method']} path from {what} {a} to {b}: "
-                                 f"move the first slider to walk it")
+            a, b = result["endpoint_labels"]
+            self.status.value = (f"{n}-step {result['method']} path between {what} A ({a}) and B ({b}), "
+                                 f"below the plate" + (": the real crops at both ends" if what == "sites" else ""))
         else:
-            self.status.value = f"{len(result['seeds'])} cells at truncation {result['truncation']:g}"
+            self.status.value = f"{len(result['seeds'])} cells at truncation {result['truncation']:g}, below the plate"
 
     # ----------------------------------------------------------------- export
     def export(self, kind: str):

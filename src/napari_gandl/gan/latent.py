@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .checkpoint import GANModel, load_model
 
-__all__ = ["generate", "project", "interpolate", "to_raw", "seeds_to_w"]
+__all__ = ["generate", "project", "interpolate", "to_raw", "seeds_to_w", "target_crop"]
 
 
 def _model(model) -> GANModel:
@@ -93,6 +93,25 @@ def interpolate(w_a, w_b, steps: int = 8, method: str = "slerp") -> np.ndarray:
     return np.stack(out).astype(np.float32).reshape((steps,) + shape)
 
 
+def _centre(images: torch.Tensor, r: int) -> torch.Tensor:
+    """``(N, C, H, W)`` -> the centre ``r x r`` crop (bilinear resize when smaller)."""
+    _, _, h, w = images.shape
+    if h >= r and w >= r:
+        y0, x0 = (h - r) // 2, (w - r) // 2
+        return images[:, :, y0 : y0 + r, x0 : x0 + r]
+    return F.interpolate(images, size=(r, r), mode="bilinear", align_corners=False)
+
+
+def target_crop(model, image: np.ndarray) -> np.ndarray:
+    """The part of a raw ``(C, H, W)`` site image that :func:`project` reconstructs, in raw
+    intensities: downsampled to the model's scale, centre crop at its resolution."""
+    from ..embedding.sampling import downsample
+
+    m = _model(model)
+    img = downsample(np.asarray(image, np.float32), m.scale)
+    return _centre(torch.from_numpy(np.ascontiguousarray(img))[None], m.resolution)[0].numpy()
+
+
 def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
             feature_weight: float = 1.0, normalized: bool = False, seed: int = 0,
             return_history: bool = False, progress=None):
@@ -117,15 +136,10 @@ def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
     if not normalized:
         from ..embedding.sampling import downsample
 
-        img = m.normalizer(downsample(img, m.scale))
-    target = torch.from_numpy(img)[None].to(m.device)
-    r = m.resolution
-    _, _, h, w = target.shape
-    if h >= r and w >= r:
-        y0, x0 = (h - r) // 2, (w - r) // 2
-        target = target[:, :, y0 : y0 + r, x0 : x0 + r]
-    else:
-        target = F.interpolate(target, size=(r, r), mode="bilinear", align_corners=False)
+        img = downsample(img, m.scale)
+    target = _centre(torch.from_numpy(img)[None].to(m.device), m.resolution)
+    if not normalized:
+        target = torch.from_numpy(m.normalizer(target[0].cpu().numpy()))[None].to(m.device)
     G, D = m.G, m.D
     torch.manual_seed(seed)
     with torch.no_grad():
