@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scatter.py [--points 300000] [--repeats 3]
 
-Drives the widget's plotting code (``napari_gandl._widgets.axes.ScatterPlot``,
+Drives the widget's plotting code (``napari_gandl._widgets.perturbation.ScatterPlot``,
 the same object the dock widget draws with) on an Agg canvas of the widget's
 size, and compares it with the obvious alternative, one ``PathCollection``
 (``ax.scatter``) recoloured with ``set_facecolors``. Writes its section of
@@ -53,7 +53,7 @@ def bench(n: int, repeats: int) -> dict:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from napari_gandl._widgets.axes import ScatterPlot
+    from napari_gandl._widgets.perturbation import ScatterPlot
     from napari_gandl.analysis.axes import color_groups
     from napari_gandl.viewmodels.perturbation import build_tree
 

@@ -20,8 +20,8 @@ from qtpy.QtWidgets import QApplication
 
 from napari_gandl._sample_data import sample_plate_path
 from napari_gandl.viewmodels.embedding_choice import HANDCRAFTED
-from napari_gandl._widgets.axes import PerturbationPlotWidget
-from napari_gandl._widgets.dose import DoseResponseWidget
+from napari_gandl._widgets.perturbation import PerturbationPlotWidget
+from napari_gandl._widgets.dose_response import DoseResponseWidget
 from napari_gandl._widgets.svm import SVMWidget
 
 IMAGES = Path(__file__).resolve().parent / "images"

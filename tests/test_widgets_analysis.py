@@ -73,7 +73,7 @@ def test_svm_widget_end_to_end(viewer, qtbot, handcrafted):
 def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     from matplotlib.backend_bases import MouseEvent
 
-    from napari_gandl._widgets.axes import PerturbationPlotWidget
+    from napari_gandl._widgets.perturbation import PerturbationPlotWidget
 
     widget = PerturbationPlotWidget(viewer)
     widget.picker.source.value = _analysis.HANDCRAFTED
@@ -175,7 +175,7 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
 def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path):
     from matplotlib.backend_bases import MouseEvent
 
-    from napari_gandl._widgets.dose import DoseResponseWidget
+    from napari_gandl._widgets.dose_response import DoseResponseWidget
 
     attach_embedding(viewer, handcrafted)
     widget = DoseResponseWidget(viewer)
@@ -239,8 +239,8 @@ def test_dose_response_widget(viewer, qtbot, handcrafted, sample_plate, tmp_path
 
 
 def test_menu_entries_open_the_widgets(viewer):
-    from napari_gandl._widgets.axes import PerturbationPlotWidget
-    from napari_gandl._widgets.dose import DoseResponseWidget
+    from napari_gandl._widgets.perturbation import PerturbationPlotWidget
+    from napari_gandl._widgets.dose_response import DoseResponseWidget
     from napari_gandl._widgets.svm import SVMWidget
 
     widgets = {}
@@ -293,7 +293,7 @@ def test_results_persist_and_a_changed_embedding_invalidates(viewer, qtbot, hand
 
 
 def test_clear_errors(make_napari_viewer, viewer, qtbot, handcrafted, tmp_path):
-    from napari_gandl._widgets.dose import DoseResponseWidget
+    from napari_gandl._widgets.dose_response import DoseResponseWidget
     from napari_gandl._widgets.svm import SVMWidget
 
     empty = SVMWidget(make_napari_viewer())

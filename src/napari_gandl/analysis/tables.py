@@ -120,7 +120,7 @@ def write_table(frame: pd.DataFrame | EmbeddingTable, path: str | Path) -> Path:
     return path
 
 
-def feature_columns(frame: pd.DataFrame, metadata_columns: Iterable[str] = ()) -> list[str]:
+def numeric_feature_columns(frame: pd.DataFrame, metadata_columns: Iterable[str] = ()) -> list[str]:
     """Numeric columns that are not metadata."""
     meta = set(METADATA_COLUMNS) | set(metadata_columns)
     cols = []
@@ -273,7 +273,7 @@ def load_embeddings(
                 frame = frame.loc[known]
             frame = frame.merge(mframe, on="site_id", how="left", validate="one_to_one")
         if features is None:
-            features = feature_columns(frame, meta_cols)
+            features = numeric_feature_columns(frame, meta_cols)
             if not features:
                 raise TableError(f"{source}: no numeric feature columns found "
                                  f"(columns: {', '.join(map(str, frame.columns[:12]))})")

@@ -350,25 +350,17 @@ _STAIN_COLOURS = np.array(
 )
 
 
-def composite(imgs: np.ndarray) -> np.ndarray:
-    """``(N, C, H, W)`` normalised images -> ``(N, H, W, 3)`` uint8 additive composite."""
-    x = np.clip((np.asarray(imgs, np.float32) + 1) / 2, 0, 1)
-    cols = _STAIN_COLOURS[np.arange(x.shape[1]) % len(_STAIN_COLOURS)]
-    rgb = np.einsum("nchw,ck->nhwk", x, cols) / max(1.0, x.shape[1] / 2.5)
-    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-
-
 def save_grid(imgs: np.ndarray, path: Path, cols: int = 8):
+    """``(N, C, H, W)`` normalised images as one additive-composite PNG grid."""
     from PIL import Image
 
-    rgb = composite(imgs)
-    n, h, w, _ = rgb.shape
-    cols = min(cols, n)
-    rows = math.ceil(n / cols)
-    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = rgb[i]
+    from napari_gandl.plate.display import composite, tile_grid
+
+    imgs = np.asarray(imgs, np.float32)
+    c = imgs.shape[1]
+    colours = _STAIN_COLOURS[np.arange(c) % len(_STAIN_COLOURS)]
+    grid = composite(tile_grid(imgs, cols=min(cols, len(imgs)), pad=0), colours, [(-1.0, 1.0)] * c,
+                     gain=1.0 / max(1.0, c / 2.5))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp.png")
     Image.fromarray(grid).save(tmp)

@@ -21,15 +21,16 @@ def tile_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
     return grid
 
 
-def composite(stack: np.ndarray, colors, limits) -> np.ndarray:
+def composite(stack: np.ndarray, colors, limits, gain: float = 1.0) -> np.ndarray:
     """``(..., C, H, W)`` intensities -> ``(..., H, W, 3)`` uint8 additive composite.
 
     Each stain is scaled by its contrast ``limits`` and tinted with its RGB
-    colour, as napari's additive blending shows it.
+    colour, as napari's additive blending shows it (``gain`` < 1 dims the sum
+    of many stains).
     """
     x = np.asarray(stack, np.float32)
     lo = np.asarray([lim[0] for lim in limits], np.float32).reshape(-1, 1, 1)
     hi = np.asarray([lim[1] for lim in limits], np.float32).reshape(-1, 1, 1)
     x = np.clip((x - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
-    rgb = np.einsum("...chw,ck->...hwk", x, np.asarray(colors, np.float32)[:, :3])
+    rgb = np.einsum("...chw,ck->...hwk", x, np.asarray(colors, np.float32)[:, :3]) * gain
     return (np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
