@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 from .plate import Plate, can_open, open_plate
@@ -24,27 +25,24 @@ def napari_get_reader(path):
 
 
 def plate_layer_data(plate: Plate) -> list[tuple]:
-    """Layer data for a plate: ``(site, channel, y, x)`` split on the channel axis.
+    """Layer data for a plate: one ``(site, y, x)`` image layer per stain.
 
-    Contrast limits come from a few sample sites (napari would otherwise
-    compute them over the whole dask array, i.e. read the whole plate).
+    Each layer's data is the plate's lazy per-channel view (``Plate.channel``),
+    which napari slices without dask's overhead. Contrast limits come from a
+    few sample sites (napari would otherwise compute them over the whole
+    array, i.e. read the whole plate).
     """
-    stains = plate.stains
-    scale = (1.0, plate.pixel_size_um, plate.pixel_size_um) if plate.pixel_size_um else None
-    kwargs = {
-        "channel_axis": 1,
-        "name": [s.label for s in stains],
-        "colormap": [stain_colormap(s) for s in stains],
-        "blending": ["additive"] * len(stains),
-        "contrast_limits": plate.contrast_limits(),
-        "metadata": {"napari_gandl": {"site_table": SiteTable(plate), "root": str(plate.root)}},
-        "axis_labels": ("site", "y", "x"),
-        "multiscale": False,
-    }
-    if scale is not None:
-        kwargs["scale"] = scale
-        kwargs["units"] = ("", "micrometer", "micrometer")
-    return [(plate.data, kwargs, "image")]
+    metadata = {"napari_gandl": {"site_table": SiteTable(plate), "root": str(plate.root)}}
+    common = {"blending": "additive", "metadata": metadata, "axis_labels": ("site", "y", "x"), "multiscale": False}
+    if plate.pixel_size_um:
+        common["scale"] = (1.0, plate.pixel_size_um, plate.pixel_size_um)
+        common["units"] = ("", "micrometer", "micrometer")
+    limits = plate.contrast_limits()
+    return [
+        (plate.channel(c), {**common, "name": stain.label, "colormap": stain_colormap(stain),
+                            "contrast_limits": limits[c]}, "image")
+        for c, stain in enumerate(plate.stains)
+    ]
 
 
 def stain_colormap(stain) -> tuple:
@@ -58,13 +56,28 @@ def stain_colormap(stain) -> tuple:
 def read_plate(path) -> list[tuple]:
     if isinstance(path, list):
         path = path[0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plate = open_plate(path)  # a PlateError names the folder; napari shows it
-    for w in caught:
-        _notify(str(w.message))
-    _follow_slider_of_current_viewer()
-    return plate_layer_data(plate)
+    # napari builds pint's unit registry (0.5-1 s) when it creates its first layer;
+    # building it here, while the folder is scanned and the contrast sample decoded,
+    # takes it off the time to the first site. Joined before returning, so napari's
+    # own thread never meets a half-built registry.
+    units = threading.Thread(target=_build_unit_registry, name="gandl-units", daemon=True)
+    units.start()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plate = open_plate(path)  # a PlateError names the folder; napari shows it
+        for w in caught:
+            _notify(str(w.message))
+        _follow_slider_of_current_viewer()
+        return plate_layer_data(plate)
+    finally:
+        units.join()
+
+
+def _build_unit_registry() -> None:
+    import pint
+
+    pint.get_application_registry().pixel  # the first unit napari asks for; builds the registry
 
 
 def _follow_slider_of_current_viewer() -> None:

@@ -9,13 +9,15 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 
 from .stains import Stain
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 
 class PlateError(ValueError):
@@ -99,6 +101,47 @@ class TileStack:
         return out.squeeze(axis=dropped) if dropped else out
 
 
+class ChannelTiles:
+    """Array-like ``(site, y, x)`` view of one channel of a TileStack: a napari layer's data.
+
+    Indexing decodes only the tiles it covers (through the stack's cache). napari
+    slices a plain array-like in about 0.1 ms, where slicing the dask array costs
+    25 ms per slice plus 0.3 s for dask's first compute (measured on 1,536 sites,
+    see benchmarks/bench_open.py), and opening a plate slices each layer twice.
+    """
+
+    def __init__(self, stack: TileStack, channel: int):
+        self._stack, self._channel = stack, channel
+        self.shape = (stack.shape[0], *stack.shape[2:])
+        self.dtype = stack.dtype
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if not isinstance(index, tuple):
+            index = (index,)
+        if len(index) > 3:
+            raise IndexError(f"too many indices for a {self.ndim}-d array")
+        return self._stack[(index[0] if index else slice(None), self._channel, *index[1:])]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """Every site of the channel (what numpy asks for): decodes the whole channel."""
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+
+def _percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:
+    """``np.percentile`` of 8/16-bit pixels from a histogram (5x faster on 4 M pixels:
+    0.02 s against 0.12 s per channel, measured; opening a plate is timed in bench_open)."""
+    if values.dtype in (np.uint8, np.uint16):
+        cumulative = np.cumsum(np.bincount(values))
+        ranks = np.asarray(q) / 100 * (cumulative[-1] - 1)
+        return tuple(float(v) for v in np.searchsorted(cumulative, ranks, side="right"))
+    return tuple(float(v) for v in np.percentile(values, q))
+
+
 @dataclass
 class Plate:
     """A screen (or part of one) opened for reading.
@@ -146,6 +189,8 @@ class Plate:
     def data(self) -> da.Array:
         """Lazy ``(site, channel, y, x)`` array; a chunk is one tile (or one TIFF)."""
         if self._data is None:
+            import dask.array as da  # imported here: opening a plate in napari does not need dask
+
             chunks = (1, self.chunk_channels, *self.tile_shape)
             self._data = da.from_array(
                 self._stack,
@@ -156,6 +201,10 @@ class Plate:
                 fancy=False,
             )
         return self._data
+
+    def channel(self, channel: int) -> ChannelTiles:
+        """Lazy ``(site, y, x)`` array of one channel, read tile by tile (napari's layer data)."""
+        return ChannelTiles(self._stack, channel)
 
     def read_tile(self, site: int, channel: int) -> np.ndarray:
         """One tile, decoded now; raises TileError naming the file if it is unreadable."""
@@ -182,7 +231,7 @@ class Plate:
         limits = []
         for c in range(self.n_channels):
             values = np.concatenate([tiles[s, c].ravel() for s in sample_sites])
-            lo, hi = np.percentile(values, [0.5, 99.9]) if values.size else (0, 1)
+            lo, hi = _percentiles(values, (0.5, 99.9)) if values.size else (0, 1)
             if hi <= lo:
                 hi = lo + 1
             limits.append((float(lo), float(hi)))
