@@ -1,0 +1,145 @@
+"""Similar-sites dock: query by example in the embedding.
+
+*Build index* reads the chosen embedding with the chosen normalisation (as
+the other analysis docks do) and builds scikit-learn ``NearestNeighbors``
+(cosine) in a worker. *Find similar* then takes the current site, or the
+sites of a selection column (a lasso in the perturbation plot), and shows its
+k nearest sites, within its plate or across plates, as a montage layer beside
+the plate (all stains, the reader's colours, labelled with well and
+condition) and in a table whose rows jump to each site.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, PushButton, SpinBox
+
+from napari_gandl import columns as cols
+from napari_gandl.viewmodels.embedding_choice import record
+from napari_gandl.viewmodels.montage import Group, build_montage, selection_columns, tile_label
+from napari_gandl.viewmodels.similar import NeighbourIndex, plate_keys
+
+from ._analysis import AnalysisWidget, add_native
+from .common import show_site
+from .layers import show_montage
+
+if TYPE_CHECKING:
+    import napari
+
+CURRENT = "the current site"
+ACROSS, WITHIN = "across plates", "within its plate"
+LAYER_NAME = "similar sites"
+
+
+class SimilarSitesWidget(AnalysisWidget):
+    kind = "similar"
+    title = "Similar sites"
+    run_text = "Build index"
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        from qtpy.QtWidgets import QAbstractItemView, QTableWidget
+
+        self.query_from = ComboBox(label="query", choices=self._query_choices, value=CURRENT,
+                                   tooltip="the site shown, or the sites of a selection column (a lasso in the "
+                                           "perturbation plot writes 'selected')")
+        self.k = SpinBox(label="sites to find", value=12, min=1, max=96)
+        self.scope = ComboBox(label="search", choices=[ACROSS, WITHIN], value=ACROSS)
+        self.find_button = PushButton(text="Find similar")
+        self.find_button.enabled = False
+        super().__init__(viewer, [self.query_from, self.k, self.scope])
+        self.insert(len(self) - 2, self.find_button)
+        self.results = QTableWidget(0, 4)
+        self.results.setHorizontalHeaderLabels(["#", "site", "well · condition", "cosine distance"])
+        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.results.verticalHeader().setVisible(False)
+        self.results.horizontalHeader().setStretchLastSection(True)
+        self.results.setMinimumHeight(160)
+        self.results.cellClicked.connect(self._row_clicked)
+        add_native(self, self.results)
+        self.found = None
+        self.find_button.changed.connect(self.find)
+        self._refresh_queries()
+        self.restore()
+
+    # ---------------------------------------------------------------- index (worker)
+    def compute(self, table, params, report) -> dict:
+        emb = self.read_embedding(table, params, report, total=2)
+        report(1, 2, f"building the index of {len(emb.rows)} sites…")
+        index = NeighbourIndex(emb.table.X, emb.rows, plate_keys(table.frame, emb.rows))
+        return record(table, params["embedding"], emb, index=index)
+
+    def show_record(self, rec: dict) -> None:
+        self.find_button.enabled = True
+        self.status.value = (f"index of {len(rec['index'])} sites ({rec['label']}, "
+                             f"{rec['embedding']['normalisation']}): press Find similar")
+
+    def clear_record(self) -> None:
+        self.find_button.enabled = False
+        self.results.setRowCount(0)
+
+    def on_table_changed(self, names: tuple) -> None:
+        self._refresh_queries()
+
+    def on_layers_changed(self) -> None:
+        self._refresh_queries()
+
+    def _query_choices(self, *_) -> list[str]:
+        table = getattr(self, "sites", None)
+        return [CURRENT] + (selection_columns(table.frame) if table is not None else [])
+
+    def _refresh_queries(self) -> None:
+        self.query_from.reset_choices()
+
+    # ---------------------------------------------------------------- query (GUI thread: milliseconds)
+    def query_sites(self) -> np.ndarray:
+        if self.query_from.value == CURRENT:
+            return np.array([self.sites.current])
+        column = self.sites.frame[self.query_from.value].fillna(False).astype(bool).to_numpy()
+        sites = np.flatnonzero(column)
+        if not len(sites):
+            raise ValueError(f"no site is selected in column {self.query_from.value!r}")
+        return sites
+
+    def find(self, *_):
+        """Find the nearest sites and show them as a montage layer and in the table."""
+        from napari.utils.notifications import show_error
+
+        if self.record is None:
+            return None
+        index = self.record["index"]
+        try:
+            query = self.query_sites()
+            query = query[[index.has(s) for s in query]] if len(query) > 1 else query
+            self.found = index.query(query, k=self.k.value, within_plate=self.scope.value == WITHIN)
+        except ValueError as exc:
+            self.status.value = str(exc)
+            show_error(f"{self.title}: {exc}")
+            return None
+        frame = self.sites.frame
+        sites = [int(s) for s in self.found["site"]]
+        what = (frame[cols.SITE_ID].iloc[int(query[0])] if len(query) == 1
+                else f"{len(query)} sites of {self.query_from.value}")
+        montage = build_montage(self.sites.plate, [Group(f"similar to {what}", sites)], frame)
+        montage.labels = [f"{i + 1}. {label}" for i, label in enumerate(montage.labels)]
+        show_montage(self._viewer, self.sites, montage, LAYER_NAME)
+        self._fill_table(frame)
+        self.status.value = f"{len(sites)} sites nearest to {what} ({self.scope.value}); click a row to go there"
+        return self.found
+
+    def _fill_table(self, frame) -> None:
+        from qtpy.QtWidgets import QTableWidgetItem
+
+        self.results.setRowCount(len(self.found))
+        for i, (site, distance) in enumerate(zip(self.found["site"], self.found["distance"])):
+            values = [str(i + 1), str(frame[cols.SITE_ID].iloc[int(site)]), tile_label(frame, int(site)),
+                      f"{distance:.4f}"]
+            for k, value in enumerate(values):
+                self.results.setItem(i, k, QTableWidgetItem(value))
+        self.results.resizeColumnsToContents()
+
+    def _row_clicked(self, row: int, column: int) -> None:
+        if self.found is not None and 0 <= row < len(self.found):
+            show_site(self._viewer, int(self.found["site"].iloc[row]))
