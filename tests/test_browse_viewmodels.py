@@ -101,7 +101,9 @@ def test_montage_groups_layout_and_export(table, tmp_path):
     assert montage.downsample == max(1, -(-plate.tile_shape[0] // 32)) and h <= 32
     assert montage.grid.shape == (plate.n_channels, len(groups) * (h + 4) - 4, 2 * (w + 4) - 4)
     assert len(montage.labels) == len(montage.sites) == sum(len(g.sites) for g in groups)
-    assert montage.labels[0].startswith(frame[cols.WELL].iloc[montage.sites[0]])
+    # each row starts with its dose, then the wells
+    assert montage.labels[0] == f"{groups[0].label}: {frame[cols.WELL].iloc[montage.sites[0]]}"
+    assert montage.labels[1] == frame[cols.WELL].iloc[montage.sites[1]]
     # the first tile is the first site, downsampled
     first = plate.read_site(montage.sites[0]).astype(np.float32)
     f = montage.downsample

@@ -22,6 +22,7 @@ def test_demo_runs_the_whole_pipeline(sample_plate, tmp_path, capsys):
     report = json.loads((out / "report" / "report.json").read_text())
     assert "C+ vs C- (merged)" in " ".join(report["tasks"])
     assert (out / "report" / "report.html").is_file()
+    assert f"gandl view {out}" in printed  # the demo ends by naming the command that opens it in napari
 
     # a second run reuses the trained model instead of training again
     assert main(["demo", str(sample_plate), "--out", str(out), "--device", "cpu"]) == 0

@@ -55,8 +55,20 @@ def demo(args: argparse.Namespace) -> int:
         if code:
             return code
     print(f"\nDone. Report: {report / 'report.html'}")
-    print(f"Browse the plate in napari:  napari {plate.root}")
+    print(f"Open the plate in napari, with the embedding and the analysis docks:  {_gandl()} view {out}")
     return 0
+
+
+def _gandl() -> str:
+    """How the user called ``gandl`` (``.venv/bin/gandl`` from the README), to print commands that work."""
+    called = Path(sys.argv[0])
+    return str(called) if called.name == "gandl" else "gandl"
+
+
+def view(args: argparse.Namespace) -> int:
+    from ._view import run_view  # imports napari and Qt: only for this command
+
+    return run_view(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)
+    v = sub.add_parser("view", help="open a demo folder (or a plate) in napari with its embedding and docks",
+                       description="Open DIR in napari: a gandl demo output folder (plate/, embeddings.parquet) "
+                                   "or a plate folder. The embedding is attached to the plate's site table and "
+                                   "the plate map, similar-sites, perturbation-plot and dose-response docks open "
+                                   "and run on it.")
+    v.add_argument("folder", metavar="DIR", help="gandl demo output folder, or a plate folder")
+    v.add_argument("--embeddings", help="embedding table (.parquet/.csv) to attach (default: DIR/embeddings.parquet)")
+    v.set_defaults(func=view)
     for name in SUBCOMMANDS:
         importlib.import_module(name).register(sub)
     return parser

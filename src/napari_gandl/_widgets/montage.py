@@ -97,7 +97,7 @@ class MontageWidget(Container):
 
         def shown(montage):
             self.montage = montage
-            show_montage(self._viewer, table, montage, LAYER_NAME)
+            show_montage(self._viewer, table, montage, LAYER_NAME, where="below")
             self.status.value = (f"{len(montage.sites)} sites in {len(groups)} row group(s)"
                                  + (f", shrunk {montage.downsample}x" if montage.downsample > 1 else ""))
 

@@ -50,8 +50,8 @@ class SimilarSitesWidget(AnalysisWidget):
         self.find_button.enabled = False
         super().__init__(viewer, [self.query_from, self.k, self.scope])
         self.insert(len(self) - 2, self.find_button)
-        self.results = QTableWidget(0, 4)
-        self.results.setHorizontalHeaderLabels(["#", "site", "well · condition", "cosine distance"])
+        self.results = QTableWidget(0, 5)
+        self.results.setHorizontalHeaderLabels(["#", "site", "cell type", "well · condition", "cosine distance"])
         self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.results.verticalHeader().setVisible(False)
@@ -122,7 +122,7 @@ class SimilarSitesWidget(AnalysisWidget):
         sites = [int(s) for s in self.found["site"]]
         what = (frame[cols.SITE_ID].iloc[int(query[0])] if len(query) == 1
                 else f"{len(query)} sites of {self.query_from.value}")
-        montage = build_montage(self.sites.plate, [Group(f"similar to {what}", sites)], frame)
+        montage = build_montage(self.sites.plate, [Group(f"similar to {what}", sites)], frame, per_row=3)
         montage.labels = [f"{i + 1}. {label}" for i, label in enumerate(montage.labels)]
         show_montage(self._viewer, self.sites, montage, LAYER_NAME)
         self._fill_table(frame)
@@ -134,8 +134,9 @@ class SimilarSitesWidget(AnalysisWidget):
 
         self.results.setRowCount(len(self.found))
         for i, (site, distance) in enumerate(zip(self.found["site"], self.found["distance"])):
-            values = [str(i + 1), str(frame[cols.SITE_ID].iloc[int(site)]), tile_label(frame, int(site)),
-                      f"{distance:.4f}"]
+            cell_type = frame[cols.CELL_TYPE].iloc[int(site)] if cols.CELL_TYPE in frame.columns else ""
+            values = [str(i + 1), str(frame[cols.SITE_ID].iloc[int(site)]), str(cell_type),
+                      tile_label(frame, int(site)), f"{distance:.4f}"]
             for k, value in enumerate(values):
                 self.results.setItem(i, k, QTableWidgetItem(value))
         self.results.resizeColumnsToContents()

@@ -108,9 +108,8 @@ def tile_label(frame: pd.DataFrame, site: int) -> str:
     """Well and condition of a site (and its compound and dose when treated)."""
     row = frame.iloc[int(site)]
     parts = [str(row.get(cols.WELL, site))]
-    for name in (cols.CELL_TYPE, cols.CONDITION):
-        if name in row.index and isinstance(row[name], str) and row[name]:
-            parts.append(row[name])
+    if isinstance(row.get(cols.CONDITION), str) and row[cols.CONDITION]:
+        parts.append(row[cols.CONDITION])
     compound = row.get(cols.COMPOUND)
     if isinstance(compound, str) and compound:
         dose = row.get(cols.DOSE)
@@ -119,8 +118,8 @@ def tile_label(frame: pd.DataFrame, site: int) -> str:
 
 
 def build_montage(plate: Plate, groups: list[Group], frame: pd.DataFrame | None = None, max_tile: int = 256,
-                  pad: int = 4) -> Montage:
-    """Read the sites of ``groups`` and lay them out, one group per row (wrapped at 8 tiles).
+                  pad: int = 4, per_row: int = 8) -> Montage:
+    """Read the sites of ``groups`` and lay them out, one group per row (wrapped at ``per_row`` tiles).
 
     Tiles larger than ``max_tile`` pixels are shrunk by an integer factor
     (block mean, scikit-image) so that a montage of dozens of 1024-px sites
@@ -136,7 +135,7 @@ def build_montage(plate: Plate, groups: list[Group], frame: pd.DataFrame | None 
         raise ValueError(f"{len(sites)} sites: a montage shows at most {MAX_TILES}")
     factor = max(1, math.ceil(max(plate.tile_shape) / max_tile))
     h, w = (math.ceil(n / factor) for n in plate.tile_shape)
-    per_row = min(8, max(len(g.sites) for g in groups))
+    per_row = min(per_row, max(len(g.sites) for g in groups))
     layout = []  # (group index, site) per grid cell, None for padding
     for gi, g in enumerate(groups):
         for start in range(0, len(g.sites), per_row):
@@ -158,9 +157,12 @@ def build_montage(plate: Plate, groups: list[Group], frame: pd.DataFrame | None 
         grid[:, y:y + tile.shape[1], x:x + tile.shape[2]] = tile
         origins.append((y, x))
         kept.append(int(site))
-        group = groups[gi].label
-        label = tile_label(frame, site)
-        labels.append(label if group in label or len(groups) == 1 else f"{group}: {label}")
+        # one group: each tile says what it is; several (doses, conditions): a row starts with its group
+        if len(groups) == 1:
+            labels.append(tile_label(frame, site))
+        else:
+            well = str(frame[cols.WELL].iloc[int(site)]) if cols.WELL in frame.columns else str(site)
+            labels.append(f"{groups[gi].label}: {well}" if c == 0 else well)
     return Montage(grid, kept, labels, np.asarray(origins, np.float32), (h, w), factor, [g.label for g in groups])
 
 
