@@ -14,7 +14,8 @@ from napari_gandl.viewmodels.montage import (
     CONTROLS, DOSES, SELECTION, build_montage, choose_sites, export_montage,
 )
 from napari_gandl.viewmodels.plate_map import PlateMap, well_position
-from napari_gandl.viewmodels.similar import NeighbourIndex, plate_keys
+from napari_gandl.viewmodels.plate_map import plate_labels
+from napari_gandl.viewmodels.similar import NeighbourIndex
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_similar_sites_find_the_site_itself_first(table):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(len(table), 16)).astype(np.float32)
     rows = np.arange(len(table))
-    index = NeighbourIndex(X, rows, plate_keys(table.frame, rows))
+    index = NeighbourIndex(X, rows, plate_labels(table.frame)[rows])
     found = index.query(7, k=5)
     assert found["site"].iloc[0] == 7 and found["distance"].iloc[0] == pytest.approx(0, abs=1e-6)
     assert found["distance"].is_monotonic_increasing and len(found) == 5
@@ -79,7 +80,7 @@ def test_similar_sites_find_the_site_itself_first(table):
     again = NeighbourIndex(X2, rows).query(7, k=2)
     assert set(again["site"]) == {7, 9}
     # within one plate only
-    plates = plate_keys(table.frame, rows)
+    plates = plate_labels(table.frame)[rows]
     inside = index.query(7, k=10, within_plate=True)
     assert (plates[inside["site"]] == plates[7]).all()
     # a selection leaves its own sites out

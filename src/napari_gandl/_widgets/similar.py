@@ -19,7 +19,8 @@ from magicgui.widgets import ComboBox, PushButton, SpinBox
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels.embedding_choice import record
 from napari_gandl.viewmodels.montage import Group, build_montage, selection_columns, tile_label
-from napari_gandl.viewmodels.similar import NeighbourIndex, plate_keys
+from napari_gandl.viewmodels.plate_map import plate_labels
+from napari_gandl.viewmodels.similar import NeighbourIndex
 
 from ._analysis import AnalysisWidget, add_native
 from .common import show_site
@@ -68,7 +69,7 @@ class SimilarSitesWidget(AnalysisWidget):
     def compute(self, table, params, report) -> dict:
         emb = self.read_embedding(table, params, report, total=2)
         report(1, 2, f"building the index of {len(emb.rows)} sites…")
-        index = NeighbourIndex(emb.table.X, emb.rows, plate_keys(table.frame, emb.rows))
+        index = NeighbourIndex(emb.table.X, emb.rows, plate_labels(table.frame)[emb.rows])
         return record(table, params["embedding"], emb, index=index)
 
     def show_record(self, rec: dict) -> None:

@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from napari_gandl import columns as cols
-
 
 class NeighbourIndex:
     """Cosine nearest neighbours among embedded sites.
@@ -73,11 +71,3 @@ class NeighbourIndex:
         if plate not in self._per_plate:
             self._per_plate[plate] = self._fit(np.flatnonzero(self.plates == plate))
         return self._per_plate[plate]
-
-
-def plate_keys(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """``"HRCE-1 plate 1"``-like plate key of each site-table row."""
-    keys = [c for c in (cols.EXPERIMENT, cols.PLATE) if c in frame.columns]
-    if not keys:
-        return np.zeros(len(rows), dtype=object)
-    return frame.iloc[rows][keys].astype(str).agg(" plate ".join, axis=1).to_numpy(dtype=object)
