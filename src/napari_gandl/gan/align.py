@@ -147,18 +147,20 @@ def plan_alignment(meta: pd.DataFrame, by: str, source: str = "the site table") 
 
 
 class BatchHead(nn.Module):
-    """Features -> batch logits: a one-hidden-layer perceptron with logits bounded to ``±bound``.
+    """Features -> batch logits (a one-hidden-layer perceptron, or linear with ``hidden=None``),
+    bounded to ``±bound``.
 
     Bounded logits keep the head from ever being certain, so the reversed
     gradient does not vanish once the head separates the batches (with
     unbounded logits it did, and the features stopped changing).
     """
 
-    def __init__(self, in_dim: int, n_batches: int, hidden: int = 128, bound: float = 2.0):
+    def __init__(self, in_dim: int, n_batches: int, hidden: int | None = 128, bound: float = 2.0):
         super().__init__()
         self.bound = float(bound)
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(hidden, n_batches))
+        self.net = (nn.Linear(in_dim, n_batches) if not hidden else
+                    nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2),
+                                  nn.Linear(hidden, n_batches)))
 
     def forward(self, x):
         return self.bound * torch.tanh(self.net(x) / self.bound)
