@@ -61,7 +61,7 @@ def dock(viewer, widget, name: str):
 
 def main() -> None:
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1500, 1000)
+    viewer.window.resize(1500, 1000)
     viewer.open(str(sample_plate_path("demo")), plugin="napari-gandl")
 
     svm = SVMWidget(viewer)

@@ -6,7 +6,10 @@ Opens the synthetic demo screen in a real napari window, trains a small
 GAN-DL model from the Train widget for five minutes (CPU), embeds the plate
 from the Embed widget, then interpolates between a Mock and an active-virus
 site and generates a grid of cells from the Latent widget. Writes
-docs/images/widget_*.png. Set ``GANDL_DOC_MINUTES`` to train longer.
+docs/images/widget_*.png. Set ``GANDL_DOC_MINUTES`` to train longer, and
+``GANDL_DOC_LATENT_RUN`` to a run folder trained on the demo screen (e.g. the
+run ``gandl demo`` writes: the default ``quick`` preset, 5 CPU minutes) to
+draw the latent space of that run instead of the small one trained here.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def main() -> None:
     minutes = float(os.environ.get("GANDL_DOC_MINUTES", "5.0"))
 
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 950)
+    viewer.window.resize(1600, 950)
     viewer.open(str(plate_path), plugin="napari-gandl")
     plate = viewer.layers[0].metadata["napari_gandl"]["site_table"].plate
     sites = plate.sites
@@ -132,7 +135,7 @@ def main() -> None:
 
     # --- latent: a Mock site to an active-virus site, then a grid of generated cells
     _, latent = viewer.window.add_plugin_dock_widget("napari-gandl", "GAN-DL latent space")
-    latent.run_dir.value = str(run)
+    latent.run_dir.value = os.environ.get("GANDL_DOC_LATENT_RUN") or str(run)
     untreated = sites.treatment.isna()
     mock = int(sites.index[(sites.disease_condition == "Mock") & untreated][0])
     active = int(sites.index[(sites.disease_condition == "Active SARS-CoV-2") & untreated][0])
@@ -144,20 +147,17 @@ def main() -> None:
     latent.steps.value = 12
     latent.run()
     wait_for(lambda: latent.run_button.enabled)
-    viewer.dims.set_current_step(0, 5)
-    viewer.reset_view()
-    shoot(viewer, "widget_latent.png")
+    shoot(viewer, "widget_latent.png")  # the widget moved the view to the path
     latent.export_path.value = str(run / "path.gif")
     latent.export("gif")
     wait_for(lambda: latent.export_gif_button.enabled)
-    for layer in list(latent.layers):
+    for layer in [*latent.layers, viewer.layers["latent path labels"]]:
         viewer.layers.remove(layer)
     latent.mode.value = "generate grid"
     latent.n_cells.value = 16
     latent.truncation.value = 0.7
     latent.run()
     wait_for(lambda: latent.run_button.enabled)
-    viewer.reset_view()
     shoot(viewer, "widget_generate.png")
     viewer.close()
 
