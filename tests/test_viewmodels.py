@@ -201,3 +201,15 @@ def test_training_view_model(tmp_path):
     assert list(training.loss_history(run).itertuples(index=False, name=None)) == [(0.008, 0.7, 1.3), (0.016, 0.6, 1.2)]
     assert training.metric_history(run).to_dict("records") == [
         {"kimg": 0.0, "nn1_accuracy": 0.98, "kid": 0.2, "diversity": 0.4}]
+
+
+def test_colour_choices_follow_the_other_docks_results(embedded):
+    from napari_gandl.viewmodels.perturbation import color_choices
+
+    before = color_choices(embedded)
+    assert before[:4] == ["condition", "cell type", "compound", "dose"]
+    assert not set(embedded.embedding_columns) & set(before)
+    embedded.set_columns({cols.svm_score("C+ vs C- (merged)"): np.linspace(-1, 1, len(embedded)),
+                          "rescued_like": np.arange(len(embedded)) % 3 == 0})
+    after = color_choices(embedded)
+    assert {"svm_Cpos_vs_Cneg_merged", "rescued_like"} <= set(after) - set(before)

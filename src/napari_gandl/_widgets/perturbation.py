@@ -28,7 +28,7 @@ import pandas as pd
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
 from napari_gandl import columns as cols
-from napari_gandl.analysis.axes import COLOR_PRESETS, color_groups, color_values
+from napari_gandl.analysis.axes import color_groups, color_values
 from napari_gandl.viewmodels import perturbation as model
 from napari_gandl.viewmodels.perturbation import build_tree
 
@@ -257,17 +257,7 @@ class PerturbationPlotWidget(AnalysisWidget):
 
     # ---------------------------------------------------------------- choices
     def _color_choices(self, *_) -> list[str]:
-        """The four presets, then the site table's categorical and result columns."""
-        table = getattr(self, "sites", None)
-        extra = []
-        if table is not None:
-            from napari_gandl.analysis.tables import categorical_columns
-
-            base = {cols.SITE_ID, cols.WELL_ID, cols.CELL_TYPE, cols.CONDITION, cols.COMPOUND, cols.DOSE}
-            frame = table.frame[[c for c in table.frame.columns if c not in set(table.embedding_columns)]]
-            scores = [c for c in frame.columns if cols.is_score(c)]
-            extra = [c for c in [*categorical_columns(frame), *scores] if c not in base]
-        return list(dict.fromkeys([*COLOR_PRESETS, *extra]))
+        return model.color_choices(getattr(self, "sites", None))
 
     def refresh_choices(self) -> None:
         self.color_by.reset_choices()

@@ -6,12 +6,27 @@ from typing import Callable
 
 import numpy as np
 
+from napari_gandl import columns as cols
 from napari_gandl.analysis import fit_c2, fit_e2
+from napari_gandl.analysis.axes import COLOR_PRESETS
+from napari_gandl.analysis.tables import categorical_columns
 
 from .embedding_choice import record, resolve_embedding
 from .site_table import SiteTable
 
 SPACES = ("E2: C+ vs C- (effectiveness)", "C2: cell types (cell model)")
+
+
+def color_choices(table: SiteTable | None) -> list[str]:
+    """What the points can be coloured by: the four presets, then the site table's categorical
+    and score columns (results of the other docks included), never the embedding's."""
+    if table is None:
+        return list(COLOR_PRESETS)
+    base = {cols.SITE_ID, cols.WELL_ID, cols.CELL_TYPE, cols.CONDITION, cols.COMPOUND, cols.DOSE}
+    frame = table.frame[[c for c in table.frame.columns if c not in set(table.embedding_columns)]]
+    scores = [c for c in frame.columns if cols.is_score(c)]
+    extra = [c for c in [*categorical_columns(frame), *scores] if c not in base]
+    return list(dict.fromkeys([*COLOR_PRESETS, *extra]))
 
 
 def build_tree(coords: np.ndarray):
