@@ -40,12 +40,12 @@ import pandas as pd
 
 from .axes import fit_c2, fit_e2, plot_space
 from .batch import batch_diagnostics, plot_batch_pca
-from .classify import TaskError, evaluate_task, rxrx19a_tasks
+from .classify import Task, TaskError, evaluate_task, rxrx19a_tasks
 from .dose import dose_response, off_manifold, plot_curves
 from .normalise import normalise as normalise_table
 from .profile_map import map_html, map_report
 from .tables import (
-    TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
+    EmbeddingTable, TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
 )
 
 Progress = Callable[[int, int, str], None]
@@ -109,6 +109,55 @@ def _confounded(meta: pd.DataFrame) -> bool:
     return bool((per <= 1).all()) and meta["cell_type"].nunique() > 1
 
 
+SPLIT_KEYS = (("well", "tasks", ""), ("plate", "tasks_lopo", " (leave-one-plate-out)"))
+
+
+def normalise_for_tasks(raw: EmbeddingTable, normalise: str, report: dict) -> tuple[EmbeddingTable, bool]:
+    """Plate-normalised table and whether cell type is confounded with plate.
+
+    Records into ``report`` (keys ``normalise``, ``skipped``, ``notes``) what
+    could not be normalised and why cell-type tasks keep the raw features.
+    """
+    try:
+        table = normalise_table(raw, normalise)
+    except TableError as exc:
+        report["skipped"]["normalisation"] = str(exc)
+        report["normalise"] = "none"
+        table = raw
+    confounded = normalise != "none" and _confounded(raw.meta)
+    if confounded:
+        report["notes"].append(
+            "every plate holds a single cell type, so plate normalisation would erase the cell "
+            "model: cell-type tasks and the C2 space use the un-normalised features")
+    return table, confounded
+
+
+def control_tasks(raw: EmbeddingTable, table: EmbeddingTable, confounded: bool,
+                  report: dict) -> dict[str, tuple[Task, np.ndarray]]:
+    """The paper's control tasks with the features each is scored on (raw for
+    cell-type tasks when cell type is confounded with plate)."""
+    try:
+        tasks = rxrx19a_tasks(table.meta)
+    except TableError as exc:
+        report["skipped"]["tasks"] = str(exc)
+        return {}
+    return {name: (task, raw.X if confounded and not name.startswith("C+ vs C-") else table.X)
+            for name, task in tasks.items()}
+
+
+def score_tasks(tasks: dict[str, tuple[Task, np.ndarray]], report: dict, n_splits: int = 10,
+                C: float = 1.0, seed: int = 0) -> None:
+    """Linear-SVM accuracy of every task under both split schemes, into ``report``
+    (``tasks``: well-grouped, ``tasks_lopo``: leave-one-plate-out, ``skipped``)."""
+    for name, (task, X) in tasks.items():
+        for split, key, suffix in SPLIT_KEYS:
+            try:
+                res = evaluate_task(X, task, n_splits=n_splits, C=C, seed=seed, split=split)
+                report[key][name] = res.as_dict()
+            except TaskError as exc:
+                report["skipped"][f"task {name}{suffix}"] = str(exc)
+
+
 def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = "centerscale",
             features: Sequence[str] | None = None, ground_truth=None, n_splits: int = 10,
             on_nonfinite: str = "raise", C: float = 1.0, seed: int = 0,
@@ -151,33 +200,10 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
     }
 
     tick(1, f"normalising ({normalise})")
-    try:
-        table = normalise_table(raw, normalise)
-    except TableError as exc:
-        report["skipped"]["normalisation"] = str(exc)
-        report["normalise"] = "none"
-        table = raw
-    confounded = normalise != "none" and _confounded(raw.meta)
-    if confounded:
-        report["notes"].append(
-            "every plate holds a single cell type, so plate normalisation would erase the cell "
-            "model: cell-type tasks and the C2 space use the un-normalised features")
+    table, confounded = normalise_for_tasks(raw, normalise, report)
 
     tick(2, "classification tasks")
-    try:
-        tasks = rxrx19a_tasks(table.meta)
-    except TableError as exc:
-        tasks = {}
-        report["skipped"]["tasks"] = str(exc)
-    cell_task_names = [n for n in tasks if not n.startswith("C+ vs C-")]
-    for name, task in tasks.items():
-        X = raw.X if (confounded and name in cell_task_names) else table.X
-        for split, key, suffix in (("well", "tasks", ""), ("plate", "tasks_lopo", " (leave-one-plate-out)")):
-            try:
-                res = evaluate_task(X, task, n_splits=n_splits, C=C, seed=seed, split=split)
-                report[key][name] = res.as_dict()
-            except TaskError as exc:
-                report["skipped"][f"task {name}{suffix}"] = str(exc)
+    score_tasks(control_tasks(raw, table, confounded, report), report, n_splits=n_splits, C=C, seed=seed)
     stages = {"raw": raw.X} if report["normalise"] == "none" else {"raw": raw.X, report["normalise"]: table.X}
     report["batch"] = {stage: batch_diagnostics(X, raw.meta, seed=seed) for stage, X in stages.items()}
     try:

@@ -24,6 +24,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "resolve_checkpoint",
+    "read_tensors",
     "Checkpoint",
     "GANModel",
     "load_model",
@@ -46,14 +47,30 @@ def _package_version() -> str:
         return "unknown"
 
 
-def resolve_checkpoint(path) -> Path:
+def resolve_checkpoint(path, what: str = "GAN checkpoint") -> Path:
     """A run directory (-> its checkpoint.pt) or a checkpoint file."""
     p = Path(path)
     if p.is_dir():
         p = p / CHECKPOINT_NAME
     if not p.exists():
-        raise CheckpointError(f"no GAN checkpoint at {p}")
+        raise CheckpointError(f"no {what} at {p}")
     return p
+
+
+def read_tensors(path: Path, what: str, map_location="cpu"):
+    """``torch.load(weights_only=True)`` of ``path``; failures are one-line
+    :class:`CheckpointError` messages naming the file and ``what`` it should be."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load {path}: it contains pickled objects other than tensors "
+            f"(possibly code), which a {what} never holds ({exc.__class__.__name__})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(
+            f"cannot read {what} {path}: the file is truncated or corrupt ({exc})"
+        ) from None
 
 
 def save_checkpoint(path, payload: dict) -> Path:
@@ -95,27 +112,19 @@ class Checkpoint(dict):
         return self["_path"]
 
 
-def load_checkpoint(path, map_location="cpu") -> Checkpoint:
+def load_checkpoint(path, map_location="cpu", format: str = FORMAT,
+                    what: str = "GAN checkpoint") -> Checkpoint:
     """Load a checkpoint file or run directory safely.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the file when it
     is missing, truncated/corrupt, carries pickled objects other than tensors
-    and plain containers, or is not a napari-gandl GAN checkpoint.
+    and plain containers, or is not a napari-gandl checkpoint of ``format``
+    (other trained embedders save their own format through :func:`save_checkpoint`).
     """
-    p = resolve_checkpoint(path)
-    try:
-        data = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"refusing to load {p}: it contains pickled objects other than tensors "
-            f"(possibly code), which napari-gandl never writes ({exc.__class__.__name__})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(
-            f"cannot read GAN checkpoint {p}: the file is truncated or corrupt ({exc})"
-        ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{p} is not a napari-gandl GAN checkpoint")
+    p = resolve_checkpoint(path, what)
+    data = read_tensors(p, f"napari-gandl {what}", map_location)
+    if not isinstance(data, dict) or data.get("format") != format:
+        raise CheckpointError(f"{p} is not a napari-gandl {what}")
     out = Checkpoint(data)
     for key in ("config", "extra"):
         if isinstance(out.get(key), str):
