@@ -3,4 +3,5 @@
 Adding a method = adding a module here and importing it below.
 """
 
-from . import gandl, handcrafted  # noqa: F401
+# registration order is the column order of `gandl compare`
+from . import gandl, untrained, handcrafted, densenet, convae, simclr  # noqa: F401,I001

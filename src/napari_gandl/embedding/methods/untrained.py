@@ -1,0 +1,38 @@
+"""GAN-DL's discriminator before any training (``gandl-untrained``): the control for GAN-DL.
+
+The same networks as ``gandl`` (the quick preset, the same seed), initialised
+and saved without a single training step, with the per-stain normaliser
+fitted on the plate.  What ``gandl`` gains over this row is what training
+taught the discriminator; what this row gains over ``handcrafted`` is the
+architecture alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..registry import MethodSpec, register
+from .gandl import load as load_gandl
+
+
+def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0):
+    """Write the initialised run (``minutes``/``kimg`` are ignored: nothing is trained)."""
+    from napari_gandl.gan.checkpoint import CHECKPOINT_NAME
+    from napari_gandl.gan.training import Trainer, make_config
+
+    path = Path(out_dir) / CHECKPOINT_NAME
+    if not (resume and path.exists()):
+        trainer = Trainer(plate, out_dir, make_config("quick", kimg=1.0, device=device, seed=seed))
+        path = trainer.save(samples=False)
+    yield {"kimg": 0.0, "nimg": 0, "fraction": 1.0, "elapsed_s": 0.0, "eta_s": 0.0,
+           "checkpoint": str(path), "done": True}
+
+
+def load(source, plate=None, device: str = "auto", layer: str | None = None):
+    embedder = load_gandl(source, plate, device, layer)
+    embedder.name = "gandl-untrained"
+    return embedder
+
+
+register(MethodSpec("gandl-untrained", load=load, train=train, needs_weights=True,
+                    help="GAN-DL's discriminator untrained (the control: same networks, no training)"))
