@@ -12,7 +12,7 @@ from .synthetic import PRESETS
 
 # Modules that add subcommands through ``register(subparsers)``.
 SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.synthetic", "napari_gandl.gan.cli", "napari_gandl.embedding.cli",
-                               "napari_gandl.analysis.cli")
+                               "napari_gandl.embedding.compare", "napari_gandl.analysis.cli")
 
 
 def demo(args: argparse.Namespace) -> int:

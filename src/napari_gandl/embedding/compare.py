@@ -1,0 +1,307 @@
+"""``gandl compare``: every method trained and embedded with the same budget, then Table 1.
+
+For each method, in its own folder ``OUT/METHOD/``:
+
+1. train it on the plate for ``minutes`` (methods with a train step:
+   GAN-DL, ConvAE, SimCLR; the same budget for each), resuming a run that
+   was interrupted;
+2. embed every site (``embeddings.parquet``; the pipeline resumes a partial
+   output) and, with ``zero_shot``, every site of a second plate with a
+   different stain set (stains mapped by name);
+3. record what was done in ``status.json``, so a rerun skips finished steps.
+
+Then every embedding goes through the analysis of ``gandl analyse``
+(centre-scale plate normalisation on controls; linear SVM tasks: C+ vs C-
+merged and per cell type, cell type, zero-shot cell type) under two split
+schemes: repeated well-grouped 75/25 splits and leave-one-plate-out.  The
+comparison is written as ``compare.md``, ``compare.html`` and
+``compare.json``: rows are tasks, columns are methods, accuracy mean ± sd.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from napari_gandl.analysis.classify import define_task
+from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, score_tasks
+from napari_gandl.analysis.tables import TableError, load_embeddings
+
+from .pipeline import embed_plate
+from .registry import METHODS, get_method, load_embedder, method_names
+
+__all__ = ["compare", "default_methods", "SPLITS"]
+
+STATUS = "status.json"
+SPLITS = {"tasks": "well-grouped 75/25 splits", "tasks_lopo": "leave-one-plate-out"}  # report keys
+ZERO_SHOT = "zero-shot cell type"
+Progress = Callable[[str, str, float, str], None]  # (method, stage, fraction, message)
+
+
+def default_methods(with_weights: bool = False) -> list[str]:
+    """Every registered method that runs without a weights file (it trains its own
+    model or needs none); with a weights file, the methods that need one too."""
+    return [n for n in method_names()
+            if with_weights or METHODS[n].train is not None or not METHODS[n].needs_weights]
+
+
+def _read_status(folder: Path) -> dict:
+    try:
+        return json.loads((folder / STATUS).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_status(folder: Path, status: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{STATUS}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(status, indent=2))
+    os.replace(tmp, folder / STATUS)
+
+
+def _embed_timed(plate, embedder, out_path: Path, stain_map, report: Callable[[float, str], None]) -> dict:
+    """Embed (resuming), returning sites/s over the sites embedded in this call."""
+    first, last = [None], [0]
+
+    def progress(done, total):
+        if first[0] is None:
+            first[0] = done
+        last[0] = done
+        report(done / max(total, 1), f"{done}/{total} sites")
+
+    t0 = time.perf_counter()
+    embed_plate(plate, embedder, out_path=out_path, stain_map=stain_map, progress=progress)
+    seconds = time.perf_counter() - t0
+    n = last[0] - (first[0] or 0)
+    return {"file": out_path.name, "sites": n, "seconds": seconds,
+            "sites_per_s": n / seconds if n and seconds > 0 else None}
+
+
+def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zero_shot=None,
+               device: str = "auto", seed: int = 0, progress: Progress | None = None) -> dict:
+    """Train (if the method trains) and embed one method into ``folder``; returns its status."""
+    spec = get_method(name)
+    status = _read_status(folder)
+    say = (lambda stage: (lambda f, msg: progress(name, stage, f, msg))) if progress else \
+        (lambda stage: (lambda f, msg: None))
+    run = folder / "run"
+    if spec.train is not None and "trained" not in status:
+        resume = (run / "checkpoint.pt").exists()
+        last = {}
+        for info in spec.train(plate, run, minutes=minutes, device=device, resume=resume, seed=seed):
+            last = info
+            rate = f", {info['img_per_s']:.0f} img/s" if "img_per_s" in info else ""
+            say("train")(float(info.get("fraction", 0.0)), f"{info.get('kimg', 0):.2f} kimg{rate}")
+        status["trained"] = {"minutes": minutes, "kimg": last.get("kimg"),
+                             "elapsed_s": last.get("elapsed_s"), "resumed": resume}
+        _write_status(folder, status)
+    source = run if spec.train is not None else (weights if spec.needs_weights else None)
+    embedder = None
+    if "embedded" not in status:
+        embedder = load_embedder(name, source, plate, device)
+        status["dim"] = int(embedder.dim)
+        status["embedded"] = _embed_timed(plate, embedder, folder / "embeddings.parquet", None, say("embed"))
+        _write_status(folder, status)
+    if zero_shot is not None and "zero_shot" not in status:
+        embedder = embedder or load_embedder(name, source, plate, device)
+        status["zero_shot"] = _embed_timed(zero_shot, embedder, folder / "zero_shot.parquet", "auto",
+                                           say("zero-shot"))
+        _write_status(folder, status)
+    return status
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def evaluate_embedding(path: Path, metadata=None, zero_shot_path: Path | None = None,
+                       n_splits: int = 10, seed: int = 0) -> dict:
+    """The control tasks of ``gandl analyse`` (and the zero-shot cell-type task) on one
+    embedding, under both split schemes: a dict with ``tasks`` (well-grouped),
+    ``tasks_lopo`` (leave-one-plate-out), ``skipped`` and ``notes``."""
+    part = {"normalise": "centerscale", "tasks": {}, "tasks_lopo": {}, "skipped": {}, "notes": []}
+    raw = load_embeddings(path, metadata)
+    table, confounded = normalise_for_tasks(raw, "centerscale", part)
+    tasks = control_tasks(raw, table, confounded, part)
+    if zero_shot_path is not None:
+        zs = load_embeddings(zero_shot_path)
+        try:
+            tasks[ZERO_SHOT] = (define_task(zs.meta, "cell_type", None, None, name=ZERO_SHOT), zs.X)
+        except TableError as exc:
+            part["skipped"][ZERO_SHOT] = str(exc)
+    score_tasks(tasks, part, n_splits=n_splits, seed=seed)
+    return part
+
+
+# ------------------------------------------------------------------ the command
+
+
+def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, weights=None,
+            zero_shot=None, device: str = "auto", n_splits: int = 10, seed: int = 0,
+            progress: Progress | None = None) -> dict:
+    """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``."""
+    from napari_gandl.plate import open_plate
+
+    plate = open_plate(plate) if isinstance(plate, (str, os.PathLike)) else plate
+    zs_plate = open_plate(zero_shot) if isinstance(zero_shot, (str, os.PathLike)) else zero_shot
+    out = Path(out_dir)
+    methods = list(methods) if methods else default_methods(weights is not None)
+    for name in methods:
+        spec = get_method(name)  # unknown names fail before any work
+        if spec.needs_weights and spec.train is None and weights is None:
+            raise ValueError(f"method {name!r} needs a weights file (--weights): {spec.help}")
+    report = {"plate": str(plate.root), "zero_shot": None if zs_plate is None else str(zs_plate.root),
+              "minutes": minutes, "methods": {}, "splits": SPLITS, "results": {s: {} for s in SPLITS},
+              "skipped": {}, "notes": []}
+    for name in methods:
+        status = run_method(name, plate, out / name, minutes, weights, zs_plate, device, seed, progress)
+        report["methods"][name] = status
+    for name in methods:
+        if progress:
+            progress(name, "evaluate", 0.0, "linear SVM tasks")
+        zs_path = out / name / "zero_shot.parquet" if zs_plate is not None else None
+        part = evaluate_embedding(out / name / "embeddings.parquet", metadata, zs_path, n_splits, seed)
+        for split in SPLITS:
+            for task, r in part[split].items():
+                report["results"][split].setdefault(task, {})[name] = {
+                    "mean": r["accuracy_mean"], "sd": r["accuracy_sd"], "n": r["n_splits"],
+                    "balanced_mean": r["balanced_accuracy_mean"]}
+        report["skipped"].update({f"{name}: {k}": v for k, v in part["skipped"].items()})
+        report["notes"] += [f"{name}: {n}" for n in part["notes"]]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(report, indent=2))
+    (out / "compare.md").write_text(markdown(report))
+    (out / "compare.html").write_text(to_html(report))
+    return report
+
+
+# ------------------------------------------------------------------ tables
+
+
+def _rows(report: dict, split: str) -> list[list[str]]:
+    methods = list(report["methods"])
+    rows = []
+    for task, cells in report["results"][split].items():
+        rows.append([task] + [f"{100 * cells[m]['mean']:.1f} ± {100 * cells[m]['sd']:.1f}"
+                              if m in cells else "–" for m in methods])
+    return rows
+
+
+def _method_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for name, st in report["methods"].items():
+        trained = st.get("trained")
+        train = "–" if not trained else f"{trained['elapsed_s'] / 60:.2f} min ({trained['kimg']:.2f} kimg)"
+        sps = st.get("embedded", {}).get("sites_per_s")
+        rows.append([name, str(st.get("dim", "")), train, "–" if sps is None else f"{sps:.1f}"])
+    return rows
+
+
+def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every table of the comparison."""
+    methods = list(report["methods"])
+    out = [(f"Accuracy (%), {SPLITS[s]}: mean ± sd", ["task"] + methods, _rows(report, s)) for s in SPLITS]
+    out.append(("Methods", ["method", "features", "training", "embedding (sites/s)"], _method_rows(report)))
+    return out
+
+
+def _md_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def markdown(report: dict) -> str:
+    parts = [f"# Comparison on {report['plate']}", "",
+             f"Training budget: {report['minutes']} min per trainable method. Linear SVM on "
+             "centre-scaled features (controls of each plate); sd over splits (well-grouped) or "
+             "over held-out plates (leave-one-plate-out)."]
+    for title, header, rows in tables(report):
+        parts += ["", f"## {title}", "", _md_table(header, rows)]
+    if report["skipped"]:
+        parts += ["", "## Not evaluated", ""] + [f"- {k}: {v}" for k, v in report["skipped"].items()]
+    return "\n".join(parts) + "\n"
+
+
+def to_html(report: dict) -> str:
+    e = html.escape
+    body = [f"<h1>Comparison on {e(report['plate'])}</h1>",
+            f"<p>Training budget: {report['minutes']} min per trainable method.</p>"]
+    for title, header, rows in tables(report):
+        body.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+        body += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+        body.append("</table>")
+    if report["skipped"]:
+        body.append("<h2>Not evaluated</h2><ul>"
+                    + "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in report["skipped"].items()) + "</ul>")
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
+             "td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}td:first-child{text-align:left}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>gandl compare</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+# ------------------------------------------------------------------ command line
+
+
+def cmd_compare(args) -> int:
+    from napari_gandl.gan.cli import _progress_bar
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    tty = sys.stderr.isatty()
+    last = {"t": 0.0, "key": None}
+
+    def progress(method, stage, fraction, message):
+        now = time.time()
+        key = (method, stage)
+        if key == last["key"] and fraction < 1.0 and now - last["t"] < (0.5 if tty else 10.0):
+            return
+        if key != last["key"] and last["key"] is not None and tty:
+            print(file=sys.stderr)
+        last.update(t=now, key=key)
+        print(("\r" if tty else "") + f"{method:>18s} {stage:9s} " + _progress_bar(fraction, message),
+              end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
+                     weights=args.weights, zero_shot=args.zero_shot, device=args.device,
+                     n_splits=args.splits, seed=args.seed, progress=None if args.quiet else progress)
+    if tty and not args.quiet:
+        print(file=sys.stderr)
+    for title, header, rows in tables(report):
+        print(f"\n{title}\n" + _md_table(header, rows))
+    print(f"\nComparison: {Path(args.out) / 'compare.html'}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``compare`` to the ``gandl`` argparse subparsers."""
+    p = subparsers.add_parser(
+        "compare", help="train and embed several methods with the same budget and compare them (Table 1)",
+        description="For each method: train it on PLATE for --minutes (if it trains), embed every site, "
+                    "then score linear-SVM control tasks under well-grouped and leave-one-plate-out "
+                    "splits. Writes OUT/compare.md, compare.html, compare.json and one folder per method. "
+                    "Rerunning continues interrupted methods and skips finished ones.")
+    p.add_argument("plate", metavar="PLATE", help="plate folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--methods", metavar="A,B,...",
+                   help="comma-separated methods (default: every registered method that needs no weights "
+                        "file, plus those that do when --weights is given)")
+    p.add_argument("--minutes", type=float, default=2.0,
+                   help="training budget of each trainable method, in minutes (default 2)")
+    p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")
+    p.add_argument("--zero-shot", metavar="PLATE2",
+                   help="also embed PLATE2 (another stain set, mapped by name) and classify its cell types")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--splits", type=int, default=10, help="repeated well-grouped splits per task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_compare)

@@ -1,0 +1,82 @@
+"""`gandl compare` on the sample plate with a tiny training budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from napari_gandl.cli import main
+from napari_gandl.embedding.compare import default_methods, run_method
+from napari_gandl.plate import open_plate
+
+METHODS = "gandl,gandl-untrained,handcrafted,convae"
+
+
+@pytest.fixture(scope="module")
+def compared(sample_plate, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    args = ["compare", str(sample_plate), "--out", str(out), "--methods", METHODS, "--minutes", "0.02",
+            "--splits", "3", "--device", "cpu", "--threads", "1", "--quiet", "--zero-shot", str(sample_plate)]
+    assert main(args) == 0
+    return out, args
+
+
+def test_compare_writes_table_1(compared, capsys):
+    out, _ = compared
+    report = json.loads((out / "compare.json").read_text())
+    assert list(report["methods"]) == METHODS.split(",")
+    well, lopo = report["results"]["tasks"], report["results"]["tasks_lopo"]
+    for task in ("C+ vs C- (merged)", "C+ vs C- (HRCE)", "C+ vs C- (VERO)", "HRCE vs VERO",
+                 "zero-shot cell type"):
+        assert set(well[task]) == set(METHODS.split(","))
+        for cell in well[task].values():
+            assert 0.0 <= cell["mean"] <= 1.0 and cell["sd"] >= 0.0 and cell["n"] == 3
+    assert set(lopo["C+ vs C- (merged)"]) == set(METHODS.split(","))
+    for name in ("gandl", "convae"):
+        trained = report["methods"][name]["trained"]
+        assert trained["elapsed_s"] >= 0.02 * 60 and trained["kimg"] > 0
+    for name, status in report["methods"].items():
+        assert status["embedded"]["sites"] == 100 and status["embedded"]["sites_per_s"] > 0
+        assert status["zero_shot"]["sites"] == 100
+    md = (out / "compare.md").read_text()
+    assert "| task | gandl | gandl-untrained | handcrafted | convae |" in md
+    assert report["methods"]["gandl-untrained"]["trained"]["kimg"] == 0.0
+    assert "leave-one-plate-out" in md and "| C+ vs C- (merged) |" in md
+    assert "<table>" in (out / "compare.html").read_text()
+
+
+def test_rerun_does_not_redo_finished_methods(compared):
+    out, args = compared
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*") if p.is_file() and p.name != "status.json"}
+    stamps.update({p: p.stat().st_mtime_ns for p in out.glob("*/run/checkpoint.pt")})
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_interrupted_training_is_resumed(sample_plate, tmp_path):
+    plate = open_plate(sample_plate)
+    folder = tmp_path / "convae"
+    first = run_method("convae", plate, folder, minutes=0.01, device="cpu")
+    status = json.loads((folder / "status.json").read_text())
+    del status["trained"], status["embedded"]  # as if killed after a checkpoint was written
+    (folder / "status.json").write_text(json.dumps(status))
+    second = run_method("convae", plate, folder, minutes=0.03, device="cpu")
+    assert second["trained"]["resumed"] and second["trained"]["kimg"] > first["trained"]["kimg"]
+    assert second["trained"]["elapsed_s"] >= 0.03 * 60
+
+
+def test_default_methods():
+    assert {"gandl", "handcrafted", "convae", "simclr"} <= set(default_methods())
+    assert not {"densenet-collapsed", "densenet-concat"} & set(default_methods())
+    assert {"densenet-collapsed", "densenet-concat"} <= set(default_methods(with_weights=True))
+
+
+@pytest.mark.parametrize("methods,message", [
+    ("handcrafted,nope", "unknown embedding method 'nope'"),
+    ("densenet-concat", "needs a weights file (--weights)"),
+])
+def test_bad_methods_are_named(sample_plate, tmp_path, capsys, methods, message):
+    assert main(["compare", str(sample_plate), "--out", str(tmp_path / "o"), "--methods", methods]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing was started
