@@ -52,15 +52,15 @@ def small_training(name, plate, out, snapshot_seconds=30.0, **kw):
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    """Randomly initialised DenseNet-121 saved with torchvision's pre-0.4 key names,
-    as in its ImageNet file densenet121-a639ec97.pth."""
+    """Randomly initialised DenseNet-121 saved as torchvision's ImageNet file
+    densenet121-a639ec97.pth is: pre-0.4 key names, legacy (non-zip) torch format."""
     torch.manual_seed(0)
     state = densenet.DenseNet121().state_dict()
     old = {re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", k): v for k, v in state.items()
            if not k.endswith("num_batches_tracked")}
     assert any(".norm.1." in k for k in old) and not any(".norm1." in k for k in old)
     path = tmp_path_factory.mktemp("weights") / "densenet121-random.pth"
-    torch.save(old, path)
+    torch.save(old, path, _use_new_zipfile_serialization=False)
     return path
 
 

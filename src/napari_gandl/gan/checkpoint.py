@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def read_tensors(path: Path, what: str, map_location="cpu"):
             f"refusing to load {path}: it contains pickled objects other than tensors "
             f"(possibly code), which a {what} never holds ({exc.__class__.__name__})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, struct.error) as exc:
+        # struct.error: a truncated file in the legacy (pre-1.6, non-zip) format
         raise CheckpointError(
             f"cannot read {what} {path}: the file is truncated or corrupt ({exc})"
         ) from None

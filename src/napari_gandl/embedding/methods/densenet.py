@@ -222,4 +222,5 @@ for _mode, _what in (("collapsed", "stains averaged to one grey image, 1024 feat
                      ("concat", "each stain through the network, 1024 features per stain")):
     register(MethodSpec(
         f"densenet-{_mode}", load=partial(_load, _mode), needs_weights=True,
-        help=f"ImageNet DenseNet-121 ({_what}); needs --weights densenet121-a639ec97.pth"))
+        help=f"ImageNet DenseNet-121 ({_what}); weights file: {WEIGHTS_URL} (never downloaded "
+             f"at run time: fetch it once and pass it)"))
