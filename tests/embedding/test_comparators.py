@@ -186,6 +186,13 @@ def test_interrupted_training_resumes_to_the_same_weights(name, plate, tmp_path)
         torch.testing.assert_close(b["net"][key], value, rtol=1e-5, atol=1e-6)
 
 
+def test_closing_training_keeps_a_checkpoint(plate, tmp_path):
+    run = small_training("simclr", plate, tmp_path / "run", kimg=1.0)
+    next(run), next(run)
+    run.close()  # what a GUI Stop button does
+    assert load_checkpoint(tmp_path / "run", format="napari-gandl-simclr/1")["nimg"] == 16
+
+
 def test_kill9_then_resume_continues(plate, tmp_path):
     run = tmp_path / "killed"
     code = (

@@ -235,7 +235,6 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
             "step": step, "elapsed_s": elapsed, "rng": _save_rng(np_rng), "config": cfg.to_dict()})
 
     last_save = time.time()
-    finished = False
     try:
         while fraction() < 1.0:
             t0 = time.perf_counter()
@@ -259,13 +258,8 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
                    "img_per_s": rate, "elapsed_s": elapsed, "fraction": frac,
                    "eta_s": elapsed * (1 - frac) / max(frac, 1e-9),
                    "checkpoint": str(written) if written else None, "done": False}
-        finished = True
-    finally:
-        import sys
-
-        exc = sys.exc_info()[1]
-        if exc is None or isinstance(exc, GeneratorExit):
-            path = save()
-    if finished:
-        yield {"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed, "fraction": 1.0,
-               "eta_s": 0.0, "checkpoint": str(path), "done": True}
+    except GeneratorExit:  # closed by the caller (Stop button, Ctrl-C): keep what was trained
+        save()
+        raise
+    yield {"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed, "fraction": 1.0,
+           "eta_s": 0.0, "checkpoint": str(save()), "done": True}
