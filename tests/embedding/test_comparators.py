@@ -125,6 +125,19 @@ def test_densenet_bad_weights_files_are_named(plate, weights_file, tmp_path):
         METHODS["densenet-collapsed"].load(alien, plate, "cpu")
 
 
+def test_gandl_embed_densenet(weights_file, sample_plate, tmp_path, capsys):
+    from napari_gandl.cli import main
+    from napari_gandl.embedding import read_embedding_table
+
+    out = tmp_path / "dn.parquet"
+    assert main(["embed", str(sample_plate), "--method", "densenet-collapsed", "--checkpoint",
+                 str(weights_file), "--out", str(out), "--device", "cpu"]) == 0
+    table = read_embedding_table(out)
+    assert table.shape == (100, 1 + 1024) and np.isfinite(table.iloc[:, 1:].to_numpy()).all()
+    assert main(["embed", str(sample_plate), "--method", "densenet-concat", "--out", str(out)]) == 2
+    assert densenet.WEIGHTS_URL in capsys.readouterr().err
+
+
 def test_densenet_wrong_stain_count(weights_file, plate, sites):
     emb = METHODS["densenet-concat"].load(weights_file, plate, "cpu")
     with pytest.raises(ValueError, match=r"densenet-concat expects .*\(n, 5, H, W\).*--stain-map"):

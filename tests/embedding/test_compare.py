@@ -44,12 +44,17 @@ def test_compare_writes_table_1(compared, capsys):
     assert report["methods"]["gandl-untrained"]["trained"]["kimg"] == 0.0
     assert "leave-one-plate-out" in md and "| C+ vs C- (merged) |" in md
     assert "<table>" in (out / "compare.html").read_text()
+    for name in METHODS.split(","):  # copairs mAP of each embedding
+        assert 0.0 <= report["map"][name]["activity"]["mean_mAP"] <= 1.0
+        assert (out / name / "map_activity.csv").is_file()
+    assert "| phenotypic activity vs C- |" in md
 
 
 def test_rerun_does_not_redo_finished_methods(compared):
     out, args = compared
-    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*") if p.is_file() and p.name != "status.json"}
-    stamps.update({p: p.stat().st_mtime_ns for p in out.glob("*/run/checkpoint.pt")})
+    done = list(out.glob("*/*.parquet")) + list(out.glob("*/run/checkpoint.pt"))
+    assert len(done) == 4 * 2 + 3  # embeddings + zero-shot embeddings, three trained runs
+    stamps = {p: p.stat().st_mtime_ns for p in done}
     assert main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
@@ -61,9 +66,10 @@ def test_interrupted_training_is_resumed(sample_plate, tmp_path):
     status = json.loads((folder / "status.json").read_text())
     del status["trained"], status["embedded"]  # as if killed after a checkpoint was written
     (folder / "status.json").write_text(json.dumps(status))
-    second = run_method("convae", plate, folder, minutes=0.03, device="cpu")
+    longer = first["trained"]["elapsed_s"] / 60 + 0.01  # at least one more step
+    second = run_method("convae", plate, folder, minutes=longer, device="cpu")
     assert second["trained"]["resumed"] and second["trained"]["kimg"] > first["trained"]["kimg"]
-    assert second["trained"]["elapsed_s"] >= 0.03 * 60
+    assert second["trained"]["elapsed_s"] >= longer * 60
 
 
 def test_default_methods():

@@ -13,9 +13,10 @@ For each method, in its own folder ``OUT/METHOD/``:
 Then every embedding goes through the analysis of ``gandl analyse``
 (centre-scale plate normalisation on controls; linear SVM tasks: C+ vs C-
 merged and per cell type, cell type, zero-shot cell type) under two split
-schemes: repeated well-grouped 75/25 splits and leave-one-plate-out.  The
-comparison is written as ``compare.md``, ``compare.html`` and
-``compare.json``: rows are tasks, columns are methods, accuracy mean ± sd.
+schemes: repeated well-grouped 75/25 splits and leave-one-plate-out; and
+copairs mAP of the well profiles.  The comparison is written as
+``compare.md``, ``compare.html`` and ``compare.json``: rows are tasks,
+columns are methods, accuracy mean ± sd.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from napari_gandl.analysis.classify import define_task
+from napari_gandl.analysis.profile_map import map_report
 from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, score_tasks
 from napari_gandl.analysis.tables import TableError, load_embeddings
 
@@ -40,6 +42,7 @@ __all__ = ["compare", "default_methods", "SPLITS"]
 STATUS = "status.json"
 SPLITS = {"tasks": "well-grouped 75/25 splits", "tasks_lopo": "leave-one-plate-out"}  # report keys
 ZERO_SHOT = "zero-shot cell type"
+MAP_ROWS = {"activity": "phenotypic activity vs C-", "consistency": "replicate consistency"}
 Progress = Callable[[str, str, float, str], None]  # (method, stage, fraction, message)
 
 
@@ -121,8 +124,9 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
 def evaluate_embedding(path: Path, metadata=None, zero_shot_path: Path | None = None,
                        n_splits: int = 10, seed: int = 0) -> dict:
     """The control tasks of ``gandl analyse`` (and the zero-shot cell-type task) on one
-    embedding, under both split schemes: a dict with ``tasks`` (well-grouped),
-    ``tasks_lopo`` (leave-one-plate-out), ``skipped`` and ``notes``."""
+    embedding, under both split schemes, and its copairs mAP (``map_*.csv`` beside
+    the embedding): a dict with ``tasks`` (well-grouped), ``tasks_lopo``
+    (leave-one-plate-out), ``map``, ``skipped`` and ``notes``."""
     part = {"normalise": "centerscale", "tasks": {}, "tasks_lopo": {}, "skipped": {}, "notes": []}
     raw = load_embeddings(path, metadata)
     table, confounded = normalise_for_tasks(raw, "centerscale", part)
@@ -134,6 +138,10 @@ def evaluate_embedding(path: Path, metadata=None, zero_shot_path: Path | None = 
         except TableError as exc:
             part["skipped"][ZERO_SHOT] = str(exc)
     score_tasks(tasks, part, n_splits=n_splits, seed=seed)
+    try:
+        part["map"] = map_report(table, path.parent, seed=seed)
+    except TableError as exc:
+        part["skipped"]["copairs mAP"] = str(exc)
     return part
 
 
@@ -156,6 +164,7 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
             raise ValueError(f"method {name!r} needs a weights file (--weights): {spec.help}")
     report = {"plate": str(plate.root), "zero_shot": None if zs_plate is None else str(zs_plate.root),
               "minutes": minutes, "methods": {}, "splits": SPLITS, "results": {s: {} for s in SPLITS},
+              "map": {},
               "skipped": {}, "notes": []}
     for name in methods:
         status = run_method(name, plate, out / name, minutes, weights, zs_plate, device, seed, progress)
@@ -170,6 +179,10 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
                 report["results"][split].setdefault(task, {})[name] = {
                     "mean": r["accuracy_mean"], "sd": r["accuracy_sd"], "n": r["n_splits"],
                     "balanced_mean": r["balanced_accuracy_mean"]}
+        if "map" in part:
+            report["map"][name] = {kind: {k: part["map"][kind][k]
+                                          for k in ("mean_mAP", "n_groups", "n_significant")}
+                                   for kind in MAP_ROWS}
         report["skipped"].update({f"{name}: {k}": v for k, v in part["skipped"].items()})
         report["notes"] += [f"{name}: {n}" for n in part["notes"]]
     out.mkdir(parents=True, exist_ok=True)
@@ -182,13 +195,23 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
 # ------------------------------------------------------------------ tables
 
 
+def accuracy_cell(cell: dict | None) -> str:
+    return "–" if cell is None else f"{100 * cell['mean']:.1f} ± {100 * cell['sd']:.1f}"
+
+
+def map_cell(cell: dict | None) -> str:
+    return "–" if cell is None else f"{cell['mean_mAP']:.3f} ({cell['n_significant']}/{cell['n_groups']})"
+
+
 def _rows(report: dict, split: str) -> list[list[str]]:
     methods = list(report["methods"])
-    rows = []
-    for task, cells in report["results"][split].items():
-        rows.append([task] + [f"{100 * cells[m]['mean']:.1f} ± {100 * cells[m]['sd']:.1f}"
-                              if m in cells else "–" for m in methods])
-    return rows
+    return [[task] + [accuracy_cell(cells.get(m)) for m in methods]
+            for task, cells in report["results"][split].items()]
+
+
+def _map_rows(report: dict) -> list[list[str]]:
+    return [[label] + [map_cell(report["map"].get(m, {}).get(kind)) for m in report["methods"]]
+            for kind, label in MAP_ROWS.items()]
 
 
 def _method_rows(report: dict) -> list[list[str]]:
@@ -205,6 +228,9 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table of the comparison."""
     methods = list(report["methods"])
     out = [(f"Accuracy (%), {SPLITS[s]}: mean ± sd", ["task"] + methods, _rows(report, s)) for s in SPLITS]
+    if report["map"]:
+        out.append(("copairs mAP of well profiles: mean over compound x dose groups (groups at q < 0.05)",
+                    ["profile"] + methods, _map_rows(report)))
     out.append(("Methods", ["method", "features", "training", "embedding (sites/s)"], _method_rows(report)))
     return out
 

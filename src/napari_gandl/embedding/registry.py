@@ -83,7 +83,8 @@ def load_embedder(name: str, source=None, plate=None, device: str = "auto", **op
     """A ready embedder of method ``name`` (see :class:`MethodSpec`)."""
     spec = get_method(name)
     if spec.needs_weights and source is None:
-        raise ValueError(f"embedding method {name!r} needs a run folder or weights file (--checkpoint)")
+        raise ValueError(f"embedding method {name!r} needs a run folder or weights file (--checkpoint): "
+                         f"{spec.help}")
     embedder = spec.load(None if source is None else Path(source), plate, device, **options)
     if embedder.source is None and source is not None:
         embedder.source = Path(source)
