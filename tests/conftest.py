@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 from napari_gandl.synthetic import write_sample_plate
 
@@ -51,3 +57,34 @@ def plate_copy(sample_plate, tmp_path) -> Path:
 def count_opens():
     """``with count_opens() as opened:`` collects the .png files opened inside the block."""
     return _count_opens
+
+
+def _kill9_when(argv: list[str], ready, timeout: float = 120.0, env: dict | None = None):
+    """Run ``argv`` (with this checkout's ``src`` on the path), ``kill -9`` it once
+    ``ready()`` is true, check that it was killed (not finished or crashed) and
+    return the finished ``Popen``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail("the process ended before it was killed: " + proc.stderr.read().decode()[-2000:])
+            if time.time() > deadline:
+                pytest.fail(f"not ready to be killed within {timeout:.0f} s")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    return proc
+
+
+@pytest.fixture
+def kill9_when():
+    """``kill9_when(argv, ready)``: start ``argv``, ``kill -9`` it once ``ready()`` is true."""
+    return _kill9_when

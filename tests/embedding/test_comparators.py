@@ -4,13 +4,8 @@ SimCLR trained on the sample plate."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +18,6 @@ from napari_gandl.embedding.registry import METHODS
 from napari_gandl.gan.checkpoint import CheckpointError, load_checkpoint
 from napari_gandl.plate import open_plate
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 # small networks so that training steps take milliseconds; the code path is the registry's
 SMALL = dict(resolution=32, batch=8)
 SMALL_NETS = {"convae": dict(dim=16, widths=[8, 8, 8, 16, 16]),
@@ -125,16 +119,10 @@ def test_densenet_bad_weights_files_are_named(plate, weights_file, tmp_path):
         METHODS["densenet-collapsed"].load(alien, plate, "cpu")
 
 
-def test_gandl_embed_densenet(weights_file, sample_plate, tmp_path, capsys):
+def test_gandl_embed_densenet_without_weights_says_where_they_are(sample_plate, tmp_path, capsys):
     from napari_gandl.cli import main
-    from napari_gandl.embedding import read_embedding_table
 
-    out = tmp_path / "dn.parquet"
-    assert main(["embed", str(sample_plate), "--method", "densenet-collapsed", "--checkpoint",
-                 str(weights_file), "--out", str(out), "--device", "cpu"]) == 0
-    table = read_embedding_table(out)
-    assert table.shape == (100, 1 + 1024) and np.isfinite(table.iloc[:, 1:].to_numpy()).all()
-    assert main(["embed", str(sample_plate), "--method", "densenet-concat", "--out", str(out)]) == 2
+    assert main(["embed", str(sample_plate), "--method", "densenet-concat", "--out", str(tmp_path / "o")]) == 2
     assert densenet.WEIGHTS_URL in capsys.readouterr().err
 
 
@@ -163,8 +151,8 @@ def small_runs(plate, tmp_path_factory):
 def test_registered_training_and_embedding(name, plate, sites, tmp_path):
     """The registry's own train/load with the default networks (a few steps)."""
     spec = METHODS[name]
-    infos = list(spec.train(plate, tmp_path / "run", kimg=0.064, device="cpu", seed=0))
-    assert infos[-1]["done"] and infos[-1]["nimg"] >= 64
+    infos = list(spec.train(plate, tmp_path / "run", kimg=0.032, device="cpu", seed=0))
+    assert infos[-1]["done"] and infos[-1]["nimg"] >= 32
     emb = spec.load(tmp_path / "run", plate, "cpu")
     f = emb.embed_sites(sites[:2])
     assert f.shape == (2, 256) and emb.dim == 256 and np.isfinite(f).all()
@@ -206,33 +194,15 @@ def test_closing_training_keeps_a_checkpoint(plate, tmp_path):
     assert load_checkpoint(tmp_path / "run", format="napari-gandl-simclr/1")["nimg"] == 16
 
 
-def test_kill9_then_resume_continues(plate, tmp_path):
+def test_kill9_then_resume_continues(plate, tmp_path, kill9_when):
     run = tmp_path / "killed"
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]);"
-        "from test_comparators import small_training; from napari_gandl.plate import open_plate;"
-        "[None for _ in small_training('convae', open_plate(sys.argv[3]), sys.argv[4], kimg=0.12,"
-        " snapshot_seconds=0.1)]")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code, SRC, str(Path(__file__).parent),
-                             str(plate.root), str(run)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     ckpt = run / "checkpoint.pt"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:
-            if ckpt.exists() and load_checkpoint(ckpt, format="napari-gandl-convae/1")["nimg"] >= 16:
-                break
-            if proc.poll() is not None:
-                pytest.fail("training ended before it was killed: " + proc.stderr.read().decode()[-2000:])
-            time.sleep(0.1)
-        else:
-            pytest.fail("no checkpoint written in time")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_comparators import small_training;"
+            "from napari_gandl.plate import open_plate;"
+            "[None for _ in small_training('convae', open_plate(sys.argv[2]), sys.argv[3], kimg=0.12,"
+            " snapshot_seconds=0.1)]")
+    kill9_when([sys.executable, "-c", code, str(Path(__file__).parent), str(plate.root), str(run)],
+               lambda: ckpt.exists() and load_checkpoint(ckpt, format="napari-gandl-convae/1")["nimg"] >= 16)
     killed = load_checkpoint(ckpt, format="napari-gandl-convae/1")  # atomic write: loadable
     assert 0 < killed["nimg"] < 120
     infos = list(small_training("convae", plate, run, resume=True))

@@ -1,10 +1,7 @@
 """The pipeline's reliability: resume after kill -9, dask on a Plate{n} folder, bad metadata named."""
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,23 +21,16 @@ def _env():
             "OMP_NUM_THREADS": "1"}
 
 
-def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate, tmp_path, capsys):
+def test_kill_9_during_gandl_embed_resumes_from_the_batches_written(sample_plate, tmp_path, capsys,
+                                                                   kill9_when):
     import hanging_method
 
     out = tmp_path / "emb.parquet"
     parts = tmp_path / ".emb.parquet.parts"
     argv = ["embed", str(sample_plate), "--method", "test-hanging-mean", "--out", str(out), "--batch", "4"]
     driver = f"import sys, hanging_method; from napari_gandl.cli import main; sys.exit(main({argv!r}))"
-    proc = subprocess.Popen([sys.executable, "-c", driver], env={**_env(), "GANDL_TEST_HANG_AFTER": "5"},
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 120
-        while len(list(parts.glob("*.parquet"))) < 5 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)  # while it embeds its 6th batch
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    proc = kill9_when([sys.executable, "-c", driver], lambda: len(list(parts.glob("*.parquet"))) >= 5,
+                      env={"PYTHONPATH": str(HERE), "GANDL_TEST_HANG_AFTER": "5"})  # hangs in its 6th batch
     written = len(list(parts.glob("*.parquet")))
     assert written == 5 and not out.exists()  # 100 sites in 25 batches: killed after 5
     (tmp_path / f".emb.parquet.{proc.pid + 1}.tmp").write_bytes(b"PAR1 half a file")  # a stale temp file

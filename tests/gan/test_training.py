@@ -3,10 +3,8 @@
 import csv
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -97,32 +95,14 @@ def test_existing_run_needs_resume(tiny_run, gan_plate):
         train(gan_plate, tiny_run, kimg=0.1, device="cpu", **TINY)
 
 
-def test_kill9_then_resume_completes(gan_plate, tmp_path):
+def test_kill9_then_resume_completes(gan_plate, tmp_path, kill9_when):
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "napari_gandl.gan.cli", "train", str(gan_plate), "--out", str(run),
            "--resolution", "32", "--batch", "8", "--kimg", "0.2", "--snapshot-kimg", "0.016",
            "--channel-base", "256", "--channel-max", "32", "--d-channel-base", "256",
            "--d-channel-max", "32", "--device", "cpu", "--threads", "1"]
-    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     ckpt = run / "checkpoint.pt"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:
-            if ckpt.exists() and load_checkpoint(ckpt)["cur_nimg"] >= 32:
-                break
-            if proc.poll() is not None:
-                pytest.fail("training ended before it could be killed: "
-                            + proc.stderr.read().decode()[-2000:])
-            time.sleep(0.2)
-        else:
-            pytest.fail("no checkpoint written in time")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    kill9_when(cmd, lambda: ckpt.exists() and load_checkpoint(ckpt)["cur_nimg"] >= 32)
     killed_at = load_checkpoint(ckpt)["cur_nimg"]  # the atomic write left a loadable file
     assert 0 < killed_at < 200
     done = subprocess.run(cmd + ["--resume"], env=subprocess_env(), capture_output=True, timeout=300)
