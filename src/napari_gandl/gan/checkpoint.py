@@ -124,7 +124,7 @@ def load_checkpoint(path, map_location="cpu", format: str = FORMAT,
     (other trained embedders save their own format through :func:`save_checkpoint`).
     """
     p = resolve_checkpoint(path, what)
-    data = read_tensors(p, f"napari-gandl {what}", map_location)
+    data = read_tensors(p, what, map_location)
     if not isinstance(data, dict) or data.get("format") != format:
         raise CheckpointError(f"{p} is not a napari-gandl {what}")
     out = Checkpoint(data)
