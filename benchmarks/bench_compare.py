@@ -118,7 +118,11 @@ def report_body(reports: dict[str, dict], minutes: float, densenet: dict | None)
         "equal, small budget, not at convergence. Linear SVM on centre-scaled features, accuracy % "
         "mean ± sd (10 well-grouped 75/25 splits; leave-one-plate-out: sd over the two held-out "
         "plates). `gandl-untrained` is GAN-DL's discriminator before training (the control); "
-        "`handcrafted` the 15 intensity/texture features per stain.",
+        "`handcrafted` the 15 intensity/texture features per stain. At this budget GAN-DL has "
+        "seen under 1 kimg, so `gandl` and `gandl-untrained` are close: the table shows what the "
+        "architecture and its readout give, not what GAN training adds (see the GAN-DL quality "
+        "benchmark for that). ConvAE (256-d bottleneck) and SimCLR (pooled encoder) trail both on "
+        "C+ vs C-; they tell the cell types apart.",
     ]
     if any(m.startswith("densenet") for m in methods):
         lines.append("\n**DenseNet-121 ran with randomly initialised weights** (no ImageNet file can be "
@@ -141,8 +145,8 @@ def report_body(reports: dict[str, dict], minutes: float, densenet: dict | None)
             cells = [map_cell(r.get("map", {}).get(m, {}).get("activity")) for m in methods]
             lines.append(f"| {screen} | " + " | ".join(cells) + " |")
     lines += ["", "**Embedding throughput** (sites/s, whole 256 px sites, CPU, 1 thread, on the "
-              "shared 2-core machine under load from other jobs: treat as rough) and training done "
-              "in the budget (kimg)", "",
+              "shared 2-core machine under load from other jobs: rough; `gandl` and `gandl-untrained` are "
+              "the same network, so their difference is the load) and training done in the budget (kimg)", "",
               "| screen | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for screen, r in reports.items():
         row = []
@@ -157,9 +161,12 @@ def report_body(reports: dict[str, dict], minutes: float, densenet: dict | None)
                   f"of the {densenet['screen']} screen: collapsed {densenet['densenet-collapsed']:.2f} "
                   f"sites/s, concatenated {densenet['densenet-concat']:.2f} sites/s (not run over whole "
                   "screens: at 256 px it would take most of the CPU budget)."]
-    skipped = sorted({k.split(": ", 1)[1] for r in reports.values() for k in r["skipped"]})
+    skipped = {}  # what was not scored, and why (the reason without its per-plate details)
+    for r in reports.values():
+        for key, why in r["skipped"].items():
+            skipped.setdefault(key.split(": ", 1)[1], why.split(": ", 1)[-1].split(" (")[0])
     if skipped:
-        lines += ["", "Not scored: " + "; ".join(skipped) + "."]
+        lines += ["", "Not scored: " + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) + "."]
     return "\n".join(lines)
 
 

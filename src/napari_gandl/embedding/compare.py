@@ -90,8 +90,10 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
     """Train (if the method trains) and embed one method into ``folder``; returns its status."""
     spec = get_method(name)
     status = _read_status(folder)
-    say = (lambda stage: (lambda f, msg: progress(name, stage, f, msg))) if progress else \
-        (lambda stage: (lambda f, msg: None))
+
+    def say(stage: str) -> Callable[[float, str], None]:
+        return lambda fraction, message: progress and progress(name, stage, fraction, message)
+
     run = folder / "run"
     if spec.train is not None and "trained" not in status:
         resume = (run / "checkpoint.pt").exists()
