@@ -54,7 +54,10 @@ def main(argv=None):
     ap.add_argument("--control-wells", type=int, default=12, help="negative (and positive) control wells per cell type")
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from WORKDIR/zero_shot.json")
     args = ap.parse_args(argv)
+    if args.report_only:
+        return report(json.loads((Path(args.workdir) / "zero_shot.json").read_text()))
 
     import torch
 
@@ -95,39 +98,53 @@ def main(argv=None):
         t0 = time.perf_counter()
         embed_plate(plate, embedder, out_path=table, batch_size=16, stain_map=stain_map)
         seconds = time.perf_counter() - t0
-        report = analyse(table, out_dir=work / f"report-{i}", n_splits=args.splits, ground_truth=False)
-        task = report["tasks"][CELL_TYPES]
+        task = analyse(table, out_dir=work / f"report-{i}", n_splits=args.splits,
+                       ground_truth=False)["tasks"][CELL_TYPES]
         rows.append((label, embedder.dim, task, plate.n_sites / seconds))
         print(label, f"{100 * task['accuracy_mean']:.1f} ± {100 * task['accuracy_sd']:.1f} %",
               f"{plate.n_sites / seconds:.1f} sites/s", flush=True)
 
-    n_controls = sum(rows[0][2]["n_sites"].values())
+    results = {
+        "setup": {"tile": args.tile, "n_sites": plate.n_sites, "run": str(run), "kimg": ck["cur_nimg"] / 1000,
+                  "train_minutes": ck.get("elapsed_s", 0) / 60, "splits": args.splits},
+        "methods": {label: {"dim": dim, "sites_per_s": rate, **{k: task[k] for k in (
+            "accuracy_mean", "accuracy_sd", "balanced_accuracy_mean", "balanced_accuracy_sd", "n_sites", "n_wells")}}
+            for label, dim, task, rate in rows},
+    }
+    (work / "zero_shot.json").write_text(json.dumps(results, indent=1))
+    report(results, args.no_report)
+
+
+def report(results: dict, no_report: bool = False) -> None:
+    setup, methods = results["setup"], results["methods"]
+    first = next(iter(methods.values()))
     lines = [
-        f"The RxRx1-like sample (`gandl synthetic --preset rxrx1`, {args.tile} px tiles, {plate.n_sites} sites; "
-        f"{n_controls} sites of control wells, {rows[0][2]['n_wells']} wells, in the task) embedded by a "
-        f"GAN-DL run trained on the 5-stain RxRx19a-like demo screen ({ck['cur_nimg'] / 1000:.1f} kimg, "
-        f"{ck.get('elapsed_s', 0) / 60:.1f} min, quick preset) with `--stain-map auto` (MitoTracker dropped); "
+        f"The RxRx1-like sample (`gandl synthetic --preset rxrx1`, {setup['tile']} px tiles, {setup['n_sites']} "
+        f"sites; {sum(first['n_sites'].values())} sites of {first['n_wells']} control wells in the task) embedded "
+        f"by a GAN-DL run trained on the 5-stain RxRx19a-like demo screen (`{setup['run']}`, {setup['kimg']:.1f} kimg, "
+        f"{setup['train_minutes']:.1f} min, quick preset) with `--stain-map auto` (MitoTracker dropped); "
         f"cell type (4 classes, chance 25 %) by `gandl analyse`: multi-class linear SVM on the control wells, "
-        f"{args.splits} well-grouped 75/25 splits. Throughput: `embed_plate`, batches of 16, one torch thread.",
+        f"{setup['splits']} well-grouped 75/25 splits. Throughput: `embed_plate`, batches of 16, one torch thread.",
         "",
         "| embedding | dim | accuracy | balanced accuracy | embedding throughput |",
         "|---|---:|---:|---:|---:|",
     ]
-    for label, dim, task, rate in rows:
-        lines.append(f"| {label} | {dim} | {100 * task['accuracy_mean']:.1f} ± {100 * task['accuracy_sd']:.1f} % "
-                     f"| {100 * task['balanced_accuracy_mean']:.1f} ± {100 * task['balanced_accuracy_sd']:.1f} % "
-                     f"| {rate:.1f} sites/s |")
+    for label, m in methods.items():
+        lines.append(f"| {label} | {m['dim']} | {100 * m['accuracy_mean']:.1f} ± {100 * m['accuracy_sd']:.1f} % "
+                     f"| {100 * m['balanced_accuracy_mean']:.1f} ± {100 * m['balanced_accuracy_sd']:.1f} % "
+                     f"| {m['sites_per_s']:.1f} sites/s |")
+    if min(m["accuracy_mean"] for m in methods.values()) > 0.97:
+        lines += ["", "Every embedding, the untrained network and handcrafted features included, separates "
+                      "the four synthetic cell types: they differ in size, shape and density far more than "
+                      "RxRx1's do, so this sample shows the zero-shot path end to end (stain mapping, RxRx1 "
+                      "metadata, the cell-type task) but cannot rank embeddings. The paper's 92.7 % for GAN-DL "
+                      "on the real RxRx1 needs the real data; a harder RxRx1-like screen would be a new screen."]
     body = "\n".join(lines)
-    (work / "zero_shot.json").write_text(json.dumps(
-        {label: {"dim": dim, **{k: task[k] for k in ("accuracy_mean", "accuracy_sd", "balanced_accuracy_mean",
-                                                    "balanced_accuracy_sd", "n_sites", "n_wells")},
-                 "sites_per_s": rate} for label, dim, task, rate in rows}, indent=1))
     print(body)
-    if not args.no_report:
+    if not no_report:
         from _report import write_section
 
         write_section("zero_shot", "Zero-shot cell types (RxRx1-like sample, bench_zero_shot.py)", body)
-
 
 if __name__ == "__main__":
     main()
