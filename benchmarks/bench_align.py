@@ -38,39 +38,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_suite import embed, gandl, log  # noqa: E402  (the suite's runner and cache layout)
+
 SCREENS = ("plate-gain-blur", "plate-background-density", "texture")
 ROWS = ("none", "centre-scale", "TVN", "GRL training", "GRL training + centre-scale",
         "post-hoc", "post-hoc + centre-scale")
-
-
-def log(*args):
-    print(time.strftime("%H:%M:%S"), *args, flush=True)
-
-
-def gandl(*args) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([sys.executable, "-m", "napari_gandl.cli", *args], check=True, env=env)
-
-
-def embed(plate_root: Path, run: Path, out: Path) -> Path:
-    from napari_gandl.embedding import embed_plate
-
-    if not out.is_file():
-        embed_plate(plate_root, "gandl", out_path=out, device="cpu", source=run)
-    return out
 
 
 def scores(table, wells: pd.DataFrame) -> dict:
@@ -127,8 +110,8 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str) -> dict:
               "--threads", "1", "--seed", "0", "--align", "plate", *resume)
     aligned = load_checkpoint(aligned_run)
     t0 = time.time()
-    raw = load_embeddings(embed(plate_root, run, folder / f"emb-gandl-{tag}.parquet"))
-    grl = load_embeddings(embed(plate_root, aligned_run, folder / f"emb-gandl-{tag}-align-plate.parquet"))
+    raw = load_embeddings(embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}.parquet"))
+    grl = load_embeddings(embed(plate_root, "gandl", aligned_run, folder / f"emb-gandl-{tag}-align-plate.parquet"))
     log(f"{name}: embedded in {time.time() - t0:.0f} s")
     t0 = time.time()
     post, summary = align_embeddings(raw, "plate")
