@@ -28,7 +28,8 @@ alignment) time.
 Cache: ``--cache/<screen>/plate`` (written by bench_suite.py, or here),
 ``gandl-<tag>``, ``gandl-<tag>-align-plate``, ``emb-gandl-<tag>*.parquet`` and
 ``align-<tag>.json`` (delete it to score again).  One screen per invocation
-keeps a job under ten minutes; ``--table`` only assembles the cached results.
+(``--train-only`` first, then again to embed and score) keeps a job under ten
+minutes; ``--table`` only assembles the cached results.
 
     python benchmarks/bench_align.py --minutes 3 --screens plate-gain-blur
     python benchmarks/bench_align.py --minutes 3 --table
@@ -77,7 +78,7 @@ def scores(table, wells: pd.DataFrame) -> dict:
             "spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic)}
 
 
-def run_screen(name: str, cache: Path, minutes: float, tag: str) -> dict:
+def run_screen(name: str, cache: Path, minutes: float, tag: str, train_only: bool = False) -> dict | None:
     import torch
 
     from napari_gandl.analysis.align import align_embeddings
@@ -109,6 +110,8 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str) -> dict:
         gandl("train", str(plate_root), "--out", str(aligned_run), "--kimg", f"{kimg:g}", "--device", "cpu",
               "--threads", "1", "--seed", "0", "--align", "plate", *resume)
     aligned = load_checkpoint(aligned_run)
+    if train_only:
+        return None
     t0 = time.time()
     raw = load_embeddings(embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}.parquet"))
     grl = load_embeddings(embed(plate_root, "gandl", aligned_run, folder / f"emb-gandl-{tag}-align-plate.parquet"))
@@ -170,6 +173,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
     ap.add_argument("--minutes", type=float, default=3.0, help="training budget of the default run")
     ap.add_argument("--table", action="store_true", help="only assemble cached results into docs/benchmarks.md")
+    ap.add_argument("--train-only", action="store_true",
+                    help="stop after the two training runs (keeps one job under ten minutes)")
     args = ap.parse_args(argv)
     tag = f"{args.minutes:g}min"
     rows = []
@@ -179,13 +184,21 @@ def main(argv=None) -> int:
             if path.is_file():
                 rows.append(json.loads(path.read_text()))
         else:
-            rows.append(run_screen(name, args.cache, args.minutes, tag))
+            rows.append(run_screen(name, args.cache, args.minutes, tag, args.train_only))
     if args.table and rows:
         from _report import write_section
 
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
-        write_section("align", "Plate-effect corrections (issue 12)", markdown(rows, commit))
+        table = markdown(rows, commit)
+        write_section("align", "Plate-effect corrections (issue 12)", table)
+        # the same table in docs/analysis.md, where the corrections are explained
+        doc = ROOT / "docs" / "analysis.md"
+        text = doc.read_text()
+        start, end = "<!-- align-table -->", "<!-- /align-table -->"
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1] if end in rest else rest
+        doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
     return 0
 
 
