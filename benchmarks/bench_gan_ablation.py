@@ -222,7 +222,8 @@ def main(argv=None):
     legend = "\n".join(f"* `{v}`: {VARIANTS[v][2]}" for v in variants)
     note = (f"Each cell: C+/C- accuracy (%) / dose Spearman ({args.repeats} well-grouped splits, "
             f"{args.sites_per_well} site(s) per well embedded). Training: {args.kimg:g} kimg per run "
-            f"(`long`: {2 * args.kimg:g}) on one CPU thread; 1-NN, KID, diversity: the run's last "
+            + (f"(`long`: {2 * args.kimg:g}) " if "long" in variants else "")
+            + f"on one CPU thread; 1-NN, KID, diversity: the run's last "
             f"`metrics.csv` row, averaged over the screens.\n\n"
             f"{legend}\n\nRanked by mean accuracy + mean Spearman: {', '.join(ranked)}.")
     print(table)
