@@ -86,6 +86,8 @@ def test_similar_sites_find_the_site_itself_first(table):
     # a selection leaves its own sites out
     sel = index.query([3, 4], k=4)
     assert not set(sel["site"]) & {3, 4} and len(sel) == 4
+    with pytest.raises(ValueError, match="no query site"):
+        index.query([], k=3)
     with pytest.raises(ValueError, match="site 3 has no embedding"):
         NeighbourIndex(X[4:], rows[4:]).query(3)
 

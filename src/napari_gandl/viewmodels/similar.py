@@ -49,6 +49,8 @@ class NeighbourIndex:
         are left out. ``within_plate``: only sites of the plate of the (first) query site.
         """
         sites = np.atleast_1d(np.asarray(sites, np.int64))
+        if not len(sites):
+            raise ValueError("no query site: none of the selected sites has an embedding")
         missing = [int(s) for s in sites if not self.has(s)]
         if missing:
             raise ValueError(f"site {missing[0]} has no embedding (it was skipped: missing or NaN features)")
