@@ -79,6 +79,7 @@ def main(demo: str) -> None:
     similar = docks["Similar sites"]
     similar.k.value = 12
     similar.find()
+    wait(lambda: similar.found is not None, "the similar sites")
     shot(viewer, "similar_sites.png")
 
     for layer in [layer for layer in viewer.layers if layer.name.startswith("similar sites")]:

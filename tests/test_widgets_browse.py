@@ -82,7 +82,9 @@ def test_similar_sites_return_the_site_itself_first(viewer, qtbot):
     qtbot.waitUntil(lambda: dock.record is not None, timeout=30000)
     viewer.dims.set_current_step(0, 11)
     dock.k.value = 6
-    found = dock.find()
+    dock.find()
+    qtbot.waitUntil(lambda: dock.found is not None, timeout=30000)
+    found = dock.found
     assert found["site"].iloc[0] == 11 and found["distance"].iloc[0] == pytest.approx(0, abs=1e-5)
     assert dock.results.rowCount() == 6
     assert dock.results.item(0, 1).text() == table.frame[cols.SITE_ID].iloc[11]
