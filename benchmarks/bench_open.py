@@ -12,6 +12,11 @@ distinct sites are rendered and their PNG bytes reused across wells (every
 file is still read and decoded on its own).
 
     xvfb-run -a python benchmarks/bench_open.py [--tile-size 1024]
+    xvfb-run -a python benchmarks/bench_open.py --quick --baseline-src OLD/src
+
+``--quick`` measures only the 1,536-site plate in napari (no eager numpy read);
+``--baseline-src`` also measures an earlier version of the package (its ``src``
+folder) in alternating fresh processes, so both face the same machine load.
 """
 
 from __future__ import annotations
@@ -114,8 +119,10 @@ def measure_numpy(plate: str) -> dict:
             "array_mib": stack.nbytes / 2**20}
 
 
-def run_child(mode: str, plate: Path) -> dict:
+def run_child(mode: str, plate: Path, src: str | None = None) -> dict:
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "xcb")}
+    if src:
+        env["PYTHONPATH"] = src
     out = subprocess.run([sys.executable, __file__, "--measure", mode, str(plate)],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -125,6 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tile-size", type=int, default=1024)
     parser.add_argument("--work", default=str(HERE.parent / ".bench"))
+    parser.add_argument("--quick", action="store_true", help="only the 1,536-site plate, only napari")
+    parser.add_argument("--baseline-src", help="src folder of an earlier version to measure alternately")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "PLATE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -136,6 +145,9 @@ def main() -> None:
     from _report import write_section
 
     work = Path(args.work)
+    if args.quick:
+        print(write_section("open", "Opening a plate (bench_open.py)", quick(args, work)))
+        return
     sizes = {"1,536 sites (384 wells x 4)": 384, "384 sites (96 wells x 4)": 96}
     rows = []
     for label, wells in sizes.items():
@@ -177,20 +189,61 @@ def main() -> None:
         + "; ".join(", ".join(f"{t:.2f}" for t in r[1]["first_site_runs"]) for r in rows) + " s), "
         f"of which the plugin's reader (scanning the folder, decoding the 20-tile contrast sample in "
         f"parallel, building the layer data) takes {min(r[1]['reader_s'] for r in rows):.2f}–"
-        f"{max(r[1]['reader_s'] for r in rows):.2f} s. Before this version: 2.96 s (reader 0.75 s) on a quiet "
-        "machine. What changed, each measured in a profile of `viewer.open` on the 1,536-site plate: "
-        "the stain layers' data is a lazy per-channel array (`Plate.channel`) instead of slices of one dask "
-        "array (napari slices each layer twice while adding it: 25 ms per dask slice plus 0.3 s for dask's "
-        "first compute, against 0.1 ms now), so opening a plate no longer imports dask; the contrast "
-        "percentiles come from a histogram (0.02 s instead of 0.12 s per stain); and pint's unit registry, "
-        "which napari builds when it creates its first layer (0.5–1 s), is built in a thread while the "
-        "folder is scanned. What remains is napari creating five image layers with their Qt controls and "
-        "vispy visuals, about 0.1–0.3 s each depending on the load; a single-layer first view was not "
-        "pursued, since the reader contract has napari add all the layers a reader returns at once.",
+        f"{max(r[1]['reader_s'] for r in rows):.2f} s.",
+        "",
+        WHAT_CHANGED,
         "",
         f"Load average (1 min) when the run ended: {os.getloadavg()[0]:.1f}.",
     ]
     print(write_section("open", "Opening a plate (bench_open.py)", "\n".join(lines)))
+
+
+def quick(args, work: Path) -> str:
+    """First site on the 1,536-site plate, this version and optionally a baseline, alternating."""
+    plate = write_plate(work / f"open-384w-{args.tile_size}px", 384, 4, args.tile_size)
+    versions = {"this version": None}
+    if args.baseline_src:
+        versions["baseline"] = str(Path(args.baseline_src).resolve())
+    runs = {name: [] for name in versions}
+    readers = {name: [] for name in versions}
+    load = [os.getloadavg()[0]]
+    for _ in range(3):
+        for name, src in versions.items():
+            runs[name].append(run_child("napari", plate, src))
+            readers[name].append(run_child("reader", plate, src)["reader_s"])
+            print(name, runs[name][-1], readers[name][-1], flush=True)
+        load.append(os.getloadavg()[0])
+    lines = [
+        f"The 1,536-site plate in the RxRx19a layout (384 wells x 4 sites, {args.tile_size}x{args.tile_size} "
+        "8-bit PNG tiles, 5 stains); each figure from a fresh process, three per version"
+        + (", the versions alternating so that both meet the same machine load" if len(versions) > 1 else "")
+        + f". Load average (1 min) during the runs: {min(load):.1f}–{max(load):.1f} on 2 cores.",
+        "",
+        "| version | open → first site drawn (median; runs) | of which the reader (median) | next site | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for name, src in versions.items():
+        first = [r["first_site_s"] for r in runs[name]]
+        label = name if src is None else f"{name} (`{Path(src).parent.name}`)"
+        lines.append(f"| {label} | {np.median(first):.2f} s ({', '.join(f'{t:.2f}' for t in first)}) | "
+                     f"{np.median(readers[name]):.2f} s | "
+                     f"{np.median([r['next_site_s'] for r in runs[name]]) * 1000:.0f} ms | "
+                     f"{np.median([r['peak_rss_mib'] for r in runs[name]]):.0f} MiB |")
+    lines += ["", "Goal: first site in under 1 s. " + WHAT_CHANGED]
+    return "\n".join(lines)
+
+
+WHAT_CHANGED = (
+    "What changed against the earlier version, each found in a profile of "
+    "`viewer.open` on this plate: the stain layers' data is a lazy per-channel array (`Plate.channel`) "
+    "instead of slices of one dask array (napari slices each layer twice while adding it: 25 ms per dask "
+    "slice plus 0.3 s for dask's first compute, against 0.1 ms now), so opening a plate no longer imports "
+    "dask; the contrast percentiles come from a histogram (0.02 s instead of 0.12 s per stain); and pint's "
+    "unit registry, which napari builds when it creates its first layer (0.5–1 s), is built in a thread "
+    "while the folder is scanned. What remains is napari creating five image layers with their Qt controls "
+    "and vispy visuals, 0.1–0.3 s each depending on the load; a single-layer first view was not pursued, "
+    "since napari adds all the layers a reader returns at once."
+)
 
 
 if __name__ == "__main__":
