@@ -15,9 +15,13 @@ METHODS = "gandl,gandl-untrained,handcrafted,convae"
 
 @pytest.fixture(scope="module")
 def compared(sample_plate, tmp_path_factory):
-    out = tmp_path_factory.mktemp("compare") / "cmp"
+    from napari_gandl.synthetic import write_rxrx1_sample
+
+    base = tmp_path_factory.mktemp("compare")
+    rxrx1 = write_rxrx1_sample(base / "rxrx1")  # six stains, four cell types: zero-shot by stain name
+    out = base / "cmp"
     args = ["compare", str(sample_plate), "--out", str(out), "--methods", METHODS, "--minutes", "0.02",
-            "--splits", "3", "--device", "cpu", "--threads", "1", "--quiet", "--zero-shot", str(sample_plate)]
+            "--splits", "3", "--device", "cpu", "--threads", "1", "--quiet", "--zero-shot", str(rxrx1)]
     assert main(args) == 0
     return out, args
 
@@ -33,12 +37,14 @@ def test_compare_writes_table_1(compared, capsys):
         for cell in well[task].values():
             assert 0.0 <= cell["mean"] <= 1.0 and cell["sd"] >= 0.0 and cell["n"] == 3
     assert set(lopo["C+ vs C- (merged)"]) == set(METHODS.split(","))
+    assert "zero-shot cell type" not in lopo  # one plate per RxRx1 cell type: not scored, and said so
+    assert any("zero-shot cell type (leave-one-plate-out)" in k for k in report["skipped"])
     for name in ("gandl", "convae"):
         trained = report["methods"][name]["trained"]
         assert trained["elapsed_s"] >= 0.02 * 60 and trained["kimg"] > 0
     for name, status in report["methods"].items():
         assert status["embedded"]["sites"] == 100 and status["embedded"]["sites_per_s"] > 0
-        assert status["zero_shot"]["sites"] == 100
+        assert status["zero_shot"]["sites"] == 48
     md = (out / "compare.md").read_text()
     assert "| task | gandl | gandl-untrained | handcrafted | convae |" in md
     assert report["methods"]["gandl-untrained"]["trained"]["kimg"] == 0.0
