@@ -55,13 +55,13 @@ def dock(viewer, widget, name: str):
     widget.picker.source.value = HANDCRAFTED
     widget.picker.normalisation.value = "none"
     d = viewer.window.add_dock_widget(widget, name=name, area="right")
-    d.setMinimumWidth(560)
+    d.setMinimumWidth(620)
     return d
 
 
 def main() -> None:
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1500, 1000)
+    viewer.window.resize(1920, 1080)
     viewer.open(str(sample_plate_path("demo")), plugin="napari-gandl")
 
     svm = SVMWidget(viewer)

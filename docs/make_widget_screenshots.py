@@ -6,10 +6,11 @@ Opens the synthetic demo screen in a real napari window, trains a small
 GAN-DL model from the Train widget for five minutes (CPU), embeds the plate
 from the Embed widget, then interpolates between a Mock and an active-virus
 site and generates a grid of cells from the Latent widget. Writes
-docs/images/widget_*.png. Set ``GANDL_DOC_MINUTES`` to train longer, and
-``GANDL_DOC_LATENT_RUN`` to a run folder trained on the demo screen (e.g. the
-run ``gandl demo`` writes: the default ``quick`` preset, 5 CPU minutes) to
-draw the latent space of that run instead of the small one trained here.
+docs/images/widget_*.png. Set ``GANDL_DOC_MINUTES`` to train longer, or
+``GANDL_DOC_RUN`` to a run folder trained on the demo screen (e.g. the run
+``gandl demo`` writes: the default ``quick`` preset, 5 CPU minutes) to embed
+and draw the latent space of that run without training (the train screenshot
+is then left as it is).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main() -> None:
     os.environ.setdefault("NAPARI_GANDL_CONFIG_DIR", tempfile.mkdtemp(prefix="gandl-doc-config-"))
     plate_path = sample_plate_path("demo")
     run = Path(tempfile.gettempdir()) / "napari-gandl" / "doc-widget-run"
-    shutil.rmtree(run, ignore_errors=True)
+    out = Path(tempfile.mkdtemp(prefix="gandl-doc-out-"))  # exports (never into a given run folder)
     minutes = float(os.environ.get("GANDL_DOC_MINUTES", "5.0"))
 
     viewer = napari.Viewer(show=True)
@@ -104,26 +105,30 @@ def main() -> None:
     plate = viewer.layers[0].metadata["napari_gandl"]["site_table"].plate
     sites = plate.sites
 
-    # --- train: live samples beside the plate, loss plot, progress
-    _, train = viewer.window.add_plugin_dock_widget("napari-gandl", "Train GAN-DL")
-    train.config_overrides = dict(DOC_NETWORK)
-    train.resolution.value = "32"
-    train.minutes.value = minutes
-    train.refresh_s.value = 5.0
-    train.run_dir.value = str(run)
-    train.start()
-    wait_for(lambda: train.last_progress is not None and train.last_progress.get("fraction", 0) > 0.85)
-    viewer.reset_view()
-    shoot(viewer, "widget_train.png")
-    wait_for(lambda: train.start_button.enabled)
-    viewer.window.remove_dock_widget("all")
-    for layer in [layer for layer in viewer.layers if layer.name.startswith("GAN samples")]:
-        viewer.layers.remove(layer)
+    if os.environ.get("GANDL_DOC_RUN"):  # an existing run on the demo screen: no training, no train shot
+        run = Path(os.environ["GANDL_DOC_RUN"])
+    else:
+        # --- train: live samples beside the plate, loss plot, progress
+        _, train = viewer.window.add_plugin_dock_widget("napari-gandl", "Train GAN-DL")
+        train.config_overrides = dict(DOC_NETWORK)
+        train.resolution.value = "32"
+        train.minutes.value = minutes
+        train.refresh_s.value = 5.0
+        train.run_dir.value = str(run)
+        shutil.rmtree(run, ignore_errors=True)
+        train.start()
+        wait_for(lambda: train.last_progress is not None and train.last_progress.get("fraction", 0) > 0.85)
+        viewer.reset_view()
+        shoot(viewer, "widget_train.png")
+        wait_for(lambda: train.start_button.enabled)
+        viewer.window.remove_dock_widget("all")
+        for layer in [layer for layer in viewer.layers if layer.name.startswith("GAN samples")]:
+            viewer.layers.remove(layer)
 
     # --- embed: features of every site into the plate's site table
     _, embed = viewer.window.add_plugin_dock_widget("napari-gandl", "GAN-DL embeddings")
     embed.run_dir.value = str(run)
-    embed.export_path.value = str(run / "embeddings.parquet")
+    embed.export_path.value = str(out / "embeddings.parquet")
     embed.embed()
     wait_for(lambda: embed.embed_button.enabled)
     embedding_overview(viewer)
@@ -135,7 +140,7 @@ def main() -> None:
 
     # --- latent: a Mock site to an active-virus site, then a grid of generated cells
     _, latent = viewer.window.add_plugin_dock_widget("napari-gandl", "GAN-DL latent space")
-    latent.run_dir.value = os.environ.get("GANDL_DOC_LATENT_RUN") or str(run)
+    latent.run_dir.value = str(run)
     untreated = sites.treatment.isna()
     mock = int(sites.index[(sites.disease_condition == "Mock") & untreated][0])
     active = int(sites.index[(sites.disease_condition == "Active SARS-CoV-2") & untreated][0])
@@ -148,7 +153,7 @@ def main() -> None:
     latent.run()
     wait_for(lambda: latent.run_button.enabled)
     shoot(viewer, "widget_latent.png")  # the widget moved the view to the path
-    latent.export_path.value = str(run / "path.gif")
+    latent.export_path.value = str(out / "path.gif")
     latent.export("gif")
     wait_for(lambda: latent.export_gif_button.enabled)
     for layer in [*latent.layers, viewer.layers["latent path labels"]]:

@@ -404,7 +404,8 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
     np.testing.assert_allclose(strip[:, :, :32], target_crop(model, plate.read_site(7)), rtol=1e-5)
     np.testing.assert_allclose(strip[:, :, -32:], target_crop(model, plate.read_site(62)), rtol=1e-5)
     texts = list(viewer.layers["latent path labels"].features["label"])
-    assert texts[1] == f"A (real): {table.describe(7)}" and texts[2] == f"B (real): {table.describe(62)}"
+    assert texts[1] == f"A (real, left end): {table.describe(7)}"
+    assert texts[2] == f"B (real, right end): {table.describe(62)}"
     assert texts[0].startswith("6-step slerp path")
     assert viewer.dims.current_step[0] == 7                  # the slider still shows site A
     # the view moved to the strip: its centre is on screen

@@ -128,8 +128,10 @@ def add_native(container: Container, widget) -> None:
     ``widget`` is a plain Qt widget (canvas, table, list) or a magicgui widget
     (its ``native``); adding them in order this way keeps that order on screen.
     """
-    target = getattr(container, "body", container)
-    target.native.layout().addWidget(getattr(widget, "native", widget))
+    layout = getattr(container, "body", container).native.layout()
+    last = layout.itemAt(layout.count() - 1) if layout.count() else None
+    at = layout.count() - 1 if last is not None and last.spacerItem() is not None else layout.count()
+    layout.insertWidget(at, getattr(widget, "native", widget))  # above a trailing stretch
 
 
 # --------------------------------------------------------------------------- the widgets' common base
@@ -172,6 +174,7 @@ class AnalysisWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer, widgets: list):
         from magicgui.widgets import ProgressBar
+        from qtpy.QtCore import Qt
 
         self._viewer = viewer
         self.sites = site_table(viewer)  # (subclasses may have set it already, to fill their choices)
@@ -179,6 +182,7 @@ class AnalysisWidget(Container):
         self.run_button = PushButton(text=self.run_text)
         self.progress = ProgressBar(value=0, min=0, max=1, visible=False, label="")
         self.status = Label(value="")
+        self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.record: dict | None = None
         self.busy = False
         self._accept_progress = False

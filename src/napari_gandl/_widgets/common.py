@@ -209,12 +209,15 @@ def scroll_area(body):
     """A vertical scroll area around the magicgui container ``body``: a dock holding it asks
     for little height, so several docks fit a 1080-pixel screen, and scrolls when squeezed."""
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QFrame, QScrollArea
+    from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
+    body.native.layout().addStretch(1)  # extra height goes below the widgets, not between them
+    # never shorter than its natural height (Minimum: no shrinking): it scrolls instead of squeezing
+    body.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     area = QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     area.setWidget(body.native)
     area.setMinimumWidth(body.native.minimumSizeHint().width() + 16)
     return area

@@ -133,9 +133,9 @@ class DoseResponseWidget(AnalysisWidget):
         self._filter()
         fitted = curves["status"] == "fitted"
         lines = [f"{curves['compound'].nunique()} compounds, {len(curves)} curves ({int(fitted.sum())} fitted), "
-                 f"{int(curves['hit'].sum())} hit(s) at q < {record['params']['alpha']:g} — {record['label']}, "
-                 f"{record['params']['embedding']['normalisation']}",
-                 f"per-site E2 score and hit → site table columns '{cols.E2_SCORE}', '{cols.HIT}'; "
+                 f"{int(curves['hit'].sum())} hit(s) at q < {record['params']['alpha']:g}",
+                 f"{record['label']}, {record['params']['embedding']['normalisation']}",
+                 f"per-site E2 score and hit → site table columns '{cols.E2_SCORE}', '{cols.HIT}'",
                  "click a dose point to see its sites"]
         if record.get("notes"):
             lines.append(record["notes"])
@@ -242,7 +242,7 @@ class DoseResponseWidget(AnalysisWidget):
         rows = self.dose_point_rows(compound, cell_type, dose)
         table = self.sites.frame
         wells = sorted(table["well_id"].iloc[rows].astype(str).unique()) if "well_id" in table else []
-        self.stepper.set_rows(rows, f"{compound} {dose:g} µM on {cell_type}, wells {', '.join(wells)}")
+        self.stepper.set_rows(rows, f"{compound} {dose:g} µM on {cell_type}\nwells {', '.join(wells)}")
         return rows
 
     # ---------------------------------------------------------------- export

@@ -164,7 +164,8 @@ class EmbedWidget(Container):
         n = int(table.frame[columns].notna().all(axis=1).sum())
         self.progress_bar.max = max(1, len(table))
         self.progress_bar.value = self.progress_bar.max
-        self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites ({source})"
+        shown = source if len(source) <= 48 else f"…{source[-47:]}"  # a long path would widen the dock
+        self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites\n({shown})"
         return table
 
     def load_table(self):

@@ -216,7 +216,7 @@ class LatentWidget(Container):
             shown.append(self._viewer.add_points(
                 where, name=LABELS_LAYER, size=1e-3 * step, face_color="transparent", border_color="transparent",
                 features={"label": [text for *_, text in labels]},
-                text={"string": "{label}", "size": 11, "color": "white", "anchor": "center"},
+                text={"string": "{label}", "size": 11, "color": "white", "anchor": "upper_left"},
             ))
         look_at(self._viewer, shown)
         self.progress_bar.value = 1000
@@ -224,8 +224,9 @@ class LatentWidget(Container):
             n = len(result["stack"])
             what = "sites" if result["mode"] == "two sites" else "seeds"
             a, b = result["endpoint_labels"]
-            self.status.value = (f"{n}-step {result['method']} path between {what} A ({a}) and B ({b}), "
-                                 f"below the plate" + (": the real crops at both ends" if what == "sites" else ""))
+            self.status.value = (f"{n}-step {result['method']} path between {what}, below the plate"
+                                 + (",\nwith the real crops at both ends" if what == "sites" else "")
+                                 + f"\nA: {a}\nB: {b}")
         else:
             self.status.value = f"{len(result['seeds'])} cells at truncation {result['truncation']:g}, below the plate"
 

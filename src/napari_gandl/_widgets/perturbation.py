@@ -69,7 +69,9 @@ class ScatterPlot:
         self.level_labels = {}
         for x in (-1, 1):
             ax.axvline(x, ls="--", lw=0.7, color="grey", zorder=0)
-            self.level_labels[x] = ax.text(x, 0.99, f"{x:+d}", transform=at_top, ha="center", va="top",
+            # each label opens away from the other line, so they never overlap
+            self.level_labels[x] = ax.text(x, 0.99, f"{x:+d}", transform=at_top, ha="right" if x < 0 else "left",
+                                           va="top",
                                            fontsize=9, color=fg, zorder=2,
                                            bbox={"boxstyle": "round,pad=0.15", "fc": bg, "ec": "none", "alpha": 0.8})
         self.canvas.mpl_connect("draw_event", self._on_draw)
@@ -130,8 +132,9 @@ class ScatterPlot:
         if legend is not None:
             legend.remove()
         if handles:
-            legend = self.ax.legend(handles=handles, fontsize=9, loc="upper left",
-                                    bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
+            # below the plot, in two columns: the points keep the dock's width
+            legend = self.ax.legend(handles=handles, fontsize=9, loc="upper center", ncols=2,
+                                    bbox_to_anchor=(0.5, -0.16), borderaxespad=0, frameon=False)
             for text in legend.get_texts():
                 text.set_color(self.colors["foreground"])
         self.ax.set_title(title, fontsize=9, color=self.colors["foreground"])
@@ -239,7 +242,7 @@ class PerturbationPlotWidget(AnalysisWidget):
         style_axes(self.figure, self.ax)
         self.plot = ScatterPlot(self.figure, self.ax)
         self.toolbar = NavigationToolbar2QT(self.canvas, self.native)
-        self.canvas.setMinimumHeight(320)
+        self.canvas.setMinimumHeight(460)  # the legend sits below the points
         add_native(self, Container(widgets=[self.color_by, self.lasso, self.selection_name]))
         add_native(self, self.toolbar)
         add_native(self, self.canvas)

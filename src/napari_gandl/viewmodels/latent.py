@@ -143,20 +143,19 @@ def grid_job(run_dir, device, first_seed, n, truncation):
 
 
 def path_strip(result: dict) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
-    """``A | step 1 .. step n | B`` as one ``(C, H, W)`` row, and ``(y, x, text)`` labels in its
-    pixels: above each endpoint (which site or seed it is) and above the path."""
+    """``A | step 1 .. step n | B`` as one ``(C, H, W)`` row, and ``(y, x, text)`` caption lines in
+    its pixels: stacked above its left end (to show with their top-left corner there), naming
+    the path and what each end is."""
     stack = np.asarray(result["stack"], np.float32)
-    n, _, h, w = stack.shape
+    n, _, h, _ = stack.shape
     ends = result.get("targets")
     tiles = stack if ends is None else np.concatenate([ends[:1], stack, ends[1:]])
     strip = tile_grid(tiles, cols=len(tiles), pad=STRIP_PAD)
-    step = w + STRIP_PAD
-    first = 0 if ends is None else 1
     names = result.get("endpoint_labels") or [str(e) for e in result["endpoints"]]
-    labels = [(-0.1 * h, (first + (n - 1) / 2) * step + w / 2,
-               f"{n}-step {result['method']} path, generated")]
     if ends is not None:
-        labels += [(-0.1 * h, w / 2, f"A (real): {names[0]}"), (1.1 * h, (n + 1) * step + w / 2, f"B (real): {names[1]}")]
+        lines = [f"{n}-step {result['method']} path, generated, between the real crops of its ends",
+                 f"A (real, left end): {names[0]}", f"B (real, right end): {names[1]}"]
     else:
-        labels += [(1.1 * h, w / 2, f"A: {names[0]}"), (1.1 * h, (n - 1) * step + w / 2, f"B: {names[1]}")]
-    return strip, labels
+        lines = [f"{n}-step {result['method']} path, generated", f"A (left end): {names[0]}",
+                 f"B (right end): {names[1]}"]
+    return strip, [(-(len(lines) - k) * 0.3 * h - 0.1 * h, 0.0, text) for k, text in enumerate(lines)]

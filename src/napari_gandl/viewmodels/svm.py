@@ -118,5 +118,5 @@ def confusion_note(result) -> str:
     """What the confusion-matrix counts are: test sites summed over the splits."""
     total = int(np.sum(result.confusion))
     sites = sum(result.n_sites.values())
-    return (f"counts: test sites summed over the {result.n_splits} splits ({total} for {sites} sites; "
-            f"a site counts once per split that tests it); % of each true class")
+    return (f"counts: test sites summed over the {result.n_splits} splits, % of each true class\n"
+            f"({total} for {sites} sites: a site counts once per split that tests it)")
