@@ -146,7 +146,8 @@ def main() -> None:
 
     work = Path(args.work)
     if args.quick:
-        print(write_section("open", "Opening a plate (bench_open.py)", quick(args, work)))
+        print(write_section("open_first_site", "First site against the earlier version (bench_open.py --quick)",
+                            quick(args, work)))
         return
     sizes = {"1,536 sites (384 wells x 4)": 384, "384 sites (96 wells x 4)": 96}
     rows = []
@@ -217,7 +218,9 @@ def quick(args, work: Path) -> str:
         f"The 1,536-site plate in the RxRx19a layout (384 wells x 4 sites, {args.tile_size}x{args.tile_size} "
         "8-bit PNG tiles, 5 stains); each figure from a fresh process, three per version"
         + (", the versions alternating so that both meet the same machine load" if len(versions) > 1 else "")
-        + f". Load average (1 min) during the runs: {min(load):.1f}–{max(load):.1f} on 2 cores.",
+        + f". Load average (1 min) during the runs: {min(load):.1f}–{max(load):.1f} on 2 cores. "
+        "(The section above is a full run of the earlier version on a quiet machine: memory and the "
+        "eager-read comparison hold for both.)",
         "",
         "| version | open → first site drawn (median; runs) | of which the reader (median) | next site | peak RSS |",
         "|---|---|---|---|---|",
