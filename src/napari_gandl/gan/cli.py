@@ -89,7 +89,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a GAN-DL model (StyleGAN2) on a plate",
         description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
-                    "Writes checkpoint.pt, config.json, losses.csv and samples/ to RUN_DIR. "
+                    "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR. "
                     "For several processes/GPUs launch with torchrun: "
                     "torchrun --nproc_per_node 2 -m napari_gandl.gan.cli train PLATE --out RUN_DIR",
     )
