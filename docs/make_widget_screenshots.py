@@ -100,7 +100,7 @@ def main() -> None:
     minutes = float(os.environ.get("GANDL_DOC_MINUTES", "5.0"))
 
     viewer = napari.Viewer(show=True)
-    viewer.window.resize(1600, 950)
+    viewer.window.resize(1920, 1080)
     viewer.open(str(plate_path), plugin="napari-gandl")
     plate = viewer.layers[0].metadata["napari_gandl"]["site_table"].plate
     sites = plate.sites

@@ -403,10 +403,10 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
     strip = np.stack([layer.data for layer in layers])
     np.testing.assert_allclose(strip[:, :, :32], target_crop(model, plate.read_site(7)), rtol=1e-5)
     np.testing.assert_allclose(strip[:, :, -32:], target_crop(model, plate.read_site(62)), rtol=1e-5)
-    texts = list(viewer.layers["latent path labels"].features["label"])
-    assert texts[1] == f"A (real, left end): {table.describe(7)}"
-    assert texts[2] == f"B (real, right end): {table.describe(62)}"
-    assert texts[0].startswith("6-step slerp path")
+    caption = list(viewer.layers["latent path labels"].features["label"])[0].split("\n")
+    assert caption[1] == f"A (real, left): {table.describe(7)}"
+    assert caption[2] == f"B (real, right): {table.describe(62)}"
+    assert caption[0].startswith("6-step slerp path")
     assert viewer.dims.current_step[0] == 7                  # the slider still shows site A
     # the view moved to the strip: its centre is on screen
     centre_x = layers[0].translate[1] + strip.shape[-1] * layers[0].scale[1] / 2

@@ -143,19 +143,17 @@ def grid_job(run_dir, device, first_seed, n, truncation):
 
 
 def path_strip(result: dict) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
-    """``A | step 1 .. step n | B`` as one ``(C, H, W)`` row, and ``(y, x, text)`` caption lines in
-    its pixels: stacked above its left end (to show with their top-left corner there), naming
-    the path and what each end is."""
+    """``A | step 1 .. step n | B`` as one ``(C, H, W)`` row, and its ``(y, x, text)`` caption in its
+    pixels: below its left end (shown with its top-left corner there), one line naming the path
+    and one per end."""
     stack = np.asarray(result["stack"], np.float32)
     n, _, h, _ = stack.shape
     ends = result.get("targets")
     tiles = stack if ends is None else np.concatenate([ends[:1], stack, ends[1:]])
     strip = tile_grid(tiles, cols=len(tiles), pad=STRIP_PAD)
     names = result.get("endpoint_labels") or [str(e) for e in result["endpoints"]]
-    if ends is not None:
-        lines = [f"{n}-step {result['method']} path, generated, between the real crops of its ends",
-                 f"A (real, left end): {names[0]}", f"B (real, right end): {names[1]}"]
-    else:
-        lines = [f"{n}-step {result['method']} path, generated", f"A (left end): {names[0]}",
-                 f"B (right end): {names[1]}"]
-    return strip, [(-(len(lines) - k) * 0.3 * h - 0.1 * h, 0.0, text) for k, text in enumerate(lines)]
+    lines = [f"{n}-step {result['method']} path (generated)",
+             f"A ({'real, ' if ends is not None else ''}left): {names[0]}",
+             f"B ({'real, ' if ends is not None else ''}right): {names[1]}"]
+    # napari centres a caption's lines on its point: 4 rows down keeps them clear of the row
+    return strip, [(4.0 * h, 0.0, "\n".join(lines))]
