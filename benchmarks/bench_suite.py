@@ -142,8 +142,12 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
             resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
             gandl("train", str(plate_root), "--out", str(run), "--minutes", f"{minutes:g}", "--device", "cpu",
                   "--threads", "1", "--seed", "0", *resume)
+            (run / "commit.txt").write_text(commit())  # the code (and defaults) it was trained with
         ck = load_checkpoint(run)
-        row.update(kimg=ck["cur_nimg"] / 1000, train_minutes=ck["elapsed_s"] / 60, config=ck["config"])
+        row.update(kimg=ck["cur_nimg"] / 1000, train_minutes=ck["elapsed_s"] / 60, config=ck["config"],
+                   commit=(run / "commit.txt").read_text().strip() if (run / "commit.txt").is_file() else "?")
+        if (run / "metrics.csv").is_file():  # sample quality at the last snapshot (1-NN, KID, diversity)
+            row["sample_quality"] = pd.read_csv(run / "metrics.csv").iloc[-1].to_dict()
         untrained = folder / f"gandl-{tag}-untrained"
         if "untrained" in methods:
             write_untrained(plate_root, run, untrained)
@@ -167,7 +171,12 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
     return row
 
 
-def markdown(rows: list[dict], minutes: float, commit: str) -> str:
+def commit() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def markdown(rows: list[dict], minutes: float) -> str:
     def cell(v, scale):
         return "–" if v is None or not np.isfinite(v) else (f"{v * scale:.1f}" if scale == 100 else f"{v:.3f}")
 
@@ -176,7 +185,7 @@ def markdown(rows: list[dict], minutes: float, commit: str) -> str:
     net = cfg.get("network", {})
     lines.append(
         f"Default GAN-DL = `gandl train PLATE --minutes {minutes:g} --device cpu --threads 1` on main at "
-        f"`{commit}` (preset defaults: resolution {cfg.get('resolution')}, batch {cfg.get('batch')}, "
+        f"`{', '.join(sorted({r['commit'] for r in rows}))}` (preset defaults: resolution {cfg.get('resolution')}, batch {cfg.get('batch')}, "
         f"loss {cfg.get('loss')}, G widths {net.get('channel_base')}/{net.get('channel_max')}, "
         f"D widths {net.get('d_channel_base')}/{net.get('d_channel_max')}), one CPU thread each, "
         f"one screen at a time. **Training budget: {minutes:g} minutes per screen, not the issue's 30.** "
@@ -205,6 +214,15 @@ def markdown(rows: list[dict], minutes: float, commit: str) -> str:
         checks.append(f"- vs {base}: GAN-DL at least matches it on C+/C- on every screen: "
                       f"**{'yes' if every else 'no'}**; suite mean {d_acc:+.1f} points (target +5) and "
                       f"Spearman {d_rho:+.3f} (target +0.1): **{'met' if d_acc >= 5 and d_rho >= 0.1 else 'not met'}**.")
+    quality = [r for r in rows if r.get("sample_quality")]
+    if quality:
+        lines.append("Sample quality of the default runs at their last snapshot (`metrics.csv`: 1-NN two-sample "
+                     "accuracy of G_ema samples against held-out real crops, target <= 0.80; KID; diversity "
+                     "relative to the reals): " + "; ".join(
+                         f"{r['screen']} {r['sample_quality']['nn1_accuracy']:.2f} / {r['sample_quality']['kid']:.3g}"
+                         f" / {r['sample_quality']['diversity']:.2f}" for r in quality) + ".\n")
+        checks.append(f"- 1-NN two-sample accuracy at most 0.80: **"
+                      f"{'met' if all(r['sample_quality']['nn1_accuracy'] <= 0.8 for r in quality) else 'not met'}**.")
     lines.append("Targets of issue 9 (for a 30-minute run; this is a shorter one):\n")
     lines.extend(checks)
     return "\n".join(lines)
@@ -224,8 +242,6 @@ def main(argv=None) -> int:
     ap.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks.md")
     args = ap.parse_args(argv)
     tag = args.tag or f"{args.minutes:g}min"
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     methods = args.methods.split(",")
     rows = []
     for name in args.screens.split(","):
@@ -233,7 +249,7 @@ def main(argv=None) -> int:
         (args.cache / name / f"results-{tag}.json").write_text(json.dumps(rows[-1], indent=1, default=str))
     if set(methods) != set(METHODS):
         return 0
-    body = markdown(rows, args.minutes, commit)
+    body = markdown(rows, args.minutes)
     print(body)
     if not args.no_report:
         from _report import write_section
