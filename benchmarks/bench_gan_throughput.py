@@ -3,9 +3,9 @@
 * training images/s with the ``quick`` preset networks at 64x64 and 128x128
   (full training step: D phase with lazy R1, G phase, EMA), CPU;
 * embedding sites/s of the GAN-DL discriminator (tiles at training resolution
-  covering the site, averaged) against a DenseNet-121 (the architecture of the
-  paper's baseline; defined here, random initialisation since no weights can
-  be downloaded) on the same sites: same input size, same stain count, same
+  covering the site, averaged) against a DenseNet-121 (the paper's baseline:
+  the package's DenseNet-121 with an N-stain stem, random initialisation since
+  no weights can be downloaded) on the same sites: same input size, same stain count, same
   batch, same threads.  Goal: GAN-DL >= 3x faster.
 
     python benchmarks/bench_gan_throughput.py [--threads 1]
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,61 +30,23 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-# ---------------------------------------------------------------------------
-# DenseNet-121 (Huang et al. 2017): growth 32, blocks (6, 12, 24, 16), BN-ReLU-conv
-# ---------------------------------------------------------------------------
+def rxrx19a_densenet(n_stains: int) -> nn.Module:
+    """The paper's baseline network: the package's DenseNet-121 with an N-stain stem
+    and a 1024-d embedding layer (as in the RxRx19a release), random initialisation."""
+    from napari_gandl.embedding.methods.densenet import DenseNet121
+
+    net = DenseNet121()
+    net.features.conv0 = nn.Conv2d(n_stains, 64, 7, stride=2, padding=3, bias=False)
+    return nn.Sequential(_Pooled(net), nn.Linear(net.feature_dim, 1024)).eval()
 
 
-class _DenseLayer(nn.Module):
-    def __init__(self, cin, growth=32, bn_size=4):
+class _Pooled(nn.Module):
+    def __init__(self, net):
         super().__init__()
-        self.norm1 = nn.BatchNorm2d(cin)
-        self.conv1 = nn.Conv2d(cin, bn_size * growth, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(bn_size * growth)
-        self.conv2 = nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False)
-
-    def forward(self, feats):
-        x = torch.cat(feats, 1)
-        x = self.conv1(F.relu(self.norm1(x)))
-        return self.conv2(F.relu(self.norm2(x)))
-
-
-class _DenseBlock(nn.Module):
-    def __init__(self, n, cin, growth=32):
-        super().__init__()
-        self.layers = nn.ModuleList(_DenseLayer(cin + i * growth, growth) for i in range(n))
+        self.net = net
 
     def forward(self, x):
-        feats = [x]
-        for layer in self.layers:
-            feats.append(layer(feats))
-        return torch.cat(feats, 1)
-
-
-class DenseNet121(nn.Module):
-    def __init__(self, in_channels=5, growth=32, blocks=(6, 12, 24, 16), init=64, embed=1024):
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, init, 7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(init), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1),
-        )
-        stages, ch = [], init
-        for i, n in enumerate(blocks):
-            stages.append(_DenseBlock(n, ch, growth))
-            ch += n * growth
-            if i < len(blocks) - 1:
-                stages.append(nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(inplace=True),
-                                            nn.Conv2d(ch, ch // 2, 1, bias=False), nn.AvgPool2d(2)))
-                ch //= 2
-        self.features = nn.Sequential(*stages)
-        self.norm = nn.BatchNorm2d(ch)
-        self.fc = nn.Linear(ch, embed)  # the RxRx19a baseline's 1024-d embedding layer
-        self.out_channels = ch
-
-    def forward(self, x):
-        x = self.features(self.stem(x))
-        x = F.relu(self.norm(x)).mean(dim=(2, 3))
-        return self.fc(x)
+        return self.net.pooled(x)
 
 
 def _timeit(fn, min_time=8.0, min_iters=3):
@@ -161,7 +122,7 @@ def main(argv=None):
     sites = [plate.read_site(i) for i in range(batch)]
     h, w = plate.tile_shape
     t_gan = _timeit(lambda: site_features(model, sites))
-    dn = DenseNet121(in_channels=plate.n_channels).eval()
+    dn = rxrx19a_densenet(plate.n_channels)
     x = torch.from_numpy(np.stack([model.normalizer(s) for s in sites]))
 
     def run_dn():

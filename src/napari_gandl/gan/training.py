@@ -317,7 +317,7 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _save_rng(np_rng: np.random.Generator) -> dict:
+def save_rng_state(np_rng: np.random.Generator) -> dict:
     st = {
         "torch": torch.get_rng_state(),
         "numpy": json.dumps(np_rng.bit_generator.state),
@@ -328,7 +328,7 @@ def _save_rng(np_rng: np.random.Generator) -> dict:
     return st
 
 
-def _load_rng(st: dict, np_rng: np.random.Generator):
+def load_rng_state(st: dict, np_rng: np.random.Generator):
     torch.set_rng_state(st["torch"])
     np_rng.bit_generator.state = json.loads(st["numpy"])
     py = json.loads(st["python"])
@@ -491,7 +491,7 @@ class Trainer:
                 self.aug_cfg.p = self.ada.p
             self.resumed_from_nimg = self.cur_nimg
             if self.rank == 0:
-                _load_rng(ckpt["rng"], self.np_rng)
+                load_rng_state(ckpt["rng"], self.np_rng)
             else:
                 torch.manual_seed(config.seed + self.rank + self.step_idx * 7919)
                 self.np_rng = np.random.default_rng([config.seed, self.rank, self.step_idx])
@@ -645,7 +645,7 @@ class Trainer:
             "cur_nimg": int(self.cur_nimg),
             "step": int(self.step_idx),
             "elapsed_s": float(self.elapsed_s),
-            "rng": _save_rng(self.np_rng),
+            "rng": save_rng_state(self.np_rng),
             "config": self.cfg.to_dict(),
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
             **({"align": self.aligner.state_dict()} if self.aligner is not None else {}),

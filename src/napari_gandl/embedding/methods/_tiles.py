@@ -28,7 +28,7 @@ from napari_gandl.gan.checkpoint import (
     CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint,
 )
 from napari_gandl.gan.training import (
-    Adam, TrainingDiverged, _load_rng, _save_rng, resolve_device as _resolve_device,
+    Adam, TrainingDiverged, load_rng_state, save_rng_state, resolve_device as _resolve_device,
 )
 
 from ..augment import AugmentConfig, augment
@@ -217,7 +217,7 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
         net.load_state_dict(ckpt["net"])
         opt.load_state_dict(ckpt["opt"])
         nimg, step, elapsed = int(ckpt["nimg"]), int(ckpt["step"]), float(ckpt["elapsed_s"])
-        _load_rng(ckpt["rng"], np_rng)
+        load_rng_state(ckpt["rng"], np_rng)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
 
@@ -232,7 +232,7 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
     def save() -> Path:
         return save_checkpoint(ckpt_path, {
             "format": fmt, "net": net.state_dict(), "opt": opt.state_dict(), "nimg": nimg,
-            "step": step, "elapsed_s": elapsed, "rng": _save_rng(np_rng), "config": cfg.to_dict()})
+            "step": step, "elapsed_s": elapsed, "rng": save_rng_state(np_rng), "config": cfg.to_dict()})
 
     last_save = time.time()
     try:
