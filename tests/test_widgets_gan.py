@@ -199,6 +199,40 @@ def test_closing_viewer_stops_training_with_checkpoint(make_napari_viewer, sampl
     assert load_checkpoint(run)["cur_nimg"] >= w.last_progress["nimg"] > 0
 
 
+def test_train_simclr_from_the_dock_progress_stop_resume(viewer, qtbot, tmp_path):
+    """A registry method (SimCLR) trains through the same dock: progress, Stop writes its
+    checkpoint, Resume continues; GAN-DL's controls are hidden and no sample layers appear."""
+    run = tmp_path / "simclr-run"
+    w = train_widget(viewer, run, minutes=30.0)
+    assert w.method.value == "gandl" and not w.preset.native.isHidden()
+    assert {"gandl", "convae", "simclr"} <= set(w.method.choices)
+    w.method.value = "simclr"
+    assert all(c.native.isHidden() for c in (w.preset, w.resolution, w.refresh_s))
+    click(w.start_button)
+    assert not w.start_button.enabled and w.stop_button.enabled
+    rows = w.progress_rows
+    qtbot.waitUntil(lambda: len(rows) >= 2, timeout=60_000)
+    assert "images seen" in w.status.value and "ETA" in w.status.value
+    assert 0 < w.progress_bar.value < 1000
+    click(w.stop_button)
+    wait_idle(qtbot, w.start_button)
+    steps = [r for r in rows if not r["done"]]
+    assert [r["nimg"] for r in steps] == [64 * (i + 1) for i in range(len(steps))]
+    assert rows[-1]["done"] and "stopped at" in w.status.value and str(run / "checkpoint.pt") in w.status.value
+    stopped_at = load_checkpoint(run, format="napari-gandl-simclr/1")["nimg"]
+    assert stopped_at == rows[-1]["nimg"] == steps[-1]["nimg"]
+    assert not [layer for layer in viewer.layers if layer.name.startswith("GAN samples")]
+    assert "GAN-DL losses" not in viewer.window.dock_widgets
+
+    click(w.resume_button)
+    resumed = w.progress_rows
+    qtbot.waitUntil(lambda: len(resumed) >= 1, timeout=60_000)
+    click(w.stop_button)
+    wait_idle(qtbot, w.start_button)
+    assert resumed[0]["nimg"] == stopped_at + 64 and resumed[-1]["done"]
+    assert load_checkpoint(run, format="napari-gandl-simclr/1")["nimg"] == resumed[-1]["nimg"]
+
+
 def test_failing_worker_notifies_and_reenables_buttons(viewer, qtbot, tmp_path, notifications):
     run = tmp_path / "broken"
     run.mkdir()

@@ -1,9 +1,12 @@
-"""Train widget: train a GAN-DL model on the open plate (or a plate folder) from napari.
+"""Train widget: train a GAN-DL model (or another trainable embedding method) on the open plate
+(or a plate folder) from napari.
 
-Thin: the training itself is ``napari_gandl.gan.iterate_training``, run in a
-generator ``thread_worker``. The GUI thread only receives its progress dicts:
-a napari progress bar (images seen, ETA), a live grid of generated cells as
-one additive image layer per stain, and a docked loss plot. Stop asks the
+Thin: the training itself is ``napari_gandl.gan.iterate_training`` for GAN-DL
+and the registry method's own train generator for the others (ConvAE,
+SimCLR; ``viewmodels.training.train_method``), run in a generator
+``thread_worker``. The GUI thread only receives its progress dicts:
+a napari progress bar (images seen, ETA) and, for GAN-DL, a live grid of
+generated cells as one additive image layer per stain and a docked loss plot. Stop asks the
 training loop to stop at its next step; it then writes its checkpoint, so a
 stopped run always resumes. Closing the viewer stops training the same way
 and waits for the checkpoint.
@@ -94,8 +97,22 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
         done.set()
 
 
+def method_job(method: str, plate, out_dir, minutes: float, device: str, resume: bool,
+               stop: threading.Event, done: threading.Event):
+    """Generator run in the worker thread for a non-GAN method: opens the plate, trains, yields
+    progress dicts (the last one ``done``, naming the checkpoint, also after Stop)."""
+    try:
+        from napari_gandl.plate import open_plate
+
+        if isinstance(plate, (str, Path)):
+            plate = open_plate(plate)
+        yield from model.train_method(method, plate, out_dir, minutes, device, resume, stop.is_set)
+    finally:
+        done.set()
+
+
 class TrainWidget(Container):
-    """Train a GAN-DL model: plate, preset, resolution, duration, device; Start / Stop / Resume."""
+    """Train a model: method, plate, preset, resolution, duration, device; Start / Stop / Resume."""
 
     #: extra ``make_config`` overrides (tests and scripts use tiny networks)
     config_overrides: dict
@@ -109,6 +126,9 @@ class TrainWidget(Container):
                                 tooltip="checkpoint, losses and samples go here (default: next to the plate)")
         from napari_gandl.gan import PRESETS
 
+        self.method = ComboBox(label="method", choices=model.method_choices(), value=model.GAN_METHOD,
+                               tooltip="GAN-DL, or a comparator trained on the plate (embed its run "
+                                       "folder with the same method in the Embed dock)")
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value="quick")
         self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="preset")
         self.minutes = FloatSpinBox(label="duration (min)", value=10.0, min=0.01, max=1e6, step=1.0)
@@ -121,13 +141,14 @@ class TrainWidget(Container):
                             labels=False)
         self.progress_bar = ProgressBar(label="progress", min=0, max=1000, value=0)
         self.status = Label(value=self._device_note())
-        super().__init__(widgets=[self.plate_dir, self.run_dir, self.preset, self.resolution, self.minutes,
+        super().__init__(widgets=[self.method, self.plate_dir, self.run_dir, self.preset, self.resolution, self.minutes,
                                   self.device, self.refresh_s, buttons, self.progress_bar, self.status])
         self.start_button.changed.connect(lambda: self.start(resume=False))
         self.resume_button.changed.connect(lambda: self.start(resume=True))
         self.stop_button.changed.connect(self.stop)
         self.device.changed.connect(lambda: setattr(self.status, "value", self._device_note()))
-        remember(self, "train", ["plate_dir", "run_dir", "preset", "resolution", "minutes", "device", "refresh_s"])
+        self.method.changed.connect(self._show_method_controls)
+        remember(self, "train", ["method", "plate_dir", "run_dir", "preset", "resolution", "minutes", "device", "refresh_s"])
 
         self.worker = None
         self.last_progress: dict | None = None
@@ -150,8 +171,20 @@ class TrainWidget(Container):
         self._last_draw = 0.0
         self._t0 = None
         self._layout: dict = {}
+        self._run_title = ""
+        self._show_method_controls()
 
     # ----------------------------------------------------------------- inputs
+    def _show_method_controls(self):
+        """Preset, resolution and sample preview are GAN-DL's: shown only when it is chosen."""
+        gan = model.is_gan(self.method.value)
+        for control in (self.preset, self.resolution, self.refresh_s):
+            control.visible = gan
+
+    @property
+    def _title(self) -> str:
+        return f"{'GAN-DL' if model.is_gan(self.method.value) else self.method.value} training"
+
     def _device_note(self) -> str:
         from napari_gandl.gan.training import resolve_device
 
@@ -175,8 +208,8 @@ class TrainWidget(Container):
     def _run_folder(self, plate) -> Path:
         if self.run_dir.value is not None and str(self.run_dir.value).strip():
             return Path(self.run_dir.value).expanduser()
-        root = Path(plate if isinstance(plate, (str, Path)) else plate.root)
-        path = root.parent / f"{root.name}-gandl-run"
+        path = model.default_run_folder(plate if isinstance(plate, (str, Path)) else plate.root,
+                                        self.method.value)
         self.run_dir.value = str(path)
         return path
 
@@ -200,17 +233,18 @@ class TrainWidget(Container):
 
         from napari_gandl.gan.training import resolve_device
 
+        title, gan = self._title, model.is_gan(self.method.value)
         if self.worker is not None and not self._job_done.is_set():
-            show_error("GAN-DL training is already running")
+            show_error(f"{title} is already running")
             return None
         try:
             plate = self._plate_source()
             run = self._run_folder(plate)
             model.check_run_folder(run, resume)
-            config = self.make_config()
-            resolve_device(config.device)
+            config = self.make_config() if gan else None
+            resolve_device(self.device.value)
         except ValueError as exc:
-            self.status.value = f"GAN-DL training: {exc}"
+            self.status.value = f"{title}: {exc}"
             show_error(self.status.value)
             return None
         self.run_path = run
@@ -222,7 +256,8 @@ class TrainWidget(Container):
         self._metrics = []
         self.last_progress = None
         self.progress_rows = []
-        self._open_progress(resume)
+        self._run_title = title
+        self._open_progress(title)
         self.stop_button.enabled = True
         self.status.value = f"{'resuming' if resume else 'starting'} in {run} ..."
         # the training thread runs Python between its tensor ops: let the GUI thread
@@ -230,11 +265,16 @@ class TrainWidget(Container):
         if self._switch_interval is None:
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, GUI_SWITCH_INTERVAL_S))
+        if gan:
+            job = (train_job, plate, run, config, resume, self._stop_event, self._job_done,
+                   float(self.refresh_s.value), self._gui_ready)
+        else:
+            job = (method_job, self.method.value, plate, run, float(self.minutes.value), self.device.value,
+                   resume, self._stop_event, self._job_done)
         self.worker = start_worker(
-            train_job, plate, run, config, resume, self._stop_event, self._job_done,
-            float(self.refresh_s.value), self._gui_ready,
+            *job,
             buttons=[self.start_button, self.resume_button],
-            title="GAN-DL training",
+            title=title,
             on_yielded=self._on_progress,
             on_finished=self._on_finished,
         )
@@ -255,10 +295,10 @@ class TrainWidget(Container):
         return self._job_done.wait(timeout)
 
     # ----------------------------------------------------------------- progress (GUI thread)
-    def _open_progress(self, resume: bool):
+    def _open_progress(self, title: str):
         from napari.utils import progress
 
-        self._pbar = progress(total=1000, desc="GAN-DL training")
+        self._pbar = progress(total=1000, desc=title)
         # Closing the viewer's window or quitting the application stops training and waits
         # for its checkpoint: a Qt event filter on the window the dock sits in (public Qt API;
         # napari's own task registry is private) and QApplication.aboutToQuit.
@@ -301,7 +341,7 @@ class TrainWidget(Container):
         pbar = self._pbar  # (its events may run other queued callbacks)
         if pbar is not None:
             pbar.update(max(0, int(1000 * fraction) - pbar.n))
-            pbar.set_description(f"GAN-DL training: {text}")
+            pbar.set_description(f"{self._run_title}: {text}")
         if row.get("done"):
             text = f"stopped at {int(row['nimg']):,} images; checkpoint {row.get('checkpoint')}"
         self.status.value = text

@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 
 from .base import Embedder
 
-__all__ = ["MethodSpec", "METHODS", "register", "get_method", "method_names", "load_embedder"]
+__all__ = ["MethodSpec", "METHODS", "register", "get_method", "method_names", "trainable_method_names",
+           "load_embedder"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ def method_names() -> list[str]:
     """Registered method names, in registration order."""
     _import_methods()
     return list(METHODS)
+
+
+def trainable_method_names() -> list[str]:
+    """Registered methods with a train step (``gandl train --method``, the Train dock)."""
+    return [name for name in method_names() if METHODS[name].train is not None]
 
 
 def get_method(name: str) -> MethodSpec:

@@ -16,8 +16,16 @@ def _progress_bar(total_frac: float, text: str, width: int = 30) -> str:
     return f"[{'#' * n}{'.' * (width - n)}] {total_frac * 100:5.1f}% {text}"
 
 
-def cmd_train(args) -> int:
-    from .training import TrainingDiverged, iterate_training, make_config
+#: ``gandl train`` options that only GAN-DL has (argparse dest -> option)
+GAN_ONLY_OPTIONS = {dest: "--" + dest.replace("_", "-") for dest in (
+    "preset", "resolution", "batch", "loss", "scale", "sampling", "augment_p", "ada", "ada_target",
+    "snapshot_kimg", "align", "align_weight", "channel_base", "channel_max", "d_channel_base",
+    "d_channel_max")}
+
+
+def gan_progress(args):
+    """GAN-DL's training generator for the options in ``args``."""
+    from .training import iterate_training, make_config
 
     overrides = {}
     if args.loss:
@@ -51,8 +59,35 @@ def cmd_train(args) -> int:
         overrides["align"] = args.align
     if args.align_weight is not None:
         overrides["align_weight"] = args.align_weight
-    cfg = make_config(args.preset, resolution=args.resolution, minutes=args.minutes,
+    cfg = make_config(args.preset or "quick", resolution=args.resolution, minutes=args.minutes,
                       kimg=args.kimg, batch=args.batch, device=args.device, **overrides)
+    return iterate_training(args.plate, args.out, cfg, resume=args.resume)
+
+
+def method_progress(args):
+    """The training generator of registered method ``args.method`` (not GAN-DL); ValueError
+    naming a GAN-DL-only option given with it."""
+    import torch
+
+    from napari_gandl.embedding.registry import get_method
+
+    given = [opt for dest, opt in GAN_ONLY_OPTIONS.items() if getattr(args, dest) is not None]
+    if given:
+        raise ValueError(f"{given[0]} is an option of --method gandl, not of {args.method}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return get_method(args.method).train(args.plate, args.out, minutes=args.minutes, kimg=args.kimg,
+                                         device=args.device, resume=args.resume, seed=args.seed or 0)
+
+
+def cmd_train(args) -> int:
+    from .training import TrainingDiverged
+
+    try:
+        progress = gan_progress(args) if args.method == "gandl" else method_progress(args)
+    except ValueError as exc:
+        print(f"gandl train: error: {exc}", file=sys.stderr)
+        return 2
     tty = sys.stderr.isatty()
     last = 0.0
     rank0 = True
@@ -60,7 +95,7 @@ def cmd_train(args) -> int:
         import os
 
         rank0 = int(os.environ.get("RANK", "0")) == 0
-        for info in iterate_training(args.plate, args.out, cfg, resume=args.resume):
+        for info in progress:
             now = time.time()
             if not rank0:
                 continue
@@ -69,8 +104,9 @@ def cmd_train(args) -> int:
                 print(("\r" if tty else "") + _progress_bar(1.0, msg), file=sys.stderr)
             elif now - last >= (0.5 if tty else 10.0):
                 last = now
-                msg = (f"{info['kimg']:.2f} kimg  D {info['loss_D']:.3f}  G {info['loss_G']:.3f}  "
-                       f"{info['img_per_s']:.1f} img/s")
+                losses = (f"D {info['loss_D']:.3f}  G {info['loss_G']:.3f}" if "loss_D" in info
+                          else f"loss {info['loss']:.4f}")
+                msg = f"{info['kimg']:.2f} kimg  {losses}  {info['img_per_s']:.1f} img/s"
                 print(("\r" if tty else "") + _progress_bar(info["fraction"], msg),
                       end="" if tty else "\n", file=sys.stderr, flush=True)
     except TrainingDiverged as exc:
@@ -86,16 +122,22 @@ def cmd_train(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``train`` to the ``gandl`` argparse subparsers."""
+    from napari_gandl.embedding.registry import trainable_method_names
+
     p = subparsers.add_parser(
-        "train", help="train a GAN-DL model (StyleGAN2) on a plate",
+        "train", help="train a GAN-DL model (StyleGAN2), or another trainable embedding method, on a plate",
         description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
                     "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR. "
+                    "With --method convae|simclr trains that comparator instead (checkpoint.pt, config.json; "
+                    "only --minutes/--kimg, --device, --resume, --seed and --threads apply to it). "
                     "For several processes/GPUs launch with torchrun: "
                     "torchrun --nproc_per_node 2 -m napari_gandl.gan.cli train PLATE --out RUN_DIR",
     )
     p.add_argument("plate", metavar="PLATE", help="plate folder (RxRx dataset/experiment/plate, or TIFFs)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="output run directory")
-    p.add_argument("--preset", default="quick", choices=["quick", "paper"],
+    p.add_argument("--method", default="gandl", choices=trainable_method_names(),
+                   help="what to train (default gandl); embed the run with gandl embed --method M --checkpoint RUN_DIR")
+    p.add_argument("--preset", choices=["quick", "paper"],
                    help="quick: CPU, 64px, minutes; paper: GPU, 256px, 512 widths (default quick)")
     p.add_argument("--resolution", type=int, help="training resolution, power of two 32..1024")
     length = p.add_mutually_exclusive_group()

@@ -1,7 +1,10 @@
-"""The Train dock's view-model: a run folder's state and history (Qt-free).
+"""The Train dock's view-model: which method, a run folder's state and history (Qt-free).
 
-The training itself is ``gan.iterate_training``; this module only answers
-what the dock shows before and beside it: whether the run folder can be
+GAN-DL trains through ``gan.iterate_training`` (its preset, resolution and
+live samples); every other trainable registry method through its own
+``MethodSpec.train`` generator (:func:`train_method`).  Besides that, this
+module answers what the dock shows before and beside training: the method
+choices and which controls apply, whether the run folder can be
 started or resumed (checked on the GUI thread, before a worker starts), the
 run's own settings when resuming (from its checkpoint, through the
 ``gan`` API), and the loss and sample-quality history already written
@@ -11,6 +14,7 @@ run's own settings when resuming (from its checkpoint, through the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -19,6 +23,48 @@ from napari_gandl.gan.metrics import METRIC_NAMES
 
 LOSS_COLUMNS = ("kimg", "loss_G", "loss_D")
 METRIC_COLUMNS = ("kimg", *METRIC_NAMES)
+GAN_METHOD = "gandl"
+
+
+def method_choices() -> list[str]:
+    """The methods the dock can train: every registered method with a train step."""
+    from napari_gandl.embedding.registry import trainable_method_names
+
+    return trainable_method_names()
+
+
+def is_gan(method: str) -> bool:
+    """Whether ``method`` trains GAN-DL (preset, resolution, sample previews and loss plot apply)."""
+    return method == GAN_METHOD
+
+
+def default_run_folder(plate_root: Path, method: str) -> Path:
+    """``PLATE-METHOD-run`` next to the plate."""
+    plate_root = Path(plate_root)
+    return plate_root.parent / f"{plate_root.name}-{method}-run"
+
+
+def train_method(method: str, plate, run: Path, minutes: float, device: str, resume: bool,
+                 should_stop: Callable[[], bool]) -> Iterator[dict]:
+    """Train registry method ``method`` (not GAN-DL), yielding its progress dicts.
+
+    When ``should_stop()`` turns true the method's generator is closed, which
+    writes its checkpoint, and a last ``done`` row names that checkpoint.
+    """
+    from napari_gandl.gan.checkpoint import CHECKPOINT_NAME
+    from napari_gandl.embedding.registry import get_method
+
+    rows = get_method(method).train(plate, run, minutes=minutes, device=device, resume=resume)
+    last = {"nimg": 0, "kimg": 0.0, "fraction": 0.0}
+    for row in rows:
+        last = row
+        yield row
+        if row.get("done"):
+            return
+        if should_stop():
+            rows.close()  # the method writes its checkpoint on close
+            yield {**last, "done": True, "eta_s": 0.0, "checkpoint": str(Path(run) / CHECKPOINT_NAME)}
+            return
 
 
 def check_run_folder(run: Path, resume: bool) -> None:

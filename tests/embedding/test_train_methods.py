@@ -1,0 +1,54 @@
+"""`gandl train --method`: the comparators trained from the command line, with progress,
+resume, and a run folder that `gandl embed --method` reads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from napari_gandl.cli import main
+from napari_gandl.embedding import FEATURE_PREFIX, feature_columns
+from napari_gandl.gan.checkpoint import load_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_train_convae_resume_then_embed(sample_plate, tmp_path, capsys):
+    run = tmp_path / "convae-run"
+    train = ["train", str(sample_plate), "--out", str(run), "--method", "convae", "--device", "cpu"]
+    assert main([*train, "--kimg", "0.032", "--seed", "2"]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == str(run)
+    assert "done: 0.03 kimg" in out.err and "100.0%" in out.err  # the progress line
+    ckpt = load_checkpoint(run, format="napari-gandl-convae/1")
+    assert ckpt["nimg"] == 32 and ckpt["config"]["seed"] == 2
+
+    # a second start refuses to overwrite it; --resume continues the image count
+    assert main([*train, "--kimg", "0.064"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*train, "--kimg", "0.064", "--resume"]) == 0
+    assert load_checkpoint(run, format="napari-gandl-convae/1")["nimg"] == 64
+
+    emb = tmp_path / "convae.parquet"
+    assert main(["embed", str(sample_plate), "--method", "convae", "--checkpoint", str(run),
+                 "--out", str(emb), "--device", "cpu"]) == 0
+    table = pd.read_parquet(emb)
+    features = feature_columns(256)
+    assert len(table) > 0 and f"{FEATURE_PREFIX}256" not in table.columns
+    assert table[features].notna().all().all()
+
+
+@pytest.mark.parametrize("option", [["--preset", "paper"], ["--ada"], ["--align", "plate"], ["--resolution", "32"]])
+def test_gan_only_option_with_another_method_is_refused(sample_plate, tmp_path, capsys, option):
+    run = tmp_path / "run"
+    assert main(["train", str(sample_plate), "--out", str(run), "--method", "simclr", *option]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"gandl train: error: {option[0]} is an option of --method gandl, not of simclr"
+    assert not run.exists()
