@@ -151,7 +151,7 @@ def load_tile_run(name: str, build: Callable[[int, TileTrainConfig], nn.Module],
     if source is None:
         raise CheckpointError(
             f"{name} embeds with a model trained on a plate: pass its run folder (written by "
-            f"`gandl compare` or the train step of method {name})")
+            f"`gandl train --method {name}` or `gandl compare`)")
     what = f"{name} checkpoint"
     ckpt = load_checkpoint(source, format=checkpoint_format(name), what=what)
     cfg = TileTrainConfig.from_dict(ckpt["config"])
