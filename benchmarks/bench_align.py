@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed, gandl, log  # noqa: E402  (the suite's runner and cache layout)
+from bench_suite import embed, gandl, log, screen_plate, train_default_run  # noqa: E402  (the suite's runner and cache layout)
 
 SCREENS = ("plate-gain-blur", "plate-background-density", "texture")
 ROWS = ("none", "centre-scale", "TVN", "GRL training", "GRL training + centre-scale",
@@ -85,23 +85,15 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, train_only: boo
     from napari_gandl.analysis.normalise import normalise
     from napari_gandl.analysis.tables import load_embeddings
     from napari_gandl.gan.checkpoint import load_checkpoint
-    from napari_gandl.synthetic import write_sample_plate
 
     torch.set_num_threads(1)
     folder = cache / name
     saved = folder / f"align-{tag}.json"
     if saved.is_file():
         return json.loads(saved.read_text())
-    plate_root = folder / "plate"
-    if not (plate_root / "ground_truth" / "wells.csv").is_file():
-        log(f"{name}: writing the screen")
-        write_sample_plate(plate_root, name, seed=0)
+    plate_root = screen_plate(cache, name)
     run, aligned_run = folder / f"gandl-{tag}", folder / f"gandl-{tag}-align-plate"
-    if not (run / "checkpoint.pt").is_file() or load_checkpoint(run)["elapsed_s"] < 60 * minutes * 0.98:
-        log(f"{name}: gandl train --minutes {minutes:g}")
-        resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
-        gandl("train", str(plate_root), "--out", str(run), "--minutes", f"{minutes:g}", "--device", "cpu",
-              "--threads", "1", "--seed", "0", *resume)
+    train_default_run(plate_root, run, minutes)
     base = load_checkpoint(run)
     kimg = base["cur_nimg"] / 1000
     if not (aligned_run / "checkpoint.pt").is_file() or load_checkpoint(aligned_run)["cur_nimg"] < base["cur_nimg"]:

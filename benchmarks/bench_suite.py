@@ -122,27 +122,42 @@ def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> 
     }
 
 
+def screen_plate(cache: Path, name: str) -> Path:
+    """The suite screen ``name`` written once under ``cache/name/plate``."""
+    from napari_gandl.synthetic import write_sample_plate
+
+    plate_root = cache / name / "plate"
+    if not (plate_root / "ground_truth" / "sites.csv").is_file():
+        log(f"{name}: writing the screen")
+        write_sample_plate(plate_root, name, seed=0)
+    return plate_root
+
+
+def train_default_run(plate_root: Path, run: Path, minutes: float) -> None:
+    """``gandl train --minutes M`` with the default preset on one thread, resumed until the budget is spent."""
+    from napari_gandl.gan.checkpoint import load_checkpoint
+
+    if (run / "checkpoint.pt").is_file() and load_checkpoint(run)["elapsed_s"] >= 60 * minutes * 0.98:
+        return
+    log(f"{plate_root.parent.name}: gandl train --minutes {minutes:g}")
+    resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
+    gandl("train", str(plate_root), "--out", str(run), "--minutes", f"{minutes:g}", "--device", "cpu",
+          "--threads", "1", "--seed", "0", *resume)
+    (run / "commit.txt").write_text(commit())  # the code (and defaults) it was trained with
+
+
 def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, methods=METHODS) -> dict:
     import torch
 
     from napari_gandl.gan.checkpoint import load_checkpoint
-    from napari_gandl.synthetic import write_sample_plate
 
     torch.set_num_threads(1)
     folder = cache / name
-    plate_root = folder / "plate"
-    if not (plate_root / "ground_truth" / "sites.csv").is_file():
-        log(f"{name}: writing the screen")
-        write_sample_plate(plate_root, name, seed=0)
+    plate_root = screen_plate(cache, name)
     row = {"screen": name, "results": {}}
     run = folder / f"gandl-{tag}"
     if any(m != "handcrafted" for m in methods):
-        if not (run / "checkpoint.pt").is_file() or load_checkpoint(run)["elapsed_s"] < 60 * minutes * 0.98:
-            log(f"{name}: gandl train --minutes {minutes:g}")
-            resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
-            gandl("train", str(plate_root), "--out", str(run), "--minutes", f"{minutes:g}", "--device", "cpu",
-                  "--threads", "1", "--seed", "0", *resume)
-            (run / "commit.txt").write_text(commit())  # the code (and defaults) it was trained with
+        train_default_run(plate_root, run, minutes)
         ck = load_checkpoint(run)
         row.update(kimg=ck["cur_nimg"] / 1000, train_minutes=ck["elapsed_s"] / 60, config=ck["config"],
                    commit=(run / "commit.txt").read_text().strip() if (run / "commit.txt").is_file() else "?")
