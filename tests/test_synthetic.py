@@ -29,6 +29,7 @@ FROZEN = {
     'partial': {'design': '6724ad83a920f066', 'wells': '3eae37bfa2e3202b', 'plates': 'e3c3d4395ccb87dd', 'site': '1d7dbe1a345c9d61'},
     'plate-gain-blur': {'design': 'abd2891acae6a16b', 'wells': '89e3846659ef659e', 'plates': 'c3126d9850dee81e', 'site': '318011c81f7724cd'},
     'plate-background-density': {'design': '54970278ad3722f2', 'wells': '89e3846659ef659e', 'plates': 'db5769e1b7edaf0b', 'site': '318011c81f7724cd'},
+    'mixed-weak': {'design': '9add9c6185e495c1', 'wells': 'b7bbfb0057359836', 'plates': '86cacb4ef07b0bab', 'site': '446151389bc6ab98'},
 }
 
 
@@ -65,7 +66,7 @@ def test_suite_layout_is_rxrx19a_at_4x_downscale():
         wells = design_wells(design, np.random.default_rng(0))
         assert design.tile_size == 256 and design.cell_scale == 0.5
         assert wells.groupby("cell_type")["plate"].nunique().tolist() == [2, 2]
-        assert len(wells) * design.sites_per_well == 512
+        assert len(wells) * design.sites_per_well == 4 * 2 * (16 + 6 * len(design.compounds))  # 4 plates x 2 sites; 512 with 8 compounds
         assert design.illumination > 0 and design.density_sigma > 0 and design.focus_jitter > 0
 
 

@@ -148,6 +148,18 @@ SUITE_SCREENS = {
     "plate-gain-blur": replace(SUITE_BASE, texture_strength=0.25, gain_sigma=0.6, blur=(0.4, 2.0)),
     "plate-background-density": replace(SUITE_BASE, texture_strength=0.25, background=(2.0, 40.0),
                                         density_sigma=0.5),
+    # Added after the six screens above were scored (none of them changed): a
+    # real screen at moderate MOI shows every cue at once, each one weak, in
+    # about half of the cells, under stronger plate effects, with a bigger
+    # library (12 compounds: a shallow partial rescuer, two more inert ones and
+    # a second cytotoxic one). 704 sites.
+    "mixed-weak": replace(SUITE_BASE, compounds=DEMO_COMPOUNDS + (
+        Compound("rescue-shallow", 0.3, 0.7, 0.6),
+        Compound("inert-4", 1.0, 1.0, 0.0),
+        Compound("inert-5", 1.0, 1.0, 0.0),
+        Compound("cytotoxic-2", 1.0, 1.0, 0.0, toxic_ec50_um=1.5),
+    ), infected_fraction=0.5, texture_strength=0.15, translocation=0.5, morphology=0.2, gain_sigma=0.35,
+        background=(2.0, 25.0), blur=(0.5, 1.5), illumination=0.45, density_sigma=0.35, focus_jitter=0.5),
 }
 SUITE = tuple(SUITE_SCREENS)
 PRESETS.update(SUITE_SCREENS)
