@@ -35,7 +35,7 @@ def settle() -> None:
 
 def reader_screenshot() -> None:
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1400, 800)
+    viewer.window.resize(1400, 800)
     viewer.open(str(sample_plate_path("demo")), plugin="napari-gandl")
     viewer.window.add_plugin_dock_widget("napari-gandl", "Site navigator")
     viewer.dims.set_current_step(0, 3)

@@ -105,7 +105,7 @@ def test_montage_groups_layout_and_export(table, tmp_path):
     assert montage.grid.shape == (plate.n_channels, len(groups) * (h + 4) - 4, 2 * (w + 4) - 4)
     assert len(montage.labels) == len(montage.sites) == sum(len(g.sites) for g in groups)
     # each row starts with its dose, then the wells
-    assert montage.labels[0] == f"{groups[0].label}: {frame[cols.WELL].iloc[montage.sites[0]]}"
+    assert montage.labels[0] == f"{groups[0].label}\n{frame[cols.WELL].iloc[montage.sites[0]]}"
     assert montage.labels[1] == frame[cols.WELL].iloc[montage.sites[1]]
     # the first tile is the first site, downsampled
     first = plate.read_site(montage.sites[0]).astype(np.float32)

@@ -209,13 +209,14 @@ def test_train_simclr_from_the_dock_progress_stop_resume(viewer, qtbot, tmp_path
     w.method.value = "simclr"
     assert all(c.native.isHidden() for c in (w.preset, w.resolution, w.refresh_s))
     click(w.start_button)
-    assert not w.start_button.enabled and w.stop_button.enabled
+    assert not w.start_button.enabled and w.stop_button.enabled and not w.method.enabled
     rows = w.progress_rows
     qtbot.waitUntil(lambda: len(rows) >= 2, timeout=60_000)
     assert "images seen" in w.status.value and "ETA" in w.status.value
     assert 0 < w.progress_bar.value < 1000
     click(w.stop_button)
     wait_idle(qtbot, w.start_button)
+    assert w.method.enabled and w.method.value == "simclr"
     steps = [r for r in rows if not r["done"]]
     assert [r["nimg"] for r in steps] == [64 * (i + 1) for i in range(len(steps))]
     assert rows[-1]["done"] and "stopped at" in w.status.value and str(run / "checkpoint.pt") in w.status.value

@@ -273,7 +273,7 @@ class TrainWidget(Container):
                    resume, self._stop_event, self._job_done)
         self.worker = start_worker(
             *job,
-            buttons=[self.start_button, self.resume_button],
+            buttons=[self.start_button, self.resume_button, self.method],  # the method stays fixed while it trains
             title=title,
             on_yielded=self._on_progress,
             on_finished=self._on_finished,

@@ -104,8 +104,8 @@ def choose_sites(frame: pd.DataFrame, mode: str, value: str | None = None, per_g
     raise ValueError(f"unknown montage mode {mode!r} (choose one of {', '.join(MODES)})")
 
 
-def tile_label(frame: pd.DataFrame, site: int) -> str:
-    """Well and condition of a site (and its compound and dose when treated)."""
+def tile_label(frame: pd.DataFrame, site: int, sep: str = " · ") -> str:
+    """Well and condition of a site (and its compound and dose when treated), joined by ``sep``."""
     row = frame.iloc[int(site)]
     parts = [str(row.get(cols.WELL, site))]
     if isinstance(row.get(cols.CONDITION), str) and row[cols.CONDITION]:
@@ -114,7 +114,7 @@ def tile_label(frame: pd.DataFrame, site: int) -> str:
     if isinstance(compound, str) and compound:
         dose = row.get(cols.DOSE)
         parts.append(f"{compound} {dose:g} µM" if isinstance(dose, (int, float)) and np.isfinite(dose) else compound)
-    return " · ".join(parts)
+    return sep.join(parts)
 
 
 def build_montage(plate: Plate, groups: list[Group], frame: pd.DataFrame | None = None, max_tile: int = 256,
@@ -157,12 +157,14 @@ def build_montage(plate: Plate, groups: list[Group], frame: pd.DataFrame | None 
         grid[:, y:y + tile.shape[1], x:x + tile.shape[2]] = tile
         origins.append((y, x))
         kept.append(int(site))
-        # one group: each tile says what it is; several (doses, conditions): a row starts with its group
+        # one group: each tile says what it is; several (doses, conditions): a row starts with its
+        # group. One line per part, so that a label is no wider than its longest part and does not
+        # run into the next tile.
         if len(groups) == 1:
-            labels.append(tile_label(frame, site))
+            labels.append(tile_label(frame, site, sep="\n"))
         else:
             well = str(frame[cols.WELL].iloc[int(site)]) if cols.WELL in frame.columns else str(site)
-            labels.append(f"{groups[gi].label}: {well}" if c == 0 else well)
+            labels.append(f"{groups[gi].label}\n{well}" if c == 0 else well)
     return Montage(grid, kept, labels, np.asarray(origins, np.float32), (h, w), factor, [g.label for g in groups])
 
 
