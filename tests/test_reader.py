@@ -137,13 +137,17 @@ def test_rxrx19a_tiles_get_their_pixel_size(make_napari_viewer, tmp_path):
     assert layers[0].metadata["napari_gandl"]["site_table"].frame["site_id"].tolist() == ["VERO-2_7_C03_1", "VERO-2_7_C03_2"]
 
 
-def test_slider_and_site_table_follow_each_other_and_the_canvas_says_which_site(make_napari_viewer, sample_plate):
+def test_slider_and_site_table_follow_each_other_and_the_canvas_says_which_site(make_napari_viewer, sample_plate,
+                                                                                qtbot):
     from napari_gandl._widgets.common import site_table
 
     viewer = make_napari_viewer()
     viewer.open(str(sample_plate), plugin="napari-gandl")
     table = viewer.layers[0].metadata["napari_gandl"]["site_table"]
     assert site_table(viewer) is table
+    # the label of the first site shown follows the first paint
+    qtbot.waitUntil(lambda: viewer.text_overlay.visible, timeout=5_000)
+    assert viewer.text_overlay.text.startswith(table.frame.site_id.iloc[table.current])
     heard = []
     table.current_changed.connect(heard.append)
     viewer.dims.set_current_step(0, 60)
