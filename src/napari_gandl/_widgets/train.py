@@ -447,6 +447,10 @@ class TrainWidget(Container):
                 "kid": kid_ax.plot([], [], "^-", ms=3, lw=1, color="#CC79A7", label="KID (right)")[0],
             }
             qa.axhline(0.5, ls=":", lw=0.8, color="grey")
+            # early samples are far from the reals (diversity ~25, KID ~1e9 at 0 kimg): linear up to
+            # 1 (1-NN, diversity) and 0.01 (KID), logarithmic above, so the later points stay readable
+            qa.set_yscale("symlog", linthresh=1.0)
+            kid_ax.set_yscale("symlog", linthresh=0.01)
             qa.set_xlabel("thousand images seen")
             qa.set_ylabel("sample quality")
             kid_ax.set_ylabel("KID")
