@@ -114,8 +114,10 @@ def measure_floor(plate: str) -> dict:
 
 def measure_reader(plate: str) -> dict:
     """The plugin's own share: scan the folder, read the contrast sample, build the layer data
-    (with napari already imported, as it is when napari calls the reader)."""
-    import napari  # noqa: F401
+    (with napari's viewer module loaded, as it is when napari calls the reader)."""
+    import napari
+
+    napari.current_viewer()  # loads napari.viewer and its Qt imports (1.7 s), there before any reader runs
 
     from napari_gandl._reader import read_plate
 
