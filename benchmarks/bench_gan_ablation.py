@@ -2,9 +2,9 @@
 
 For every screen of ``napari_gandl.synthetic.SUITE`` and every variant of the
 ``quick`` preset (random tiles vs cell-centred crops, fixed augmentation vs
-ADA, a wider generator, logistic+R1 vs WGAN-GP, a longer time budget), a GAN
-is trained on the screen for ``--kimg`` thousand images (the same for every
-variant, so a slower variant is not penalised by a busy machine; its speed is
+ADA, a wider generator, logistic+R1 vs WGAN-GP, plate alignment, a longer
+time budget), a GAN is trained on the screen for ``--kimg`` thousand images
+(the same for every variant, so a slower variant is not penalised by a busy machine; its speed is
 reported instead) with one torch thread, its discriminator embeds the screen
 (``--sites-per-well`` sites of every well) and the embedding is scored the way the
 suite table scores it: plate centre-scaling on the untreated controls, a
@@ -46,6 +46,7 @@ VARIANTS = {
     "ada": ({"ada": True, "augment": {"p": 0.0}}, {}, "adaptive augmentation (ADA, target 0.6) from p=0"),
     "G2x": ({"network": {"channel_base": 1024}}, {}, "generator twice as wide (16 channels at 64x64, 256 at 4x4)"),
     "wgan-gp": ({"loss": "wgan-gp"}, {}, "Wasserstein loss with gradient penalty (the paper's framing)"),
+    "align": ({"align": "plate"}, {}, "D's embedding made blind to the plate (--align plate, DANN)"),
     "long": ({}, {}, "the quick preset trained twice as long"),
 }
 UNTRAINED = {"default": "untrained D (tiles)", "crops": "untrained D (crops)"}
@@ -161,6 +162,8 @@ def main(argv=None):
     ap.add_argument("--sites-per-well", type=int, default=1, help="sites of every well embedded")
     ap.add_argument("--references-only", action="store_true",
                     help="only the handcrafted and untrained rows (no training)")
+    ap.add_argument("--no-references", action="store_true",
+                    help="skip the reference rows (another process computes them into the same folder)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--screens", default=None, help="comma-separated subset (default: the whole suite)")
     ap.add_argument("--repeats", type=int, default=10)
@@ -188,6 +191,8 @@ def main(argv=None):
         plate = open_plate(plates[screen])
         sites = np.flatnonzero(plate.sites["site"].astype(int).to_numpy() <= args.sites_per_well)
         opened[screen] = (plate, sites)
+        if args.no_references:
+            continue
         run_one(f"handcrafted/{screen}", results, results_path,
                 lambda: score(plate, sites, embed(plate, sites, None, "handcrafted", {}), args.repeats))
         for v, label in UNTRAINED.items():

@@ -14,11 +14,13 @@ def test_generate_from_seeds_and_w(tiny_run):
     assert a.shape == (3, 5, 32, 32) and a.dtype == np.float32 and np.isfinite(a).all()
     np.testing.assert_array_equal(a, generate(model, seeds=[1, 2, 3]))  # deterministic per seed
     assert not np.allclose(a[0], a[1])
+    np.testing.assert_allclose(generate(model, seeds=[2]), a[1:2], rtol=1e-5, atol=1e-5)  # batch mates
     w = seeds_to_w(model, [1, 2, 3]).numpy()
-    np.testing.assert_allclose(generate(model, w=w), a, rtol=1e-5, atol=1e-5)
-    t = generate(model, seeds=[1], truncation=0.0)
-    t2 = generate(model, seeds=[2], truncation=0.0)
-    np.testing.assert_allclose(t, t2, atol=1e-5)  # psi=0: everything collapses to w_avg
+    from_w = generate(model, w=w)  # the generator's constant noise instead of each seed's own
+    assert from_w.shape == a.shape and not np.allclose(from_w, a, atol=1e-4)
+    np.testing.assert_allclose(generate(model, w=w[::-1])[::-1], from_w, rtol=1e-5, atol=1e-5)
+    t = seeds_to_w(model, [1, 2], truncation=0.0).numpy()
+    np.testing.assert_allclose(t[0], t[1], atol=1e-5)  # psi=0: every seed's w is w_avg
     with pytest.raises(ValueError, match="exactly one"):
         generate(model)
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import GANModel, load_model
+from .networks import noise_generators
 
 __all__ = ["generate", "project", "interpolate", "to_raw", "seeds_to_w", "target_crop"]
 
@@ -30,9 +31,13 @@ def seeds_to_w(model, seeds, truncation: float = 1.0) -> torch.Tensor:
         return m.G.mapping(z, truncation_psi=truncation)
 
 
-def generate(model, seeds=None, w=None, truncation: float = 1.0, noise_mode: str = "const",
-             batch: int = 16) -> np.ndarray:
+def generate(model, seeds=None, w=None, truncation: float = 1.0, batch: int = 16) -> np.ndarray:
     """N-stain images from integer ``seeds`` or from ``w`` (``(N, w_dim)`` or ``(N, num_ws, w_dim)``).
+
+    A seed draws both z and the image's noise inputs, which place the cells
+    (:func:`~napari_gandl.gan.networks.noise_generators`), so seeds give different
+    fields of cells.  Images from ``w`` share the generator's constant noise:
+    a path of latents keeps its cells where they are and changes how they look.
 
     ``truncation`` < 1 pulls w towards the average w (more typical images);
     with explicit ``w`` it is applied the same way.
@@ -43,7 +48,7 @@ def generate(model, seeds=None, w=None, truncation: float = 1.0, noise_mode: str
     if seeds is not None:
         ws = seeds_to_w(m, list(seeds), truncation)
     else:
-        ws = torch.as_tensor(np.asarray(w, np.float32)).to(m.device)
+        ws = torch.from_numpy(np.ascontiguousarray(w, np.float32)).to(m.device)
         if ws.dim() == 1:
             ws = ws[None]
         if truncation != 1.0:
@@ -52,7 +57,8 @@ def generate(model, seeds=None, w=None, truncation: float = 1.0, noise_mode: str
     out = []
     with torch.no_grad():
         for i in range(0, len(ws), batch):
-            out.append(m.G.synthesize(ws[i : i + batch], noise_mode=noise_mode).float().cpu())
+            noise = "const" if seeds is None else noise_generators(list(seeds)[i : i + batch])
+            out.append(m.G.synthesize(ws[i : i + batch], noise_mode=noise).float().cpu())
     return torch.cat(out).numpy()
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "SynthesisNetwork",
     "build_networks",
     "count_params",
+    "noise_generators",
 ]
 
 _SQRT2 = math.sqrt(2.0)
@@ -219,6 +220,18 @@ class ModulatedConv2d(nn.Module):
         return x
 
 
+def noise_generators(seeds) -> list[torch.Generator]:
+    """A ``noise_mode`` that draws every image's per-pixel noise from its own seed.
+
+    The noise inputs are where a StyleGAN2 puts what varies without style; on
+    cell images that includes where the cells are, so one shared noise
+    ("const") gives every sample the same layout.  Seeded per image, a sample
+    is reproducible and independent of its batch mates.  Generators are
+    stateful: make fresh ones for every forward pass.
+    """
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
 class SynthesisLayer(nn.Module):
     def __init__(self, in_ch, out_ch, w_dim, resolution, up=False, conv_clamp=None):
         super().__init__()
@@ -238,6 +251,10 @@ class SynthesisLayer(nn.Module):
             x = x + noise * self.noise_strength.to(x.dtype)
         elif noise_mode == "const":
             x = x + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+        elif not isinstance(noise_mode, str):  # one torch.Generator per image (noise_generators)
+            noise = torch.stack([torch.randn(1, self.resolution, self.resolution, generator=g)
+                                 for g in noise_mode]).to(x.device, x.dtype)
+            x = x + noise * self.noise_strength.to(x.dtype)
         x = _lrelu(x + self.bias.to(x.dtype)[None, :, None, None])
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)

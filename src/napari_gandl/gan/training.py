@@ -36,7 +36,7 @@ from .ada import AdaptiveAugment
 from .align import ALIGN_MODES, TrainingAligner
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .metrics import METRIC_NAMES, SampleQuality
-from .networks import NetworkConfig, build_networks
+from .networks import NetworkConfig, build_networks, noise_generators
 
 __all__ = [
     "PRESETS",
@@ -664,28 +664,30 @@ class Trainer:
         return path
 
     @torch.no_grad()
-    def save_samples(self):
+    def _grid(self, n: int = 16) -> np.ndarray:
+        """The snapshot grid's first ``n`` images: fixed latents and fixed per-image noise."""
         self.G_ema.eval()
-        imgs = self.G_ema(self.grid_z, noise_mode="const").float().cpu().numpy()
+        return self.G_ema(self.grid_z[:n], noise_mode=noise_generators(range(n))).float().cpu().numpy()
+
+    def save_samples(self):
+        imgs = self._grid()
         save_grid(imgs, self.out_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png")
         save_grid(imgs, self.out_dir / "samples" / "fakes_latest.png")
 
-    @torch.no_grad()
     def sample_images(self, n: int = 16) -> np.ndarray:
         """``n`` fixed-seed EMA-generator images in raw intensity units, ``(n, C, H, W)``."""
-        self.G_ema.eval()
-        imgs = self.G_ema(self.grid_z[:n], noise_mode="const").float().cpu().numpy()
-        return self.normalizer.inverse(imgs)
+        return self.normalizer.inverse(self._grid(n))
 
     @torch.no_grad()
     def generate(self, n: int, seed: int = 321) -> np.ndarray:
         """``n`` EMA-generator images from fixed seeds, raw intensity units ``(n, C, H, W)``.
 
-        Uses constant noise and its own seeded latents, so the training's random
-        streams are untouched (resuming stays exact)."""
+        Latents and per-image noise come from their own seeds, so the training's
+        random streams are untouched (resuming stays exact)."""
         self.G_ema.eval()
         z = np.random.default_rng(seed).standard_normal((n, self.net_cfg.z_dim)).astype(np.float32)
-        out = [self.G_ema(torch.from_numpy(z[i : i + 64]).to(self.device), noise_mode="const")
+        out = [self.G_ema(torch.from_numpy(z[i : i + 64]).to(self.device),
+                          noise_mode=noise_generators(seed * 100_003 + np.arange(i, min(i + 64, n))))
                .float().cpu().numpy() for i in range(0, n, 64)]
         return self.normalizer.inverse(np.concatenate(out))
 
