@@ -30,6 +30,7 @@ FROZEN = {
     'plate-gain-blur': {'design': 'abd2891acae6a16b', 'wells': '89e3846659ef659e', 'plates': 'c3126d9850dee81e', 'site': '318011c81f7724cd'},
     'plate-background-density': {'design': '54970278ad3722f2', 'wells': '89e3846659ef659e', 'plates': 'db5769e1b7edaf0b', 'site': '318011c81f7724cd'},
     'mixed-weak': {'design': '9add9c6185e495c1', 'wells': 'b7bbfb0057359836', 'plates': '86cacb4ef07b0bab', 'site': '446151389bc6ab98'},
+    'low-moi-dim': {'design': 'fe2a8a82285af097', 'wells': '9ccccc005fbd538e', 'plates': '6f4876d702942866', 'site': '218d98ef8736ade8'},
 }
 
 
