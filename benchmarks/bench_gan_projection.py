@@ -1,8 +1,8 @@
 """How well the generator reaches real sites: projection error of real crops vs of its own samples.
 
-``gan.latent.project`` looks for the w whose image reconstructs a target.
-For an image the generator drew itself from a random w, a w that reproduces
-it exactly exists, so its reconstruction error is the floor the optimiser
+``gan.latent.project`` looks for the w and noise maps whose image
+reconstructs a target.  For an image the generator drew itself from a random
+seed, a w and noise that reproduce it exactly exist, so its reconstruction error is the floor the optimiser
 reaches; a real crop reconstructed much worse than that lies off the
 generator's manifold (the interpolation between two projected sites then
 shows the generator's cells, not the sites').  Reports the pixel MSE in the
@@ -28,10 +28,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def reconstruction_mse(model, target: np.ndarray, steps: int) -> float:
     """Pixel MSE between a normalised ``(C, R, R)`` target and the image of its projected w."""
-    from napari_gandl.gan.latent import generate, project
+    from napari_gandl.gan.latent import project
 
-    w = project(model, target, steps=steps, normalized=True)
-    return float(np.mean((generate(model, w=w[None])[0] - target) ** 2))
+    return float(np.mean((project(model, target, steps=steps, normalized=True).image(model) - target) ** 2))
 
 
 def main(argv=None):
@@ -66,14 +65,14 @@ def main(argv=None):
     sampling = model.config["data"].get("sampling", "tiles")
     body = f"""
 Run `{Path(args.run).parent.name}/{Path(args.run).name}` ({model.cur_nimg / 1000:.1f} kimg, {model.resolution}x{model.resolution}
-{sampling}, plate `{Path(plate.root).parent.name}/{Path(plate.root).name}`): `gan.latent.project`, {args.steps} steps
+{sampling}, plate `{Path(plate.root).parent.name}/{Path(plate.root).name}`): `gan.latent.project` (w and noise maps), {args.steps} steps
 from the average w, pixel MSE in normalised units (about -1..1) after projection, {args.n} targets each,
 {seconds:.1f} s per projection on one CPU thread.
 
 | target | reconstruction MSE (mean ± sd) |
 |---|---|
 | real crops of held-out sites | {np.mean(real_mse):.4f} ± {np.std(real_mse):.4f} |
-| the generator's own samples (random w) | {np.mean(fake_mse):.4f} ± {np.std(fake_mse):.4f} |
+| the generator's own samples (random seeds) | {np.mean(fake_mse):.4f} ± {np.std(fake_mse):.4f} |
 
 Ratio of the real crops' error to the samples' error: {ratio:.2f} (1: real sites are as reachable
 as the generator's own images).

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_gandl.gan import generate, interpolate, load_model, project
-from napari_gandl.gan.latent import seeds_to_w
+from napari_gandl.gan import generate, interpolate, interpolate_noise, load_model, project
+from napari_gandl.gan.latent import seed_noise, seeds_to_w, target_crop
 from napari_gandl.plate import open_plate
 
 
@@ -41,16 +41,39 @@ def test_interpolate():
         interpolate(a, b, 3, "cubic")
 
 
-def test_project_reduces_reconstruction_loss(tiny_run, gan_plate):
+def test_project_fits_w_and_noise(tiny_run, gan_plate):
     model = load_model(tiny_run)
-    site = open_plate(gan_plate).read_site(0)
-    w, hist = project(model, site, steps=25, return_history=True)
-    assert w.shape == (512,) and np.isfinite(w).all()
-    assert hist[-1] < hist[0]
-    img = generate(model, w=w[None])
-    assert img.shape == (1, 5, 32, 32)
+    plate = open_plate(gan_plate)
+    site = plate.read_site(0)
+    p = project(model, site, steps=25)
+    assert p.w.shape == (512,) and np.isfinite(p.w).all()
+    assert p.history[-1] < p.history[0]
+    assert [n.shape for n in p.noise] == [n.shape[1:] for n in seed_noise(model, [0])]
+    assert all(abs(n.mean()) < 1e-4 and abs(n.std() - 1) < 1e-3 for n in p.noise)  # renormalised
+    img = p.image(model)
+    assert img.shape == (5, 32, 32)
+    np.testing.assert_allclose(generate(model, w=p.w[None], noise=[n[None] for n in p.noise])[0], img)
+    # the fitted noise is part of the fit: the constant noise reconstructs the target worse
+    target = model.normalizer(target_crop(model, site))
+    with_const = generate(model, w=p.w[None])[0]
+    assert np.mean((img - target) ** 2) < np.mean((with_const - target) ** 2)
     with pytest.raises(ValueError, match="C=5"):
         project(model, site[:3])
+
+
+def test_noise_of_seeds_and_paths(tiny_run):
+    model = load_model(tiny_run)
+    noise = seed_noise(model, [5, 6])
+    w = seeds_to_w(model, [5, 6]).numpy()
+    np.testing.assert_allclose(generate(model, w=w, noise=noise), generate(model, seeds=[5, 6]), rtol=1e-5, atol=1e-5)
+    path = interpolate_noise([n[0] for n in noise], [n[1] for n in noise], steps=5)
+    for n, p in zip(noise, path):
+        assert p.shape == (5, *n.shape[1:])
+        np.testing.assert_allclose(p[0], n[0], atol=1e-6)
+        np.testing.assert_allclose(p[-1], n[1], atol=1e-6)
+        assert abs(p[2].std() - 1) < 0.35  # the middle is as noisy as the ends, not damped by 1/sqrt(2)
+    with pytest.raises(ValueError, match="noise goes with w"):
+        generate(model, seeds=[1], noise=noise)
 
 
 def test_cli_help_and_errors(tmp_path, capsys):

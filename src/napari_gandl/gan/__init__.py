@@ -5,7 +5,7 @@ Qt-free: imports neither napari nor Qt.
 Public API::
 
     from napari_gandl.gan import train, iterate_training, load_checkpoint
-    from napari_gandl.gan import load_model, generate, project, interpolate
+    from napari_gandl.gan import load_model, generate, project, interpolate, interpolate_noise
 
 Embedding with a trained run is the ``gandl`` method of
 :mod:`napari_gandl.embedding`.  Command line: ``gandl train`` (see
@@ -13,7 +13,7 @@ Embedding with a trained run is the ``gandl`` method of
 """
 
 from .checkpoint import CheckpointError, GANModel, load_checkpoint, load_model
-from .latent import generate, interpolate, project, to_raw
+from .latent import Projection, generate, interpolate, interpolate_noise, project, to_raw
 from .networks import Discriminator, Generator, NetworkConfig
 from .training import PRESETS, TrainingDiverged, iterate_training, make_config, train
 
@@ -24,9 +24,11 @@ __all__ = [
     "Generator",
     "NetworkConfig",
     "PRESETS",
+    "Projection",
     "TrainingDiverged",
     "generate",
     "interpolate",
+    "interpolate_noise",
     "iterate_training",
     "load_checkpoint",
     "load_model",

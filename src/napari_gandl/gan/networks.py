@@ -41,6 +41,7 @@ __all__ = [
     "build_networks",
     "count_params",
     "noise_generators",
+    "noise_maps",
 ]
 
 _SQRT2 = math.sqrt(2.0)
@@ -220,16 +221,24 @@ class ModulatedConv2d(nn.Module):
         return x
 
 
-def noise_generators(seeds) -> list[torch.Generator]:
+def noise_generators(seeds):
     """A ``noise_mode`` that draws every image's per-pixel noise from its own seed.
 
     The noise inputs are where a StyleGAN2 puts what varies without style; on
     cell images that includes where the cells are, so one shared noise
     ("const") gives every sample the same layout.  Seeded per image, a sample
-    is reproducible and independent of its batch mates.  Generators are
-    stateful: make fresh ones for every forward pass.
+    is reproducible and independent of its batch mates.  The generators are
+    stateful: make a fresh one for every forward pass.
     """
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    return lambda layer: torch.stack([torch.randn(1, layer.resolution, layer.resolution, generator=g)
+                                      for g in gens])
+
+
+def noise_maps(maps):
+    """A ``noise_mode`` of explicit maps: ``maps[i]``, ``(N, 1, r, r)``, feeds the i-th noise
+    layer (:meth:`SynthesisNetwork.noise_layers`); used to project images and walk paths."""
+    return lambda layer: maps[layer.index]
 
 
 class SynthesisLayer(nn.Module):
@@ -251,10 +260,8 @@ class SynthesisLayer(nn.Module):
             x = x + noise * self.noise_strength.to(x.dtype)
         elif noise_mode == "const":
             x = x + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
-        elif not isinstance(noise_mode, str):  # one torch.Generator per image (noise_generators)
-            noise = torch.stack([torch.randn(1, self.resolution, self.resolution, generator=g)
-                                 for g in noise_mode]).to(x.device, x.dtype)
-            x = x + noise * self.noise_strength.to(x.dtype)
+        elif callable(noise_mode):  # layer -> (N, 1, r, r): noise_generators or noise_maps
+            x = x + noise_mode(self).to(x.device, x.dtype) * self.noise_strength.to(x.dtype)
         x = _lrelu(x + self.bias.to(x.dtype)[None, :, None, None])
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
@@ -317,6 +324,12 @@ class SynthesisNetwork(nn.Module):
             self.num_ws += blk.num_conv
             prev = ch
         self.num_ws += 1  # last toRGB
+        for i, layer in enumerate(self.noise_layers()):
+            layer.index = i
+
+    def noise_layers(self) -> list[SynthesisLayer]:
+        """The layers that add per-pixel noise, in the order of the forward pass."""
+        return [conv for blk in self.blocks for conv in ((blk.conv1,) if blk.first else (blk.conv0, blk.conv1))]
 
     def forward(self, ws, noise_mode="random"):
         x = img = None

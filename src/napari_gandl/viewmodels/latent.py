@@ -89,8 +89,8 @@ def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method
 
     For two sites the result also holds ``targets``: the real crops the projection reconstructs
     (raw intensities, the generated images' scale), shown beside the path."""
-    from napari_gandl.gan import generate, interpolate, load_model, project, to_raw
-    from napari_gandl.gan.latent import seeds_to_w, target_crop
+    from napari_gandl.gan import generate, interpolate, interpolate_noise, load_model, project, to_raw
+    from napari_gandl.gan.latent import seed_noise, seeds_to_w, target_crop
     from napari_gandl.gan.training import resolve_device
 
     model = load_model(run_dir, resolve_device(device))
@@ -106,19 +106,21 @@ def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method
             if not 0 <= site < plate.n_sites:
                 raise ValueError(f"site {name} = {site} is outside the plate (0..{plate.n_sites - 1})")
             image = plate.read_site(int(site))
-            w = yield from with_progress(project, model, image, steps=int(projection_steps),
-                                         stage=f"projecting site {name} ({plate.site_label(int(site))})")
-            ends.append(w)
+            fit = yield from with_progress(project, model, image, steps=int(projection_steps),
+                                           stage=f"projecting site {name} ({plate.site_label(int(site))})")
+            ends.append((fit.w, fit.noise))
             targets.append(target_crop(model, image))
-        w_a, w_b = ends
+        (w_a, noise_a), (w_b, noise_b) = ends
         targets = np.stack(targets)
         endpoint_labels = endpoint_labels or [plate.site_label(int(a)), plate.site_label(int(b))]
     else:
         w_a, w_b = seeds_to_w(model, [int(a), int(b)], truncation=float(truncation)).cpu().numpy()
+        noise = seed_noise(model, [int(a), int(b)])
+        noise_a, noise_b = [n[0] for n in noise], [n[1] for n in noise]
         endpoint_labels = [f"seed {int(a)}", f"seed {int(b)}"]
     ws = interpolate(w_a, w_b, int(steps), method)
     yield ("rendering the path", 0, 1)
-    images = generate(model, w=ws)
+    images = generate(model, w=ws, noise=interpolate_noise(noise_a, noise_b, int(steps)))
     return {
         "kind": "path", "mode": mode, "endpoints": (int(a), int(b)), "endpoint_labels": list(endpoint_labels),
         "method": method, "stack": to_raw(model, images), "targets": targets, "w": ws, "scale": model.scale,
