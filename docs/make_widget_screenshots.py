@@ -10,7 +10,10 @@ docs/images/widget_*.png. Set ``GANDL_DOC_MINUTES`` to train longer, or
 ``GANDL_DOC_RUN`` to a run folder trained on the demo screen (e.g. the run
 ``gandl demo`` writes: the default ``quick`` preset, 5 CPU minutes) to embed
 and draw the latent space of that run without training (the train screenshot
-is then left as it is).
+is then left as it is). With ``GANDL_DOC_RUN``, ``GANDL_DOC_PLATE`` opens the
+plate that run was trained on instead of the demo screen (the docs' embed,
+latent and generate shots come from the default preset's 30-minute run on the
+suite's ``texture`` screen).
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ def main() -> None:
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the GUI
     os.environ.setdefault("NAPARI_GANDL_CONFIG_DIR", tempfile.mkdtemp(prefix="gandl-doc-config-"))
-    plate_path = sample_plate_path("demo")
+    plate_path = os.environ.get("GANDL_DOC_PLATE") or sample_plate_path("demo")
     run = Path(tempfile.gettempdir()) / "napari-gandl" / "doc-widget-run"
     out = Path(tempfile.mkdtemp(prefix="gandl-doc-out-"))  # exports (never into a given run folder)
     minutes = float(os.environ.get("GANDL_DOC_MINUTES", "5.0"))
