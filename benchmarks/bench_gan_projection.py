@@ -7,7 +7,7 @@ reaches; a real crop reconstructed much worse than that lies off the
 generator's manifold (the interpolation between two projected sites then
 shows the generator's cells, not the sites').  Reports the pixel MSE in the
 normalised units (about -1..1) of ``--n`` real crops from held-out sites and
-of ``--n`` random-w samples, each after ``--steps`` projection steps.
+of ``--n`` random-seed samples, each after ``--steps`` projection steps.
 
     python benchmarks/bench_gan_projection.py --run RUN_DIR [--n 6] [--steps 100]
 """
@@ -81,7 +81,7 @@ as the generator's own images).
     if not args.no_report:
         from _report import write_section
 
-        write_section("gan_projection", "GAN-DL latent projection: real sites vs random-w samples", body)
+        write_section("gan_projection", "GAN-DL latent projection: real sites vs random-seed samples", body)
     return 0
 
 
