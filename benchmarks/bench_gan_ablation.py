@@ -4,8 +4,9 @@ For every screen of ``napari_gandl.synthetic.SUITE`` and every variant of the
 ``quick`` preset (random tiles vs cell-centred crops, fixed augmentation vs
 ADA, a wider generator, logistic+R1 vs WGAN-GP, plate alignment, a longer
 time budget), a GAN is trained on the screen for ``--kimg`` thousand images
-(the same for every variant, so a slower variant is not penalised by a busy machine; its speed is
-reported instead) with one torch thread, its discriminator embeds the screen
+(the same for every variant, so a slower variant is not penalised by a busy
+machine; its speed is reported instead) with one torch thread, its
+discriminator embeds the screen
 (``--sites-per-well`` sites of every well) and the embedding is scored the way the
 suite table scores it: plate centre-scaling on the untreated controls, a
 linear SVM C+ (Mock, UV-inactivated) vs C- (active virus) with well-grouped

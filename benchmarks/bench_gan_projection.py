@@ -2,8 +2,8 @@
 
 ``gan.latent.project`` looks for the w and noise maps whose image
 reconstructs a target.  For an image the generator drew itself from a random
-seed, a w and noise that reproduce it exactly exist, so its reconstruction error is the floor the optimiser
-reaches; a real crop reconstructed much worse than that lies off the
+seed, a w and noise that reproduce it exactly exist, so its reconstruction
+error is the floor the optimiser reaches; a real crop reconstructed much worse than that lies off the
 generator's manifold (the interpolation between two projected sites then
 shows the generator's cells, not the sites').  Reports the pixel MSE in the
 normalised units (about -1..1) of ``--n`` real crops from held-out sites and
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def reconstruction_mse(model, target: np.ndarray, steps: int) -> float:
-    """Pixel MSE between a normalised ``(C, R, R)`` target and the image of its projected w."""
+    """Pixel MSE between a normalised ``(C, R, R)`` target and the image of its projection (w and noise)."""
     from napari_gandl.gan.latent import project
 
     return float(np.mean((project(model, target, steps=steps, normalized=True).image(model) - target) ** 2))

@@ -74,6 +74,8 @@ def test_noise_of_seeds_and_paths(tiny_run):
         assert abs(p[2].std() - 1) < 0.35  # the middle is as noisy as the ends, not damped by 1/sqrt(2)
     with pytest.raises(ValueError, match="noise goes with w"):
         generate(model, seeds=[1], noise=noise)
+    with pytest.raises(ValueError, match="one \\(N, r, r\\) map per noise layer"):
+        generate(model, w=w[:1], noise=noise)  # maps for two images, one w
 
 
 def test_cli_help_and_errors(tmp_path, capsys):

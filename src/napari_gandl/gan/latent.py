@@ -70,6 +70,11 @@ def generate(model, seeds=None, w=None, noise=None, truncation: float = 1.0, bat
         if truncation != 1.0:
             avg = m.G.mapping.w_avg
             ws = avg.lerp(ws, truncation) if ws.dim() == 2 else avg[None, None].lerp(ws, truncation)
+        if noise is not None:
+            expected = [(len(ws), layer.resolution, layer.resolution) for layer in m.G.synthesis.noise_layers()]
+            got = [np.shape(n) for n in noise]
+            if got != expected:
+                raise ValueError(f"noise must be one (N, r, r) map per noise layer, {expected}; got {got}")
     out = []
     with torch.no_grad():
         for i in range(0, len(ws), batch):
