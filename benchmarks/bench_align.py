@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed, gandl, log, screen_plate, train_default_run  # noqa: E402  (the suite's runner and cache layout)
+from bench_suite import embed, gandl, log, screen_plate, train_run  # noqa: E402  (the suite's runner and cache layout)
 
 SCREENS = ("plate-gain-blur", "plate-background-density", "texture")
 ROWS = ("none", "centre-scale", "TVN", "GRL training", "GRL training + centre-scale",
@@ -93,7 +93,7 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, train_only: boo
         return json.loads(saved.read_text())
     plate_root = screen_plate(cache, name)
     run, aligned_run = folder / f"gandl-{tag}", folder / f"gandl-{tag}-align-plate"
-    train_default_run(plate_root, run, minutes)
+    train_run(plate_root, run, minutes)
     base = load_checkpoint(run)
     kimg = base["cur_nimg"] / 1000
     if not (aligned_run / "checkpoint.pt").is_file() or load_checkpoint(aligned_run)["cur_nimg"] < base["cur_nimg"]:

@@ -41,10 +41,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # name -> (training overrides of the quick preset, embedding options, what it tests)
 VARIANTS = {
-    "default": ({}, {}, "the quick preset: random 64x64 tiles, augmentation p=0.5, logistic+R1"),
+    "default": ({}, {}, "the quick preset: random 64x64 tiles, adaptive augmentation (ADA, target 0.6) from "
+                        "p=0, logistic+R1"),
+    "fixed-p": ({"ada": False, "augment": {"p": 0.5}}, {}, "fixed augmentation p=0.5 (the quick default before ADA)"),
     "crops": ({"resolution": 32, "data": {"sampling": "crops"}}, {"sampling": "crops"},
               "cell-centred 32x32 crops for training and embedding (cell mean, std, outlying fraction)"),
-    "ada": ({"ada": True, "augment": {"p": 0.0}}, {}, "adaptive augmentation (ADA, target 0.6) from p=0"),
     "G2x": ({"network": {"channel_base": 1024}}, {}, "generator twice as wide (16 channels at 64x64, 256 at 4x4)"),
     "wgan-gp": ({"loss": "wgan-gp"}, {}, "Wasserstein loss with gradient penalty (the paper's framing)"),
     "align": ({"align": "plate"}, {}, "D's embedding made blind to the plate (--align plate, DANN)"),

@@ -33,7 +33,13 @@ and ``<screen>/results-<tag>.json``. The tag (default ``<M>min``) names the
 training budget; a rerun reuses what is there (delete a report folder to score
 that embedding again).
 
+A training variant passes its ``gandl train`` options with ``--train-args`` and
+names its runs with ``--tag``. Each tag but a short default one writes its own
+section of docs/benchmarks.md, and ``--against TAG`` adds a row-by-row
+comparison with the runs of that tag:
+
     python benchmarks/bench_suite.py --minutes 4 [--screens texture,morphology] [--no-report]
+    python benchmarks/bench_suite.py --minutes 30 --tag 30min-ada --train-args="--ada --augment-p 0" --against 30min
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -133,8 +140,9 @@ def screen_plate(cache: Path, name: str) -> Path:
     return plate_root
 
 
-def train_default_run(plate_root: Path, run: Path, minutes: float) -> None:
-    """``gandl train --minutes M`` with the default preset on one thread, resumed until the budget is spent."""
+def train_run(plate_root: Path, run: Path, minutes: float, train_args: tuple[str, ...] = ()) -> None:
+    """``gandl train --minutes M [train_args]`` (default preset unless ``train_args`` say otherwise) on one
+    thread, resumed until the budget is spent."""
     from napari_gandl.gan.checkpoint import load_checkpoint
 
     if (run / "checkpoint.pt").is_file() and load_checkpoint(run)["elapsed_s"] >= 60 * minutes * 0.98:
@@ -142,7 +150,7 @@ def train_default_run(plate_root: Path, run: Path, minutes: float) -> None:
     log(f"{plate_root.parent.name}: gandl train --minutes {minutes:g}")
     resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
     gandl("train", str(plate_root), "--out", str(run), "--minutes", f"{minutes:g}", "--device", "cpu",
-          "--threads", "1", "--seed", "0", *resume)
+          "--threads", "1", "--seed", "0", *train_args, *resume)
     (run / "commit.txt").write_text(commit())  # the code (and defaults) it was trained with
 
 
@@ -158,7 +166,8 @@ def final_sample_quality(plate_root: Path, run: Path) -> dict:
     return Trainer(open_plate(plate_root), run, cfg, resume=True).measure()
 
 
-def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, methods=METHODS) -> dict:
+def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, methods=METHODS,
+               train_args: tuple[str, ...] = ()) -> dict:
     import torch
 
     from napari_gandl.gan.checkpoint import load_checkpoint
@@ -169,7 +178,7 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
     row = {"screen": name, "results": {}}
     run = folder / f"gandl-{tag}"
     if any(m != "handcrafted" for m in methods):
-        train_default_run(plate_root, run, minutes)
+        train_run(plate_root, run, minutes, train_args)
         ck = load_checkpoint(run)
         row.update(kimg=ck["cur_nimg"] / 1000, train_minutes=ck["elapsed_s"] / 60, config=ck["config"],
                    commit=(run / "commit.txt").read_text().strip() if (run / "commit.txt").is_file() else "?")
@@ -202,7 +211,9 @@ def commit() -> str:
                           text=True).stdout.strip()
 
 
-def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bool = False) -> str:
+def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bool = False,
+             train_args: tuple[str, ...] = (), against: dict[str, dict] | None = None) -> str:
+    """The suite table; ``against`` (screen -> a results JSON of another tag) adds a GAN-DL comparison."""
     def cell(v, scale):
         return "–" if v is None or not np.isfinite(v) else (f"{v * scale:.1f}" if scale == 100 else f"{v:.3f}")
 
@@ -210,7 +221,9 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
     cfg = rows[0]["config"]
     net = cfg.get("network", {})
     lines.append(
-        f"Default GAN-DL = `gandl train PLATE --minutes {minutes:g} --device cpu --threads 1` on main at "
+        ("GAN-DL" if train_args else "Default GAN-DL")
+        + f" = `gandl train PLATE --minutes {minutes:g} --device cpu --threads 1{''.join(' ' + a for a in train_args)}`"
+        f" on main at "
         f"`{', '.join(sorted({r['commit'] for r in rows}))}` (preset defaults: resolution {cfg.get('resolution')}, batch {cfg.get('batch')}, "
         f"loss {cfg.get('loss')}, G widths {net.get('channel_base')}/{net.get('channel_max')}, "
         f"D widths {net.get('d_channel_base')}/{net.get('d_channel_max')}), one CPU thread each, "
@@ -246,16 +259,41 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
                       f"Spearman {d_rho:+.3f} (target +0.1): **{'met' if d_acc >= 5 and d_rho >= 0.1 else 'not met'}**.")
     quality = [r for r in rows if r.get("sample_quality")]
     if quality:
-        lines.append("Sample quality of the default runs' final G_ema (1-NN two-sample accuracy of 128 samples, "
+        lines.append("Sample quality of these runs' final G_ema (1-NN two-sample accuracy of 128 samples, "
                      "each with its own seeded noise, against 128 held-out real crops, target <= 0.80; KID; "
                      "diversity relative to the reals): " + "; ".join(
                          f"{r['screen']} {r['sample_quality']['nn1_accuracy']:.2f} / {r['sample_quality']['kid']:.3g}"
                          f" / {r['sample_quality']['diversity']:.2f}" for r in quality) + ".\n")
         checks.append(f"- 1-NN two-sample accuracy at most 0.80: **"
                       f"{'met' if all(r['sample_quality']['nn1_accuracy'] <= 0.8 for r in quality) else 'not met'}**.")
+    if against:
+        lines.extend(comparison(rows, against))
     lines.append("Targets of issue 9 (for a 30-minute run" + ("" if minutes >= 30 else "; this is a shorter one") + "):\n")
     lines.extend(checks)
     return "\n".join(lines)
+
+
+def comparison(rows: list[dict], against: dict[str, dict]) -> list[str]:
+    """GAN-DL of these runs against GAN-DL of other runs of the same screens (e.g. a variant against the default)."""
+    keys = ("acc", "spearman", "map")
+    paired = [(r, against[r["screen"]]) for r in rows if r["screen"] in against]
+    lines = ["**GAN-DL of these runs / GAN-DL of the runs they are compared with** (C+/C- accuracy %, "
+             "Spearman, mAP, kimg trained)\n",
+             "| screen | C+/C- | Spearman | mAP | kimg |", "|---|---|---|---|---|"]
+    for r, o in paired:
+        a, b = r["results"]["GAN-DL"], o["results"]["GAN-DL"]
+        lines.append(f"| {r['screen']} | {100 * a['acc']:.1f} / {100 * b['acc']:.1f} | {a['spearman']:.3f} / "
+                     f"{b['spearman']:.3f} | {a['map']:.3f} / {b['map']:.3f} | {r['kimg']:.1f} / {o['kimg']:.1f} |")
+    mean = {k: [np.mean([p[i]["results"]["GAN-DL"][k] for p in paired]) for i in (0, 1)] for k in keys}
+    lines.append(f"| **mean** | **{100 * mean['acc'][0]:.1f} / {100 * mean['acc'][1]:.1f}** | "
+                 f"**{mean['spearman'][0]:.3f} / {mean['spearman'][1]:.3f}** | "
+                 f"**{mean['map'][0]:.3f} / {mean['map'][1]:.3f}** | |\n")
+    wins = {k: sum(p[0]["results"]["GAN-DL"][k] > p[1]["results"]["GAN-DL"][k] for p in paired) for k in keys}
+    losses = {k: sum(p[0]["results"]["GAN-DL"][k] < p[1]["results"]["GAN-DL"][k] for p in paired) for k in keys}
+    lines.append("Higher / lower on " + "; ".join(f"{name} {wins[k]} / {losses[k]}" for k, name in
+                                                  zip(keys, ("C+/C-", "Spearman", "mAP")))
+                 + f" of {len(paired)} screens.\n")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -266,6 +304,11 @@ def main(argv=None) -> int:
     ap.add_argument("--screens", default=",".join(SUITE))
     ap.add_argument("--minutes", type=float, default=4.0, help="training budget per screen")
     ap.add_argument("--tag", help="names the runs and embeddings (default: <minutes>min)")
+    ap.add_argument("--train-args", default="",
+                    help="extra gandl train options of a training variant, e.g. --train-args='--ada --augment-p 0' "
+                         "(needs --tag)")
+    ap.add_argument("--against", metavar="TAG",
+                    help="compare GAN-DL row by row with the runs of this tag (their results-TAG.json)")
     ap.add_argument("--splits", type=int, default=10, help="SVM splits per task")
     ap.add_argument("--methods", default=",".join(METHODS),
                     help="which rows to compute (e.g. handcrafted alone, which needs no training)")
@@ -275,23 +318,32 @@ def main(argv=None) -> int:
     ap.add_argument("--shared", action="store_true",
                     help="other work ran on the machine during training: said in the report")
     args = ap.parse_args(argv)
+    train_args = tuple(shlex.split(args.train_args))
+    if train_args and not args.tag:
+        ap.error("--train-args needs a --tag to name the variant's runs")
     tag = args.tag or f"{args.minutes:g}min"
     methods = args.methods.split(",")
     rows = []
     for name in args.screens.split(","):
-        rows.append(run_screen(name, args.cache, args.minutes, tag, args.splits, methods))
+        rows.append(run_screen(name, args.cache, args.minutes, tag, args.splits, methods, train_args))
         (args.cache / name / f"results-{tag}.json").write_text(json.dumps(rows[-1], indent=1, default=str))
     if set(methods) != set(METHODS):
         return 0
-    body = markdown(rows, args.minutes, args.side_by_side, args.shared)
+    against = None
+    if args.against:
+        against = {r["screen"]: json.loads((args.cache / r["screen"] / f"results-{args.against}.json").read_text())
+                   for r in rows if (args.cache / r["screen"] / f"results-{args.against}.json").is_file()}
+    body = markdown(rows, args.minutes, args.side_by_side, args.shared, train_args, against)
     print(body)
     if not args.no_report:
         from _report import write_section
 
-        if args.minutes >= 30:  # the targets' budget: its own section beside the short-budget table
-            write_section("suite_30min", f"GAN-DL on the synthetic benchmark suite: {args.minutes:g}-minute runs", body)
-        else:
-            write_section("suite", "GAN-DL on the synthetic benchmark suite", body)
+        title = "GAN-DL on the synthetic benchmark suite"
+        if tag == f"{args.minutes:g}min" and args.minutes < 30:
+            write_section("suite", title, body)
+        else:  # the targets' budget, or a training variant: its own section beside the short-budget table
+            write_section(f"suite_{tag}", f"{title}: {args.minutes:g}-minute runs"
+                          + (f", `{args.train_args}`" if train_args else ""), body)
     return 0
 
 

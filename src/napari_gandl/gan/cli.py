@@ -153,9 +153,11 @@ def register(subparsers) -> None:
                    help="training images: random tiles (default) or crops centred on cells, whose "
                         "nuclei are found in the Hoechst/DNA stain")
     p.add_argument("--augment-p", type=float, metavar="P",
-                   help="probability of each augmentation (with --ada: its starting value)")
+                   help="probability of each augmentation (with ADA: its starting value; quick preset 0, "
+                        "paper 0.3)")
     p.add_argument("--ada", action=argparse.BooleanOptionalAction, default=None,
-                   help="adaptive augmentation: steer P by D's overfitting on the reals (ADA)")
+                   help="adaptive augmentation: steer P by D's overfitting on the reals (ADA; on by default "
+                        "in the quick preset, --no-ada keeps P fixed)")
     p.add_argument("--ada-target", type=float, metavar="T",
                    help="ADA's target for the mean sign of D on the reals (default 0.6)")
     p.add_argument("--seed", type=int)
