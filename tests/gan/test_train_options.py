@@ -70,3 +70,11 @@ def test_cell_crops_for_training_are_saved_and_resumed(gan_plate, tmp_path):
     infos = list(iterate_training(gan_plate, tmp_path / "run", longer, resume=True))
     assert infos[-1]["nimg"] == 24
     assert load_checkpoint(tmp_path / "run")["config"]["data"]["sampling"] == "crops"
+
+
+def test_quick_preset_adapts_augmentation_unless_told_not_to():
+    quick = make_config("quick", kimg=1)
+    assert quick.ada and quick.augment["p"] == 0.0  # ADA from p = 0 (docs/gan.md: it won on the suite)
+    fixed = make_config("quick", kimg=1, ada=False, augment=dict(p=0.5))  # --no-ada --augment-p 0.5
+    assert not fixed.ada and fixed.augment["p"] == 0.5
+    assert not make_config("paper", kimg=1).ada  # the paper preset was not measured with ADA
