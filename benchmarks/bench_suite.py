@@ -222,8 +222,9 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
     net = cfg.get("network", {})
     lines.append(
         ("GAN-DL" if train_args else "Default GAN-DL")
-        + f" = `gandl train PLATE --minutes {minutes:g} --device cpu --threads 1{''.join(' ' + a for a in train_args)}`"
-        f" on main at "
+        + f" = `gandl train PLATE --minutes {minutes:g} --device cpu --threads 1"
+        + (f" {shlex.join(train_args)}`" if train_args else "`")
+        + " on main at "
         f"`{', '.join(sorted({r['commit'] for r in rows}))}` (preset defaults: resolution {cfg.get('resolution')}, batch {cfg.get('batch')}, "
         f"loss {cfg.get('loss')}, G widths {net.get('channel_base')}/{net.get('channel_max')}, "
         f"D widths {net.get('d_channel_base')}/{net.get('d_channel_max')}), one CPU thread each, "
@@ -323,16 +324,19 @@ def main(argv=None) -> int:
         ap.error("--train-args needs a --tag to name the variant's runs")
     tag = args.tag or f"{args.minutes:g}min"
     methods = args.methods.split(",")
+    screens = args.screens.split(",")
+    against = None
+    if args.against:  # read before any training, so a wrong tag costs nothing
+        paths = {name: args.cache / name / f"results-{args.against}.json" for name in screens}
+        against = {name: json.loads(path.read_text()) for name, path in paths.items() if path.is_file()}
+        if not against:
+            ap.error(f"--against {args.against}: no results-{args.against}.json under {args.cache}/<screen>/")
     rows = []
-    for name in args.screens.split(","):
+    for name in screens:
         rows.append(run_screen(name, args.cache, args.minutes, tag, args.splits, methods, train_args))
         (args.cache / name / f"results-{tag}.json").write_text(json.dumps(rows[-1], indent=1, default=str))
     if set(methods) != set(METHODS):
         return 0
-    against = None
-    if args.against:
-        against = {r["screen"]: json.loads((args.cache / r["screen"] / f"results-{args.against}.json").read_text())
-                   for r in rows if (args.cache / r["screen"] / f"results-{args.against}.json").is_file()}
     body = markdown(rows, args.minutes, args.side_by_side, args.shared, train_args, against)
     print(body)
     if not args.no_report:
