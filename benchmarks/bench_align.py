@@ -83,7 +83,7 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, train_only: boo
 
     from napari_gandl.analysis.align import align_embeddings
     from napari_gandl.analysis.normalise import normalise
-    from napari_gandl.analysis.tables import load_embeddings
+    from napari_gandl.tables import load_embeddings
     from napari_gandl.gan.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)

@@ -30,7 +30,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from napari_gandl.analysis import analyse, handcrafted_features  # noqa: E402
+from napari_gandl.analysis import analyse
+from napari_gandl.embedding.methods.handcrafted import handcrafted_features  # noqa: E402
 from napari_gandl.analysis.classify import LinearModel, grouped_splits  # noqa: E402
 from napari_gandl.analysis.dose import dose_points, fit_dose_response, logistic4  # noqa: E402
 
@@ -133,7 +134,7 @@ def bench_c2st(plate_root: Path, gan_run: Path, n: int = 200, seed: int = 0):
     in the GAN's normalised intensity space, at its training resolution."""
     from napari_gandl.analysis import c2st
     from napari_gandl.gan import generate, load_model
-    from napari_gandl.embedding.sampling import downsample
+    from napari_gandl.preprocessing.sampling import downsample
     from napari_gandl.plate import open_plate
 
     model = load_model(gan_run, "cpu")

@@ -35,7 +35,7 @@ def random_densenet_weights(path: Path) -> Path:
     """A seeded, randomly initialised DenseNet-121 in torchvision's layout (no ImageNet file here)."""
     import torch
 
-    from napari_gandl.embedding.methods.densenet import DenseNet121
+    from napari_gandl.comparators.densenet import DenseNet121
 
     if not path.exists():
         torch.manual_seed(0)
@@ -79,7 +79,7 @@ def screen_plate(cache: Path, screen: str) -> Path:
 
 
 def run_screen(cache: Path, screen: str, minutes: float, densenet: bool) -> dict:
-    from napari_gandl.embedding.compare import compare, default_methods
+    from napari_gandl.analysis.compare import compare, default_methods
 
     methods = default_methods()
     weights = None
@@ -105,7 +105,7 @@ def out_folder(cache: Path, minutes: float) -> Path:
 
 
 def report_body(reports: dict[str, dict], minutes: float, densenet: dict | None) -> str:
-    from napari_gandl.embedding.compare import accuracy_cell, map_cell
+    from napari_gandl.analysis.compare import accuracy_cell, map_cell
 
     methods = []
     for r in reports.values():

@@ -76,7 +76,8 @@ def last_metrics(run: Path) -> dict:
 
 def untrained_run(plate, run: Path, overrides: dict) -> Path:
     """A run folder holding the variant's networks at their (seeded) initialisation."""
-    from napari_gandl.gan.training import Trainer, make_config
+    from napari_gandl.gan.trainer import Trainer
+    from napari_gandl.gan.config import make_config
 
     if not (run / "checkpoint.pt").exists():
         cfg = make_config("quick", kimg=1.0, device="cpu", threads=1, **overrides)

@@ -44,10 +44,10 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(1)
-    from napari_gandl.embedding.sampling import DataConfig, TileSampler
+    from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
     from napari_gandl.gan import load_model
     from napari_gandl.gan.latent import generate
-    from napari_gandl.gan.training import held_out_sites
+    from napari_gandl.gan.trainer import held_out_sites
     from napari_gandl.plate import open_plate
 
     model = load_model(args.run)

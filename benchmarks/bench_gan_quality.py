@@ -145,7 +145,8 @@ def evaluate(X: np.ndarray, sites: pd.DataFrame, wells_truth: pd.DataFrame, repe
 
 def random_d_checkpoint(plate, run_dir: Path, trained_cfg: dict) -> Path:
     """A checkpoint with the trained run's config but untrained (seeded) networks."""
-    from napari_gandl.gan.training import Trainer, TrainConfig
+    from napari_gandl.gan.trainer import Trainer
+    from napari_gandl.gan.config import TrainConfig
 
     if (run_dir / "checkpoint.pt").exists():
         return run_dir

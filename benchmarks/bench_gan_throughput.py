@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 def rxrx19a_densenet(n_stains: int) -> nn.Module:
     """The paper's baseline network: the package's DenseNet-121 with an N-stain stem
     and a 1024-d embedding layer (as in the RxRx19a release), random initialisation."""
-    from napari_gandl.embedding.methods.densenet import DenseNet121
+    from napari_gandl.comparators.densenet import DenseNet121
 
     net = DenseNet121()
     net.features.conv0 = nn.Conv2d(n_stains, 64, 7, stride=2, padding=3, bias=False)
@@ -59,7 +59,8 @@ def _timeit(fn, min_time=8.0, min_iters=3):
 
 
 def train_throughput(plate, resolution: int, batch: int, threads: int, seconds: float) -> float:
-    from napari_gandl.gan.training import Trainer, make_config
+    from napari_gandl.gan.trainer import Trainer
+    from napari_gandl.gan.config import make_config
 
     out = Path(tempfile.mkdtemp(prefix="gandl-bench-"))
     try:
@@ -86,7 +87,8 @@ def main(argv=None):
 
     from napari_gandl.gan.checkpoint import load_model
     from napari_gandl.embedding.methods.gandl import site_features
-    from napari_gandl.gan.training import Trainer, make_config
+    from napari_gandl.gan.trainer import Trainer
+    from napari_gandl.gan.config import make_config
     from napari_gandl.plate import open_plate
     from napari_gandl.synthetic import write_sample_plate
 

@@ -78,7 +78,8 @@ def gandl(*args) -> None:
 def write_untrained(plate_root: Path, run: Path, untrained: Path) -> None:
     """The trained run's networks and config, at their seeded initialisation."""
     from napari_gandl.gan.checkpoint import load_checkpoint
-    from napari_gandl.gan.training import TrainConfig, Trainer
+    from napari_gandl.gan.config import TrainConfig
+    from napari_gandl.gan.trainer import Trainer
     from napari_gandl.plate import open_plate
 
     if (untrained / "checkpoint.pt").is_file():
@@ -158,7 +159,8 @@ def final_sample_quality(plate_root: Path, run: Path) -> dict:
     """1-NN, KID and diversity of the run's final G_ema, measured by the current code (a run's
     ``metrics.csv`` keeps what the code it was trained with measured)."""
     from napari_gandl.gan.checkpoint import load_checkpoint
-    from napari_gandl.gan.training import TrainConfig, Trainer
+    from napari_gandl.gan.config import TrainConfig
+    from napari_gandl.gan.trainer import Trainer
     from napari_gandl.plate import open_plate
 
     cfg = TrainConfig.from_dict(load_checkpoint(run)["config"])

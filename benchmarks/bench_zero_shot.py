@@ -34,7 +34,8 @@ CELL_TYPES = "HEPG2 vs HUVEC vs RPE vs U2OS"
 def untrained_twin(run: Path, out: Path) -> Path:
     """A run with the trained run's configuration and normalisation but untrained networks."""
     from napari_gandl.gan.checkpoint import load_checkpoint
-    from napari_gandl.gan.training import Trainer, TrainConfig
+    from napari_gandl.gan.trainer import Trainer
+    from napari_gandl.gan.config import TrainConfig
     from napari_gandl.plate import open_plate
 
     if (out / "checkpoint.pt").exists():

@@ -14,7 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from napari_gandl.analysis import analyse, handcrafted_features
+from napari_gandl.analysis import analyse
+from napari_gandl.embedding.methods.handcrafted import handcrafted_features
 
 IMAGES = Path(__file__).resolve().parent / "images"
 

@@ -21,7 +21,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_gandl import columns as cols
 from napari_gandl._view import find_inputs, open_view
-from napari_gandl._widgets.common import show_site, site_table
+from napari_gandl._viewer import show_site, site_table
 from napari_gandl._widgets.montage import MontageWidget
 from napari_gandl.analysis.browser import screenshot as browser_screenshot
 from napari_gandl.viewmodels.montage import DOSES

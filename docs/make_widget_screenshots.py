@@ -67,7 +67,8 @@ def embedding_overview(viewer) -> None:
     """Docked PCA of the attached features, coloured by condition: read straight from the site table."""
     import numpy as np
 
-    from napari_gandl._widgets.common import docked_figure, site_table, style_axes
+    from napari_gandl._widgets.common import docked_figure, style_axes
+    from napari_gandl._viewer import site_table
 
     sites = site_table(viewer)
     table = sites.frame

@@ -139,7 +139,7 @@ def test_rxrx19a_tiles_get_their_pixel_size(make_napari_viewer, tmp_path):
 
 def test_slider_and_site_table_follow_each_other_and_the_canvas_says_which_site(make_napari_viewer, sample_plate,
                                                                                 qtbot):
-    from napari_gandl._widgets.common import site_table
+    from napari_gandl._viewer import site_table
 
     viewer = make_napari_viewer()
     viewer.open(str(sample_plate), plugin="napari-gandl")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from napari_gandl._view import ANALYSES, DOCKS, find_inputs, open_view
-from napari_gandl._widgets.common import site_table
+from napari_gandl._viewer import site_table
 from napari_gandl.plate import open_plate
 
 

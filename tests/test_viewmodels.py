@@ -118,7 +118,7 @@ def test_embedding_choice_and_staleness(table, tmp_path):
 @pytest.fixture(scope="module")
 def embedded(sample_plate) -> SiteTable:
     """A site table with the plate's handcrafted features attached as its embedding."""
-    from napari_gandl.analysis.features import handcrafted_features
+    from napari_gandl.embedding.methods.handcrafted import handcrafted_features
 
     table = SiteTable(open_plate(sample_plate))
     feats = handcrafted_features(table.plate)
@@ -220,7 +220,7 @@ def test_train_dock_method_choices_and_stop(sample_plate, tmp_path):
     closes its generator, which writes the checkpoint the last (done) row names."""
     import torch
 
-    from napari_gandl.gan.checkpoint import load_checkpoint
+    from napari_gandl.comparators.tiles import load_tile_checkpoint
     from napari_gandl.viewmodels import training
 
     assert training.method_choices()[0] == "gandl" and {"convae", "simclr"} <= set(training.method_choices())
@@ -235,4 +235,4 @@ def test_train_dock_method_choices_and_stop(sample_plate, tmp_path):
     finally:
         torch.set_num_threads(before)
     assert [r["done"] for r in rows] == [False, True] and rows[1]["nimg"] == rows[0]["nimg"] == 32
-    assert load_checkpoint(rows[1]["checkpoint"], format="napari-gandl-convae/1")["nimg"] == 32
+    assert load_tile_checkpoint("convae", rows[1]["checkpoint"])["nimg"] == 32

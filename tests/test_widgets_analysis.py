@@ -10,14 +10,14 @@ import pytest
 pytest.importorskip("napari")
 
 from napari_gandl.viewmodels import embedding_choice as _analysis  # noqa: E402
-from napari_gandl._widgets.common import site_table  # noqa: E402
+from napari_gandl._viewer import site_table  # noqa: E402
 
 WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
 def handcrafted(sample_plate):
-    from napari_gandl.analysis.features import handcrafted_features
+    from napari_gandl.embedding.methods.handcrafted import handcrafted_features
 
     return handcrafted_features(sample_plate)
 

@@ -8,7 +8,7 @@ import pytest
 from qtpy.QtCore import Qt
 
 from napari_gandl import columns as cols
-from napari_gandl._widgets.common import site_table
+from napari_gandl._viewer import site_table
 from napari_gandl._widgets.montage import MontageWidget
 from napari_gandl._widgets.plate_map import PlateMapWidget
 from napari_gandl._widgets.similar import LAYER_NAME, SimilarSitesWidget

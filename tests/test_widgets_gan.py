@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("napari")
 
 from napari_gandl.embedding import embed_plate  # noqa: E402
+from napari_gandl.comparators.tiles import load_tile_checkpoint  # noqa: E402
 from napari_gandl.gan import generate, load_checkpoint, load_model, train  # noqa: E402
 
 TINY = dict(batch=8, network=dict(channel_base=256, channel_max=32), snapshot_kimg=1000.0)
@@ -220,7 +221,7 @@ def test_train_simclr_from_the_dock_progress_stop_resume(viewer, qtbot, tmp_path
     steps = [r for r in rows if not r["done"]]
     assert [r["nimg"] for r in steps] == [64 * (i + 1) for i in range(len(steps))]
     assert rows[-1]["done"] and "stopped at" in w.status.value and str(run / "checkpoint.pt") in w.status.value
-    stopped_at = load_checkpoint(run, format="napari-gandl-simclr/1")["nimg"]
+    stopped_at = load_tile_checkpoint("simclr", run)["nimg"]
     assert stopped_at == rows[-1]["nimg"] == steps[-1]["nimg"]
     assert not [layer for layer in viewer.layers if layer.name.startswith("GAN samples")]
     assert "GAN-DL losses" not in viewer.window.dock_widgets
@@ -231,7 +232,7 @@ def test_train_simclr_from_the_dock_progress_stop_resume(viewer, qtbot, tmp_path
     click(w.stop_button)
     wait_idle(qtbot, w.start_button)
     assert resumed[0]["nimg"] == stopped_at + 64 and resumed[-1]["done"]
-    assert load_checkpoint(run, format="napari-gandl-simclr/1")["nimg"] == resumed[-1]["nimg"]
+    assert load_tile_checkpoint("simclr", run)["nimg"] == resumed[-1]["nimg"]
 
 
 def test_failing_worker_notifies_and_reenables_buttons(viewer, qtbot, tmp_path, notifications):
@@ -282,7 +283,7 @@ def test_widgets_remember_parameters(viewer, config_dir):
 
 
 def test_latent_endpoints_from_a_selection(viewer):
-    from napari_gandl._widgets.common import site_table
+    from napari_gandl._viewer import site_table
     from napari_gandl._widgets.latent import LatentWidget
 
     w = LatentWidget(viewer)
@@ -299,7 +300,7 @@ def test_latent_endpoints_from_a_selection(viewer):
 
 
 def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_run, sample_plate, notifications):
-    from napari_gandl._widgets.common import site_table
+    from napari_gandl._viewer import site_table
     from napari_gandl._widgets.embed import EmbedWidget
 
     w = EmbedWidget(viewer)
@@ -367,7 +368,7 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
 
 
 def test_embed_with_another_registered_method_and_a_stain_map(viewer, qtbot, sample_plate):
-    from napari_gandl._widgets.common import site_table
+    from napari_gandl._viewer import site_table
     from napari_gandl._widgets.embed import STAIN_MAPS, EmbedWidget
 
     w = EmbedWidget(viewer)
@@ -420,7 +421,7 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
 
     # the path is shown where the user looks: one row A | 6 steps | B below the plate, labelled,
     # with the real endpoints (the crops the projection reconstructs) at the same scale
-    from napari_gandl._widgets.common import site_table
+    from napari_gandl._viewer import site_table
     from napari_gandl.gan.latent import target_crop
     from napari_gandl.viewmodels.latent import STRIP_PAD
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import warnings
 
-from .plate import Plate, can_open, open_plate
-from .viewmodels import SiteTable
+from napari_gandl._viewer import follow_slider, plate_layer_data
+from napari_gandl.plate import can_open, open_plate
 
 
 def napari_get_reader(path):
@@ -22,35 +22,6 @@ def napari_get_reader(path):
         return read_plate if can_open(path) else None
     except Exception:  # a reader probe must never break napari's open dialog
         return None
-
-
-def plate_layer_data(plate: Plate) -> list[tuple]:
-    """Layer data for a plate: one ``(site, y, x)`` image layer per stain.
-
-    Each layer's data is the plate's lazy per-channel view (``Plate.channel``),
-    which napari slices without dask's overhead. Contrast limits come from a
-    few sample sites (napari would otherwise compute them over the whole
-    array, i.e. read the whole plate).
-    """
-    metadata = {"napari_gandl": {"site_table": SiteTable(plate), "root": str(plate.root)}}
-    common = {"blending": "additive", "metadata": metadata, "axis_labels": ("site", "y", "x"), "multiscale": False}
-    if plate.pixel_size_um:
-        common["scale"] = (1.0, plate.pixel_size_um, plate.pixel_size_um)
-        common["units"] = ("", "micrometer", "micrometer")
-    limits = plate.contrast_limits()
-    return [
-        (plate.channel(c), {**common, "name": stain.label, "colormap": stain_colormap(stain),
-                            "contrast_limits": limits[c]}, "image")
-        for c, stain in enumerate(plate.stains)
-    ]
-
-
-def stain_colormap(stain) -> tuple:
-    """``(name, Colormap)`` from black to the stain's colour, as napari layers take it."""
-    from napari.utils.colormaps import Colormap
-
-    name = f"gandl {stain.label}"
-    return name, Colormap([[0, 0, 0, 1], [*stain.color, 1]], name=name)
 
 
 def read_plate(path) -> list[tuple]:
@@ -84,8 +55,6 @@ def _follow_slider_of_current_viewer() -> None:
     """Bridge the site slider as soon as the layers arrive, so the canvas says which site is
     shown even before a dock is opened (docks bridge their own viewer again; idempotent)."""
     import napari
-
-    from ._widgets.common import follow_slider
 
     viewer = napari.current_viewer()
     if viewer is not None:

@@ -6,9 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from ._reader import plate_layer_data
-from .plate import open_plate
-from .synthetic import GENERATOR_VERSION, write_sample_plate
+from napari_gandl._viewer import plate_layer_data
+from napari_gandl.plate import open_plate
+from napari_gandl.synthetic import GENERATOR_VERSION, write_sample_plate
 
 
 def sample_plate_path(preset: str = "demo") -> Path:

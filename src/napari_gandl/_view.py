@@ -28,7 +28,7 @@ class ViewInputs:
 
 def find_inputs(folder, embeddings=None) -> ViewInputs:
     """The plate, embedding table and report of a demo output folder, or of a plate folder."""
-    from .plate import can_open
+    from napari_gandl.plate import can_open
 
     folder = Path(folder)
     if not folder.exists():
@@ -53,7 +53,7 @@ def find_inputs(folder, embeddings=None) -> ViewInputs:
 
 def open_view(viewer, inputs: ViewInputs) -> dict:
     """Open the plate in ``viewer``, open the docks, load the embedding; returns the docks by name."""
-    from ._widgets.common import site_table
+    from napari_gandl._viewer import site_table
 
     viewer.open(str(inputs.plate), plugin=PLUGIN)
     docks, frames = {}, {}

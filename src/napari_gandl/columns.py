@@ -23,6 +23,11 @@ COMPOUND = "treatment"
 DOSE = "treatment_conc"
 PROBLEM = "problem"          # empty when all of the site's files were found
 
+#: RxRx19a's disease conditions (the controls; compound wells are ACTIVE plus a treatment)
+MOCK = "Mock"
+UV = "UV Inactivated SARS-CoV-2"
+ACTIVE = "Active SARS-CoV-2"
+
 #: metadata carried into an analysis beside the features
 META = (SITE_ID, WELL_ID, CELL_TYPE, EXPERIMENT, PLATE, WELL, SITE, CONDITION, COMPOUND, DOSE)
 

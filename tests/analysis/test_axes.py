@@ -5,7 +5,7 @@ import pytest
 
 from napari_gandl.analysis.axes import fit_c2, fit_e2, fit_space, plot_space
 from napari_gandl.analysis.classify import TaskError
-from napari_gandl.analysis.tables import control_labels, load_embeddings
+from napari_gandl.tables import control_labels, load_embeddings
 
 from analysis_synth import rxrx_like
 

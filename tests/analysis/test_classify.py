@@ -6,7 +6,7 @@ from napari_gandl.analysis import classify
 from napari_gandl.analysis.classify import (
     TaskError, define_task, evaluate_task, grouped_splits, rxrx19a_tasks, zero_shot_cell_types,
 )
-from napari_gandl.analysis.tables import load_embeddings
+from napari_gandl.tables import load_embeddings
 
 from analysis_synth import rxrx_like
 

@@ -9,7 +9,7 @@ from napari_gandl.analysis.dose import (
     benjamini_hochberg, dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
     logistic4, plot_curves,
 )
-from napari_gandl.analysis.tables import TableError
+from napari_gandl.tables import TableError
 
 from analysis_synth import DOSES, noisy_curves
 
@@ -144,7 +144,8 @@ def test_library_scale_fit_is_fast():
 
 
 def test_off_manifold_flags_a_toxic_compound():
-    from napari_gandl.analysis import fit_e2, load_embeddings
+    from napari_gandl.analysis import fit_e2
+    from napari_gandl.tables import load_embeddings
     from napari_gandl.analysis.dose import off_manifold
 
     from analysis_synth import rxrx_like

@@ -5,7 +5,7 @@ import pytest
 from napari_gandl.analysis.normalise import (
     centerscale_on_controls, control_mask, normalise, tvn_on_controls,
 )
-from napari_gandl.analysis.tables import TableError, load_embeddings
+from napari_gandl.tables import TableError, load_embeddings
 
 from analysis_synth import rxrx_like
 

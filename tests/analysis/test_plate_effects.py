@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_gandl.analysis.classify import TaskError, evaluate_task, plate_splits, rxrx19a_tasks
-from napari_gandl.analysis.tables import load_embeddings
+from napari_gandl.tables import load_embeddings
 
 from analysis_synth import rxrx_like
 

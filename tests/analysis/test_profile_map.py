@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_gandl.analysis import analyse, load_embeddings
+from napari_gandl.analysis import analyse
+from napari_gandl.tables import load_embeddings
 from napari_gandl.analysis.profile_map import C_MINUS, C_PLUS, profile_map
-from napari_gandl.analysis.tables import TableError
+from napari_gandl.tables import TableError
 
 ACTIVE = "Active SARS-CoV-2"
 

@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_gandl.analysis import analyse, handcrafted_features, load_embeddings
-from napari_gandl.analysis.features import FEATURES, site_features
+from napari_gandl.analysis import analyse
+from napari_gandl.embedding.methods.handcrafted import handcrafted_features
+from napari_gandl.tables import load_embeddings
+from napari_gandl.features.handcrafted import FEATURES, site_features
 from napari_gandl.cli import main
 from napari_gandl.plate import open_plate
 

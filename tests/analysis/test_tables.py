@@ -2,9 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_gandl.analysis.tables import (
-    TableError, control_labels, load_embeddings, read_table, write_table,
-)
+from napari_gandl.tables import TableError, control_labels, load_embeddings, read_table, write_table
 
 from analysis_synth import rxrx_like
 

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from napari_gandl.embedding.methods import convae, densenet, simclr
-from napari_gandl.embedding.methods._tiles import iterate_tile_training
+from napari_gandl.comparators.tiles import iterate_tile_training
 from napari_gandl.embedding.registry import METHODS
-from napari_gandl.gan.checkpoint import CheckpointError, load_checkpoint
+from napari_gandl.torch_utils.checkpoint import CheckpointError
+from napari_gandl.comparators.tiles import load_tile_checkpoint
 from napari_gandl.plate import open_plate
 
 # small networks so that training steps take milliseconds; the code path is the registry's
@@ -180,8 +181,8 @@ def test_interrupted_training_resumes_to_the_same_weights(name, plate, tmp_path)
     with pytest.raises(FileExistsError, match="--resume"):
         list(small_training(name, plate, split, kimg=0.048, seed=3))
     list(small_training(name, plate, split, kimg=0.048, seed=3, resume=True))
-    a, b = load_checkpoint(straight, format=f"napari-gandl-{name}/1"), \
-        load_checkpoint(split, format=f"napari-gandl-{name}/1")
+    a, b = load_tile_checkpoint(name, straight), \
+        load_tile_checkpoint(name, split)
     assert a["nimg"] == b["nimg"] == 48 and a["step"] == b["step"] == 6
     for key, value in a["net"].items():
         torch.testing.assert_close(b["net"][key], value, rtol=1e-5, atol=1e-6)
@@ -191,7 +192,7 @@ def test_closing_training_keeps_a_checkpoint(plate, tmp_path):
     run = small_training("simclr", plate, tmp_path / "run", kimg=1.0)
     next(run), next(run)
     run.close()  # what a GUI Stop button does
-    assert load_checkpoint(tmp_path / "run", format="napari-gandl-simclr/1")["nimg"] == 16
+    assert load_tile_checkpoint("simclr", tmp_path / "run")["nimg"] == 16
 
 
 def test_kill9_then_resume_continues(plate, tmp_path, kill9_when):
@@ -202,8 +203,8 @@ def test_kill9_then_resume_continues(plate, tmp_path, kill9_when):
             "[None for _ in small_training('convae', open_plate(sys.argv[2]), sys.argv[3], kimg=0.12,"
             " snapshot_seconds=0.1)]")
     kill9_when([sys.executable, "-c", code, str(Path(__file__).parent), str(plate.root), str(run)],
-               lambda: ckpt.exists() and load_checkpoint(ckpt, format="napari-gandl-convae/1")["nimg"] >= 16)
-    killed = load_checkpoint(ckpt, format="napari-gandl-convae/1")  # atomic write: loadable
+               lambda: ckpt.exists() and load_tile_checkpoint("convae", ckpt)["nimg"] >= 16)
+    killed = load_tile_checkpoint("convae", ckpt)  # atomic write: loadable
     assert 0 < killed["nimg"] < 120
     infos = list(small_training("convae", plate, run, resume=True))
     assert infos[0]["step"] == killed["step"] + 1  # continued, not restarted

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from napari_gandl.cli import main
-from napari_gandl.embedding.compare import default_methods, run_method
+from napari_gandl.analysis.compare import default_methods, run_method
 from napari_gandl.plate import open_plate
 
 METHODS = "gandl,gandl-untrained,handcrafted,convae"

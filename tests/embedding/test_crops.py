@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 from skimage.draw import disk
 
-from napari_gandl.embedding.crops import (
-    CellReference,
-    aggregate_cells,
-    find_nuclei,
-    nuclear_channel,
-    site_crops,
+from napari_gandl.preprocessing.crops import (
+    CellReference, aggregate_cells, find_nuclei, nuclear_channel, site_crops,
 )
 
 CENTRES = np.array([[20.0, 25.0], [60.0, 90.0], [100.0, 40.0], [15.0, 110.0]])
@@ -96,7 +92,7 @@ def test_gandl_crops_embedding_is_deterministic_and_profiles_cells(sample_plate,
     from napari_gandl.embedding.pipeline import embed_plate
     from napari_gandl.embedding.registry import load_embedder
     from napari_gandl.gan import make_config
-    from napari_gandl.gan.training import Trainer
+    from napari_gandl.gan.trainer import Trainer
     from napari_gandl.plate import open_plate
 
     plate = open_plate(sample_plate)

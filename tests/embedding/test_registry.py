@@ -66,7 +66,7 @@ def test_handcrafted_embedder_shape_determinism_and_batch_independence(sample_pl
 
 
 def test_gandl_weights_that_are_missing_or_corrupt_are_named(sample_plate, tmp_path):
-    from napari_gandl.gan import CheckpointError
+    from napari_gandl.torch_utils.checkpoint import CheckpointError
 
     plate = open_plate(sample_plate)
     with pytest.raises(CheckpointError, match=re.escape(f"no GAN checkpoint at {tmp_path / 'run'}")):

@@ -9,7 +9,7 @@ import torch
 
 from napari_gandl.cli import main
 from napari_gandl.embedding import FEATURE_PREFIX, feature_columns
-from napari_gandl.gan.checkpoint import load_checkpoint
+from napari_gandl.comparators.tiles import load_tile_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +26,15 @@ def test_train_convae_resume_then_embed(sample_plate, tmp_path, capsys):
     assert main([*train, "--kimg", "0.032", "--seed", "2"]) == 0
     out = capsys.readouterr()
     assert out.out.strip() == str(run)
-    assert "done: 0.03 kimg" in out.err and "100.0%" in out.err  # the progress line
-    ckpt = load_checkpoint(run, format="napari-gandl-convae/1")
+    assert "done: 0.03 kimg" in out.err and "100%" in out.err  # the progress bar
+    ckpt = load_tile_checkpoint("convae", run)
     assert ckpt["nimg"] == 32 and ckpt["config"]["seed"] == 2
 
     # a second start refuses to overwrite it; --resume continues the image count
     assert main([*train, "--kimg", "0.064"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main([*train, "--kimg", "0.064", "--resume"]) == 0
-    assert load_checkpoint(run, format="napari-gandl-convae/1")["nimg"] == 64
+    assert load_tile_checkpoint("convae", run)["nimg"] == 64
 
     emb = tmp_path / "convae.parquet"
     assert main(["embed", str(sample_plate), "--method", "convae", "--checkpoint", str(run),

@@ -16,7 +16,7 @@ RXRX1_TYPES = ["HEPG2", "HUVEC", "RPE", "U2OS"]
 def _untrained_run(plate_root, out):
     """A run folder holding an untrained small GAN (0 kimg) fitted to the plate's stains."""
     from napari_gandl.gan import make_config
-    from napari_gandl.gan.training import Trainer
+    from napari_gandl.gan.trainer import Trainer
 
     cfg = make_config("quick", kimg=0.001, device="cpu", resolution=32, threads=1, data=dict(norm_sites=8),
                       network=dict(channel_base=256, channel_max=32))

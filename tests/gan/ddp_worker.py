@@ -10,7 +10,8 @@ import sys
 
 import torch.distributed as dist
 
-from napari_gandl.gan.training import Trainer, make_config
+from napari_gandl.gan.trainer import Trainer
+from napari_gandl.gan.config import make_config
 from napari_gandl.plate import open_plate
 
 plate, out, report = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -133,7 +133,7 @@ def test_training_with_alignment_resumes_exactly(gan_plate, tmp_path):
 def test_alignment_on_a_single_plate_is_a_clear_error(gan_plate, tmp_path):
     plate = open_plate(gan_plate)
     plate.sites = plate.sites.assign(experiment="E1", plate=1)
-    from napari_gandl.gan.training import Trainer
+    from napari_gandl.gan.trainer import Trainer
 
     with pytest.raises(ValueError, match="column 'plate' has a single value"):
         Trainer(plate, tmp_path / "run", tiny_config(kimg=0.01, align="plate"))

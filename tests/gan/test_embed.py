@@ -52,7 +52,7 @@ def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
     """The feature is the mean over training-resolution tiles covering the site."""
     import torch
 
-    from napari_gandl.embedding.sampling import downsample, site_tiles
+    from napari_gandl.preprocessing.sampling import downsample, site_tiles
 
     model = load_model(tiny_run)
     img = open_plate(gan_plate).read_site(3)
@@ -73,7 +73,7 @@ def test_embedding_rejects_bad_input(gan_plate, tiny_run, tmp_path):
         embed_plate(gan_plate, "gandl", source=tiny_run, layer="conv9")
     with pytest.raises(ValueError, match="stats"):
         embed_plate(gan_plate, "gandl", source=tiny_run, layer="stats", sites=[0])  # D too narrow for it
-    from napari_gandl.gan import CheckpointError
+    from napari_gandl.torch_utils.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="no GAN checkpoint"):
         embed_plate(gan_plate, "gandl", source=tmp_path / "missing_run")
@@ -83,7 +83,7 @@ def test_default_embedding_is_stats_when_d_is_wide_enough(gan_plate, tmp_path):
     from gan_helpers import TINY
 
     from napari_gandl.gan import make_config
-    from napari_gandl.gan.training import Trainer
+    from napari_gandl.gan.trainer import Trainer
 
     cfg = make_config("quick", kimg=1.0, device="cpu",
                       **{**TINY, "network": dict(channel_base=256, channel_max=32,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from napari_gandl.embedding.augment import AugmentConfig, augment
+from napari_gandl.preprocessing.augment import AugmentConfig, augment
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 
 TINY = dict(channel_base=256, channel_max=32)

@@ -49,7 +49,8 @@ def test_cell_crops_for_training_are_saved_and_resumed(gan_plate, tmp_path):
 
     from gan_helpers import TINY
     from napari_gandl.gan import iterate_training, load_checkpoint
-    from napari_gandl.embedding.sampling import DataConfig, TileSampler, fit_normalizer
+    from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
+    from napari_gandl.preprocessing.normaliser import fit_normalizer
     from napari_gandl.plate import open_plate
 
     plate = open_plate(gan_plate)

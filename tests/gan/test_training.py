@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_gandl.gan import (
-    CheckpointError,
-    TrainingDiverged,
-    iterate_training,
-    load_checkpoint,
-    make_config,
-    train,
-)
-from napari_gandl.gan.training import Trainer
+from napari_gandl.torch_utils.checkpoint import CheckpointError
+from napari_gandl.torch_utils.runs import TrainingDiverged
+from napari_gandl.gan import iterate_training, load_checkpoint, make_config, train
+from napari_gandl.gan.trainer import Trainer
 
 from gan_helpers import TINY, subprocess_env
 
@@ -97,7 +92,7 @@ def test_existing_run_needs_resume(tiny_run, gan_plate):
 
 def test_kill9_then_resume_completes(gan_plate, tmp_path, kill9_when):
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "napari_gandl.gan.cli", "train", str(gan_plate), "--out", str(run),
+    cmd = [sys.executable, "-m", "napari_gandl.cli", "train", str(gan_plate), "--out", str(run),
            "--resolution", "32", "--batch", "8", "--kimg", "0.2", "--snapshot-kimg", "0.016",
            "--channel-base", "256", "--channel-max", "32", "--d-channel-base", "256",
            "--d-channel-max", "32", "--device", "cpu", "--threads", "1"]

@@ -23,7 +23,8 @@ from napari_gandl.viewmodels.embedding_choice import (
     stale_reason,
 )
 
-from .common import scroll_area, show_site, site_table
+from napari_gandl._widgets.common import scroll_area
+from napari_gandl._viewer import show_site, site_table
 
 if TYPE_CHECKING:
     import napari
@@ -372,6 +373,6 @@ class _Failed:
 
 
 def start_worker_(*args, **kwargs):
-    from .common import start_worker
+    from napari_gandl._widgets.common import start_worker
 
     return start_worker(*args, **kwargs)

@@ -28,8 +28,8 @@ from napari_gandl.viewmodels import dose as model
 
 from napari_gandl.analysis.dose import plot_compound
 
-from ._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
-from .common import style_axes
+from napari_gandl._widgets._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
+from napari_gandl._widgets.common import style_axes
 
 if TYPE_CHECKING:
     import napari

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 
-from .common import current_plate, device_choices, remember, site_table, start_worker
+from napari_gandl._viewer import current_plate, site_table
+from napari_gandl._widgets.common import device_choices, remember, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -57,7 +58,7 @@ def load_table_job(path):
 
 
 def export_job(frame: pd.DataFrame, path):
-    from napari_gandl.analysis.tables import write_table
+    from napari_gandl.tables import write_table
 
     return write_table(frame, path)
 

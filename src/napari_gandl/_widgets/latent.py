@@ -33,7 +33,8 @@ from magicgui.widgets import (
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels.latent import gif_job, grid_job, path_job, path_strip, write_tiff
 
-from .common import current_plate, device_choices, look_at, plate_layers, remember, site_table, start_worker
+from napari_gandl._viewer import current_plate, look_at, plate_layers, site_table
+from napari_gandl._widgets.common import device_choices, remember, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -183,7 +184,7 @@ class LatentWidget(Container):
 
     def _show(self, result: dict):
         """Add the path strip (or the grid) below the plate, label it and move the view to it."""
-        from napari_gandl._reader import stain_colormap
+        from napari_gandl._viewer import stain_colormap
 
         self.result = result
         path = result["kind"] == "path"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .common import plate_layers
+from napari_gandl._viewer import plate_layers
 
 if TYPE_CHECKING:
     import napari
@@ -27,7 +27,7 @@ def show_montage(viewer: napari.viewer.Viewer, table: SiteTable, montage: Montag
                  where: str = "right") -> list:
     """Add (or replace) the layers of ``montage`` named ``name``, ``where`` ("right" or "below") of the
     plate, and point the camera at the plate's site and the montage; returns the layers, the labels last."""
-    from napari_gandl._reader import stain_colormap
+    from napari_gandl._viewer import stain_colormap
 
     plate = table.plate
     stains = plate_layers(viewer)

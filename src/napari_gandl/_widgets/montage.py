@@ -19,8 +19,9 @@ from napari_gandl.viewmodels.montage import (
     CONTROLS, MODES, SELECTION, build_montage, choose_sites, compounds, export_montage, selection_columns,
 )
 
-from .common import site_table, start_worker
-from .layers import montage_colors_and_limits, show_montage
+from napari_gandl._viewer import site_table
+from napari_gandl._widgets.common import start_worker
+from napari_gandl._widgets.layers import montage_colors_and_limits, show_montage
 
 if TYPE_CHECKING:
     import napari

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, Label
 
-from .common import site_table
+from napari_gandl._viewer import site_table
 
 if TYPE_CHECKING:
     import napari

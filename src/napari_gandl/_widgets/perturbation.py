@@ -32,8 +32,9 @@ from napari_gandl.analysis.axes import color_groups, color_values
 from napari_gandl.viewmodels import perturbation as model
 from napari_gandl.viewmodels.perturbation import build_tree
 
-from ._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
-from .common import show_site, site_table, style_axes
+from napari_gandl._widgets._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
+from napari_gandl._viewer import show_site, site_table
+from napari_gandl._widgets.common import style_axes
 
 if TYPE_CHECKING:
     import napari

@@ -17,8 +17,8 @@ from magicgui.widgets import ComboBox, Container, Label
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels.plate_map import PlateMap
 
-from ._analysis import SiteStepper, add_native
-from .common import site_table
+from napari_gandl._widgets._analysis import SiteStepper, add_native
+from napari_gandl._viewer import site_table
 
 if TYPE_CHECKING:
     import napari

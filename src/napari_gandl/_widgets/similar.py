@@ -23,9 +23,10 @@ from napari_gandl.viewmodels.montage import Group, build_montage, selection_colu
 from napari_gandl.viewmodels.plate_map import plate_labels
 from napari_gandl.viewmodels.similar import NeighbourIndex
 
-from ._analysis import AnalysisWidget, add_native
-from .common import show_site, start_worker
-from .layers import show_montage
+from napari_gandl._widgets._analysis import AnalysisWidget, add_native
+from napari_gandl._viewer import show_site
+from napari_gandl._widgets.common import start_worker
+from napari_gandl._widgets.layers import show_montage
 
 if TYPE_CHECKING:
     import napari

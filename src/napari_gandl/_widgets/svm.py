@@ -16,8 +16,9 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, Select, SpinBox
 
 from napari_gandl.viewmodels import svm as model
 
-from ._analysis import AnalysisWidget, add_native, themed_figure
-from .common import site_table, style_axes
+from napari_gandl._widgets._analysis import AnalysisWidget, add_native, themed_figure
+from napari_gandl._viewer import site_table
+from napari_gandl._widgets.common import style_axes
 
 if TYPE_CHECKING:
     import napari

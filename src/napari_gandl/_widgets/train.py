@@ -27,7 +27,8 @@ from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label,
 from napari_gandl.plate.display import tile_grid
 from napari_gandl.viewmodels import training as model
 
-from .common import current_plate, device_choices, docked_figure, remember, start_worker, style_axes
+from napari_gandl._viewer import current_plate
+from napari_gandl._widgets.common import device_choices, docked_figure, remember, start_worker, style_axes
 
 if TYPE_CHECKING:
     import napari
@@ -186,7 +187,7 @@ class TrainWidget(Container):
         return f"{'GAN-DL' if model.is_gan(self.method.value) else self.method.value} training"
 
     def _device_note(self) -> str:
-        from napari_gandl.gan.training import resolve_device
+        from napari_gandl.torch_utils.device import resolve_device
 
         try:
             return f"device: {resolve_device(self.device.value)}"
@@ -216,7 +217,8 @@ class TrainWidget(Container):
     def make_config(self):
         from napari_gandl.gan import make_config
 
-        from napari_gandl.gan.training import TrainConfig, resolve_device
+        from napari_gandl.gan.config import TrainConfig
+        from napari_gandl.torch_utils.device import resolve_device
 
         values = dict(minutes=float(self.minutes.value), device=self.device.value)
         if "threads" in TrainConfig.__dataclass_fields__ and resolve_device(self.device.value).type == "cpu":
@@ -231,7 +233,7 @@ class TrainWidget(Container):
         """Start (or resume) training in a worker thread; returns the worker or None."""
         from napari.utils.notifications import show_error
 
-        from napari_gandl.gan.training import resolve_device
+        from napari_gandl.torch_utils.device import resolve_device
 
         title, gan = self._title, model.is_gan(self.method.value)
         if self.worker is not None and not self._job_done.is_set():
@@ -396,7 +398,7 @@ class TrainWidget(Container):
         return [self._viewer.layers[n] for n in self._sample_names(n_channels) if n in self._viewer.layers]
 
     def _add_sample_layer(self, channel: int, data: np.ndarray):
-        from napari_gandl._reader import stain_colormap
+        from napari_gandl._viewer import stain_colormap
 
         stains = self._layout.get("stains") or []
         limits = self._layout.get("contrast_limits") or []

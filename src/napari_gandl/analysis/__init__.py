@@ -7,27 +7,25 @@ dose-response curves with EC50 and F-test q-values, classifier two-sample
 tests, and the one-page report of ``gandl analyse``.
 """
 
-from .classify import (
+from napari_gandl.analysis.classify import (
     LinearModel, Task, TaskError, TaskResult, decision_scores, define_task, evaluate_task, run_tasks,
     rxrx19a_tasks, zero_shot_cell_types,
 )
-from .c2st import C2STResult, c2st, tile_features
-from .dose import (
+from napari_gandl.analysis.c2st import C2STResult, c2st, tile_features
+from napari_gandl.analysis.dose import (
     benjamini_hochberg, dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
     logistic4, plot_curves,
 )
-from .axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
-from .normalise import centerscale_on_controls, control_mask, normalise, tvn_on_controls
-from .tables import EmbeddingTable, TableError, load_embeddings, read_table, write_table
-from .features import handcrafted_features
-from .report import analyse, ground_truth_auc
+from napari_gandl.analysis.axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
+from napari_gandl.analysis.normalise import centerscale_on_controls, control_mask, normalise, tvn_on_controls
+from napari_gandl.analysis.report import analyse, ground_truth_auc
 
 __all__ = [
-    "C2STResult", "EmbeddingTable", "analyse", "ground_truth_auc", "handcrafted_features", "LinearModel", "PerturbationSpace", "TableError", "Task",
+    "C2STResult", "analyse", "ground_truth_auc", "LinearModel", "PerturbationSpace", "Task",
     "TaskError", "TaskResult", "benjamini_hochberg", "c2st", "centerscale_on_controls",
     "control_mask", "decision_scores", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
-    "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space", "load_embeddings",
-    "logistic4", "normalise", "plot_curves", "plot_space", "read_table",
+    "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space",
+    "logistic4", "normalise", "plot_curves", "plot_space",
     "run_tasks", "rxrx19a_tasks", "tile_features",
-    "tvn_on_controls", "write_table", "zero_shot_cell_types",
+    "tvn_on_controls", "zero_shot_cell_types",
 ]

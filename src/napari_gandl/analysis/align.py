@@ -41,9 +41,9 @@ from torch import nn
 from napari_gandl.gan.align import (
     HEAD_DECAY, BatchHead, batch_loss, dann_weight, plan_alignment, reverse_gradient, train_head,
 )
-from napari_gandl.gan.training import Adam
+from napari_gandl.torch_utils.optim import Adam
 
-from .tables import EmbeddingTable
+from napari_gandl.tables import EmbeddingTable
 
 
 class BatchAffine(nn.Module):

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .classify import LinearModel, TaskError
-from .tables import EmbeddingTable, as_str, control_labels, is_untreated, require_columns
+from napari_gandl.analysis.classify import LinearModel, TaskError
+from napari_gandl.tables import EmbeddingTable, as_str, control_labels, is_untreated, require_columns
 
 
 @dataclass

@@ -23,8 +23,8 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 
-from .classify import LinearModel, TaskError, grouped_splits
-from .tables import TableError, as_str, batch_labels, control_labels, well_groups
+from napari_gandl.analysis.classify import LinearModel, TaskError, grouped_splits
+from napari_gandl.tables import TableError, as_str, batch_labels, control_labels, well_groups
 
 MAX_SILHOUETTE_SITES = 2000   # silhouettes are O(n^2): subsample above this
 
@@ -118,7 +118,7 @@ def plot_batch_pca(stages: dict[str, np.ndarray], meta: pd.DataFrame, path, seed
     """PCA of each stage's features: coloured by plate (left) and condition (right)."""
     from matplotlib.figure import Figure
 
-    from .axes import category_colors
+    from napari_gandl.analysis.axes import category_colors
 
     plates = batch_labels(meta).astype(str)
     cond = (control_labels(meta) if "disease_condition" in meta.columns

@@ -40,9 +40,8 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.svm import LinearSVC
 
-from .tables import (
-    RXRX1_CONTROL_WELLS, EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated,
-    require_columns, well_groups,
+from napari_gandl.tables import (
+    RXRX1_CONTROL_WELLS, EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated, require_columns, well_groups,
 )
 
 

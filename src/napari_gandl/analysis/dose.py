@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .tables import TableError, as_str, is_untreated, require_columns, well_groups
+from napari_gandl.tables import TableError, as_str, is_untreated, require_columns, well_groups
 
 LN10 = np.log(10.0)
 PARAMS = ("bottom", "top", "log10_ec50", "hill")
@@ -412,7 +412,7 @@ def plot_compound(ax, compound: str, curves: pd.DataFrame, points: pd.DataFrame,
     """Every cell type's curve of ``compound`` on ``ax``, labelled with EC50, Hill, q and flags.
 
     Returns ``{Line2D of the dose points: (compound, cell type, doses)}`` (to pick a dose)."""
-    from .axes import category_colors
+    from napari_gandl.analysis.axes import category_colors
 
     pts = points[points["compound"] == compound]
     cells = sorted(pts["cell_type"].unique())
@@ -490,7 +490,7 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
     wells to their own centre (about 1 for control-like wells).  Curves above
     ``flag_above`` get ``flag = 'off-manifold (possible toxicity)'``.
     """
-    from .tables import control_labels
+    from napari_gandl.tables import control_labels
 
     out = curves.copy()
     out["off_manifold"] = np.nan

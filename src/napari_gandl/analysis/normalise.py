@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .tables import EmbeddingTable, TableError, as_str, batch_labels, is_untreated
+from napari_gandl.tables import EmbeddingTable, TableError, as_str, batch_labels, is_untreated
 
 METHODS = ("centerscale", "tvn", "none")
 

@@ -25,7 +25,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .tables import EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated, well_groups
+from napari_gandl.tables import (
+    EmbeddingTable, TableError, as_str, batch_labels, control_labels, is_untreated, well_groups,
+)
 
 C_PLUS, C_MINUS = "C+ (Mock, UV)", "C- (active virus)"
 THRESHOLD = 0.05

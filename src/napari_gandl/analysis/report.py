@@ -38,13 +38,13 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .axes import fit_c2, fit_e2, plot_space
-from .batch import batch_diagnostics, plot_batch_pca
-from .classify import Task, TaskError, evaluate_task, rxrx19a_tasks
-from .dose import dose_response, off_manifold, plot_curves
-from .normalise import normalise as normalise_table
-from .profile_map import map_html, map_report
-from .tables import (
+from napari_gandl.analysis.axes import fit_c2, fit_e2, plot_space
+from napari_gandl.analysis.batch import batch_diagnostics, plot_batch_pca
+from napari_gandl.analysis.classify import Task, TaskError, evaluate_task, rxrx19a_tasks
+from napari_gandl.analysis.dose import dose_response, off_manifold, plot_curves
+from napari_gandl.analysis.normalise import normalise as normalise_table
+from napari_gandl.analysis.profile_map import map_html, map_report
+from napari_gandl.tables import (
     EmbeddingTable, TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
 )
 

@@ -11,10 +11,10 @@ docs/embedding.md.
     df = embed_plate(plate, emb, out_path="embeddings.parquet")
 """
 
-from .base import FEATURE_PREFIX, Embedder, feature_columns
-from .pipeline import embed_batch, embed_plate, iterate_embedding, read_embedding_table, site_metadata
-from .registry import METHODS, MethodSpec, get_method, load_embedder, method_names, register
-from .stains import StainMapError, map_stains, resolve_stain_map
+from napari_gandl.embedding.base import FEATURE_PREFIX, Embedder, feature_columns
+from napari_gandl.embedding.pipeline import embed_batch, embed_plate, iterate_embedding, read_embedding_table, site_metadata
+from napari_gandl.embedding.registry import METHODS, MethodSpec, get_method, load_embedder, method_names, register
+from napari_gandl.embedding.stains import StainMapError, map_stains, resolve_stain_map
 
 __all__ = [
     "Embedder", "FEATURE_PREFIX", "METHODS", "MethodSpec", "StainMapError", "embed_batch", "embed_plate",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Embedder", "FEATURE_PREFIX", "feature_columns"]
+__all__ = ["Embedder", "FEATURE_PREFIX", "check_stains", "feature_columns"]
 
 FEATURE_PREFIX = "f"
 
@@ -53,3 +53,14 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {self.dim} features from {len(self.stains)} stains>"
+
+
+def check_stains(embedder: Embedder, images) -> np.ndarray:
+    """``images`` as an array ``(n, len(embedder.stains), H, W)``, or a clear error."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != len(embedder.stains):
+        raise ValueError(
+            f"{embedder.name} expects site images of shape (n, {len(embedder.stains)}, H, W) with "
+            f"the stains {', '.join(embedder.stains)}; got shape {images.shape} "
+            f"(map another stain set onto the model's with --stain-map)")
+    return images

@@ -35,8 +35,8 @@ from typing import Callable, Generator, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .base import Embedder, feature_columns
-from .stains import resolve_stain_map
+from napari_gandl.embedding.base import Embedder, feature_columns
+from napari_gandl.embedding.stains import resolve_stain_map
 
 __all__ = ["embed_plate", "iterate_embedding", "embed_batch", "site_metadata", "read_embedding_table"]
 
@@ -252,7 +252,7 @@ def embed_plate(plate_or_path, embedder: Embedder | str, out_path=None, batch_si
     """
     plate, folder = _open(plate_or_path)
     if isinstance(embedder, str):
-        from .registry import load_embedder
+        from napari_gandl.embedding.registry import load_embedder
 
         embedder = load_embedder(embedder, source, plate, device, **options)
     elif source is not None or options:
@@ -273,7 +273,7 @@ def read_embedding_table(path) -> pd.DataFrame:
     RxRx19a's numeric feature columns ``0``..``1023`` are renamed ``f000``..
     like ours; rows with non-finite features are dropped (with a warning).
     """
-    from napari_gandl.analysis.tables import load_embeddings
+    from napari_gandl.tables import load_embeddings
 
     table = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False)
     columns = [f"f{int(c):03d}" if re.fullmatch(r"\d+", str(c)) else str(c) for c in table.features]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .base import Embedder
+from napari_gandl.embedding.base import Embedder
 
 __all__ = ["MethodSpec", "METHODS", "register", "get_method", "method_names", "trainable_method_names",
            "load_embedder"]

@@ -1,4 +1,4 @@
-"""GAN-DL backend: StyleGAN2 on raw N-stain tiles (networks, losses, training, checkpoints, latent space).
+"""GAN-DL: StyleGAN2 on raw N-stain tiles (networks, losses, config, trainer, loop, checkpoints, latent space).
 
 Qt-free: imports neither napari nor Qt.
 
@@ -8,24 +8,23 @@ Public API::
     from napari_gandl.gan import load_model, generate, project, interpolate, interpolate_noise
 
 Embedding with a trained run is the ``gandl`` method of
-:mod:`napari_gandl.embedding`.  Command line: ``gandl train`` (see
-``napari_gandl.gan.cli``).
+:mod:`napari_gandl.embedding`.  Command line: ``gandl train``
+(:mod:`napari_gandl.cli.train`).
 """
 
-from .checkpoint import CheckpointError, GANModel, load_checkpoint, load_model
-from .latent import Projection, generate, interpolate, interpolate_noise, project, to_raw
-from .networks import Discriminator, Generator, NetworkConfig
-from .training import PRESETS, TrainingDiverged, iterate_training, make_config, train
+from napari_gandl.gan.checkpoint import GANModel, load_checkpoint, load_model
+from napari_gandl.gan.latent import Projection, generate, interpolate, interpolate_noise, project, to_raw
+from napari_gandl.gan.networks import Discriminator, Generator, NetworkConfig
+from napari_gandl.gan.config import PRESETS, make_config
+from napari_gandl.gan.loop import iterate_training, train
 
 __all__ = [
-    "CheckpointError",
     "Discriminator",
     "GANModel",
     "Generator",
     "NetworkConfig",
     "PRESETS",
     "Projection",
-    "TrainingDiverged",
     "generate",
     "interpolate",
     "interpolate_noise",

@@ -98,7 +98,7 @@ def plan_alignment(meta: pd.DataFrame, by: str, source: str = "the site table") 
     Raises ``ValueError`` (naming ``source`` and the column) when the batch
     column is missing, has a single value, or is confounded with the cell type.
     """
-    from napari_gandl.analysis.tables import as_str
+    from napari_gandl.tables import as_str
 
     if by not in ("plate", "experiment"):
         raise ValueError(f"--align/--batch must be 'plate' or 'experiment', got {by!r}")
@@ -211,7 +211,7 @@ class TrainingAligner:
 
     def __init__(self, plate, by: str, max_weight: float, D, device, lr: float = 1e-3,
                  sync: Callable[[nn.Module], None] | None = None):
-        from .training import Adam  # training imports this module
+        from napari_gandl.torch_utils.optim import Adam  # training imports this module
 
         self.plan = plan_alignment(plate.sites, by, source=f"plate {plate.root}")
         self.max_weight = float(max_weight)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import GANModel, load_model
-from .networks import noise_generators, noise_maps
+from napari_gandl.gan.checkpoint import GANModel, load_model
+from napari_gandl.gan.networks import noise_generators, noise_maps
 
 __all__ = ["Projection", "generate", "project", "interpolate", "interpolate_noise", "to_raw", "seeds_to_w",
            "seed_noise", "target_crop"]
@@ -164,7 +164,7 @@ def _centre(images: torch.Tensor, r: int) -> torch.Tensor:
 def target_crop(model, image: np.ndarray) -> np.ndarray:
     """The part of a raw ``(C, H, W)`` site image that :func:`project` reconstructs, in raw
     intensities: downsampled to the model's scale, centre crop at its resolution."""
-    from ..embedding.sampling import downsample
+    from napari_gandl.preprocessing.sampling import downsample
 
     m = _model(model)
     img = downsample(np.asarray(image, np.float32), m.scale)
@@ -197,7 +197,7 @@ def project(model, image: np.ndarray, steps: int = 200, lr: float = 0.05,
             f"image must be (C, H, W) with C={m.img_channels} stains, got shape {img.shape}"
         )
     if not normalized:
-        from ..embedding.sampling import downsample
+        from napari_gandl.preprocessing.sampling import downsample
 
         img = downsample(img, m.scale)
     target = _centre(torch.from_numpy(img)[None].to(m.device), m.resolution)

@@ -29,7 +29,7 @@ from sklearn.metrics.pairwise import pairwise_distances, polynomial_kernel
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
-from napari_gandl.analysis.features import site_features
+from napari_gandl.features.handcrafted import site_features
 
 __all__ = ["METRIC_NAMES", "SampleQuality", "image_features", "nn1_accuracy", "kid", "diversity"]
 

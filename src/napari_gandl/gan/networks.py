@@ -51,7 +51,7 @@ def _lrelu(x: torch.Tensor, gain: float = _SQRT2) -> torch.Tensor:
     return F.leaky_relu(x, 0.2) * gain
 
 
-def _check_resolution(resolution: int) -> int:
+def check_resolution(resolution: int) -> int:
     resolution = int(resolution)
     if resolution < 32 or resolution > 1024 or resolution & (resolution - 1):
         raise ValueError(
@@ -82,7 +82,7 @@ class NetworkConfig:
     mbstd_channels: int = 1
 
     def __post_init__(self):
-        self.resolution = _check_resolution(self.resolution)
+        self.resolution = check_resolution(self.resolution)
         if self.img_channels < 1:
             raise ValueError(f"img_channels must be >= 1, got {self.img_channels}")
         if self.mapping_layers < 1:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .model import Plate, PlateError, PlateWarning, TileError
-from .rxrx import looks_like_rxrx, open_rxrx
-from .stains import Stain
-from .tiff import open_tiff_folder, tiff_files
+from napari_gandl.plate.model import Plate, PlateError, PlateWarning, TileError
+from napari_gandl.plate.rxrx import looks_like_rxrx, open_rxrx
+from napari_gandl.plate.stains import Stain
+from napari_gandl.plate.tiff import open_tiff_folder, tiff_files
 
 __all__ = ["Plate", "PlateError", "PlateWarning", "TileError", "Stain", "open_plate", "can_open"]
 

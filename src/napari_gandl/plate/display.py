@@ -1,10 +1,13 @@
-"""Multi-stain images for display: tiled grids and additive colour composites (Qt-free)."""
+"""Multi-stain images for display: tiled grids, additive colour composites and PNG grids (Qt-free)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+
+from napari_gandl.files import atomic_path
 
 
 def tile_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
@@ -34,3 +37,15 @@ def composite(stack: np.ndarray, colors, limits, gain: float = 1.0) -> np.ndarra
     x = np.clip((x - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
     rgb = np.einsum("...chw,ck->...hwk", x, np.asarray(colors, np.float32)[:, :3]) * gain
     return (np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def save_grid(images: np.ndarray, colours, path: Path, cols: int = 8) -> None:
+    """``(N, C, H, W)`` normalised images (about [-1, 1]) as one PNG grid, each stain in its colour."""
+    from PIL import Image
+
+    images = np.asarray(images, np.float32)
+    c = images.shape[1]
+    grid = composite(tile_grid(images, cols=min(cols, len(images)), pad=0), colours, [(-1.0, 1.0)] * c,
+                     gain=1.0 / max(1.0, c / 2.5))
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid).save(tmp, format="PNG")

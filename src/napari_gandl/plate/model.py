@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from .stains import Stain
+from napari_gandl.plate.stains import Stain
 
 if TYPE_CHECKING:
     import dask.array as da

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .model import Plate, PlateError, PlateWarning, TileError, fit_tile
-from .stains import stains_for_channels
+from napari_gandl.plate.model import Plate, PlateError, PlateWarning, TileError, fit_tile
+from napari_gandl.plate.stains import stains_for_channels
 
 TILE_NAME = re.compile(r"^(?P<well>[A-Za-z]+\d+)_s(?P<site>\d+)_w(?P<channel>\d+)\.png$", re.I)
 PLATE_DIR = re.compile(r"^Plate(?P<plate>\d+)$", re.I)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from .model import Plate, PlateError, PlateWarning, TileError, fit_tile
-from .stains import stains_for_channels, stains_from_names
+from napari_gandl.plate.model import Plate, PlateError, PlateWarning, TileError, fit_tile
+from napari_gandl.plate.stains import stains_for_channels, stains_from_names
 
 SUFFIXES = (".tif", ".tiff")
 

@@ -4,6 +4,6 @@ No napari or Qt import here; the docks are thin views that bind to these and
 the unit tests drive them without a viewer.
 """
 
-from .site_table import SiteTable
+from napari_gandl.viewmodels.site_table import SiteTable
 
 __all__ = ["SiteTable"]

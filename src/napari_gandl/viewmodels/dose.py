@@ -9,10 +9,10 @@ import pandas as pd
 
 from napari_gandl import columns as cols
 from napari_gandl.analysis import dose_response, fit_e2
-from napari_gandl.analysis.tables import as_str
+from napari_gandl.tables import as_str
 
-from .embedding_choice import record, resolve_embedding
-from .site_table import SiteTable
+from napari_gandl.viewmodels.embedding_choice import record, resolve_embedding
+from napari_gandl.viewmodels.site_table import SiteTable
 
 
 def run(table: SiteTable, params: dict, report: Callable[[int, int, str], None]) -> dict:

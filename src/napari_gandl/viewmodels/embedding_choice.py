@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from napari_gandl import columns as cols
-from napari_gandl.analysis import EmbeddingTable, normalise
-from napari_gandl.analysis.tables import TableError, drop_constant
+from napari_gandl.tables import EmbeddingTable
+from napari_gandl.analysis import normalise
+from napari_gandl.tables import TableError, drop_constant
 
-from .site_table import SiteTable
+from napari_gandl.viewmodels.site_table import SiteTable
 
 SITE_TABLE = "site table: attached embedding"
 HANDCRAFTED = "handcrafted features (computed from the images)"
@@ -74,7 +75,7 @@ def _from_site_table(table: SiteTable) -> tuple:
 
 
 def _handcrafted(table: SiteTable, progress=None) -> tuple:
-    from napari_gandl.analysis.features import handcrafted_features
+    from napari_gandl.embedding.methods.handcrafted import handcrafted_features
 
     frame = table.session.get("handcrafted")
     if frame is None:
@@ -105,8 +106,8 @@ def _align(table: SiteTable, frame: pd.DataFrame, feats, label) -> tuple:
 
 
 def _from_file(table: SiteTable, path) -> tuple:
-    from napari_gandl.analysis import load_embeddings
-    from napari_gandl.analysis.tables import read_table
+    from napari_gandl.tables import load_embeddings
+    from napari_gandl.tables import read_table
 
     if path is None or not str(path) or not Path(path).is_file():
         raise NoEmbedding(f"embedding table file not found: {path!s}; choose a .parquet or .csv file")

@@ -91,7 +91,7 @@ def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method
     (raw intensities, the generated images' scale), shown beside the path."""
     from napari_gandl.gan import generate, interpolate, interpolate_noise, load_model, project, to_raw
     from napari_gandl.gan.latent import seed_noise, seeds_to_w, target_crop
-    from napari_gandl.gan.training import resolve_device
+    from napari_gandl.torch_utils.device import resolve_device
 
     model = load_model(run_dir, resolve_device(device))
     targets = None
@@ -131,7 +131,7 @@ def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method
 def grid_job(run_dir, device, first_seed, n, truncation):
     """Worker: ``n`` random cells (seeds ``first_seed``..) at ``truncation`` as one tiled grid."""
     from napari_gandl.gan import generate, load_model, to_raw
-    from napari_gandl.gan.training import resolve_device
+    from napari_gandl.torch_utils.device import resolve_device
 
     model = load_model(run_dir, resolve_device(device))
     yield ("generating", 0, 1)

@@ -9,10 +9,10 @@ import numpy as np
 from napari_gandl import columns as cols
 from napari_gandl.analysis import fit_c2, fit_e2
 from napari_gandl.analysis.axes import COLOR_PRESETS
-from napari_gandl.analysis.tables import categorical_columns
+from napari_gandl.tables import categorical_columns
 
-from .embedding_choice import record, resolve_embedding
-from .site_table import SiteTable
+from napari_gandl.viewmodels.embedding_choice import record, resolve_embedding
+from napari_gandl.viewmodels.site_table import SiteTable
 
 SPACES = ("E2: C+ vs C- (effectiveness)", "C2: cell types (cell model)")
 

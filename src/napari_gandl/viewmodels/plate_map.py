@@ -18,7 +18,7 @@ import pandas as pd
 
 from napari_gandl import columns as cols
 
-from .site_table import SiteTable
+from napari_gandl.viewmodels.site_table import SiteTable
 
 #: standard plate formats (rows, columns); a plate takes the smallest that holds its wells
 FORMATS = ((8, 12), (16, 24), (32, 48))

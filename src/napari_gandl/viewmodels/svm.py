@@ -18,10 +18,10 @@ import pandas as pd
 
 from napari_gandl import columns as cols
 from napari_gandl.analysis import TaskError, decision_scores, define_task, evaluate_task, rxrx19a_tasks
-from napari_gandl.analysis.tables import as_str, categorical_columns
+from napari_gandl.tables import as_str, categorical_columns
 
-from .embedding_choice import record, resolve_embedding
-from .site_table import SiteTable
+from napari_gandl.viewmodels.embedding_choice import record, resolve_embedding
+from napari_gandl.viewmodels.site_table import SiteTable
 
 CUSTOM = "custom: a column, positive vs negative values"
 HELP = {

@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from napari_gandl.gan.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
+from napari_gandl.gan.checkpoint import load_checkpoint
 from napari_gandl.gan.metrics import METRIC_NAMES
 
 LOSS_COLUMNS = ("kimg", "loss_G", "loss_D")
@@ -51,7 +52,7 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
     When ``should_stop()`` turns true the method's generator is closed, which
     writes its checkpoint, and a last ``done`` row names that checkpoint.
     """
-    from napari_gandl.gan.checkpoint import CHECKPOINT_NAME
+    from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
     from napari_gandl.embedding.registry import get_method
 
     rows = get_method(method).train(plate, run, minutes=minutes, device=device, resume=resume)
@@ -79,7 +80,7 @@ def check_run_folder(run: Path, resume: bool) -> None:
 def run_settings(run: Path, config) -> tuple[int, int]:
     """``(resolution, data scale)`` the run trains at: a resumed run's own (its checkpoint's
     config wins on resume), else ``config``'s."""
-    from napari_gandl.gan.training import TrainConfig
+    from napari_gandl.gan.config import TrainConfig
 
     ckpt = Path(run) / CHECKPOINT_NAME
     if ckpt.exists():

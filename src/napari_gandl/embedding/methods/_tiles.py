@@ -1,123 +1,20 @@
-"""What the tile-trained comparators (ConvAE, SimCLR) share: training loop,
-checkpoints, resume, and the site embedding.
-
-A method supplies a network with ``loss(batch, aug) -> scalar`` (``aug``
-augments a batch) and ``embed(tiles) -> (n, dim)``.  Training draws random
-training-resolution crops of normalised sites, exactly as GAN-DL does
-(:class:`TileSampler`, per-stain normaliser fitted on the plate), and keeps
-a checkpoint of state_dicts + JSON (gan/checkpoint.py: atomic write,
-``torch.load(weights_only=True)``) every ``snapshot_seconds`` and at the end,
-so a killed run resumes where its last checkpoint left it.  A site is
-embedded like GAN-DL's: tiles at training resolution covering the site,
-their features averaged.
-"""
+"""Embedders over trained tile networks (ConvAE, SimCLR): a site's embedding is its
+tiles' features averaged, tiles at the training resolution covering the site, as GAN-DL's."""
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from napari_gandl.gan.checkpoint import (
-    CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint,
-)
-from napari_gandl.gan.training import (
-    Adam, TrainingDiverged, load_rng_state, save_rng_state, resolve_device as _resolve_device,
-)
-
-from ..augment import AugmentConfig, augment
-from ..base import Embedder
-from ..sampling import DataConfig, Normalizer, TileSampler, downsample, fit_normalizer, site_tiles
-
-DEFAULT_MINUTES = 10.0  # GAN-DL's quick preset budget
-
-
-def resolve_device(device="auto") -> torch.device:
-    return _resolve_device("auto" if device is None else str(device))
-
-
-def check_stains(embedder: Embedder, images) -> np.ndarray:
-    """``images`` as an array ``(n, len(embedder.stains), H, W)``, or a clear error."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1] != len(embedder.stains):
-        raise ValueError(
-            f"{embedder.name} expects site images of shape (n, {len(embedder.stains)}, H, W) with "
-            f"the stains {', '.join(embedder.stains)}; got shape {images.shape} "
-            f"(map another stain set onto the model's with --stain-map)")
-    return images
-
-
-def fit_plate_normalizer(plate) -> Normalizer:
-    return fit_normalizer(plate, DataConfig())
-
-
-@dataclass
-class TileTrainConfig:
-    """Everything a tile-trained run needs to be rebuilt and resumed (saved as JSON)."""
-
-    method: str
-    resolution: int = 64
-    batch: int = 32
-    lr: float = 1e-3
-    minutes: float | None = None
-    kimg: float | None = None
-    seed: int = 0
-    snapshot_seconds: float = 30.0
-    network: dict = field(default_factory=dict)
-    augment: dict = field(default_factory=dict)
-    data: dict = field(default_factory=dict)
-    normalizer: dict = field(default_factory=dict)
-    channel_names: list = field(default_factory=list)
-    plate: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TileTrainConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-class _ResBlock(nn.Module):
-    def __init__(self, ch: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.GroupNorm(8, ch), nn.SiLU(),
-                                  nn.Conv2d(ch, ch, 3, padding=1), nn.GroupNorm(8, ch))
-
-    def forward(self, x):
-        return nn.functional.silu(x + self.body(x))
-
-
-class ResEncoder(nn.Module):
-    """Residual conv encoder: ``(n, C, r, r)`` tiles -> ``(n, widths[-1], r/16, r/16)``.
-
-    A stem at full resolution, then four stages of (2x average-pool, conv,
-    residual block).  GroupNorm instead of BatchNorm: a tile's features never
-    depend on its batch mates, in training or embedding.
-    """
-
-    def __init__(self, in_ch: int, widths=(16, 32, 64, 128, 256)):
-        super().__init__()
-        layers = [nn.Conv2d(in_ch, widths[0], 3, padding=1), nn.SiLU()]
-        for cin, cout in zip(widths[:-1], widths[1:]):
-            layers += [nn.AvgPool2d(2), nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout),
-                       nn.SiLU(), _ResBlock(cout)]
-        self.net = nn.Sequential(*layers)
-        self.out_ch = widths[-1]
-        self.reduction = 2 ** (len(widths) - 1)
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def checkpoint_format(method: str) -> str:
-    return f"napari-gandl-{method}/1"
+from napari_gandl.comparators.tiles import TileTrainConfig, load_tile_checkpoint
+from napari_gandl.embedding.base import Embedder, check_stains
+from napari_gandl.preprocessing.normaliser import Normalizer
+from napari_gandl.preprocessing.sampling import DataConfig, downsample, site_tiles
+from napari_gandl.torch_utils.checkpoint import CheckpointError
+from napari_gandl.torch_utils.device import resolve_device
 
 
 class TileEmbedder(Embedder):
@@ -152,8 +49,7 @@ def load_tile_run(name: str, build: Callable[[int, TileTrainConfig], nn.Module],
         raise CheckpointError(
             f"{name} embeds with a model trained on a plate: pass its run folder (written by "
             f"`gandl train --method {name}` or `gandl compare`)")
-    what = f"{name} checkpoint"
-    ckpt = load_checkpoint(source, format=checkpoint_format(name), what=what)
+    ckpt = load_tile_checkpoint(name, source)
     cfg = TileTrainConfig.from_dict(ckpt["config"])
     device = resolve_device(device)
     net = build(len(cfg.channel_names), cfg)
@@ -162,104 +58,3 @@ def load_tile_run(name: str, build: Callable[[int, TileTrainConfig], nn.Module],
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{ckpt.path} does not match its own network config: {exc}") from None
     return TileEmbedder(name, net.to(device), cfg, device)
-
-
-def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.Module], defaults: dict,
-                          plate, out_dir, minutes=None, kimg=None, device="auto", resume=False,
-                          seed=0) -> Iterator[dict]:
-    """Train ``build(n_stains, cfg)`` on random tiles of ``plate``; yields progress dicts.
-
-    Each dict: ``step, kimg, nimg, loss, img_per_s, elapsed_s, fraction,
-    eta_s, checkpoint`` (path written at this step or None) and ``done``.
-    Closing the generator stops after writing a checkpoint.  With
-    ``resume`` an existing run continues (its length may only grow).
-    """
-    if isinstance(plate, (str, Path)):
-        from napari_gandl.plate import open_plate
-
-        plate = open_plate(plate)
-    out_dir = Path(out_dir)
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    fmt = checkpoint_format(name)
-    dev = resolve_device(device)
-    ckpt = None
-    if ckpt_path.exists():
-        if not resume:
-            raise FileExistsError(f"{ckpt_path} exists; pass resume=True (--resume) to continue that "
-                                  f"run or choose another output folder")
-        ckpt = load_checkpoint(ckpt_path, format=fmt, what=f"{name} checkpoint")
-        cfg = TileTrainConfig.from_dict(ckpt["config"])
-        if kimg is not None and (cfg.kimg is None or kimg > cfg.kimg):
-            cfg.kimg = float(kimg)
-        if minutes is not None and (cfg.minutes is None or minutes > cfg.minutes):
-            cfg.minutes = float(minutes)
-    else:
-        if minutes is None and kimg is None:
-            minutes = DEFAULT_MINUTES
-        cfg = TileTrainConfig(method=name, minutes=minutes, kimg=kimg, seed=int(seed),
-                              **{k: v for k, v in defaults.items() if k != "method"})
-        cfg.channel_names = list(plate.channel_names)
-        cfg.plate = str(plate.root)
-        cfg.normalizer = fit_normalizer(plate, DataConfig.from_dict(cfg.data)).to_dict()
-    if list(plate.channel_names) != list(cfg.channel_names):
-        raise ValueError(f"{ckpt_path} was trained on the stains {cfg.channel_names}, "
-                         f"but {plate.root} has {list(plate.channel_names)}")
-
-    torch.manual_seed(cfg.seed)
-    np_rng = np.random.default_rng(cfg.seed)
-    sampler = TileSampler(plate, cfg.resolution, DataConfig.from_dict(cfg.data),
-                          Normalizer.from_dict(cfg.normalizer))
-    aug_cfg = AugmentConfig.from_dict(cfg.augment)
-    net = build(plate.n_channels, cfg).to(dev)
-    opt = Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    nimg, step, elapsed = 0, 0, 0.0
-    if ckpt is not None:
-        net.load_state_dict(ckpt["net"])
-        opt.load_state_dict(ckpt["opt"])
-        nimg, step, elapsed = int(ckpt["nimg"]), int(ckpt["step"]), float(ckpt["elapsed_s"])
-        load_rng_state(ckpt["rng"], np_rng)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
-    def fraction() -> float:
-        parts = []
-        if cfg.kimg is not None:
-            parts.append(nimg / (cfg.kimg * 1000))
-        if cfg.minutes is not None:
-            parts.append(elapsed / (cfg.minutes * 60))
-        return float(min(1.0, max(parts)))
-
-    def save() -> Path:
-        return save_checkpoint(ckpt_path, {
-            "format": fmt, "net": net.state_dict(), "opt": opt.state_dict(), "nimg": nimg,
-            "step": step, "elapsed_s": elapsed, "rng": save_rng_state(np_rng), "config": cfg.to_dict()})
-
-    last_save = time.time()
-    try:
-        while fraction() < 1.0:
-            t0 = time.perf_counter()
-            net.train()
-            x = sampler.sample(cfg.batch, np_rng).to(dev)
-            loss = net.loss(x, lambda b: augment(b, aug_cfg))
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{name} loss became {loss.item()} at step {step}; the last "
-                                       f"good checkpoint {ckpt_path} was left untouched")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            dt = time.perf_counter() - t0
-            nimg, step, elapsed = nimg + cfg.batch, step + 1, elapsed + dt
-            written = None
-            if time.time() - last_save >= cfg.snapshot_seconds and fraction() < 1.0:
-                written, last_save = save(), time.time()
-            rate = cfg.batch / max(dt, 1e-9)
-            frac = fraction()
-            yield {"step": step, "kimg": nimg / 1000, "nimg": nimg, "loss": float(loss.detach()),
-                   "img_per_s": rate, "elapsed_s": elapsed, "fraction": frac,
-                   "eta_s": elapsed * (1 - frac) / max(frac, 1e-9),
-                   "checkpoint": str(written) if written else None, "done": False}
-    except GeneratorExit:  # closed by the caller (Stop button, Ctrl-C): keep what was trained
-        save()
-        raise
-    yield {"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed, "fraction": 1.0,
-           "eta_s": 0.0, "checkpoint": str(save()), "done": True}

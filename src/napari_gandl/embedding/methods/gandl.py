@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import Embedder
-from ..registry import MethodSpec, register
-from ..sampling import downsample, site_tiles
+from napari_gandl.embedding.base import Embedder
+from napari_gandl.embedding.registry import MethodSpec, register
+from napari_gandl.preprocessing.sampling import SAMPLINGS, downsample, site_tiles
 
 LAYERS = ("stats", "pool", "fc")
 
@@ -63,7 +63,6 @@ def site_features(model, images, tile_batch: int = 64, layer: str | None = None)
     return (out / counts[:, None]).float().numpy()
 
 
-SAMPLINGS = ("tiles", "crops")
 MAX_CELLS = 64  # cells per site in a crops embedding (evenly spread over those found)
 REFERENCE_SITES = 48  # sites whose cells form the reference population for "outlying"
 
@@ -72,7 +71,7 @@ def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64)
     """Per site, the D features ``(n_cells, feature_dim)`` of its cell-centred crops."""
     import torch
 
-    from ..crops import site_crops
+    from napari_gandl.preprocessing.crops import site_crops
 
     crops, owner = [], []
     for i, img in enumerate(images):
@@ -92,7 +91,7 @@ def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64)
 
 def fit_reference(model, plate, layer: str, nuclear: int):
     """The reference cell population: cells of a spread-out sample of the plate's sites."""
-    from ..crops import CellReference
+    from napari_gandl.preprocessing.crops import CellReference
 
     usable = np.asarray(plate.usable_sites)
     pick = np.unique(np.linspace(0, len(usable) - 1, min(REFERENCE_SITES, len(usable))).round().astype(int))
@@ -120,7 +119,7 @@ class GANDLEmbedder(Embedder):
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
         if self.sampling == "crops":
-            from ..crops import nuclear_channel
+            from napari_gandl.preprocessing.crops import nuclear_channel
 
             self.nuclear = nuclear_channel(self.stains)
             self.reference = fit_reference(model, self._reference_plate(plate), self.layer, self.nuclear)
@@ -136,7 +135,7 @@ class GANDLEmbedder(Embedder):
                 raise ValueError(f"{self.model.path}: a crops embedding needs the plate to fit its "
                                  f"reference cells")
             plate = open_plate(root)
-        from ..stains import map_stains
+        from napari_gandl.embedding.stains import map_stains
 
         order = map_stains(plate.channel_names, self.stains)
         if list(order) == list(range(plate.n_channels)):
@@ -145,7 +144,7 @@ class GANDLEmbedder(Embedder):
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         if self.sampling == "crops":
-            from ..crops import aggregate_cells
+            from napari_gandl.preprocessing.crops import aggregate_cells
 
             cells = cell_features(self.model, list(images), self.layer, self.nuclear)
             return np.stack([aggregate_cells(f, self.reference) for f in cells])
@@ -166,15 +165,19 @@ class _StainView:
 def load(source: Path, plate=None, device: str = "auto", layer: str | None = None,
          sampling: str | None = None) -> GANDLEmbedder:
     from napari_gandl.gan.checkpoint import load_model
-    from napari_gandl.gan.training import resolve_device
+    from napari_gandl.torch_utils.device import resolve_device
 
     return GANDLEmbedder(load_model(source, resolve_device(device)), layer, sampling, plate)
 
 
-def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0):
-    from napari_gandl.gan.training import iterate_training, make_config
+def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",
+          **options):
+    """GAN-DL's training generator; ``options`` are :func:`~napari_gandl.gan.config.make_config`
+    overrides of the ``preset`` (``gandl train``'s GAN-only options)."""
+    from napari_gandl.gan.config import make_config
+    from napari_gandl.gan.loop import iterate_training
 
-    cfg = make_config("quick", minutes=minutes, kimg=kimg, device=device, seed=seed)
+    cfg = make_config(preset, minutes=minutes, kimg=kimg, device=device, seed=seed, **options)
     return iterate_training(plate, out_dir, cfg, resume=resume)
 
 

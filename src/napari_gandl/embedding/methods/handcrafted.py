@@ -1,18 +1,21 @@
 """Handcrafted, CellProfiler-style intensity and texture features (``--method handcrafted``).
 
 The comparison embedding: no training, no weights.  The features are those of
-:func:`napari_gandl.analysis.features.site_features` (15 per stain), in the
-order of :func:`~napari_gandl.analysis.features.feature_names`.
+:func:`napari_gandl.features.handcrafted.site_features` (15 per stain), in the
+order of :func:`~napari_gandl.features.handcrafted.feature_names`.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
+import pandas as pd
 
-from napari_gandl.analysis.features import FEATURES, feature_names, site_features
-
-from ..base import Embedder
-from ..registry import MethodSpec, register
+from napari_gandl.embedding.base import Embedder, feature_columns
+from napari_gandl.embedding.pipeline import embed_plate
+from napari_gandl.embedding.registry import MethodSpec, register
+from napari_gandl.features.handcrafted import FEATURES, feature_names, site_features
 
 
 class HandcraftedEmbedder(Embedder):
@@ -37,3 +40,31 @@ def load(source=None, plate=None, device: str = "auto") -> HandcraftedEmbedder:
 
 register(MethodSpec("handcrafted", load=load,
                     help="handcrafted CellProfiler-style intensity/texture features (15 per stain)"))
+
+
+def handcrafted_features(plate, batch_size: int = 32, sites: Sequence[int] | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Per-site handcrafted features of a plate (a ``Plate`` or a folder path).
+
+    The ``handcrafted`` method of the embedding pipeline, with the feature
+    columns named after what they measure.
+
+    Parameters
+    ----------
+    plate : napari_gandl.plate.Plate or path accepted by ``open_plate``
+    batch_size : sites read and processed together (bounds memory)
+    sites : site indices to process (default: the plate's usable sites)
+    progress : optional ``callback(done, total)``
+
+    Returns a DataFrame: ``site_id``, metadata columns, then float32
+    ``{stain}_{feature}`` columns (see :data:`FEATURES`).
+    """
+    if not hasattr(plate, "read_site"):
+        from napari_gandl.plate import open_plate
+        plate = open_plate(plate)
+    idx = np.asarray(plate.usable_sites if sites is None else sites, dtype=np.int64)
+    if idx.size == 0:
+        raise ValueError(f"{getattr(plate, 'root', 'plate')}: no usable sites to featurise")
+    embedder = HandcraftedEmbedder(plate.channel_names)
+    frame = embed_plate(plate, embedder, batch_size=batch_size, sites=idx, progress=progress)
+    return frame.rename(columns=dict(zip(feature_columns(embedder.dim), embedder.feature_names)))

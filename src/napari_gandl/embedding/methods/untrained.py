@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..registry import MethodSpec, register
-from .gandl import load as load_gandl
+from napari_gandl.embedding.registry import MethodSpec, register
+from napari_gandl.embedding.methods.gandl import load as load_gandl
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0):
     """Write the initialised run (``minutes``/``kimg`` are ignored: nothing is trained)."""
-    from napari_gandl.gan.checkpoint import CHECKPOINT_NAME
-    from napari_gandl.gan.training import Trainer, make_config
+    from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
+    from napari_gandl.gan.trainer import Trainer
+    from napari_gandl.gan.config import make_config
 
     path = Path(out_dir) / CHECKPOINT_NAME
     if not (resume and path.exists()):

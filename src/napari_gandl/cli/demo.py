@@ -1,18 +1,14 @@
-"""The ``gandl`` command: ``gandl demo``, and the subcommands of the backends."""
+"""``gandl demo``: the synthetic screen (or a plate) through train, embed and analyse."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
-from . import __version__
-from .synthetic import PRESETS
-
-# Modules that add subcommands through ``register(subparsers)``.
-SUBCOMMANDS: tuple[str, ...] = ("napari_gandl.synthetic", "napari_gandl.gan.cli", "napari_gandl.embedding.cli",
-                               "napari_gandl.embedding.compare", "napari_gandl.analysis.cli")
+from napari_gandl.plate import open_plate
+from napari_gandl.synthetic import PRESETS, write_sample_plate
+from napari_gandl.torch_utils.device import DEVICES
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -21,9 +17,6 @@ def demo(args: argparse.Namespace) -> int:
     Each step is the ``gandl`` subcommand printed before it runs, so the demo
     doubles as a worked example of the command line.
     """
-    from .plate import open_plate
-    from .synthetic import write_sample_plate
-
     out = Path(args.out)
     if args.plate is None:
         plate_root = out / "plate"
@@ -51,6 +44,8 @@ def demo(args: argparse.Namespace) -> int:
     steps.append(analyse)
     for step in steps:
         print("\n$ gandl " + " ".join(step), flush=True)
+        from napari_gandl.cli import main
+
         code = main(step)
         if code:
             return code
@@ -65,48 +60,13 @@ def _gandl() -> str:
     return str(called) if called.name == "gandl" else "gandl"
 
 
-def view(args: argparse.Namespace) -> int:
-    from ._view import run_view  # imports napari and Qt: only for this command
-
-    return run_view(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gandl", description="GAN-DL: annotation-free embeddings of fluorescence microscopy screens"
-    )
-    parser.add_argument("--version", action="version", version=f"napari-gandl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub) -> None:
     p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic screen (or on PLATE)")
     p.add_argument("plate", nargs="?", help="plate folder to use instead of the synthetic screen")
     p.add_argument("--out", default="gandl-demo", help="folder for everything the demo writes")
     p.add_argument("--preset", default="demo", choices=list(PRESETS),
                    help="which synthetic screen (docs/synthetic.md)")
     p.add_argument("--minutes", type=float, default=5.0, help="training time of the quick preset")
-    p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu or cuda")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)
-    v = sub.add_parser("view", help="open a demo folder (or a plate) in napari with its embedding and docks",
-                       description="Open DIR in napari: a gandl demo output folder (plate/, embeddings.parquet) "
-                                   "or a plate folder. The embedding is attached to the plate's site table and "
-                                   "the plate map, similar-sites, perturbation-plot and dose-response docks open "
-                                   "and run on it.")
-    v.add_argument("folder", metavar="DIR", help="gandl demo output folder, or a plate folder")
-    v.add_argument("--embeddings", help="embedding table (.parquet/.csv) to attach (default: DIR/embeddings.parquet)")
-    v.set_defaults(func=view)
-    for name in SUBCOMMANDS:
-        importlib.import_module(name).register(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except (ValueError, FileNotFoundError) as exc:  # bad input: a clear message, no traceback
-        print(f"gandl {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

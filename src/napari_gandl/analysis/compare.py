@@ -24,7 +24,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -32,10 +31,10 @@ from typing import Callable
 from napari_gandl.analysis.classify import define_task
 from napari_gandl.analysis.profile_map import map_report
 from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, score_tasks
-from napari_gandl.analysis.tables import TableError, load_embeddings
+from napari_gandl.tables import TableError, load_embeddings
 
-from .pipeline import embed_plate
-from .registry import METHODS, get_method, load_embedder, method_names
+from napari_gandl.embedding.pipeline import embed_plate
+from napari_gandl.embedding.registry import METHODS, get_method, load_embedder, method_names
 
 __all__ = ["compare", "default_methods", "SPLITS"]
 
@@ -237,7 +236,7 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     return out
 
 
-def _md_table(header, rows) -> str:
+def md_table(header, rows) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -248,7 +247,7 @@ def markdown(report: dict) -> str:
              "centre-scaled features (controls of each plate); sd over splits (well-grouped) or "
              "over held-out plates (leave-one-plate-out)."]
     for title, header, rows in tables(report):
-        parts += ["", f"## {title}", "", _md_table(header, rows)]
+        parts += ["", f"## {title}", "", md_table(header, rows)]
     if report["skipped"]:
         parts += ["", "## Not evaluated", ""] + [f"- {k}: {v}" for k, v in report["skipped"].items()]
     return "\n".join(parts) + "\n"
@@ -269,67 +268,3 @@ def to_html(report: dict) -> str:
              "td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}td:first-child{text-align:left}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>gandl compare</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
-
-
-# ------------------------------------------------------------------ command line
-
-
-def cmd_compare(args) -> int:
-    from napari_gandl.gan.cli import _progress_bar
-
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(int(args.threads))
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    tty = sys.stderr.isatty()
-    last = {"t": 0.0, "key": None}
-
-    def progress(method, stage, fraction, message):
-        now = time.time()
-        key = (method, stage)
-        if key == last["key"] and fraction < 1.0 and now - last["t"] < (0.5 if tty else 10.0):
-            return
-        if key != last["key"] and last["key"] is not None and tty:
-            print(file=sys.stderr)
-        last.update(t=now, key=key)
-        print(("\r" if tty else "") + f"{method:>18s} {stage:9s} " + _progress_bar(fraction, message),
-              end="" if tty else "\n", file=sys.stderr, flush=True)
-
-    report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
-                     weights=args.weights, zero_shot=args.zero_shot, device=args.device,
-                     n_splits=args.splits, seed=args.seed, progress=None if args.quiet else progress)
-    if tty and not args.quiet:
-        print(file=sys.stderr)
-    for title, header, rows in tables(report):
-        print(f"\n{title}\n" + _md_table(header, rows))
-    print(f"\nComparison: {Path(args.out) / 'compare.html'}")
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``compare`` to the ``gandl`` argparse subparsers."""
-    p = subparsers.add_parser(
-        "compare", help="train and embed several methods with the same budget and compare them (Table 1)",
-        description="For each method: train it on PLATE for --minutes (if it trains), embed every site, "
-                    "then score linear-SVM control tasks under well-grouped and leave-one-plate-out "
-                    "splits. Writes OUT/compare.md, compare.html, compare.json and one folder per method. "
-                    "Rerunning continues interrupted methods and skips finished ones.")
-    p.add_argument("plate", metavar="PLATE", help="plate folder")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--methods", metavar="A,B,...",
-                   help="comma-separated methods (default: every registered method that needs no weights "
-                        "file, plus those that do when --weights is given)")
-    p.add_argument("--minutes", type=float, default=2.0,
-                   help="training budget of each trainable method, in minutes (default 2)")
-    p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
-    p.add_argument("--weights", metavar="FILE",
-                   help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")
-    p.add_argument("--zero-shot", metavar="PLATE2",
-                   help="also embed PLATE2 (another stain set, mapped by name) and classify its cell types")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--splits", type=int, default=10, help="repeated well-grouped splits per task")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_compare)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
-from .crops import crop_at
+from napari_gandl.preprocessing.crops import crop_at
+from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
 
 __all__ = [
     "DataConfig",
@@ -47,32 +48,6 @@ class DataConfig:
     @classmethod
     def from_dict(cls, d):
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass
-class Normalizer:
-    """Per-stain affine map from raw intensities to roughly [-1, 1]."""
-
-    low: list = field(default_factory=list)
-    high: list = field(default_factory=list)
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(low=list(d["low"]), high=list(d["high"]))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(…, C, H, W) raw -> float32 normalised."""
-        lo = np.asarray(self.low, np.float32).reshape(-1, 1, 1)
-        hi = np.asarray(self.high, np.float32).reshape(-1, 1, 1)
-        return ((x.astype(np.float32) - lo) * (2.0 / (hi - lo)) - 1.0).astype(np.float32)
-
-    def inverse(self, x: np.ndarray) -> np.ndarray:
-        lo = np.asarray(self.low, np.float32).reshape(-1, 1, 1)
-        hi = np.asarray(self.high, np.float32).reshape(-1, 1, 1)
-        return (np.asarray(x, np.float32) + 1.0) * ((hi - lo) / 2.0) + lo
 
 
 def downsample(img: np.ndarray, scale: int) -> np.ndarray:
@@ -110,37 +85,6 @@ def site_tiles(img: np.ndarray, size: int) -> np.ndarray:
         for x in tile_positions(w, size)
     ]
     return np.stack(tiles).astype(np.float32, copy=False)
-
-
-def _sample_sites(plate, n: int) -> np.ndarray:
-    cand = np.asarray(plate.usable_sites)
-    if len(cand) == 0:
-        raise ValueError(f"plate {plate.root} has no usable sites to train on")
-    pick = np.unique(np.linspace(0, len(cand) - 1, min(n, len(cand))).round().astype(int))
-    return cand[pick]
-
-
-def fit_normalizer(plate, cfg: DataConfig) -> Normalizer:
-    """Per-stain low/high percentiles over a spread-out sample of sites."""
-    sites = _sample_sites(plate, cfg.norm_sites)
-    per_channel = [[] for _ in range(plate.n_channels)]
-    rng = np.random.default_rng(0)
-    for s in sites:
-        img = plate.read_site(int(s))
-        for ch in range(plate.n_channels):
-            v = img[ch].ravel()
-            if v.size > 20000:
-                v = rng.choice(v, 20000, replace=False)
-            per_channel[ch].append(v)
-    low, high = [], []
-    for ch, parts in enumerate(per_channel):
-        v = np.concatenate(parts).astype(np.float64)
-        lo, hi = np.percentile(v, [cfg.low_pct, cfg.high_pct])
-        if not hi > lo:
-            hi = lo + 1.0
-        low.append(float(lo))
-        high.append(float(hi))
-    return Normalizer(low, high)
 
 
 SAMPLINGS = ("tiles", "crops")
@@ -182,7 +126,7 @@ class TileSampler:
             raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {cfg.sampling!r}")
         self.cells = cfg.sampling == "crops"
         if self.cells:
-            from .crops import nuclear_channel
+            from napari_gandl.preprocessing.crops import nuclear_channel
 
             self.nuclear = nuclear_channel(plate.channel_names)
             self._centres: dict[int, np.ndarray] = {}
@@ -237,7 +181,7 @@ class TileSampler:
     def nuclei(self, site: int, img: np.ndarray) -> np.ndarray:
         """Nucleus centroids of a (loaded) site, found once; a site without any is set aside."""
         if site not in self._centres:
-            from .crops import find_nuclei
+            from napari_gandl.preprocessing.crops import find_nuclei
 
             self._centres[site] = find_nuclei(img[self.nuclear], self.resolution)
             if len(self._centres[site]) == 0:

@@ -22,6 +22,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from napari_gandl.columns import ACTIVE, MOCK, UV
+
 METADATA_COLUMNS = (
     "site_id", "well_id", "cell_type", "experiment", "plate", "well", "site",
     "disease_condition", "treatment", "treatment_conc", "SMILES", "problem",
@@ -29,9 +31,6 @@ METADATA_COLUMNS = (
 )
 
 # Names of the RxRx19a control conditions.
-MOCK = "Mock"
-UV = "UV Inactivated SARS-CoV-2"
-ACTIVE = "Active SARS-CoV-2"
 POSITIVE_CONTROLS = (MOCK, UV)   # C+ : uninfected-like
 NEGATIVE_CONTROLS = (ACTIVE,)    # C- : infected, untreated
 # RxRx1's well_type values of its control wells (siRNA 'EMPTY' and the control siRNAs).

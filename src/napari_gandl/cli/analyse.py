@@ -12,7 +12,7 @@ def _progress(step: int, total: int, message: str) -> None:
 
 
 def run_analyse(args: argparse.Namespace) -> int:
-    from .report import analyse
+    from napari_gandl.analysis.report import analyse
 
     features = None
     if args.features:
@@ -55,9 +55,9 @@ def run_analyse(args: argparse.Namespace) -> int:
 def run_align(args: argparse.Namespace) -> int:
     import json
 
-    from .align import align_embeddings
-    from .batch import batch_diagnostics
-    from .tables import load_embeddings, write_table
+    from napari_gandl.analysis.align import align_embeddings
+    from napari_gandl.analysis.batch import batch_diagnostics
+    from napari_gandl.tables import load_embeddings, write_table
 
     table = load_embeddings(args.embeddings, args.metadata,
                             on_nonfinite="drop" if args.drop_nonfinite else "raise")

@@ -16,10 +16,9 @@ plate's metadata columns, then float32 feature columns named
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
 FEATURES = ("mean", "sd", "p05", "p25", "p50", "p75", "p95", "grad_energy", "lap_energy",
@@ -86,33 +85,3 @@ def _laplace(x: np.ndarray) -> np.ndarray:
 
 def feature_names(channel_names: Sequence[str]) -> list[str]:
     return [f"{_stain_label(c, k)}_{f}" for k, c in enumerate(channel_names) for f in FEATURES]
-
-
-def handcrafted_features(plate, batch_size: int = 32, sites: Sequence[int] | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Per-site handcrafted features of a plate (a ``Plate`` or a folder path).
-
-    The ``handcrafted`` method of the embedding pipeline, with the feature
-    columns named after what they measure.
-
-    Parameters
-    ----------
-    plate : napari_gandl.plate.Plate or path accepted by ``open_plate``
-    batch_size : sites read and processed together (bounds memory)
-    sites : site indices to process (default: the plate's usable sites)
-    progress : optional ``callback(done, total)``
-
-    Returns a DataFrame: ``site_id``, metadata columns, then float32
-    ``{stain}_{feature}`` columns (see :data:`FEATURES`).
-    """
-    from napari_gandl.embedding import embed_plate, feature_columns, load_embedder
-
-    if not hasattr(plate, "read_site"):
-        from napari_gandl.plate import open_plate
-        plate = open_plate(plate)
-    idx = np.asarray(plate.usable_sites if sites is None else sites, dtype=np.int64)
-    if idx.size == 0:
-        raise ValueError(f"{getattr(plate, 'root', 'plate')}: no usable sites to featurise")
-    embedder = load_embedder("handcrafted", None, plate)
-    frame = embed_plate(plate, embedder, batch_size=batch_size, sites=idx, progress=progress)
-    return frame.rename(columns=dict(zip(feature_columns(embedder.dim), embedder.feature_names)))

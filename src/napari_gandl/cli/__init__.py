@@ -1,0 +1,31 @@
+"""The ``gandl`` command: one module per subcommand, each adding itself with ``register``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from importlib.metadata import version
+
+#: the subcommands, in the order ``gandl --help`` lists them
+SUBCOMMANDS = ("demo", "synthetic", "train", "embed", "analyse", "compare", "view")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gandl", description="GAN-DL: annotation-free embeddings of fluorescence microscopy screens"
+    )
+    parser.add_argument("--version", action="version", version=f"napari-gandl {version('napari-gandl')}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"napari_gandl.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # bad input: a clear message, no traceback
+        print(f"gandl {args.command}: error: {exc}", file=sys.stderr)
+        return 2

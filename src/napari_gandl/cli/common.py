@@ -1,0 +1,31 @@
+"""What the ``gandl`` subcommands share: progress bars (tqdm, on standard error), CPU threads."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm.auto import tqdm
+
+
+def progress_bar(total: float, desc: str = "", unit: str = "it", quiet: bool = False) -> tqdm:
+    """A bar to stderr: redrawn twice a second in a terminal, every 10 s in a log file."""
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=quiet, dynamic_ncols=True,
+                mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=True)
+
+
+def advance(bar: tqdm, n: float, postfix: str | None = None) -> None:
+    """Move ``bar`` to ``n`` (not by ``n``), with an optional status text after it."""
+    if postfix is not None:
+        bar.set_postfix_str(postfix, refresh=False)
+    bar.update(n - bar.n)
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads``: torch's CPU threads (None: torch's own choice); a one-line error below 1."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be an integer >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)

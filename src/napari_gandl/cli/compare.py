@@ -1,0 +1,64 @@
+"""``gandl compare``: every method trained and embedded with the same budget, then Table 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_gandl.analysis.compare import compare, md_table, tables
+from napari_gandl.cli.common import advance, progress_bar, set_threads
+from napari_gandl.torch_utils.device import DEVICES
+
+
+def cmd_compare(args) -> int:
+    set_threads(args.threads)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    bars: dict = {}
+
+    def progress(method, stage, fraction, message):
+        key = (method, stage)
+        if key not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            bars[key] = progress_bar(100, desc=f"{method} {stage}", unit="%")
+        advance(bars[key], round(100 * fraction, 1), message)
+
+    try:
+        report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
+                         weights=args.weights, zero_shot=args.zero_shot, device=args.device,
+                         n_splits=args.splits, seed=args.seed, progress=None if args.quiet else progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for title, header, rows in tables(report):
+        print(f"\n{title}\n" + md_table(header, rows))
+    print(f"\nComparison: {Path(args.out) / 'compare.html'}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``compare`` to the ``gandl`` argparse subparsers."""
+    p = subparsers.add_parser(
+        "compare", help="train and embed several methods with the same budget and compare them (Table 1)",
+        description="For each method: train it on PLATE for --minutes (if it trains), embed every site, "
+                    "then score linear-SVM control tasks under well-grouped and leave-one-plate-out "
+                    "splits. Writes OUT/compare.md, compare.html, compare.json and one folder per method. "
+                    "Rerunning continues interrupted methods and skips finished ones.")
+    p.add_argument("plate", metavar="PLATE", help="plate folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--methods", metavar="A,B,...",
+                   help="comma-separated methods (default: every registered method that needs no weights "
+                        "file, plus those that do when --weights is given)")
+    p.add_argument("--minutes", type=float, default=2.0,
+                   help="training budget of each trainable method, in minutes (default 2)")
+    p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")
+    p.add_argument("--zero-shot", metavar="PLATE2",
+                   help="also embed PLATE2 (another stain set, mapped by name) and classify its cell types")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--splits", type=int, default=10, help="repeated well-grouped splits per task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_compare)

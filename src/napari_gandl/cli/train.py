@@ -1,0 +1,125 @@
+"""``gandl train``: train GAN-DL, or any trainable method of the embedding registry, on a plate.
+
+Also run on its own by ``torchrun`` for multi-process training:
+``torchrun --nproc_per_node 2 -m napari_gandl.cli train PLATE --out RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from napari_gandl.cli.common import advance, progress_bar, set_threads
+from napari_gandl.embedding.registry import get_method, trainable_method_names
+from napari_gandl.gan.align import ALIGN_MODES
+from napari_gandl.gan.config import PRESETS
+from napari_gandl.gan.loss import LOSSES
+from napari_gandl.preprocessing.sampling import SAMPLINGS
+from napari_gandl.torch_utils.device import DEVICES
+from napari_gandl.torch_utils.runs import TrainingDiverged
+
+#: options only GAN-DL has: argparse dest -> where the value goes in the GAN's config
+GAN_OPTIONS = {
+    "preset": "preset", "resolution": "resolution", "batch": "batch", "loss": "loss",
+    "snapshot_kimg": "snapshot_kimg", "ada": "ada", "ada_target": "ada_target", "align": "align",
+    "align_weight": "align_weight", "scale": "data.scale", "sampling": "data.sampling",
+    "augment_p": "augment.p", "channel_base": "network.channel_base", "channel_max": "network.channel_max",
+    "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
+}
+
+
+def gan_options(args) -> dict:
+    """The GAN-only options given on the command line, as :func:`napari_gandl.gan.config.make_config`
+    overrides (nested dicts for ``data``, ``augment`` and ``network``)."""
+    options: dict = {}
+    for dest, key in GAN_OPTIONS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if "." in key:
+            group, name = key.split(".")
+            options.setdefault(group, {})[name] = value
+        else:
+            options[key] = value
+    return options
+
+
+def cmd_train(args) -> int:
+    options = gan_options(args)
+    if args.method != "gandl" and options:
+        dest = next(d for d in GAN_OPTIONS if getattr(args, d) is not None)
+        raise ValueError(f"--{dest.replace('_', '-')} is an option of --method gandl, not of {args.method}")
+    set_threads(args.threads)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    progress = get_method(args.method).train(args.plate, args.out, minutes=args.minutes, kimg=args.kimg,
+                                             device=args.device, resume=args.resume, seed=args.seed,
+                                             **options)
+    bar = progress_bar(100, desc=f"train {args.method}", unit="%", quiet=not rank0)
+    try:
+        for info in progress:
+            losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
+                      else f"loss {info['loss']:.4f}" if "loss" in info else "")
+            rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
+            advance(bar, round(100 * info["fraction"], 1), f"{info['kimg']:.2f} kimg {losses}{rate}")
+            if info.get("done"):
+                advance(bar, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
+    except TrainingDiverged as exc:
+        bar.close()
+        print(f"gandl train: error: {exc}", file=sys.stderr)
+        return 3
+    bar.close()
+    if rank0:
+        print(args.out)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``train`` to the ``gandl`` argparse subparsers."""
+    p = subparsers.add_parser(
+        "train", help="train a GAN-DL model (StyleGAN2), or another trainable embedding method, on a plate",
+        description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
+                    "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR. "
+                    "With --method M trains that method instead (checkpoint.pt, config.json; "
+                    "only --minutes/--kimg, --device, --resume, --seed and --threads apply to it). "
+                    "For several processes/GPUs launch with torchrun: "
+                    "torchrun --nproc_per_node 2 -m napari_gandl.cli train PLATE --out RUN_DIR",
+    )
+    p.add_argument("plate", metavar="PLATE", help="plate folder (RxRx dataset/experiment/plate, or TIFFs)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="output run directory")
+    p.add_argument("--method", default="gandl", choices=trainable_method_names(),
+                   help="what to train (default gandl); embed the run with gandl embed --method M --checkpoint RUN_DIR")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help="quick: CPU, 64px, minutes; paper: GPU, 256px, 512 widths (default quick)")
+    p.add_argument("--resolution", type=int, help="training resolution, power of two 32..1024")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--minutes", type=float, help="training time budget in minutes")
+    length.add_argument("--kimg", type=float, help="train on this many thousand images")
+    p.add_argument("--batch", type=int, help="total batch size (multiple of 4 per process)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--loss", choices=LOSSES, help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
+    p.add_argument("--scale", type=int, help="downsample tiles by this integer factor first")
+    p.add_argument("--sampling", choices=SAMPLINGS,
+                   help="training images: random tiles (default) or crops centred on cells, whose "
+                        "nuclei are found in the Hoechst/DNA stain")
+    p.add_argument("--augment-p", type=float, metavar="P",
+                   help="probability of each augmentation (with ADA: its starting value; quick preset 0, "
+                        "paper 0.3)")
+    p.add_argument("--ada", action=argparse.BooleanOptionalAction, default=None,
+                   help="adaptive augmentation: steer P by D's overfitting on the reals (ADA; on by default "
+                        "in the quick preset, --no-ada keeps P fixed)")
+    p.add_argument("--ada-target", type=float, metavar="T",
+                   help="ADA's target for the mean sign of D on the reals (default 0.6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--align", choices=ALIGN_MODES,
+                   help="make D's embedding blind to the plate or experiment (domain-adversarial head "
+                        "with gradient reversal; batch labels from the site table; default none)")
+    p.add_argument("--align-weight", type=float, help="final gradient-reversal weight (default 1)")
+    p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--d-channel-max", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,188 @@
+"""GAN-DL training settings: the presets, the run's config (saved with every checkpoint) and its checks."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+
+from napari_gandl.gan import loss as L
+from napari_gandl.gan.align import ALIGN_MODES
+from napari_gandl.gan.networks import check_resolution
+from napari_gandl.preprocessing.sampling import SAMPLINGS
+
+# Presets: network widths, batch and schedule.  ``quick`` is sized for a
+# laptop-class CPU (minutes); ``paper`` follows the GAN-DL setup (StyleGAN2
+# widths of 512, 3-layer mapping) and wants a GPU.
+PRESETS: dict[str, dict] = {
+    "quick": dict(
+        resolution=64,
+        # slim generator; the discriminator is wider at 16x16 and below, where the
+        # "stats" embedding taps it (see docs/gan.md, "What mattered")
+        network=dict(channel_base=512, channel_max=256, d_channel_base=1024, d_channel_max=128,
+                     d_pool_first=True, mapping_layers=3, mbstd_group=4),
+        batch=16,
+        g_lr=0.0025,
+        d_lr=0.0025,
+        r1_gamma=0.05,
+        ema_kimg=2.0,
+        minutes=10.0,
+        snapshot_kimg=2.0,
+        data=dict(scale=1),
+        # adaptive augmentation from p = 0: on the 30-minute suite runs it stopped D from
+        # overfitting where fixed p = 0.5 let training make the features worse (docs/gan.md)
+        ada=True,
+        augment=dict(p=0.0),
+    ),
+    "paper": dict(
+        resolution=256,
+        network=dict(channel_base=32768, channel_max=512, d_pool_first=True, mapping_layers=3,
+                     mbstd_group=4),
+        batch=32,
+        g_lr=0.002,
+        d_lr=0.002,
+        r1_gamma=1.0,
+        ema_kimg=10.0,
+        kimg=5000.0,
+        snapshot_kimg=50.0,
+        data=dict(scale=1),
+        augment=dict(p=0.3),
+    ),
+}
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "quick"
+    resolution: int = 64
+    batch: int = 16
+    kimg: float | None = None  # stop after this many thousand real images
+    minutes: float | None = None  # ... or after this much training time
+    seed: int = 0
+    loss: str = "logistic"  # or "wgan-gp"
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    betas: tuple = (0.0, 0.99)
+    r1_gamma: float = 0.05
+    r1_interval: int = 16
+    gp_weight: float = 10.0
+    ema_kimg: float = 2.0
+    ema_rampup: float = 0.05
+    style_mixing: float = 0.9
+    snapshot_kimg: float = 2.0  # checkpoint + sample grid interval
+    snapshot_minutes: float = 5.0  # ... or this often in wall time, whichever first
+    # adaptive augmentation (ADA): False keeps augment["p"] fixed; True steers p from augment["p"]
+    # towards E[sign(D(real))] = ada_target, by up to 1 per ada_kimg thousand images
+    ada: bool = False
+    ada_target: float = 0.6
+    ada_kimg: float = 10.0
+    ada_interval: int = 4
+    metrics_samples: int = 128  # samples (and held-out reals) for metrics.csv at every snapshot
+    device: str = "auto"
+    threads: int | None = None  # CPU threads for torch (None: torch's default)
+    network: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)
+    plate: str = ""
+    channel_names: list = field(default_factory=list)
+    normalizer: dict = field(default_factory=dict)
+    align: str = "none"  # batch D's embedding is made blind to: none, plate or experiment (align.py)
+    align_weight: float = 1.0  # final gradient-reversal weight
+    align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
+
+    def to_dict(self):
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+def make_config(preset="quick", **overrides) -> TrainConfig:
+    """Preset values updated by non-None ``overrides`` (nested dicts merged)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    base = copy.deepcopy(PRESETS[preset])
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in ("network", "data", "augment") and isinstance(v, dict):
+            base.setdefault(k, {}).update(v)
+        else:
+            base[k] = v
+    if overrides.get("kimg") is not None and overrides.get("minutes") is None:
+        base.pop("minutes", None)
+    if overrides.get("minutes") is not None and overrides.get("kimg") is None:
+        base.pop("kimg", None)
+    cfg = TrainConfig(preset=preset, **base)
+    validate_config(cfg)
+    return cfg
+
+
+def _number(value, option: str, *, minimum: float = 0.0, inclusive: bool = False,
+            integer: bool = False, maximum: float | None = None):
+    """Raise a one-line ValueError naming ``option`` unless ``value`` is in range."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok:
+        ok = value >= minimum if inclusive else value > minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+        if maximum is not None:
+            bound += f" and <= {maximum:g}"
+        raise ValueError(f"{option} must be {kind} {bound}, got {value!r}")
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Refuse a bad length or option with a one-line error naming it (before any work starts)."""
+    if cfg.loss not in L.LOSSES:
+        raise ValueError(f"--loss must be one of {', '.join(L.LOSSES)}, got {cfg.loss!r}")
+    if cfg.kimg is None and cfg.minutes is None:
+        raise ValueError("give a training length: --kimg or --minutes")
+    if cfg.kimg is not None:
+        _number(cfg.kimg, "--kimg")
+    if cfg.minutes is not None:
+        _number(cfg.minutes, "--minutes")
+    try:
+        check_resolution(cfg.resolution)
+    except (TypeError, ValueError):
+        raise ValueError(f"--resolution must be a power of two between 32 and 1024, "
+                         f"got {cfg.resolution!r}") from None
+    group = int(cfg.network.get("mbstd_group", 4))
+    _number(cfg.batch, "--batch", integer=True)
+    if cfg.batch % group:
+        raise ValueError(f"--batch must be a multiple of {group} (the minibatch-stddev group), "
+                         f"got {cfg.batch}")
+    _number(cfg.snapshot_kimg, "--snapshot-kimg")
+    _number(cfg.snapshot_minutes, "snapshot_minutes")
+    _number(cfg.metrics_samples, "metrics_samples", inclusive=True, integer=True)
+    if cfg.threads is not None:
+        _number(cfg.threads, "--threads", minimum=1, inclusive=True, integer=True)
+    for name in ("g_lr", "d_lr"):
+        _number(getattr(cfg, name), name)
+    for name in ("r1_gamma", "gp_weight", "ema_kimg"):
+        _number(getattr(cfg, name), name, inclusive=True)
+    _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)
+    if cfg.data.get("sampling", "tiles") not in SAMPLINGS:
+        raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, "
+                         f"got {cfg.data['sampling']!r}")
+    for key in ("channel_base", "channel_max", "d_channel_base", "d_channel_max"):
+        if cfg.network.get(key) is not None:
+            _number(cfg.network[key], "--" + key.replace("_", "-"), integer=True)
+    _number(cfg.augment.get("p", 0.0), "--augment-p", inclusive=True, maximum=1.0)
+    if cfg.ada:
+        _number(cfg.ada_target, "--ada-target", maximum=0.999)
+        _number(cfg.ada_kimg, "ada_kimg")
+        _number(cfg.ada_interval, "ada_interval", minimum=1, inclusive=True, integer=True)
+    if cfg.align not in ALIGN_MODES:
+        raise ValueError(f"--align must be one of {', '.join(ALIGN_MODES)}, got {cfg.align!r}")
+    _number(cfg.align_weight, "--align-weight")

@@ -1,0 +1,65 @@
+"""Per-stain normalisation: raw intensities to about [-1, 1], fitted on a sample of the plate's sites."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Normalizer:
+    """Per-stain affine map from raw intensities to roughly [-1, 1]."""
+
+    low: list = field(default_factory=list)
+    high: list = field(default_factory=list)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(low=list(d["low"]), high=list(d["high"]))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(…, C, H, W) raw -> float32 normalised."""
+        lo = np.asarray(self.low, np.float32).reshape(-1, 1, 1)
+        hi = np.asarray(self.high, np.float32).reshape(-1, 1, 1)
+        return ((x.astype(np.float32) - lo) * (2.0 / (hi - lo)) - 1.0).astype(np.float32)
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        lo = np.asarray(self.low, np.float32).reshape(-1, 1, 1)
+        hi = np.asarray(self.high, np.float32).reshape(-1, 1, 1)
+        return (np.asarray(x, np.float32) + 1.0) * ((hi - lo) / 2.0) + lo
+
+
+def _sample_sites(plate, n: int) -> np.ndarray:
+    cand = np.asarray(plate.usable_sites)
+    if len(cand) == 0:
+        raise ValueError(f"plate {plate.root} has no usable sites to train on")
+    pick = np.unique(np.linspace(0, len(cand) - 1, min(n, len(cand))).round().astype(int))
+    return cand[pick]
+
+
+def fit_normalizer(plate, cfg) -> Normalizer:
+    """Per-stain low/high percentiles (``cfg.low_pct``, ``cfg.high_pct``) over a spread-out sample
+    of ``cfg.norm_sites`` sites (``cfg``: a :class:`~napari_gandl.preprocessing.sampling.DataConfig`)."""
+    sites = _sample_sites(plate, cfg.norm_sites)
+    per_channel = [[] for _ in range(plate.n_channels)]
+    rng = np.random.default_rng(0)
+    for s in sites:
+        img = plate.read_site(int(s))
+        for ch in range(plate.n_channels):
+            v = img[ch].ravel()
+            if v.size > 20000:
+                v = rng.choice(v, 20000, replace=False)
+            per_channel[ch].append(v)
+    low, high = [], []
+    for ch, parts in enumerate(per_channel):
+        v = np.concatenate(parts).astype(np.float64)
+        lo, hi = np.percentile(v, [cfg.low_pct, cfg.high_pct])
+        if not hi > lo:
+            hi = lo + 1.0
+        low.append(float(lo))
+        high.append(float(hi))
+    return Normalizer(low, high)

@@ -1,0 +1,54 @@
+"""Bookkeeping every training run shares: its length, a diverged loss, and its CSV logs."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf; the last good checkpoint is left untouched."""
+
+
+@dataclass
+class RunLength:
+    """How long a run trains: ``kimg`` thousand images and/or ``minutes``, whichever ends first."""
+
+    kimg: float | None = None
+    minutes: float | None = None
+
+    def fraction(self, nimg: int, elapsed_s: float) -> float:
+        parts = []
+        if self.kimg is not None:
+            parts.append(nimg / (self.kimg * 1000))
+        if self.minutes is not None:
+            parts.append(elapsed_s / (self.minutes * 60))
+        return float(min(1.0, max(parts))) if parts else 0.0
+
+    def done(self, nimg: int, elapsed_s: float) -> bool:
+        return ((self.kimg is not None and nimg >= self.kimg * 1000)
+                or (self.minutes is not None and elapsed_s >= self.minutes * 60))
+
+
+def append_row(path: Path, fields: list[str], row: dict) -> None:
+    """One row of a CSV log (its header first when the file is new); unknown keys are ignored."""
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def drop_rows_after(path: Path, kimg: float) -> None:
+    """Forget rows of the CSV log ``path`` written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keep = [r for r in rows if float(r["kimg"]) <= kimg + 1e-9]
+    if len(keep) < len(rows):
+        path.unlink()
+        for r in keep:
+            append_row(path, list(rows[0].keys()), r)
