@@ -222,3 +222,37 @@ def test_trained_method_bad_sources_are_named(small_runs, plate, tmp_path):
         METHODS["convae"].load(tmp_path, plate, "cpu")
     with pytest.raises(CheckpointError, match="no convae checkpoint at"):
         METHODS["convae"].load(tmp_path / "empty", plate, "cpu")
+
+
+# ------------------------------------------------------------------ each method's own augmentation
+
+
+def test_simclr_views_differ_and_convae_sees_augmented_tiles(plate):
+    """The comparators augment with their own defaults, whatever GAN-DL's preset does (its ADA
+    starts at p = 0): SimCLR's two views of a tile differ, and ConvAE reconstructs augmented tiles."""
+    from napari_gandl.comparators import convae as convae_net, simclr as simclr_net
+    from napari_gandl.preprocessing.augment import AugmentConfig, augment
+    from napari_gandl.preprocessing.normaliser import fit_normalizer
+    from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
+
+    tiles = TileSampler(plate, 32, DataConfig(), fit_normalizer(plate, DataConfig())).sample(
+        16, np.random.default_rng(0))
+    for module, net in ((simclr_net, simclr_net.SimCLR(5, **SMALL_NETS["simclr"])),
+                        (convae_net, convae_net.ConvAE(5, 32, **SMALL_NETS["convae"]))):
+        cfg = AugmentConfig.from_dict(module.DEFAULTS["augment"])
+        seen = []
+
+        def aug(batch):
+            seen.append(augment(batch, cfg))
+            return seen[-1]
+
+        torch.manual_seed(0)
+        net.loss(tiles, aug)
+        if module is simclr_net:
+            first, second = seen
+            differ = (first - second).abs().flatten(1).amax(1) > 1e-3
+            assert differ.float().mean() > 0.9, "SimCLR's two views of a tile must differ"
+        else:
+            (seen_by_ae,) = seen
+            changed = (seen_by_ae - tiles).abs().flatten(1).amax(1) > 1e-3
+            assert changed.float().mean() > 0.5, "ConvAE must train on augmented tiles"

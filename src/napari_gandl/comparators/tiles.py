@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from napari_gandl.config import Config
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
 from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
@@ -36,7 +37,7 @@ DEFAULT_MINUTES = 10.0  # GAN-DL's quick preset budget
 
 
 @dataclass
-class TileTrainConfig:
+class TileTrainConfig(Config):
     """Everything a tile-trained run needs to be rebuilt and resumed (saved as JSON)."""
 
     method: str
@@ -54,12 +55,6 @@ class TileTrainConfig:
     channel_names: list = field(default_factory=list)
     plate: str = ""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TileTrainConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 class _ResBlock(nn.Module):

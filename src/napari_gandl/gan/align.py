@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from napari_gandl.config import Config
+
 ALIGN_MODES = ("none", "plate", "experiment")
 
 
@@ -63,7 +65,7 @@ def dann_weight(progress: float, max_weight: float = 1.0) -> float:
 
 
 @dataclass
-class AlignPlan:
+class AlignPlan(Config):
     """The batches the adversary tells apart and which of them it compares."""
 
     by: str                       # "plate" or "experiment"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+from napari_gandl.config import Config
 from napari_gandl.gan import loss as L
 from napari_gandl.gan.align import ALIGN_MODES
 from napari_gandl.gan.networks import check_resolution
@@ -52,7 +53,7 @@ PRESETS: dict[str, dict] = {
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     preset: str = "quick"
     resolution: int = 64
     batch: int = 16
@@ -90,17 +91,8 @@ class TrainConfig:
     align_weight: float = 1.0  # final gradient-reversal weight
     align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
 
-    def to_dict(self):
-        d = asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
+    def __post_init__(self):
+        self.betas = tuple(self.betas)  # a list when read back from JSON
 
 
 def make_config(preset="quick", **overrides) -> TrainConfig:

@@ -25,12 +25,14 @@ Differences from the reference implementation, all deliberate:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from napari_gandl.config import Config
 
 __all__ = [
     "NetworkConfig",
@@ -61,7 +63,7 @@ def check_resolution(resolution: int) -> int:
 
 
 @dataclass
-class NetworkConfig:
+class NetworkConfig(Config):
     """Everything needed to rebuild G and D (stored as JSON in checkpoints)."""
 
     img_channels: int = 5
@@ -98,13 +100,6 @@ class NetworkConfig:
         cmax = self.d_channel_max or self.channel_max
         return max(1, min(base // res, cmax))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetworkConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 # ---------------------------------------------------------------------------

@@ -15,15 +15,17 @@ colour-space or hue assumptions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
+
+from napari_gandl.config import Config
 
 __all__ = ["AugmentConfig", "augment"]
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(Config):
     p: float = 0.5  # probability of each transform, per image
     flips: bool = True
     rot90: bool = True
@@ -31,12 +33,6 @@ class AugmentConfig:
     gain: float = 0.2  # per-stain gain ~ exp(N(0, gain))
     offset: float = 0.1  # per-stain offset ~ N(0, offset) (images are ~[-1, 1])
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     @property
     def enabled(self) -> bool:

@@ -17,11 +17,13 @@ sites), which picks up a minority of changed cells that the mean dilutes.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 from skimage.filters import gaussian, threshold_otsu
 from skimage.measure import label, regionprops
+
+from napari_gandl.config import Config
 
 __all__ = [
     "OUTLIER_Z",
@@ -100,7 +102,7 @@ def site_crops(image: np.ndarray, size: int, nuclear: int = 0, max_cells: int | 
 
 
 @dataclass
-class CellReference:
+class CellReference(Config):
     """Per-feature median and robust sd (1.4826 MAD) of a reference cell population."""
 
     median: list = field(default_factory=list)
@@ -118,12 +120,6 @@ class CellReference:
         scale = np.where(mad > 1e-12, mad, np.where(sd > 1e-12, sd, 1.0))
         return cls(med.tolist(), scale.tolist())
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CellReference":
-        return cls(list(d["median"]), list(d["scale"]))
 
 
 def aggregate_cells(cell_features: np.ndarray, reference: CellReference) -> np.ndarray:

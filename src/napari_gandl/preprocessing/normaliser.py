@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from napari_gandl.config import Config
+
 
 @dataclass
-class Normalizer:
+class Normalizer(Config):
     """Per-stain affine map from raw intensities to roughly [-1, 1]."""
 
     low: list = field(default_factory=list)
     high: list = field(default_factory=list)
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(low=list(d["low"]), high=list(d["high"]))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(…, C, H, W) raw -> float32 normalised."""

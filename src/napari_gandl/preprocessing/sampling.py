@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from napari_gandl.config import Config
 from napari_gandl.preprocessing.crops import crop_at
 from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
 
@@ -32,7 +33,7 @@ __all__ = [
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Config):
     scale: int = 1  # integer box-downsampling factor applied to whole tiles
     norm_sites: int = 48  # sites read to fit the per-stain normalisation
     low_pct: float = 0.5
@@ -42,12 +43,6 @@ class DataConfig:
     # is found in the nuclear stain (see napari_gandl.embedding.crops)
     sampling: str = "tiles"
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 def downsample(img: np.ndarray, scale: int) -> np.ndarray:
