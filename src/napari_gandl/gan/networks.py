@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,7 +40,6 @@ __all__ = [
     "MappingNetwork",
     "SynthesisNetwork",
     "build_networks",
-    "count_params",
     "noise_generators",
     "noise_maps",
 ]
@@ -520,12 +518,3 @@ def build_networks(cfg: NetworkConfig, device="cpu", conv_clamp=None):
     G_ema.load_state_dict(G.state_dict())
     G_ema.requires_grad_(False).eval()
     return G, D, G_ema
-
-
-def count_params(module: nn.Module) -> int:
-    return int(sum(p.numel() for p in module.parameters()))
-
-
-def seed_everything(seed: int):
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
