@@ -1,4 +1,4 @@
-"""Plate-effect corrections compared on screens of the synthetic suite (issue 12).
+"""Plate-effect corrections compared on screens of the synthetic suite.
 
 For each screen (default: the two strong-plate-effect screens and ``texture``,
 which has the same wells with the suite's ordinary plate effects):
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         table = markdown(rows, commit)
-        write_section("align", "Plate-effect corrections (issue 12)", table)
+        write_section("align", "Plate-effect corrections", table)
         # the same table in docs/analysis.md, where the corrections are explained
         doc = ROOT / "docs" / "analysis.md"
         text = doc.read_text()

@@ -271,7 +271,7 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
                       f"{'met' if all(r['sample_quality']['nn1_accuracy'] <= 0.8 for r in quality) else 'not met'}**.")
     if against:
         lines.extend(comparison(rows, against))
-    lines.append("Targets of issue 9 (for a 30-minute run" + ("" if minutes >= 30 else "; this is a shorter one") + "):\n")
+    lines.append("The project's targets (for a 30-minute run" + ("" if minutes >= 30 else "; this is a shorter one") + "):\n")
     lines.extend(checks)
     return "\n".join(lines)
 
