@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import curve_fit
 
 from napari_gandl.analysis.dose import (
-    benjamini_hochberg, dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
+    dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
     logistic4, plot_curves,
 )
 from napari_gandl.tables import TableError
@@ -98,15 +98,26 @@ def test_f_statistic_reference_value():
     np.testing.assert_allclose(out["f_stat"][0], F, rtol=1e-3)
 
 
-def test_bh_matches_reference():
-    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan, 0.001])
-    q = benjamini_hochberg(p)
-    ok = np.isfinite(p)
-    m = ok.sum()
-    ps = np.sort(p[ok])
-    ref = np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1]
-    np.testing.assert_allclose(np.sort(q[ok]), np.sort(ref))
-    assert np.isnan(q[4])
+def test_q_values_are_benjamini_hochberg_over_tested_curves():
+    """q = min over p_j >= p_i of p_j * m / rank_j, with m counting only curves that have a p-value:
+    a curve with too few doses, or with as many wells as parameters, is not a test."""
+    rng = np.random.default_rng(8)
+    X, Y, _ = noisy_curves(6, seed=8, noise=0.3, reps=2)
+    flat = -1 + rng.normal(0, 0.1, (4, 6, 2))
+    pts = _points(np.vstack([X, X[:4]]), np.concatenate([Y, flat]), [f"c{i}" for i in range(10)])
+    short = _points(X[:1, :3], Y[:1, :3], ["short"])                       # 3 doses: not fitted
+    no_df = _points(X[:1, :4], Y[:1, :4, :1], ["no_df"])                   # 4 wells, 4 parameters
+    out = fit_dose_response(pd.concat([pts, short, no_df])).set_index("compound")
+    assert out.loc["short", "status"] != "fitted" and np.isnan(out.loc["short", "q_value"])
+    assert out.loc["no_df", "status"] == "fitted" and np.isnan(out.loc["no_df", "p_value"])
+    assert np.isnan(out.loc["no_df", "q_value"])
+    tested = out.drop(index=["short", "no_df"])
+    p = tested["p_value"].to_numpy()
+    m = len(p)
+    rank = p.argsort().argsort() + 1
+    reference = [min(1.0, min(p[j] * m / rank[j] for j in range(m) if p[j] >= p[i])) for i in range(m)]
+    np.testing.assert_allclose(tested["q_value"].to_numpy(), reference, rtol=1e-12)
+    assert len(set(np.round(p, 12))) == m and (tested["q_value"] > tested["p_value"]).any()
 
 
 def test_dose_points_from_sites_and_few_doses(tmp_path):

@@ -13,7 +13,7 @@ from napari_gandl.analysis.classify import (
 )
 from napari_gandl.analysis.c2st import C2STResult, c2st, tile_features
 from napari_gandl.analysis.dose import (
-    benjamini_hochberg, dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
+    dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
     logistic4, plot_curves,
 )
 from napari_gandl.analysis.axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
@@ -22,7 +22,7 @@ from napari_gandl.analysis.report import analyse, ground_truth_auc
 
 __all__ = [
     "C2STResult", "analyse", "ground_truth_auc", "LinearModel", "PerturbationSpace", "Task",
-    "TaskError", "TaskResult", "benjamini_hochberg", "c2st", "centerscale_on_controls",
+    "TaskError", "TaskResult", "c2st", "centerscale_on_controls",
     "control_mask", "decision_scores", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
     "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space",
     "logistic4", "normalise", "plot_curves", "plot_space",

@@ -197,24 +197,6 @@ def default_starts(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return starts
 
 
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """BH q-values (NaN p-values stay NaN and do not count as tests)."""
-    p = np.asarray(p, np.float64)
-    q = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    pv = p[ok]
-    m = pv.size
-    if m == 0:
-        return q
-    order = np.argsort(pv)
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(ranked, 1.0)
-    q[ok] = out
-    return q
-
-
 # --------------------------------------------------------------------- curves table
 
 def dose_points(scores: np.ndarray, meta: pd.DataFrame, compound_col: str = "treatment",
@@ -323,7 +305,10 @@ def fit_dose_response(points: pd.DataFrame, min_doses: int = 4, alpha: float = 0
         out.loc[fit, "p_value"] = p
         out.loc[fit, "efficacy"] = fhi - flo
         out.loc[fit, "rescue_fraction"] = (fg.max(axis=1) + 1.0) / 2.0
-    out["q_value"] = benjamini_hochberg(out["p_value"].to_numpy())
+    p_values = out["p_value"].to_numpy(np.float64)
+    tested = np.isfinite(p_values)   # curves not fitted are not tests
+    out["q_value"] = np.nan
+    out.loc[tested, "q_value"] = stats.false_discovery_control(p_values[tested], method="bh")
     with np.errstate(divide="ignore"):
         logp = -np.log10(np.clip(out["p_value"].to_numpy(np.float64), 1e-300, 1))
     out["hit_score"] = np.where(out["status"] == "fitted", np.sign(out["efficacy"]) * logp, np.nan)
