@@ -6,9 +6,9 @@ import pytest
 from scipy.optimize import curve_fit
 
 from napari_gandl.analysis.dose import (
-    dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
-    logistic4, plot_curves,
+    dose_points, dose_response, fit_dose_response, fit_logistic4_batch, logistic4,
 )
+from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.tables import TableError
 
 from analysis_synth import DOSES, noisy_curves

@@ -26,7 +26,7 @@ from magicgui.widgets import Container, FloatSpinBox, LineEdit, PushButton, Spin
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels import dose as model
 
-from napari_gandl.analysis.dose import plot_compound
+from napari_gandl.analysis.dose_plots import plot_compound
 
 from napari_gandl._widgets._analysis import AnalysisWidget, SiteStepper, add_native, themed_figure
 from napari_gandl._widgets.common import style_axes

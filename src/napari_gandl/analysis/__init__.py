@@ -13,9 +13,9 @@ from napari_gandl.analysis.classify import (
 )
 from napari_gandl.analysis.c2st import C2STResult, c2st, tile_features
 from napari_gandl.analysis.dose import (
-    dose_points, dose_response, fit_dose_response, fit_logistic4_batch,
-    logistic4, plot_curves,
+    dose_points, dose_response, fit_dose_response, fit_logistic4_batch, logistic4,
 )
+from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.analysis.axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
 from napari_gandl.analysis.normalise import centerscale_on_controls, control_mask, normalise, tvn_on_controls
 from napari_gandl.analysis.report import analyse, ground_truth_auc

@@ -41,7 +41,8 @@ import pandas as pd
 from napari_gandl.analysis.axes import fit_c2, fit_e2, plot_space
 from napari_gandl.analysis.batch import batch_diagnostics, plot_batch_pca
 from napari_gandl.analysis.classify import Task, TaskError, evaluate_task, rxrx19a_tasks
-from napari_gandl.analysis.dose import dose_response, off_manifold, plot_curves
+from napari_gandl.analysis.dose import dose_response, off_manifold
+from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.analysis.normalise import normalise as normalise_table
 from napari_gandl.analysis.profile_map import map_html, map_report
 from napari_gandl.tables import (
