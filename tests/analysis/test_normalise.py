@@ -99,7 +99,7 @@ def test_batch_without_controls_warns_and_uses_whole_batch(table):
 
 
 def test_tvn_alignment_matches_explicit_inverse_square_root():
-    from napari_gandl.analysis.normalise import _inv_sqrt_psd, _shrunk_whiten
+    from napari_gandl.analysis.normalise import _shrunk_whiten
     rng = np.random.default_rng(0)
     for n, d in ((30, 50), (200, 20)):       # fewer and more controls than features
         ctrl = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))

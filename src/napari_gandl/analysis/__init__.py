@@ -8,7 +8,7 @@ tests, and the one-page report of ``gandl analyse``.
 """
 
 from napari_gandl.analysis.classify import (
-    LinearModel, Task, TaskError, TaskResult, decision_scores, define_task, evaluate_task, run_tasks,
+    LinearModel, Task, TaskError, TaskResult, decision_scores, define_task, evaluate_task,
     rxrx19a_tasks, zero_shot_cell_types,
 )
 from napari_gandl.analysis.c2st import C2STResult, c2st, tile_features
@@ -26,6 +26,6 @@ __all__ = [
     "control_mask", "decision_scores", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
     "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space",
     "logistic4", "normalise", "plot_curves", "plot_space",
-    "run_tasks", "rxrx19a_tasks", "tile_features",
+    "rxrx19a_tasks", "tile_features",
     "tvn_on_controls", "zero_shot_cell_types",
 ]

@@ -384,19 +384,6 @@ def evaluate_task(X: np.ndarray, task: Task, n_splits: int = 10, test_size: floa
         split=split, excluded=excluded)
 
 
-def run_tasks(table: EmbeddingTable, tasks: dict[str, Task] | None = None, **kw,
-              ) -> tuple[dict[str, TaskResult], dict[str, str]]:
-    """Evaluate several tasks; tasks that cannot run are returned with the reason."""
-    tasks = rxrx19a_tasks(table.meta) if tasks is None else tasks
-    done, skipped = {}, {}
-    for name, task in tasks.items():
-        try:
-            done[name] = evaluate_task(table.X, task, **kw)
-        except TaskError as exc:
-            skipped[name] = str(exc)
-    return done, skipped
-
-
 # ------------------------------------------------------------------ zero-shot RxRx1
 
 def zero_shot_cell_types(table: EmbeddingTable, column: str = "cell_type", **kw) -> TaskResult:

@@ -35,7 +35,6 @@ from scipy import stats
 from napari_gandl.tables import TableError, as_str, is_untreated, require_columns, well_groups
 
 LN10 = np.log(10.0)
-PARAMS = ("bottom", "top", "log10_ec50", "hill")
 HILL_BOUNDS = (0.1, 10.0)  # the Hill slopes a fit may take; a fit at a bound is flagged
 
 

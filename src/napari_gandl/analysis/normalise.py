@@ -93,12 +93,6 @@ def centerscale_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "
     return out
 
 
-def _inv_sqrt_psd(C: np.ndarray, floor: float) -> np.ndarray:
-    w, V = np.linalg.eigh(C)
-    w = np.maximum(w, floor)
-    return (V / np.sqrt(w)) @ V.T
-
-
 def tvn_on_controls(X: np.ndarray, meta: pd.DataFrame, pert_col: str = "treatment",
                     control_key=None, batch_col: str | Sequence[str] | None = None,
                     var_floor: float = 1e-6, min_controls: int = 2,
