@@ -12,7 +12,7 @@ import pytest
 
 from napari_gandl.cli import main as gandl
 from napari_gandl.synthetic import (
-    ACTIVE, CELL_TYPES, DOSES_UM, MOCK, PRESETS, SUITE, UV, design_wells, plate_effects, render_cell, render_site, shading,
+    ACTIVE, CELL_TYPES, DOSES_UM, MOCK, PRESETS, SUITE, SUITE_V1, UV, design_wells, plate_effects, render_cell, render_site, shading,
     write_sample_plate,
 )
 
@@ -31,6 +31,11 @@ FROZEN = {
     'plate-background-density': {'design': '54970278ad3722f2', 'wells': '89e3846659ef659e', 'plates': 'db5769e1b7edaf0b', 'site': '318011c81f7724cd'},
     'mixed-weak': {'design': '9add9c6185e495c1', 'wells': 'b7bbfb0057359836', 'plates': '86cacb4ef07b0bab', 'site': '446151389bc6ab98'},
     'low-moi-dim': {'design': 'fe2a8a82285af097', 'wells': '9ccccc005fbd538e', 'plates': '6f4876d702942866', 'site': '218d98ef8736ade8'},
+    # suite v2: the scales of real screens (frozen before any method was scored on them)
+    'large-few': {'design': 'b8f948a7ed4b5c19', 'wells': 'ae5a9bb09fa2ffa7', 'plates': 'e9c224171ce5950c', 'site': '6d85c258cff97999'},
+    'medium': {'design': '366ac6f6b15b40f9', 'wells': 'b7bbfb0057359836', 'plates': 'a8e2a9a424faf707', 'site': '9f94760d15295218'},
+    'crowded-small': {'design': 'af6e241558e9693c', 'wells': '764523c7f9614c7e', 'plates': '421b99ea90b68d1b', 'site': 'ae05f0659fb106be'},
+    'large-rare': {'design': '2c5c1165c1535a0b', 'wells': '9496085cc7cffb8a', 'plates': 'ab49120d152252d9', 'site': '1cf2806bb4095132'},
 }
 
 
@@ -62,13 +67,30 @@ def test_plate_effect_screens_keep_the_texture_screens_ground_truth():
 
 
 def test_suite_layout_is_rxrx19a_at_4x_downscale():
-    for name in SUITE:
+    for name in SUITE_V1:
         design = PRESETS[name]
         wells = design_wells(design, np.random.default_rng(0))
         assert design.tile_size == 256 and design.cell_scale == 0.5
         assert wells.groupby("cell_type")["plate"].nunique().tolist() == [2, 2]
         assert len(wells) * design.sites_per_well == 4 * 2 * (16 + 6 * len(design.compounds))  # 4 plates x 2 sites; 512 with 8 compounds
         assert design.illumination > 0 and design.density_sigma > 0 and design.focus_jitter > 0
+
+
+def test_suite_v2_spans_the_scales_of_real_screens():
+    """Cell size 10-60 px across, about 15 to 400 cells per site, 10-50 % of cells infected, weak to
+    strong plate effects; the layout stays RxRx19a's."""
+    designs = [PRESETS[name] for name in SUITE if name not in SUITE_V1]
+    sizes = [2 * cell.cell_radius * d.cell_scale for d in designs for cell in CELL_TYPES]
+    assert min(sizes) <= 10.5 and max(sizes) >= 60
+    cells = [render_site(np.random.default_rng(k), d, cell, d.infected_fraction, 0.0, np.ones(5), np.full(5, 5.0),
+                         1.0)[1] for d in designs for cell in CELL_TYPES for k in range(2)]
+    assert min(cells) <= 25 and max(cells) >= 400
+    fractions = [d.infected_fraction for d in designs]
+    assert min(fractions) == 0.1 and max(fractions) == 0.5
+    gains = [d.gain_sigma for d in designs]
+    assert min(gains) <= 0.15 and max(gains) >= 0.45
+    for d in designs:
+        assert d.illumination > 0 and d.density_sigma > 0 and d.focus_jitter > 0
 
 
 def test_ground_truth_is_consistent(tmp_path):

@@ -149,6 +149,36 @@ SUITE_SCREENS = {
                            background=(2.0, 15.0), blur=(0.5, 1.5), illumination=0.35, density_sigma=0.25,
                            focus_jitter=0.4),
 }
+# Suite v2, added after every screen above was scored (none of them changed): the screens above all
+# have one scale (cells 10-15 px, 250-400 per site), real screens do not. RxRx1 and RxRx19a tiles at full
+# resolution hold a few dozen to a few hundred cells of 30-60 px. These vary the cell size (10-60 px across),
+# the cells per site (about 20 to 450 on average), the infected fraction (10-50 %) and the strength of
+# plate effects; at full resolution the shot noise is higher (exposure 1) and focus blur spans more pixels.
+# Each holds the 12-compound library; 704 sites.
+SCALE_SCREENS = {
+    # a few dozen large cells, a partial infection, strong per-plate gains
+    "large-few": replace(SUITE_BASE, compounds=LIBRARY_12, tile_size=320, cell_scale=2.2, infected_fraction=0.35,
+                         texture_strength=0.3, translocation=0.6, morphology=0.3, exposure=1.0, gain_sigma=0.45,
+                         background=(2.0, 20.0), blur=(1.0, 2.5), illumination=0.35, density_sigma=0.3,
+                         focus_jitter=0.8),
+    # a hundred mid-sized cells, half infected, moderate plate effects
+    "medium": replace(SUITE_BASE, compounds=LIBRARY_12, cell_scale=1.2, infected_fraction=0.5,
+                      texture_strength=0.2, translocation=0.7, morphology=0.2, exposure=2.0, gain_sigma=0.3,
+                      background=(2.0, 15.0), blur=(0.7, 1.8), illumination=0.4, density_sigma=0.25,
+                      focus_jitter=0.5),
+    # hundreds of small crowded cells, a fifth infected, weak plate effects
+    "crowded-small": replace(SUITE_BASE, compounds=LIBRARY_12, cell_scale=0.47, infected_fraction=0.2,
+                             texture_strength=0.2, translocation=0.6, morphology=0.15, exposure=3.0,
+                             gain_sigma=0.15, background=(2.0, 8.0), blur=(0.5, 1.0), illumination=0.25,
+                             density_sigma=0.15, focus_jitter=0.3),
+    # large cells, one in ten infected with clear cues, mild plate effects
+    "large-rare": replace(SUITE_BASE, compounds=LIBRARY_12, cell_scale=1.7, infected_fraction=0.1,
+                          texture_strength=0.5, translocation=1.0, morphology=0.4, exposure=1.5, gain_sigma=0.2,
+                          background=(2.0, 10.0), blur=(0.8, 2.0), illumination=0.3, density_sigma=0.2,
+                          focus_jitter=0.6),
+}
+SUITE_V1 = tuple(SUITE_SCREENS)
+SUITE_SCREENS.update(SCALE_SCREENS)
 SUITE = tuple(SUITE_SCREENS)
 PRESETS.update(SUITE_SCREENS)
 
