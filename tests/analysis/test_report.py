@@ -119,3 +119,23 @@ def test_cli_embed_handcrafted(sample_plate, tmp_path, capsys):
     assert main(["embed", str(sample_plate), "--method", "handcrafted", "--out", str(out)]) == 0
     df = pd.read_parquet(out)
     assert len(df) > 0 and df.filter(regex=r"^f\d{3}$").shape[1] == 5 * len(FEATURES)
+
+
+def test_report_pages_escape_metadata(tmp_path):
+    """Names from the metadata and the comparison (compounds, cell types, plates, reasons) that hold
+    HTML show as text: escaped once, never as markup."""
+    from napari_gandl.analysis.compare import to_html
+
+    df = rxrx_like(n_feat=6, plates=2, wells=3, compounds=(("<i>good</i>", 0.1, 1.5, 1.0), ("inert&co", 1.0, 1.0, 0.0)))
+    df["cell_type"] = df["cell_type"].replace({"VERO": "<b>VERO</b>"})
+    analyse(df, out_dir=tmp_path / "r", n_splits=2, ground_truth=False)
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "&lt;i&gt;good&lt;/i&gt;" in page and "inert&amp;co" in page and "&lt;b&gt;VERO&lt;/b&gt;" in page
+    assert "<i>" not in page and "<b>VERO" not in page and "inert&co" not in page and "&amp;lt;" not in page
+
+    compare = {"plate": "plate<script>", "minutes": 1, "methods": {"m<1>": {"dim": 8}},
+               "results": {"tasks": {"C+ vs C-": {"m<1>": {"mean": 0.9, "sd": 0.01}}}, "tasks_lopo": {}},
+               "map": {}, "skipped": {"simclr": "needs <torch>"}}
+    page = to_html(compare)
+    assert "plate&lt;script&gt;" in page and "m&lt;1&gt;" in page and "needs &lt;torch&gt;" in page
+    assert "<script" not in page and "<torch>" not in page and "90.0 ± 1.0" in page

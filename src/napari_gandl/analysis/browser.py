@@ -1,7 +1,7 @@
 """Render a report page in headless Chromium: what a reader's browser shows, checked and screenshot.
 
 Used by the report test (does the page really render: images decoded, tables
-laid out) and by ``docs/make_report_screenshot.py``.
+laid out) and by ``docs/make_browse_screenshots.py``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ columns are methods, accuracy mean ± sd.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from napari_gandl.analysis.classify import define_task
+from napari_gandl.analysis.pages import render
 from napari_gandl.analysis.profile_map import map_report
 from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, score_tasks
 from napari_gandl.tables import TableError, load_embeddings
@@ -254,17 +254,5 @@ def markdown(report: dict) -> str:
 
 
 def to_html(report: dict) -> str:
-    e = html.escape
-    body = [f"<h1>Comparison on {e(report['plate'])}</h1>",
-            f"<p>Training budget: {report['minutes']} min per trainable method.</p>"]
-    for title, header, rows in tables(report):
-        body.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
-        body += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
-        body.append("</table>")
-    if report["skipped"]:
-        body.append("<h2>Not evaluated</h2><ul>"
-                    + "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in report["skipped"].items()) + "</ul>")
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
-             "td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}td:first-child{text-align:left}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>gandl compare</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    """The comparison as one page (templates/compare.html.j2): the tables of :func:`tables`."""
+    return render("compare.html.j2", report=report, tables=tables(report))

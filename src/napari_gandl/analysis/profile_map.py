@@ -19,7 +19,6 @@ re-implemented here.
 
 from __future__ import annotations
 
-import html
 import logging
 
 import numpy as np
@@ -126,25 +125,3 @@ def map_report(table: EmbeddingTable, out_dir, null_size: int = 10000, seed: int
     if len(controls):
         summary["activity"]["C+_mAP"] = {r.cell_type: float(r.mAP) for r in controls.itertuples()}
     return summary
-
-
-def map_html(summary: dict) -> str:
-    """The report's section on copairs mAP."""
-    e = html.escape
-    act, con = summary["activity"], summary["consistency"]
-    cplus = ", ".join(f"{e(k)} {v:.2f}" for k, v in act.get("C+_mAP", {}).items())
-    parts = [
-        "<h2>Profile strength (copairs mAP, well profiles, cosine)</h2>",
-        f"<p>Phenotypic activity against C- wells: mean mAP <b>{act['mean_mAP']:.3f}</b> over "
-        f"{act['n_groups']} compound x dose x cell-type groups, {act['n_significant']} active at "
-        f"q &lt; {summary['threshold_q']}" + (f"; healthy controls (C+) {cplus}" if cplus else "") + ". "
-        f"Replicate consistency among all treatments: mean mAP <b>{con['mean_mAP']:.3f}</b>, "
-        f"{con['n_significant']} of {con['n_groups']} groups at q &lt; {summary['threshold_q']}. "
-        f"Full tables: <code>{act['file']}</code>, <code>{con['file']}</code>.</p>",
-        "<table><tr><th>cell type</th><th>compound @ dose</th><th>activity mAP</th><th>q</th></tr>",
-    ]
-    for row in act["top"]:
-        parts.append(f"<tr><td>{e(row['cell_type'])}</td><td>{e(row['perturbation'])}</td>"
-                     f"<td>{row['mAP']:.3f}</td><td>{row['q_value']:.3g}</td></tr>")
-    parts.append("</table>")
-    return "\n".join(parts)

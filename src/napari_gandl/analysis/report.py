@@ -28,7 +28,6 @@ are skipped and the reason is recorded under ``"skipped"``.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 import warnings
@@ -44,13 +43,20 @@ from napari_gandl.analysis.classify import Task, TaskError, evaluate_task, rxrx1
 from napari_gandl.analysis.dose import dose_response, off_manifold
 from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.analysis.normalise import normalise as normalise_table
-from napari_gandl.analysis.profile_map import map_html, map_report
+from napari_gandl.analysis.pages import render
+from napari_gandl.analysis.profile_map import map_report
+from napari_gandl.files import check_output
 from napari_gandl.tables import (
     EmbeddingTable, TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
 )
 
 Progress = Callable[[int, int, str], None]
 STEPS = 6
+#: every file ``analyse`` may write into its folder; all are removed before it writes, so none is
+#: left from an earlier analysis whose sections this one skips
+OUTPUTS = ("report.json", "report.html", "scores.parquet", "dose_response.csv", "dose_points.csv",
+           "map_activity.csv", "map_consistency.csv", "batch_pca.png", "e2.png", "c2.png",
+           "e2_hits_by_dose.png", "dose_curves.png")
 
 
 def find_ground_truth(*paths) -> Path | None:
@@ -169,7 +175,8 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
     ----------
     embeddings : path (.parquet/.csv), DataFrame or EmbeddingTable (one row per site)
     metadata : optional metadata.csv (or DataFrame) joined on ``site_id``
-    out_dir : folder for report.json, report.html, dose_response.csv, plots
+    out_dir : folder for report.json, report.html, dose_response.csv, plots (the files an earlier
+        analysis wrote there, :data:`OUTPUTS`, are removed first)
     normalise : 'centerscale', 'tvn' or 'none' (plate effects, fitted on controls)
     features : explicit feature column names (default: numeric non-metadata columns)
     ground_truth : path to a compounds.csv (or a DataFrame) with ``compound, active``; ``None``
@@ -179,8 +186,7 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
     progress : optional ``callback(step, total_steps, message)``
     """
     t_start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output(out_dir, folder=True)
 
     def tick(i, msg):
         if progress:
@@ -191,6 +197,9 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
         warnings.simplefilter("always")
         raw = load_embeddings(embeddings, metadata, features=features, on_nonfinite=on_nonfinite)
     notes = [str(w.message) for w in caught]
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # an earlier analysis's files would pass for this one's
+        (out / name).unlink(missing_ok=True)
     report: dict = {
         "embeddings": str(embeddings) if isinstance(embeddings, (str, Path)) else "<table>",
         "metadata": str(metadata) if isinstance(metadata, (str, Path)) else None,
@@ -319,110 +328,15 @@ def _json_default(o):
     return str(o)
 
 
-def _fmt(v, digits=3):
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return ""
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return html.escape(str(v))
-
-
-def batch_html(report: dict) -> list[str]:
-    """The plate-effect table: one row per stage (raw, after normalisation)."""
-    if not report.get("batch"):
-        return []
-    parts = ["<h2>Plate effects</h2><p class='note'>Plate predictability: balanced accuracy of a "
-             "linear SVM predicting the plate among the plates of its experiment, on held-out wells "
-             "(lower is better; chance given). Silhouettes of the C+/C- control sites by plate and by "
-             "condition (lower by plate, higher by condition is better).</p>",
-             "<table><tr><th>features</th><th>plate predictability</th><th>chance</th>"
-             "<th>silhouette by plate</th><th>silhouette by condition</th></tr>"]
-    for stage, d in report["batch"].items():
-        pp, sil = d["plate_predictability"], d["silhouette"]
-        pp_cells = (f"<td>{100 * pp['accuracy']:.1f} ± {100 * pp['accuracy_sd']:.1f} %</td>"
-                    f"<td>{100 * pp['chance']:.1f} %</td>" if "skipped" not in pp
-                    else f"<td colspan=2 class='note'>{html.escape(pp['skipped'])}</td>")
-        sil_cells = (f"<td>{sil['plate']:.3f}</td><td>{sil['condition']:.3f}</td>" if "skipped" not in sil
-                     else f"<td colspan=2 class='note'>{html.escape(sil['skipped'])}</td>")
-        parts.append(f"<tr><td>{html.escape(stage)}</td>{pp_cells}{sil_cells}</tr>")
-    parts.append("</table>")
-    return parts
+FIGURES = (("batch_pca", "Plate effects: PCA by plate and by condition"), ("e2", "E2 space"),
+           ("c2", "C2 space"), ("e2_hits_by_dose", "Top hits by dose"), ("dose_curves", "Dose-response curves"))
 
 
 def write_html(report: dict, out: Path) -> Path:
-    """One self-contained page: accuracies, hits, ground truth, plots inlined."""
-    e = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>GAN-DL analysis</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "font-size:13px}th{background:#f3f3f3}img{max-width:100%;margin:0.5em 0}"
-        ".note{color:#555;font-size:13px}</style></head><body>",
-        "<h1>GAN-DL embedding analysis</h1>",
-        f"<p>{e(str(report['embeddings']))}: {report['n_sites']} sites, {report['n_features']} features; "
-        f"plate normalisation <b>{e(report['normalise'])}</b>; {report.get('seconds', 0):.1f} s.</p>",
-    ]
-    for n in report.get("notes", []):
-        parts.append(f"<p class='note'>{e(n)}</p>")
-    parts.append("<h2>Linear separability of controls (linear SVM)</h2>")
-    if report["tasks"]:
-        parts.append("<p class='note'>Held-out wells: repeated 75/25 splits by well. Held-out plates: "
-                     "leave-one-plate-out, each plate in turn never seen in training (its plate effect "
-                     "included); plates holding a single class of a task are not scored.</p>")
-        parts.append("<table><tr><th>task</th><th>accuracy, held-out wells</th>"
-                     "<th>balanced accuracy, held-out wells</th><th>accuracy, held-out plates</th>"
-                     "<th>sites per class</th><th>wells</th><th>splits (wells / plates)</th></tr>")
-        lopo = report.get("tasks_lopo", {})
-        for name, r in report["tasks"].items():
-            p = lopo.get(name)
-            if p:
-                cell = f"{100 * p['accuracy_mean']:.1f} ± {100 * p['accuracy_sd']:.1f} %"
-                if p["excluded"]:
-                    cell += "<br><span class='note'>not scored: " + e("; ".join(
-                        f"{k} {v}" for k, v in p["excluded"].items())) + "</span>"
-            else:
-                cell = "<span class='note'>" + e(report["skipped"].get(
-                    f"task {name} (leave-one-plate-out)", "")) + "</span>"
-            parts.append(
-                f"<tr><td>{e(name)}</td><td>{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_sd']:.1f} %</td>"
-                f"<td>{100 * r['balanced_accuracy_mean']:.1f} ± {100 * r['balanced_accuracy_sd']:.1f} %</td>"
-                f"<td>{cell}</td>"
-                f"<td>{e(', '.join(f'{k}: {v}' for k, v in r['n_sites'].items()))}</td>"
-                f"<td>{r['n_wells']}</td><td>{r['n_splits']} / {p['n_splits'] if p else 0}</td></tr>")
-        parts.append("</table>")
-    parts.extend(batch_html(report))
-    if report.get("map"):
-        parts.append(map_html(report["map"]))
-    gt = report.get("ground_truth")
-    if gt:
-        auc = gt.get("auc")
-        parts.append(f"<h2>Ground truth</h2><p>AUC of the hit score for truly active vs inactive "
-                     f"compounds: <b>{_fmt(auc)}</b> over {gt['n_active_curves']} active and "
-                     f"{gt['n_inactive_curves']} inactive compound x cell-type curves"
-                     f"{'; per compound ' + _fmt(gt.get('auc_per_compound')) if gt.get('auc_per_compound') is not None else ''}"
-                     f" ({e(gt['file'])}).</p>")
-    dr = report.get("dose_response")
-    if dr:
-        parts.append(f"<h2>Dose-response</h2><p>{dr['n_fitted']} curves fitted "
-                     f"({dr['n_too_few_doses']} with too few doses reported, not fitted), "
-                     f"{dr['n_hits']} hits (q &lt; 0.05, efficacy &gt; 0.2); fit time {dr['seconds']:.2f} s. "
-                     "Full table: <code>dose_response.csv</code>.</p>")
-        cols = ["rank", "compound", "cell_type", "ec50_uM", "hill", "efficacy", "rescue_fraction",
-                "r2", "q_value", "hit", "off_manifold", "flag"]
-        parts.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>")
-        for row in dr["top"]:
-            parts.append("<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols) + "</tr>")
-        parts.append("</table>")
-    for key, caption in (("batch_pca", "Plate effects: PCA by plate and by condition"),
-                         ("e2", "E2 space"), ("c2", "C2 space"), ("e2_hits_by_dose", "Top hits by dose"),
-                         ("dose_curves", "Dose-response curves")):
-        f = report["files"].get(key)
-        if f and (out / f).is_file():
-            parts.append(f"<h3>{caption}</h3><img alt='{caption}' src='data:image/png;base64,{_png_b64(out / f)}'>")
-    if report["skipped"]:
-        parts.append("<h2>Skipped</h2><ul>" + "".join(
-            f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in report["skipped"].items()) + "</ul>")
-    parts.append("</body></html>")
+    """One self-contained page (templates/report.html.j2): accuracies, plate effects, mAP, hits,
+    ground truth, and the plots of ``out`` inlined."""
+    figures = [(caption, _png_b64(out / report["files"][key])) for key, caption in FIGURES
+               if key in report["files"] and (out / report["files"][key]).is_file()]
     path = out / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text(render("report.html.j2", report=report, figures=figures), encoding="utf-8")
     return path
