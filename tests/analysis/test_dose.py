@@ -1,4 +1,3 @@
-import time
 
 import numpy as np
 import pandas as pd
@@ -144,13 +143,10 @@ def test_dose_points_from_sites_and_few_doses(tmp_path):
         dose_response(meta["score"].to_numpy(), meta.drop(columns=["treatment_conc"]))
 
 
-def test_library_scale_fit_is_fast():
-    # 1,672 compounds x 2 cell types x 6 doses
+def test_library_scale_fit_recovers_ec50s():
+    # 1,672 compounds x 2 cell types x 6 doses (its speed: benchmarks/bench_analysis.py)
     X, Y, true = noisy_curves(3344, seed=5, noise=0.05)
-    t0 = time.perf_counter()
     res = fit_logistic4_batch(X, Y[:, :, 0])
-    dt = time.perf_counter() - t0
-    assert dt < 4.0, dt   # < 2 s on an idle core; slack for shared CI machines
     assert np.mean(10 ** np.abs(res.params[:, 2] - true["log10_ec50"]) < 1.5) > 0.85
 
 
