@@ -369,7 +369,8 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
 
 def test_embed_with_another_registered_method_and_a_stain_map(viewer, qtbot, sample_plate):
     from napari_gandl._viewer import site_table
-    from napari_gandl._widgets.embed import STAIN_MAPS, EmbedWidget
+    from napari_gandl._widgets.embed import EmbedWidget
+    from napari_gandl.viewmodels.embed import STAIN_MAPS
 
     w = EmbedWidget(viewer)
     assert {"gandl", "handcrafted"} <= set(w.method.choices)

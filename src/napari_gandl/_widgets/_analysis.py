@@ -19,8 +19,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
 
 from napari_gandl.viewmodels.embedding_choice import (
-    FILE, NORMALISATION_HELP, NORMALISATIONS, SITE_TABLE, SOURCES, Embedding, precheck, resolve_embedding,
-    stale_reason,
+    FILE, NORMALISATION_HELP, NORMALISATIONS, SITE_TABLE, SOURCES, precheck, stale_reason,
 )
 
 from napari_gandl._widgets.common import scroll_area
@@ -231,14 +230,6 @@ class AnalysisWidget(Container):
     # ---------------------------------------------------------------- parameters & running
     def params(self) -> dict:
         return {"embedding": self.picker.params()}
-
-    def read_embedding(self, table: SiteTable, params: dict, report: Callable[[int, int, str], None],
-                       total: int = 3) -> Embedding:
-        """The chosen embedding, read and normalised in the worker, reporting as it goes."""
-        choice = params["embedding"]
-        report(0, total, "reading the embedding…")
-        return resolve_embedding(table, choice["source"], choice.get("path"), choice["normalisation"],
-                                 progress=lambda d, t: report(0, total, f"handcrafted features {d} / {t}…"))
 
     def compute(self, table: SiteTable, params: dict, report: Callable[[int, int, str], None]) -> dict:
         raise NotImplementedError

@@ -7,21 +7,19 @@ the other analysis docks do) and builds scikit-learn ``NearestNeighbors``
 sites of a selection column (a lasso in the perturbation plot), and shows its
 k nearest sites, within its plate or across plates, as a montage layer beside
 the plate (all stains, the reader's colours, labelled with well and
-condition) and in a table whose rows jump to each site.
+condition) and in a table whose rows jump to each site. Both jobs are the
+view-model's (``viewmodels.similar.run`` and ``find_job``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import ComboBox, PushButton, SpinBox
 
 from napari_gandl import columns as cols
-from napari_gandl.viewmodels.embedding_choice import record
-from napari_gandl.viewmodels.montage import Group, build_montage, selection_columns, tile_label
-from napari_gandl.viewmodels.plate_map import plate_labels
-from napari_gandl.viewmodels.similar import NeighbourIndex
+from napari_gandl.viewmodels import similar as model
+from napari_gandl.viewmodels.montage import selection_columns, tile_label
 
 from napari_gandl._widgets._analysis import AnalysisWidget, add_native
 from napari_gandl._viewer import show_site
@@ -69,10 +67,7 @@ class SimilarSitesWidget(AnalysisWidget):
 
     # ---------------------------------------------------------------- index (worker)
     def compute(self, table, params, report) -> dict:
-        emb = self.read_embedding(table, params, report, total=2)
-        report(1, 2, f"building the index of {len(emb.rows)} sites…")
-        index = NeighbourIndex(emb.table.X, emb.rows, plate_labels(table.frame)[emb.rows])
-        return record(table, params["embedding"], emb, index=index)
+        return model.run(table, params, report)
 
     def show_record(self, rec: dict) -> None:
         self.find_button.enabled = True
@@ -96,16 +91,7 @@ class SimilarSitesWidget(AnalysisWidget):
     def _refresh_queries(self) -> None:
         self.query_from.reset_choices()
 
-    # ---------------------------------------------------------------- query (GUI thread: milliseconds)
-    def query_sites(self) -> np.ndarray:
-        if self.query_from.value == CURRENT:
-            return np.array([self.sites.current])
-        column = self.sites.frame[self.query_from.value].fillna(False).astype(bool).to_numpy()
-        sites = np.flatnonzero(column)
-        if not len(sites):
-            raise ValueError(f"no site is selected in column {self.query_from.value!r}")
-        return sites
-
+    # ---------------------------------------------------------------- query
     def find(self, *_):
         """Search the nearest sites and read their images in a worker; then show the montage and the table."""
         from napari.utils.notifications import show_error
@@ -113,23 +99,14 @@ class SimilarSitesWidget(AnalysisWidget):
         if self.record is None:
             return None
         index, table = self.record["index"], self.sites
+        column = None if self.query_from.value == CURRENT else self.query_from.value
         try:
-            query = self.query_sites()
-            query = query[[index.has(s) for s in query]] if len(query) > 1 else query
+            query, what = model.query_sites(table, index, column)
         except ValueError as exc:
             self.status.value = str(exc)
             show_error(f"{self.title}: {exc}")
             return None
-        k, within, scope = self.k.value, self.scope.value == WITHIN, self.scope.value
-        what = (table.frame[cols.SITE_ID].iloc[int(query[0])] if len(query) == 1
-                else f"{len(query)} sites of {self.query_from.value}")
-
-        def work():
-            found = index.query(query, k=k, within_plate=within)
-            sites = [int(s) for s in found["site"]]
-            montage = build_montage(table.plate, [Group(f"similar to {what}", sites)], table.frame, per_row=3)
-            montage.labels = [f"{i + 1}. {label}" for i, label in enumerate(montage.labels)]
-            return found, montage
+        scope = self.scope.value
 
         def shown(result):
             self.found, montage = result
@@ -140,8 +117,9 @@ class SimilarSitesWidget(AnalysisWidget):
         def failed(exc):
             self.status.value = f"failed: {exc}"
 
-        self.status.value = f"searching the {len(index)} sites…"
-        self.worker = start_worker(work, buttons=[self.find_button, self.run_button], title=self.title,
+        self.worker = start_worker(model.find_job, index, table, query, what, self.k.value, scope == WITHIN,
+                                   buttons=[self.find_button, self.run_button], title=self.title,
+                                   on_yielded=lambda step: setattr(self.status, "value", step[2]),
                                    on_returned=shown, on_errored=failed)
         return self.worker
 

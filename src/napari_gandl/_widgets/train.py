@@ -1,10 +1,10 @@
 """Train widget: train a GAN-DL model (or another trainable embedding method) on the open plate
 (or a plate folder) from napari.
 
-Thin: the training itself is ``napari_gandl.gan.iterate_training`` for GAN-DL
-and the registry method's own train generator for the others (ConvAE,
-SimCLR; ``viewmodels.training.train_method``), run in a generator
-``thread_worker``. The GUI thread only receives its progress dicts:
+Thin: the training jobs are the view-model's (``viewmodels.training.train_job``
+for GAN-DL, ``method_job`` for the registry's other trainable methods: ConvAE,
+SimCLR), run in a generator ``thread_worker``. The GUI thread only receives
+their progress dicts:
 a napari progress bar (images seen, ETA) and, for GAN-DL, a live grid of
 generated cells as one additive image layer per stain and a docked loss plot. Stop asks the
 training loop to stop at its next step; it then writes its checkpoint, so a
@@ -14,7 +14,6 @@ and waits for the checkpoint.
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton
 
-from napari_gandl.plate.display import tile_grid
 from napari_gandl.viewmodels import training as model
 
 from napari_gandl._viewer import current_plate
@@ -53,63 +51,6 @@ def format_eta(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
-              samples_every_s: float, gui_ready: threading.Event | None = None):
-    """Generator run in the worker thread: opens the plate, trains, yields progress dicts.
-
-    It first yields a ``setup`` dict (``stains``, ``contrast_limits``,
-    ``pixel_size``, ``plate_width``, the sample grid ``shape`` and, when
-    resuming, the loss ``history`` already in the run folder) and waits for
-    ``gui_ready`` (at most 30 s) so the viewer builds its layers and plot
-    before training competes with it for the interpreter.
-    """
-    try:
-        import matplotlib.figure  # noqa: F401 - imported here, not on the GUI thread
-
-        from napari_gandl.gan import iterate_training
-        from napari_gandl.plate import open_plate
-
-        if isinstance(plate, (str, Path)):
-            plate = open_plate(plate)
-        resolution, scale = model.run_settings(out_dir, config) if resume else \
-            (config.resolution, int((config.data or {}).get("scale", 1)))
-        grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
-        yield {
-            "setup": True,
-            "stains": list(plate.stains),
-            "contrast_limits": plate.contrast_limits(),
-            "pixel_size": plate.pixel_size_um,
-            "plate_width": int(plate.data.shape[-1]),
-            "data_scale": scale,
-            "shape": grid.shape,
-            "history": list(model.loss_history(out_dir).itertuples(index=False, name=None)) if resume else [],
-            "metrics": list(model.metric_history(out_dir).itertuples(index=False, name=None)) if resume else [],
-        }
-        if gui_ready is not None:
-            gui_ready.wait(30.0)
-        for row in iterate_training(plate, out_dir, config, resume=resume, should_stop=stop.is_set,
-                                    samples_every_s=samples_every_s):
-            if "samples" in row:
-                row["samples"] = tile_grid(row["samples"])
-            yield row
-    finally:
-        done.set()
-
-
-def method_job(method: str, plate, out_dir, minutes: float, device: str, resume: bool,
-               stop: threading.Event, done: threading.Event):
-    """Generator run in the worker thread for a non-GAN method: opens the plate, trains, yields
-    progress dicts (the last one ``done``, naming the checkpoint, also after Stop)."""
-    try:
-        from napari_gandl.plate import open_plate
-
-        if isinstance(plate, (str, Path)):
-            plate = open_plate(plate)
-        yield from model.train_method(method, plate, out_dir, minutes, device, resume, stop.is_set)
-    finally:
-        done.set()
 
 
 class TrainWidget(Container):
@@ -261,6 +202,7 @@ class TrainWidget(Container):
         self._run_title = title
         self._open_progress(title)
         self.stop_button.enabled = True
+        self._scale_note = ""
         self.status.value = f"{'resuming' if resume else 'starting'} in {run} ..."
         # the training thread runs Python between its tensor ops: let the GUI thread
         # take the interpreter lock more often than the default 5 ms while it runs
@@ -268,10 +210,10 @@ class TrainWidget(Container):
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, GUI_SWITCH_INTERVAL_S))
         if gan:
-            job = (train_job, plate, run, config, resume, self._stop_event, self._job_done,
+            job = (model.train_job, plate, run, config, resume, self._stop_event, self._job_done,
                    float(self.refresh_s.value), self._gui_ready)
         else:
-            job = (method_job, self.method.value, plate, run, float(self.minutes.value), self.device.value,
+            job = (model.method_job, self.method.value, plate, run, float(self.minutes.value), self.device.value,
                    resume, self._stop_event, self._job_done)
         self.worker = start_worker(
             *job,
@@ -328,6 +270,8 @@ class TrainWidget(Container):
                 raise
             return
         self.last_progress = row
+        if row.get("cell_scale"):  # what --scale auto measured and chose, kept under the progress
+            self._scale_note = row["cell_scale"]
         self.progress_rows.append({k: v for k, v in row.items() if k != "samples"})
         now = time.monotonic()
         fraction = float(row.get("fraction", 0.0))
@@ -346,7 +290,7 @@ class TrainWidget(Container):
             pbar.set_description(f"{self._run_title}: {text}")
         if row.get("done"):
             text = f"stopped at {int(row['nimg']):,} images; checkpoint {row.get('checkpoint')}"
-        self.status.value = text
+        self.status.value = text + (f"\n{self._scale_note}" if self._scale_note else "")
         if "loss_G" in row:
             self._history.append((float(row["kimg"]), float(row["loss_G"]), float(row["loss_D"])))
         if all(name in row for name in model.METRIC_COLUMNS[1:]):

@@ -4,15 +4,26 @@ Qt-free. :class:`NeighbourIndex` holds the normalised embedding (from
 ``embedding_choice.resolve_embedding``, so the same normalisation as the
 analysis docks) in scikit-learn ``NearestNeighbors`` indices with the cosine
 distance: one over all plates and, built when first asked, one per plate.
-Building runs in a worker; a query takes milliseconds at the demo's size and
-is timed at 300,000 x 512 in ``benchmarks/bench_browse.py``.
+The dock's two worker jobs are here: :func:`run` builds the index,
+:func:`find_job` searches it and reads the sites found as a montage. A query
+takes milliseconds at the demo's size and is timed at 300,000 x 512 in
+``benchmarks/bench_browse.py``.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Generator
+
 import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
+
+from napari_gandl import columns as cols
+
+from napari_gandl.viewmodels.embedding_choice import record, resolve_embedding
+from napari_gandl.viewmodels.montage import Group, Montage, build_montage
+from napari_gandl.viewmodels.plate_map import plate_labels
+from napari_gandl.viewmodels.site_table import SiteTable
 
 
 class NeighbourIndex:
@@ -78,3 +89,43 @@ class NeighbourIndex:
         if plate not in self._per_plate:
             self._per_plate[plate] = self._fit(np.flatnonzero(self.plates == plate))
         return self._per_plate[plate]
+
+
+def run(table: SiteTable, params: dict, report: Callable[[int, int, str], None]) -> dict:
+    """Read the chosen embedding and build its :class:`NeighbourIndex` (worker thread); the
+    record's ``index`` is what :func:`find_job` searches."""
+    choice = params["embedding"]
+    report(0, 2, "reading the embedding…")
+    emb = resolve_embedding(table, choice["source"], choice.get("path"), choice["normalisation"],
+                            progress=lambda d, t: report(0, 2, f"handcrafted features {d} / {t}…"))
+    report(1, 2, f"building the index of {len(emb.rows)} sites…")
+    index = NeighbourIndex(emb.table.X, emb.rows, plate_labels(table.frame)[emb.rows])
+    return record(table, choice, emb, index=index)
+
+
+def query_sites(table: SiteTable, index: NeighbourIndex, column: str | None = None) -> tuple[np.ndarray, str]:
+    """The sites to search from, and how to name them: the current site (``column`` None), or the
+    embedded sites marked in the boolean ``column`` (a lasso's ``selected``). ValueError when none is."""
+    if column is None:
+        site = table.current
+        return np.array([site]), str(table.frame[cols.SITE_ID].iloc[site])
+    sites = np.flatnonzero(table.frame[column].fillna(False).astype(bool).to_numpy())
+    if not len(sites):
+        raise ValueError(f"no site is selected in column {column!r}")
+    sites = sites[[index.has(s) for s in sites]]
+    if not len(sites):
+        raise ValueError(f"none of the sites selected in column {column!r} has an embedding")
+    return sites, f"{len(sites)} sites of {column}"
+
+
+def find_job(index: NeighbourIndex, table: SiteTable, query: np.ndarray, what: str, k: int = 12,
+             within_plate: bool = False) -> Generator[tuple[int, int, str], None, tuple[pd.DataFrame, Montage]]:
+    """Worker: the ``k`` sites nearest to ``query`` (see :meth:`NeighbourIndex.query`) and their
+    images as a montage, each tile numbered by rank. Yields ``(step, steps, what it does)``."""
+    yield 0, 2, f"searching the {len(index)} sites…"
+    found = index.query(query, k=k, within_plate=within_plate)
+    sites = [int(s) for s in found["site"]]
+    yield 1, 2, f"reading the {len(sites)} sites nearest to {what}…"
+    montage = build_montage(table.plate, [Group(f"similar to {what}", sites)], table.frame, per_row=3)
+    montage.labels = [f"{i + 1}. {label}" for i, label in enumerate(montage.labels)]
+    return found, montage

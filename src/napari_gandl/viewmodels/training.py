@@ -1,9 +1,14 @@
-"""The Train dock's view-model: which method, a run folder's state and history (Qt-free).
+"""The Train dock's view-model: its training jobs, which method, a run folder's state and history
+(Qt-free).
 
-GAN-DL trains through ``gan.iterate_training`` (its preset, resolution and
-live samples); every other trainable registry method through its own
-``MethodSpec.train`` generator (:func:`train_method`).  Besides that, this
-module answers what the dock shows before and beside training: the method
+The jobs the dock runs in a worker thread are generators of progress dicts:
+:func:`train_job` trains GAN-DL through ``gan.iterate_training`` (its preset,
+resolution and live samples), :func:`method_job` every other trainable
+registry method through its own ``MethodSpec.train`` generator
+(:func:`train_method`).  Either stops at its next step when its ``stop``
+event is set (writing its checkpoint; a last ``done`` row names it), or when
+the generator is closed (the checkpoint is written all the same).  Besides
+that, this module answers what the dock shows before and beside training: the method
 choices and which controls apply, whether the run folder can be
 started or resumed (checked on the GUI thread, before a worker starts), the
 run's own settings when resuming (from its checkpoint, through the
@@ -13,13 +18,18 @@ run's own settings when resuming (from its checkpoint, through the
 
 from __future__ import annotations
 
+import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
+from napari_gandl.plate.display import tile_grid
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
 from napari_gandl.gan.checkpoint import load_checkpoint
+from napari_gandl.gan.config import resolve_cell_scale
 from napari_gandl.gan.metrics import METRIC_NAMES
 
 LOSS_COLUMNS = ("kimg", "loss_G", "loss_D")
@@ -52,20 +62,84 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
     When ``should_stop()`` turns true the method's generator is closed, which
     writes its checkpoint, and a last ``done`` row names that checkpoint.
     """
-    from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
     from napari_gandl.embedding.registry import get_method
 
     rows = get_method(method).train(plate, run, minutes=minutes, device=device, resume=resume)
     last = {"nimg": 0, "kimg": 0.0, "fraction": 0.0}
-    for row in rows:
-        last = row
-        yield row
-        if row.get("done"):
-            return
-        if should_stop():
-            rows.close()  # the method writes its checkpoint on close
-            yield {**last, "done": True, "eta_s": 0.0, "checkpoint": str(Path(run) / CHECKPOINT_NAME)}
-            return
+    with closing(rows):  # closing this generator closes the method's, which writes its checkpoint
+        for row in rows:
+            last = row
+            yield row
+            if row.get("done"):
+                return
+            if should_stop():
+                rows.close()
+                yield {**last, "done": True, "eta_s": 0.0, "checkpoint": str(Path(run) / CHECKPOINT_NAME)}
+                return
+
+
+def _open(plate):
+    from napari_gandl.plate import open_plate
+
+    return open_plate(plate) if isinstance(plate, (str, Path)) else plate
+
+
+def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
+              samples_every_s: float, gui_ready: threading.Event | None = None) -> Iterator[dict]:
+    """GAN-DL training for a worker thread: opens the plate (a folder or a ``Plate``), trains,
+    yields progress dicts with the sample images as one tiled ``(C, H, W)`` grid.
+
+    It first yields a ``setup`` dict (``stains``, ``contrast_limits``,
+    ``pixel_size``, ``plate_width``, ``data_scale``, the sample grid ``shape``
+    and, when resuming, the loss and metric ``history`` already in the run
+    folder) and waits for ``gui_ready`` (at most 30 s) so the viewer builds its
+    layers and plot before training competes with it for the interpreter.
+    ``done`` is set however the job ends.
+    """
+    try:
+        import matplotlib.figure  # noqa: F401 - imported here, not on the GUI thread
+
+        from napari_gandl.gan import iterate_training
+
+        plate = _open(plate)
+        if not resume:
+            resolve_cell_scale(config, plate)  # the sample grid's layout needs the factor --scale auto picks
+        resolution, scale = run_settings(out_dir, config) if resume else \
+            (config.resolution, int((config.data or {}).get("scale", 1)))
+        grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
+        yield {
+            "setup": True,
+            "stains": list(plate.stains),
+            "contrast_limits": plate.contrast_limits(),
+            "pixel_size": plate.pixel_size_um,
+            "plate_width": int(plate.data.shape[-1]),
+            "data_scale": scale,
+            "shape": grid.shape,
+            "history": list(loss_history(out_dir).itertuples(index=False, name=None)) if resume else [],
+            "metrics": list(metric_history(out_dir).itertuples(index=False, name=None)) if resume else [],
+        }
+        if gui_ready is not None:
+            gui_ready.wait(30.0)
+        rows = iterate_training(plate, out_dir, config, resume=resume, should_stop=stop.is_set,
+                                samples_every_s=samples_every_s)
+        with closing(rows):  # closed early, training still writes its checkpoint
+            for row in rows:
+                if "samples" in row:
+                    row["samples"] = tile_grid(row["samples"])
+                yield row
+    finally:
+        done.set()
+
+
+def method_job(method: str, plate, out_dir, minutes: float, device: str, resume: bool,
+               stop: threading.Event, done: threading.Event) -> Iterator[dict]:
+    """A non-GAN method's training for a worker thread: opens the plate, trains, yields progress
+    dicts (the last one ``done``, naming the checkpoint, also after ``stop``); ``done`` is set
+    however the job ends."""
+    try:
+        yield from train_method(method, _open(plate), out_dir, minutes, device, resume, stop.is_set)
+    finally:
+        done.set()
 
 
 def check_run_folder(run: Path, resume: bool) -> None:
