@@ -99,14 +99,18 @@ def measure_floor(plate: str) -> dict:
     import napari
     from PIL import Image
 
+    from napari_gandl._viewer import stain_colormap
+    from napari_gandl.plate.stains import stains_for_channels
+
     tile = np.asarray(Image.open(next((Path(plate) / "images" / "HRCE-1" / "Plate1").glob("*_w1.png"))))
     data = [np.stack([tile] * 3) for _ in range(5)]
+    stains = stains_for_channels(list(range(1, 6)))
     viewer = napari.Viewer(show=False)
     viewer.screenshot(canvas_only=True)
     start = time.perf_counter()
     for c, stain in enumerate(data):
         viewer.add_image(stain, name=f"w{c + 1}", blending="additive", contrast_limits=(0, 255),
-                         colormap=("blue", "green", "red", "cyan", "yellow")[c], scale=(1, 0.65, 0.65),
+                         colormap=stain_colormap(stains[c]), scale=(1, 0.65, 0.65),
                          units=("", "micrometer", "micrometer"))
     viewer.screenshot(canvas_only=True)
     return {"first_site_s": time.perf_counter() - start}

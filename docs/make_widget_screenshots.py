@@ -69,6 +69,7 @@ def embedding_overview(viewer) -> None:
 
     from napari_gandl._widgets.common import docked_figure, style_axes
     from napari_gandl._viewer import site_table
+    from napari_gandl.palettes import CONDITION_COLORS
 
     sites = site_table(viewer)
     table = sites.frame
@@ -79,8 +80,7 @@ def embedding_overview(viewer) -> None:
     figure, canvas = docked_figure(viewer, "features (from the site table)", figsize=(4, 3.4))
     canvas.setMinimumHeight(320)
     ax = figure.add_subplot(111)
-    for condition, color in (("Mock", "#4fc3f7"), ("UV Inactivated SARS-CoV-2", "#aed581"),
-                             ("Active SARS-CoV-2", "#ff8a65")):
+    for condition, color in CONDITION_COLORS.items():
         pick = (table.disease_condition == condition).to_numpy()
         ax.scatter(pcs[pick, 0], pcs[pick, 1], s=6, color=color, label=condition.replace(" SARS-CoV-2", ""))
     ax.set_xlabel("PC 1 of f000..f511")

@@ -89,13 +89,16 @@ def test_perturbation_plot_click_hover_lasso(viewer, qtbot):
     legend = [t.get_text() for t in widget.ax.get_legend().get_texts()]
     assert any(t.startswith("Mock") for t in legend)
     assert min(t.get_fontsize() for t in widget.ax.get_legend().get_texts()) >= 9
-    # colour-blind-safe colours (Okabe-Ito) for the conditions; the -1 / +1 lines say whose centres they are
+    # each condition in its own colour-blind-safe colour (the plate map's and the report's), the
+    # compound-treated sites grey; the -1 / +1 lines say whose centres they are
     from matplotlib.colors import to_hex
 
-    from napari_gandl.analysis.axes import OKABE_ITO
+    from napari_gandl.palettes import CONDITION_COLORS, OTHER, TREATED
 
-    shown = {to_hex(h.get_color()).upper() for h in widget.ax.get_legend().legend_handles}
-    assert shown - {"#8C8C8C"} <= set(OKABE_ITO)
+    legend = widget.ax.get_legend()
+    shown = {t.get_text().rsplit(" (", 1)[0]: to_hex(h.get_color()).lower()
+             for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert shown == {**{c: v.lower() for c, v in CONDITION_COLORS.items()}, TREATED: OTHER}
     assert [widget.plot.level_labels[x].get_text() for x in (-1, 1)] == ["C- -1", "C+ +1"]
     widget.color_by.value = "dose"
     legend = [t.get_text() for t in widget.ax.get_legend().get_texts()]

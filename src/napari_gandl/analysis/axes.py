@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from napari_gandl.analysis.classify import LinearModel, TaskError
+from napari_gandl.palettes import OTHER, TREATED, category_colors
 from napari_gandl.tables import EmbeddingTable, as_str, control_labels, is_untreated, require_columns
 
 
@@ -124,22 +125,9 @@ def fit_c2(table: EmbeddingTable, positive: str | None = None, negative: str | N
 
 # --------------------------------------------------------------------- plots
 
-#: the colour-blind-safe palette of Okabe & Ito (2008), black swapped for a grey that shows on
-#: napari's dark theme too; beyond 8 categories matplotlib's tab20
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
-OTHER = "#8c8c8c"
 COLOR_PRESETS = ("condition", "cell type", "compound", "dose")
-
-
-def category_colors(n: int) -> list:
-    """``n`` distinguishable colours, colour-blind-safe up to 8."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_rgba
-
-    if n <= len(OKABE_ITO):
-        return [to_rgba(c) for c in OKABE_ITO[:n]]
-    cmap = colormaps["tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+#: marker shapes of the categories of ``plot_space(..., marker_by=...)`` (cell types), in order
+MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
 
 
 
@@ -152,7 +140,7 @@ def color_values(table: pd.DataFrame, rows: np.ndarray, color_by: str) -> tuple[
     untreated = is_untreated(sub)
     if color_by == "condition":
         cond = as_str(sub, "disease_condition") if "disease_condition" in sub else np.full(len(sub), "")
-        return np.where(untreated, cond, "compound-treated").astype(object), "category"
+        return np.where(untreated, cond, TREATED).astype(object), "category"
     if color_by == "cell type":
         return as_str(sub, "cell_type").astype(object), "category"
     if color_by == "compound":
@@ -180,7 +168,7 @@ def color_groups(values: np.ndarray, kind: str, other_label: str = "other") -> l
         order = np.argsort(codes, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(counts)])
         named = [k for k in np.argsort(-counts, kind="stable") if uniques[k] != ""]
-        colors = category_colors(len(named))
+        colors = category_colors([uniques[k] for k in named])
         for color, k in zip(colors, named):
             groups.append((str(uniques[k]), color, order[bounds[k]:bounds[k + 1]]))
         for k in range(len(uniques)):
@@ -213,12 +201,15 @@ def color_groups(values: np.ndarray, kind: str, other_label: str = "other") -> l
 def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, title: str = "",
                kind: str = "auto", xlabel: str = "on-perturbation", ylabel: str = "off-perturbation",
                max_points: int = 200_000, seed: int = 0, log_color: bool = True,
-               other_label: str = "other"):
+               other_label: str = "other", marker_by: Sequence | np.ndarray | None = None):
     """Scatter of (on, off) coordinates coloured by a category (condition,
-    cell type) or a number (dose, log scale).  Saved as PNG or SVG by the
-    suffix of ``path``; markers are rasterised so SVGs of 300k points stay
-    small.  Above ``max_points`` a random subsample is drawn.  Returns the Figure."""
+    cell type) or a number (dose, log scale); with ``marker_by`` (categories:
+    cell types) each of its categories gets its own marker shape.  Saved as PNG
+    or SVG by the suffix of ``path``; markers are rasterised so SVGs of 300k
+    points stay small.  Above ``max_points`` a random subsample is drawn.
+    Returns the Figure."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     coords = np.asarray(coords)
     values = np.asarray(color_by, dtype=object)
@@ -227,6 +218,9 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
     if n > max_points:
         idx = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     c, v = coords[idx], values[idx]
+    shapes = np.full(len(idx), "", dtype=object) if marker_by is None else \
+        pd.Series(np.asarray(marker_by, dtype=object)[idx]).fillna("").astype(str).to_numpy(object)
+    marker_of = {k: MARKERS[i % len(MARKERS)] for i, k in enumerate(sorted(set(shapes) - {""}))}
     if kind == "auto":
         try:
             num = pd.to_numeric(pd.Series(v), errors="raise").to_numpy(np.float64)
@@ -252,10 +246,16 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
     else:
         labels = np.array(["" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
                            for x in v], dtype=object)
+        handles = []
         for label, col, m in color_groups(labels, "category", other_label):
-            ax.scatter(c[m, 0], c[m, 1], s=size, color=col, rasterized=True, linewidths=0,
-                       label=f"{label} ({len(m)})")
-        ax.legend(fontsize=8, markerscale=max(1.0, 6 / size), loc="best", framealpha=0.8)
+            for shape in np.unique(shapes[m]):
+                at = m[shapes[m] == shape]
+                ax.scatter(c[at, 0], c[at, 1], s=size, color=col, marker=marker_of.get(shape, "o"),
+                           rasterized=True, linewidths=0)
+            handles.append(Line2D([], [], ls="none", marker="o", ms=5, color=col, label=f"{label} ({len(m)})"))
+        handles += [Line2D([], [], ls="none", marker=marker, ms=5, color="dimgrey", label=shape)
+                    for shape, marker in marker_of.items()]
+        ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.8)
     ax.axvline(1, ls="--", lw=0.6, color="grey")
     ax.axvline(-1, ls="--", lw=0.6, color="grey")
     ax.set_xlabel(xlabel)

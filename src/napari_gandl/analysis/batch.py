@@ -118,7 +118,7 @@ def plot_batch_pca(stages: dict[str, np.ndarray], meta: pd.DataFrame, path, seed
     """PCA of each stage's features: coloured by plate (left) and condition (right)."""
     from matplotlib.figure import Figure
 
-    from napari_gandl.analysis.axes import category_colors
+    from napari_gandl.palettes import category_colors
 
     plates = batch_labels(meta).astype(str)
     cond = (control_labels(meta) if "disease_condition" in meta.columns
@@ -134,7 +134,7 @@ def plot_batch_pca(stages: dict[str, np.ndarray], meta: pd.DataFrame, path, seed
         xy = PCA(n_components=2, random_state=seed).fit_transform(_standardise(np.asarray(X)[idx]))
         for ax, labels, what in ((row[0], plates[idx], "plate"), (row[1], cond[idx], "condition")):
             cats = sorted(pd.unique(labels))
-            for cat, col in zip(cats, category_colors(len(cats))):
+            for cat, col in zip(cats, category_colors(cats)):
                 m = labels == cat
                 ax.scatter(xy[m, 0], xy[m, 1], s=size, color="lightgrey" if cat == "treated / other" else col,
                            linewidths=0, rasterized=True, label=f"{cat} ({int(m.sum())})")

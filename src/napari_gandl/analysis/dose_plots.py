@@ -14,9 +14,7 @@ import numpy as np
 import pandas as pd
 
 from napari_gandl.analysis.dose import logistic4
-
-#: C+ and C- levels in every dose plot (Okabe-Ito blue and vermillion: colour-blind-safe)
-CPLUS_COLOR, CMINUS_COLOR = "#0072B2", "#D55E00"
+from napari_gandl.palettes import CONTROL_COLORS
 
 
 def draw_levels(ax, fontsize: float = 8) -> None:
@@ -24,7 +22,8 @@ def draw_levels(ax, fontsize: float = 8) -> None:
     from matplotlib.transforms import blended_transform_factory
 
     at_right = blended_transform_factory(ax.transAxes, ax.transData)
-    for y, color, text in ((1, CPLUS_COLOR, "C+ (uninfected) +1"), (-1, CMINUS_COLOR, "C- (infected) −1")):
+    for y, color, text in ((1, CONTROL_COLORS["C+"], "C+ (uninfected) +1"),
+                           (-1, CONTROL_COLORS["C-"], "C- (infected) −1")):
         ax.axhline(y, ls="--", lw=0.8, color=color, zorder=0)
         ax.text(0.99, y, text, transform=at_right, ha="right", va="bottom", fontsize=fontsize, color=color)
 
@@ -53,14 +52,14 @@ def plot_compound(ax, compound: str, curves: pd.DataFrame, points: pd.DataFrame,
     """Every cell type's curve of ``compound`` on ``ax``, labelled with EC50, Hill, q and flags.
 
     Returns ``{Line2D of the dose points: (compound, cell type, doses)}`` (to pick a dose)."""
-    from napari_gandl.analysis.axes import category_colors
+    from napari_gandl.palettes import category_colors
 
     pts = points[points["compound"] == compound]
     cells = sorted(pts["cell_type"].unique())
     fits = curves[curves["compound"] == compound].set_index("cell_type")
     draw_levels(ax)
     pickable = {}
-    for color, cell in zip(category_colors(max(len(cells), 1)), cells):
+    for color, cell in zip(category_colors(cells), cells):
         p = pts[pts["cell_type"] == cell]
         fit = fits.loc[cell] if cell in fits.index and fits.loc[cell, "status"] == "fitted" else None
         if fit is None:

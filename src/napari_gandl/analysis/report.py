@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from napari_gandl.analysis.axes import fit_c2, fit_e2, plot_space
+from napari_gandl.analysis.axes import color_values, fit_c2, fit_e2, plot_space
 from napari_gandl.analysis.batch import batch_diagnostics, plot_batch_pca
 from napari_gandl.analysis.classify import Task, TaskError, evaluate_task, rxrx19a_tasks
 from napari_gandl.analysis.dose import dose_response, off_manifold
@@ -47,7 +47,7 @@ from napari_gandl.analysis.pages import render
 from napari_gandl.analysis.profile_map import map_report
 from napari_gandl.files import check_output
 from napari_gandl.tables import (
-    EmbeddingTable, TableError, as_str, batch_labels, control_labels, load_embeddings, write_table,
+    EmbeddingTable, TableError, as_str, batch_labels, load_embeddings, write_table,
 )
 
 Progress = Callable[[int, int, str], None]
@@ -236,11 +236,10 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
         xy = e2.transform(table.X)
         scores["e2_on"], scores["e2_off"] = xy[:, 0], xy[:, 1]
         report["spaces"]["E2"] = e2.as_dict()
-        ctrl = control_labels(table.meta)
-        cell = as_str(table.meta, "cell_type") if "cell_type" in table.meta else np.full(len(table), "")
-        lab = np.where(ctrl == "", "treated", np.char.add(np.char.add(ctrl.astype(str), " "), cell.astype(str)))
-        plot_space(xy, np.where(lab == "treated", None, lab), out / "e2.png",
-                   title="E2 (effectiveness) space", other_label="treated")
+        # colour: the condition (the plate map's and the napari docks' colours); shape: the cell type
+        plot_space(xy, color_values(table.meta, np.arange(len(table)), "condition")[0], out / "e2.png",
+                   title="E2 (effectiveness) space",
+                   marker_by=as_str(table.meta, "cell_type") if "cell_type" in table.meta else None)
         report["files"]["e2"] = "e2.png"
     except (TaskError, TableError) as exc:
         report["skipped"]["E2 space"] = str(exc)
@@ -250,10 +249,8 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
         xy2 = c2.transform(src.X)
         scores["c2_on"], scores["c2_off"] = xy2[:, 0], xy2[:, 1]
         report["spaces"]["C2"] = c2.as_dict()
-        cond = control_labels(src.meta) if "disease_condition" in src.meta else np.full(len(src), "")
-        lab2 = np.char.add(np.char.add(as_str(src.meta, "cell_type").astype(str), " "),
-                           np.where(cond == "", "treated", cond).astype(str))
-        plot_space(xy2, lab2, out / "c2.png", title="C2 (cell model) space")
+        plot_space(xy2, color_values(src.meta, np.arange(len(src)), "condition")[0], out / "c2.png",
+                   title="C2 (cell model) space", marker_by=as_str(src.meta, "cell_type"))
         report["files"]["c2"] = "c2.png"
     except (TaskError, TableError) as exc:
         report["skipped"]["C2 space"] = str(exc)

@@ -129,7 +129,7 @@ class PlateMap:
         """Colour every well by ``column``: the most frequent value of a category, the mean of a number."""
         from matplotlib import colormaps
 
-        from napari_gandl.analysis.axes import category_colors
+        from napari_gandl.palettes import category_colors
 
         frame = self.table.frame
         if column not in frame.columns:
@@ -168,7 +168,7 @@ class PlateMap:
             categories = sorted(counts.index, key=float)
         else:
             categories = list(counts.index)
-        palette = category_colors(len(categories))
+        palette = category_colors(categories)  # a condition has the same colour in every plot
         colour_of = {c: tuple(palette[i]) for i, c in enumerate(categories)}
         code_colours = np.array([colour_of.get(name, MISSING) for name in names])  # last row: missing
         rgba = code_colours[modes]
