@@ -54,6 +54,19 @@ def test_lint_imports_catches_an_upward_import(tmp_path):
     assert "napari_gandl.plate is not allowed to import napari_gandl.analysis" in result.stdout
 
 
+def test_architecture_doc_names_every_layer():
+    """docs/architecture.md's table names every part the import-linter layers declare, bottom layer first."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    table = (ROOT / "docs" / "architecture.md").read_text().split("| layer | parts |")[1]
+    positions = [[table.find(f"`{part.strip()}`") for part in layer.split("|")]
+                 for layer in reversed(contract["layers"])]
+    assert all(-1 not in layer for layer in positions), positions
+    assert all(max(low) < min(high) for low, high in zip(positions, positions[1:]))
+
+
 def test_no_source_file_over_600_lines():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 600}
