@@ -227,7 +227,8 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
             kind = "numeric" if len(np.unique(num[np.isfinite(num)])) > 12 or log_color else "categorical"
         except (ValueError, TypeError):
             kind = "categorical"
-    fig = Figure(figsize=(6, 4.8), dpi=110, layout="constrained")
+    # categories: wider, for the legend beside the plot
+    fig = Figure(figsize=(6 if kind == "numeric" else 8.4, 4.8), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     size = float(np.clip(3e4 / max(len(c), 1), 0.5, 12))
     if kind == "numeric":
@@ -253,9 +254,12 @@ def plot_space(coords: np.ndarray, color_by: Sequence | np.ndarray, path=None, t
                 ax.scatter(c[at, 0], c[at, 1], s=size, color=col, marker=marker_of.get(shape, "o"),
                            rasterized=True, linewidths=0)
             handles.append(Line2D([], [], ls="none", marker="o", ms=5, color=col, label=f"{label} ({len(m)})"))
-        handles += [Line2D([], [], ls="none", marker=marker, ms=5, color="dimgrey", label=shape)
+        # the shapes as outlines, so that none reads as a colour (grey is compound-treated)
+        handles += [Line2D([], [], ls="none", marker=marker, ms=5, mfc="none", mec="black", label=shape)
                     for shape, marker in marker_of.items()]
-        ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.8)
+        # beside the plot, never over its points
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  frameon=False)
     ax.axvline(1, ls="--", lw=0.6, color="grey")
     ax.axvline(-1, ls="--", lw=0.6, color="grey")
     ax.set_xlabel(xlabel)
