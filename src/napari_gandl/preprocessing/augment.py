@@ -10,7 +10,13 @@ colour-space or hue assumptions.
   canonical orientation),
 * integer translation with zero padding (background is dark),
 * per-stain intensity jitter: an independent gain and offset per channel
-  (staining and exposure vary between wells and plates).
+  (staining and exposure vary between wells and plates),
+* Gaussian blur (focus varies between sites), the same for every stain of an
+  image and applied to each stain on its own.
+
+:func:`random_resized_crops` cuts views of a batch for the self-supervised
+methods (DINO's global and local crops): a random square of each image,
+resampled to a given size, every stain with the same square.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from napari_gandl.config import Config
 
-__all__ = ["AugmentConfig", "augment"]
+__all__ = ["AugmentConfig", "augment", "gaussian_blur", "random_resized_crops"]
 
 
 @dataclass
@@ -32,6 +39,7 @@ class AugmentConfig(Config):
     translate: float = 0.125  # max shift as a fraction of the image size
     gain: float = 0.2  # per-stain gain ~ exp(N(0, gain))
     offset: float = 0.1  # per-stain offset ~ N(0, offset) (images are ~[-1, 1])
+    blur: float = 0.0  # Gaussian blur with sigma ~ U(0, blur) pixels (0: off)
 
 
     @property
@@ -75,6 +83,9 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | No
         x = x.gather(2, ys.view(n, 1, h, 1).expand(n, c, h, w))
         x = x.gather(3, xs.view(n, 1, 1, w).expand(n, c, h, w))
         x = x * valid.to(x.dtype) + (-1.0) * (~valid).to(x.dtype)  # pad with "black"
+    if cfg.blur > 0:
+        sigma = torch.rand(n, device=dev, generator=generator) * cfg.blur
+        x = gaussian_blur(x, sigma * _mask(n, p, dev, generator).view(n).to(sigma.dtype))
     if cfg.gain > 0 or cfg.offset > 0:
         on = _mask(n, p, dev, generator).view(n, 1)
         g = torch.exp(torch.randn(n, c, device=dev, generator=generator) * cfg.gain)
@@ -84,3 +95,47 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | No
         # gain about the background level (-1) so dark stays dark
         x = (x + 1.0) * g.view(n, c, 1, 1).to(x.dtype) - 1.0 + o.view(n, c, 1, 1).to(x.dtype)
     return x
+
+
+# gaussian_blur and random_resized_crops are torch's conv2d and grid_sample with a kernel or a
+# sampling grid per image, like the ops above: torchvision's versions do not load with the CPU
+# torch wheel (see comparators/densenet.py), and kornia would be a dependency for two ops.
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Blur each image of ``[N, C, H, W]`` by its own Gaussian ``sigma[N]`` (pixels; 0 leaves it
+    as it is), each stain on its own, edges reflected; differentiable in ``x``."""
+    n, c, h, w = x.shape
+    radius = int(torch.ceil(3 * sigma.max()).item()) if len(sigma) else 0
+    radius = min(radius, (min(h, w) - 1) // 2)
+    if radius < 1:
+        return x
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    s = sigma.to(x.dtype).clamp(min=1e-6).view(n, 1)
+    kernel = torch.exp(-0.5 * (offsets.view(1, -1) / s) ** 2)
+    kernel = torch.where(sigma.view(n, 1) > 0, kernel, (offsets == 0).to(x.dtype).expand(n, -1))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, dim=0)  # one per image and stain
+    k = 2 * radius + 1
+    out = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(out, kernel.view(n * c, 1, 1, k), groups=n * c)
+    out = F.conv2d(out, kernel.view(n * c, 1, k, 1), groups=n * c)
+    return out.view(n, c, h, w)
+
+
+def random_resized_crops(x: torch.Tensor, size: int, scale=(0.4, 1.0),
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """One random square crop of each image of ``[N, C, H, W]``, resampled (bilinear) to
+    ``size`` x ``size``: its area is a fraction in ``scale`` of the image's, it lies wholly
+    inside the image, and every stain of an image is cut the same way."""
+    n = x.shape[0]
+    dev = x.device
+    lo, hi = float(scale[0]), float(scale[1])
+    area = lo + (hi - lo) * torch.rand(n, device=dev, generator=generator)
+    side = area.sqrt()  # as a fraction of the image's side
+    centre = (torch.rand(n, 2, device=dev, generator=generator) * 2 - 1) * (1 - side).view(n, 1)
+    theta = torch.zeros(n, 2, 3, device=dev, dtype=x.dtype)
+    theta[:, 0, 0] = side
+    theta[:, 1, 1] = side
+    theta[:, :, 2] = centre
+    grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
