@@ -1,4 +1,4 @@
-"""`gandl train --method`: the comparators trained from the command line, with progress,
+"""`gandl train --method`: the comparators, DINO and MAE trained from the command line, with progress,
 resume, and a run folder that `gandl embed --method` reads."""
 
 from __future__ import annotations
@@ -20,28 +20,32 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def test_train_convae_resume_then_embed(sample_plate, tmp_path, capsys):
-    run = tmp_path / "convae-run"
-    train = ["train", str(sample_plate), "--out", str(run), "--method", "convae", "--device", "cpu"]
+@pytest.mark.parametrize("method,dim", [("convae", 256), ("dino", 256), ("mae", 192)])
+def test_train_resume_then_embed(sample_plate, tmp_path, capsys, method, dim):
+    run = tmp_path / f"{method}-run"
+    train = ["train", str(sample_plate), "--out", str(run), "--method", method, "--device", "cpu"]
     assert main([*train, "--kimg", "0.032", "--seed", "2"]) == 0
     out = capsys.readouterr()
     assert out.out.strip() == str(run)
     assert "done: 0.03 kimg" in out.err and "100%" in out.err  # the progress bar
-    ckpt = load_tile_checkpoint("convae", run)
+    ckpt = load_tile_checkpoint(method, run)
     assert ckpt["nimg"] == 32 and ckpt["config"]["seed"] == 2
 
     # a second start refuses to overwrite it; --resume continues the image count
     assert main([*train, "--kimg", "0.064"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main([*train, "--kimg", "0.064", "--resume"]) == 0
-    assert load_tile_checkpoint("convae", run)["nimg"] == 64
+    assert load_tile_checkpoint(method, run)["nimg"] == 64
+    losses = pd.read_csv(run / "losses.csv")
+    assert losses["step"].tolist() == [1, 2] and losses["loss"].notna().all()
+    assert (run / "samples" / "preview_latest.png").is_file() == (method == "mae")  # its reconstructions
 
-    emb = tmp_path / "convae.parquet"
-    assert main(["embed", str(sample_plate), "--method", "convae", "--checkpoint", str(run),
+    emb = tmp_path / f"{method}.parquet"
+    assert main(["embed", str(sample_plate), "--method", method, "--checkpoint", str(run),
                  "--out", str(emb), "--device", "cpu"]) == 0
     table = pd.read_parquet(emb)
-    features = feature_columns(256)
-    assert len(table) > 0 and f"{FEATURE_PREFIX}256" not in table.columns
+    features = feature_columns(dim)
+    assert len(table) == 100 and f"{FEATURE_PREFIX}{dim}" not in table.columns
     assert table[features].notna().all().all()
 
 

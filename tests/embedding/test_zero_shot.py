@@ -83,3 +83,47 @@ def test_analyse_reads_rxrx1_metadata(rxrx1, tmp_path, capsys):
     assert sum(task["n_sites"].values()) == 24  # the negative and positive control wells, 6 per cell type
     assert "control wells" in task["description"]
     assert report["normalise"] == "centerscale"  # fitted on the negative_control (siRNA EMPTY) wells
+
+
+def _tiny_mae_run(plate_root, out):
+    """A few steps of a small channel-agnostic MAE on the plate."""
+    from napari_gandl.comparators import mae
+    from napari_gandl.comparators.tiles import iterate_tile_training
+
+    network = dict(mae.DEFAULTS["network"], dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=2)
+    defaults = {**mae.DEFAULTS, "resolution": 32, "batch": 8, "network": network}
+    list(iterate_tile_training("mae", mae.build, defaults, open_plate(plate_root), out, kimg=0.016, device="cpu"))
+    return out
+
+
+def test_rxrx19a_mae_embeds_rxrx1_by_stain_name(rxrx1, sample_plate, tmp_path, capsys):
+    run = _tiny_mae_run(sample_plate, tmp_path / "mae19a")
+    out = tmp_path / "zero-shot-mae.parquet"
+    embed = ["embed", str(rxrx1), "--method", "mae", "--checkpoint", str(run), "--out", str(out)]
+    assert main(embed) == 2
+    assert "--stain-map auto" in capsys.readouterr().err and not out.exists()  # MitoTracker: never seen
+    assert main([*embed, "--stain-map", "auto"]) == 0
+    table = pd.read_parquet(out)
+    cols = feature_columns(32)
+    assert len(table) == 48 and np.isfinite(table[cols]).all().all()
+    plate = open_plate(rxrx1)
+    embedder = load_embedder("mae", run, plate, "cpu")
+    images = np.stack([plate.read_site(s) for s in (0, 30)])
+    np.testing.assert_allclose(table[cols].to_numpy()[[0, 30]], embedder.embed_sites(images[:, [0, 1, 2, 3, 5]]),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_rxrx1_mae_embeds_a_plate_without_mitotracker(rxrx1, sample_plate, tmp_path, capsys):
+    """What GAN-DL cannot (test_a_stain_the_plate_lacks_is_named): the RxRx19a-like plate lacks
+    the 6-stain model's MitoTracker; the MAE embeds its five stains, each by its name."""
+    run = _tiny_mae_run(rxrx1, tmp_path / "mae-rxrx1")
+    out = tmp_path / "mae.parquet"
+    assert main(["embed", str(sample_plate), "--method", "mae", "--checkpoint", str(run), "--out", str(out)]) == 0
+    table = pd.read_parquet(out)
+    cols = feature_columns(32)
+    assert len(table) == 100 and np.isfinite(table[cols]).all().all()
+    plate = open_plate(sample_plate)
+    embedder = load_embedder("mae", run, plate, "cpu")
+    assert embedder.stain_ids == [0, 1, 2, 3, 5]  # w5 WGA is the model's w6 WGA
+    np.testing.assert_allclose(table[cols].to_numpy()[:2], embedder.embed_sites(np.stack(
+        [plate.read_site(s) for s in (0, 1)])), rtol=1e-4, atol=1e-5)

@@ -1,14 +1,26 @@
-"""What the tile-trained comparators (ConvAE, SimCLR) share: the residual encoder, the
-run config, and the training loop with checkpoints and resume.
+"""What the tile-trained methods (ConvAE, SimCLR, DINO, MAE) share: the residual encoder, the
+run config, and the training loop with checkpoints, resume and ``losses.csv``.
 
 A method supplies a network with ``loss(batch, aug) -> scalar`` (``aug``
 augments a batch) and ``embed(tiles) -> (n, dim)``, and its own defaults,
-augmentation included. Training draws random training-resolution crops of
+augmentation included.  A network may also have
+
+* ``after_step(fraction)``: called after every optimiser step with the share of
+  the run done (DINO moves its teacher there);
+* ``LOG_FIELDS`` and a ``log`` dict its ``loss`` fills: more columns of
+  ``losses.csv`` and of the progress dicts;
+* ``preview(tiles, generator) -> (n, C, r, r)``: normalised images that show
+  what it learns (MAE's reconstructions), drawn into ``samples/`` at every
+  checkpoint and sent with the progress when asked.
+
+Only parameters that require a gradient are optimised (a teacher moved by
+``after_step`` is not).  Training draws random training-resolution crops of
 normalised sites, as GAN-DL does (:class:`TileSampler`, per-stain normaliser
 fitted on the plate), and keeps a checkpoint of state_dicts + JSON
 (:mod:`napari_gandl.torch_utils.checkpoint`: atomic write,
 ``torch.load(weights_only=True)``) every ``snapshot_seconds`` and at the end,
-so a killed run resumes where its last checkpoint left it.
+so a killed run resumes where its last checkpoint left it; the rows of
+``losses.csv`` written after that checkpoint are dropped when it resumes.
 """
 
 from __future__ import annotations
@@ -25,15 +37,18 @@ from torch import nn
 
 from napari_gandl.config import Config
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
+from napari_gandl.plate.display import save_grid
 from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from napari_gandl.torch_utils.device import resolve_device
 from napari_gandl.torch_utils.optim import Adam
 from napari_gandl.torch_utils.rng import load_rng_state, save_rng_state
-from napari_gandl.torch_utils.runs import RunLength, TrainingDiverged
+from napari_gandl.torch_utils.runs import RunLength, TrainingDiverged, append_row, drop_rows_after
 
 DEFAULT_MINUTES = 10.0  # GAN-DL's quick preset budget
+LOSS_FIELDS = ["step", "kimg", "loss", "img_per_s", "elapsed_s"]  # of losses.csv, then the network's own
+PREVIEW_TILES = 8  # fixed tiles whose preview is drawn
 
 
 @dataclass
@@ -100,11 +115,15 @@ def load_tile_checkpoint(name: str, source):
 
 def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.Module], defaults: dict,
                           plate, out_dir, minutes=None, kimg=None, device="auto", resume=False,
-                          seed=0) -> Iterator[dict]:
+                          seed=0, samples_every_s: float | None = None) -> Iterator[dict]:
     """Train ``build(n_stains, cfg)`` on random tiles of ``plate``; yields progress dicts.
 
     Each dict: ``step, kimg, nimg, loss, img_per_s, elapsed_s, fraction,
-    eta_s, checkpoint`` (path written at this step or None) and ``done``.
+    eta_s, checkpoint`` (path written at this step or None), ``done`` and the
+    network's ``LOG_FIELDS``; every step is a row of ``losses.csv``.  With
+    ``samples_every_s`` and a network that previews, the first dict, the last
+    and one at most every that many seconds carry ``samples``: the preview in
+    the plate's intensity units.
     Closing the generator stops after writing a checkpoint.  With
     ``resume`` an existing run continues (its length may only grow).
     """
@@ -145,25 +164,52 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
                           Normalizer.from_dict(cfg.normalizer))
     aug_cfg = AugmentConfig.from_dict(cfg.augment)
     net = build(plate.n_channels, cfg).to(dev)
-    opt = Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    opt = Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999))
     nimg, step, elapsed = 0, 0, 0.0
+    loss_csv = out_dir / "losses.csv"
     if ckpt is not None:
         net.load_state_dict(ckpt["net"])
         opt.load_state_dict(ckpt["opt"])
         nimg, step, elapsed = int(ckpt["nimg"]), int(ckpt["step"]), float(ckpt["elapsed_s"])
         load_rng_state(ckpt["rng"], np_rng)
+        drop_rows_after(loss_csv, nimg / 1000)  # steps after the checkpoint are trained again
+    else:
+        loss_csv.unlink(missing_ok=True)  # of an earlier run killed before its first checkpoint
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    fields = LOSS_FIELDS + list(getattr(net, "LOG_FIELDS", ()))
+    preview = getattr(net, "preview", None)
+    if preview is not None:  # fixed tiles, from their own random streams: training's stay as they are
+        preview_tiles = sampler.sample(PREVIEW_TILES, np.random.default_rng(1)).to(dev)
+        colours = [stain.color for stain in plate.stains]
+
+    def previewed() -> np.ndarray:
+        net.eval()
+        with torch.no_grad():
+            return preview(preview_tiles, torch.Generator(dev).manual_seed(1)).float().cpu().numpy()
 
     def fraction() -> float:
         return RunLength(cfg.kimg, cfg.minutes).fraction(nimg, elapsed)
 
     def save() -> Path:
-        return save_checkpoint(ckpt_path, {
+        path = save_checkpoint(ckpt_path, {
             "format": fmt, "net": net.state_dict(), "opt": opt.state_dict(), "nimg": nimg,
             "step": step, "elapsed_s": elapsed, "rng": save_rng_state(np_rng), "config": cfg.to_dict()})
+        if preview is not None:
+            images = previewed()
+            save_grid(images, colours, out_dir / "samples" / f"preview{nimg // 1000:06d}.png", cols=PREVIEW_TILES)
+            save_grid(images, colours, out_dir / "samples" / "preview_latest.png", cols=PREVIEW_TILES)
+        return path
 
-    last_save = time.time()
+    def samples(row: dict, last_sent: list) -> dict:
+        """``row`` with the preview (plate intensity units) when one is due."""
+        if preview is not None and samples_every_s is not None and (
+                row["done"] or not last_sent or time.time() - last_sent[0] >= samples_every_s):
+            row["samples"] = Normalizer.from_dict(cfg.normalizer).inverse(previewed())
+            last_sent[:] = [time.time()]
+        return row
+
+    last_save, last_sent = time.time(), []
     try:
         while fraction() < 1.0:
             t0 = time.perf_counter()
@@ -178,17 +224,20 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
             opt.step()
             dt = time.perf_counter() - t0
             nimg, step, elapsed = nimg + cfg.batch, step + 1, elapsed + dt
+            if hasattr(net, "after_step"):
+                net.after_step(fraction())
             written = None
             if time.time() - last_save >= cfg.snapshot_seconds and fraction() < 1.0:
                 written, last_save = save(), time.time()
-            rate = cfg.batch / max(dt, 1e-9)
             frac = fraction()
-            yield {"step": step, "kimg": nimg / 1000, "nimg": nimg, "loss": float(loss.detach()),
-                   "img_per_s": rate, "elapsed_s": elapsed, "fraction": frac,
-                   "eta_s": elapsed * (1 - frac) / max(frac, 1e-9),
+            row = {"step": step, "kimg": nimg / 1000, "nimg": nimg, "loss": float(loss.detach()),
+                   **getattr(net, "log", {}), "img_per_s": cfg.batch / max(dt, 1e-9), "elapsed_s": elapsed,
+                   "fraction": frac, "eta_s": elapsed * (1 - frac) / max(frac, 1e-9),
                    "checkpoint": str(written) if written else None, "done": False}
+            append_row(loss_csv, fields, row)
+            yield samples(row, last_sent)
     except GeneratorExit:  # closed by the caller (Stop button, Ctrl-C): keep what was trained
         save()
         raise
-    yield {"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed, "fraction": 1.0,
-           "eta_s": 0.0, "checkpoint": str(save()), "done": True}
+    yield samples({"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed, "fraction": 1.0,
+                   "eta_s": 0.0, "checkpoint": str(save()), "done": True}, last_sent)

@@ -38,6 +38,8 @@ class MethodSpec:
         as :func:`napari_gandl.gan.iterate_training` yields them; ``None`` for
         methods without training.
     needs_weights : whether ``load`` needs a ``source``.
+    preview : what the images of its training preview show (e.g. "reconstructions"), when its
+        ``train`` takes ``samples_every_s`` and then sends ``samples`` with its progress; "" when none.
     """
 
     name: str
@@ -45,6 +47,7 @@ class MethodSpec:
     train: Callable[..., Iterator[dict]] | None = None
     needs_weights: bool = False
     help: str = ""
+    preview: str = ""
 
 
 METHODS: dict[str, MethodSpec] = {}

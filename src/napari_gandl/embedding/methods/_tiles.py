@@ -1,4 +1,4 @@
-"""Embedders over trained tile networks (ConvAE, SimCLR): a site's embedding is its
+"""Embedders over trained tile networks (ConvAE, SimCLR, DINO, MAE): a site's embedding is its
 tiles' features averaged, tiles at the training resolution covering the site, as GAN-DL's."""
 
 from __future__ import annotations
@@ -36,15 +36,20 @@ class TileEmbedder(Embedder):
         for i, img in enumerate(images):
             tiles = torch.from_numpy(site_tiles(self.normalizer(downsample(img, self.scale)),
                                                 self.cfg.resolution))
-            feats = [self.net.embed(tiles[s:s + self.tile_batch].to(self.device)).double().cpu()
+            feats = [self.features(tiles[s:s + self.tile_batch].to(self.device)).double().cpu()
                      for s in range(0, len(tiles), self.tile_batch)]
             out[i] = torch.cat(feats).mean(0).numpy()
         return out
 
+    def features(self, tiles: torch.Tensor) -> torch.Tensor:
+        """``(t, len(stains), r, r)`` normalised tiles -> ``(t, dim)``."""
+        return self.net.embed(tiles)
+
 
 def load_tile_run(name: str, build: Callable[[int, TileTrainConfig], nn.Module], source, device="auto",
-                  ) -> TileEmbedder:
-    """Load a run folder (or its checkpoint.pt) written by :func:`iterate_tile_training`."""
+                  embedder: type[TileEmbedder] = TileEmbedder) -> TileEmbedder:
+    """Load a run folder (or its checkpoint.pt) written by :func:`iterate_tile_training` as an
+    ``embedder``."""
     if source is None:
         raise CheckpointError(
             f"{name} embeds with a model trained on a plate: pass its run folder (written by "
@@ -57,4 +62,4 @@ def load_tile_run(name: str, build: Callable[[int, TileTrainConfig], nn.Module],
         net.load_state_dict(ckpt["net"])
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{ckpt.path} does not match its own network config: {exc}") from None
-    return TileEmbedder(name, net.to(device), cfg, device)
+    return embedder(name, net.to(device), cfg, device)
