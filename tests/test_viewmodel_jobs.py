@@ -91,6 +91,24 @@ def test_method_training_job_close_writes_the_checkpoint(sample_plate, tmp_path)
     assert done.is_set() and load_tile_checkpoint("convae", tmp_path / "run")["nimg"] == 32
 
 
+def test_mae_training_job_sends_its_reconstructions_after_a_setup_row(sample_plate, tmp_path):
+    from napari_gandl.comparators.tiles import load_tile_checkpoint
+    from napari_gandl.viewmodels import training
+
+    assert [training.preview_name(m) for m in ("gandl", "mae", "dino")] == ["GAN samples", "mae reconstructions", ""]
+    stop, done = threading.Event(), threading.Event()
+    job = training.method_job("mae", sample_plate, tmp_path / "run", 30.0, "cpu", False, stop, done,
+                              samples_every_s=0.0)
+    setup = next(job)  # before the first preview: the dock builds its layers
+    assert setup["setup"] and setup["shape"] == (5, 3 * 66 - 2, 8 * 66 - 2) and setup["data_scale"] == 1
+    first = next(job)
+    assert first["nimg"] == 32 and first["samples"].shape == setup["shape"]
+    stop.set()
+    rest, _ = run_to_end(job)
+    assert rest[-1]["done"] and "samples" not in rest[-1] and done.is_set()
+    assert load_tile_checkpoint("mae", tmp_path / "run")["nimg"] == rest[-1]["nimg"]
+
+
 # --------------------------------------------------------------------------- embedding
 
 

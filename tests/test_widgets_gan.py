@@ -235,6 +235,59 @@ def test_train_simclr_from_the_dock_progress_stop_resume(viewer, qtbot, tmp_path
     assert load_tile_checkpoint("simclr", run)["nimg"] == resumed[-1]["nimg"]
 
 
+@pytest.mark.parametrize("method,dim", [("dino", 256), ("mae", 192)])
+def test_train_dino_and_mae_from_the_dock_stop_resume_then_embed(viewer, qtbot, tmp_path, sample_plate, method, dim):
+    """DINO and MAE train through the dock (MAE with its live reconstructions), stop, resume with one
+    losses.csv row per step, and the Embed dock embeds the plate with the run."""
+    from napari_gandl._viewer import site_table
+    from napari_gandl._widgets.embed import EmbedWidget
+
+    run = tmp_path / f"{method}-run"
+    w = train_widget(viewer, run, minutes=30.0)
+    w.method.value = method
+    assert w.preset.native.isHidden() and w.refresh_s.native.isHidden() == (method == "dino")
+    click(w.start_button)
+    rows = w.progress_rows
+    trained = lambda: [r for r in rows if not r.get("setup")]  # noqa: E731
+    qtbot.waitUntil(lambda: len(trained()) >= 2, timeout=90_000)
+    click(w.stop_button)
+    wait_idle(qtbot, w.start_button)
+    steps = [r for r in trained() if not r["done"]]
+    assert [r["nimg"] for r in steps] == [32 * (i + 1) for i in range(len(steps))]
+    stopped_at = load_tile_checkpoint(method, run)["nimg"]
+    assert stopped_at == rows[-1]["nimg"] == steps[-1]["nimg"] and "stopped at" in w.status.value
+    previews = [layer for layer in viewer.layers if layer.name.startswith(f"{method} reconstructions")]
+    if method == "mae":  # tiles, what the encoder saw, the reconstructions: 3 rows of 8 tiles of 64 px
+        assert rows[0]["setup"] and len(previews) == 5 and previews[0].name == "mae reconstructions · w1 Hoechst (nuclei)"
+        assert previews[0].data.shape == (3 * 66 - 2, 8 * 66 - 2) and w.sample_refreshes >= 1
+    else:
+        assert not previews and not rows[0].get("setup")
+    assert "GAN-DL losses" not in viewer.window.dock_widgets
+
+    click(w.resume_button)
+    resumed = w.progress_rows
+    qtbot.waitUntil(lambda: len([r for r in resumed if not r.get("setup")]) >= 1, timeout=90_000)
+    click(w.stop_button)
+    wait_idle(qtbot, w.start_button)
+    resumed = [r for r in resumed if not r.get("setup")]
+    assert resumed[0]["nimg"] == stopped_at + 32 and resumed[-1]["done"]
+    total = load_tile_checkpoint(method, run)["step"]
+    assert pd.read_csv(run / "losses.csv")["step"].tolist() == list(range(1, total + 1))
+
+    e = EmbedWidget(viewer)
+    viewer.window.add_dock_widget(e)
+    e.method.value = method
+    e.run_dir.value = str(run)
+    e.device.value = "cpu"
+    click(e.embed_button)
+    wait_idle(qtbot, e.embed_button, timeout=120_000)
+    cols = [f"f{i:03d}" for i in range(dim)]
+    sites = site_table(viewer)
+    assert sites.embedding_columns == cols
+    ref = embed_plate(sample_plate, method, source=run, device="cpu")
+    np.testing.assert_allclose(sites.frame[cols].to_numpy(), ref[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_failing_worker_notifies_and_reenables_buttons(viewer, qtbot, tmp_path, notifications):
     run = tmp_path / "broken"
     run.mkdir()

@@ -3,10 +3,11 @@
 
 Thin: the training jobs are the view-model's (``viewmodels.training.train_job``
 for GAN-DL, ``method_job`` for the registry's other trainable methods: ConvAE,
-SimCLR), run in a generator ``thread_worker``. The GUI thread only receives
+SimCLR, DINO, MAE), run in a generator ``thread_worker``. The GUI thread only receives
 their progress dicts:
-a napari progress bar (images seen, ETA) and, for GAN-DL, a live grid of
-generated cells as one additive image layer per stain and a docked loss plot. Stop asks the
+a napari progress bar (images seen, ETA), a live preview grid as one additive image layer
+per stain (GAN-DL's generated cells, MAE's reconstructions) and, for GAN-DL, a docked loss
+plot. Stop asks the
 training loop to stop at its next step; it then writes its checkpoint, so a
 stopped run always resumes. Closing the viewer stops training the same way
 and waits for the checkpoint.
@@ -31,7 +32,6 @@ from napari_gandl._widgets.common import device_choices, docked_figure, remember
 if TYPE_CHECKING:
     import napari
 
-SAMPLES_LAYER = "GAN samples"
 LOSS_DOCK = "GAN-DL losses"
 GUI_SWITCH_INTERVAL_S = 0.001
 RESOLUTIONS = ["preset", "32", "64", "128", "256", "512"]
@@ -113,15 +113,17 @@ class TrainWidget(Container):
         self._last_draw = 0.0
         self._t0 = None
         self._layout: dict = {}
-        self._run_title = ""
+        self._run_title, self._gan, self._preview = "", True, model.preview_name(model.GAN_METHOD)
         self._show_method_controls()
 
     # ----------------------------------------------------------------- inputs
     def _show_method_controls(self):
-        """Preset, resolution and sample preview are GAN-DL's: shown only when it is chosen."""
+        """Preset and resolution are GAN-DL's, the preview interval is that of a method with a
+        preview: shown only when they apply."""
         gan = model.is_gan(self.method.value)
-        for control in (self.preset, self.resolution, self.refresh_s):
+        for control in (self.preset, self.resolution):
             control.visible = gan
+        self.refresh_s.visible = bool(model.preview_name(self.method.value))
 
     @property
     def _title(self) -> str:
@@ -199,7 +201,7 @@ class TrainWidget(Container):
         self._metrics = []
         self.last_progress = None
         self.progress_rows = []
-        self._run_title = title
+        self._run_title, self._gan, self._preview = title, gan, model.preview_name(self.method.value)
         self._open_progress(title)
         self.stop_button.enabled = True
         self._scale_note = ""
@@ -214,7 +216,7 @@ class TrainWidget(Container):
                    float(self.refresh_s.value), self._gui_ready)
         else:
             job = (model.method_job, self.method.value, plate, run, float(self.minutes.value), self.device.value,
-                   resume, self._stop_event, self._job_done)
+                   resume, self._stop_event, self._job_done, float(self.refresh_s.value), self._gui_ready)
         self.worker = start_worker(
             *job,
             buttons=[self.start_button, self.resume_button, self.method],  # the method stays fixed while it trains
@@ -317,7 +319,8 @@ class TrainWidget(Container):
         for layer in self._sample_layers(len(zeros)):
             self._viewer.layers.remove(layer)
         steps = [lambda c=c: self._add_sample_layer(c, zeros[c]) for c in range(len(zeros))]
-        steps.append(lambda: self._draw_losses(force=True))
+        if self._gan:
+            steps.append(lambda: self._draw_losses(force=True))
 
         def next_step():
             if self._closing or not steps:
@@ -327,7 +330,7 @@ class TrainWidget(Container):
                 steps.pop(0)()
             except Exception as exc:  # noqa: BLE001 - never leave the worker waiting
                 steps.clear()
-                show_error(f"GAN-DL training: could not show the samples: {exc}")
+                show_error(f"{self._run_title}: could not show the preview: {exc}")
             QTimer.singleShot(0, next_step)
 
         next_step()
@@ -335,8 +338,8 @@ class TrainWidget(Container):
     def _sample_names(self, n_channels: int) -> list[str]:
         stains = self._layout.get("stains") or []
         if len(stains) == n_channels:
-            return [f"{SAMPLES_LAYER} · {s.label}" for s in stains]
-        return [f"{SAMPLES_LAYER} · {c}" for c in range(n_channels)]
+            return [f"{self._preview} · {s.label}" for s in stains]
+        return [f"{self._preview} · {c}" for c in range(n_channels)]
 
     def _sample_layers(self, n_channels: int) -> list:
         return [self._viewer.layers[n] for n in self._sample_names(n_channels) if n in self._viewer.layers]

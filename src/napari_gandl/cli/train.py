@@ -80,7 +80,8 @@ def register(subparsers) -> None:
         "train", help="train a GAN-DL model (StyleGAN2), or another trainable embedding method, on a plate",
         description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
                     "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR. "
-                    "With --method M trains that method instead (checkpoint.pt, config.json; "
+                    "With --method M trains that method instead (checkpoint.pt, config.json, losses.csv, and "
+                    "samples/ for a method with a preview such as mae's reconstructions; "
                     "only --minutes/--kimg, --device, --resume, --seed and --threads apply to it). "
                     "For several processes/GPUs launch with torchrun: "
                     "torchrun --nproc_per_node 2 -m napari_gandl.cli train PLATE --out RUN_DIR",

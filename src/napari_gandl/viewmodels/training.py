@@ -5,7 +5,8 @@ The jobs the dock runs in a worker thread are generators of progress dicts:
 :func:`train_job` trains GAN-DL through ``gan.iterate_training`` (its preset,
 resolution and live samples), :func:`method_job` every other trainable
 registry method through its own ``MethodSpec.train`` generator
-(:func:`train_method`).  Either stops at its next step when its ``stop``
+(:func:`train_method`; with the live preview of a method that has one, such as
+MAE's reconstructions).  Either stops at its next step when its ``stop``
 event is set (writing its checkpoint; a last ``done`` row names it), or when
 the generator is closed (the checkpoint is written all the same).  Besides
 that, this module answers what the dock shows before and beside training: the method
@@ -18,6 +19,7 @@ run's own settings when resuming (from its checkpoint, through the
 
 from __future__ import annotations
 
+import json
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -45,8 +47,19 @@ def method_choices() -> list[str]:
 
 
 def is_gan(method: str) -> bool:
-    """Whether ``method`` trains GAN-DL (preset, resolution, sample previews and loss plot apply)."""
+    """Whether ``method`` trains GAN-DL (preset, resolution and loss plot apply)."""
     return method == GAN_METHOD
+
+
+def preview_name(method: str) -> str:
+    """What the live preview of ``method``'s training shows ("GAN samples", "mae reconstructions");
+    "" for a method without one."""
+    from napari_gandl.embedding.registry import get_method
+
+    if is_gan(method):
+        return "GAN samples"
+    preview = get_method(method).preview
+    return f"{method} {preview}" if preview else ""
 
 
 def default_run_folder(plate_root: Path, method: str) -> Path:
@@ -56,15 +69,18 @@ def default_run_folder(plate_root: Path, method: str) -> Path:
 
 
 def train_method(method: str, plate, run: Path, minutes: float, device: str, resume: bool,
-                 should_stop: Callable[[], bool]) -> Iterator[dict]:
+                 should_stop: Callable[[], bool], samples_every_s: float | None = None) -> Iterator[dict]:
     """Train registry method ``method`` (not GAN-DL), yielding its progress dicts.
 
     When ``should_stop()`` turns true the method's generator is closed, which
-    writes its checkpoint, and a last ``done`` row names that checkpoint.
+    writes its checkpoint, and a last ``done`` row names that checkpoint.  With
+    ``samples_every_s``, a method with a preview sends it that often.
     """
     from napari_gandl.embedding.registry import get_method
 
-    rows = get_method(method).train(plate, run, minutes=minutes, device=device, resume=resume)
+    spec = get_method(method)
+    previews = {"samples_every_s": samples_every_s} if spec.preview and samples_every_s is not None else {}
+    rows = spec.train(plate, run, minutes=minutes, device=device, resume=resume, **previews)
     last = {"nimg": 0, "kimg": 0.0, "fraction": 0.0}
     with closing(rows):  # closing this generator closes the method's, which writes its checkpoint
         for row in rows:
@@ -74,6 +90,7 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
                 return
             if should_stop():
                 rows.close()
+                last = {k: v for k, v in last.items() if k != "samples"}
                 yield {**last, "done": True, "eta_s": 0.0, "checkpoint": str(Path(run) / CHECKPOINT_NAME)}
                 return
 
@@ -108,13 +125,7 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
             (config.resolution, int((config.data or {}).get("scale", 1)))
         grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
         yield {
-            "setup": True,
-            "stains": list(plate.stains),
-            "contrast_limits": plate.contrast_limits(),
-            "pixel_size": plate.pixel_size_um,
-            "plate_width": int(plate.data.shape[-1]),
-            "data_scale": scale,
-            "shape": grid.shape,
+            **_setup_row(plate, scale, grid.shape),
             "history": list(loss_history(out_dir).itertuples(index=False, name=None)) if resume else [],
             "metrics": list(metric_history(out_dir).itertuples(index=False, name=None)) if resume else [],
         }
@@ -131,13 +142,39 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
         done.set()
 
 
+def _setup_row(plate, data_scale: int, shape) -> dict:
+    """What the dock needs to show a preview grid of ``shape`` beside the plate."""
+    return {"setup": True, "stains": list(plate.stains), "contrast_limits": plate.contrast_limits(),
+            "pixel_size": plate.pixel_size_um, "plate_width": int(plate.data.shape[-1]), "data_scale": data_scale,
+            "shape": shape, "history": [], "metrics": []}
+
+
 def method_job(method: str, plate, out_dir, minutes: float, device: str, resume: bool,
-               stop: threading.Event, done: threading.Event) -> Iterator[dict]:
+               stop: threading.Event, done: threading.Event, samples_every_s: float | None = None,
+               gui_ready: threading.Event | None = None) -> Iterator[dict]:
     """A non-GAN method's training for a worker thread: opens the plate, trains, yields progress
     dicts (the last one ``done``, naming the checkpoint, also after ``stop``); ``done`` is set
-    however the job ends."""
+    however the job ends.
+
+    With ``samples_every_s`` and a method with a preview, the preview comes as one tiled
+    ``(C, H, W)`` grid (a row of tiles per kind of image), and the first one is preceded by a
+    ``setup`` dict (as :func:`train_job`'s) after which the job waits for ``gui_ready`` (at most 30 s).
+    """
+    from napari_gandl.comparators.tiles import PREVIEW_TILES
+
     try:
-        yield from train_method(method, _open(plate), out_dir, minutes, device, resume, stop.is_set)
+        plate = _open(plate)
+        set_up = False
+        for row in train_method(method, plate, out_dir, minutes, device, resume, stop.is_set, samples_every_s):
+            if "samples" in row:
+                row = {**row, "samples": tile_grid(row["samples"], cols=PREVIEW_TILES)}
+                if not set_up:
+                    scale = json.loads((Path(out_dir) / "config.json").read_text())["data"].get("scale", 1)
+                    yield _setup_row(plate, int(scale), row["samples"].shape)
+                    if gui_ready is not None:
+                        gui_ready.wait(30.0)
+                    set_up = True
+            yield row
     finally:
         done.set()
 

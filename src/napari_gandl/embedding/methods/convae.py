@@ -13,5 +13,5 @@ NAME = "convae"
 
 register(MethodSpec(
     NAME, load=lambda source, plate, device="auto": load_tile_run(NAME, build, source, device),
-    train=partial(iterate_tile_training, NAME, build, DEFAULTS),
+    train=partial(iterate_tile_training, NAME, build, DEFAULTS), needs_weights=True,
     help="convolutional autoencoder trained on the plate (256-d bottleneck)"))

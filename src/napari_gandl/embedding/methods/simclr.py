@@ -13,5 +13,5 @@ NAME = "simclr"
 
 register(MethodSpec(
     NAME, load=lambda source, plate, device="auto": load_tile_run(NAME, build, source, device),
-    train=partial(iterate_tile_training, NAME, build, DEFAULTS),
+    train=partial(iterate_tile_training, NAME, build, DEFAULTS), needs_weights=True,
     help="SimCLR (contrastive; flips, rotations, shifts, per-stain gain and offset) trained on the plate (256-d)"))
