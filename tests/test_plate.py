@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -170,6 +171,42 @@ def test_opening_reads_only_the_contrast_sample(sample_plate, count_opens):
     assert len(opened) == 5
     assert all("_s1_w" in p for p in opened)
 
+def test_a_stain_slice_decodes_only_its_site_and_stepping_back_decodes_nothing(sample_plate, count_opens):
+    plate = open_plate(sample_plate)
+    with count_opens() as opened:
+        stains = [plate.data[:, c] for c in range(5)]  # the napari layers' data
+        sliced = [stain[57] for stain in stains]
+    assert opened == []  # building and slicing the arrays reads nothing
+    assert all(s.chunksize == (1, 64, 64) for s in stains)
+    with count_opens() as opened:
+        shown = [s.compute() for s in sliced]
+    row = plate.sites.iloc[57]
+    site_files = [(row.experiment, f"Plate{row.plate}", f"{row.well}_s{row.site}_w{c}.png") for c in range(1, 6)]
+    assert sorted({Path(p).parts[-3:] for p in opened}) == site_files
+    for c, tile in enumerate(shown):
+        np.testing.assert_array_equal(tile, plate.read_tile(57, c))
+    with count_opens() as opened:
+        again = plate.data[57].compute()
+    assert opened == []  # decoded tiles are kept
+    np.testing.assert_array_equal(again, np.stack(shown))
+    plate.data[:20].compute()  # 100 other tiles: more than the cache keeps
+    with count_opens() as opened:
+        plate.data[57].compute()
+    assert sorted({Path(p).parts[-3:] for p in opened}) == site_files  # decoded again
+
+
+def test_reopened_folder_shows_its_files_as_they_are_now(plate_copy):
+    from dask.cache import Cache  # napari keeps computed chunks in such a cache, keyed by task name
+
+    row = open_plate(plate_copy).sites.iloc[3]
+    victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w1.png"
+    with Cache(2**28):
+        before = open_plate(plate_copy).data[3, 0].compute()
+        Image.fromarray(np.full((64, 64), 9, np.uint8)).save(victim)
+        after = open_plate(plate_copy).data[3, 0].compute()
+    assert not (before == 9).all() and (after == 9).all()
+
+
 
 def test_tiff_folder_one_site_per_file(tmp_path):
     rng = np.random.default_rng(1)
@@ -183,6 +220,7 @@ def test_tiff_folder_one_site_per_file(tmp_path):
     assert [s.target for s in plate.stains] == ["nuclei", "actin", ""]
     assert plate.data.shape == (3, 3, 40, 50) and plate.data.dtype == np.uint16
     np.testing.assert_array_equal(plate.data[2].compute(), stacks[2])
+    np.testing.assert_array_equal(plate.data[:, 1][2].compute(), stacks[2][1])  # one stain, as napari shows it
 
 
 def test_tiff_channels_last_and_bad_file(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,6 +20,11 @@ STAINS = ["w1 Hoechst (nuclei)", "w2 ConA (endoplasmic reticulum)", "w3 Phalloid
 def tile(root, row, channel):
     path = root / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w{channel}.png"
     return np.asarray(Image.open(path))
+
+
+def site_files(row) -> list[tuple[str, str, str]]:
+    """The last three path parts of a site's five tiles."""
+    return [(row.experiment, f"Plate{row.plate}", f"{row.well}_s{row.site}_w{c}.png") for c in range(1, 6)]
 
 
 def test_get_reader_declines_what_it_cannot_read(tmp_path, sample_plate):
@@ -47,9 +54,13 @@ def test_viewer_opens_plate_as_one_layer_per_stain(make_napari_viewer, sample_pl
     site = len(sites) - 2
     viewer.dims.set_current_step(0, site)
     row = sites.iloc[site]
+    plate = layers[0].metadata["napari_gandl"]["site_table"].plate
     for c, layer in enumerate(layers):
-        shown = np.asarray(layer.data[viewer.dims.current_step[0]])
+        # a dask array of the stain, one chunk per tile, as scripts and other plugins expect
+        assert isinstance(layer.data, da.Array) and layer.data.chunksize == (1, 64, 64)
+        shown = layer.data[viewer.dims.current_step[0]].compute()
         np.testing.assert_array_equal(shown, tile(sample_plate, row, c + 1))
+        np.testing.assert_array_equal(shown, plate.read_tile(site, c))
     assert viewer.screenshot(canvas_only=True).max() > 0  # something is drawn
 
 
@@ -63,7 +74,15 @@ def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_p
     with count_opens() as opened:
         viewer.dims.set_current_step(0, 41)
         viewer.screenshot(canvas_only=True)
-    assert 0 < len(opened) <= 5
+    sites = viewer.layers[0].metadata["napari_gandl"]["site_table"].frame
+    assert sorted({Path(p).parts[-3:] for p in opened}) == site_files(sites.iloc[41])  # that site's, no other
+    with count_opens() as opened:
+        viewer.dims.set_current_step(0, 40)
+        viewer.dims.set_current_step(0, 41)
+        viewer.screenshot(canvas_only=True)
+    # site 40 is decoded; back on 41, its tiles come from the cache
+    assert sorted({Path(p).parts[-3:] for p in opened}) == site_files(sites.iloc[40])
+
 
 
 def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
@@ -74,6 +93,20 @@ def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
     assert len(layers) == 5
     sites = layers[0].metadata["napari_gandl"]["site_table"].frame
     assert (sites["problem"] != "").sum() == 1
+
+def test_corrupt_tile_is_shown_as_zeros_with_a_warning_naming_it(make_napari_viewer, plate_copy):
+    from napari_gandl.plate import PlateWarning
+
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(plate_copy), plugin="napari-gandl")
+    row = layers[0].metadata["napari_gandl"]["site_table"].frame.iloc[10]
+    victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w2.png"
+    victim.write_bytes(victim.read_bytes()[:60])  # truncated after the plate was opened
+    with pytest.warns(PlateWarning, match=victim.name):
+        viewer.dims.set_current_step(0, 10)
+    assert layers[1].data[10].compute().max() == 0
+    np.testing.assert_array_equal(layers[0].data[10].compute(), tile(plate_copy, row, 1))  # the other stains are real
+
 
 
 def test_sample_data(make_napari_viewer, tmp_path, monkeypatch):

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 def plate_layer_data(plate: Plate) -> list[tuple]:
     """Layer data for a plate: one ``(site, y, x)`` image layer per stain.
 
-    Each layer's data is the plate's lazy per-channel view (``Plate.channel``),
-    which napari slices without dask's overhead. Contrast limits come from a
-    few sample sites (napari would otherwise compute them over the whole
-    array, i.e. read the whole plate).
+    Each layer's data is one channel of the plate's lazy dask array
+    (``plate.data[:, c]``): showing a site decodes only its tiles. Contrast
+    limits come from a few sample sites (napari would otherwise compute them
+    over the whole array, i.e. read the whole plate).
     """
     metadata = {"napari_gandl": {"site_table": SiteTable(plate), "root": str(plate.root)}}
     common = {"blending": "additive", "metadata": metadata, "axis_labels": ("site", "y", "x"), "multiscale": False}
@@ -39,7 +39,7 @@ def plate_layer_data(plate: Plate) -> list[tuple]:
         common["units"] = ("", "micrometer", "micrometer")
     limits = plate.contrast_limits()
     return [
-        (plate.channel(c), {**common, "name": stain.label, "colormap": stain_colormap(stain),
+        (plate.data[:, c], {**common, "name": stain.label, "colormap": stain_colormap(stain),
                             "contrast_limits": limits[c]}, "image")
         for c, stain in enumerate(plate.stains)
     ]

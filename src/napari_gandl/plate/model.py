@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
+import uuid
 import warnings
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,10 @@ class PlateWarning(UserWarning):
 # Reads one tile: (site index, channel index) -> 2-D array, or raises TileError.
 TileReader = Callable[[int, int], np.ndarray]
 
+# Decoded tiles kept in memory (64 MiB of 8-bit 1024x1024 tiles: the last dozen RxRx sites), so
+# that stepping back to a site in napari decodes nothing and the contrast sample is not read twice.
+CACHED_TILES = 64
+
 
 def fit_tile(tile: np.ndarray, shape: tuple[int, int], source: str, strict: bool) -> np.ndarray:
     """Check a tile against the plate's tile shape; crop or zero-pad it when not strict."""
@@ -48,88 +52,6 @@ def fit_tile(tile: np.ndarray, shape: tuple[int, int], source: str, strict: bool
     h, w = min(shape[0], tile.shape[0]), min(shape[1], tile.shape[1])
     fitted[:h, :w] = tile[:h, :w]
     return fitted
-
-
-class TileStack:
-    """Array-like ``(site, channel, y, x)`` view over tile files, read on indexing.
-
-    Dask calls ``__getitem__`` once per chunk; each call decodes only the tiles
-    it covers. A small LRU cache keeps the last tiles so that stepping back and
-    forth between sites in napari does not decode them again.
-    """
-
-    def __init__(self, shape, dtype, read_tile: TileReader, cache_tiles: int = 64):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.ndim = 4
-        self._read_tile = read_tile
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self._cache_tiles = cache_tiles
-        self._lock = threading.Lock()
-
-    def tile(self, site: int, channel: int) -> np.ndarray:
-        key = (site, channel)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        tile = self._read_tile(site, channel)
-        with self._lock:
-            self._cache[key] = tile
-            while len(self._cache) > self._cache_tiles:
-                self._cache.popitem(last=False)
-        return tile
-
-    def __getitem__(self, index) -> np.ndarray:
-        """Basic indexing (integers and slices) as numpy does it."""
-        if not isinstance(index, tuple):
-            index = (index,)
-        index = index + (slice(None),) * (4 - len(index))
-        as_slices = tuple(slice(i, i + 1) if isinstance(i, (int, np.integer)) else i for i in index)
-        if not all(isinstance(i, slice) for i in as_slices):
-            raise IndexError("TileStack supports integer and slice indexing only")
-        sites = range(*as_slices[0].indices(self.shape[0]))
-        channels = range(*as_slices[1].indices(self.shape[1]))
-        ys = range(*as_slices[2].indices(self.shape[2]))
-        xs = range(*as_slices[3].indices(self.shape[3]))
-        out = np.zeros((len(sites), len(channels), len(ys), len(xs)), self.dtype)
-        if out.size:
-            for i, s in enumerate(sites):
-                for j, c in enumerate(channels):
-                    out[i, j] = self.tile(s, c)[as_slices[2], as_slices[3]]
-        dropped = tuple(k for k, i in enumerate(index) if isinstance(i, (int, np.integer)))
-        return out.squeeze(axis=dropped) if dropped else out
-
-
-class ChannelTiles:
-    """Array-like ``(site, y, x)`` view of one channel of a TileStack: a napari layer's data.
-
-    Indexing decodes only the tiles it covers (through the stack's cache). napari
-    slices a plain array-like in about 0.1 ms, where slicing the dask array costs
-    25 ms per slice plus 0.3 s for dask's first compute (measured on 1,536 sites,
-    see benchmarks/bench_open.py), and opening a plate slices each layer twice.
-    """
-
-    def __init__(self, stack: TileStack, channel: int):
-        self._stack, self._channel = stack, channel
-        self.shape = (stack.shape[0], *stack.shape[2:])
-        self.dtype = stack.dtype
-        self.ndim = 3
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index) -> np.ndarray:
-        if not isinstance(index, tuple):
-            index = (index,)
-        if len(index) > 3:
-            raise IndexError(f"too many indices for a {self.ndim}-d array")
-        return self._stack[(index[0] if index else slice(None), self._channel, *index[1:])]
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        """Every site of the channel (what numpy asks for): decodes the whole channel."""
-        out = self[:]
-        return out if dtype is None else out.astype(dtype)
 
 
 def _percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:
@@ -164,9 +86,7 @@ class Plate:
     problems: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        self._stack = TileStack(
-            (len(self.sites), len(self.stains), *self.tile_shape), self.dtype, self.read_tile_lenient
-        )
+        self._cached_tile = functools.lru_cache(maxsize=CACHED_TILES)(self.read_tile_lenient)
         self._data = None
 
     @property
@@ -187,24 +107,31 @@ class Plate:
 
     @property
     def data(self) -> da.Array:
-        """Lazy ``(site, channel, y, x)`` array; a chunk is one tile (or one TIFF)."""
-        if self._data is None:
-            import dask.array as da  # imported here: opening a plate in napari does not need dask
+        """Lazy ``(site, channel, y, x)`` dask array; a chunk is one tile (or one TIFF's channels).
 
-            chunks = (1, self.chunk_channels, *self.tile_shape)
-            self._data = da.from_array(
-                self._stack,
-                chunks=chunks,
-                name=f"gandl-plate-{id(self):x}",
+        Computing a slice decodes only the tiles it covers, through the tile cache; a
+        damaged tile comes out as zeros with a PlateWarning naming the file.
+        """
+        if self._data is None:
+            import dask.array as da  # imported here: scripts that only read the site table do not need it
+
+            # A blockwise graph of one function over block indices: slicing it, as napari
+            # does on every step, culls to the chunks it covers without building a task
+            # per tile first (bench_open measures it).
+            channel_chunks = (self.chunk_channels,) * (self.n_channels // self.chunk_channels)
+            self._data = da.map_blocks(
+                self._read_chunk,
+                chunks=((1,) * self.n_sites, channel_chunks, (self.tile_shape[0],), (self.tile_shape[1],)),
+                dtype=self.dtype,
                 meta=np.empty((0, 0, 0, 0), self.dtype),
-                asarray=False,
-                fancy=False,
+                # unique per opened plate: napari's dask cache keys chunks by name
+                name=f"gandl-plate-{uuid.uuid4().hex}",
             )
         return self._data
 
-    def channel(self, channel: int) -> ChannelTiles:
-        """Lazy ``(site, y, x)`` array of one channel, read tile by tile (napari's layer data)."""
-        return ChannelTiles(self._stack, channel)
+    def _read_chunk(self, block_id: tuple[int, int, int, int]) -> np.ndarray:
+        site, first = block_id[0], block_id[1] * self.chunk_channels
+        return np.stack([self._cached_tile(site, c) for c in range(first, first + self.chunk_channels)])[None]
 
     def read_tile(self, site: int, channel: int) -> np.ndarray:
         """One tile, decoded now; raises TileError naming the file if it is unreadable."""
@@ -227,7 +154,7 @@ class Plate:
         # Decoding releases the GIL, so the sample tiles are read in parallel.
         keys = [(s, c) for c in range(self.n_channels) for s in sample_sites]
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            tiles = dict(zip(keys, pool.map(lambda key: self._stack.tile(*key), keys)))
+            tiles = dict(zip(keys, pool.map(lambda key: self._cached_tile(*key), keys)))
         limits = []
         for c in range(self.n_channels):
             values = np.concatenate([tiles[s, c].ravel() for s in sample_sites])
