@@ -84,7 +84,6 @@ def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_p
     assert sorted({Path(p).parts[-3:] for p in opened}) == site_files(sites.iloc[40])
 
 
-
 def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
     victim = next((plate_copy / "images" / "VERO-1" / "Plate2").glob("*_w3.png"))
     victim.unlink()
@@ -93,6 +92,7 @@ def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
     assert len(layers) == 5
     sites = layers[0].metadata["napari_gandl"]["site_table"].frame
     assert (sites["problem"] != "").sum() == 1
+
 
 def test_corrupt_tile_is_shown_as_zeros_with_a_warning_naming_it(make_napari_viewer, plate_copy):
     from napari_gandl.plate import PlateWarning
@@ -106,7 +106,6 @@ def test_corrupt_tile_is_shown_as_zeros_with_a_warning_naming_it(make_napari_vie
         viewer.dims.set_current_step(0, 10)
     assert layers[1].data[10].compute().max() == 0
     np.testing.assert_array_equal(layers[0].data[10].compute(), tile(plate_copy, row, 1))  # the other stains are real
-
 
 
 def test_sample_data(make_napari_viewer, tmp_path, monkeypatch):
