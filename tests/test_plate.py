@@ -171,6 +171,7 @@ def test_opening_reads_only_the_contrast_sample(sample_plate, count_opens):
     assert len(opened) == 5
     assert all("_s1_w" in p for p in opened)
 
+
 def test_a_stain_slice_decodes_only_its_site_and_stepping_back_decodes_nothing(sample_plate, count_opens):
     plate = open_plate(sample_plate)
     with count_opens() as opened:
@@ -205,7 +206,6 @@ def test_reopened_folder_shows_its_files_as_they_are_now(plate_copy):
         Image.fromarray(np.full((64, 64), 9, np.uint8)).save(victim)
         after = open_plate(plate_copy).data[3, 0].compute()
     assert not (before == 9).all() and (after == 9).all()
-
 
 
 def test_tiff_folder_one_site_per_file(tmp_path):
