@@ -12,6 +12,7 @@ import tifffile
 from PIL import Image
 
 from napari_gandl.plate import PlateError, PlateWarning, TileError, can_open, open_plate
+from napari_gandl.plate.model import GEOMETRY_SAMPLE
 
 N_SITES = 100  # test preset: 2 cell types x 2 plates x 25 wells x 1 site
 
@@ -123,11 +124,10 @@ def test_images_without_metadata_rows_are_kept(plate_copy):
     assert len(kept) == 1 and pd.isna(kept["cell_type"].iloc[0])
 
 
-def test_metadata_without_key_columns_falls_back_to_file_names(plate_copy):
+def test_metadata_without_key_columns_is_an_error(plate_copy):
     pd.read_csv(plate_copy / "metadata.csv").drop(columns=["well"]).to_csv(plate_copy / "metadata.csv", index=False)
-    with pytest.warns(PlateWarning, match=r"metadata.csv: missing column\(s\) well"):
-        plate = open_plate(plate_copy)
-    assert plate.n_sites == N_SITES
+    with pytest.raises(PlateError, match=r"metadata.csv: missing column\(s\) well"):
+        open_plate(plate_copy)
 
 
 def test_mixed_tile_sizes(plate_copy):
@@ -138,7 +138,7 @@ def test_mixed_tile_sizes(plate_copy):
     plate = open_plate(plate_copy)
     with pytest.warns(PlateWarning, match=r"80x70 pixels, the plate's tiles are 64x64"):
         tile = plate.data[20, 0].compute()
-    assert tile.shape == (64, 64) and (tile == 7).all()
+    assert tile.shape == (64, 64) and (tile == 0).all()  # set aside, not cropped
     with pytest.raises(TileError, match=victim.name):
         plate.read_site(20)
 
@@ -164,8 +164,8 @@ def test_opening_reads_only_the_contrast_sample(sample_plate, count_opens):
     with count_opens() as opened:
         plate = open_plate(sample_plate)
         plate.contrast_limits(n_sample_sites=4)
-    # one tile to learn the tile shape, then 4 sites x 5 stains
-    assert len(opened) == 1 + 4 * 5
+    # the headers of a few tiles to learn the tile size and bit depth, then 4 sites x 5 stains
+    assert len(opened) == GEOMETRY_SAMPLE + 4 * 5
     with count_opens() as opened:
         plate.data[57].compute()
     assert len(opened) == 5

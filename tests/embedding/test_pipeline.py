@@ -81,7 +81,7 @@ def test_dask_on_a_plate_folder_embeds_that_plates_sites(sample_plate, tmp_path)
 
 
 def test_malformed_metadata_csv_is_named(sample_plate, plate_copy, tmp_path, capsys):
-    from napari_gandl.plate import PlateWarning
+    from napari_gandl.plate import PlateError
 
     meta = plate_copy / "metadata.csv"
     meta.write_text(meta.read_text() + "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r\n")  # one row too wide
@@ -90,6 +90,6 @@ def test_malformed_metadata_csv_is_named(sample_plate, plate_copy, tmp_path, cap
     assert main(["analyse", str(table), "--metadata", str(meta), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"{meta}: cannot be read as a table" in err and "line 102" in err
-    # opening the plate warns naming the file, and falls back to the sites in the file names
-    with pytest.warns(PlateWarning, match=f"{meta}: cannot be read as CSV"):
-        assert open_plate(plate_copy).n_sites == 100
+    # opening the plate is an error naming the file and the line (no silent fall-back to file names)
+    with pytest.raises(PlateError, match=f"{meta}: cannot be parsed as CSV .*line 102"):
+        open_plate(plate_copy)

@@ -6,6 +6,7 @@ import functools
 import os
 import uuid
 import warnings
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,18 +41,41 @@ TileReader = Callable[[int, int], np.ndarray]
 CACHED_TILES = 64
 
 
-def fit_tile(tile: np.ndarray, shape: tuple[int, int], source: str, strict: bool) -> np.ndarray:
-    """Check a tile against the plate's tile shape; crop or zero-pad it when not strict."""
-    if tile.shape == shape:
-        return tile
-    message = f"{source}: tile is {tile.shape[0]}x{tile.shape[1]} pixels, the plate's tiles are {shape[0]}x{shape[1]}"
-    if strict:
-        raise TileError(message)
-    warnings.warn(message + "; cropped/zero-padded to fit", PlateWarning, stacklevel=3)
-    fitted = np.zeros(shape, tile.dtype)
-    h, w = min(shape[0], tile.shape[0]), min(shape[1], tile.shape[1])
-    fitted[:h, :w] = tile[:h, :w]
-    return fitted
+def bit_depth(dtype) -> str:
+    """``uint8`` -> "8-bit", ``uint16`` -> "16-bit", ``float32`` -> "32-bit float"."""
+    dtype = np.dtype(dtype)
+    return f"{8 * dtype.itemsize}-bit" + (" float" if dtype.kind == "f" else "")
+
+
+def check_tile(shape: tuple[int, ...], dtype, plate_shape: tuple[int, ...], plate_dtype, source: str) -> None:
+    """A TileError naming ``source`` when a tile's header (its ``shape`` and pixel ``dtype``, read
+    before decoding) disagrees with the plate's. Such a tile is set aside, never decoded, cropped,
+    padded or converted: only its site is lost, and a bad tile never costs more than a tile."""
+    problems = []
+    if tuple(shape) != tuple(plate_shape):
+        problems.append(f"is {'x'.join(map(str, shape))} pixels, the plate's tiles are "
+                        f"{'x'.join(map(str, plate_shape))}")
+    if np.dtype(dtype) != np.dtype(plate_dtype):
+        problems.append(f"is {bit_depth(dtype)}, the plate's tiles are {bit_depth(plate_dtype)}")
+    if problems:
+        raise TileError(f"{source}: tile " + " and ".join(problems))
+
+
+# Tiles (or TIFF files) whose headers are read, spread over the plate, to learn its geometry.
+GEOMETRY_SAMPLE = 16
+
+
+def plate_geometry(headers: dict[str, tuple]) -> tuple:
+    """The geometry most of the sampled tiles share, from ``{file: (shape, dtype, ...)}`` headers;
+    a PlateWarning names the files that disagree (they are set aside when read)."""
+    counts = Counter(headers.values())
+    common = counts.most_common(1)[0][0]
+    odd = [f for f, h in headers.items() if h != common]
+    if odd:
+        warnings.warn(f"{len(odd)} of {len(headers)} sampled tiles differ from the plate's "
+                      f"{'x'.join(map(str, common[0]))} {bit_depth(common[1])} tiles and will be set aside: "
+                      + ", ".join(odd[:3]) + (" ..." if len(odd) > 3 else ""), PlateWarning, stacklevel=3)
+    return common
 
 
 def _percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from napari_gandl.plate.model import Plate, PlateError, PlateWarning, TileError, fit_tile
+from napari_gandl.plate.model import (
+    GEOMETRY_SAMPLE, Plate, PlateError, PlateWarning, TileError, check_tile, plate_geometry,
+)
 from napari_gandl.plate.stains import stains_for_channels
 
 TILE_NAME = re.compile(r"^(?P<well>[A-Za-z]+\d+)_s(?P<site>\d+)_w(?P<channel>\d+)\.png$", re.I)
@@ -25,6 +29,9 @@ PLATE_DIR = re.compile(r"^Plate(?P<plate>\d+)$", re.I)
 KEY = ["experiment", "plate", "well", "site"]
 # RxRx19a is imaged at 0.65 um per pixel on 1024x1024 tiles.
 PIXEL_SIZE_UM = {1024: 0.65}
+# PNG modes of single-channel tiles, and the pixel type each decodes to.
+PNG_TYPES = {"1": np.bool_, "L": np.uint8, "I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16,
+             "I": np.int32, "F": np.float32}
 
 
 def find_root(path: Path, levels: int = 4) -> Path | None:
@@ -76,25 +83,58 @@ def scan_tiles(folders: list[tuple[str, int, Path]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*KEY, "channel", "path"])
 
 
-def read_metadata(path: Path) -> pd.DataFrame | None:
-    """``metadata.csv`` with the key columns typed; None (with a warning) if unusable."""
+def read_metadata(path: Path) -> pd.DataFrame:
+    """``metadata.csv``, parsed strictly and checked by :func:`validate_metadata`; a PlateError
+    names the file and the line of anything pandas cannot parse cleanly."""
     try:
-        meta = pd.read_csv(path, dtype={"well": str, "experiment": str})
-    except Exception as exc:  # pandas raises many kinds of parse errors
-        warnings.warn(f"{path}: cannot be read as CSV ({exc}); sites come from file names", PlateWarning)
-        return None
+        meta = pd.read_csv(path, dtype={"well": str, "experiment": str}, on_bad_lines="error")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        detail = " ".join(str(exc).split()).replace("Error tokenizing data. C error: ", "")
+        quote = re.search(r"EOF inside string starting at row (\d+)", detail)  # a row counted from 0
+        if quote:
+            detail = f"line {int(quote[1]) + 1}: a quote opens a field that is never closed"
+        raise PlateError(f"{path}: cannot be parsed as CSV ({detail})") from None
+    return validate_metadata(meta, path)
+
+
+def _lines(rows, limit: int = 5) -> str:
+    """File line numbers of data rows (the header is line 1)."""
+    return _summarise([str(int(r) + 2) for r in rows], limit)
+
+
+def validate_metadata(meta: pd.DataFrame, path) -> pd.DataFrame:
+    """The site metadata checked and typed, whichever parser read it: the key columns present
+    and filled, ``plate`` and ``site`` integers, no ``site_id`` or site given twice. A PlateError
+    names the file, the problem and the lines (or ``site_id``s) where it is; nothing is dropped
+    or guessed. Adds ``site_id`` (experiment_plate_well_site) when the file has none."""
     missing = [c for c in KEY if c not in meta.columns]
     if missing:
-        warnings.warn(
-            f"{path}: missing column(s) {', '.join(missing)}; sites come from file names", PlateWarning
-        )
-        return None
-    meta = meta.dropna(subset=KEY).copy()
-    meta["plate"] = meta["plate"].astype(int)
-    meta["site"] = meta["site"].astype(int)
-    if "site_id" not in meta.columns:
-        meta.insert(0, "site_id", site_ids(meta))
-    return meta
+        raise PlateError(f"{path}: missing column(s) {', '.join(missing)}; a metadata.csv needs "
+                         f"{', '.join(KEY)} (remove the file to take sites from the file names)")
+    meta = meta.reset_index(drop=True)
+    for column in [*KEY, *(["site_id"] if "site_id" in meta.columns else [])]:
+        empty = np.flatnonzero(meta[column].isna().to_numpy())
+        if len(empty):
+            raise PlateError(f"{path}: empty {column} on line(s) {_lines(empty)}")
+    typed = meta.copy()
+    for column in ("plate", "site"):
+        number = pd.to_numeric(meta[column], errors="coerce")
+        bad = np.flatnonzero((number.isna() | (number % 1 != 0)).to_numpy())
+        if len(bad):
+            raise PlateError(f"{path}: {column} must be an integer, found {meta[column].iloc[bad[0]]!r} "
+                             f"on line(s) {_lines(bad)}")
+        typed[column] = number.astype(int)
+    if "site_id" not in typed.columns:
+        typed.insert(0, "site_id", site_ids(typed))
+    typed["site_id"] = typed["site_id"].astype(str)
+    twice = typed["site_id"].duplicated(keep=False).to_numpy()
+    if twice.any():
+        raise PlateError(f"{path}: duplicated site_id {_summarise(list(dict.fromkeys(typed['site_id'][twice])))} "
+                         f"(lines {_lines(np.flatnonzero(twice))})")
+    twice = typed.duplicated(subset=KEY, keep=False).to_numpy()
+    if twice.any():
+        raise PlateError(f"{path}: the same experiment, plate, well and site on lines {_lines(np.flatnonzero(twice))}")
+    return typed
 
 
 def site_ids(table: pd.DataFrame) -> pd.Series:
@@ -109,19 +149,35 @@ def _summarise(items: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def read_png(path: str) -> np.ndarray:
-    """Decode one 2-D PNG tile; raises TileError naming the file."""
+@contextmanager
+def _png(path: str) -> Iterator[Image.Image]:
+    """A single-channel PNG opened lazily (its header read, no pixel decoded); errors name the file."""
     try:
         with Image.open(path) as image:
-            image.load()
-            tile = np.asarray(image)
+            if image.mode not in PNG_TYPES:
+                raise TileError(f"{path}: expected a single-channel (grey) PNG, found mode {image.mode}")
+            yield image
+    except TileError:
+        raise
     except FileNotFoundError:
         raise TileError(f"{path}: file not found") from None
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError for broken files
         raise TileError(f"{path}: cannot decode PNG ({exc})") from None
-    if tile.ndim != 2:
-        raise TileError(f"{path}: expected a single-channel (grey) PNG, found shape {tile.shape}")
-    return tile
+
+
+def png_header(path: str) -> tuple[tuple[int, int], np.dtype]:
+    """``((height, width), pixel type)`` of a PNG tile, from its header alone."""
+    with _png(path) as image:
+        return (image.height, image.width), np.dtype(PNG_TYPES[image.mode])
+
+
+def read_png(path: str, shape: tuple[int, int], dtype) -> np.ndarray:
+    """Decode one PNG tile of a plate whose tiles are ``shape`` and ``dtype``; a TileError names the
+    file when it is unreadable or disagrees (checked on the header, before decoding)."""
+    with _png(path) as image:
+        check_tile((image.height, image.width), PNG_TYPES[image.mode], shape, dtype, path)
+        image.load()
+        return np.asarray(image).astype(dtype, copy=False)  # big-endian 16-bit to native
 
 
 def open_rxrx(path: Path) -> Plate:
@@ -192,18 +248,17 @@ def open_rxrx(path: Path) -> Plate:
         warnings.warn(message, PlateWarning)
         problems.append(message)
 
-    # Tile shape and dtype from the first readable tile.
-    first = None
-    for candidate in paths.ravel():
-        if isinstance(candidate, str):
-            try:
-                first = read_png(candidate)
-                break
-            except TileError as exc:
-                warnings.warn(str(exc), PlateWarning)
-    if first is None:
-        raise PlateError(f"{scan_from}: no tile could be decoded")
-    shape, dtype = first.shape, first.dtype
+    # Tile size and bit depth: those most of a sample of tile headers spread over the plate share.
+    present = [p for p in paths.ravel() if isinstance(p, str)]
+    headers = {}
+    for i in np.unique(np.linspace(0, len(present) - 1, min(GEOMETRY_SAMPLE, len(present))).astype(int)):
+        try:
+            headers[present[i]] = png_header(present[i])
+        except TileError as exc:
+            warnings.warn(str(exc), PlateWarning)
+    if not headers:
+        raise PlateError(f"{scan_from}: none of the tiles sampled across the plate could be read")
+    shape, dtype = plate_geometry(headers)
 
     def source(site: int, channel: int) -> str:
         p = paths[site, channel]
@@ -213,14 +268,14 @@ def open_rxrx(path: Path) -> Plate:
         p = paths[site, channel]
         if not isinstance(p, str):
             raise TileError(f"{source(site, channel)}: channel file is missing")
-        return fit_tile(read_png(p), shape, p, strict=True)
+        return read_png(p, shape, dtype)
 
     def lenient(site: int, channel: int) -> np.ndarray:
         p = paths[site, channel]
         if not isinstance(p, str):
             return np.zeros(shape, dtype)
         try:
-            return fit_tile(read_png(p), shape, p, strict=False).astype(dtype, copy=False)
+            return read_png(p, shape, dtype)
         except TileError as exc:
             warnings.warn(f"{exc}; shown as zeros", PlateWarning)
             return np.zeros(shape, dtype)

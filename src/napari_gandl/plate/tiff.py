@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from napari_gandl.plate.model import Plate, PlateError, PlateWarning, TileError, fit_tile
+from napari_gandl.plate.model import (
+    GEOMETRY_SAMPLE, Plate, PlateError, PlateWarning, TileError, check_tile, plate_geometry,
+)
 from napari_gandl.plate.stains import stains_for_channels, stains_from_names
 
 SUFFIXES = (".tif", ".tiff")
@@ -58,10 +60,37 @@ def ome_channel_names(tif: tifffile.TiffFile) -> list[str]:
     return [c.get("Name", "") for c in tree.iter() if c.tag.endswith("}Channel") or c.tag == "Channel"]
 
 
-def read_tiff(path: Path) -> np.ndarray:
+def _cyx_shape(series, source: str) -> tuple[int, ...]:
+    """``(channels, y, x)`` of a TIFF series from its header (a zero-copy view stands in for it)."""
+    with warnings.catch_warnings():  # about extra axes: said when a file is read
+        warnings.simplefilter("ignore", PlateWarning)
+        return as_cyx(np.broadcast_to(np.zeros((), series.dtype), series.shape), series.axes, source).shape
+
+
+def tiff_header(path: Path) -> tuple[tuple[int, int], np.dtype, int, list[str]]:
+    """``((height, width), pixel type, channels, OME channel names)`` of a TIFF, from its header."""
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
+            shape = _cyx_shape(series, str(path))
+            return tuple(shape[1:]), np.dtype(series.dtype), shape[0], ome_channel_names(tif)
+    except TileError:
+        raise
+    except Exception as exc:  # tifffile raises several error types for broken files
+        raise TileError(f"{path}: cannot read TIFF header ({exc})") from None
+
+
+def read_tiff(path: Path, tile_shape: tuple[int, int], dtype, n_channels: int) -> np.ndarray:
+    """One site ``(channel, y, x)`` of a folder whose files hold ``n_channels`` tiles of
+    ``tile_shape`` and ``dtype``; a TileError names the file when it is unreadable or disagrees
+    (checked on the header, before decoding)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape = _cyx_shape(series, str(path))
+            if shape[0] != n_channels:
+                raise TileError(f"{path}: has {shape[0]} channels, the folder's files have {n_channels}")
+            check_tile(shape[1:], series.dtype, tile_shape, dtype, str(path))
             return as_cyx(series.asarray(), series.axes, str(path))
     except TileError:
         raise
@@ -74,21 +103,19 @@ def open_tiff_folder(folder: Path) -> Plate:
     files = tiff_files(folder)
     if not files:
         raise PlateError(f"{folder}: no .tif/.tiff files")
-    # Shape, dtype and channel names from the first readable file's header.
-    header = None
-    for path in files:
+    # Tile size, bit depth and channels: those most of a sample of file headers spread over the folder share.
+    headers, names = {}, {}
+    for i in np.unique(np.linspace(0, len(files) - 1, min(GEOMETRY_SAMPLE, len(files))).astype(int)):
         try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                header = (series.shape, series.axes, series.dtype, ome_channel_names(tif))
-            break
-        except Exception as exc:
-            warnings.warn(f"{path}: cannot read TIFF header ({exc}); skipped", PlateWarning)
-    if header is None:
-        raise PlateError(f"{folder}: none of the {len(files)} TIFF files can be read")
-    shape, axes, dtype, names = header
-    probe = as_cyx(np.zeros(shape, np.uint8), axes, str(files[0]))
-    n_channels, tile_shape = probe.shape[0], probe.shape[1:]
+            tile, pixels, channels, stain_names = tiff_header(files[i])
+        except TileError as exc:
+            warnings.warn(f"{exc}; skipped", PlateWarning)
+            continue
+        headers[str(files[i])], names[str(files[i])] = (tile, pixels, channels), stain_names
+    if not headers:
+        raise PlateError(f"{folder}: none of the TIFF files sampled across the folder can be read")
+    tile_shape, dtype, n_channels = plate_geometry(headers)
+    names = names[next(f for f, h in headers.items() if h == (tile_shape, dtype, n_channels))]
     stains = (
         stains_from_names(names) if len(names) == n_channels and all(names)
         else stains_for_channels(list(range(1, n_channels + 1)))
@@ -116,11 +143,7 @@ def open_tiff_folder(folder: Path) -> Plate:
 
     @functools.lru_cache(maxsize=4)
     def read_strict_site(site: int) -> np.ndarray:
-        path = files[site]
-        array = read_tiff(path)
-        if array.shape[0] != n_channels:
-            raise TileError(f"{path}: has {array.shape[0]} channels, the folder's first file has {n_channels}")
-        return np.stack([fit_tile(a, tile_shape, str(path), strict=True) for a in array])
+        return read_tiff(files[site], tile_shape, dtype, n_channels)
 
     return Plate(
         root=folder,
