@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from napari_gandl.columns import ACTIVE, MOCK, UV
+from napari_gandl.files import atomic_path
 
 METADATA_COLUMNS = (
     "site_id", "well_id", "cell_type", "experiment", "plate", "well", "site",
@@ -111,11 +112,11 @@ def write_table(frame: pd.DataFrame | EmbeddingTable, path: str | Path) -> Path:
     if isinstance(frame, EmbeddingTable):
         frame = frame.to_frame()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, compression="gzip" if path.suffix.lower() == ".gz" else None)
     return path
 
 
@@ -257,7 +258,9 @@ def load_embeddings(
                 raise TableError(f"{msource}: no 'site_id' column to join on "
                                  f"(columns: {', '.join(map(str, mframe.columns[:12]))})")
             mframe["site_id"] = mframe["site_id"].astype(str)
-            mframe = mframe.drop_duplicates("site_id")
+            if mframe["site_id"].duplicated().any():
+                dup = mframe.loc[mframe["site_id"].duplicated(), "site_id"].unique()
+                raise TableError(f"{msource}: duplicated site_id values, e.g. {', '.join(dup[:5])}")
             meta_cols = set(mframe.columns)
             overlap = [c for c in mframe.columns if c in frame.columns and c != "site_id"]
             frame = frame.drop(columns=overlap)
@@ -289,6 +292,9 @@ def load_embeddings(
         X = np.ascontiguousarray(frame[list(features)].to_numpy(dtype=np.float32))
         table = EmbeddingTable(meta, X, [str(f) for f in features], source)
     table = check_finite(table, on_nonfinite)
+    if len(table) == 0:
+        raise TableError(f"{table.source}: no rows to analyse" + (
+            f" (all {len(table.dropped_rows)} had NaN or infinite features)" if table.dropped_rows else ""))
     if drop_constant_columns:
         table = drop_constant(table)
     return table

@@ -302,6 +302,8 @@ def plate_splits(labels: np.ndarray, plates: np.ndarray,
     classes = np.unique(labels)
     if len(classes) < 2:
         raise TaskError(f"only one class present ({classes.tolist()}); a classifier needs two")
+    if len(np.unique(plates)) < 2:
+        raise TaskError(f"leave-one-plate-out needs at least 2 plates; every site is on plate {plates[0]}")
     folds, excluded = [], {}
     for tr, te in LeaveOneGroupOut().split(labels, groups=plates):
         plate = str(plates[te[0]])

@@ -7,6 +7,8 @@ import importlib
 import sys
 from importlib.metadata import version
 
+from napari_gandl.files import OutputBusy, disk_full
+
 #: the subcommands, in the order ``gandl --help`` lists them
 SUBCOMMANDS = ("demo", "synthetic", "train", "embed", "analyse", "compare", "view")
 
@@ -26,6 +28,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # bad input: a clear message, no traceback
+    except (ValueError, FileNotFoundError, FileExistsError, OutputBusy) as exc:  # bad input: a clear message
         print(f"gandl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            raise
+        path = full.filename or getattr(args, "out", None) or getattr(args, "dest", "the output")
+        print(f"gandl {args.command}: error: disk full while writing {path}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from napari_gandl.files import output_lock
+
 
 def _progress(step: int, total: int, message: str) -> None:
     print(f"[{step}/{total}] {message}", file=sys.stderr, flush=True)
@@ -18,10 +20,11 @@ def run_analyse(args: argparse.Namespace) -> int:
     if args.features:
         features = [f.strip() for f in args.features.split(",") if f.strip()]
     gt = False if args.no_ground_truth else args.ground_truth
-    report = analyse(args.embeddings, metadata=args.metadata, out_dir=args.out,
-                     normalise=args.normalise, features=features, ground_truth=gt,
-                     n_splits=args.splits, on_nonfinite="drop" if args.drop_nonfinite else "raise",
-                     seed=args.seed, progress=None if args.quiet else _progress)
+    with output_lock(args.out, folder=True):
+        report = analyse(args.embeddings, metadata=args.metadata, out_dir=args.out,
+                         normalise=args.normalise, features=features, ground_truth=gt,
+                         n_splits=args.splits, on_nonfinite="drop" if args.drop_nonfinite else "raise",
+                         seed=args.seed, progress=None if args.quiet else _progress)
     out = Path(args.out)
     for name, r in report["tasks"].items():
         lopo = report["tasks_lopo"].get(name)
@@ -53,6 +56,11 @@ def run_analyse(args: argparse.Namespace) -> int:
 
 
 def run_align(args: argparse.Namespace) -> int:
+    with output_lock(args.out):
+        return _align(args)
+
+
+def _align(args: argparse.Namespace) -> int:
     import json
 
     from napari_gandl.analysis.align import align_embeddings

@@ -68,7 +68,8 @@ def cmd_train(args) -> int:
         bar.close()
         print(f"gandl train: error: {exc}", file=sys.stderr)
         return 3
-    bar.close()
+    finally:
+        bar.close()  # before any error message, which then gets a line of its own
     if rank0:
         print(args.out)
     return 0

@@ -36,9 +36,10 @@ import torch
 from torch import nn
 
 from napari_gandl.config import Config
+from napari_gandl.files import output_lock
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
 from napari_gandl.plate.display import save_grid
-from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
+from napari_gandl.preprocessing.normaliser import Normalizer, check_bit_depth, fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from napari_gandl.torch_utils.device import resolve_device
@@ -125,13 +126,20 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
     and one at most every that many seconds carry ``samples``: the preview in
     the plate's intensity units.
     Closing the generator stops after writing a checkpoint.  With
-    ``resume`` an existing run continues (its length may only grow).
+    ``resume`` an existing run continues (its length may only grow).  The run folder is
+    locked while it trains: a second run into it is refused, naming the first.
     """
     if isinstance(plate, (str, Path)):
         from napari_gandl.plate import open_plate
 
         plate = open_plate(plate)
-    out_dir = Path(out_dir)
+    with output_lock(out_dir, folder=True) as out_dir:
+        return (yield from _train(name, build, defaults, plate, out_dir, minutes, kimg, device, resume, seed,
+                                  samples_every_s))
+
+
+def _train(name, build, defaults, plate, out_dir: Path, minutes, kimg, device, resume, seed,
+           samples_every_s) -> Iterator[dict]:
     ckpt_path = out_dir / CHECKPOINT_NAME
     fmt = checkpoint_format(name)
     dev = resolve_device(device)
@@ -157,6 +165,7 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
     if list(plate.channel_names) != list(cfg.channel_names):
         raise ValueError(f"{ckpt_path} was trained on the stains {cfg.channel_names}, "
                          f"but {plate.root} has {list(plate.channel_names)}")
+    check_bit_depth(Normalizer.from_dict(cfg.normalizer), plate, ckpt_path)
 
     torch.manual_seed(cfg.seed)
     np_rng = np.random.default_rng(cfg.seed)

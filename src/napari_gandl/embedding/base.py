@@ -34,12 +34,16 @@ class Embedder:
         plate's stains onto these by name, see :mod:`.stains`).
     source : run folder or weights file it was loaded from (None when none);
         the pipeline uses it to recognise a resumable partial output.
+    normalizer : the trained model's per-stain normalisation (None when the
+        method has none, or fits it on the plate it embeds); the pipeline
+        refuses a plate whose bit depth differs from the one it recorded.
     """
 
     name: str = ""
     dim: int = 0
     stains: list[str] = []
     source: Path | None = None
+    normalizer = None
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         """``(n, len(stains), H, W)`` raw site images (any dtype, the plate's own

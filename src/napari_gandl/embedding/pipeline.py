@@ -6,7 +6,9 @@ model expects (:mod:`.stains`), each batch goes through
 columns, then float32 ``f000..``) are kept or streamed to parquet, so memory
 does not grow with the plate.
 
-Streaming to ``out_path`` resumes: every finished batch is written, atomically,
+Streaming to ``out_path`` holds a lock on it (:func:`napari_gandl.files.output_lock`):
+a second process writing the same file is refused, naming the first.  It resumes:
+every finished batch is written, atomically,
 to ``.NAME.parts/`` beside the output, together with a manifest of what is
 being computed (method, weights, sites, batch size, stain map).  Rerunning the
 same command after a crash or ``kill -9`` keeps the batches already written
@@ -29,6 +31,7 @@ import re
 import shutil
 import threading
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Generator, Iterable, Sequence
 
@@ -37,6 +40,8 @@ import pandas as pd
 
 from napari_gandl.embedding.base import Embedder, feature_columns
 from napari_gandl.embedding.stains import resolve_stain_map
+from napari_gandl.files import atomic_path, output_lock, write_text
+from napari_gandl.preprocessing.normaliser import check_bit_depth
 
 __all__ = ["embed_plate", "iterate_embedding", "embed_batch", "site_metadata", "read_embedding_table"]
 
@@ -126,7 +131,7 @@ class _Parts:
                                   f"sites or batch size changed); starting again", stacklevel=3)
                 shutil.rmtree(self.dir)
             self.dir.mkdir()
-            _write_atomic(self.dir / MANIFEST, json.dumps(manifest, indent=1).encode())
+            write_text(self.dir / MANIFEST, json.dumps(manifest, indent=1))
         for tmp in self.dir.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
 
@@ -137,33 +142,21 @@ class _Parts:
         return {i for i in range(n_batches) if self.path(i).is_file()}
 
     def write(self, i: int, frame: pd.DataFrame) -> None:
-        tmp = self.path(i).with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, self.path(i))
+        with atomic_path(self.path(i)) as tmp:
+            frame.to_parquet(tmp, index=False)
 
     def finish(self, n_batches: int, schema) -> Path:
         """Concatenate the parts, in order, into the output file (streamed, atomic rename)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp")
-        try:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for i in range(n_batches):
-                    writer.write_table(pq.read_table(self.path(i)).cast(schema))
-                if n_batches == 0:
-                    writer.write_table(pa.Table.from_pylist([], schema=schema))
-            os.replace(tmp, self.out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(self.out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            for i in range(n_batches):
+                writer.write_table(pq.read_table(self.path(i)).cast(schema))
+            if n_batches == 0:
+                writer.write_table(pa.Table.from_pylist([], schema=schema))
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _schema(meta: pd.DataFrame, dim: int):
@@ -191,10 +184,19 @@ def iterate_embedding(plate_or_path, embedder: Embedder, out_path=None, batch_si
 
 
 def _iterate(plate, folder: Path, embedder: Embedder, out_path, batch_size, scheduler, stain_map, sites):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"the batch size (--batch) must be an integer >= 1, got {batch_size!r}")
     stain_index = resolve_stain_map(plate.channel_names, embedder.stains, stain_map)
+    if embedder.normalizer is not None:
+        check_bit_depth(embedder.normalizer, plate, embedder.source or embedder.name)
+    with output_lock(out_path) if out_path is not None else nullcontext() as out_path:
+        return (yield from _embed(plate, folder, embedder, out_path, int(batch_size), scheduler, stain_index,
+                                  sites))
+
+
+def _embed(plate, folder: Path, embedder: Embedder, out_path, step, scheduler, stain_index, sites):
     meta = site_metadata(plate)
     idx = np.arange(plate.n_sites) if sites is None else np.asarray(list(sites), dtype=np.int64)
-    step = max(1, int(batch_size))
     batches = [idx[i:i + step] for i in range(0, len(idx), step)]
     parts = None
     if out_path is not None:

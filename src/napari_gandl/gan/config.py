@@ -96,7 +96,10 @@ class TrainConfig(Config):
 
 
 def make_config(preset="quick", **overrides) -> TrainConfig:
-    """Preset values updated by non-None ``overrides`` (nested dicts merged)."""
+    """Preset values updated by non-None ``overrides`` (nested dicts merged).
+
+    The config remembers the overrides (``cfg.given``, not saved with the run) so that a
+    resumed run can refuse those that would change the model (:func:`resume_conflicts`)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     base = copy.deepcopy(PRESETS[preset])
@@ -113,7 +116,30 @@ def make_config(preset="quick", **overrides) -> TrainConfig:
         base.pop("kimg", None)
     cfg = TrainConfig(preset=preset, **base)
     validate_config(cfg)
+    cfg.given = {k: v for k, v in overrides.items() if v is not None}
     return cfg
+
+
+#: what a resumed run may set anew: how long it trains and where; everything else is the run's own
+RESUME_MAY_CHANGE = ("kimg", "minutes", "device", "threads", "seed", "snapshot_kimg", "snapshot_minutes",
+                     "metrics_samples")
+
+
+def resume_conflicts(saved: TrainConfig, given: dict) -> list[str]:
+    """The options in ``given`` (``make_config`` overrides) that differ from the saved run's,
+    as ``"resolution 32 (asked 64)"``; ``--scale auto`` matches a run whose factor it chose."""
+    conflicts = []
+    for key, value in given.items():
+        if key in RESUME_MAY_CHANGE or not hasattr(saved, key):
+            continue
+        pairs = ([(f"{key}.{k}", (getattr(saved, key) or {}).get(k, v), v) for k, v in value.items()]
+                 if isinstance(value, dict) else [(key, getattr(saved, key), value)])
+        for name, was, asked in pairs:
+            if asked is None or (name == "data.scale" and asked == "auto" and saved.cell_scale):
+                continue
+            if was != asked and not (isinstance(was, (list, tuple)) and list(was) == list(asked)):
+                conflicts.append(f"{name} {was!r} (asked {asked!r})")
+    return conflicts
 
 
 def _number(value, option: str, *, minimum: float = 0.0, inclusive: bool = False,

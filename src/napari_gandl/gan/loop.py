@@ -12,11 +12,13 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from napari_gandl.files import output_lock
 from napari_gandl.gan.config import TrainConfig, make_config
 from napari_gandl.gan.metrics import METRIC_NAMES
 from napari_gandl.gan.trainer import Trainer
@@ -44,6 +46,9 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
     at every snapshot and at the end; each measurement is appended to
     ``metrics.csv`` and its values (plus ``metrics_s``, the seconds it took)
     are added to that step's dict.
+
+    The run folder is locked while it trains (:func:`napari_gandl.files.output_lock`; by the
+    first process under torchrun): a second run into it is refused, naming the first.
     """
     if isinstance(plate, (str, os.PathLike)):
         from napari_gandl.plate import open_plate
@@ -51,8 +56,13 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
         plate = open_plate(plate)
     if config is None:
         config = make_config(**overrides)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    with output_lock(out_dir, folder=True) if rank0 else nullcontext(Path(out_dir)) as out_dir:
+        return (yield from _iterate(plate, out_dir, config, resume, should_stop, samples_every_s))
+
+
+def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_stop, samples_every_s):
     tr = Trainer(plate, out_dir, config, resume=resume)
-    out_dir = Path(out_dir)
     if tr.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(tr.cfg.to_dict(), indent=2))
@@ -67,14 +77,17 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
         if not measuring:
             return {}
         m = tr.measure()
+        drop_rows_after(metrics_csv, m["kimg"], inclusive=True)  # a resumed run measures its start again
         append_row(metrics_csv, METRICS_FIELDS, m)
         return {k: v for k, v in m.items() if k != "kimg"}
 
     pending = {}
-    if tr.rank == 0 and tr.resumed_from_nimg is not None:
+    if tr.rank == 0 and tr.resumed_from_nimg is not None:  # rows written after the checkpoint
         drop_rows_after(metrics_csv, tr.cur_nimg / 1000)
-    elif tr.rank == 0:
+        drop_rows_after(loss_csv, tr.cur_nimg / 1000)
+    elif tr.rank == 0:  # logs of an earlier run killed before its first checkpoint
         metrics_csv.unlink(missing_ok=True)
+        loss_csv.unlink(missing_ok=True)
         pending = measure()
     last_snap_nimg = tr.cur_nimg
     last_snap_time = time.time()

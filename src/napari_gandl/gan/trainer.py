@@ -20,12 +20,12 @@ from napari_gandl.gan import loss as L
 from napari_gandl.gan.ada import AdaptiveAugment
 from napari_gandl.gan.align import TrainingAligner
 from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
-from napari_gandl.gan.config import TrainConfig
+from napari_gandl.gan.config import TrainConfig, resume_conflicts
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
-from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
+from napari_gandl.preprocessing.normaliser import Normalizer, check_bit_depth, fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from napari_gandl.torch_utils.device import resolve_device
@@ -55,6 +55,7 @@ class Trainer:
         if resume and ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path)
             saved = TrainConfig.from_dict(ckpt["config"])
+            check_resumable(saved, plate, config, ckpt_path)
             # the saved run defines the model and schedule; only the length may be extended
             if config.kimg is not None and (saved.kimg is None or config.kimg > saved.kimg):
                 saved.kimg = config.kimg
@@ -356,6 +357,22 @@ class Trainer:
 
     def fraction(self) -> float:
         return RunLength(self.cfg.kimg, self.cfg.minutes).fraction(self.cur_nimg, self.elapsed_s)
+
+
+def check_resumable(saved: TrainConfig, plate, config: TrainConfig, path: Path) -> None:
+    """A one-line ValueError naming what differs when ``plate`` (its stains, their bit depth) or
+    the options given to ``config`` cannot continue the run saved at ``path``."""
+    if plate is not None:
+        if saved.channel_names and list(plate.channel_names) != list(saved.channel_names):
+            raise ValueError(f"{path} was trained on {len(saved.channel_names)} stains "
+                             f"({', '.join(saved.channel_names)}) but {plate.root} has "
+                             f"{plate.n_channels} ({', '.join(plate.channel_names)}); resume on the run's "
+                             f"plate or train a new run in another folder")
+        check_bit_depth(Normalizer.from_dict(saved.normalizer), plate, path)
+    conflicts = resume_conflicts(saved, getattr(config, "given", {}))
+    if conflicts:
+        raise ValueError(f"{path}: a resumed run keeps its own settings, but these differ: "
+                         f"{'; '.join(conflicts)}; drop them or train a new run in another folder")
 
 
 def held_out_sites(plate) -> tuple[np.ndarray, np.ndarray]:

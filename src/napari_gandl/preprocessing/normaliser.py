@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_gandl.config import Config
+from napari_gandl.plate.model import bit_depth
 
 
 @dataclass
@@ -15,6 +16,7 @@ class Normalizer(Config):
 
     low: list = field(default_factory=list)
     high: list = field(default_factory=list)
+    dtype: str = ""  # pixel type of the tiles it was fitted on (the plate's bit depth); "" if not recorded
 
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -58,4 +60,15 @@ def fit_normalizer(plate, cfg) -> Normalizer:
             hi = lo + 1.0
         low.append(float(lo))
         high.append(float(hi))
-    return Normalizer(low, high)
+    return Normalizer(low, high, np.dtype(plate.dtype).name)
+
+
+def check_bit_depth(normalizer: Normalizer, plate, model) -> None:
+    """A one-line ValueError when ``plate``'s pixels are of another type than the tiles ``model``'s
+    normaliser was fitted on: the same intensity means another thing there (a 16-bit tile reads
+    up to 256 times brighter than an 8-bit one). Nothing is checked for a normaliser that did not
+    record its type (runs written before it did)."""
+    if normalizer.dtype and np.dtype(normalizer.dtype) != np.dtype(plate.dtype):
+        raise ValueError(f"{plate.root} holds {bit_depth(plate.dtype)} tiles but {model} was "
+                         f"trained on {bit_depth(normalizer.dtype)} tiles; convert the plate to "
+                         f"{bit_depth(normalizer.dtype)} or train a model on it")

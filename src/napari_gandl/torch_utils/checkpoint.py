@@ -4,7 +4,11 @@ A checkpoint holds a dict of state_dicts, plain numbers and JSON strings
 (configuration, RNG states that are not tensors, package version), tagged with
 the ``format`` of the model that wrote it. It is written atomically (temporary
 file in the same folder, fsync, rename) so a crash mid-write leaves the
-previous checkpoint intact, and loaded with ``torch.load(weights_only=True)``
+previous checkpoint intact. Before loading, the CRC-32 that the zip archive
+records for each of its members is checked, so a file whose bytes changed
+after it was written (a bad disk, a partial copy, an edit in place) is named as
+corrupt instead of loading as different numbers; it costs one read of the file
+(docs/reliability.md). It is then loaded with ``torch.load(weights_only=True)``
 so a file carrying pickled code is refused instead of executed.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import pickletools
 import struct
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
@@ -45,21 +50,46 @@ def resolve_checkpoint(path, what: str) -> Path:
     return p
 
 
+def _corrupt(path: Path, what: str, detail) -> CheckpointError:
+    return CheckpointError(f"cannot read {what} {path}: the file is truncated or corrupt ({detail})")
+
+
+def check_integrity(path: Path, what: str) -> None:
+    """A :class:`CheckpointError` naming ``path`` as corrupt unless it is a zip archive whose
+    members all match their recorded CRC-32 (torch's format), or a well-formed pickle stream
+    (torch's legacy format, which records no checksum)."""
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise _corrupt(path, what, exc) from None
+        if bad is not None:
+            raise _corrupt(path, what, f"{bad} fails its CRC check: its bytes changed after it was written")
+        return
+    try:
+        with open(path, "rb") as fh:
+            ops = [op.name for op, _, _ in pickletools.genops(fh)]  # the first pickle; stops at its end
+        if ops[0] != "PROTO":  # torch (and any pickle of protocol 2 or later) starts with it
+            raise ValueError
+    except Exception:  # any failure to parse means the bytes are not a pickle
+        raise _corrupt(path, what, "neither a zip archive nor a pickle stream") from None
+
+
 def read_tensors(path: Path, what: str, map_location="cpu"):
-    """``torch.load(weights_only=True)`` of ``path``; failures are one-line
-    :class:`CheckpointError` messages naming the file and ``what`` it should be."""
+    """``torch.load(weights_only=True)`` of ``path`` after :func:`check_integrity`; failures are
+    one-line :class:`CheckpointError` messages naming the file and ``what`` it should be."""
+    check_integrity(path, what)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError as exc:  # the bytes are intact: the writer put more than tensors there
         raise CheckpointError(
             f"refusing to load {path}: it contains pickled objects other than tensors "
             f"(possibly code), which a {what} never holds ({exc.__class__.__name__})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, struct.error) as exc:
         # struct.error: a truncated file in the legacy (pre-1.6, non-zip) format
-        raise CheckpointError(
-            f"cannot read {what} {path}: the file is truncated or corrupt ({exc})"
-        ) from None
+        raise _corrupt(path, what, exc) from None
 
 
 def save_checkpoint(path, payload: dict) -> Path:
@@ -71,8 +101,8 @@ def save_checkpoint(path, payload: dict) -> Path:
     for key in ("config", "extra"):
         if key in payload and not isinstance(payload[key], str):
             payload[key] = json.dumps(payload[key], sort_keys=True)
-    with atomic_path(path, durable=True) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)  # through a Python file, a full disk is an OSError (errno 28)
     return Path(path)
 
 

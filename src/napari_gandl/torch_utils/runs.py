@@ -6,6 +6,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from napari_gandl.files import atomic_path
+
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN/inf; the last good checkpoint is left untouched."""
@@ -41,14 +43,17 @@ def append_row(path: Path, fields: list[str], row: dict) -> None:
         w.writerow(row)
 
 
-def drop_rows_after(path: Path, kimg: float) -> None:
-    """Forget rows of the CSV log ``path`` written after the checkpoint a run resumes from."""
+def drop_rows_after(path: Path, kimg: float, inclusive: bool = False) -> None:
+    """Forget rows of the CSV log ``path`` written after ``kimg`` (the checkpoint a run resumes
+    from), and those at ``kimg`` too when ``inclusive`` (a measurement about to be repeated)."""
     if not path.exists():
         return
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    keep = [r for r in rows if float(r["kimg"]) <= kimg + 1e-9]
+    last = kimg - 1e-9 if inclusive else kimg + 1e-9
+    keep = [r for r in rows if float(r["kimg"]) < last]
     if len(keep) < len(rows):
-        path.unlink()
-        for r in keep:
-            append_row(path, list(rows[0].keys()), r)
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(keep)

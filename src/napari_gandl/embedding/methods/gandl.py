@@ -114,6 +114,7 @@ class GANDLEmbedder(Embedder):
         self.dim = int(model.net_config.feature_dim)
         self.stains = list(model.channel_names) or [f"w{i + 1}" for i in range(model.img_channels)]
         self.source = Path(model.path)
+        self.normalizer = model.normalizer
         # tiles (whole site) or cell crops: the run's own training sampling unless given
         self.sampling = sampling or model.config.get("data", {}).get("sampling", "tiles")
         if self.sampling not in SAMPLINGS:
