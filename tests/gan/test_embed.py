@@ -96,3 +96,29 @@ def test_default_embedding_is_stats_when_d_is_wide_enough(gan_plate, tmp_path):
                     layer="stats")
     np.testing.assert_allclose(a[COLS].to_numpy(), b[COLS].to_numpy(), rtol=1e-4, atol=1e-5)
     assert (a[COLS[256:]].to_numpy() >= 0).all()
+
+
+def test_combined_method_weighs_both_blocks_equally(gan_plate, tiny_run):
+    """gandl+handcrafted: as many principal components of D's features as of the handcrafted ones,
+    the same rows whatever the batch, and each block's components carry its own information."""
+    from napari_gandl.embedding import load_embedder
+    from napari_gandl.embedding.methods.combined import CombinedEmbedder
+
+    plate = open_plate(gan_plate)
+    embedder = load_embedder("gandl+handcrafted", tiny_run, plate, device="cpu")
+    assert isinstance(embedder, CombinedEmbedder)
+    k_gan, k_hand = (p.n_components_ for p in embedder.pcas)
+    assert k_gan == k_hand == embedder.dim // 2
+    a = embed_plate(plate, embedder, batch_size=9)
+    b = embed_plate(plate, embedder, batch_size=100)
+    cols = feature_columns(embedder.dim)
+    np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-4, atol=1e-4)
+    hand = embed_plate(plate, "handcrafted")
+    X_hand = hand[feature_columns(75)].to_numpy(np.float64)
+    block = a[cols[k_gan:]].to_numpy(np.float64)
+    # the second block is a linear map of the handcrafted features: regressing it on them explains it
+    coef, *_ = np.linalg.lstsq(np.c_[X_hand, np.ones(len(X_hand))], block, rcond=None)
+    resid = block - np.c_[X_hand, np.ones(len(X_hand))] @ coef
+    assert (resid ** 2).sum() < 1e-6 * (block ** 2).sum()
+    with pytest.raises(ValueError, match="needs a run folder"):
+        load_embedder("gandl+handcrafted", None, plate)

@@ -29,6 +29,11 @@ GAN_OPTIONS = {
 }
 
 
+def scale_factor(text: str):
+    """``--scale``: ``auto`` or an integer (range-checked with the other options)."""
+    return text if text == "auto" else int(text)
+
+
 def gan_options(args) -> dict:
     """The GAN-only options given on the command line, as :func:`napari_gandl.gan.config.make_config`
     overrides (nested dicts for ``data``, ``augment`` and ``network``)."""
@@ -58,6 +63,8 @@ def cmd_train(args) -> int:
     bar = progress_bar(100, desc=f"train {args.method}", unit="%", quiet=not rank0)
     try:
         for info in progress:
+            if info.get("cell_scale") and rank0:
+                bar.write(f"cell scale: {info['cell_scale']}", file=sys.stderr)
             losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
                       else f"loss {info['loss']:.4f}" if "loss" in info else "")
             rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
@@ -101,7 +108,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--loss", choices=LOSSES, help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
-    p.add_argument("--scale", type=int, help="downsample tiles by this integer factor first")
+    p.add_argument("--scale", type=scale_factor, metavar="auto|N",
+                   help="downsample tiles by this integer factor first; auto (the quick preset's default): the "
+                        "factor that brings the plate's nuclei to the size the preset was designed for")
     p.add_argument("--sampling", choices=SAMPLINGS,
                    help="training images: random tiles (default) or crops centred on cells, whose "
                         "nuclei are found in the Hoechst/DNA stain")

@@ -11,6 +11,7 @@ from napari_gandl.gan import loss as L
 from napari_gandl.gan.align import ALIGN_MODES
 from napari_gandl.gan.networks import check_resolution
 from napari_gandl.preprocessing.sampling import SAMPLINGS
+from napari_gandl.preprocessing.scale import CellScale, measure_scale
 
 # Presets: network widths, batch and schedule.  ``quick`` is sized for a
 # laptop-class CPU (minutes); ``paper`` follows the GAN-DL setup (StyleGAN2
@@ -29,7 +30,9 @@ PRESETS: dict[str, dict] = {
         ema_kimg=2.0,
         minutes=10.0,
         snapshot_kimg=2.0,
-        data=dict(scale=1),
+        # downsample so that the nuclei are about as large as those the preset was designed on
+        # (preprocessing/scale.py): crops then hold a few whole cells at any magnification
+        data=dict(scale="auto"),
         # adaptive augmentation from p = 0: on the 30-minute suite runs it stopped D from
         # overfitting where fixed p = 0.5 let training make the features worse (docs/gan.md)
         ada=True,
@@ -90,6 +93,7 @@ class TrainConfig(Config):
     align: str = "none"  # batch D's embedding is made blind to: none, plate or experiment (align.py)
     align_weight: float = 1.0  # final gradient-reversal weight
     align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
+    cell_scale: dict = field(default_factory=dict)  # what --scale auto measured (filled by the trainer)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)  # a list when read back from JSON
@@ -189,7 +193,8 @@ def validate_config(cfg: TrainConfig) -> None:
         _number(getattr(cfg, name), name)
     for name in ("r1_gamma", "gp_weight", "ema_kimg"):
         _number(getattr(cfg, name), name, inclusive=True)
-    _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)
+    if cfg.data.get("scale", 1) != "auto":
+        _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)
     if cfg.data.get("sampling", "tiles") not in SAMPLINGS:
         raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, "
                          f"got {cfg.data['sampling']!r}")
@@ -204,3 +209,18 @@ def validate_config(cfg: TrainConfig) -> None:
     if cfg.align not in ALIGN_MODES:
         raise ValueError(f"--align must be one of {', '.join(ALIGN_MODES)}, got {cfg.align!r}")
     _number(cfg.align_weight, "--align-weight")
+
+
+def resolve_cell_scale(config: TrainConfig, plate) -> TrainConfig:
+    """``--scale auto``: measure the nuclei of ``plate`` and put the chosen downsampling factor in
+    ``config.data`` and what was measured in ``config.cell_scale``; nothing to do for a given factor."""
+    if config.data.get("scale") == "auto":
+        measured = measure_scale(plate, config.resolution)
+        config.data = {**config.data, "scale": measured.scale}
+        config.cell_scale = measured.to_dict()
+    return config
+
+
+def describe_cell_scale(config: TrainConfig) -> str:
+    """What ``--scale auto`` measured and chose, in words (empty for a factor given by the user)."""
+    return CellScale.from_dict(config.cell_scale).describe() if config.cell_scale else ""

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from napari_gandl.files import output_lock
-from napari_gandl.gan.config import TrainConfig, make_config
+from napari_gandl.gan.config import TrainConfig, describe_cell_scale, make_config
 from napari_gandl.gan.metrics import METRIC_NAMES
 from napari_gandl.gan.trainer import Trainer
 from napari_gandl.plate.display import save_grid
@@ -81,14 +81,14 @@ def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_sto
         append_row(metrics_csv, METRICS_FIELDS, m)
         return {k: v for k, v in m.items() if k != "kimg"}
 
-    pending = {}
+    pending = {"cell_scale": describe_cell_scale(tr.cfg)}  # said once, with the first step
     if tr.rank == 0 and tr.resumed_from_nimg is not None:  # rows written after the checkpoint
         drop_rows_after(metrics_csv, tr.cur_nimg / 1000)
         drop_rows_after(loss_csv, tr.cur_nimg / 1000)
     elif tr.rank == 0:  # logs of an earlier run killed before its first checkpoint
         metrics_csv.unlink(missing_ok=True)
         loss_csv.unlink(missing_ok=True)
-        pending = measure()
+        pending.update(measure())
     last_snap_nimg = tr.cur_nimg
     last_snap_time = time.time()
     last_sample_time = None

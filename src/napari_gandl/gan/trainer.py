@@ -20,7 +20,7 @@ from napari_gandl.gan import loss as L
 from napari_gandl.gan.ada import AdaptiveAugment
 from napari_gandl.gan.align import TrainingAligner
 from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
-from napari_gandl.gan.config import TrainConfig, resume_conflicts
+from napari_gandl.gan.config import TrainConfig, resolve_cell_scale, resume_conflicts
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
@@ -81,6 +81,7 @@ class Trainer:
             {**config.network, "img_channels": plate.n_channels, "resolution": config.resolution}
         )
         config.network = self.net_cfg.to_dict()
+        resolve_cell_scale(config, plate)  # a new run's --scale auto (a resumed one has its factor)
         self.data_cfg = DataConfig.from_dict(config.data)
         config.data = self.data_cfg.to_dict()
         self.aug_cfg = AugmentConfig.from_dict(config.augment)

@@ -31,7 +31,8 @@ class Normalizer(Config):
         return (np.asarray(x, np.float32) + 1.0) * ((hi - lo) / 2.0) + lo
 
 
-def _sample_sites(plate, n: int) -> np.ndarray:
+def spread_sites(plate, n: int) -> np.ndarray:
+    """Up to ``n`` usable sites spread evenly over the plate (a ValueError when it has none)."""
     cand = np.asarray(plate.usable_sites)
     if len(cand) == 0:
         raise ValueError(f"plate {plate.root} has no usable sites to train on")
@@ -42,7 +43,7 @@ def _sample_sites(plate, n: int) -> np.ndarray:
 def fit_normalizer(plate, cfg) -> Normalizer:
     """Per-stain low/high percentiles (``cfg.low_pct``, ``cfg.high_pct``) over a spread-out sample
     of ``cfg.norm_sites`` sites (``cfg``: a :class:`~napari_gandl.preprocessing.sampling.DataConfig`)."""
-    sites = _sample_sites(plate, cfg.norm_sites)
+    sites = spread_sites(plate, cfg.norm_sites)
     per_channel = [[] for _ in range(plate.n_channels)]
     rng = np.random.default_rng(0)
     for s in sites:

@@ -123,25 +123,16 @@ class GANDLEmbedder(Embedder):
             from napari_gandl.preprocessing.crops import nuclear_channel
 
             self.nuclear = nuclear_channel(self.stains)
-            self.reference = fit_reference(model, self._reference_plate(plate), self.layer, self.nuclear)
+            if plate is None:  # the training plate
+                from napari_gandl.plate import open_plate
+
+                if not model.config.get("plate"):
+                    raise ValueError(f"{model.path}: a crops embedding needs the plate to fit its "
+                                     f"reference cells")
+                plate = open_plate(model.config["plate"])
+            self.reference = fit_reference(model, plate_in_model_order(plate, self.stains), self.layer,
+                                           self.nuclear)
             self.dim *= 3  # mean, std and outlying fraction of the cells
-
-    def _reference_plate(self, plate):
-        """The plate to be embedded (its stains in the model's order), else the training plate."""
-        if plate is None:
-            from napari_gandl.plate import open_plate
-
-            root = self.model.config.get("plate")
-            if not root:
-                raise ValueError(f"{self.model.path}: a crops embedding needs the plate to fit its "
-                                 f"reference cells")
-            plate = open_plate(root)
-        from napari_gandl.embedding.stains import map_stains
-
-        order = map_stains(plate.channel_names, self.stains)
-        if list(order) == list(range(plate.n_channels)):
-            return plate
-        return _StainView(plate, order)
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         if self.sampling == "crops":
@@ -150,6 +141,14 @@ class GANDLEmbedder(Embedder):
             cells = cell_features(self.model, list(images), self.layer, self.nuclear)
             return np.stack([aggregate_cells(f, self.reference) for f in cells])
         return site_features(self.model, list(images), layer=self.layer)
+
+
+def plate_in_model_order(plate, stains):
+    """``plate`` read with its stains in the model's order ``stains`` (mapped by name)."""
+    from napari_gandl.embedding.stains import map_stains
+
+    order = map_stains(plate.channel_names, stains)
+    return plate if list(order) == list(range(plate.n_channels)) else _StainView(plate, order)
 
 
 class _StainView:

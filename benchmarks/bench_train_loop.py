@@ -1,0 +1,103 @@
+"""How many images a CPU minute of GAN-DL training sees: threads, load, and the site cache.
+
+Each variant is ``gandl train`` as a user runs it (the ``quick`` preset) on a suite screen for a
+fixed time, in its own process; the rate is read from the run's ``losses.csv`` (images over the
+seconds the steps took, the first 20 steps, or fifth of them, left out as warm-up), with the longest step, which is
+where a stalled thread shows:
+
+* threads: torch's default (as many as cores), one thread, or the default with OpenMP's passive
+  waiting (``OMP_WAIT_POLICY=PASSIVE``: an idle thread sleeps instead of spinning);
+* load: alone, or beside one other busy process (a Python loop burning a core), as when two runs
+  or a run and a test suite share a 2-core machine;
+* the decoded-site cache: 256 MB (the earlier default, smaller than a 512-site screen of 256^2
+  tiles, 336 MB as float16) or 1 GB (the default now).
+
+    python benchmarks/bench_train_loop.py [--seconds 120] [--screen texture]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+BURNER = "import time\nt = time.time()\nwhile time.time() - t < 1e6: pass\n"
+
+#: name -> (extra gandl train options, environment, cache MB, threads note)
+VARIANTS = {
+    "default threads": ([], {}, None),
+    "1 thread": (["--threads", "1"], {}, None),
+    "default threads, OMP passive": ([], {"OMP_WAIT_POLICY": "PASSIVE"}, None),
+}
+
+
+def train_for(plate: Path, seconds: float, options: list[str], env: dict, cache_mb: float | None) -> dict:
+    """One timed run in a fresh process; its rate and longest step from losses.csv."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        code = ("import sys; from napari_gandl.cli import main; from napari_gandl.gan import config;"
+                + (f"config.PRESETS['quick']['data']['cache_mb'] = {cache_mb};" if cache_mb else "")
+                + "sys.exit(main(sys.argv[1:]))")
+        cmd = [sys.executable, "-c", code, "train", str(plate), "--out", str(run), "--device", "cpu",
+               "--minutes", f"{seconds / 60:.3f}", *options]
+        t0 = time.time()
+        subprocess.run(cmd, check=True, env={**os.environ, **env}, capture_output=True)
+        wall = time.time() - t0
+        log = pd.read_csv(run / "losses.csv")
+        steps = log.iloc[min(20, len(log) // 5):]  # warm-up left out
+        step_s = 16 / steps["img_per_s"]
+        return {"img_per_s": len(steps) * 16 / step_s.sum(), "max_step_s": float(step_s.max()),
+                "kimg": float(log["kimg"].iloc[-1]), "wall_s": wall}
+
+
+def main(argv=None) -> int:
+    from _report import write_section
+
+    from bench_suite import screen_plate
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap.add_argument("--screen", default="texture")
+    ap.add_argument("--seconds", type=float, default=120.0, help="training time of each run")
+    ap.add_argument("--no-report", action="store_true")
+    args = ap.parse_args(argv)
+    plate = screen_plate(args.cache, args.screen)
+    rows = []
+    for load in ("alone", "beside a busy process"):
+        burner = subprocess.Popen([sys.executable, "-c", BURNER]) if load != "alone" else None
+        try:
+            for name, (options, env, cache) in VARIANTS.items():
+                r = train_for(plate, args.seconds, options, env, cache)
+                rows.append({"load": load, "variant": name, **r})
+                print(rows[-1], flush=True)
+        finally:
+            if burner is not None:
+                burner.kill()
+    for cache in (256, 1024):
+        r = train_for(plate, 2 * args.seconds, ["--threads", "1"], {}, cache)
+        rows.append({"load": "alone", "variant": f"1 thread, {cache} MB site cache, {2 * args.seconds:.0f} s", **r})
+        print(rows[-1], flush=True)
+    table = ["| load | variant | img/s | longest step (s) | kimg |", "|---|---|---|---|---|"]
+    table += [f"| {r['load']} | {r['variant']} | {r['img_per_s']:.1f} | {r['max_step_s']:.2f} | {r['kimg']:.1f} |"
+              for r in rows]
+    body = (f"`gandl train` with the `quick` preset on the `{args.screen}` suite screen, {args.seconds:.0f} s of "
+            f"training per run unless stated, each run in its own process; img/s over the steps after the first "
+            f"20. \"Beside a busy process\": one other process burning a core for the whole run.\n\n"
+            + "\n".join(table) + "\n")
+    print(body)
+    if not args.no_report:
+        write_section("train_loop", "Training throughput: threads, load and the site cache", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

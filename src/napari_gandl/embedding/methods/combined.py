@@ -1,0 +1,55 @@
+"""GAN-DL and handcrafted features side by side (``--method gandl+handcrafted``).
+
+What profiling pipelines do with CellProfiler plus deep features: both blocks for every site, each
+block given the same weight. A block's weight in the analysis is its number of features (plate
+normalisation scales every feature to unit spread on the controls), so each block is reduced to the
+same number of principal components, fitted once, when the embedder is loaded, on a spread-out
+sample of the plate's sites (scikit-learn's PCA): a site's row never depends on its batch mates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from napari_gandl.embedding.base import Embedder
+from napari_gandl.embedding.methods.gandl import load as load_gandl, plate_in_model_order
+from napari_gandl.embedding.methods.handcrafted import HandcraftedEmbedder
+from napari_gandl.embedding.registry import MethodSpec, register
+from napari_gandl.preprocessing.normaliser import spread_sites
+
+NAME = "gandl+handcrafted"
+COMPONENTS = 48     # per block
+FIT_SITES = 128     # sites the blocks' components are fitted on
+
+
+class CombinedEmbedder(Embedder):
+    name = NAME
+
+    def __init__(self, gandl: Embedder, plate, components: int = COMPONENTS, fit_sites: int = FIT_SITES):
+        self.blocks = [gandl, HandcraftedEmbedder(gandl.stains)]
+        self.stains, self.source = list(gandl.stains), gandl.source
+        view = plate_in_model_order(plate, self.stains)
+        sample = np.stack([view.read_site(int(s)) for s in spread_sites(plate, fit_sites)])
+        self.pcas = []
+        for block in self.blocks:
+            feats = block.embed_sites(sample).astype(np.float64)
+            k = min(components, feats.shape[1], len(sample) - 1)
+            self.pcas.append(PCA(n_components=k, svd_solver="full").fit(feats))
+        self.dim = sum(p.n_components_ for p in self.pcas)
+
+    def embed_sites(self, images: np.ndarray) -> np.ndarray:
+        parts = [pca.transform(block.embed_sites(images).astype(np.float64))
+                 for block, pca in zip(self.blocks, self.pcas)]
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def load(source, plate=None, device: str = "auto") -> CombinedEmbedder:
+    if plate is None:
+        raise ValueError(f"{NAME} fits its blocks on the plate it embeds: give the plate")
+    return CombinedEmbedder(load_gandl(source, plate, device), plate)
+
+
+register(MethodSpec(NAME, load=load, needs_weights=True,
+                    help=f"GAN-DL and handcrafted features side by side, {COMPONENTS} principal components "
+                         f"of each (run folder from gandl train)"))
