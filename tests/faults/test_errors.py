@@ -20,6 +20,15 @@ def test_embed_batch_below_one_is_refused(sample_plate, tmp_path, gandl, batch):
     assert one_line_error(err, "embed") == f"the batch size (--batch) must be an integer >= 1, got {batch}"
 
 
+@pytest.mark.parametrize("command, option, value", [("analyse", "--splits", "0"), ("align", "--steps", "-3")])
+def test_other_counts_below_one_are_refused(handcrafted, tmp_path, gandl, command, option, value):
+    """Found beside the batch size: no split scored NaN accuracies, no step "aligned" nothing, exit 0."""
+    out = tmp_path / ("report" if command == "analyse" else "aligned.parquet")
+    rc, err = gandl(command, handcrafted, "--out", out, option, value)
+    assert rc == 2 and not (out / "report.json" if command == "analyse" else out).exists()
+    assert one_line_error(err, command) == f"{option} must be an integer >= 1, got {value}"
+
+
 def test_analyse_with_no_row_left_is_one_line(handcrafted, tmp_path, gandl):
     table = pd.read_parquet(handcrafted)
     nan = tmp_path / "all_nan.parquet"

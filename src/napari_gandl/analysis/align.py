@@ -84,6 +84,9 @@ def align_embeddings(table: EmbeddingTable, by: str = "plate", steps: int = 1000
     ``|z - x|`` in standard deviations; ``refinement``: mean distance of the
     result from the per-batch standardisation it started from).
     """
+    for option, value in (("--steps", steps), ("batch_size", batch_size)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{option} must be an integer >= 1, got {value!r}")
     plan = plan_alignment(table.meta, by, source=table.source)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -186,6 +186,8 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
     progress : optional ``callback(step, total_steps, message)``
     """
     t_start = time.perf_counter()
+    if isinstance(n_splits, bool) or int(n_splits) != n_splits or n_splits < 1:
+        raise ValueError(f"--splits must be an integer >= 1, got {n_splits!r}")
     out = check_output(out_dir, folder=True)
 
     def tick(i, msg):
