@@ -84,6 +84,11 @@ def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_p
         viewer.screenshot(canvas_only=True)
     # site 40 is decoded; back on 41, its tiles come from the cache
     assert sorted({Path(p).parts[-3:] for p in opened}) == site_files(sites.iloc[40])
+    for site in range(20):  # 100 tiles more: the decoded tiles kept in memory are bounded
+        viewer.dims.set_current_step(0, site)
+    with count_opens() as opened:
+        viewer.dims.set_current_step(0, 41)
+    assert sorted({Path(p).parts[-3:] for p in opened}) == site_files(sites.iloc[41])
 
 
 def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
