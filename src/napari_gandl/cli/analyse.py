@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from napari_gandl.analysis.normalise import METHODS as NORMALISATIONS
+from napari_gandl.cli.common import ReportedProgress
 from napari_gandl.files import output_lock
-
-
-def _progress(step: int, total: int, message: str) -> None:
-    print(f"[{step}/{total}] {message}", file=sys.stderr, flush=True)
+from napari_gandl.gan.align import ALIGN_MODES
 
 
 def run_analyse(args: argparse.Namespace) -> int:
@@ -20,11 +18,11 @@ def run_analyse(args: argparse.Namespace) -> int:
     if args.features:
         features = [f.strip() for f in args.features.split(",") if f.strip()]
     gt = False if args.no_ground_truth else args.ground_truth
-    with output_lock(args.out, folder=True):
+    with output_lock(args.out, folder=True), ReportedProgress("analyse", "step", args.quiet) as progress:
         report = analyse(args.embeddings, metadata=args.metadata, out_dir=args.out,
                          normalise=args.normalise, features=features, ground_truth=gt,
                          n_splits=args.splits, on_nonfinite="drop" if args.drop_nonfinite else "raise",
-                         seed=args.seed, progress=None if args.quiet else _progress)
+                         seed=args.seed, progress=progress)
     out = Path(args.out)
     for name, r in report["tasks"].items():
         lopo = report["tasks_lopo"].get(name)
@@ -70,14 +68,9 @@ def _align(args: argparse.Namespace) -> int:
     table = load_embeddings(args.embeddings, args.metadata,
                             on_nonfinite="drop" if args.drop_nonfinite else "raise")
 
-    def progress(done, total):
-        if not args.quiet and sys.stderr.isatty():
-            print(f"\r{done}/{total} steps", end="", file=sys.stderr, flush=True)
-
-    aligned, summary = align_embeddings(table, by=args.batch, steps=args.steps, weight=args.weight,
-                                        seed=args.seed, progress=progress)
-    if not args.quiet and sys.stderr.isatty():
-        print(file=sys.stderr)
+    with ReportedProgress("align", "step", args.quiet) as progress:
+        aligned, summary = align_embeddings(table, by=args.batch, steps=args.steps, weight=args.weight,
+                                            seed=args.seed, progress=progress)
     if summary["plan"]["note"]:
         print(f"note: {summary['plan']['note']}")
     path = write_table(aligned, args.out)
@@ -103,7 +96,7 @@ def register(subparsers) -> None:
     p.add_argument("embeddings", help="embedding table (.parquet or .csv) with a site_id column")
     p.add_argument("--metadata", help="metadata.csv joined on site_id (if not already in the table)")
     p.add_argument("--out", default="gandl-report", help="report folder (default: gandl-report)")
-    p.add_argument("--normalise", default="centerscale", choices=["centerscale", "tvn", "none"],
+    p.add_argument("--normalise", default="centerscale", choices=NORMALISATIONS,
                    help="plate-effect correction fitted on untreated control sites")
     p.add_argument("--features", help="comma-separated feature columns (default: numeric non-metadata)")
     p.add_argument("--splits", type=int, default=10, help="repeated well-grouped 75/25 splits per task")
@@ -122,7 +115,7 @@ def register(subparsers) -> None:
                     "tell the plates apart. Writes the aligned table (same columns) and "
                     "<OUT>.align.json with plate predictability before and after.")
     a.add_argument("embeddings", help="embedding table (.parquet or .csv) with a site_id column")
-    a.add_argument("--batch", default="plate", choices=["plate", "experiment"],
+    a.add_argument("--batch", default="plate", choices=[m for m in ALIGN_MODES if m != "none"],
                    help="what to align (plates are aligned within experiments when each experiment "
                         "is one cell type)")
     a.add_argument("--out", required=True, help="aligned table (.parquet or .csv)")

@@ -20,6 +20,29 @@ def advance(bar: tqdm, n: float, postfix: str | None = None) -> None:
     bar.update(n - bar.n)
 
 
+class ReportedProgress:
+    """A progress bar made at the first report, when its total is known, so a command that fails before
+    any progress prints its error alone: ``with ReportedProgress(...) as report: job(progress=report)``
+    where the job calls ``report(done, total[, text])``. Leaving the block closes the bar (ending its
+    line) before any error message is printed."""
+
+    def __init__(self, desc: str, unit: str, quiet: bool = False):
+        self.desc, self.unit, self.quiet, self.bar = desc, unit, quiet, None
+
+    def __call__(self, done: float, total: float, postfix: str | None = None) -> None:
+        if self.bar is None:
+            self.bar = progress_bar(total, desc=self.desc, unit=self.unit, quiet=self.quiet)
+        self.bar.total = total
+        advance(self.bar, done, postfix)
+
+    def __enter__(self) -> "ReportedProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def set_threads(threads: int | None) -> None:
     """``--threads``: torch's CPU threads (None: torch's own choice); a one-line error below 1."""
     if threads is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_gandl.cli.common import advance, progress_bar, set_threads
+from napari_gandl.cli.common import ReportedProgress, set_threads
 from napari_gandl.embedding.methods.gandl import LAYERS, SAMPLINGS
 from napari_gandl.embedding.pipeline import embed_plate
 from napari_gandl.embedding.registry import METHODS, load_embedder, method_names
@@ -19,21 +19,15 @@ def cmd_embed(args) -> int:
     if options and args.method != "gandl":
         raise ValueError(f"--{next(iter(options))} is an option of --method gandl, not of {args.method}")
     embedder = load_embedder(args.method, args.checkpoint, plate, args.device, **options)
-    bar = progress_bar(0, desc=f"embed {args.method}", unit="site")
+    with ReportedProgress(f"embed {args.method}", "site") as report:
 
-    def progress(done, total):
-        if bar.total != total:
-            if done:
-                print(f"resuming: {done} of {total} sites already embedded by an interrupted run",
-                      file=sys.stderr)
-            bar.reset(total=total)
-        advance(bar, done)
+        def progress(done, total):
+            if report.bar is None and done:
+                print(f"resuming: {done} of {total} sites already embedded by an interrupted run", file=sys.stderr)
+            report(done, total)
 
-    try:
         out = embed_plate(args.plate, embedder, out_path=args.out, batch_size=args.batch,
                           scheduler=args.scheduler, stain_map=args.stain_map, progress=progress)
-    finally:
-        bar.close()
     print(out)
     return 0
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from napari_gandl.cli.common import advance, progress_bar, set_threads
+from napari_gandl.cli.common import ReportedProgress, set_threads
 from napari_gandl.embedding.registry import get_method, trainable_method_names
 from napari_gandl.gan.align import ALIGN_MODES
 from napari_gandl.gan.config import PRESETS
@@ -60,23 +60,20 @@ def cmd_train(args) -> int:
     progress = get_method(args.method).train(args.plate, args.out, minutes=args.minutes, kimg=args.kimg,
                                              device=args.device, resume=args.resume, seed=args.seed,
                                              **options)
-    bar = progress_bar(100, desc=f"train {args.method}", unit="%", quiet=not rank0)
     try:
-        for info in progress:
-            if info.get("cell_scale") and rank0:
-                bar.write(f"cell scale: {info['cell_scale']}", file=sys.stderr)
-            losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
-                      else f"loss {info['loss']:.4f}" if "loss" in info else "")
-            rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
-            advance(bar, round(100 * info["fraction"], 1), f"{info['kimg']:.2f} kimg {losses}{rate}")
-            if info.get("done"):
-                advance(bar, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
+        with ReportedProgress(f"train {args.method}", "%", quiet=not rank0) as report:
+            for info in progress:
+                if info.get("cell_scale") and rank0:
+                    print(f"cell scale: {info['cell_scale']}", file=sys.stderr)
+                losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
+                          else f"loss {info['loss']:.4f}" if "loss" in info else "")
+                rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
+                report(round(100 * info["fraction"], 1), 100, f"{info['kimg']:.2f} kimg {losses}{rate}")
+                if info.get("done"):
+                    report(100, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
     except TrainingDiverged as exc:
-        bar.close()
         print(f"gandl train: error: {exc}", file=sys.stderr)
         return 3
-    finally:
-        bar.close()  # before any error message, which then gets a line of its own
     if rank0:
         print(args.out)
     return 0
