@@ -79,7 +79,7 @@ def test_interrupted_training_is_resumed(sample_plate, tmp_path):
 
 
 def test_default_methods():
-    assert {"gandl", "handcrafted", "convae", "simclr"} <= set(default_methods())
+    assert {"gandl", "handcrafted", "convae", "simclr", "dino", "mae"} <= set(default_methods())
     assert not {"densenet-collapsed", "densenet-concat"} & set(default_methods())
     assert {"densenet-collapsed", "densenet-concat"} <= set(default_methods(with_weights=True))
 

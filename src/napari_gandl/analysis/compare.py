@@ -3,7 +3,7 @@
 For each method, in its own folder ``OUT/METHOD/``:
 
 1. train it on the plate for ``minutes`` (methods with a train step:
-   GAN-DL, ConvAE, SimCLR; the same budget for each), resuming a run that
+   GAN-DL, ConvAE, SimCLR, DINO, MAE; the same budget for each), resuming a run that
    was interrupted;
 2. embed every site (``embeddings.parquet``; the pipeline resumes a partial
    output) and, with ``zero_shot``, every site of a second plate with a

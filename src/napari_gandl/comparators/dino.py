@@ -109,14 +109,17 @@ class DINO(nn.Module):
         crops += [random_resized_crops(x, self.local_size, self.local_scale) for _ in range(self.local_crops)]
         return [aug(c) for c in crops]
 
+    def scores(self, views):
+        """The student's prototype scores of crops of one size (one batch through the backbone)."""
+        return self.student["head"](self.student["backbone"](torch.cat(views)))
+
     def loss(self, x, aug):
         views = self.views(x, aug)
         n = len(x)
         with torch.no_grad():
             t = self.teacher["head"](self.teacher["backbone"](torch.cat(views[:2])))
             targets = F.softmax((t - self.center) / self.teacher_temp, dim=-1)
-        student = lambda v: self.student["head"](self.student["backbone"](torch.cat(v)))  # noqa: E731
-        s = [student(views[:2])] + ([student(views[2:])] if self.local_crops else [])
+        s = [self.scores(views[:2])] + ([self.scores(views[2:])] if self.local_crops else [])
         log_p = torch.cat(s).div(self.student_temp).log_softmax(dim=-1).split(n)
         terms = [-(targets[i * n:(i + 1) * n] * log_p[v]).sum(-1).mean()
                  for i in range(2) for v in range(len(log_p)) if v != i]
