@@ -112,7 +112,8 @@ def test_corrupt_tile_is_shown_as_zeros_with_a_warning_naming_it(make_napari_vie
     with pytest.warns(PlateWarning, match=victim.name):
         viewer.dims.set_current_step(0, 10)
     assert layers[1].data[10].compute().max() == 0
-    np.testing.assert_array_equal(layers[0].data[10].compute(), tile(plate_copy, row, 1))  # the other stains are real
+    # the other stains are real
+    np.testing.assert_array_equal(layers[0].data[10].compute(), tile(plate_copy, row, 1))
 
 
 def test_sample_data(make_napari_viewer, tmp_path, monkeypatch):
