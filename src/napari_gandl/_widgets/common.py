@@ -164,14 +164,11 @@ def load_settings(name: str) -> dict:
 def save_settings(name: str, values: dict) -> None:
     """Save widget parameters (JSON-able values) atomically; never raises on I/O errors."""
     import json
-    import os
 
-    path = settings_path(name)
+    from napari_gandl.files import write_text
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(values, indent=1, default=str))
-        os.replace(tmp, path)
+        write_text(settings_path(name), json.dumps(values, indent=1, default=str))
     except OSError:
         pass
 

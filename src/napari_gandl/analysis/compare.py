@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from napari_gandl.analysis.classify import define_task
+from napari_gandl.files import write_text
 from napari_gandl.analysis.pages import render
 from napari_gandl.analysis.profile_map import map_report
 from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, score_tasks
@@ -60,10 +61,7 @@ def _read_status(folder: Path) -> dict:
 
 
 def _write_status(folder: Path, status: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{STATUS}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(status, indent=2))
-    os.replace(tmp, folder / STATUS)
+    write_text(folder / STATUS, json.dumps(status, indent=2))
 
 
 def _embed_timed(plate, embedder, out_path: Path, stain_map, report: Callable[[float, str], None]) -> dict:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from napari_gandl.config import Config
-from napari_gandl.files import output_lock
+from napari_gandl.files import output_lock, write_text
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
 from napari_gandl.plate.display import save_grid
 from napari_gandl.preprocessing.normaliser import Normalizer, check_bit_depth, fit_normalizer
@@ -185,7 +185,7 @@ def _train(name, build, defaults, plate, out_dir: Path, minutes, kimg, device, r
     else:
         loss_csv.unlink(missing_ok=True)  # of an earlier run killed before its first checkpoint
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    write_text(out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
     fields = LOSS_FIELDS + list(getattr(net, "LOG_FIELDS", ()))
     preview = getattr(net, "preview", None)
     if preview is not None:  # fixed tiles, from their own random streams: training's stay as they are

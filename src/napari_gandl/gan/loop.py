@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from napari_gandl.files import output_lock
+from napari_gandl.files import output_lock, write_text
 from napari_gandl.gan.config import TrainConfig, describe_cell_scale, make_config
 from napari_gandl.gan.metrics import METRIC_NAMES
 from napari_gandl.gan.trainer import Trainer
@@ -65,7 +65,7 @@ def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_sto
     tr = Trainer(plate, out_dir, config, resume=resume)
     if tr.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(tr.cfg.to_dict(), indent=2))
+        write_text(out_dir / "config.json", json.dumps(tr.cfg.to_dict(), indent=2))
         if tr.resumed_from_nimg is None:
             reals = np.concatenate([tr.sampler.sample(16, np.random.default_rng(1)).numpy()])
             save_grid(reals, tr.colours, out_dir / "samples" / "reals.png")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from napari_gandl.files import write_text
 from napari_gandl.gan import loss as L
 from napari_gandl.gan.ada import AdaptiveAugment
 from napari_gandl.gan.align import TrainingAligner
@@ -300,7 +301,7 @@ class Trainer:
         path = None
         if self.rank == 0:
             path = save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.checkpoint_payload())
-            (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            write_text(self.out_dir / "config.json", json.dumps(self.cfg.to_dict(), indent=2))
             if samples:
                 self.save_samples()
         if dist is not None:
