@@ -132,6 +132,12 @@ def test_manifest_validates():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def navigator_boxes(navigator) -> list[tuple[int, str]]:
+    """What the navigator's four boxes show on screen: (entries, text)."""
+    return [(box.native.count(), box.native.currentText()) for box in
+            (navigator.experiment, navigator.plate, navigator.well, navigator.site)]
+
+
 def test_site_navigator_follows_and_drives_the_slider(make_napari_viewer, sample_plate):
     from napari_gandl._widgets.navigator import SiteNavigator
 
@@ -144,15 +150,40 @@ def test_site_navigator_follows_and_drives_the_slider(make_napari_viewer, sample
     viewer.dims.set_current_step(0, 60)
     row = sites.iloc[60]
     assert (navigator.experiment.value, navigator.plate.value, navigator.well.value) == (
-        row.experiment, row.plate, row.well)
+        row.experiment, str(row.plate), row.well)
     assert row.site_id in navigator.summary.value and row.cell_type in navigator.summary.value
+    assert navigator_boxes(navigator) == [(2, row.experiment), (2, str(row.plate)), (25, row.well), (1, "1")]
 
     target = sites[(sites.experiment == "HRCE-1") & (sites.plate == 2)].iloc[4]
     navigator.experiment.value = "HRCE-1"
-    navigator.plate.value = 2
+    navigator.plate.value = "2"
     navigator.well.value = target.well
     assert viewer.dims.current_step[0] == target.name
     assert target.site_id in navigator.summary.value
+
+    # the find box: every word narrows; Enter goes to the first match
+    navigator.find.value = "vero-1_2_"
+    navigator.find.native.textEdited.emit("vero-1_2_")
+    assert navigator.matches.value == "25 sites match"
+    navigator.find.native.returnPressed.emit()
+    first = sites[(sites.experiment == "VERO-1") & (sites.plate == 2)].index[0]
+    assert viewer.dims.current_step[0] == first
+    assert navigator_boxes(navigator)[:2] == [(2, "VERO-1"), (2, "2")]
+
+
+def test_navigator_docked_after_the_plate_is_filled_and_stays_filled(make_napari_viewer, sample_plate):
+    """The boxes were empty in the dock, on any plate: napari refreshes a dock's choices when a layer
+    is added, and boxes given fixed choices were emptied by it."""
+    viewer = make_napari_viewer()
+    viewer.open(str(sample_plate), plugin="napari-gandl")
+    _, navigator = viewer.window.add_plugin_dock_widget("napari-gandl", "Site navigator")
+    shown = navigator_boxes(navigator)
+    assert [n for n, _ in shown] == [2, 2, 25, 1] and all(text for _, text in shown)
+    viewer.dims.set_current_step(0, 60)
+    viewer.add_points(np.zeros((1, 3)))  # napari resets the dock's choices
+    after = navigator_boxes(navigator)
+    assert [n for n, _ in after] == [2, 2, 25, 1] and all(text for _, text in after)
+    assert navigator.well.value == viewer.layers[0].metadata["napari_gandl"]["site_table"].frame.well.iloc[60]
 
 
 def test_navigator_is_in_the_plugin_menu(make_napari_viewer):
