@@ -14,6 +14,9 @@ joined ``metadata.csv``, or when it is not numeric.
 
 from __future__ import annotations
 
+import errno
+import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,24 +90,201 @@ class EmbeddingTable:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a parquet or CSV (optionally gzipped) table."""
+    """Read a parquet or CSV (optionally gzipped) table, with pyarrow; a CSV of at least
+    :data:`CONVERT_CSV_BYTES` is converted once to parquet beside it (:func:`csv_as_parquet`)."""
+    return _Columns(Path(path)).frame()
+
+
+# ---------------------------------------------------------------- files read with pyarrow
+#: A CSV table at least this large is converted once to parquet beside it and read from there:
+#: parsing a 1.5 GB, 305,520 x 1,025 embeddings.csv costs 15 CPU seconds, reading its parquet 2
+#: (bench_scale_embed.py). Smaller ones are parsed each time (a 40 MB metadata.csv in 0.5 s).
+CONVERT_CSV_BYTES = 64 * 2**20
+#: CSV bytes parsed at a time while converting: 4 MiB keeps the conversion of that file at
+#: 350 MB peak memory (32 MiB blocks: 1.4 GB) at the same speed (measured).
+CSV_BLOCK_BYTES = 4 * 2**20
+#: rows per parquet row group of a converted CSV, and per batch when a feature matrix is filled
+ROWS_PER_BATCH = 16_384
+_CSV_STAMP = b"napari_gandl.csv"  # the parquet's key-value metadata: which CSV it was made from
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def _csv_options(path: Path, column_types=None) -> dict:
+    """pyarrow's CSV options, read as pandas reads a CSV: empty fields are missing values, a
+    quoted value may hold a line break."""
+    import pyarrow.csv as pcsv
+
+    return dict(parse_options=pcsv.ParseOptions(delimiter="\t" if ".tsv" in path.name.lower() else ",",
+                                                newlines_in_values=True),
+                convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types=column_types or {}))
+
+
+def _read_error(path: Path, exc: Exception) -> TableError:
+    """A pyarrow (or OS) error reading ``path`` as a one-line TableError naming the file."""
+    detail = " ".join(str(exc).split())
+    row = re.search(r"Row #(\d+): Expected (\d+) columns, got (\d+)", detail)  # a physical line number
+    if row:
+        detail = f"line {row[1]}: expected {row[2]} columns, got {row[3]}"
+    return TableError(f"{path}: cannot be read as a table ({detail})")
+
+
+def _csv_stamp(path: Path) -> bytes:
+    st = path.stat()
+    return json.dumps({"csv": path.name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}).encode()
+
+
+# the type a CSV column is read as next, when its values do not fit the type its first block showed
+_WIDER = {"null": "double", "int64": "double"}
+
+
+def _convert_csv(path: Path, dest: Path) -> None:
+    """Stream the CSV ``path`` into the parquet file ``dest``, a block at a time.
+
+    pyarrow's streaming reader takes each column's type from the first block, so the types are
+    inferred there once, given explicitly (inferring every block costs twice the parse), and a
+    column whose later values do not fit is widened (integers or empty -> float -> text) and the
+    conversion started again."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    with pcsv.open_csv(path, read_options=read, **_csv_options(path)) as first:
+        types = {f.name: f.type for f in first.schema}
+    while True:
+        try:
+            with pcsv.open_csv(path, read_options=read, **_csv_options(path, types)) as reader, \
+                    pq.ParquetWriter(dest, reader.schema.with_metadata({_CSV_STAMP: _csv_stamp(path)})) as writer:
+                pending, rows = [], 0
+                for batch in reader:
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= ROWS_PER_BATCH:
+                        writer.write_table(pa.Table.from_batches(pending))
+                        pending, rows = [], 0
+                if pending:
+                    writer.write_table(pa.Table.from_batches(pending))
+            return
+        except pa.ArrowInvalid as exc:
+            bad = re.search(r"In CSV column #(\d+): .*CSV conversion error to (\w+)", str(exc))
+            if bad is None:
+                raise
+            name = list(types)[int(bad[1])]
+            types[name] = pa.type_for_alias(_WIDER.get(bad[2], "string"))
+
+
+def csv_as_parquet(path) -> Path:
+    """The parquet copy of the CSV table ``path``, ``NAME.parquet`` beside it (``embeddings.csv`` ->
+    ``embeddings.csv.parquet``), converted now unless it was made from this very CSV (its size
+    and time of change, recorded in the copy); a changed CSV is converted again. A folder that
+    cannot be written to gets the copy in a temporary file instead, with a warning."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"table not found: {path}")
-    name = path.name.lower()
+    dest = path.with_name(path.name + ".parquet")
     try:
-        if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
-        if name.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-            sep = "\t" if ".tsv" in name else ","
-            return pd.read_csv(path, sep=sep, low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        raise TableError(f"{path}: cannot be read as a table: {' '.join(str(exc).split())}") from None
-    except Exception as exc:  # pyarrow's errors for a damaged parquet file
-        if type(exc).__module__.startswith("pyarrow"):
-            raise TableError(f"{path}: cannot be read as a parquet table: {exc}") from None
-        raise
-    raise TableError(f"{path}: unknown table format (use .parquet or .csv)")
+        if (pq.read_schema(dest).metadata or {}).get(_CSV_STAMP) == _csv_stamp(path):
+            return dest
+    except (OSError, pa.ArrowException):  # none yet, or damaged: converted again
+        pass
+    try:
+        with atomic_path(dest) as tmp:
+            _convert_csv(path, tmp)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        import tempfile
+
+        dest = Path(tempfile.mkdtemp(prefix="gandl-table-")) / dest.name
+        warnings.warn(f"{path.parent} cannot be written to: {path.name} was converted to {dest} "
+                      f"(delete it when done); in a writable folder it is converted once", stacklevel=2)
+        _convert_csv(path, dest)
+    return dest
+
+
+class _Columns:
+    """A table's columns: a DataFrame's, or a file's read with pyarrow (a parquet file, a CSV
+    parsed in memory, or a large CSV through its parquet copy). Only the columns asked for are
+    read, and a feature matrix is filled batch by batch: loading a 305,520 x 1,024 table costs its
+    float32 matrix and some 350 MB more (bench_scale_embed.py), where pandas needed 6.5 GB."""
+
+    def __init__(self, source):
+        self.source = source
+        if isinstance(source, pd.DataFrame):
+            self.names = list(source.columns)
+            self.numeric = {c for c in self.names if pd.api.types.is_numeric_dtype(source[c])
+                            and not pd.api.types.is_bool_dtype(source[c])}
+            return
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        if not source.exists():
+            raise FileNotFoundError(f"table not found: {source}")
+        name = source.name.lower()
+        if not (_is_parquet(source) or name.endswith(_CSV_SUFFIXES)):
+            raise TableError(f"{source}: unknown table format (use .parquet or .csv)")
+        try:
+            if _is_parquet(source) or source.stat().st_size >= CONVERT_CSV_BYTES:
+                self.arrow = pq.ParquetFile(source if _is_parquet(source) else csv_as_parquet(source))
+                schema = self.arrow.schema_arrow
+            else:  # one thread: pyarrow then names the line of a malformed row
+                self.arrow = pcsv.read_csv(source, read_options=pcsv.ReadOptions(use_threads=False),
+                                           **_csv_options(source))
+                schema = self.arrow.schema
+        except (pa.ArrowException, OSError) as exc:
+            raise _read_error(source, exc) from None
+        self.names = list(schema.names)
+        self.numeric = {f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
+
+    def frame(self, names: Sequence | None = None) -> pd.DataFrame:
+        """The columns ``names`` (default: all) as a DataFrame."""
+        import pyarrow as pa
+
+        names = self.names if names is None else list(names)
+        if isinstance(self.source, pd.DataFrame):
+            return self.source[names]
+        try:
+            table = self.arrow.select(names) if isinstance(self.arrow, pa.Table) else self.arrow.read(columns=names)
+            return table.to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise _read_error(self.source, exc) from None
+
+    def matrix(self, names: Sequence, rows: np.ndarray | None = None) -> np.ndarray:
+        """The columns ``names`` as a C-ordered float32 matrix (missing values NaN), of the rows
+        where the boolean mask ``rows`` is true (default: all)."""
+        import pyarrow as pa
+
+        if isinstance(self.source, pd.DataFrame):
+            X = self.source[list(names)].to_numpy(dtype=np.float32)
+            return np.ascontiguousarray(X if rows is None else X[rows])
+        if isinstance(self.arrow, pa.Table):
+            n, batches = self.arrow.num_rows, self.arrow.select(list(names)).to_batches(ROWS_PER_BATCH)
+        else:
+            n = self.arrow.metadata.num_rows
+            batches = self.arrow.iter_batches(ROWS_PER_BATCH, columns=list(names))
+        X = np.empty((n if rows is None else int(np.count_nonzero(rows)), len(names)), np.float32)
+        start = done = 0
+        try:
+            for batch in batches:
+                # a batch is gathered column by column, then transposed into X's rows at once
+                # (6.6 CPU s for the 305,520 x 1,024 table, 7.4 s writing each column into X)
+                block = np.empty((len(names), batch.num_rows), np.float32)
+                for j, column in enumerate(batch.columns):
+                    block[j] = column.to_numpy(zero_copy_only=False)
+                keep = slice(None) if rows is None else rows[start:start + batch.num_rows]
+                block = block.T[keep]
+                X[done:done + len(block)] = block
+                start, done = start + batch.num_rows, done + len(block)
+        except (pa.ArrowException, OSError) as exc:
+            raise _read_error(self.source, exc) from None
+        pa.default_memory_pool().release_unused()  # the batches' buffers, kept by the allocator otherwise
+        return X
 
 
 def write_table(frame: pd.DataFrame | EmbeddingTable, path: str | Path) -> Path:
@@ -120,18 +300,10 @@ def write_table(frame: pd.DataFrame | EmbeddingTable, path: str | Path) -> Path:
     return path
 
 
-def numeric_feature_columns(frame: pd.DataFrame, metadata_columns: Iterable[str] = ()) -> list[str]:
-    """Numeric columns that are not metadata."""
+def numeric_feature_columns(names: Iterable, numeric: set, metadata_columns: Iterable[str] = ()) -> list:
+    """The ``numeric`` columns among ``names`` that are not metadata."""
     meta = set(METADATA_COLUMNS) | set(metadata_columns)
-    cols = []
-    for c in frame.columns:
-        if c in meta or str(c) in meta:
-            continue
-        if pd.api.types.is_bool_dtype(frame[c]):
-            continue
-        if pd.api.types.is_numeric_dtype(frame[c]):
-            cols.append(c)
-    return cols
+    return [c for c in names if c in numeric and c not in meta and str(c) not in meta]
 
 
 def categorical_columns(frame: pd.DataFrame, max_values: int = 60) -> list[str]:
@@ -161,7 +333,9 @@ def _describe_rows(meta: pd.DataFrame, rows: np.ndarray, limit: int = 8) -> str:
 
 def check_finite(table: EmbeddingTable, on_nonfinite: str = "raise") -> EmbeddingTable:
     """Raise (naming the rows) or drop rows with NaN/inf features."""
-    bad_rows = ~np.isfinite(table.X).all(axis=1)
+    bad_rows = np.zeros(len(table), bool)
+    for s in range(0, len(table), ROWS_PER_BATCH):  # a batch at a time: no n x d temporary
+        bad_rows[s:s + ROWS_PER_BATCH] = ~np.isfinite(table.X[s:s + ROWS_PER_BATCH]).all(axis=1)
     if not bad_rows.any():
         return table
     idx = np.flatnonzero(bad_rows)
@@ -187,8 +361,9 @@ def drop_constant(table: EmbeddingTable, rtol: float = 1e-7) -> EmbeddingTable:
     if len(table) == 0:
         return table
     X = table.X
-    span = np.nanmax(X, axis=0) - np.nanmin(X, axis=0)
-    scale = np.maximum(np.nanmax(np.abs(X), axis=0), 1e-30)
+    high, low = np.nanmax(X, axis=0), np.nanmin(X, axis=0)
+    span = high - low
+    scale = np.maximum(np.maximum(np.abs(high), np.abs(low)), 1e-30)  # max |x| without a copy of X
     const = span <= rtol * scale
     if not const.any():
         return table
@@ -238,19 +413,15 @@ def load_embeddings(
         table = embeddings
     else:
         source = str(embeddings) if isinstance(embeddings, (str, Path)) else "<embeddings>"
-        frame = read_table(embeddings) if isinstance(embeddings, (str, Path)) else embeddings.copy()
-        if "site_id" not in frame.columns:
+        columns = _Columns(Path(embeddings) if isinstance(embeddings, (str, Path)) else embeddings)
+        site_column = "site_id"
+        if site_column not in columns.names:
             # RxRx19a's embeddings.csv may carry the id in an unnamed first column
-            first = frame.columns[0]
-            if str(first).startswith("Unnamed") or not pd.api.types.is_numeric_dtype(frame[first]):
-                frame = frame.rename(columns={first: "site_id"})
-            else:
+            site_column = columns.names[0] if columns.names else ""
+            unnamed = str(site_column) == "" or str(site_column).startswith("Unnamed")  # pyarrow's, pandas' name
+            if not columns.names or not (unnamed or site_column not in columns.numeric):
                 raise TableError(f"{source}: no 'site_id' column")
-        frame["site_id"] = frame["site_id"].astype(str)
-        if frame["site_id"].duplicated().any():
-            dup = frame.loc[frame["site_id"].duplicated(), "site_id"].head(5).tolist()
-            raise TableError(f"{source}: duplicated site_id values, e.g. {', '.join(dup)}")
-        meta_cols: set[str] = set()
+        mframe, meta_cols = None, set()
         if metadata is not None:
             msource = str(metadata) if isinstance(metadata, (str, Path)) else "<metadata>"
             mframe = read_table(metadata) if isinstance(metadata, (str, Path)) else metadata.copy()
@@ -262,9 +433,32 @@ def load_embeddings(
                 dup = mframe.loc[mframe["site_id"].duplicated(), "site_id"].unique()
                 raise TableError(f"{msource}: duplicated site_id values, e.g. {', '.join(dup[:5])}")
             meta_cols = set(mframe.columns)
+        candidates = [c for c in columns.names if c != site_column]
+        if features is None:
+            features = numeric_feature_columns(candidates, columns.numeric, meta_cols)
+            if not features:
+                raise TableError(f"{source}: no numeric feature columns found "
+                                 f"(columns: {', '.join(map(str, columns.names[:12]))})")
+        else:
+            features = list(features)
+            missing = [f for f in features if f not in candidates]
+            if missing:
+                raise TableError(f"{source}: feature column(s) not found: {', '.join(map(str, missing[:10]))}")
+            nonnum = [f for f in features if f not in columns.numeric]
+            if nonnum:
+                raise TableError(f"{source}: feature column(s) are not numeric: {', '.join(map(str, nonnum[:10]))}")
+        fset = set(features)
+        # the metadata first, the feature matrix then, read only for the rows kept
+        frame = columns.frame([c for c in columns.names if c not in fset]).rename(columns={site_column: "site_id"})
+        frame["site_id"] = frame["site_id"].astype(str)
+        if frame["site_id"].duplicated().any():
+            dup = frame.loc[frame["site_id"].duplicated(), "site_id"].head(5).tolist()
+            raise TableError(f"{source}: duplicated site_id values, e.g. {', '.join(dup)}")
+        rows = None
+        if mframe is not None:
             overlap = [c for c in mframe.columns if c in frame.columns and c != "site_id"]
             frame = frame.drop(columns=overlap)
-            known = frame["site_id"].isin(mframe["site_id"])
+            known = pd.Series(pd.Index(mframe["site_id"]).get_indexer(frame["site_id"]) >= 0, index=frame.index)
             if not known.any():
                 raise TableError(f"{source}: none of the {len(frame)} site_ids appear in "
                                  f"{msource} (e.g. {frame['site_id'].iloc[0]!r})")
@@ -272,25 +466,11 @@ def load_embeddings(
                 lost = frame.loc[~known, "site_id"]
                 warnings.warn(f"{source}: {len(lost)} site(s) have no metadata in {msource} "
                               f"and are dropped (e.g. {', '.join(lost.head(5))})", stacklevel=2)
-                frame = frame.loc[known]
+                rows = known.to_numpy()
+                frame = frame.loc[rows]
             frame = frame.merge(mframe, on="site_id", how="left", validate="one_to_one")
-        if features is None:
-            features = numeric_feature_columns(frame, meta_cols)
-            if not features:
-                raise TableError(f"{source}: no numeric feature columns found "
-                                 f"(columns: {', '.join(map(str, frame.columns[:12]))})")
-        else:
-            features = list(features)
-            missing = [f for f in features if f not in frame.columns]
-            if missing:
-                raise TableError(f"{source}: feature column(s) not found: {', '.join(map(str, missing[:10]))}")
-            nonnum = [f for f in features if not pd.api.types.is_numeric_dtype(frame[f])]
-            if nonnum:
-                raise TableError(f"{source}: feature column(s) are not numeric: {', '.join(map(str, nonnum[:10]))}")
-        fset = set(features)
-        meta = with_rxrx1_treatment(frame[[c for c in frame.columns if c not in fset]].reset_index(drop=True))
-        X = np.ascontiguousarray(frame[list(features)].to_numpy(dtype=np.float32))
-        table = EmbeddingTable(meta, X, [str(f) for f in features], source)
+        meta = with_rxrx1_treatment(frame.reset_index(drop=True))
+        table = EmbeddingTable(meta, columns.matrix(features, rows), [str(f) for f in features], source)
     table = check_finite(table, on_nonfinite)
     if len(table) == 0:
         raise TableError(f"{table.source}: no rows to analyse" + (

@@ -89,3 +89,91 @@ def test_control_labels():
     assert (lab[(untreated & (full["disease_condition"] == "Active SARS-CoV-2")).to_numpy()] == "C-").all()
     with pytest.raises(TableError, match="disease_condition"):
         control_labels(full.drop(columns=["disease_condition"]))
+
+
+def _released_like(path, n=120, dim=5, seed=0):
+    """An embeddings CSV as released (site_id, then columns 0..dim-1) with columns whose type the
+    first rows do not show: a dose empty at first, a feature of whole numbers at first, a note
+    that turns from numbers into text."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"site_id": [f"S{i:04d}" for i in range(n)]})
+    for j in range(dim):
+        frame[str(j)] = rng.normal(size=n).round(3)
+    frame["0"] = np.where(np.arange(n) < n // 2, np.arange(n) % 3, frame["0"])  # 0, 1, 2 ... then 0.5-like
+    frame["treatment_conc"] = np.where(np.arange(n) < n // 2, np.nan, 0.3)
+    frame["note"] = [str(i) if i < n // 2 else f"note {i}" for i in range(n)]
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_a_large_csv_is_converted_once_to_parquet_beside_it(tmp_path, monkeypatch):
+    import napari_gandl.tables as tables
+
+    # every CSV counts as large here; small blocks and batches, so that types change between blocks
+    monkeypatch.setattr(tables, "CONVERT_CSV_BYTES", 0)
+    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(tables, "ROWS_PER_BATCH", 7)
+    csv = tmp_path / "embeddings.csv"
+    frame = _released_like(csv)
+    meta = pd.DataFrame({"site_id": frame["site_id"].iloc[3:], "cell_type": "HRCE"})  # sites 0-2 have none
+    meta.to_csv(tmp_path / "metadata.csv", index=False)
+
+    with pytest.warns(UserWarning, match="3 site"):
+        t = load_embeddings(csv, tmp_path / "metadata.csv")
+    copy = tmp_path / "embeddings.csv.parquet"
+    assert copy.is_file()
+    assert t.features == ["0", "1", "2", "3", "4"]  # the dose and the note are metadata
+    np.testing.assert_array_equal(t.X, frame[t.features].iloc[3:].to_numpy(np.float32))
+    assert t.X.flags["C_CONTIGUOUS"] and t.X.dtype == np.float32
+    assert t.meta["site_id"].tolist() == frame["site_id"].iloc[3:].tolist()
+    np.testing.assert_array_equal(t.meta["treatment_conc"].to_numpy(), frame["treatment_conc"].iloc[3:].to_numpy())
+    assert t.meta["note"].tolist() == frame["note"].iloc[3:].tolist() and set(t.meta["cell_type"]) == {"HRCE"}
+
+    converted = copy.stat().st_mtime_ns
+    again = load_embeddings(csv, on_nonfinite="drop")  # read from the copy, not parsed again
+    assert copy.stat().st_mtime_ns == converted and len(again) == len(frame)
+    pd.testing.assert_frame_equal(read_table(csv), read_table(copy))
+
+    changed = _released_like(csv, n=50, seed=1)  # a new CSV in its place is converted again
+    t = load_embeddings(csv)
+    np.testing.assert_array_equal(t.X, changed[t.features].to_numpy(np.float32))
+
+
+def test_a_malformed_large_csv_is_named_and_leaves_no_copy(tmp_path, monkeypatch):
+    import napari_gandl.tables as tables
+
+    monkeypatch.setattr(tables, "CONVERT_CSV_BYTES", 0)
+    csv = tmp_path / "embeddings.csv"
+    _released_like(csv)
+    csv.write_text(csv.read_text() + "S9999,1,2,3\n")  # a row too short
+    with pytest.raises(TableError, match=f"{csv}: cannot be read as a table .*Expected 8 columns, got 4"):
+        load_embeddings(csv)
+    assert [p.name for p in tmp_path.iterdir()] == ["embeddings.csv"]
+
+
+def test_a_malformed_small_csv_names_the_line(tmp_path):
+    csv = tmp_path / "metadata.csv"
+    _released_like(csv, n=20)
+    csv.write_text(csv.read_text() + "S9999,1,2,3\n")
+    with pytest.raises(TableError, match=f"{csv}: cannot be read as a table \\(line 22: expected 8 columns, got 4\\)"):
+        read_table(csv)
+
+
+def test_a_large_csv_in_a_read_only_folder_is_converted_to_a_temporary_file(tmp_path, monkeypatch):
+    import subprocess
+
+    import napari_gandl.tables as tables
+
+    monkeypatch.setattr(tables, "CONVERT_CSV_BYTES", 0)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a file system here to make a read-only folder")
+    try:
+        frame = _released_like(folder / "embeddings.csv")
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        with pytest.warns(UserWarning, match=f"{folder} cannot be written to: embeddings.csv was converted to"):
+            t = load_embeddings(folder / "embeddings.csv", on_nonfinite="drop")
+        np.testing.assert_array_equal(t.X, frame[t.features].to_numpy(np.float32))
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -107,13 +107,12 @@ def _align(table: SiteTable, frame: pd.DataFrame, feats, label) -> tuple:
 
 def _from_file(table: SiteTable, path) -> tuple:
     from napari_gandl.tables import load_embeddings
-    from napari_gandl.tables import read_table
 
     if path is None or not str(path) or not Path(path).is_file():
         raise NoEmbedding(f"embedding table file not found: {path!s}; choose a .parquet or .csv file")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loaded = load_embeddings(read_table(path), on_nonfinite="drop", drop_constant_columns=False)
+        loaded = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False)
     return _align(table, loaded.to_frame(), loaded.features, f"file {Path(path).name}: {len(loaded.features)} features")
 
 
