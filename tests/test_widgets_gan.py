@@ -235,7 +235,7 @@ def test_train_simclr_from_the_dock_progress_stop_resume(viewer, qtbot, tmp_path
     assert load_tile_checkpoint("simclr", run)["nimg"] == resumed[-1]["nimg"]
 
 
-@pytest.mark.parametrize("method,dim", [("dino", 256), ("mae", 192)])
+@pytest.mark.parametrize("method,dim", [("dino", 192), ("mae", 192)])
 def test_train_dino_and_mae_from_the_dock_stop_resume_then_embed(viewer, qtbot, tmp_path, sample_plate, method, dim):
     """DINO and MAE train through the dock (MAE with its live reconstructions), stop, resume with one
     losses.csv row per step, and the Embed dock embeds the plate with the run."""

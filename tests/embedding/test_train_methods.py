@@ -20,7 +20,7 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("method,dim", [("convae", 256), ("dino", 256), ("mae", 192)])
+@pytest.mark.parametrize("method,dim", [("convae", 256), ("dino", 192), ("mae", 192)])
 def test_train_resume_then_embed(sample_plate, tmp_path, capsys, method, dim):
     run = tmp_path / f"{method}-run"
     train = ["train", str(sample_plate), "--out", str(run), "--method", method, "--device", "cpu"]

@@ -14,9 +14,12 @@ are the targets the student's outputs for every *other* crop must match
 exponential moving average whose momentum rises from 0.996 to 1 over the run
 (cosine schedule).
 
-The backbone is a small ViT (CLS token) or the residual CNN the other
-comparators use (globally pooled); the embedding of a tile is the teacher
-backbone's output, averaged over a site's tiles as GAN-DL's are.
+The backbone is a small ViT (its CLS token), or the residual CNN the other
+comparators use (globally pooled): at 2 minutes on two suite screens the ViT
+was well ahead on C+/C- accuracy and compound ranking, level on dose ranking,
+behind on copairs mAP (docs/benchmarks.md, bench_dino_backbone.py).  The
+embedding of a tile is the teacher backbone's output, averaged over a site's
+tiles as GAN-DL's are.
 ``losses.csv`` also logs the teacher's mean per-tile entropy and the entropy
 of its batch-mean output: collapse shows as both near 0 (one prototype wins)
 or both near ``log(out_dim)`` (uniform outputs).
@@ -37,7 +40,7 @@ from napari_gandl.preprocessing.augment import random_resized_crops
 
 DEFAULTS = dict(
     resolution=64, batch=32, lr=5e-4,
-    network=dict(backbone="cnn", widths=[16, 32, 64, 128, 256], patch=8, dim=192, depth=4, heads=3,
+    network=dict(backbone="vit", widths=[16, 32, 64, 128, 256], patch=8, dim=192, depth=4, heads=3,
                  out_dim=1024, hidden=256, bottleneck=64, local_crops=4, global_scale=[0.4, 1.0],
                  local_scale=[0.1, 0.4], student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
                  momentum=0.996),
@@ -77,7 +80,7 @@ class Head(nn.Module):
 class DINO(nn.Module):
     LOG_FIELDS = ["teacher_entropy", "batch_entropy", "momentum"]
 
-    def __init__(self, in_ch: int, resolution: int, backbone: str = "cnn", widths=(16, 32, 64, 128, 256),
+    def __init__(self, in_ch: int, resolution: int, backbone: str = "vit", widths=(16, 32, 64, 128, 256),
                  patch: int = 8, dim: int = 192, depth: int = 4, heads: int = 3, out_dim: int = 1024,
                  hidden: int = 256, bottleneck: int = 64, local_crops: int = 4, global_scale=(0.4, 1.0),
                  local_scale=(0.1, 0.4), student_temp: float = 0.1, teacher_temp: float = 0.04,

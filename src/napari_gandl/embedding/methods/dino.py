@@ -16,4 +16,4 @@ register(MethodSpec(
     NAME, load=lambda source, plate, device="auto": load_tile_run(NAME, build, source, device),
     train=partial(iterate_tile_training, NAME, build, DEFAULTS), needs_weights=True,
     help="DINO (self-distillation, multi-crop; flips, rotations, per-stain gain and offset, blur) trained on "
-         "the plate; the teacher's features (256-d)"))
+         "the plate; the teacher's CLS token (192-d)"))
