@@ -1,7 +1,12 @@
-"""Throughput of GAN-DL training and embedding on this machine.
+"""Throughput of GAN-DL training and embedding on this machine, beside the other trainable methods.
 
 * training images/s with the ``quick`` preset networks at 64x64 and 128x128
   (full training step: D phase with lazy R1, G phase, EMA), CPU;
+* training images/s of the tile-trained methods (ConvAE, SimCLR, DINO with
+  each backbone, the channel-agnostic MAE) at 64x64 with their own defaults,
+  through the loop ``gandl train --method`` runs (a step's time: sampling,
+  augmentation, forward, backward, optimiser; checkpoints excluded), and their
+  embedding sites/s on the same sites as GAN-DL's;
 * embedding sites/s of the GAN-DL discriminator (tiles at training resolution
   covering the site, averaged) against a DenseNet-121 (the paper's baseline:
   the package's DenseNet-121 with an N-stain stem, random initialisation since
@@ -14,11 +19,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -76,12 +83,36 @@ def train_throughput(plate, resolution: int, batch: int, threads: int, seconds: 
         shutil.rmtree(out, ignore_errors=True)
 
 
+TILE_METHODS = {  # label: (method, network settings over its defaults)
+    "ConvAE": ("convae", {}), "SimCLR": ("simclr", {}), "DINO, residual CNN": ("dino", {"backbone": "cnn"}),
+    "DINO, small ViT": ("dino", {"backbone": "vit"}), "MAE (channel-agnostic)": ("mae", {}),
+}
+
+
+def tile_throughput(name: str, network: dict, plate, seconds: float, run: Path) -> tuple[float, int]:
+    """Training img/s (and the batch) of a tile method's own defaults, measured over ``seconds`` of
+    step time after two warm-up steps; the run is left in ``run`` for the embedding timing."""
+    from napari_gandl.comparators.tiles import iterate_tile_training
+
+    module = importlib.import_module(f"napari_gandl.comparators.{name}")
+    defaults = {**module.DEFAULTS, "network": {**module.DEFAULTS["network"], **network}}
+    first = None
+    with closing(iterate_tile_training(name, module.build, defaults, plate, run, minutes=1e6, device="cpu")) as rows:
+        for row in rows:
+            if row["step"] == 2:
+                first = row
+            elif first is not None and row["elapsed_s"] - first["elapsed_s"] >= seconds:
+                break
+    return (row["nimg"] - first["nimg"]) / (row["elapsed_s"] - first["elapsed_s"]), defaults["batch"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=40.0, help="time per training measurement")
     ap.add_argument("--workdir", default=str(ROOT / ".bench" / "gan_quality"))
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--note", default="", help="what else ran on the machine meanwhile, for the report")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -132,14 +163,26 @@ def main(argv=None):
             dn(x)
 
     t_dn = _timeit(run_dn)
-    shutil.rmtree(tmp, ignore_errors=True)
     gan_sps, dn_sps = batch / t_gan, batch / t_dn
     print(f"embed GAN-DL {gan_sps:.1f} sites/s, DenseNet-121 {dn_sps:.1f} sites/s, "
           f"ratio {gan_sps / dn_sps:.1f}x", flush=True)
 
+    from napari_gandl.embedding.methods._tiles import load_tile_run
+
+    tile_rows = []
+    for label, (name, network) in TILE_METHODS.items():
+        run = tmp / label.replace(" ", "-").replace(",", "")
+        ips, tile_batch = tile_throughput(name, network, plate, args.seconds, run)
+        module = importlib.import_module(f"napari_gandl.comparators.{name}")
+        embedder = load_tile_run(name, module.build, run, "cpu")
+        sps = batch / _timeit(lambda: embedder.embed_sites(np.stack(sites)))
+        tile_rows.append(f"| {label} | {tile_batch} | {ips:.1f} img/s | {sps:.1f} sites/s |")
+        print(f"{label}: train {ips:.1f} img/s, embed {sps:.1f} sites/s", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
     body = f"""
 CPU, {args.threads} torch thread(s) (a shared 2-core machine: one thread is faster than two
-while other jobs run; 1-minute load average at the end of this run: {os.getloadavg()[0]:.1f}).
+while other jobs run;{" " + args.note + ";" if args.note else ""} 1-minute load average at the end of this run: {os.getloadavg()[0]:.1f}).
 `quick` preset networks (G widths base 512 / max 256, D widths base 1024 / max 128 with
 pool-then-conv downsampling; 3-layer mapping, 512-d z/w; batch 16; logistic loss with lazy R1
 every 16 steps; augmentation on).  The embedding uses the default `stats` features.
@@ -155,6 +198,20 @@ every 16 steps; augmentation on).  The embedding uses the default `stats` featur
 
 Embedding speed is measured on {batch} decoded sites held in memory (image decoding excluded for
 both), batch {batch}, float32, in inference mode.
+
+**The other trainable methods, beside GAN-DL** (the same plate, machine and thread count; 64x64
+tiles, each method's own defaults and batch; GAN-DL's 64x64 figure above is for batch 16; embedding:
+the same {batch} sites of 128 px, each cut into four 64 px tiles whose features are averaged):
+
+| method | batch | training, 64x64 | embedding |
+|---|---:|---:|---:|
+| GAN-DL (`quick`) | 16 | {train_res[64]:.1f} img/s | {gan_sps:.1f} sites/s |
+{chr(10).join(tile_rows)}
+
+A GAN-DL training image costs a D step on a real and a generated image plus a G step; a DINO image
+two global and four local crops through the student (forward and backward) and two through the
+teacher; an MAE image a quarter of its tokens through the encoder and all of them through the small
+decoder; a SimCLR image two views.
 """
     if not args.no_report:
         from _report import write_section

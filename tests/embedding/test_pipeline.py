@@ -94,3 +94,48 @@ def test_malformed_metadata_csv_is_named(sample_plate, plate_copy, tmp_path, cap
     # opening the plate is an error naming the file and the line (no silent fall-back to file names)
     with pytest.raises(PlateError, match=f"{meta}: cannot be parsed as CSV .*line 102"):
         open_plate(plate_copy)
+
+
+def test_the_next_batch_is_decoded_while_the_model_embeds_this_one(sample_plate):
+    import threading
+
+    from napari_gandl.embedding import Embedder, embed_batch
+
+    plate = open_plate(sample_plate)
+    read_site, started = plate.read_site, {}
+
+    def read_and_note(site):
+        started.setdefault(site, threading.Event()).set()
+        return read_site(site)
+
+    plate.read_site = read_and_note
+
+    class WaitsForTheNextBatch(Embedder):
+        """Per-stain means; each batch waits (up to 60 s) until the first site of the next batch is being read."""
+
+        name, dim, stains, batches = "test-waits", 5, plate.channel_names, []
+
+        def embed_sites(self, images):
+            first_next = 10 * (len(self.batches) + 1)
+            if first_next < 40:
+                self.batches.append(started.setdefault(first_next, threading.Event()).wait(60))
+            return images.astype(np.float32).mean(axis=(2, 3))
+
+    embedder = WaitsForTheNextBatch()
+    frame = embed_plate(plate, embedder, batch_size=10, sites=range(40))
+    assert embedder.batches == [True, True, True]  # decoded by the reader threads in the meantime
+    expected = embed_batch(plate, embedder, range(40))
+    np.testing.assert_array_equal(frame[feature_columns(5)].to_numpy(), expected)
+
+
+def test_the_output_file_has_large_row_groups(sample_plate, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import napari_gandl.embedding.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ROW_GROUP", 25)
+    out = embed_plate(sample_plate, "handcrafted", out_path=tmp_path / "e.parquet", batch_size=4, sites=range(60))
+    groups = [pq.ParquetFile(out).metadata.row_group(g).num_rows for g in range(pq.ParquetFile(out).num_row_groups)]
+    assert groups == [28, 28, 4]  # batches of 4 sites gathered until 25 rows or more, the rest at the end
+    pd.testing.assert_frame_equal(pd.read_parquet(out), embed_plate(sample_plate, "handcrafted", sites=range(60)),
+                                  check_dtype=False)

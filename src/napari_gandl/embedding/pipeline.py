@@ -4,7 +4,8 @@ Sites are read in batches, the plate's stains are mapped onto the ones the
 model expects (:mod:`.stains`), each batch goes through
 ``embedder.embed_sites`` and its rows (``site_id``, the plate's metadata
 columns, then float32 ``f000..``) are kept or streamed to parquet, so memory
-does not grow with the plate.
+does not grow with the plate.  Reader threads decode the next batch while the
+model embeds this one.
 
 Streaming to ``out_path`` holds a lock on it (:func:`napari_gandl.files.output_lock`):
 a second process writing the same file is refused, naming the first.  It resumes:
@@ -31,6 +32,7 @@ import re
 import shutil
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Generator, Iterable, Sequence
@@ -46,6 +48,7 @@ from napari_gandl.preprocessing.normaliser import check_bit_depth
 __all__ = ["embed_plate", "iterate_embedding", "embed_batch", "site_metadata", "read_embedding_table"]
 
 MANIFEST = "manifest.json"
+ROW_GROUP = 16_384  # rows per row group of the output parquet file
 
 
 def _open(plate_or_path):
@@ -68,26 +71,61 @@ def _frame(meta: pd.DataFrame, feats: np.ndarray) -> pd.DataFrame:
     return pd.concat([meta, fdf], axis=1)
 
 
+#: threads that read a batch's sites: decoding PNG (and TIFF) tiles releases the GIL, so the next
+#: batch is decoded while the model embeds this one. On 1024^2 five-stain tiles that takes
+#: decoding, a quarter of the CPU time, off the model's thread at no extra CPU time
+#: (bench_scale_embed.py; the model thread's CPU time per site 0.20 s -> 0.14 s)
+READ_THREADS = min(8, os.cpu_count() or 1)
+
+
+def _read_site(plate, site: int, stain_index) -> np.ndarray | str:
+    """A site's image in the model's stain order, or why it cannot be read (the TileError, which
+    names the file)."""
+    try:
+        img = plate.read_site(int(site))
+    except ValueError as exc:
+        return str(exc)
+    return img if stain_index is None else img[stain_index]
+
+
+def _embed_images(embedder: Embedder, sites: Sequence[int], images: list) -> np.ndarray:
+    """Features ``(len(sites), dim)`` of the sites' images; a site that could not be read (its
+    image is the reason, a str) gets a NaN row and a warning."""
+    ok = np.array([not isinstance(img, str) for img in images], bool)
+    for site, img in zip(sites, images):
+        if isinstance(img, str):
+            warnings.warn(f"site {int(site)} not embedded: {img}", stacklevel=3)
+    out = np.full((len(images), embedder.dim), np.nan, np.float32)
+    if ok.any():
+        read = [img for img, k in zip(images, ok) if k]
+        feats = np.asarray(embedder.embed_sites(np.stack(read)), np.float32)
+        if feats.shape != (len(read), embedder.dim):
+            raise RuntimeError(f"embedder {embedder.name!r} returned shape {feats.shape} for "
+                               f"{len(read)} sites; expected ({len(read)}, {embedder.dim})")
+        out[ok] = feats
+    return out
+
+
 def embed_batch(plate, embedder: Embedder, sites: Sequence[int], stain_index=None) -> np.ndarray:
     """Features ``(len(sites), dim)`` of the given site indices; an unreadable site gives a NaN row."""
-    images, ok = [], []
-    for s in sites:
-        try:
-            img = plate.read_site(int(s))
-        except ValueError as exc:  # TileError names the file
-            warnings.warn(f"site {int(s)} not embedded: {exc}", stacklevel=2)
-            ok.append(False)
-            continue
-        images.append(img if stain_index is None else img[stain_index])
-        ok.append(True)
-    out = np.full((len(ok), embedder.dim), np.nan, np.float32)
-    if images:
-        feats = np.asarray(embedder.embed_sites(np.stack(images)), np.float32)
-        if feats.shape != (len(images), embedder.dim):
-            raise RuntimeError(f"embedder {embedder.name!r} returned shape {feats.shape} for "
-                               f"{len(images)} sites; expected ({len(images)}, {embedder.dim})")
-        out[np.asarray(ok, bool)] = feats
-    return out
+    return _embed_images(embedder, sites, [_read_site(plate, s, stain_index) for s in sites])
+
+
+def _embed_read_ahead(plate, embedder: Embedder, batches: list[tuple[int, Sequence[int]]], stain_index):
+    """Yield ``(batch number, features)`` of ``batches`` (number, site indices) in order, the
+    sites of the next batch decoded by :data:`READ_THREADS` threads while the model embeds this one."""
+    pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="gandl-read")
+
+    def read(k: int) -> list:
+        return [pool.submit(_read_site, plate, s, stain_index) for s in batches[k][1]] if k < len(batches) else []
+
+    try:
+        ahead = read(0)
+        for k, (i, sites) in enumerate(batches):
+            current, ahead = ahead, read(k + 1)
+            yield i, _embed_images(embedder, sites, [future.result() for future in current])
+    finally:  # stopped early (a cancelled dock): drop the reads not started, wait for the others
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------- resumable output
@@ -146,13 +184,20 @@ class _Parts:
             frame.to_parquet(tmp, index=False)
 
     def finish(self, n_batches: int, schema) -> Path:
-        """Concatenate the parts, in order, into the output file (streamed, atomic rename)."""
+        """Concatenate the parts, in order, into the output file (streamed, atomic rename), in row
+        groups of :data:`ROW_GROUP` rows: one per batch of 32 sites made a 30,560-site file's
+        footer 46 MB and reading it 23 CPU s, against 0.3 MB and 0.8 s (measured)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         with atomic_path(self.out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            pending, rows = [], 0
             for i in range(n_batches):
-                writer.write_table(pq.read_table(self.path(i)).cast(schema))
+                pending.append(pq.read_table(self.path(i)).cast(schema))
+                rows += pending[-1].num_rows
+                if rows >= ROW_GROUP or i == n_batches - 1:
+                    writer.write_table(pa.concat_tables(pending))
+                    pending, rows = [], 0
             if n_batches == 0:
                 writer.write_table(pa.Table.from_pylist([], schema=schema))
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -207,7 +252,7 @@ def _embed(plate, folder: Path, embedder: Embedder, out_path, step, scheduler, s
     frames = {}
     yield done, len(idx)
     if scheduler is None:
-        results = ((i, embed_batch(plate, embedder, batches[i], stain_index)) for i in todo)
+        results = _embed_read_ahead(plate, embedder, [(i, batches[i]) for i in todo], stain_index)
     else:
         ids = meta["site_id"].astype(str).to_numpy()
         results = _run_distributed(scheduler, folder, embedder, stain_index,
