@@ -36,3 +36,18 @@ def test_nucleus_diameters_of_drawn_discs():
     image += np.random.default_rng(0).normal(0, 2, image.shape)
     assert np.allclose(sorted(nucleus_diameters(image)), [8, 12, 16], atol=1.5)
     assert len(nucleus_diameters(np.full((32, 32), 7.0))) == 0  # flat: no nuclei
+
+
+def test_nucleus_centres_are_kept_for_a_bounded_number_of_sites(sample_plate):
+    plate = open_plate(sample_plate)
+    one_site = 5 * 64 * 64 * 2  # float16
+    cfg = DataConfig(cache_mb=one_site / 2**20, sampling="crops")  # one site; centres: 2,560 bytes
+    sampler = TileSampler(plate, 32, cfg, fit_normalizer(plate, cfg))
+    for site in sampler.sites:
+        sampler.nuclei(int(site), sampler.load(int(site)))
+    kept = sampler._centres
+    assert 0 < len(kept) < len(sampler.sites) and kept.currsize <= cfg.cache_mb * 2**20 / 16
+    site = int(sampler.sites[0])  # long evicted: found again, the same centres
+    assert site not in kept
+    np.testing.assert_array_equal(sampler.nuclei(site, sampler.load(site)),
+                                  sampler.nuclei(site, sampler.load(site)))

@@ -91,8 +91,8 @@ class TileSampler:
     """Random ``resolution``-square crops of normalised, downsampled sites.
 
     With ``cfg.sampling == "crops"`` every crop is centred on a random cell of
-    the site (nuclei found once per site and cached); sites without nuclei
-    are skipped.
+    the site (nuclei found when the site is read, kept in a byte-capped cache
+    too); sites without nuclei are skipped.
 
     ``sample(n, rng)`` reads at most ``n`` sites (fewer when cached); decoded
     sites live in an LRU cache capped at ``cfg.cache_mb`` megabytes, so memory
@@ -125,7 +125,10 @@ class TileSampler:
             from napari_gandl.preprocessing.crops import nuclear_channel
 
             self.nuclear = nuclear_channel(plate.channel_names)
-            self._centres: dict[int, np.ndarray] = {}
+            # a site's nucleus centres (about 5 KB for 300 cells) are kept for as many sites as a
+            # sixteenth of the site cache's bytes holds, not for every site visited: on a whole
+            # screen that would grow to gigabytes
+            self._centres = LRUCache(maxsize=max(1, int(cfg.cache_mb * 2**20 / 16)), getsizeof=lambda a: a.nbytes)
 
     def load(self, site: int) -> np.ndarray:
         """Normalised, downsampled ``(C, h, w)`` float16 array of one site."""
@@ -168,14 +171,17 @@ class TileSampler:
         return torch.from_numpy(out)
 
     def nuclei(self, site: int, img: np.ndarray) -> np.ndarray:
-        """Nucleus centroids of a (loaded) site, found once; a site without any is set aside."""
-        if site not in self._centres:
+        """Nucleus centroids of a (loaded) site, found once while cached; a site without any is set aside."""
+        centres = self._centres.get(site)
+        if centres is None:
             from napari_gandl.preprocessing.crops import find_nuclei
 
-            self._centres[site] = find_nuclei(img[self.nuclear], self.resolution)
-            if len(self._centres[site]) == 0:
+            centres = find_nuclei(img[self.nuclear], self.resolution)
+            if centres.nbytes <= self._centres.maxsize:
+                self._centres[site] = centres
+            if len(centres) == 0:
                 self._bad.add(site)
                 if len(self._bad) >= len(self.sites):
                     raise ValueError(f"no nuclei found in the {self.plate.channel_names[self.nuclear]} "
                                      f"stain of any site of {self.plate.root}; train on tiles instead")
-        return self._centres[site]
+        return centres
