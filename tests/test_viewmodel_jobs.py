@@ -145,8 +145,13 @@ def test_embed_jobs_attach_export_and_load(table, sample_plate, tmp_path):
     mixed = pd.concat([frame.iloc[:60], frame.iloc[:5].assign(**{cols.SITE_ID: [f"X_{i}" for i in range(5)]})])
     mixed.to_csv(tmp_path / "mixed.csv", index=False)
     loaded, name = embed.load_table_job(tmp_path / "mixed.csv", table.frame[cols.SITE_ID])
-    assert name == str(tmp_path / "mixed.csv") and len(loaded) == 60
+    assert name == str(tmp_path / "mixed.csv") and len(loaded) == 100  # in the plate's order, a row per site
+    np.testing.assert_array_equal(loaded.iloc[:60].to_numpy(), frame[features].iloc[:60].to_numpy())
+    assert loaded.iloc[60:].isna().all(axis=None)  # sites the table lacks
     assert embed.attach(table, loaded, name) == 60
+    frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
+    shuffled, _ = embed.load_table_job(tmp_path / "shuffled.csv", table.frame[cols.SITE_ID])
+    np.testing.assert_array_equal(shuffled.to_numpy(), frame[features].to_numpy())  # back in the plate's order
     # a table of another screen: attaching it names the mismatch, the embedding stays
     other = frame.assign(**{cols.SITE_ID: [f"X_{i}" for i in range(len(frame))]})
     other.to_csv(tmp_path / "other.csv", index=False)

@@ -210,8 +210,8 @@ def csv_as_parquet(path) -> Path:
 class _Columns:
     """A table's columns: a DataFrame's, or a file's read with pyarrow (a parquet file, a CSV
     parsed in memory, or a large CSV through its parquet copy). Only the columns asked for are
-    read, and a feature matrix is filled batch by batch: loading a 305,520 x 1,024 table costs its
-    float32 matrix and some 350 MB more (bench_scale_embed.py), where pandas needed 6.5 GB."""
+    read, and a feature matrix is filled batch by batch: loading a 305,520 x 1,024 table peaks at
+    2.2 GB, 1.2 GB of it the float32 matrix (bench_scale_embed.py), where pandas needed 6.5 GB."""
 
     def __init__(self, source):
         self.source = source
@@ -255,20 +255,20 @@ class _Columns:
         except (pa.ArrowException, OSError) as exc:
             raise _read_error(self.source, exc) from None
 
-    def matrix(self, names: Sequence, rows: np.ndarray | None = None) -> np.ndarray:
-        """The columns ``names`` as a C-ordered float32 matrix (missing values NaN), of the rows
-        where the boolean mask ``rows`` is true (default: all)."""
+    def matrix(self, names: Sequence, rows: np.ndarray | None = None, order: str = "C") -> np.ndarray:
+        """The columns ``names`` as a float32 matrix (missing values NaN) in the memory ``order``
+        "C" or "F", of the rows where the boolean mask ``rows`` is true (default: all)."""
         import pyarrow as pa
 
         if isinstance(self.source, pd.DataFrame):
             X = self.source[list(names)].to_numpy(dtype=np.float32)
-            return np.ascontiguousarray(X if rows is None else X[rows])
+            return np.asarray(X if rows is None else X[rows], order=order)
         if isinstance(self.arrow, pa.Table):
             n, batches = self.arrow.num_rows, self.arrow.select(list(names)).to_batches(ROWS_PER_BATCH)
         else:
             n = self.arrow.metadata.num_rows
             batches = self.arrow.iter_batches(ROWS_PER_BATCH, columns=list(names))
-        X = np.empty((n if rows is None else int(np.count_nonzero(rows)), len(names)), np.float32)
+        X = np.empty((n if rows is None else int(np.count_nonzero(rows)), len(names)), np.float32, order=order)
         start = done = 0
         try:
             for batch in batches:
@@ -396,6 +396,7 @@ def load_embeddings(
     features: Sequence[str] | None = None,
     on_nonfinite: str = "raise",
     drop_constant_columns: bool = True,
+    order: str = "C",
 ) -> EmbeddingTable:
     """Load an embedding table and (optionally) join metadata by ``site_id``.
 
@@ -408,6 +409,8 @@ def load_embeddings(
     features : explicit feature column names; default: numeric non-metadata columns.
     on_nonfinite : 'raise' (error naming rows) or 'drop' (drop rows with a warning).
     drop_constant_columns : drop constant feature columns with a warning.
+    order : memory layout of the feature matrix: "C" (a site's features together, what the
+        analysis wants) or "F" (a feature's values together, what a pandas DataFrame holds).
     """
     if isinstance(embeddings, EmbeddingTable):
         table = embeddings
@@ -470,7 +473,7 @@ def load_embeddings(
                 frame = frame.loc[rows]
             frame = frame.merge(mframe, on="site_id", how="left", validate="one_to_one")
         meta = with_rxrx1_treatment(frame.reset_index(drop=True))
-        table = EmbeddingTable(meta, columns.matrix(features, rows), [str(f) for f in features], source)
+        table = EmbeddingTable(meta, columns.matrix(features, rows, order), [str(f) for f in features], source)
     table = check_finite(table, on_nonfinite)
     if len(table) == 0:
         raise TableError(f"{table.source}: no rows to analyse" + (

@@ -322,9 +322,11 @@ def read_embedding_table(path) -> pd.DataFrame:
     """
     from napari_gandl.tables import load_embeddings
 
-    table = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False)
+    # a feature's values together in memory, as a DataFrame holds them: the matrix (1.2 GB at
+    # RxRx19a's size) becomes the frame without a copy
+    table = load_embeddings(Path(path), on_nonfinite="drop", drop_constant_columns=False, order="F")
     columns = [f"f{int(c):03d}" if re.fullmatch(r"\d+", str(c)) else str(c) for c in table.features]
-    frame = pd.DataFrame(table.X, columns=columns)
+    frame = pd.DataFrame(table.X, columns=columns, copy=False)
     frame.insert(0, "site_id", table.meta["site_id"].astype(str).to_numpy())
     return frame
 
