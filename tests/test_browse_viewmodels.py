@@ -31,7 +31,7 @@ def test_well_names():
 def test_plate_map_places_every_site_in_its_well(table):
     pm = PlateMap(table)
     frame = table.frame
-    assert pm.plates == list(dict.fromkeys(frame["experiment"] + " plate " + frame["plate"].astype(str)))
+    assert pm.plates == list(dict.fromkeys(frame["experiment"].astype(str) + " plate " + frame["plate"].astype(str)))
     assert pm.shape in ((8, 12), (16, 24))
     for site in (0, 17, len(frame) - 1):
         w = pm.well_of_site(site)
