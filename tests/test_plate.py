@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -78,13 +80,16 @@ def test_missing_channel_keeps_the_site_and_names_the_file(plate_copy):
     row = plate.sites.iloc[3]
     victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w4.png"
     victim.unlink()
-    with pytest.warns(PlateWarning, match=f"{row.well}_s{row.site}_w4.png"):
-        plate = open_plate(plate_copy)
+    plate = open_plate(plate_copy)  # from the metadata: no file is listed yet
+    assert not plate.files_checked and plate.sites.loc[3, "problem"] == ""
+    with pytest.warns(PlateWarning, match=f"{victim}: file not found; shown as zeros"):
+        site = plate.data[3].compute()  # browsing before the files are listed
+    assert site[3].max() == 0 and site[0].max() > 0  # the gap is zeros, the other stains are real
+    with pytest.warns(PlateWarning, match=rf"1 site\(s\) miss channel files, shown as zeros: {victim}"):
+        usable = plate.usable_sites  # lists the plate's folders
     assert plate.n_sites == N_SITES
     assert plate.sites.loc[3, "problem"] == f"missing {row.well}_s{row.site}_w4.png"
-    assert 3 not in plate.usable_sites and len(plate.usable_sites) == N_SITES - 1
-    site = plate.data[3].compute()
-    assert site[3].max() == 0 and site[0].max() > 0  # the gap is zeros, the other stains are real
+    assert 3 not in usable and len(usable) == N_SITES - 1
     with pytest.raises(TileError, match="w4"):
         plate.read_site(3)
 
@@ -103,25 +108,31 @@ def test_corrupt_png_warns_when_browsing_and_raises_when_strict(plate_copy):
     assert plate.read_site(11).shape == (5, 64, 64)  # the rest still reads
 
 
-def test_metadata_rows_without_images_are_named_and_dropped(plate_copy):
+def test_metadata_rows_without_images_are_kept_as_zeros_and_named(plate_copy):
     meta = pd.read_csv(plate_copy / "metadata.csv")
     ghost = meta.iloc[[0]].assign(well="A01", site_id=lambda d: d.experiment + "_" + d.plate.astype(str) + "_A01_1")
     pd.concat([meta, ghost]).to_csv(plate_copy / "metadata.csv", index=False)
-    with pytest.warns(PlateWarning, match=r"1 row\(s\) have no image files.*_A01_1"):
-        plate = open_plate(plate_copy)
-    assert plate.n_sites == N_SITES
-    assert not plate.sites["well"].eq("A01").any()
+    plate = open_plate(plate_copy)
+    assert plate.n_sites == N_SITES + 1  # the metadata's sites, known before any file is listed
+    assert list(plate.check_files()) == [(1, 4), (2, 4), (3, 4), (4, 4)]  # napari's background listing
+    assert list(plate.check_files()) == []  # once
+    assert re.fullmatch(rf"{plate_copy / 'metadata.csv'}: 1 row\(s\) have no image files, shown as zeros: "
+                        rf"{ghost.site_id.iloc[0]}", " ".join(plate.file_report.messages))
+    ghost_site = int(np.flatnonzero(plate.sites["site_id"] == ghost.site_id.iloc[0])[0])
+    assert plate.sites.loc[ghost_site, "problem"] == "no image files"
+    assert ghost_site not in plate.usable_sites and len(plate.usable_sites) == N_SITES
 
 
-def test_images_without_metadata_rows_are_kept(plate_copy):
+def test_images_without_metadata_rows_are_named(plate_copy):
     meta = pd.read_csv(plate_copy / "metadata.csv")
     dropped = meta.iloc[5]
     meta.drop(index=5).to_csv(plate_copy / "metadata.csv", index=False)
-    with pytest.warns(PlateWarning, match=dropped.site_id):
-        plate = open_plate(plate_copy)
-    assert plate.n_sites == N_SITES
-    kept = plate.sites[plate.sites["site_id"] == dropped.site_id]
-    assert len(kept) == 1 and pd.isna(kept["cell_type"].iloc[0])
+    plate = open_plate(plate_copy)
+    assert plate.n_sites == N_SITES - 1 and dropped.site_id not in set(plate.sites["site_id"])
+    folder = plate_copy / "images" / dropped.experiment / f"Plate{dropped.plate}"
+    with pytest.warns(PlateWarning, match=rf"1 site\(s\) have image files but no row, so they are not shown "
+                                          rf".*: {folder}/{dropped.well}_s{dropped.site}"):
+        assert len(plate.usable_sites) == N_SITES - 1
 
 
 def test_metadata_without_key_columns_is_an_error(plate_copy):
@@ -170,6 +181,34 @@ def test_opening_reads_only_the_contrast_sample(sample_plate, count_opens):
         plate.data[57].compute()
     assert len(opened) == 5
     assert all("_s1_w" in p for p in opened)
+
+
+_LISTED: list[str] | None = None
+
+
+def _audit_listing(event, args):
+    if _LISTED is not None and event in ("os.listdir", "os.scandir"):
+        _LISTED.append(str(args[0]))
+
+
+sys.addaudithook(_audit_listing)
+
+
+def test_opening_from_the_metadata_lists_one_plate_folder_and_the_check_each_once(sample_plate):
+    """A screen opens from its metadata.csv: one plate folder is listed (for the channels), not
+    the 1.5 M files of RxRx19a; the check lists each of its plate folders once."""
+    global _LISTED
+    _LISTED = []
+    try:
+        plate = open_plate(sample_plate)
+        at_open = [p for p in _LISTED if "Plate" in Path(p).name]
+        _LISTED.clear()
+        assert len(plate.usable_sites) == N_SITES
+        checked = sorted(p for p in _LISTED if "Plate" in Path(p).name)
+    finally:
+        _LISTED = None
+    assert len(at_open) == 1
+    assert checked == sorted(str(p) for p in (sample_plate / "images").glob("*/Plate*"))
 
 
 def test_a_stain_slice_decodes_only_its_site_and_stepping_back_decodes_nothing(sample_plate, count_opens):

@@ -51,3 +51,21 @@ def test_nucleus_centres_are_kept_for_a_bounded_number_of_sites(sample_plate):
     assert site not in kept
     np.testing.assert_array_equal(sampler.nuclei(site, sampler.load(site)),
                                   sampler.nuclei(site, sampler.load(site)))
+
+
+def test_training_start_up_skips_a_damaged_site_of_its_sample(plate_copy):
+    import pytest
+    from PIL import Image
+
+    from napari_gandl.preprocessing.scale import measure_scale
+
+    row = open_plate(plate_copy).sites.iloc[0]  # the first of every spread-out sample
+    victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w1.png"
+    Image.fromarray(np.full((48, 40), 9, np.uint8)).save(victim)
+    plate = open_plate(plate_copy)
+    with pytest.warns(UserWarning, match=f"site 0 skipped: {victim}: tile is 48x40 pixels"):
+        normaliser = fit_normalizer(plate, DataConfig())
+    assert len(normaliser.low) == 5 and all(h > lo for lo, h in zip(normaliser.low, normaliser.high))
+    with pytest.warns(UserWarning, match=f"site 0 skipped: {victim}"):
+        scale = measure_scale(plate, 32)
+    assert scale.sites == 23  # of the 24 sampled

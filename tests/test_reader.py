@@ -23,6 +23,15 @@ def tile(root, row, channel):
     return np.asarray(Image.open(path))
 
 
+def wait_for_file_check(qtbot, layer) -> None:
+    """Until the worker thread that lists the plate's files has listed them and ended."""
+    from qtpy.QtCore import QThreadPool
+
+    plate = layer.metadata["napari_gandl"]["site_table"].plate
+    qtbot.waitUntil(lambda: plate.files_checked and QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=60_000)
+
+
 def site_files(row) -> list[tuple[str, str, str]]:
     """The last three path parts of a site's five tiles."""
     return [(row.experiment, f"Plate{row.plate}", f"{row.well}_s{row.site}_w{c}.png") for c in range(1, 6)]
@@ -91,21 +100,27 @@ def test_viewer_open_reads_only_the_contrast_sample(make_napari_viewer, sample_p
     assert sorted({Path(p).parts[-3:] for p in opened}) == site_files(sites.iloc[41])
 
 
-def test_damaged_plate_still_opens(make_napari_viewer, plate_copy):
+def test_damaged_plate_opens_and_its_files_are_listed_in_the_background(make_napari_viewer, plate_copy, qtbot):
     victim = next((plate_copy / "images" / "VERO-1" / "Plate2").glob("*_w3.png"))
     victim.unlink()
     viewer = make_napari_viewer()
     layers = viewer.open(str(plate_copy), plugin="napari-gandl")
     assert len(layers) == 5
-    sites = layers[0].metadata["napari_gandl"]["site_table"].frame
-    assert (sites["problem"] != "").sum() == 1
+    table = layers[0].metadata["napari_gandl"]["site_table"]
+    changed = []
+    table.changed.connect(changed.append)
+    qtbot.waitUntil(lambda: changed == [("problem",)], timeout=60_000)  # a worker lists the plate's folders
+    problems = table.frame["problem"]
+    assert (problems != "").sum() == 1
+    assert problems[problems != ""].iloc[0] == f"missing {victim.name}"
 
 
-def test_corrupt_tile_is_shown_as_zeros_with_a_warning_naming_it(make_napari_viewer, plate_copy):
+def test_corrupt_tile_is_shown_as_zeros_with_a_warning_naming_it(make_napari_viewer, plate_copy, qtbot):
     from napari_gandl.plate import PlateWarning
 
     viewer = make_napari_viewer()
     layers = viewer.open(str(plate_copy), plugin="napari-gandl")
+    wait_for_file_check(qtbot, layers[0])  # napari's worker threads take every thread's warnings while they run
     row = layers[0].metadata["napari_gandl"]["site_table"].frame.iloc[10]
     victim = plate_copy / "images" / row.experiment / f"Plate{row.plate}" / f"{row.well}_s{row.site}_w2.png"
     victim.write_bytes(victim.read_bytes()[:60])  # truncated after the plate was opened

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 def plate_layer_data(plate: Plate) -> list[tuple]:
     """Layer data for a plate: one ``(site, y, x)`` image layer per stain.
 
-    Each layer's data is one channel of the plate's lazy dask array
-    (``plate.data[:, c]``): showing a site decodes only its tiles. Contrast
+    Each layer's data is the lazy dask array of one stain (``plate.stain(c)``,
+    one chunk per tile): showing a site decodes only its tiles. Contrast
     limits come from a few sample sites (napari would otherwise compute them
     over the whole array, i.e. read the whole plate). napari's own dask cache
     is off: it would keep every tile shown, up to a quarter of the memory,
@@ -43,7 +43,7 @@ def plate_layer_data(plate: Plate) -> list[tuple]:
         common["units"] = ("", "micrometer", "micrometer")
     limits = plate.contrast_limits()
     return [
-        (plate.data[:, c], {**common, "name": stain.label, "colormap": stain_colormap(stain),
+        (plate.stain(c), {**common, "name": stain.label, "colormap": stain_colormap(stain),
                             "contrast_limits": limits[c]}, "image")
         for c, stain in enumerate(plate.stains)
     ]
@@ -101,13 +101,15 @@ _BRIDGED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewer -> W
 
 def follow_slider(viewer: napari.viewer.Viewer) -> None:
     """Bridge the site slider of ``viewer`` and ``SiteTable.current`` of each plate in it, both
-    ways, and show the current site's description on the canvas. Idempotent; plates opened
-    later are bridged as their layers arrive."""
+    ways, show the current site's description on the canvas, and list the files of a plate
+    opened from its metadata in the background. Idempotent; plates opened later are bridged as
+    their layers arrive."""
     if viewer not in _BRIDGED:
         _BRIDGED[viewer] = weakref.WeakSet()
         ref = weakref.ref(viewer)
         viewer.dims.events.current_step.connect(lambda event: _slider_moved(ref()))
         viewer.layers.events.inserted.connect(lambda event: _bind_tables(ref()))
+        viewer.layers.events.removed.connect(lambda event: _stop_checks(ref()))
     _bind_tables(viewer)
 
 
@@ -131,8 +133,9 @@ def _bind_tables(viewer) -> None:
         _slider_moved(viewer)
         # The first description waits for the next turn of the event loop, after the layers'
         # first paint: its glyphs are rendered on the CPU (0.3 s in a bench_open profile), and
-        # the site should not wait for its label.
+        # the site should not wait for its label. So does listing the plate's files.
         QTimer.singleShot(0, lambda t=weakref.ref(table): _describe(ref(), t()))
+        QTimer.singleShot(0, lambda t=weakref.ref(table): _check_files(t()))
 
 
 def _slider_moved(viewer) -> None:
@@ -150,6 +153,52 @@ def _current_changed(viewer, table, i: int) -> None:
     if int(viewer.dims.current_step[site_axis(viewer)]) != i:
         show_site(viewer, i)
     _describe(viewer, table)
+
+
+_CHECKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # table -> the worker listing its files
+
+
+def _check_files(table) -> None:
+    """List the files of a plate opened from its metadata in a worker thread (``Plate.check_files``),
+    with a progress bar; then the site table takes the sites' problems and a warning names the
+    missing files. Stopped when the plate's layers leave the viewer (the plate stays unchecked)."""
+    if table is None or table.plate.files_checked or table in _CHECKS:
+        return
+    from napari.qt.threading import create_worker
+    from napari.utils import progress
+    from napari.utils.notifications import show_error, show_warning
+
+    plate = table.plate
+    bar = progress(desc=f"Listing the files of {plate.root.name}")
+
+    def step(listed) -> None:
+        bar.total = listed[1]
+        bar.update(listed[0] - bar.n)
+
+    def returned(listed_here) -> None:
+        if plate.files_checked:
+            table.files_checked()
+            for message in plate.file_report.messages if listed_here else []:
+                show_warning(message)
+
+    worker = create_worker(plate.check_files, _ignore_errors=True)
+    worker.yielded.connect(step)
+    worker.returned.connect(returned)
+    worker.errored.connect(lambda exc: show_error(f"Listing the files of {plate.root}: {exc}"))
+    worker.finished.connect(bar.close)
+    worker.finished.connect(lambda: _CHECKS.pop(table, None))
+    _CHECKS[table] = worker
+    worker.start()
+
+
+def _stop_checks(viewer) -> None:
+    """Stop listing the files of plates whose layers have left ``viewer``."""
+    if viewer is None:
+        return
+    shown = _tables_in(viewer)
+    for table in list(_BRIDGED.get(viewer, ())):
+        if table in _CHECKS and not any(t is table for t in shown):
+            _CHECKS[table].quit()
 
 
 def _describe(viewer, table) -> None:

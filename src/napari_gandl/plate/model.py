@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import uuid
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Generator, Iterator
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,19 @@ class PlateWarning(UserWarning):
 
 # Reads one tile: (site index, channel index) -> 2-D array, or raises TileError.
 TileReader = Callable[[int, int], np.ndarray]
+
+
+@dataclass
+class FileReport:
+    """What listing a plate's folders found: each site's problem ("" when all its files are
+    there), and one message per kind of problem, naming the files."""
+
+    problems: np.ndarray  # one string per site, in site order
+    messages: list[str]
+
+
+# Lists a plate's folders: yields (folders listed, folders) as it goes, returns the FileReport.
+FileLister = Callable[[], Generator[tuple[int, int], None, FileReport]]
 
 # Decoded tiles kept in memory (64 MiB of 8-bit 1024x1024 tiles: the last dozen RxRx sites), so
 # that stepping back to a site in napari decodes nothing and the contrast sample is not read twice.
@@ -93,7 +107,11 @@ class Plate:
     """A screen (or part of one) opened for reading.
 
     ``sites`` has one row per site, aligned with axis 0 of ``data``; its
-    ``problem`` column is empty for sites whose files were all found.
+    ``problem`` column is empty for sites whose files were all found. A plate
+    opened from its metadata has not looked at its files yet (``list_files``):
+    :meth:`check_files` lists them, in steps a background thread can report,
+    and :attr:`file_report` (which :attr:`usable_sites` reads) lists them at
+    once when nothing has yet.
     """
 
     root: Path
@@ -108,10 +126,51 @@ class Plate:
     pixel_size_um: float | None = None
     metadata_path: Path | None = None
     problems: list[str] = field(default_factory=list)
+    list_files: FileLister | None = None  # None: the files were listed when the plate was opened
 
     def __post_init__(self):
         self._cached_tile = functools.lru_cache(maxsize=CACHED_TILES)(self.read_tile_lenient)
         self._data = None
+        self._stains: dict[int, da.Array] = {}
+        self._name = f"gandl-plate-{uuid.uuid4().hex}"  # unique per opened plate: napari's dask cache keys chunks by name
+        self._checking = threading.Lock()
+        self._report = None if self.list_files else FileReport(self.sites["problem"].to_numpy(), list(self.problems))
+
+    # ---------------------------------------------------------------- the files
+    @property
+    def files_checked(self) -> bool:
+        return self._report is not None
+
+    def check_files(self) -> Iterator[tuple[int, int]]:
+        """List the plate's folders, once, yielding ``(folders listed, folders)``; then sites whose
+        files are missing get their ``problem`` (a new ``sites`` frame) and :attr:`file_report` is
+        set. Closing the generator early leaves the plate unchecked. Returns (as the generator's
+        value) whether this call did the listing."""
+        with self._checking:
+            if self._report is not None:
+                return False
+            report = yield from self.list_files()
+            self.sites = self.sites.assign(problem=report.problems)
+            self.problems.extend(report.messages)
+            self._report = report
+            return True
+
+    @property
+    def file_report(self) -> FileReport:
+        """What the plate's files are missing; lists its folders now (and warns what it found)
+        when no check has run yet."""
+        if self._report is None:
+            steps = self.check_files()
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    listed_here = done.value
+                    break
+            if listed_here:
+                for message in self._report.messages:
+                    warnings.warn(message, PlateWarning, stacklevel=2)
+        return self._report
 
     @property
     def n_sites(self) -> int:
@@ -127,35 +186,59 @@ class Plate:
 
     @property
     def usable_sites(self) -> np.ndarray:
-        return np.flatnonzero(self.sites["problem"].to_numpy() == "")
+        """Sites whose files were all found (the files are listed first if they have not been)."""
+        return np.flatnonzero(self.file_report.problems == "")
 
     @property
     def data(self) -> da.Array:
         """Lazy ``(site, channel, y, x)`` dask array; a chunk is one tile (or one TIFF's channels).
 
         Computing a slice decodes only the tiles it covers, through the tile cache; a
-        damaged tile comes out as zeros with a PlateWarning naming the file.
+        damaged tile comes out as zeros with a PlateWarning naming the file. For one
+        stain, take :meth:`stain` rather than ``data[:, c]``.
         """
         if self._data is None:
             import dask.array as da  # imported here: scripts that only read the site table do not need it
 
-            # A blockwise graph of one function over block indices: slicing it, as napari
-            # does on every step, culls to the chunks it covers without building a task
-            # per tile first (bench_open measures it).
+            # A blockwise graph of one function over block indices: slicing it culls to the
+            # chunks it covers without building a task per tile first (bench_open measures it).
             channel_chunks = (self.chunk_channels,) * (self.n_channels // self.chunk_channels)
             self._data = da.map_blocks(
                 self._read_chunk,
                 chunks=((1,) * self.n_sites, channel_chunks, (self.tile_shape[0],), (self.tile_shape[1],)),
                 dtype=self.dtype,
                 meta=np.empty((0, 0, 0, 0), self.dtype),
-                # unique per opened plate: napari's dask cache keys chunks by name
-                name=f"gandl-plate-{uuid.uuid4().hex}",
+                name=self._name,
             )
         return self._data
 
     def _read_chunk(self, block_id: tuple[int, int, int, int]) -> np.ndarray:
         site, first = block_id[0], block_id[1] * self.chunk_channels
         return np.stack([self._cached_tile(site, c) for c in range(first, first + self.chunk_channels)])[None]
+
+    def stain(self, channel: int) -> da.Array:
+        """Lazy ``(site, y, x)`` dask array of one stain, a chunk per tile: what its napari layer holds.
+
+        Equal to ``data[:, channel]``, but built on its own: slicing the plate's array along
+        the channel axis makes a task per site, 0.9 s and 300 MB per stain on a 307,200-site
+        screen, where a stain's own blockwise array takes 50 ms and makes none (measured).
+        """
+        if channel not in self._stains:
+            import dask.array as da
+
+            if not self._stains:  # one chunks tuple for every stain: 14 MB at 307,200 sites instead of 5 x 14
+                self._stain_chunks = ((1,) * self.n_sites, (self.tile_shape[0],), (self.tile_shape[1],))
+            self._stains[channel] = da.map_blocks(
+                functools.partial(self._read_stain_chunk, channel),
+                chunks=self._stain_chunks,
+                dtype=self.dtype,
+                meta=np.empty((0, 0, 0), self.dtype),
+                name=f"{self._name}-w{channel}",
+            )
+        return self._stains[channel]
+
+    def _read_stain_chunk(self, channel: int, block_id: tuple[int, int, int]) -> np.ndarray:
+        return self._cached_tile(block_id[0], channel)[None]
 
     def read_tile(self, site: int, channel: int) -> np.ndarray:
         """One tile, decoded now; raises TileError naming the file if it is unreadable."""
@@ -170,8 +253,10 @@ class Plate:
 
         Reads ``n_sample_sites`` sites, never the whole plate. The middle site,
         which napari shows first, is one of them, so showing it reads nothing new.
+        Sites known to miss files are avoided (it does not wait for the files to be listed).
         """
-        candidates = self.usable_sites if len(self.usable_sites) else np.arange(self.n_sites)
+        known_complete = np.flatnonzero(self.sites["problem"].to_numpy() == "")
+        candidates = known_complete if len(known_complete) else np.arange(self.n_sites)
         first_shown = (self.n_sites - 1) // 2
         spread = candidates[np.linspace(0, len(candidates) - 1, n_sample_sites).astype(int)]
         sample_sites = list(dict.fromkeys([first_shown, *map(int, spread)]))[:n_sample_sites]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,23 +32,44 @@ class Normalizer(Config):
         return (np.asarray(x, np.float32) + 1.0) * ((hi - lo) / 2.0) + lo
 
 
+def candidate_sites(plate) -> np.ndarray:
+    """The sites not known to miss a file: the plate's ``problem`` column as it stands. Training
+    samples from these without asking for the plate's files to be listed (on a screen opened from
+    its metadata that is a pass over every one of its files, 1.5 M for RxRx19a); a site whose file
+    turns out to be missing or damaged is skipped when it is read."""
+    return np.flatnonzero(plate.sites["problem"].to_numpy() == "")
+
+
 def spread_sites(plate, n: int) -> np.ndarray:
-    """Up to ``n`` usable sites spread evenly over the plate (a ValueError when it has none)."""
-    cand = np.asarray(plate.usable_sites)
+    """Up to ``n`` candidate sites spread evenly over the plate (a ValueError when it has none)."""
+    cand = candidate_sites(plate)
     if len(cand) == 0:
         raise ValueError(f"plate {plate.root} has no usable sites to train on")
     pick = np.unique(np.linspace(0, len(cand) - 1, min(n, len(cand))).round().astype(int))
     return cand[pick]
 
 
+def read_spread(plate, n: int, read) -> list:
+    """``read(site)`` of up to ``n`` sites spread over the plate; a site that cannot be read (a
+    TileError naming its file) is skipped with a warning, and a ValueError says when none could be."""
+    sites = spread_sites(plate, n)
+    out = []
+    for site in sites:
+        try:
+            out.append(read(int(site)))
+        except ValueError as exc:
+            warnings.warn(f"site {int(site)} skipped: {exc}", stacklevel=3)
+    if not out:
+        raise ValueError(f"plate {plate.root}: none of the {len(sites)} sites sampled across it could be read")
+    return out
+
+
 def fit_normalizer(plate, cfg) -> Normalizer:
     """Per-stain low/high percentiles (``cfg.low_pct``, ``cfg.high_pct``) over a spread-out sample
     of ``cfg.norm_sites`` sites (``cfg``: a :class:`~napari_gandl.preprocessing.sampling.DataConfig`)."""
-    sites = spread_sites(plate, cfg.norm_sites)
     per_channel = [[] for _ in range(plate.n_channels)]
     rng = np.random.default_rng(0)
-    for s in sites:
-        img = plate.read_site(int(s))
+    for img in read_spread(plate, cfg.norm_sites, plate.read_site):
         for ch in range(plate.n_channels):
             v = img[ch].ravel()
             if v.size > 20000:

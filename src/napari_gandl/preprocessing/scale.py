@@ -18,7 +18,7 @@ from skimage.measure import label, regionprops
 
 from napari_gandl.config import Config
 from napari_gandl.preprocessing.crops import nuclear_channel
-from napari_gandl.preprocessing.normaliser import spread_sites
+from napari_gandl.preprocessing.normaliser import read_spread
 
 #: the median nucleus diameter, in pixels, of the screens the quick preset's 64-px crops were
 #: designed on (the first benchmark suite: RxRx19a at 4x downscale, cells 10-15 px across;
@@ -60,14 +60,10 @@ def measure_scale(plate, resolution: int, n_sites: int = 24) -> CellScale:
     ``resolution`` px: the factor nearest to ``median diameter / TARGET_NUCLEUS_PX``, at least 1 and
     at most what keeps a tile at least ``resolution`` px on its shorter side."""
     stain = nuclear_channel(plate.channel_names)
-    sites = spread_sites(plate, n_sites)
-    diameters, counts = [], []
-    for site in sites:
-        d = nucleus_diameters(plate.read_tile(int(site), stain))
-        diameters.append(d)
-        counts.append(len(d))
+    diameters = [nucleus_diameters(tile) for tile in read_spread(plate, n_sites, lambda s: plate.read_tile(s, stain))]
+    counts = [len(d) for d in diameters]
     found = np.concatenate(diameters) if diameters else np.zeros(0)
-    record = CellScale(sites=len(sites), stain=str(plate.channel_names[stain]))
+    record = CellScale(sites=len(diameters), stain=str(plate.channel_names[stain]))
     if len(found) == 0:
         return record
     record.nucleus_px = float(np.median(found))

@@ -113,6 +113,12 @@ class SiteTable:
             self.current_changed.emit(i)
 
     # ---------------------------------------------------------------- changing
+    def files_checked(self) -> None:
+        """Take the plate's ``problem`` column again, once its files have been listed
+        (``Plate.check_files``); emits :attr:`changed` with it."""
+        self._frame = self._frame.assign(**{cols.PROBLEM: self.plate.sites[cols.PROBLEM].to_numpy()})
+        self.changed.emit((cols.PROBLEM,))
+
     def set_columns(self, columns: pd.DataFrame | dict, *, embedding: bool = False, source: str = "") -> None:
         """Add or replace per-site columns; emits :attr:`changed` with their names.
 
