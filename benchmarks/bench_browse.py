@@ -58,7 +58,7 @@ def synthetic_table(plates: int = 4, rows: int = 32, cols: int = 48, sites: int 
                                     "problem": ""})
     sites = pd.DataFrame(records)
     plate = Plate(root=Path("."), kind="rxrx", sites=sites, stains=[], tile_shape=(64, 64),
-                  dtype=np.dtype(np.uint8), read_tile_strict=None, read_tile_lenient=None)
+                  dtype=np.dtype(np.uint8), read_tile_strict=None, read_tile_lenient=lambda *_: None)
     table = SiteTable(plate)
     table.set_columns({"svm_Cpos_vs_Cneg": rng.normal(size=len(sites))})
     return table
@@ -68,20 +68,23 @@ def bench_plate_map() -> dict:
     from qtpy.QtCore import QPoint
     from qtpy.QtWidgets import QApplication
 
-    from napari_gandl._widgets.plate_map import _canvas_class
+    from napari_gandl._widgets._plate_canvas import canvas_classes
     from napari_gandl.viewmodels.plate_map import PlateMap
+    from napari_gandl.viewmodels.plate_overview import PlateOverview
 
     app = QApplication.instance() or QApplication([])
     table = synthetic_table()
     build = best(lambda: PlateMap(table), repeats=3)
     pm = PlateMap(table)
-    canvas = _canvas_class()(lambda where: None, lambda where: "")
+    overview = PlateOverview(pm)
+    overview.open(0)  # one plate, well by well (the overview draws the same pictures smaller)
+    canvas = canvas_classes()[0](lambda where: None, lambda where: "", lambda key: None)
     canvas.resize(560, 640)
     canvas.show()
     app.processEvents()
 
     def recolour(column):
-        canvas.set_colouring(pm, pm.colour_by(column))
+        canvas.show_state(overview, pm.colour_by(column))
         canvas.repaint()
 
     results = {"n_sites": len(table), "n_wells": len(pm.wells), "build": build,
@@ -97,10 +100,10 @@ def bench_plate_map() -> dict:
 
     results["current_site"] = best(current)
     colouring = pm.colour_by("disease_condition")
-    canvas.set_colouring(pm, colouring)
+    canvas.show_state(overview, colouring)
     canvas.repaint()
-    centre = canvas.well_centre(len(pm.wells) // 2)
-    results["hover"] = best(lambda: pm.describe_well(pm.well_at(*canvas.hit(QPoint(centre))), colouring))
+    centre = canvas.well_centre(int(pm.wells_of(0)[len(pm.wells_of(0)) // 2]))
+    results["hover"] = best(lambda: pm.describe_well(canvas.hit(QPoint(centre))[1], colouring))
     return results
 
 

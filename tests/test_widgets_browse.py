@@ -46,8 +46,17 @@ def test_plate_map_click_moves_the_slider_and_steps_through_the_well(make_napari
     assert dock.colour_by.value == cols.CONDITION and dock.colouring.kind == "categorical"
     pm = dock.plate_map
     well = int(np.flatnonzero(pm.wells["well"] == pd.read_csv(plate_copy / "metadata.csv")["well"].iloc[0])[0])
+    plate = int(pm.wells.at[well, "plate_index"])
     sites = pm.sites_of(well)
     assert len(sites) == 2
+    # the overview: every plate, named by its number under its experiment; a click opens one
+    assert dock.overview.zoomed is None and len(dock.canvas.rects) == len(pm.plates) == 4
+    centre = dock.canvas.plate_centre(plate)
+    assert dock.canvas.hit(centre) == ("plate", plate)
+    assert pm.plates[plate] in dock.hover_text(dock.canvas.hit(centre))
+    qtbot.mouseClick(dock.canvas, Qt.MouseButton.LeftButton, pos=centre)
+    assert dock.overview.zoomed == plate and not dock.back.native.isHidden() and pm.plates[plate] in dock.where.value
+    # one plate: a click on a well goes to its first site, the stepper to the next
     centre = dock.canvas.well_centre(well)
     assert pm.wells.iloc[well]["well"] in dock.hover_text(dock.canvas.hit(centre))
     qtbot.mouseClick(dock.canvas, Qt.MouseButton.LeftButton, pos=centre)
@@ -55,13 +64,61 @@ def test_plate_map_click_moves_the_slider_and_steps_through_the_well(make_napari
     dock.stepper.step(+1)
     assert viewer.dims.current_step[0] == sites[1]
     assert dock.canvas.current_well == well
-    # the map follows the slider, and a new result column can colour it
+    # the map follows the slider (to the plate of the site), and a new result column can colour it
     viewer.dims.set_current_step(0, len(table) - 1)
-    assert dock.canvas.current_well == pm.well_of_site(len(table) - 1) != well
+    last = pm.well_of_site(len(table) - 1)
+    assert dock.canvas.current_well == last != well and dock.overview.zoomed == pm.wells.at[last, "plate_index"]
     table.set_columns({"svm_task": np.linspace(-1, 1, len(table))})
     dock.colour_by.value = "svm_task"
     assert dock.colouring.kind == "continuous"
     assert viewer.screenshot(canvas_only=True).max() > 0
+
+
+def test_plate_map_keys_search_and_summary(viewer, qtbot):
+    dock = PlateMapWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Plate map")
+    table = site_table(viewer)
+    pm, overview = dock.plate_map, dock.overview
+    canvas = dock.canvas
+    viewer.dims.set_current_step(0, 0)      # the overview selects the plate of the site shown
+    assert overview.plate == 0
+    # keys: arrows select a plate, Enter opens it, Page Down the next, Enter on a plate goes to the well
+    qtbot.keyClick(canvas, Qt.Key.Key_Right)
+    assert overview.plate == 1 and overview.zoomed is None
+    qtbot.keyClick(canvas, Qt.Key.Key_Return)
+    assert overview.zoomed == 1 and canvas.plate_rect is not None
+    qtbot.keyClick(canvas, Qt.Key.Key_PageDown)
+    assert overview.zoomed == 2
+    qtbot.keyClick(canvas, Qt.Key.Key_Return)
+    assert table.current == pm.sites_of(overview.well)[0] and canvas.current_well == overview.well
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert overview.zoomed is None and dock.back.native.isHidden() and canvas.rects
+    # search: typed, the matches are counted; Enter goes to the first match's site, on its plate
+    name = table.frame[cols.WELL].iloc[len(table) - 1]
+    qtbot.keyClicks(dock.find.native, name.lower())
+    matched = np.flatnonzero(pm.wells["well"] == name)
+    assert sorted(overview.matched_wells) == list(matched)
+    assert dock.matches.value.startswith(f"{len(matched)} well")
+    table.current = 0
+    qtbot.keyClick(dock.find.native, Qt.Key.Key_Return)
+    first = overview.matched_wells[0]
+    assert table.current == pm.sites_of(first)[0] and overview.zoomed == pm.wells.at[first, "plate_index"]
+    dock.next_match.native.click()
+    if len(matched) > 1:
+        assert table.current == pm.sites_of(overview.matched_wells[1])[0]
+    # the summary: one row per plate; a plate whose controls overlap is flagged and listed first
+    frame = table.frame
+    plate_of_site = pm.wells["plate_index"].to_numpy()[pm.site_well]
+    control = np.where(frame[cols.CONDITION] == "Active SARS-CoV-2", -1.0, 1.0)
+    rng = np.random.default_rng(0)
+    score = control + rng.normal(0, 0.01, len(frame))
+    score[plate_of_site == 3] = rng.normal(0, 1, (plate_of_site == 3).sum())
+    table.set_columns({"svm_task": score})
+    assert dock.table_view.rowCount() == len(pm.plates)
+    assert dock.table_view.item(0, 0).text() == pm.plates[3] and "Z'" in dock.table_view.item(0, 6).text()
+    assert list(canvas.flagged) == [False, False, False, True]
+    dock.table_view.cellClicked.emit(0, 0)
+    assert overview.zoomed == 3 and "Z'" in dock.where.value
 
 
 def _attach_embedding(viewer, dim: int = 8):

@@ -1,211 +1,83 @@
-"""Plate map dock: one well grid per plate, coloured by any site-table column.
+"""Plate map dock: every plate of a screen as a small heat map, one plate's wells, a search box and
+a per-plate summary.
 
-A thin view over :class:`~napari_gandl.viewmodels.plate_map.PlateMap`: the
-wells are painted as one small picture per plate (one pixel per well, scaled
-up without smoothing), so recolouring thousands of wells is a single image
-draw. Hovering shows the well's metadata; clicking moves the viewer to the
-well's first site and the ◀ / ▶ buttons step through its sites; the well of
-the site shown is outlined and follows the slider.
+A thin view over :class:`~napari_gandl.viewmodels.plate_overview.PlateOverview` (what is shown,
+selected and matched; the keys) and :func:`~napari_gandl.viewmodels.plate_overview.plate_summary`.
+The *overview* shows each plate as a small picture of the chosen column, grouped under its
+experiment's name and labelled with its number; a click (or Enter) opens a plate, well by well.
+On a plate, hovering shows a well's metadata, a click moves the viewer to the well's first site
+and the ◀ / ▶ buttons step through its sites; the well of the site shown is outlined and follows
+the slider. Escape goes back, Page Up / Page Down go to the previous / next plate. The search box
+marks the wells of a well name or compound; Enter goes to the next one. Plates whose controls
+overlap (Z' < 0) or that miss files are outlined and listed first in the summary table.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 
 from napari_gandl import columns as cols
 from napari_gandl.viewmodels.plate_map import PlateMap
+from napari_gandl.viewmodels.plate_overview import PlateOverview, plate_summary
 
 from napari_gandl._widgets._analysis import SiteStepper, add_native
+from napari_gandl._widgets._plate_canvas import canvas_classes
 from napari_gandl._viewer import site_table
 
 if TYPE_CHECKING:
     import napari
 
-
-def _canvas_class():
-    from qtpy.QtCore import QPoint, QRectF, Qt
-    from qtpy.QtGui import QColor, QImage, QLinearGradient, QPainter, QPen
-    from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
-
-    class PlateCanvas(QWidget):
-        """Paints the plates' well grids and the legend; reports hover and clicks."""
-
-        MARGIN, LABEL, TITLE, LEGEND_ROW = 4, 16, 16, 16
-
-        def __init__(self, on_click, on_hover):
-            super().__init__()
-            self.setMouseTracking(True)
-            self.setMinimumSize(260, 200)
-            self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-            self._on_click, self._on_hover = on_click, on_hover
-            self.plate_map: PlateMap | None = None
-            self.colouring = None
-            self.images: list = []
-            self.current_well: int | None = None
-            self.rects: list = []  # per plate: QRectF of its wells, cell size
-
-        def set_colouring(self, plate_map: PlateMap | None, colouring) -> None:
-            self.plate_map, self.colouring = plate_map, colouring
-            self.images = []
-            if plate_map is not None and colouring is not None:
-                for p in range(len(plate_map.plates)):
-                    pixels = plate_map.plate_image(colouring, p)
-                    h, w = pixels.shape[:2]
-                    # QImage borrows the buffer: keep the array with it
-                    image = QImage(pixels.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-                    self.images.append((image, pixels))
-            self.update()
-
-        # ------------------------------------------------------------ geometry
-        def _legend_height(self) -> int:
-            if self.colouring is None:
-                return 0
-            if self.colouring.kind == "continuous":
-                return self.LEGEND_ROW * 2
-            return self.LEGEND_ROW * ((len(self.colouring.legend) + 1) // 2) + 4
-
-        def _layout(self) -> None:
-            pm = self.plate_map
-            self.rects = []
-            if pm is None:
-                return
-            rows, columns = pm.shape
-            n = len(pm.plates)
-            width = self.width() - 2 * self.MARGIN
-            height = self.height() - 2 * self.MARGIN - self._legend_height()
-            best = None
-            for per_line in range(1, n + 1):
-                lines = -(-n // per_line)
-                cell = min((width / per_line - self.LABEL - self.MARGIN) / columns,
-                           (height / lines - self.LABEL - self.TITLE - self.MARGIN) / rows)
-                if best is None or cell > best[0]:
-                    best = (cell, per_line)
-            cell, per_line = max(best[0], 1.0), best[1]
-            block_w = self.LABEL + columns * cell + self.MARGIN
-            block_h = self.TITLE + self.LABEL + rows * cell + self.MARGIN
-            for p in range(n):
-                line, k = divmod(p, per_line)
-                x = self.MARGIN + k * block_w + self.LABEL
-                y = self.MARGIN + line * block_h + self.TITLE + self.LABEL
-                self.rects.append((QRectF(x, y, columns * cell, rows * cell), cell))
-            self._legend_top = self.MARGIN + (-(-n // per_line)) * block_h
-
-        def hit(self, pos) -> tuple[int, int, int] | None:
-            for p, (rect, cell) in enumerate(self.rects):
-                if rect.contains(float(pos.x()), float(pos.y())):
-                    return p, int((pos.y() - rect.top()) // cell), int((pos.x() - rect.left()) // cell)
-            return None
-
-        def well_rect(self, well: int) -> QRectF | None:
-            info = self.plate_map.wells.iloc[well]
-            rect, cell = self.rects[int(info["plate_index"])]
-            return QRectF(rect.left() + int(info["col"]) * cell, rect.top() + int(info["row"]) * cell, cell, cell)
-
-        def well_centre(self, well: int) -> QPoint:
-            self._layout()
-            return self.well_rect(well).center().toPoint()
-
-        # ------------------------------------------------------------ painting
-        def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
-            painter = QPainter(self)
-            painter.fillRect(self.rect(), self.palette().window())
-            pm = self.plate_map
-            if pm is None or not self.images:
-                painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "open a plate with wells")
-                return
-            self._layout()
-            text = self.palette().windowText().color()
-            painter.setPen(text)
-            font = painter.font()
-            font.setPointSizeF(8)
-            painter.setFont(font)
-            rows, columns = pm.shape
-            for p, (rect, cell) in enumerate(self.rects):
-                painter.drawText(QRectF(rect.left(), rect.top() - self.LABEL - self.TITLE, rect.width(), self.TITLE),
-                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, pm.plates[p])
-                painter.drawImage(rect, self.images[p][0])
-                step_r = max(1, int(12 // cell) + 1)
-                for r in range(0, rows, step_r):
-                    painter.drawText(QRectF(rect.left() - self.LABEL, rect.top() + r * cell, self.LABEL - 2, cell),
-                                     Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, pm.row_label(r))
-                step_c = max(1, int(18 // cell) + 1)
-                for c in range(0, columns, step_c):
-                    painter.drawText(QRectF(rect.left() + c * cell - 8, rect.top() - self.LABEL, cell + 16,
-                                            self.LABEL), Qt.AlignmentFlag.AlignCenter, str(c + 1))
-            if self.current_well is not None:
-                painter.setPen(QPen(QColor("white"), 2))
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.drawRect(self.well_rect(self.current_well).adjusted(-1, -1, 1, 1))
-                painter.setPen(text)
-            self._paint_legend(painter)
-
-        def _paint_legend(self, painter) -> None:
-            colouring = self.colouring
-            top, left = self._legend_top, self.MARGIN
-            width = self.width() - 2 * self.MARGIN
-            if colouring.kind == "continuous":
-                bar = QRectF(left + 70, top + 3, max(20, width - 140), self.LEGEND_ROW - 6)
-                gradient = QLinearGradient(bar.topLeft(), bar.topRight())
-                from matplotlib import colormaps
-
-                cmap = colormaps[colouring.colormap]
-                for t in (0.0, 0.25, 0.5, 0.75, 1.0):
-                    gradient.setColorAt(t, QColor.fromRgbF(*cmap(t)))
-                painter.fillRect(bar, gradient)
-                painter.drawText(QRectF(left, top, 66, self.LEGEND_ROW), Qt.AlignmentFlag.AlignRight,
-                                 colouring.legend[0][0])
-                painter.drawText(QRectF(bar.right() + 4, top, 66, self.LEGEND_ROW), Qt.AlignmentFlag.AlignLeft,
-                                 colouring.legend[1][0])
-                painter.drawText(QRectF(left, top + self.LEGEND_ROW, width, self.LEGEND_ROW),
-                                 Qt.AlignmentFlag.AlignCenter, f"{colouring.column} (well mean)")
-                return
-            half = width / 2
-            for i, (label, rgba) in enumerate(colouring.legend):
-                r, k = divmod(i, 2)
-                x, y = left + k * half, top + r * self.LEGEND_ROW
-                if rgba is not None:
-                    painter.fillRect(QRectF(x, y + 3, 10, 10), QColor.fromRgbF(*rgba))
-                painter.drawText(QRectF(x + 14, y, half - 16, self.LEGEND_ROW),
-                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
-
-        # ------------------------------------------------------------ mouse
-        def mouseMoveEvent(self, event) -> None:  # noqa: N802
-            where = self.hit(event.position() if hasattr(event, "position") else event.pos())
-            text = self._on_hover(where)
-            global_pos = event.globalPosition().toPoint() if hasattr(event, "globalPosition") else event.globalPos()
-            if text:
-                QToolTip.showText(global_pos, text, self)
-            else:
-                QToolTip.hideText()
-
-        def mousePressEvent(self, event) -> None:  # noqa: N802
-            if event.button() == Qt.MouseButton.LeftButton:
-                self._on_click(self.hit(event.position() if hasattr(event, "position") else event.pos()))
-
-    return PlateCanvas
+SUMMARY_COLUMNS = ("plate", "Z'", "C+ mean", "C- mean", "hit wells", "sites missing files", "flag")
+Z_PRIME_HELP = ("Z' = 1 - 3 (sd C+ + sd C-) / |mean C+ - mean C-|, over the plate's control wells' mean "
+                "score: 1 is perfect, above 0.5 an excellent plate, 0 to 0.5 usable, below 0 the controls "
+                "overlap and the plate's scores cannot be trusted")
 
 
 class PlateMapWidget(Container):
-    """Well grids of every plate, coloured by a site-table column; click a well to go there."""
+    """Every plate as a heat map of a site-table column; a plate's wells; search; a summary per plate."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         self._viewer = viewer
         self.table = None
         self.plate_map: PlateMap | None = None
+        self.overview: PlateOverview | None = None
         self.colouring = None
+        self.summary = None
         self.colour_by = ComboBox(label="colour wells by", choices=self._colour_choices, nullable=True,
                                   tooltip="any site-table column: metadata (condition, compound, dose, cell type) "
                                           "or a dock's result (SVM score, E2 score, hit, selection)")
+        self.find = LineEdit(label="find", tooltip="a well (B02, or b2) or any part of a compound or site id; "
+                                                   "words narrow each other ('remdesivir VERO-1'); "
+                                                   "Enter goes to the next match")
+        self.previous_match = PushButton(text="◀")
+        self.next_match = PushButton(text="▶")
+        self.matches = Label(value="")
+        self.back = PushButton(text="◀ all plates", tooltip="back to the overview (Escape)")
+        self.where = Label(value="")
         self.stepper = SiteStepper(viewer, what="sites of the well")
         self.status = Label(value="")
-        super().__init__(widgets=[self.colour_by], labels=True)
-        self.canvas = _canvas_class()(self.click, self.hover_text)
-        add_native(self, self.canvas)
-        add_native(self, self.stepper)
-        add_native(self, self.status)
+        search_row = Container(widgets=[self.previous_match, self.next_match, self.matches], layout="horizontal",
+                               labels=False)
+        search_row.margins = (0, 0, 0, 0)
+        header = Container(widgets=[self.back, self.where], layout="horizontal", labels=False)
+        header.margins = (0, 0, 0, 0)
+        super().__init__(widgets=[self.colour_by, self.find, search_row], labels=True)
+        canvas_class, legend_class = canvas_classes()
+        self.canvas = canvas_class(self.click, self.hover_text, self.key)
+        self.legend = legend_class()
+        self.scroll = _scroll_area(self.canvas)
+        self.table_view = _summary_table(self.open_plate_of_row)
+        for widget in (header, self.scroll, self.legend, self.stepper, self.table_view, self.status):
+            add_native(self, widget)
         self.colour_by.changed.connect(self.recolour)
+        self.find.native.textEdited.connect(self.search)
+        self.find.native.returnPressed.connect(lambda: self.go_to_match(+1))
+        self.next_match.changed.connect(lambda: self.go_to_match(+1))
+        self.previous_match.changed.connect(lambda: self.go_to_match(-1))
+        self.back.changed.connect(lambda: self.key("escape"))
         viewer.layers.events.inserted.connect(self._bind_table)
         viewer.layers.events.removed.connect(self._bind_table)
         self._bind_table()
@@ -219,10 +91,12 @@ class PlateMapWidget(Container):
             self.table.changed.disconnect(self._table_changed)
             self.table.current_changed.disconnect(self._follow)
         self.table = table
-        self.plate_map = None
+        self.plate_map = self.overview = None
         if table is not None:
             try:
                 self.plate_map = PlateMap(table)
+                self.overview = PlateOverview(self.plate_map)
+                self.overview.changed.connect(self._shown)
             except ValueError as exc:
                 self.status.value = str(exc)
             table.changed.connect(self._table_changed)
@@ -249,41 +123,189 @@ class PlateMapWidget(Container):
         self._refresh_choices()
         if self.colour_by.value != before or before in names:
             self.recolour()
+        else:
+            self._summarise()  # a new score, hits or the files' check change the summary, not the colours
 
     # ---------------------------------------------------------------- drawing
     def recolour(self, *_) -> None:
-        """Colour the wells by the chosen column and repaint."""
+        """Colour the wells by the chosen column, summarise the plates and repaint."""
         column = self.colour_by.value
-        if self.plate_map is None or not column:
+        if self.overview is None or not column:
             self.colouring = None
-            self.canvas.set_colouring(None, None)
+            self.canvas.show_state(None, None)
+            self.legend.set_colouring(None)
             return
         self.colouring = self.plate_map.colour_by(column)
-        self.canvas.set_colouring(self.plate_map, self.colouring)
+        self.legend.set_colouring(self.colouring)
+        self._summarise(paint=False)
+        self.canvas.show_state(self.overview, self.colouring, self.summary["flag"].to_numpy() != "")
         self._follow(self.table.current)
-        n = len(self.plate_map.wells)
-        self.status.value = f"{n} wells on {len(self.plate_map.plates)} plate(s), coloured by {column}"
+        self._shown()
+
+    def _summarise(self, paint: bool = True) -> None:
+        if self.overview is None:
+            return
+        self.summary = plate_summary(self.plate_map, self.colouring)
+        _fill_summary(self.table_view, self.summary)
+        if paint:
+            self.canvas.flagged = self.summary["flag"].to_numpy() != ""
+            self._shown()
+
+    def _shown(self) -> None:
+        """The view-model moved (zoom, selection, matches): relabel, relayout and keep the selection in view."""
+        ov = self.overview
+        if ov is None:
+            return
+        self.canvas.visible_height = self.scroll.viewport().height()
+        self.canvas.relayout()
+        self.back.visible = ov.zoomed is not None and len(self.plate_map.plates) > 1
+        self.where.value = self._where_text()
+        if ov.zoomed is None and self.canvas.rects:
+            rect = self.canvas.rects[ov.plate]
+            self.scroll.ensureVisible(int(rect.center().x()), int(rect.center().y()), 10, int(rect.height()))
+        n = len(ov.matched_wells)
+        plates = int((ov.matches_per_plate() > 0).sum())
+        self.matches.value = (f"{n} well{'s' if n != 1 else ''} on {plates} plate{'s' if plates != 1 else ''}"
+                              if ov.search_text.strip() else "")
+        self.previous_match.enabled = self.next_match.enabled = n > 0
+
+    def _where_text(self) -> str:
+        ov, pm = self.overview, self.plate_map
+        if ov.zoomed is None:
+            flagged = int(self.canvas.flagged.sum())
+            return (f"{len(pm.plates)} plates · {len(ov.sections)} experiment{'s' if len(ov.sections) != 1 else ''}"
+                    + (f" · {flagged} flagged" if flagged else "")
+                    + " · click a plate, or arrows and Enter")
+        row = self.summary.iloc[ov.zoomed] if self.summary is not None else None
+        parts = [f"{pm.plates[ov.zoomed]} ({ov.zoomed + 1}/{len(pm.plates)})"]
+        if row is not None:
+            parts += _summary_words(row)
+        return " · ".join(parts)
 
     def _follow(self, site: int) -> None:
-        if self.plate_map is None:
+        if self.overview is None:
             return
         self.canvas.current_well = self.plate_map.well_of_site(int(site))
+        self.overview.follow(int(site))
         self.canvas.update()
 
-    # ---------------------------------------------------------------- hover and click
+    # ---------------------------------------------------------------- hover, click, keys, search
     def hover_text(self, where) -> str:
-        well = self._well(where)
-        return self.plate_map.describe_well(well, self.colouring) if well is not None else ""
+        if self.overview is None or where is None:
+            return ""
+        kind, index = where
+        if kind == "well":
+            return self.plate_map.describe_well(index, self.colouring)
+        lines = [self.plate_map.plates[index]]
+        if self.summary is not None:
+            lines += _summary_words(self.summary.iloc[index])
+        matched = int(self.overview.matches_per_plate()[index])
+        if matched:
+            lines.append(f"{matched} well{'s' if matched != 1 else ''} match “{self.overview.search_text.strip()}”")
+        return "\n".join(lines)
 
     def click(self, where) -> None:
-        """Go to the clicked well's first site; the stepper then steps through its sites."""
-        well = self._well(where)
-        if well is None:
+        """A plate of the overview: open it. A well: go to its first site; the stepper then steps through its sites."""
+        if self.overview is None or where is None:
             return
+        kind, index = where
+        if kind == "plate":
+            self.overview.open(index)
+        else:
+            self.go_to_well(index)
+
+    def key(self, name: str) -> None:
+        if self.overview is None:
+            return
+        well = self.overview.key(name, self.canvas.per_line)
+        if well is not None:
+            self.go_to_well(well)
+
+    def go_to_well(self, well: int) -> None:
         info = self.plate_map.wells.iloc[well]
+        self.overview.select_well(well)
         self.stepper.set_rows(self.plate_map.sites_of(well), f"{info['plate']} {info['well']}", go=True)
 
-    def _well(self, where) -> int | None:
-        if self.plate_map is None or where is None:
-            return None
-        return self.plate_map.well_at(*where)
+    def search(self, text: str) -> None:
+        if self.overview is not None:
+            self.overview.search(text)
+
+    def go_to_match(self, step: int) -> None:
+        """The next (previous) matched well: show its plate and go to its first site."""
+        if self.overview is None:
+            return
+        if self.find.value != self.overview.search_text:
+            self.overview.search(self.find.value)
+        well = self.overview.next_match(step)
+        if well is not None:
+            self.go_to_well(well)
+
+    def open_plate_of_row(self, plate: int) -> None:
+        if self.overview is not None:
+            self.overview.open(plate)
+
+
+# -------------------------------------------------------------------- Qt parts
+def _scroll_area(canvas):
+    from qtpy.QtWidgets import QFrame, QScrollArea
+
+    scroll = QScrollArea()
+    scroll.setWidget(canvas)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setMinimumHeight(260)
+    return scroll
+
+
+def _summary_table(on_open):
+    from qtpy.QtWidgets import QAbstractItemView, QTableWidget
+
+    table = QTableWidget(0, len(SUMMARY_COLUMNS))
+    table.setHorizontalHeaderLabels(list(SUMMARY_COLUMNS))
+    table.horizontalHeaderItem(1).setToolTip(Z_PRIME_HELP)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setMaximumHeight(170)
+    table.setToolTip("one row per plate, flagged plates first, then the lowest Z'; click a row to open the plate")
+    table.plates = np.zeros(0, np.int64)
+    table.cellClicked.connect(lambda row, _: on_open(int(table.plates[row])))
+    return table
+
+
+def _fill_summary(table, summary) -> None:
+    """Flagged plates first, then by Z' (lowest first), then in slider order."""
+    from qtpy.QtWidgets import QTableWidgetItem
+
+    z = summary["Z'"].to_numpy(float) if "Z'" in summary else np.full(len(summary), np.nan)
+    order = np.lexsort((np.arange(len(summary)), np.nan_to_num(z, nan=np.inf), summary["flag"].to_numpy() == ""))
+    table.plates = order
+    table.setUpdatesEnabled(False)
+    table.setRowCount(len(summary))
+    for r, p in enumerate(order):
+        row = summary.iloc[p]
+        for c, name in enumerate(SUMMARY_COLUMNS):
+            value = row.get(name, "")
+            text = f"{value:.3g}" if isinstance(value, float) and np.isfinite(value) else (
+                "" if isinstance(value, float) else str(value))
+            table.setItem(r, c, QTableWidgetItem(text))
+    table.setUpdatesEnabled(True)
+    table.resizeColumnsToContents()
+    if "score" in summary.attrs:
+        table.horizontalHeaderItem(1).setToolTip(f"{Z_PRIME_HELP} (score: {summary.attrs['score']})")
+
+
+def _summary_words(row) -> list[str]:
+    """A plate's summary as short phrases: Z' and the control means, hits, missing files, the flag."""
+    words = []
+    z = row.get("Z'", np.nan)
+    if np.isfinite(z):
+        words.append(f"Z' {z:.2f} (C+ {row['C+ mean']:.3g}, C- {row['C- mean']:.3g})")
+    if "hit wells" in row:
+        words.append(f"{int(row['hit wells'])} hit wells")
+    if row.get("sites missing files", 0):
+        words.append(f"{int(row['sites missing files'])} sites missing files")
+    if row["flag"]:
+        words.append(f"! {row['flag']}")
+    return words
