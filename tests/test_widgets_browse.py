@@ -97,6 +97,7 @@ def test_plate_map_keys_search_and_summary(viewer, qtbot):
     name = table.frame[cols.WELL].iloc[len(table) - 1]
     qtbot.keyClicks(dock.find.native, name.lower())
     matched = np.flatnonzero(pm.wells["well"] == name)
+    qtbot.waitUntil(lambda: len(overview.matched_wells) > 0, timeout=5000)  # once typing pauses
     assert sorted(overview.matched_wells) == list(matched)
     assert dock.matches.value.startswith(f"{len(matched)} well")
     table.current = 0

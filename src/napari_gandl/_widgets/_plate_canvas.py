@@ -69,6 +69,9 @@ def canvas_classes():
                     # a QImage borrows its buffer: keep the array with it
                     self.images.append((QImage(pixels[p].data, w, h, 4 * w, QImage.Format.Format_RGBA8888), pixels))
             n = len(self.images)
+            if overview is not None:  # where each well is, as arrays (a pandas row per well is slow)
+                wells = overview.map.wells
+                self._plate_of, self._row, self._col = (wells[k].to_numpy() for k in ("plate_index", "row", "col"))
             self.flagged = np.zeros(n, bool) if flagged is None else np.asarray(flagged, bool)
             self.relayout()
 
@@ -134,14 +137,15 @@ def canvas_classes():
 
         def well_rect(self, well: int):
             """Where a well is drawn: on the plate shown, or inside its plate's picture in the overview."""
-            info = self.overview.map.wells.iloc[int(well)]
+            well = int(well)
+            plate = int(self._plate_of[well])
             if self.plate_rect is not None:
-                if int(info["plate_index"]) != self.overview.zoomed:
+                if plate != self.overview.zoomed:
                     return None
                 rect = self.plate_rect
             else:
-                rect = self.rects[int(info["plate_index"])]
-            return QRectF(rect.left() + int(info["col"]) * self.cell, rect.top() + int(info["row"]) * self.cell,
+                rect = self.rects[plate]
+            return QRectF(rect.left() + int(self._col[well]) * self.cell, rect.top() + int(self._row[well]) * self.cell,
                           self.cell, self.cell)
 
         def well_centre(self, well: int):
@@ -180,13 +184,16 @@ def canvas_classes():
                 painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, name)
             highlight = QColor(self.palette().highlight().color())
             highlight.setAlpha(150)
-            plate_of = ov.map.wells["plate_index"].to_numpy()
+            plate_of = self._plate_of
             for p, rect in enumerate(self.rects):
                 block = rect.adjusted(-3, -3, 3, self.NAME)
                 if not block.intersects(QRectF(exposed)):
                     continue
-                if p == ov.plate:
+                if p == ov.plate:  # the selected plate: a frame around picture and name
                     painter.fillRect(block, highlight)
+                    painter.setPen(QPen(highlight.lighter(170), 2))
+                    painter.setBrush(Qt.BrushStyle.NoBrush)
+                    painter.drawRect(block.adjusted(-1, -1, 1, 1))
                 painter.drawImage(rect, self.images[p][0])
                 if matches[p]:
                     painter.setPen(QPen(QColor(MATCH), 2))
@@ -196,7 +203,7 @@ def canvas_classes():
                 if self.flagged[p]:
                     painter.setPen(QPen(QColor(FLAG), 2, Qt.PenStyle.DashLine))
                     painter.drawRect(rect.adjusted(-2, -2, 2, 2))
-                name = ov.short_name(p) + (" !" if self.flagged[p] else "") + (f" ·{matches[p]}" if matches[p] else "")
+                name = ov.short_name(p) + (" !" if self.flagged[p] else "") + (f" ({matches[p]})" if matches[p] else "")
                 painter.setPen(QColor(FLAG) if self.flagged[p] else text)
                 self._font(painter, 9, bold=bool(self.flagged[p] or p == ov.plate))
                 painter.drawText(QRectF(rect.left() - self.GAP / 2, rect.bottom() + 1, rect.width() + self.GAP,
@@ -219,9 +226,8 @@ def canvas_classes():
                 painter.drawText(QRectF(rect.left() + c * cell - 8, rect.top() - self.LABEL, cell + 16, self.LABEL),
                                  Qt.AlignmentFlag.AlignCenter, str(c + 1))
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            plate_of = pm.wells["plate_index"].to_numpy()
             painter.setPen(QPen(QColor(MATCH), 2))
-            for w in ov.matched_wells[plate_of[ov.matched_wells] == ov.zoomed]:
+            for w in ov.matched_wells[self._plate_of[ov.matched_wells] == ov.zoomed]:
                 painter.drawRect(self.well_rect(w).adjusted(1, 1, -1, -1))
             if self.current_well is not None and self.well_rect(self.current_well) is not None:
                 painter.setPen(QPen(QColor(CURRENT), 2))

@@ -30,7 +30,15 @@ from napari_gandl._viewer import site_table
 if TYPE_CHECKING:
     import napari
 
-SUMMARY_COLUMNS = ("plate", "Z'", "C+ mean", "C- mean", "hit wells", "sites missing files", "flag")
+#: the summary table: (header, plate_summary's column, header tooltip)
+SUMMARY_COLUMNS = (("plate", "plate", "experiment and plate number"),
+                   ("Z'", "Z'", ""),
+                   ("C+ mean", "C+ mean", "mean score of the plate's healthy control wells (mock, UV-inactivated virus)"),
+                   ("C- mean", "C- mean", "mean score of the plate's infected control wells (active virus, no compound)"),
+                   ("hits", "hit wells", "wells whose compound is a dose-response hit (the hit column)"),
+                   ("missing", "sites missing files", "sites with at least one image file missing"),
+                   ("flag", "flag", "why the plate looks wrong"))
+SEARCH_DELAY_MS = 250  # a search of 300,000 sites' ids takes ~0.1 s: not at every key typed
 Z_PRIME_HELP = ("Z' = 1 - 3 (sd C+ + sd C-) / |mean C+ - mean C-|, over the plate's control wells' mean "
                 "score: 1 is perfect, above 0.5 an excellent plate, 0 to 0.5 usable, below 0 the controls "
                 "overlap and the plate's scores cannot be trusted")
@@ -52,19 +60,21 @@ class PlateMapWidget(Container):
         self.find = LineEdit(label="find", tooltip="a well (B02, or b2) or any part of a compound or site id; "
                                                    "words narrow each other ('remdesivir VERO-1'); "
                                                    "Enter goes to the next match")
-        self.previous_match = PushButton(text="◀")
-        self.next_match = PushButton(text="▶")
+        self.previous_match = PushButton(text="◀", tooltip="the previous match")
+        self.next_match = PushButton(text="▶", tooltip="the next match (Enter in the find box)")
         self.matches = Label(value="")
         self.back = PushButton(text="◀ all plates", tooltip="back to the overview (Escape)")
         self.where = Label(value="")
         self.stepper = SiteStepper(viewer, what="sites of the well")
         self.status = Label(value="")
-        search_row = Container(widgets=[self.previous_match, self.next_match, self.matches], layout="horizontal",
-                               labels=False)
+        search_row = Container(widgets=[self.find, self.previous_match, self.next_match], layout="horizontal",
+                               labels=False, label="find")
         search_row.margins = (0, 0, 0, 0)
-        header = Container(widgets=[self.back, self.where], layout="horizontal", labels=False)
-        header.margins = (0, 0, 0, 0)
-        super().__init__(widgets=[self.colour_by, self.find, search_row], labels=True)
+        for button in (self.previous_match, self.next_match):
+            button.native.setMaximumWidth(36)
+        header = _row(self.back.native, self.where.native)  # the button as narrow as its text, the label the rest
+        self.where.native.setWordWrap(True)
+        super().__init__(widgets=[self.colour_by, search_row, self.matches], labels=True)
         canvas_class, legend_class = canvas_classes()
         self.canvas = canvas_class(self.click, self.hover_text, self.key)
         self.legend = legend_class()
@@ -73,7 +83,8 @@ class PlateMapWidget(Container):
         for widget in (header, self.scroll, self.legend, self.stepper, self.table_view, self.status):
             add_native(self, widget)
         self.colour_by.changed.connect(self.recolour)
-        self.find.native.textEdited.connect(self.search)
+        self._typed = _single_shot(SEARCH_DELAY_MS, lambda: self.search(self.find.value))
+        self.find.native.textEdited.connect(lambda _: self._typed.start())  # search when typing pauses
         self.find.native.returnPressed.connect(lambda: self.go_to_match(+1))
         self.next_match.changed.connect(lambda: self.go_to_match(+1))
         self.previous_match.changed.connect(lambda: self.go_to_match(-1))
@@ -165,8 +176,9 @@ class PlateMapWidget(Container):
             self.scroll.ensureVisible(int(rect.center().x()), int(rect.center().y()), 10, int(rect.height()))
         n = len(ov.matched_wells)
         plates = int((ov.matches_per_plate() > 0).sum())
-        self.matches.value = (f"{n} well{'s' if n != 1 else ''} on {plates} plate{'s' if plates != 1 else ''}"
+        self.matches.value = (f"{n} well{'s' if n != 1 else ''} on {plates} plate{'s' if plates != 1 else ''} match"
                               if ov.search_text.strip() else "")
+        self.matches.visible = bool(ov.search_text.strip())
         self.previous_match.enabled = self.next_match.enabled = n > 0
 
     def _where_text(self) -> str:
@@ -227,8 +239,14 @@ class PlateMapWidget(Container):
         self.stepper.set_rows(self.plate_map.sites_of(well), f"{info['plate']} {info['well']}", go=True)
 
     def search(self, text: str) -> None:
-        if self.overview is not None:
-            self.overview.search(text)
+        """Mark the matches; in the overview, scroll to the first plate that has one."""
+        if self.overview is None:
+            return
+        found = self.overview.search(text)
+        if len(found) and self.overview.zoomed is None and self.canvas.rects:
+            plate = int(self.plate_map.wells.at[int(found[0]), "plate_index"])
+            top = self.canvas.rects[plate].top() - self.canvas.TITLE - self.canvas.MARGIN  # with its experiment's name
+            self.scroll.verticalScrollBar().setValue(int(top))
 
     def go_to_match(self, step: int) -> None:
         """The next (previous) matched well: show its plate and go to its first site."""
@@ -246,6 +264,30 @@ class PlateMapWidget(Container):
 
 
 # -------------------------------------------------------------------- Qt parts
+def _row(fixed, stretched):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+
+    fixed.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+    stretched.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(fixed, 0, Qt.AlignmentFlag.AlignLeft)
+    layout.addWidget(stretched, 1)
+    return row
+
+
+def _single_shot(ms: int, then):
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(then)
+    return timer
+
+
 def _scroll_area(canvas):
     from qtpy.QtWidgets import QFrame, QScrollArea
 
@@ -261,13 +303,15 @@ def _summary_table(on_open):
     from qtpy.QtWidgets import QAbstractItemView, QTableWidget
 
     table = QTableWidget(0, len(SUMMARY_COLUMNS))
-    table.setHorizontalHeaderLabels(list(SUMMARY_COLUMNS))
-    table.horizontalHeaderItem(1).setToolTip(Z_PRIME_HELP)
+    table.setHorizontalHeaderLabels([header for header, _, _ in SUMMARY_COLUMNS])
+    for c, (_, _, tip) in enumerate(SUMMARY_COLUMNS):
+        table.horizontalHeaderItem(c).setToolTip(tip or Z_PRIME_HELP)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.verticalHeader().setVisible(False)
     table.horizontalHeader().setStretchLastSection(True)
     table.setMaximumHeight(170)
+    table.setWordWrap(False)
     table.setToolTip("one row per plate, flagged plates first, then the lowest Z'; click a row to open the plate")
     table.plates = np.zeros(0, np.int64)
     table.cellClicked.connect(lambda row, _: on_open(int(table.plates[row])))
@@ -285,7 +329,7 @@ def _fill_summary(table, summary) -> None:
     table.setRowCount(len(summary))
     for r, p in enumerate(order):
         row = summary.iloc[p]
-        for c, name in enumerate(SUMMARY_COLUMNS):
+        for c, (_, name, _) in enumerate(SUMMARY_COLUMNS):
             value = row.get(name, "")
             text = f"{value:.3g}" if isinstance(value, float) and np.isfinite(value) else (
                 "" if isinstance(value, float) else str(value))

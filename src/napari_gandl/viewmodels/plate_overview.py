@@ -252,7 +252,7 @@ def plate_summary(plate_map: PlateMap, colouring: Colouring | None = None) -> pd
         summary.attrs["score"] = score
     flags = [[] for _ in range(n_plates)]
     for p in np.flatnonzero(summary["Z'"].to_numpy() < 0) if "Z'" in summary else []:
-        flags[p].append("controls overlap (Z' < 0)")
+        flags[p].append("Z' < 0: controls overlap")
     for p in np.flatnonzero(summary["sites missing files"].to_numpy() > 0) if "sites missing files" in summary else []:
         flags[p].append("files missing")
     summary["flag"] = ["; ".join(f) for f in flags]
