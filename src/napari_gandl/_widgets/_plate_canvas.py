@@ -119,7 +119,10 @@ def canvas_classes():
 
         def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
             super().resizeEvent(event)
-            if event.oldSize().width() != event.size().width():
+            viewport = self.parentWidget()  # the scroll area's: how much of the canvas is seen
+            seen = viewport.height() if viewport is not None else self.visible_height
+            if event.oldSize().width() != event.size().width() or seen != self.visible_height:
+                self.visible_height = seen
                 self.relayout()
 
         def hit(self, pos) -> tuple[str, int] | None:
