@@ -6,7 +6,7 @@ SCREEN (default ``.bench/scale/rxrx19a``; built by ``benchmarks/scale_fixture.py
 synthetic test plate when missing) is 4 experiments x 50 plates x 384 wells x 4 sites. The score
 is made up (``bench_plate_overview.score_columns``: controls apart on most plates, noise on every
 tenth plate) so that the summary has something to flag. Writes docs/images/plate_map_overview.png,
-plate_map_plate.png, plate_map_search.png and site_navigator.png.
+plate_map_plate.png, plate_map_search.png, site_navigator_filled.png and site_navigator.png.
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def main(screen: Path) -> None:
     navigator.boxes[cols.PLATE].value = "27"
     navigator.boxes[cols.WELL].value = "G14"
     settle(app)
+    summary = navigator.summary.native
+    filled_height = summary.mapTo(navigator.native, summary.rect().bottomLeft()).y() + 12
+    save(grab(navigator.native)[:filled_height], "site_navigator_filled.png")
     navigator.native.window().activateWindow()
     navigator.find.native.setFocus()
     navigator.find.native.setText("rescue-potent vero-2_3")

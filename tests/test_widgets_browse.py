@@ -68,6 +68,9 @@ def test_plate_map_click_moves_the_slider_and_steps_through_the_well(make_napari
     viewer.dims.set_current_step(0, len(table) - 1)
     last = pm.well_of_site(len(table) - 1)
     assert dock.canvas.current_well == last != well and dock.overview.zoomed == pm.wells.at[last, "plate_index"]
+    last_sites = pm.sites_of(last)  # ◀ / ▶ step through the well the slider went to
+    assert list(dock.stepper.rows) == list(last_sites) and dock.stepper.text.value.startswith(
+        f"sites of the well {list(last_sites).index(len(table) - 1) + 1} / {len(last_sites)}")
     table.set_columns({"svm_task": np.linspace(-1, 1, len(table))})
     dock.colour_by.value = "svm_task"
     assert dock.colouring.kind == "continuous"

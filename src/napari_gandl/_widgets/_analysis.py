@@ -78,10 +78,11 @@ class SiteStepper(Container):
         self.next.changed.connect(lambda: self.step(+1))
         self._update_label()
 
-    def set_rows(self, rows, description: str = "", go: bool = True) -> None:
+    def set_rows(self, rows, description: str = "", go: bool = True, at: int | None = None) -> None:
+        """Step through ``rows``; ``go``: show the first now; ``at``: the row shown already."""
         self.rows = np.asarray(rows, np.int64)
         self._description = description
-        self.position = -1
+        self.position = int(np.flatnonzero(self.rows == at)[0]) if at is not None and at in self.rows else -1
         if go and len(self.rows):
             self.step(+1)
         else:

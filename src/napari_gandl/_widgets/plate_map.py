@@ -197,8 +197,13 @@ class PlateMapWidget(Container):
     def _follow(self, site: int) -> None:
         if self.overview is None:
             return
-        self.canvas.current_well = self.plate_map.well_of_site(int(site))
+        well = self.plate_map.well_of_site(int(site))
+        self.canvas.current_well = well
         self.overview.follow(int(site))
+        if well is not None:  # ◀ / ▶ step through the shown site's well, however the slider got there
+            info = self.plate_map.wells.iloc[well]
+            self.stepper.set_rows(self.plate_map.sites_of(well), f"{info['plate']} {info['well']}", go=False,
+                                  at=int(site))
         self.canvas.update()
 
     # ---------------------------------------------------------------- hover, click, keys, search
