@@ -251,27 +251,32 @@ def open_rxrx(path: Path) -> Plate:
 
     def list_files():
         """List each plate folder once: which tiles of the metadata's sites exist, and which tiles
-        there have no row. Vectorised per folder (7,680 names of a 384-well plate at a time)."""
+        there have no row. A tile is present when its exact name (the one it is read by) is in
+        its folder's listing: set lookups, 0.9 s of CPU for RxRx19a's 1.5 M tiles where parsing every
+        name with a regular expression took 4.5 s of CPU (measured on bench_scale's screen);
+        only the names left over are parsed, to name the tiles that have no row."""
         n_sites, n_channels = len(numbers), len(channels)
         stems = (pd.Series(well_names, dtype=object).iloc[well_codes].to_numpy(object) + "_s"
                  + numbers.astype(str).astype(object))
         present = np.zeros((n_sites, n_channels), bool)
         order = np.argsort(site_folder, kind="stable")
         bounds = np.searchsorted(site_folder[order], np.arange(len(folders) + 1))
+        suffixes = [f"_w{c}.png" for c in channels]
         unlisted: list[str] = []
         for k, folder in enumerate(folders):
             rows = order[bounds[k]:bounds[k + 1]]
             try:
-                names = os.listdir(folder)
+                names = set(os.listdir(folder))
             except OSError:  # the plate's folder is missing: so are its files
-                names = []
-            found = pd.Series(names, dtype=object).str.extract(TILE_NAME.pattern, flags=re.I).dropna()
-            stem = found["well"] + "_s" + found["site"].astype(int).astype(str)
-            channel = found["channel"].astype(int).map({c: i for i, c in enumerate(channels)})
-            at = pd.Index(stems[rows]).get_indexer(stem)
-            hit = (at >= 0) & channel.notna().to_numpy()
-            present[rows[at[hit]], channel[hit].astype(int)] = True
-            unlisted += [f"{folder}{os.sep}{name}" for name in pd.unique(stem[at < 0])]
+                names = set()
+            folder_stems = stems[rows].tolist()
+            for c, suffix in enumerate(suffixes):
+                present[rows, c] = [stem + suffix in names for stem in folder_stems]
+            if len(names) > present[rows].sum():  # names that are not the rows' tiles: tiles without a row?
+                expected = {stem + suffix for stem in folder_stems for suffix in suffixes}
+                extra = (TILE_NAME.match(name) for name in names - expected)
+                stems_without_row = {f"{m['well']}_s{int(m['site'])}" for m in extra if m} - set(folder_stems)
+                unlisted += [f"{folder}{os.sep}{stem}" for stem in sorted(stems_without_row)]
             yield k + 1, len(folders)
         return _file_report(present, stems, site_ids, channels, tile_path, metadata_path, unlisted)
 
