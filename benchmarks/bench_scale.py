@@ -314,8 +314,10 @@ def report(results: dict) -> str:
         "fresh process (medians, the runs in brackets). *Warm*: the files were read just before, the page "
         "cache holds them. *Cold*: `sync; echo 3 > /proc/sys/vm/drop_caches` in the measuring process, after "
         "its imports and right before the step, so the metadata, the directory entries and the tiles come "
-        "from the disk (as do the modules the step imports first). The background GAN training on this "
-        "machine was paused (SIGSTOP) for the whole run; see the load below.",
+        "from the disk (as do the modules the step imports first). "
+        + results.get("suite", "The background GAN training on this machine was paused (SIGSTOP) for the whole run")
+        + "; see the load below. "
+        f"Measured {results.get('measured', '')} on {results.get('code', 'the working tree of the day')}.",
         "",
         "**`open_plate` and the file check** (Python, no napari; memory: the process's peak, in brackets what "
         "`open_plate` added to the imports' resident memory)",
@@ -390,14 +392,48 @@ def report(results: dict) -> str:
         f"check (warm), {verdict(steps_ok)}; while the check runs {_stats(steps_during)}; cold "
         f"{_stats(steps_cold)}.",
         "",
-        f"Load (`uptime`) at the start: {results['load_start']} (the 1-minute average still counts the "
-        f"suite, paused a moment before). At the end: {results['load_end']}. 1-minute load at the end of each "
+        f"Load (`uptime`) at the start: {results['load_start']}. At the end: {results['load_end']}. 1-minute load at the end of each "
         "run: warm napari " + ", ".join(f"{r['load_1min']:.1f}" for r in nw) + "; cold napari "
         + ", ".join(f"{r['load_1min']:.1f}" for r in nc) + ". Busy processes besides this benchmark at "
         f"the start: {results['busy_start'].split('other busy processes: ')[-1]}; at the end: "
-        f"{results['busy_end'].split('other busy processes: ')[-1]}.",
+        f"{results['busy_end'].split('other busy processes: ')[-1]}; during the run: "
+        f"{results.get('busy_during', 'not sampled')}.",
     ]
     return "\n".join(lines)
+
+
+def compare(now: dict, before: dict) -> str:
+    """The main figures of this run beside those of an earlier run (another version of the code)."""
+    def first(r, key):
+        return med(r[key], "first_site_s")
+
+    def check(r, key):
+        return float(np.median([x["check"]["wall_s"] for x in r[key]]))
+
+    def above(r, key, when):
+        return float(np.median([x[f"{when}_peak_mb"] - x["baseline_peak_mb"] for x in r[key]]))
+
+    def steps(r, key, when):
+        return float(np.median([t for x in r[key] for t in x[f"steps_{when}_check_ms"]] or [np.nan]))
+
+    rows = [("napari: open → first site drawn, warm", lambda r: f"{first(r, 'napari_warm'):.2f} s"),
+            ("… with the check held back until then", lambda r: f"{first(r, 'napari_deferred'):.2f} s"),
+            ("… cold", lambda r: f"{first(r, 'napari_cold'):.2f} s"),
+            ("`check_files`, warm / cold", lambda r: f"{check(r, 'open_warm'):.1f} / {check(r, 'open_cold'):.1f} s"),
+            ("background check in napari, warm", lambda r: f"{med(r['napari_warm'], 'check_s'):.1f} s"),
+            ("memory above napari's baseline: first site / after the check",
+             lambda r: f"{above(r, 'napari_warm', 'first'):.0f} / {above(r, 'napari_warm', 'checked'):.0f} MB"),
+            ("slider step, warm: while the check runs / after", lambda r: f"{steps(r, 'napari_warm', 'during'):.0f} / "
+                                                                          f"{steps(r, 'napari_warm', 'after'):.0f} ms")]
+    runs = (f"{len(now['napari_warm'])} warm / {len(now['napari_cold'])} cold runs",
+            f"{len(before['napari_warm'])} warm / {len(before['napari_cold'])} cold runs")
+    suite = before.get("suite", "the background GAN training paused (SIGSTOP)")
+    lines = ["", f"**Against an earlier run** ({before.get('measured', '')}, {before.get('code', '')}; "
+             f"{suite[0].lower() + suite[1:]}; load at its start: {before['load_start']}). Code and machine load "
+             "both differ between the two runs:", "",
+             f"| medians | this run ({runs[0]}) | earlier run ({runs[1]}) |", "|---|---|---|"]
+    lines += [f"| {label} | {fn(now)} | {fn(before)} |" for label, fn in rows]
+    return "\n" + "\n".join(lines)
 
 
 def _stats(ms: list[float]) -> str:
@@ -413,6 +449,7 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true", help="print the section, do not write it")
     parser.add_argument("--from-json", action="store_true",
                         help="write the section from the last run's results (.bench/scale/bench_scale.json)")
+    parser.add_argument("--earlier", help="results of an earlier run (JSON) to show beside this one")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -420,38 +457,49 @@ def main() -> None:
         print(json.dumps({"open": measure_open, "napari": measure_napari}[mode](**json.loads(kwargs))))
         return
     saved = WORK / "scale" / "bench_scale.json"
+    earlier = json.loads(Path(args.earlier).read_text()) if args.earlier else None
+
+    def text(results):
+        return report(results) + (compare(results, earlier) if earlier else "")
+
     if args.from_json:
         results = json.loads(saved.read_text())
-        return _write(report(results), args.no_report)
+        return _write(text(results), args.no_report)
     if not (SCREEN / "metadata.csv").is_file():
         import scale_fixture
 
         scale_fixture.build(SOURCE, SCREEN)
     restore_links()
-    from bench_scale_embed import machine_load
+    from bench_scale_embed import BusyWatch, machine_load, suite_state
 
-    results = {"load_start": uptime(), "busy_start": machine_load(), "disk": cold_read_rate()}
+    from bench_scale_embed import code_version
+
+    results = {"load_start": uptime(), "busy_start": machine_load(), "disk": cold_read_rate(),
+               "code": code_version(), "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     run_child("open", False)  # fills the page cache for the warm runs
     plan = [("open_warm", "open", False, {}), ("napari_warm", "napari", False, {}),
             ("napari_deferred", "napari", False, {"defer_check": True})]
     cold_plan = [("open_cold", "open", True, {}), ("napari_cold", "napari", True, {})]
     for key, *_ in plan + cold_plan:
         results[key] = []
-    for i in range(max(args.runs, args.cold_runs)):  # warm and cold runs alternate: they meet the same load
-        for key, mode, cold, extra in (plan if i < args.runs else []) + (cold_plan if i < args.cold_runs else []):
-            results[key].append(run_child(mode, cold, **extra))
-            print(key, json.dumps(results[key][-1])[:600], flush=True)
-    remove_links()
-    try:
-        results["open_missing"] = run_child("open", False)
-        results["napari_missing"] = run_child("napari", False)
-    finally:
-        restore_links()
+    with BusyWatch() as watch:
+        for i in range(max(args.runs, args.cold_runs)):  # warm and cold runs alternate: they meet the same load
+            for key, mode, cold, extra in (plan if i < args.runs else []) + (cold_plan if i < args.cold_runs else []):
+                results[key].append(run_child(mode, cold, **extra))
+                print(key, json.dumps(results[key][-1])[:600], flush=True)
+        remove_links()
+        try:
+            results["open_missing"] = run_child("open", False)
+            results["napari_missing"] = run_child("napari", False)
+        finally:
+            restore_links()
+    results["busy_during"] = watch.summary()
+    results["suite"] = suite_state(watch)[0].upper() + suite_state(watch)[1:]
     print("missing", results["open_missing"]["messages"], results["napari_missing"]["notes"], flush=True)
     results["load_end"] = uptime()
     results["busy_end"] = machine_load()
     saved.write_text(json.dumps(results, indent=1))
-    _write(report(results), args.no_report)
+    _write(text(results), args.no_report)
 
 
 def _write(body: str, no_report: bool) -> None:
