@@ -124,3 +124,15 @@ def test_align_errors_name_the_problem(tmp_path, capsys):
     assert main(["align", str(no_plate), "--out", str(tmp_path / "a.csv")]) == 2
     assert "needs a 'plate' column, which is missing" in capsys.readouterr().err
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_a_screen_of_many_plates_holds_them_out_in_groups_each_once(table):
+    task = rxrx19a_tasks(table.meta)["C+ vs C- (merged)"]
+    labels, plates = task.labels[task.mask], task.plates[task.mask]
+    folds, excluded = plate_splits(labels, plates, max_folds=3)  # 4 plates, at most 3 folds
+    assert excluded == {} and len(folds) == 3
+    held = [set(plates[te]) for _, te, _ in folds]
+    assert sorted(p for group in held for p in group) == sorted(set(plates))  # every plate held out once
+    for (tr, te, name), group in zip(folds, held):
+        assert not group & set(plates[tr]) and set(name.split(", ")) == group
+    assert sorted(len(group) for group in held) == [1, 1, 2]
