@@ -183,8 +183,8 @@ def measure_dask(plate: str) -> dict:
                              meta=np.empty((0, 0, 0), dtype), name=f"bench-stain-{c}")
 
     builds = {
-        "one `map_blocks` for the plate, a layer is `plate.data[:, c]` (this version)": lambda: stains,
-        "one `map_blocks` per stain": lambda: [per_stain_blocks(c) for c in range(opened.n_channels)],
+        "one `map_blocks` for the plate, a layer is `plate.data[:, c]`": lambda: stains,
+        "one `map_blocks` per stain (this version: `plate.stain(c)`)": lambda: [opened.stain(c) for c in range(opened.n_channels)],
         "`from_array(inline_array=True)` of a lazy per-stain reader": lambda: [
             da.from_array(TileReader(c), chunks=(1, *shape[1:]), inline_array=True, asarray=False, fancy=False,
                           meta=np.empty((0, 0, 0), dtype), name=f"bench-reader-{c}")
@@ -380,9 +380,9 @@ def quick(args, work: Path) -> str:
 
 WHAT_CHANGED = (
     "How the open path got here, each step from a profile of `viewer.open` on this plate. Each stain "
-    "layer's data is a dask array, one channel of `plate.data` with one chunk per tile, built by "
+    "layer's data is a dask array of one stain (`plate.stain(c)`) with one chunk per tile, built by "
     "`map_blocks` over block indices, so that slicing it culls to the tiles it covers without building "
-    "a task per tile first. One array for the whole plate serves napari and scripts alike; "
+    "a task per tile first; slicing `plate.data[:, c]` instead would make a task per site of the screen. "
     "`bench_open.py --quick` measures what other ways of building the layers would cost per slice. "
     "napari's own dask cache is off for these layers: it kept every tile shown (peak RSS 1.7 GB after "
     "browsing 120 sites, against 0.5 GB without it), where the plate keeps its last 64 decoded tiles. "
