@@ -26,7 +26,7 @@ from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
-from napari_gandl.preprocessing.normaliser import Normalizer, candidate_sites, check_bit_depth, fit_normalizer
+from napari_gandl.preprocessing.normaliser import Normalizer, check_bit_depth, fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from napari_gandl.torch_utils.device import resolve_device
@@ -382,7 +382,7 @@ def held_out_sites(plate) -> tuple[np.ndarray, np.ndarray]:
 
     Every 10th site not known to miss a file is held out when the plate has at least 20; a
     smaller plate trains on all its sites and the metrics use them too."""
-    usable = candidate_sites(plate)
+    usable = plate.unflagged_sites
     if len(usable) < 20:
         return usable, usable
     held = usable[::10]

@@ -32,17 +32,9 @@ class Normalizer(Config):
         return (np.asarray(x, np.float32) + 1.0) * ((hi - lo) / 2.0) + lo
 
 
-def candidate_sites(plate) -> np.ndarray:
-    """The sites not known to miss a file: the plate's ``problem`` column as it stands. Training
-    samples from these without asking for the plate's files to be listed (on a screen opened from
-    its metadata that is a pass over every one of its files, 1.5 M for RxRx19a); a site whose file
-    turns out to be missing or damaged is skipped when it is read."""
-    return np.flatnonzero(plate.sites["problem"].to_numpy() == "")
-
-
 def spread_sites(plate, n: int) -> np.ndarray:
-    """Up to ``n`` candidate sites spread evenly over the plate (a ValueError when it has none)."""
-    cand = candidate_sites(plate)
+    """Up to ``n`` of the plate's unflagged sites spread evenly over the plate (a ValueError when it has none)."""
+    cand = plate.unflagged_sites
     if len(cand) == 0:
         raise ValueError(f"plate {plate.root} has no usable sites to train on")
     pick = np.unique(np.linspace(0, len(cand) - 1, min(n, len(cand))).round().astype(int))

@@ -19,7 +19,7 @@ from cachetools import LRUCache
 
 from napari_gandl.config import Config
 from napari_gandl.preprocessing.crops import crop_at
-from napari_gandl.preprocessing.normaliser import Normalizer, candidate_sites, fit_normalizer
+from napari_gandl.preprocessing.normaliser import Normalizer, fit_normalizer
 
 __all__ = [
     "DataConfig",
@@ -105,7 +105,7 @@ class TileSampler:
         self.resolution = int(resolution)
         self.cfg = cfg
         self.norm = normalizer
-        self.sites = np.asarray(candidate_sites(plate) if sites is None else sites, dtype=np.int64)
+        self.sites = np.asarray(plate.unflagged_sites if sites is None else sites, dtype=np.int64)
         if len(self.sites) == 0:
             raise ValueError(f"plate {plate.root} has no usable sites to train on")
         h, w = plate.tile_shape
