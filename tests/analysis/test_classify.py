@@ -84,6 +84,18 @@ def test_sgd_solver_agrees(table):
     assert res.solver == "sgd" and res.accuracy_mean > 0.9
 
 
+def test_auto_solver_fits_many_classes_by_sgd():
+    from napari_gandl.analysis.classify import MAX_LIBLINEAR_CLASSES, LinearModel
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(MAX_LIBLINEAR_CLASSES + 1), 40).astype(str)
+    X = rng.normal(size=(len(y), 6)) + 4 * np.eye(6)[y.astype(int)]
+    assert LinearModel().fit(X, y).solver_ == "sgd"
+    assert (LinearModel().fit(X, y).predict(X) == y).mean() > 0.9
+    two = y <= "1"
+    assert LinearModel().fit(X[two], y[two]).solver_ == "liblinear"
+
+
 def test_zero_shot_multiclass():
     rng = np.random.default_rng(1)
     rows, X = [], []

@@ -136,3 +136,31 @@ def test_a_screen_of_many_plates_holds_them_out_in_groups_each_once(table):
     for (tr, te, name), group in zip(folds, held):
         assert not group & set(plates[tr]) and set(name.split(", ")) == group
     assert sorted(len(group) for group in held) == [1, 1, 2]
+
+
+def test_plate_predictability_of_a_large_experiment_is_estimated_on_a_sample():
+    """30 plates of 100 wells x 4 sites in one experiment: at most 10 plates evenly spread, whole wells,
+    at most 2,000 sites, as many from each plate; the plate still shows through its offset."""
+    import pandas as pd
+
+    from napari_gandl.analysis.batch import (
+        MAX_PLATES_COMPARED, MAX_SITES_COMPARED, column_moments, compared_sites, plate_predictability,
+    )
+
+    rng = np.random.default_rng(0)
+    plates = np.repeat([f"P{p:02d}" for p in range(30)], 400)
+    wells = np.array([f"{p}_{w // 4}" for p, w in zip(plates, np.tile(np.arange(400), 30))])
+    rows = compared_sites(np.arange(len(plates)), plates, wells, np.random.default_rng(1))
+    kept, per_plate = np.unique(plates[rows], return_counts=True)
+    assert len(kept) == MAX_PLATES_COMPARED and kept[0] == "P00" and kept[-1] == "P29"
+    assert len(rows) <= MAX_SITES_COMPARED and set(per_plate) == {200}
+    assert np.isin(wells, wells[rows]).sum() == len(rows)  # whole wells only
+
+    X = rng.normal(size=(len(plates), 16)).astype(np.float32)
+    X[:, 0] += np.repeat(rng.normal(0, 3, 30), 400).astype(np.float32)
+    meta = pd.DataFrame({"experiment": "E", "plate": plates, "well": wells, "well_id": wells})
+    pp = plate_predictability(X, meta, n_splits=2)
+    assert pp["n_plates"] == 10 and pp["n_sites"] == 2000 and pp["accuracy"] > 3 * pp["chance"]
+    mean, sd = column_moments(X, chunk=1000)
+    np.testing.assert_allclose(mean, X.mean(axis=0, dtype=np.float64), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(sd, X.std(axis=0, dtype=np.float64), rtol=1e-5)

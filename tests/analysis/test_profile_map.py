@@ -45,14 +45,39 @@ def test_rescuing_doses_are_active_and_inert_ones_are_not():
     for cell in ("HRCE", "VERO"):
         for group in ("hit @ 1 µM", "hit @ 3 µM", C_PLUS):
             assert act.loc[(cell, group), "mAP"] > 0.95 and act.loc[(cell, group), "active"]
-        for group in ("inert @ 1 µM", "inert @ 3 µM"):
-            assert act.loc[(cell, group), "mAP"] < 0.5 and not act.loc[(cell, group), "active"]
+        for group in ("inert @ 1 µM", "inert @ 3 µM"):  # near chance: 2 replicates among 6 C- wells
+            assert act.loc[(cell, group), "mAP"] < 0.6 and not act.loc[(cell, group), "active"]
 
     con = scores["consistency"].set_index(["cell_type", "perturbation"])
     assert len(con) == 8  # treated groups only
     for cell in ("HRCE", "VERO"):  # each hit dose has its own phenotype; the inert doses share one
         assert con.loc[(cell, "hit @ 1 µM"), "mAP"] > 0.95 and con.loc[(cell, "hit @ 3 µM"), "active"]
-        assert con.loc[(cell, "inert @ 1 µM"), "mAP"] < 0.8
+        assert con.loc[(cell, "inert @ 1 µM"), "mAP"] < 0.9  # its plate: the other inert dose ranks among its replicates
+
+
+def test_negatives_come_from_the_query_wells_plate():
+    """A compound whose phenotype looks like another plate's plate effect (along e3) is retrieved
+    first among the C- wells of its own plate, though plate 1's C- wells, which carry that plate
+    effect, would tie with its replicates; a plate without C- wells is left out and counted."""
+    frame = screen()
+    rng = np.random.default_rng(3)
+    extra = []
+    for plate in (2, 3):
+        for w in (20, 21):
+            for site in (1, 2):
+                row = frame[(frame["plate"] == plate) & (frame["cell_type"] == "HRCE")].iloc[0].to_dict()
+                centre = -np.eye(8)[0] + 3 * np.eye(8)[3] + rng.normal(0, 0.3, 8)
+                row.update(site_id=f"HRCE_{plate}_{w}_{site}", well_id=f"HRCE_{plate}_{w}", well=f"W{w}",
+                           treatment="mimic", treatment_conc=1.0, disease_condition=ACTIVE,
+                           **{f"f{i}": centre[i] for i in range(8)})
+                extra.append(row)
+    frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    frame.loc[(frame["plate"] == 1).to_numpy(), "f3"] += 3.0
+    lost = ((frame["cell_type"] == "VERO") & (frame["plate"] == 3) & frame["treatment"].isna()
+            & (frame["disease_condition"] == ACTIVE)).to_numpy()  # VERO's plate 3 loses its C- wells
+    act = profile_map(load_embeddings(frame[~lost]), null_size=2000)["activity"]
+    assert act.set_index(["cell_type", "perturbation"]).loc[("HRCE", "mimic @ 1 µM"), "mAP"] > 0.95
+    assert act.attrs["wells_without_plate_controls"] == 8  # VERO plate 3: 4 C+ (Mock, UV), 4 treated wells
 
 
 @pytest.fixture

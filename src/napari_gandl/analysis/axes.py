@@ -67,7 +67,7 @@ def fit_space(X: np.ndarray, labels: np.ndarray, positive: str, negative: str,
         missing = positive if not pos.any() else negative
         raise TaskError(f"{name}: no site of class {missing!r}; cannot fit the space")
     sel = pos | neg
-    Xs = np.asarray(X, np.float64)[sel]
+    Xs = np.asarray(np.asarray(X)[sel], np.float64)  # the sites fitted only, not a float64 copy of all
     y = np.where(pos[sel], 1, 0)
     model = LinearModel(C=C, solver=solver, seed=seed).fit(Xs, y)
     mean = model.mean_.astype(np.float64)

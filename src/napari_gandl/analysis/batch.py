@@ -5,7 +5,9 @@
   better, chance is one over the number of plates.  Plates are compared with
   the other plates of their own experiment, because experiments may differ in
   biology (in RxRx19a each experiment is one cell type) and that difference is
-  not a plate effect.
+  not a plate effect.  A large experiment is estimated on a sample: at most
+  :data:`MAX_PLATES_COMPARED` plates evenly spread over it and whole wells up to
+  :data:`MAX_SITES_COMPARED` sites.
 * **silhouettes** -- scikit-learn's silhouette of the C+/C- control sites
   labelled by plate and labelled by condition (C+ or C-), on standardised
   features, within each experiment, averaged over experiments.  A plate
@@ -27,6 +29,11 @@ from napari_gandl.analysis.classify import LinearModel, TaskError, grouped_split
 from napari_gandl.tables import TableError, as_str, batch_labels, control_labels, well_groups
 
 MAX_SILHOUETTE_SITES = 2000   # silhouettes are O(n^2): subsample above this
+#: plate predictability of an experiment is estimated on at most this many of its plates and sites:
+#: told apart among RxRx19a's 50 plates per experiment from all 76,000 sites, a fit took hours
+#: (a 50-class SVM is 50 binary fits), while the estimate needs only enough wells per plate
+MAX_PLATES_COMPARED = 10
+MAX_SITES_COMPARED = 2000
 
 
 def _experiments(meta: pd.DataFrame) -> np.ndarray:
@@ -41,27 +48,66 @@ def _standardise(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
 
 
+def column_moments(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column in float64, a block of rows at a time: a float64
+    copy of RxRx19a's 305,520 x 1,024 table would be 2.5 GB (and its deviations as much again)."""
+    X = np.asarray(X)
+    mean = np.zeros(X.shape[1])
+    for s in range(0, len(X), chunk):
+        mean += X[s:s + chunk].sum(axis=0, dtype=np.float64)
+    mean /= max(len(X), 1)
+    ss = np.zeros(X.shape[1])
+    for s in range(0, len(X), chunk):
+        ss += np.square(X[s:s + chunk] - mean).sum(axis=0)
+    return mean, np.sqrt(ss / max(len(X), 1))
+
+
+def compared_sites(rows: np.ndarray, plates: np.ndarray, wells: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """The sites of ``rows`` (one experiment) that plate predictability compares: those of at most
+    :data:`MAX_PLATES_COMPARED` plates, evenly spread in plate order, and above
+    :data:`MAX_SITES_COMPARED` sites whole wells drawn at random, as many sites from each plate."""
+    names = np.unique(plates[rows])
+    if len(names) > MAX_PLATES_COMPARED:
+        names = names[np.linspace(0, len(names) - 1, MAX_PLATES_COMPARED).round().astype(int)]
+        rows = rows[np.isin(plates[rows], names)]
+    if len(rows) <= MAX_SITES_COMPARED:
+        return rows
+    per_plate = MAX_SITES_COMPARED // len(names)
+    kept = []
+    for name in names:
+        own = rows[plates[rows] == name]
+        well_names, sizes = np.unique(wells[own], return_counts=True)
+        order = rng.permutation(len(well_names))
+        take = order[np.cumsum(sizes[order]) <= max(per_plate, sizes[order[0]])]
+        kept.append(own[np.isin(wells[own], well_names[take])])
+    return np.sort(np.concatenate(kept))
+
+
 def plate_predictability(X: np.ndarray, meta: pd.DataFrame, n_splits: int = 5,
                          seed: int = 0) -> dict:
     """Held-out balanced accuracy of predicting the plate, within each experiment.
 
-    Returns ``{"accuracy", "accuracy_sd", "chance", "n_plates", "n_splits"}``
-    (site-weighted over experiments with at least two plates).
+    Returns ``{"accuracy", "accuracy_sd", "chance", "n_plates", "n_sites", "n_splits"}``
+    (site-weighted over experiments with at least two plates; ``n_plates`` and ``n_sites`` count
+    those compared, :func:`compared_sites`).
     """
     plates = batch_labels(meta)
     wells = well_groups(meta)
     exps = _experiments(meta)
+    rng = np.random.default_rng(seed)
     accs, chances, weights, sds, n_plates = [], [], [], [], 0
     for e in pd.unique(exps):
-        rows = np.flatnonzero(exps == e)
+        rows = compared_sites(np.flatnonzero(exps == e), plates, wells, rng)
         y = plates[rows].astype(str)
         k = len(np.unique(y))
         if k < 2:
             continue
         per_split = []
+        Xe = np.asarray(X)[rows]
         for tr, te in grouped_splits(y, wells[rows], n_splits=n_splits, seed=seed):
-            model = LinearModel(seed=seed).fit(X[rows][tr], y[tr])
-            pred = model.predict(X[rows][te])
+            model = LinearModel(seed=seed).fit(Xe[tr], y[tr])
+            pred = model.predict(Xe[te])
             per_split.append(np.mean([np.mean(pred[y[te] == c] == c) for c in np.unique(y[te])]))
         accs.append(np.mean(per_split))
         sds.append(np.std(per_split, ddof=1) if len(per_split) > 1 else 0.0)
@@ -72,7 +118,8 @@ def plate_predictability(X: np.ndarray, meta: pd.DataFrame, n_splits: int = 5,
         raise TableError("plate predictability needs an experiment with at least two plates")
     w = np.asarray(weights, float) / sum(weights)
     return {"accuracy": float(np.dot(w, accs)), "accuracy_sd": float(np.dot(w, sds)),
-            "chance": float(np.dot(w, chances)), "n_plates": n_plates, "n_splits": n_splits}
+            "chance": float(np.dot(w, chances)), "n_plates": n_plates, "n_sites": int(sum(weights)),
+            "n_splits": n_splits}
 
 
 def silhouettes(X: np.ndarray, meta: pd.DataFrame, seed: int = 0) -> dict:
@@ -80,7 +127,8 @@ def silhouettes(X: np.ndarray, meta: pd.DataFrame, seed: int = 0) -> dict:
     plates = batch_labels(meta)
     cond = control_labels(meta)
     exps = _experiments(meta)
-    Z = _standardise(X)
+    mean, sd = column_moments(X)
+    sd = np.where(sd > 1e-12, sd, 1.0)
     rng = np.random.default_rng(seed)
     by_plate, by_cond, weights = [], [], []
     for e in pd.unique(exps):
@@ -89,8 +137,9 @@ def silhouettes(X: np.ndarray, meta: pd.DataFrame, seed: int = 0) -> dict:
             continue
         if len(rows) > MAX_SILHOUETTE_SITES:
             rows = np.sort(rng.choice(rows, MAX_SILHOUETTE_SITES, replace=False))
-        by_plate.append(silhouette_score(Z[rows], plates[rows].astype(str)))
-        by_cond.append(silhouette_score(Z[rows], cond[rows].astype(str)))
+        Z = (np.asarray(X)[rows] - mean) / sd
+        by_plate.append(silhouette_score(Z, plates[rows].astype(str)))
+        by_cond.append(silhouette_score(Z, cond[rows].astype(str)))
         weights.append(len(rows))
     if not weights:
         raise TableError("silhouettes need C+ and C- control sites on at least two plates "

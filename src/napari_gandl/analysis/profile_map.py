@@ -5,12 +5,21 @@ copairs ranks wells by cosine similarity:
 
 * **phenotypic activity**: can the replicate wells of one compound at one
   dose (same cell type) be retrieved from among the untreated active-virus
-  wells (C-) of that cell type? The healthy controls (C+) are scored the same
-  way, as a reference for a full rescue. A group whose mAP beats copairs'
-  permutation null at FDR-corrected p < 0.05 is *active*.
+  wells (C-) of that cell type on the query well's own plate? The healthy
+  controls (C+) are scored the same way, as a reference for a full rescue. A
+  group whose mAP beats copairs' permutation null at FDR-corrected p < 0.05 is
+  *active*.
 * **replicate consistency**: can the replicate wells of one compound at one
   dose be retrieved from among every other compound and dose of that cell
-  type?
+  type on the query well's plate?
+
+Negatives come from the query's plate, as the JUMP Cell Painting analyses draw
+them: a plate effect left after normalisation then does not count as activity,
+and the pairs grow with the plate, not the screen (with every C- well of its
+cell type as negatives, RxRx19a's 60,000 treated wells make 300 million
+pairs, hours of copairs; on their plates, 3 million). A well on a plate without
+C- wells of its cell type has no negatives for phenotypic activity and is left
+out of it; ``report.json`` counts such wells.
 
 mAP is computed by ``copairs`` (average precision per well, null
 distributions, Benjamini-Hochberg correction); nothing of it is
@@ -85,21 +94,30 @@ def profile_map(table: EmbeddingTable, null_size: int = 10000, seed: int = 0) ->
     is_cminus = (profiles["perturbation"] == C_MINUS).to_numpy()
     if not is_cminus.any():
         raise TableError("copairs mAP needs untreated active-virus (C-) wells to compare against")
+    plate_of = profiles["cell_type"].astype(str) + "\x1f" + profiles["batch"].astype(str)
+    has_cminus = plate_of.isin(plate_of[is_cminus]).to_numpy()
     scored = (profiles["perturbation"] != "").to_numpy()
     out = {}
-    activity = profiles[scored].reset_index(drop=True)
+    activity = profiles[scored & has_cminus].reset_index(drop=True)
     # copairs' reference-index idiom: each C- well is its own group, so C- wells are
     # never positives of one another and are the only negatives of everything else.
     activity["reference"] = np.where(activity["perturbation"] == C_MINUS, activity.index, -1)
     try:
-        out["activity"] = _map(activity, X[scored], ["cell_type", "perturbation", "reference"], ["cell_type"],
-                               ["perturbation", "reference"], ["cell_type", "perturbation"], null_size, seed)
+        out["activity"] = _map(activity, X[scored & has_cminus], ["cell_type", "perturbation", "reference"],
+                               ["cell_type", "batch"], ["perturbation", "reference"], ["cell_type", "perturbation"],
+                               null_size, seed)
     except UnpairedException as exc:
-        raise TableError(f"copairs mAP: {exc} (phenotypic activity needs replicate wells and C- wells)") from exc
+        raise TableError(f"copairs mAP: {exc} (phenotypic activity needs replicate wells and C- wells "
+                         "on their plates)") from exc
+    out["activity"].attrs["wells_without_plate_controls"] = int((scored & ~has_cminus).sum())
     treated = scored & ~is_cminus & (profiles["perturbation"] != C_PLUS).to_numpy()
+    # a well alone with its own perturbation on its plate would have no negatives (copairs would
+    # rank its positives first and score it 1)
+    kinds = profiles[treated].groupby(plate_of[treated].to_numpy())["perturbation"].nunique()
+    treated &= plate_of.map(kinds).fillna(0).to_numpy() > 1
     try:
         out["consistency"] = _map(profiles[treated].reset_index(drop=True), X[treated],
-                                  ["cell_type", "perturbation"], ["cell_type"], ["perturbation"],
+                                  ["cell_type", "perturbation"], ["cell_type", "batch"], ["perturbation"],
                                   ["cell_type", "perturbation"], null_size, seed)
     except UnpairedException as exc:
         raise TableError(f"copairs mAP: {exc} (replicate consistency needs replicated treatments)") from exc
@@ -109,7 +127,8 @@ def profile_map(table: EmbeddingTable, null_size: int = 10000, seed: int = 0) ->
 def map_report(table: EmbeddingTable, out_dir, null_size: int = 10000, seed: int = 0) -> dict:
     """Write ``map_activity.csv`` and ``map_consistency.csv``; return the summary for report.json."""
     tables = profile_map(table, null_size=null_size, seed=seed)
-    summary = {"threshold_q": THRESHOLD, "null_size": null_size}
+    summary = {"threshold_q": THRESHOLD, "null_size": null_size, "negatives": "from the query well's plate",
+               "wells_without_plate_controls": tables["activity"].attrs["wells_without_plate_controls"]}
     for name, frame in tables.items():
         frame = frame.sort_values("mAP", ascending=False)
         frame.to_csv(f"{out_dir}/map_{name}.csv", index=False)
