@@ -214,7 +214,7 @@ def test_opening_from_the_metadata_lists_one_plate_folder_and_the_check_each_onc
 def test_a_stain_slice_decodes_only_its_site_and_stepping_back_decodes_nothing(sample_plate, count_opens):
     plate = open_plate(sample_plate)
     with count_opens() as opened:
-        stains = [plate.data[:, c] for c in range(5)]  # the napari layers' data
+        stains = [plate.data[:, c] for c in range(5)]
         sliced = [stain[57] for stain in stains]
     assert opened == []  # building and slicing the arrays reads nothing
     assert all(s.chunksize == (1, 64, 64) for s in stains)
@@ -233,6 +233,23 @@ def test_a_stain_slice_decodes_only_its_site_and_stepping_back_decodes_nothing(s
     with count_opens() as opened:
         plate.data[57].compute()
     assert sorted({Path(p).parts[-3:] for p in opened}) == site_files  # decoded again
+
+
+def test_the_first_stain_layer_of_a_site_decodes_the_sites_tiles_for_the_others(sample_plate, count_opens):
+    """napari slices the stain layers one after the other: the first decodes every stain's tile of
+    the site (in parallel), the others then read nothing."""
+    plate = open_plate(sample_plate)
+    row = plate.sites.iloc[33]
+    site_files = [(row.experiment, f"Plate{row.plate}", f"{row.well}_s{row.site}_w{c}.png") for c in range(1, 6)]
+    with count_opens() as opened:
+        first = plate.stain(2)[33].compute()
+    assert sorted({Path(p).parts[-3:] for p in opened}) == site_files
+    np.testing.assert_array_equal(first, plate.read_tile(33, 2))
+    with count_opens() as opened:
+        others = [plate.stain(c)[33].compute() for c in (0, 1, 3, 4)]
+    assert opened == []
+    for c, tile in zip((0, 1, 3, 4), others):
+        np.testing.assert_array_equal(tile, plate.read_tile(33, c))
 
 
 def test_reopened_folder_shows_its_files_as_they_are_now(plate_copy):

@@ -34,6 +34,8 @@ MAX_SILHOUETTE_SITES = 2000   # silhouettes are O(n^2): subsample above this
 #: (a 50-class SVM is 50 binary fits), while the estimate needs only enough wells per plate
 MAX_PLATES_COMPARED = 10
 MAX_SITES_COMPARED = 2000
+#: the PCA scatter lists at most this many plates (or conditions) in its legend
+MAX_LEGEND_ENTRIES = 24
 
 
 def _experiments(meta: pd.DataFrame) -> np.ndarray:
@@ -187,8 +189,11 @@ def plot_batch_pca(stages: dict[str, np.ndarray], meta: pd.DataFrame, path, seed
                 m = labels == cat
                 ax.scatter(xy[m, 0], xy[m, 1], s=size, color="lightgrey" if cat == "treated / other" else col,
                            linewidths=0, rasterized=True, label=f"{cat} ({int(m.sum())})")
-            ax.legend(fontsize=7, loc="best", framealpha=0.8)
-            ax.set_title(f"{stage}: coloured by {what}", fontsize=10)
+            if len(cats) <= MAX_LEGEND_ENTRIES:
+                ax.legend(fontsize=7, loc="best", framealpha=0.8)
+                ax.set_title(f"{stage}: coloured by {what}", fontsize=10)
+            else:  # RxRx19a's 200 plates: a legend would take the whole figure
+                ax.set_title(f"{stage}: coloured by {what} ({len(cats)}, too many to list)", fontsize=10)
             ax.set_xlabel("PC 1")
             ax.set_ylabel("PC 2")
     fig.savefig(path)

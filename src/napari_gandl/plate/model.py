@@ -130,6 +130,9 @@ class Plate:
 
     def __post_init__(self):
         self._cached_tile = functools.lru_cache(maxsize=CACHED_TILES)(self.read_tile_lenient)
+        self._decoded_site = functools.lru_cache(maxsize=max(1, CACHED_TILES // max(1, len(self.stains))))(
+            self._decode_site)
+        self._decoders: ThreadPoolExecutor | None = None
         self._data = None
         self._stains: dict[int, da.Array] = {}
         self._name = f"gandl-plate-{uuid.uuid4().hex}"  # unique per opened plate: napari's dask cache keys chunks by name
@@ -246,7 +249,20 @@ class Plate:
         return self._stains[channel]
 
     def _read_stain_chunk(self, channel: int, block_id: tuple[int, int, int]) -> np.ndarray:
-        return self._cached_tile(block_id[0], channel)[None]
+        site = block_id[0]
+        if self.chunk_channels == 1 and self.n_channels > 1:
+            self._decoded_site(site)
+        return self._cached_tile(site, channel)[None]
+
+    def _decode_site(self, site: int) -> None:
+        """Decode every stain's tile of ``site`` into the tile cache at once, in parallel (PNG
+        decoding releases the GIL): napari slices the stain layers one after the other, so the
+        first layer of a new site waits for about one tile instead of each layer for its own
+        (bench_scale's slider step). Run once per site while the site is among the last cached."""
+        if self._decoders is None:
+            self._decoders = ThreadPoolExecutor(max_workers=min(self.n_channels, os.cpu_count() or 1),
+                                                thread_name_prefix="gandl-decode")
+        list(self._decoders.map(lambda c: self._cached_tile(site, c), range(self.n_channels)))
 
     def read_tile(self, site: int, channel: int) -> np.ndarray:
         """One tile, decoded now; raises TileError naming the file if it is unreadable."""

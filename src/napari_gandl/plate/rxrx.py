@@ -245,6 +245,9 @@ def open_rxrx(path: Path) -> Plate:
     numbers = sites["site"].to_numpy()
     site_ids = sites["site_id"]
 
+    def stem(site: int) -> str:
+        return f"{well_names[well_codes[site]]}_s{numbers[site]}"
+
     def tile_path(site: int, channel: int) -> str:
         return os.path.join(folders[site_folder[site]],
                             f"{well_names[well_codes[site]]}_s{numbers[site]}_w{channels[channel]}.png")
@@ -256,8 +259,6 @@ def open_rxrx(path: Path) -> Plate:
         name with a regular expression took 4.5 s of CPU (measured on bench_scale's screen);
         only the names left over are parsed, to name the tiles that have no row."""
         n_sites, n_channels = len(numbers), len(channels)
-        stems = (pd.Series(well_names, dtype=object).iloc[well_codes].to_numpy(object) + "_s"
-                 + numbers.astype(str).astype(object))
         present = np.zeros((n_sites, n_channels), bool)
         order = np.argsort(site_folder, kind="stable")
         bounds = np.searchsorted(site_folder[order], np.arange(len(folders) + 1))
@@ -269,16 +270,16 @@ def open_rxrx(path: Path) -> Plate:
                 names = set(os.listdir(folder))
             except OSError:  # the plate's folder is missing: so are its files
                 names = set()
-            folder_stems = stems[rows].tolist()
+            folder_stems = [stem(site) for site in rows.tolist()]  # one folder's names at a time
             for c, suffix in enumerate(suffixes):
-                present[rows, c] = [stem + suffix in names for stem in folder_stems]
+                present[rows, c] = [name + suffix in names for name in folder_stems]
             if len(names) > present[rows].sum():  # names that are not the rows' tiles: tiles without a row?
-                expected = {stem + suffix for stem in folder_stems for suffix in suffixes}
+                expected = {name + suffix for name in folder_stems for suffix in suffixes}
                 extra = (TILE_NAME.match(name) for name in names - expected)
                 stems_without_row = {f"{m['well']}_s{int(m['site'])}" for m in extra if m} - set(folder_stems)
-                unlisted += [f"{folder}{os.sep}{stem}" for stem in sorted(stems_without_row)]
+                unlisted += [f"{folder}{os.sep}{name}" for name in sorted(stems_without_row)]
             yield k + 1, len(folders)
-        return _file_report(present, stems, site_ids, channels, tile_path, metadata_path, unlisted)
+        return _file_report(present, stem, site_ids, channels, tile_path, metadata_path, unlisted)
 
     shape, dtype = _geometry(tile_path, len(sites), len(channels), path)
     return _rxrx_plate(root, sites, channels, tile_path, shape, dtype, metadata_path=metadata_path,
@@ -330,7 +331,7 @@ def _channels(folders: list[str]) -> list[int]:
                      f"names ({len(folders)} folder(s))")
 
 
-def _file_report(present, stems, site_ids, channels, tile_path, metadata_path, unlisted) -> FileReport:
+def _file_report(present, stem, site_ids, channels, tile_path, metadata_path, unlisted) -> FileReport:
     """Each site's problem and the messages that name the missing and unlisted files."""
     problems = np.full(len(present), "", dtype=object)
     gaps, empty = [], []
@@ -340,7 +341,7 @@ def _file_report(present, stems, site_ids, channels, tile_path, metadata_path, u
             problems[s] = "no image files"
             empty.append(str(site_ids.iat[s]))
             continue
-        problems[s] = "missing " + ", ".join(f"{stems[s]}_w{channels[c]}.png" for c in missing)
+        problems[s] = "missing " + ", ".join(f"{stem(s)}_w{channels[c]}.png" for c in missing)
         gaps.append(tile_path(s, missing[0]) + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""))
     messages = []
     if gaps:
@@ -377,8 +378,9 @@ def _open_scanned(scan_from: Path, root: Path | None) -> Plate:
     # A site missing some channel keeps the others; the gap is recorded.
     missing = files.isna().to_numpy()
     present = ~missing
-    stems = np.array([f"{w}_s{n}" for w, n in zip(sites["well"], sites["site"])], dtype=object)
-    report = _file_report(present, stems, sites["site_id"], channels, tile_path, None, [])
+    wells, numbers = sites["well"].to_numpy(), sites["site"].to_numpy()
+    report = _file_report(present, lambda s: f"{wells[s]}_s{numbers[s]}", sites["site_id"], channels, tile_path,
+                          None, [])
     sites["problem"] = report.problems
     for message in report.messages:
         warnings.warn(message, PlateWarning)
