@@ -24,7 +24,7 @@ truth:
 * **C+/C-**: accuracy of the "C+ vs C- (merged)" task (held-out wells);
 * **Spearman**: well means of the E2 on-axis score of every treated well
   against the true rescue (``ground_truth/wells.csv``);
-* **mAP**: copairs phenotypic activity against C- wells, averaged over the
+* **mAP**: copairs phenotypic activity against the C- wells of each well's plate, averaged over the
   compound-dose-cell-type groups whose true rescue is at least 0.5 (those a
   good embedding must tell from infected wells);
 * **AUC**: the report's ground-truth AUC (hit score of truly active vs
@@ -268,10 +268,11 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
         + ".\n")
     lines.append("Each embedding: `gandl analyse` with plate centre-scaling on controls; C+/C- = linear SVM "
                  "accuracy on held-out wells (well-grouped splits); Spearman = E2 on-axis well means vs true "
-                 "rescue of every treated well; mAP = copairs phenotypic activity vs C- wells, mean over the "
-                 "compound-dose-cell-type groups with true rescue >= 0.5; AUC = ground-truth AUC of the hit "
-                 "score (active vs inactive compound x cell-type curves); rank AP = average precision of the truly "
-                 "rescuing compound x cell-type curves in the order of `gandl analyse`'s dose-response rank.\n")
+                 "rescue of every treated well; mAP = copairs phenotypic activity vs the C- wells of the query "
+                 "well's plate, mean over the compound-dose-cell-type groups with true rescue >= 0.5; "
+                 "AUC = ground-truth AUC of the hit score (active vs inactive compound x cell-type curves); "
+                 "rank AP = average precision of the truly rescuing compound x cell-type curves in the order of "
+                 "`gandl analyse`'s dose-response rank.\n")
     lines.append("**The screens and the scale GAN-DL chose** (`--scale auto`: nuclei measured in the Hoechst "
                  "stain, tiles downsampled to bring them to the size the preset was designed for)\n")
     lines.append("| screen | kimg | nuclei (px) | downsampling |")

@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     plate = screen_plate(args.cache, args.screen)
+    load_start = os.getloadavg()[0]
     rows = []
     for load in ("alone", "beside a busy process"):
         burner = subprocess.Popen([sys.executable, "-c", BURNER]) if load != "alone" else None
@@ -89,10 +90,18 @@ def main(argv=None) -> int:
     table = ["| load | variant | img/s | longest step (s) | kimg |", "|---|---|---|---|---|"]
     table += [f"| {r['load']} | {r['variant']} | {r['img_per_s']:.1f} | {r['max_step_s']:.2f} | {r['kimg']:.1f} |"
               for r in rows]
+    rate = {(r["load"], r["variant"]): r["img_per_s"] for r in rows}
+    busy, alone = "beside a busy process", "alone"
+    reading = (f"Alone, torch's default threads ({os.cpu_count()} here) see {rate[alone, 'default threads']:.1f} img/s "
+               f"and one thread {rate[alone, '1 thread']:.1f}; beside one busy process the default falls to "
+               f"{rate[busy, 'default threads']:.1f} img/s while one thread keeps "
+               f"{rate[busy, '1 thread']:.1f} ({rate[busy, '1 thread'] / rate[busy, 'default threads']:.1f}x): "
+               "on a shared machine, `--threads 1`.")
     body = (f"`gandl train` with the `quick` preset on the `{args.screen}` suite screen, {args.seconds:.0f} s of "
             f"training per run unless stated, each run in its own process; img/s over the steps after the first "
             f"20. \"Beside a busy process\": one other process burning a core for the whole run.\n\n"
-            + "\n".join(table) + "\n")
+            + "\n".join(table) + "\n\n" + reading + f"\n\n1-minute load average at the start {load_start:.1f}, at the "
+            f"end {os.getloadavg()[0]:.1f} (the runs' own, on {os.cpu_count()} cores; other jobs would show above it).\n")
     print(body)
     if not args.no_report:
         write_section("train_loop", "Training throughput: threads, load and the site cache", body)
