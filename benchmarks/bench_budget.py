@@ -1,0 +1,86 @@
+"""What more CPU training buys: the suite's metrics against GAN-DL's training time.
+
+For each screen and each budget, ``gandl train PLATE --minutes M --threads 1`` (the default
+preset, as a user runs it; ``bench_suite.py``'s runs and scoring, tagged ``<M>min``), then the
+same scores as the suite (C+/C- accuracy, dose-ranking Spearman, compound-ranking AP, true and
+false hits) beside the untrained network and the handcrafted features, which do not depend on
+the budget. A budget is minutes of wall time on one thread, so each run must have the machine
+to itself: the section records the load at the start and the end of every run.
+
+    python benchmarks/bench_budget.py --screens medium --minutes 5,30[,120]
+
+Runs are cached under ``--cache`` like the suite's, so a longer budget can be added later and the
+table is rebuilt from every budget found there (``--minutes`` lists the budgets to show).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_suite import run_screen  # noqa: E402
+
+COLUMNS = (("acc", "C+/C- %", 100.0), ("spearman", "Spearman", 1.0), ("rank_ap", "ranking AP", 1.0))
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def scores(r: dict) -> str:
+    """One row's metric cells and its hits."""
+    return (" | ".join(f"{r[k] * scale:.1f}" if scale == 100 else f"{r[k]:.3f}" for k, _, scale in COLUMNS)
+            + f" | {r['true_hits']} / {r['false_hits']} of {r['rescuing_curves']}")
+
+
+def main(argv=None) -> int:
+    from _report import write_section
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap.add_argument("--screens", default="medium")
+    ap.add_argument("--minutes", default="5,30", help="training budgets, comma-separated")
+    ap.add_argument("--splits", type=int, default=10)
+    ap.add_argument("--no-report", action="store_true")
+    args = ap.parse_args(argv)
+    budgets = [float(m) for m in args.minutes.split(",")]
+    lines = ["| screen | features | minutes | kimg | " + " | ".join(name for _, name, _ in COLUMNS)
+             + " | true / false hits | load at start / end |", "|---" * (len(COLUMNS) + 6) + "|"]
+    for screen in args.screens.split(","):
+        baselines = None
+        for minutes in budgets:
+            tag = f"{minutes:g}min"
+            saved = args.cache / screen / f"budget-{tag}.json"
+            if not saved.is_file():
+                start = load()
+                row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
+                row["load"] = f"{start} / {load()}"
+                row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+                saved.write_text(json.dumps(row, indent=1, default=str))
+            row = json.loads(saved.read_text())
+            r = row["results"]["GAN-DL"]
+            lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scores(r)} | {row['load']} |")
+            baselines = baselines or {m: row["results"][m] for m in ("untrained", "handcrafted")}
+        for method, r in (baselines or {}).items():
+            lines.append(f"| {screen} | {method} | – | – | {scores(r)} | |")
+    body = ("`gandl train PLATE --minutes M --device cpu --threads 1` with the default preset, one run at a time "
+            "with the machine to itself (1-minute load average at each run's start and end in the last column: "
+            "the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
+            "plate centre-scaling; C+/C- on held-out wells, dose-ranking Spearman, compound-ranking AP by "
+            "`gandl analyse`'s rank, hits at q < 0.05). The untrained network and the handcrafted features do not "
+            "depend on the budget.\n\n" + "\n".join(lines) + "\n")
+    print(body)
+    if not args.no_report:
+        write_section("budget", "What more CPU training buys (bench_budget.py)", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
