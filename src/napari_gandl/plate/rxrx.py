@@ -249,8 +249,7 @@ def open_rxrx(path: Path) -> Plate:
         return f"{well_names[well_codes[site]]}_s{numbers[site]}"
 
     def tile_path(site: int, channel: int) -> str:
-        return os.path.join(folders[site_folder[site]],
-                            f"{well_names[well_codes[site]]}_s{numbers[site]}_w{channels[channel]}.png")
+        return os.path.join(folders[site_folder[site]], f"{stem(site)}_w{channels[channel]}.png")
 
     def list_files():
         """List each plate folder once: which tiles of the metadata's sites exist, and which tiles
