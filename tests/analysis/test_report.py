@@ -55,8 +55,12 @@ def test_analyse_report_on_sample_plate(sample_plate, plate_features, tmp_path):
     steps = []
     rep = analyse(path, out_dir=tmp_path / "rep", n_splits=3,
                   ground_truth=sample_plate / "ground_truth" / "compounds.csv",
-                  progress=lambda i, n, m: steps.append(i))
-    assert steps[0] == 0 and steps[-1] == 6
+                  progress=lambda i, n, m: steps.append((i, m)))
+    assert steps[0][0] == 0 and steps[-1][0] == 6
+    said = [m for i, m in steps if i == 2]  # the long step says which fold it is fitting
+    assert "classification tasks: C+ vs C- (merged), held-out wells 1/3" in said
+    assert "classification tasks: HRCE vs VERO, held-out wells 3/3" in said
+    assert said[-2:] == ["plate effects", "copairs mAP"]
     out = tmp_path / "rep"
     for f in ("report.json", "report.html", "dose_response.csv", "dose_points.csv", "e2.png", "c2.png",
               "dose_curves.png", "scores.parquet"):

@@ -337,7 +337,7 @@ def plate_splits(labels: np.ndarray, plates: np.ndarray, max_folds: int = MAX_PL
             scored.append(plate)
     if not scored:
         reasons = [f"plate {p}: {why}" for p, why in excluded.items()]
-        more = f"; and {len(reasons) - 3} more plates" if len(reasons) > 3 else ""
+        more = f"; and {len(reasons) - 3} more plate{'s' * (len(reasons) > 4)}" if len(reasons) > 3 else ""
         raise TaskError("every plate holds a single class of this task (" + "; ".join(reasons[:3]) + more
                         + "), so leave-one-plate-out accuracy would measure the plate effect, not the classes")
     groups = [scored[k::max_folds] for k in range(min(max_folds, len(scored)))]
