@@ -44,10 +44,11 @@ def _experiments(meta: pd.DataFrame) -> np.ndarray:
     return np.full(len(meta), "", dtype=object)
 
 
-def _standardise(X: np.ndarray) -> np.ndarray:
+def _standardise(X: np.ndarray, moments: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``X`` centred and scaled by its own columns' moments, or by ``moments`` (of a larger table)."""
     X = np.asarray(X, np.float64)
-    sd = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(sd > 1e-12, sd, 1.0)
+    mean, sd = column_moments(X) if moments is None else moments
+    return (X - mean) / np.where(sd > 1e-12, sd, 1.0)
 
 
 def column_moments(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +130,7 @@ def silhouettes(X: np.ndarray, meta: pd.DataFrame, seed: int = 0) -> dict:
     plates = batch_labels(meta)
     cond = control_labels(meta)
     exps = _experiments(meta)
-    mean, sd = column_moments(X)
-    sd = np.where(sd > 1e-12, sd, 1.0)
+    moments = column_moments(X)
     rng = np.random.default_rng(seed)
     by_plate, by_cond, weights = [], [], []
     for e in pd.unique(exps):
@@ -139,7 +139,7 @@ def silhouettes(X: np.ndarray, meta: pd.DataFrame, seed: int = 0) -> dict:
             continue
         if len(rows) > MAX_SILHOUETTE_SITES:
             rows = np.sort(rng.choice(rows, MAX_SILHOUETTE_SITES, replace=False))
-        Z = (np.asarray(X)[rows] - mean) / sd
+        Z = _standardise(np.asarray(X)[rows], moments)
         by_plate.append(silhouette_score(Z, plates[rows].astype(str)))
         by_cond.append(silhouette_score(Z, cond[rows].astype(str)))
         weights.append(len(rows))

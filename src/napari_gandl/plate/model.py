@@ -259,10 +259,14 @@ class Plate:
         decoding releases the GIL): napari slices the stain layers one after the other, so the
         first layer of a new site waits for about one tile instead of each layer for its own
         (bench_scale's slider step). Run once per site while the site is among the last cached."""
+        list(self._decoder_pool().map(lambda c: self._cached_tile(site, c), range(self.n_channels)))
+
+    def _decoder_pool(self) -> ThreadPoolExecutor:
+        """The plate's threads for decoding tiles in parallel (PNG decoding releases the GIL)."""
         if self._decoders is None:
-            self._decoders = ThreadPoolExecutor(max_workers=min(self.n_channels, os.cpu_count() or 1),
+            self._decoders = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
                                                 thread_name_prefix="gandl-decode")
-        list(self._decoders.map(lambda c: self._cached_tile(site, c), range(self.n_channels)))
+        return self._decoders
 
     def read_tile(self, site: int, channel: int) -> np.ndarray:
         """One tile, decoded now; raises TileError naming the file if it is unreadable."""
@@ -286,8 +290,7 @@ class Plate:
         sample_sites = list(dict.fromkeys([first_shown, *map(int, spread)]))[:n_sample_sites]
         # Decoding releases the GIL, so the sample tiles are read in parallel.
         keys = [(s, c) for c in range(self.n_channels) for s in sample_sites]
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            tiles = dict(zip(keys, pool.map(lambda key: self._cached_tile(*key), keys)))
+        tiles = dict(zip(keys, self._decoder_pool().map(lambda key: self._cached_tile(*key), keys)))
         limits = []
         for c in range(self.n_channels):
             values = np.concatenate([tiles[s, c].ravel() for s in sample_sites])
