@@ -244,3 +244,27 @@ def test_slider_and_site_table_follow_each_other_and_the_canvas_says_which_site(
     table.current = 12
     assert viewer.dims.current_step[0] == 12 and heard == [60, 12]
     assert viewer.text_overlay.text.startswith(table.frame.site_id.iloc[12])
+
+
+def test_first_slice_imports_no_distributed_and_a_later_client_still_schedules(sample_plate):
+    """Without a client, the layers' slices run on dask's threaded scheduler without importing
+    ``distributed``; a Client created afterwards is what computes dask collections."""
+    script = f"""
+import sys
+import numpy as np
+import dask
+import dask.array
+from napari_gandl._viewer import plate_layer_data
+from napari_gandl.plate import open_plate
+layers = plate_layer_data(open_plate({str(sample_plate)!r}))
+assert np.asarray(layers[0][0][3]).shape == (64, 64), layers[0][0].shape
+assert "distributed" not in sys.modules
+from distributed import Client
+with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+    assert dask.config.get("scheduler") == "dask.distributed"
+    assert int(dask.array.ones(8, chunks=2).sum().compute()) == 8
+    assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_groups)) > 0
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -12,7 +12,9 @@ every dock use it.
 
 from __future__ import annotations
 
+import sys
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from napari_gandl.viewmodels import SiteTable
@@ -41,12 +43,31 @@ def plate_layer_data(plate: Plate) -> list[tuple]:
     if plate.pixel_size_um:
         common["scale"] = (1.0, plate.pixel_size_um, plate.pixel_size_um)
         common["units"] = ("", "micrometer", "micrometer")
-    limits = plate.contrast_limits()
+    # The contrast sample is decoded (which releases the GIL) while dask.array is imported here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gandl-contrast") as side:
+        sampled = side.submit(plate.contrast_limits)
+        data = [plate.stain(c) for c in range(plate.n_channels)]
+        limits = sampled.result()
+    _threaded_scheduler_unless_configured()
     return [
-        (plate.stain(c), {**common, "name": stain.label, "colormap": stain_colormap(stain),
-                            "contrast_limits": limits[c]}, "image")
+        (data[c], {**common, "name": stain.label, "colormap": stain_colormap(stain), "contrast_limits": limits[c]},
+         "image")
         for c, stain in enumerate(plate.stains)
     ]
+
+
+def _threaded_scheduler_unless_configured() -> None:
+    """napari computes every slice of the stain layers with dask's configured scheduler. With
+    none configured, dask imports ``distributed`` on the first slice to look for a client, which
+    holds back the first site (bench_open). No client can exist while ``distributed`` is not
+    imported, so dask's threaded scheduler, its default for arrays, is configured then; a
+    ``distributed.Client`` created later makes itself the scheduler as usual."""
+    import dask
+
+    if dask.config.get("scheduler", None) is None and "distributed" not in sys.modules:
+        import dask.threaded
+
+        dask.config.set(scheduler=dask.threaded.get)
 
 
 def stain_colormap(stain) -> tuple:
