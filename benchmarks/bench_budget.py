@@ -40,6 +40,16 @@ def scores(r: dict) -> str:
             + f" | {r['true_hits']} / {r['false_hits']} of {r['rescuing_curves']}")
 
 
+def curve(screen: str, gandl: list[tuple[float, float, dict]], baselines: dict) -> str:
+    """One line per screen: what the longer budgets changed, beside the better baseline."""
+    steps = " → ".join(f"{m:g} min ({k:.0f} kimg): Spearman {r['spearman']:.3f}, AP {r['rank_ap']:.3f}, "
+                       f"{r['true_hits']} true hits" for m, k, r in gandl)
+    best = max(baselines.values(), key=lambda r: r["spearman"])
+    name = next(n for n, r in baselines.items() if r is best)
+    return (f"- `{screen}`: {steps}; the better of the untrained network and handcrafted features on Spearman "
+            f"({name}): {best['spearman']:.3f}, AP {best['rank_ap']:.3f}, {best['true_hits']} true hits.")
+
+
 def main(argv=None) -> int:
     from _report import write_section
 
@@ -53,8 +63,9 @@ def main(argv=None) -> int:
     budgets = [float(m) for m in args.minutes.split(",")]
     lines = ["| screen | features | minutes | kimg | " + " | ".join(name for _, name, _ in COLUMNS)
              + " | true / false hits | load at start / end |", "|---" * (len(COLUMNS) + 6) + "|"]
+    curves = []
     for screen in args.screens.split(","):
-        baselines = None
+        baselines, gandl = None, []
         for minutes in budgets:
             tag = f"{minutes:g}min"
             saved = args.cache / screen / f"budget-{tag}.json"
@@ -68,14 +79,16 @@ def main(argv=None) -> int:
             r = row["results"]["GAN-DL"]
             lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scores(r)} | {row['load']} |")
             baselines = baselines or {m: row["results"][m] for m in ("untrained", "handcrafted")}
+            gandl.append((minutes, row["kimg"], r))
         for method, r in (baselines or {}).items():
             lines.append(f"| {screen} | {method} | – | – | {scores(r)} | |")
+        curves.append(curve(screen, gandl, baselines))
     body = ("`gandl train PLATE --minutes M --device cpu --threads 1` with the default preset, one run at a time "
             "with the machine to itself (1-minute load average at each run's start and end in the last column: "
             "the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
             "plate centre-scaling; C+/C- on held-out wells, dose-ranking Spearman, compound-ranking AP by "
             "`gandl analyse`'s rank, hits at q < 0.05). The untrained network and the handcrafted features do not "
-            "depend on the budget.\n\n" + "\n".join(lines) + "\n")
+            "depend on the budget.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
     print(body)
     if not args.no_report:
         write_section("budget", "What more CPU training buys (bench_budget.py)", body)

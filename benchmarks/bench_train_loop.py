@@ -5,8 +5,8 @@ fixed time, in its own process; the rate is read from the run's ``losses.csv`` (
 seconds the steps took, the first 20 steps, or fifth of them, left out as warm-up), with the longest step, which is
 where a stalled thread shows:
 
-* threads: torch's default (as many as cores), one thread, or the default with OpenMP's passive
-  waiting (``OMP_WAIT_POLICY=PASSIVE``: an idle thread sleeps instead of spinning);
+* threads: the default (torch's threads kept to the cores other processes leave free,
+  ``ThreadGovernor``), as many as cores (torch's own default), or one thread;
 * load: alone, or beside one other busy process (a Python loop burning a core), as when two runs
   or a run and a test suite share a 2-core machine;
 * the decoded-site cache: 256 MB (the earlier default, smaller than a 512-site screen of 256^2
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,11 +33,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 BURNER = "import time\nt = time.time()\nwhile time.time() - t < 1e6: pass\n"
 
-#: name -> (extra gandl train options, environment, cache MB, threads note)
+CORES = os.cpu_count() or 1
+#: name -> (extra gandl train options, environment, cache MB)
 VARIANTS = {
-    "default threads": ([], {}, None),
+    "default: threads follow the free cores": ([], {}, None),
+    f"{CORES} threads, one per core": (["--threads", str(CORES)], {}, None),
     "1 thread": (["--threads", "1"], {}, None),
-    "default threads, OMP passive": ([], {"OMP_WAIT_POLICY": "PASSIVE"}, None),
 }
 
 
@@ -50,13 +52,15 @@ def train_for(plate: Path, seconds: float, options: list[str], env: dict, cache_
         cmd = [sys.executable, "-c", code, "train", str(plate), "--out", str(run), "--device", "cpu",
                "--minutes", f"{seconds / 60:.3f}", *options]
         t0 = time.time()
-        subprocess.run(cmd, check=True, env={**os.environ, **env}, capture_output=True)
+        out = subprocess.run(cmd, check=True, env={**os.environ, **env}, capture_output=True, text=True)
         wall = time.time() - t0
+        said = re.findall(r"(\d+) threads?\b", out.stderr)  # the default says its threads on the progress line
         log = pd.read_csv(run / "losses.csv")
         steps = log.iloc[min(20, len(log) // 5):]  # warm-up left out
         step_s = 16 / steps["img_per_s"]
         return {"img_per_s": len(steps) * 16 / step_s.sum(), "max_step_s": float(step_s.max()),
-                "kimg": float(log["kimg"].iloc[-1]), "wall_s": wall}
+                "kimg": float(log["kimg"].iloc[-1]), "wall_s": wall,
+                "threads_at_end": int(said[-1]) if said else int(options[1]) if options[:1] == ["--threads"] else None}
 
 
 def main(argv=None) -> int:
@@ -87,16 +91,18 @@ def main(argv=None) -> int:
         r = train_for(plate, 2 * args.seconds, ["--threads", "1"], {}, cache)
         rows.append({"load": "alone", "variant": f"1 thread, {cache} MB site cache, {2 * args.seconds:.0f} s", **r})
         print(rows[-1], flush=True)
-    table = ["| load | variant | img/s | longest step (s) | kimg |", "|---|---|---|---|---|"]
-    table += [f"| {r['load']} | {r['variant']} | {r['img_per_s']:.1f} | {r['max_step_s']:.2f} | {r['kimg']:.1f} |"
-              for r in rows]
-    rate = {(r["load"], r["variant"]): r["img_per_s"] for r in rows}
+    table = ["| load | variant | img/s | longest step (s) | kimg in the run | threads at the end |",
+             "|---|---|---|---|---|---|"]
+    table += [f"| {r['load']} | {r['variant']} | {r['img_per_s']:.1f} | {r['max_step_s']:.2f} | {r['kimg']:.1f} | "
+              f"{r['threads_at_end'] or ''} |" for r in rows]
+    kimg = {(r["load"], r["variant"]): r["kimg"] for r in rows}
     busy, alone = "beside a busy process", "alone"
-    reading = (f"Alone, torch's default threads ({os.cpu_count()} here) see {rate[alone, 'default threads']:.1f} img/s "
-               f"and one thread {rate[alone, '1 thread']:.1f}; beside one busy process the default falls to "
-               f"{rate[busy, 'default threads']:.1f} img/s while one thread keeps "
-               f"{rate[busy, '1 thread']:.1f} ({rate[busy, '1 thread'] / rate[busy, 'default threads']:.1f}x): "
-               "on a shared machine, `--threads 1`.")
+    default, every, one = VARIANTS
+    reading = (f"Images seen in {args.seconds:.0f} s (start-up and warm-up included): alone, the default "
+               f"{kimg[alone, default]:.2f} kimg, one thread per core {kimg[alone, every]:.2f}, one thread "
+               f"{kimg[alone, one]:.2f}; beside one busy process, the default {kimg[busy, default]:.2f}, one thread per "
+               f"core {kimg[busy, every]:.2f}, one thread {kimg[busy, one]:.2f}. The default measures the other "
+               "processes every 10 s, so under load its first seconds run with every core's thread.")
     body = (f"`gandl train` with the `quick` preset on the `{args.screen}` suite screen, {args.seconds:.0f} s of "
             f"training per run unless stated, each run in its own process; img/s over the steps after the first "
             f"20. \"Beside a busy process\": one other process burning a core for the whole run.\n\n"

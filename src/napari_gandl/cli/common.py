@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from tqdm.auto import tqdm
@@ -52,3 +53,15 @@ def set_threads(threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+def thread_governor(threads: int | None, device: str | None):
+    """Without ``--threads``, CPU training keeps torch's threads to the cores other processes
+    leave free (:class:`~napari_gandl.torch_utils.threads.ThreadGovernor`, updated between
+    steps by the caller). None when the threads were chosen already: by ``--threads``, by
+    ``OMP_NUM_THREADS``, or by torchrun, which gives each of its processes one thread."""
+    from napari_gandl.torch_utils.device import resolve_device
+    from napari_gandl.torch_utils.threads import ThreadGovernor
+
+    chosen = threads is not None or "OMP_NUM_THREADS" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return None if chosen or resolve_device(device).type != "cpu" else ThreadGovernor()

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, set_threads
+from napari_gandl.cli.common import ReportedProgress, set_threads, thread_governor
 from napari_gandl.embedding.registry import get_method, trainable_method_names
 from napari_gandl.gan.align import ALIGN_MODES
 from napari_gandl.gan.config import PRESETS
@@ -56,6 +56,7 @@ def cmd_train(args) -> int:
         dest = next(d for d in GAN_OPTIONS if getattr(args, d) is not None)
         raise ValueError(f"--{dest.replace('_', '-')} is an option of --method gandl, not of {args.method}")
     set_threads(args.threads)
+    governor = thread_governor(args.threads, args.device)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     progress = get_method(args.method).train(args.plate, args.out, minutes=args.minutes, kimg=args.kimg,
                                              device=args.device, resume=args.resume, seed=args.seed,
@@ -68,6 +69,9 @@ def cmd_train(args) -> int:
                 losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
                           else f"loss {info['loss']:.4f}" if "loss" in info else "")
                 rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
+                if governor is not None:
+                    governor.update()
+                    rate += f", {governor.threads} thread{'s' * (governor.threads > 1)}"
                 report(round(100 * info["fraction"], 1), 100, f"{info['kimg']:.2f} kimg {losses}{rate}")
                 if info.get("done"):
                     report(100, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
@@ -121,7 +125,9 @@ def register(subparsers) -> None:
                    help="ADA's target for the mean sign of D on the reals (default 0.6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--snapshot-kimg", type=float, help="checkpoint interval in kimg")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: the cores other processes leave free, "
+                        "measured every 10 s)")
     p.add_argument("--align", choices=ALIGN_MODES,
                    help="make D's embedding blind to the plate or experiment (domain-adversarial head "
                         "with gradient reversal; batch labels from the site table; default none)")

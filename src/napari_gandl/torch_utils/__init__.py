@@ -1,5 +1,5 @@
-"""What every trained model of the package shares: device, optimiser, RNG state, torchrun
-process groups, safe checkpoint files and the run bookkeeping (diverged losses, CSV logs).
+"""What every trained model of the package shares: device, CPU threads, optimiser, RNG state,
+torchrun process groups, safe checkpoint files and the run bookkeeping (diverged losses, CSV logs).
 
 Imports torch and numpy only; the models (:mod:`napari_gandl.gan`, :mod:`napari_gandl.comparators`)
 build on it.
