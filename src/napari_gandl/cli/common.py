@@ -56,9 +56,9 @@ def set_threads(threads: int | None) -> None:
 
 
 def thread_governor(threads: int | None, device: str | None):
-    """Without ``--threads``, CPU training keeps torch's threads to the cores other processes
-    leave free (:class:`~napari_gandl.torch_utils.threads.ThreadGovernor`, updated between
-    steps by the caller). None when the threads were chosen already: by ``--threads``, by
+    """Without ``--threads``, CPU training and embedding keep torch's threads to the cores other
+    processes leave free (:class:`~napari_gandl.torch_utils.threads.ThreadGovernor`, updated
+    between steps or batches by the caller). None when the threads were chosen already: by ``--threads``, by
     ``OMP_NUM_THREADS``, or by torchrun, which gives each of its processes one thread."""
     from napari_gandl.torch_utils.device import resolve_device
     from napari_gandl.torch_utils.threads import ThreadGovernor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, set_threads
+from napari_gandl.cli.common import ReportedProgress, set_threads, thread_governor
 from napari_gandl.embedding.methods.gandl import LAYERS, SAMPLINGS
 from napari_gandl.embedding.pipeline import embed_plate
 from napari_gandl.embedding.registry import METHODS, load_embedder, method_names
@@ -14,6 +14,7 @@ from napari_gandl.torch_utils.device import DEVICES
 
 def cmd_embed(args) -> int:
     set_threads(args.threads)
+    governor = None if args.scheduler else thread_governor(args.threads, args.device)
     plate = open_plate(args.plate)
     options = {k: getattr(args, k) for k in ("layer", "sampling") if getattr(args, k) is not None}
     if options and args.method != "gandl":
@@ -24,7 +25,9 @@ def cmd_embed(args) -> int:
         def progress(done, total):
             if report.bar is None and done:
                 print(f"resuming: {done} of {total} sites already embedded by an interrupted run", file=sys.stderr)
-            report(done, total)
+            if governor is not None:
+                governor.update()
+            report(done, total, f"{governor.threads} thread{'s' * (governor.threads > 1)}" if governor else None)
 
         out = embed_plate(args.plate, embedder, out_path=args.out, batch_size=args.batch,
                           scheduler=args.scheduler, stain_map=args.stain_map, progress=progress)
@@ -60,5 +63,6 @@ def register(subparsers) -> None:
     e.add_argument("--sampling", default=None, choices=SAMPLINGS,
                    help="gandl only: tiles covering the site, or crops centred on its cells (profile: "
                         "the cells' mean, std and fraction of outlying cells); default: the run's training")
-    e.add_argument("--threads", type=int, help="CPU threads for torch")
+    e.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: the cores other processes leave free, measured every 10 s)")
     e.set_defaults(func=cmd_embed)
