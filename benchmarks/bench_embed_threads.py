@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_train_loop import BURNER, VARIANTS  # noqa: E402
+from bench_train_loop import LOADS, VARIANTS, machine_load  # noqa: E402
 
 
 def embed_for(plate: Path, run: Path, options: list[str]) -> float:
@@ -52,16 +52,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"{run}: no GAN-DL run; train it with bench_suite.py --screens {args.screen} --kimg 16")
     load_start = os.getloadavg()[0]
     seconds = {}
-    for load in ("alone", "beside a busy process"):
-        burner = subprocess.Popen([sys.executable, "-c", BURNER]) if load != "alone" else None
-        try:
+    for load in LOADS:
+        with machine_load(load):
             for _ in range(args.repeats):  # the variants take turns, so that all meet the same machine
                 for name, (options, _, _) in VARIANTS.items():
                     seconds.setdefault((load, name), []).append(embed_for(plate, run, options))
                     print(load, name, seconds[load, name][-1], flush=True)
-        finally:
-            if burner is not None:
-                burner.kill()
     table = ["| load | threads | seconds (median) | runs |", "|---|---|---|---|"]
     table += [f"| {load} | {name} | {np.median(t):.1f} | {', '.join(f'{v:.1f}' for v in t)} |"
               for (load, name), t in seconds.items()]

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 BURNER = "import time\nt = time.time()\nwhile time.time() - t < 1e6: pass\n"
+LOADS = ("alone", "beside a busy process")
+
+
+@contextmanager
+def machine_load(load: str):
+    """The machine as ``load`` says: alone, or with one other process burning a core throughout."""
+    burner = subprocess.Popen([sys.executable, "-c", BURNER]) if load != "alone" else None
+    try:
+        yield
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
 
 CORES = os.cpu_count() or 1
 #: name -> (extra gandl train options, environment, cache MB)
@@ -77,16 +91,12 @@ def main(argv=None) -> int:
     plate = screen_plate(args.cache, args.screen)
     load_start = os.getloadavg()[0]
     rows = []
-    for load in ("alone", "beside a busy process"):
-        burner = subprocess.Popen([sys.executable, "-c", BURNER]) if load != "alone" else None
-        try:
+    for load in LOADS:
+        with machine_load(load):
             for name, (options, env, cache) in VARIANTS.items():
                 r = train_for(plate, args.seconds, options, env, cache)
                 rows.append({"load": load, "variant": name, **r})
                 print(rows[-1], flush=True)
-        finally:
-            if burner is not None:
-                burner.kill()
     for cache in (256, 1024):
         r = train_for(plate, 2 * args.seconds, ["--threads", "1"], {}, cache)
         rows.append({"load": "alone", "variant": f"1 thread, {cache} MB site cache, {2 * args.seconds:.0f} s", **r})

@@ -65,3 +65,10 @@ def thread_governor(threads: int | None, device: str | None):
 
     chosen = threads is not None or "OMP_NUM_THREADS" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
     return None if chosen or resolve_device(device).type != "cpu" else ThreadGovernor()
+
+
+def governed_threads(governor) -> str:
+    """Let ``governor`` (from :func:`thread_governor`) look at the machine again; its threads, as
+    the progress line says them."""
+    governor.update()
+    return f"{governor.threads} thread{'s' * (governor.threads > 1)}"

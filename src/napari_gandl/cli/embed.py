@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, set_threads, thread_governor
+from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.embedding.methods.gandl import LAYERS, SAMPLINGS
 from napari_gandl.embedding.pipeline import embed_plate
 from napari_gandl.embedding.registry import METHODS, load_embedder, method_names
@@ -25,9 +25,7 @@ def cmd_embed(args) -> int:
         def progress(done, total):
             if report.bar is None and done:
                 print(f"resuming: {done} of {total} sites already embedded by an interrupted run", file=sys.stderr)
-            if governor is not None:
-                governor.update()
-            report(done, total, f"{governor.threads} thread{'s' * (governor.threads > 1)}" if governor else None)
+            report(done, total, governed_threads(governor) if governor is not None else None)
 
         out = embed_plate(args.plate, embedder, out_path=args.out, batch_size=args.batch,
                           scheduler=args.scheduler, stain_map=args.stain_map, progress=progress)

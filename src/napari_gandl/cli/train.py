@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, set_threads, thread_governor
+from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.embedding.registry import get_method, trainable_method_names
 from napari_gandl.gan.align import ALIGN_MODES
 from napari_gandl.gan.config import PRESETS
@@ -70,8 +70,7 @@ def cmd_train(args) -> int:
                           else f"loss {info['loss']:.4f}" if "loss" in info else "")
                 rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
                 if governor is not None:
-                    governor.update()
-                    rate += f", {governor.threads} thread{'s' * (governor.threads > 1)}"
+                    rate += f", {governed_threads(governor)}"
                 report(round(100 * info["fraction"], 1), 100, f"{info['kimg']:.2f} kimg {losses}{rate}")
                 if info.get("done"):
                     report(100, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
