@@ -259,11 +259,13 @@ from napari_gandl.plate import open_plate
 layers = plate_layer_data(open_plate({str(sample_plate)!r}))
 assert np.asarray(layers[0][0][3]).shape == (64, 64), layers[0][0].shape
 assert "distributed" not in sys.modules
-from distributed import Client
+from distributed import Client, get_worker
 with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
     assert dask.config.get("scheduler") == "dask.distributed"
     assert int(dask.array.ones(8, chunks=2).sum().compute()) == 8
-    assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_groups)) > 0
+    # get_worker raises outside a worker, so this computes only on the client's worker
+    ran_on = dask.delayed(lambda: get_worker().address)().compute()
+    assert ran_on in client.scheduler_info()["workers"], ran_on
 print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
