@@ -74,11 +74,41 @@ def test_dask_on_a_plate_folder_embeds_that_plates_sites(sample_plate, tmp_path)
                                   dashboard_address=None, env={"PYTHONPATH": _env()["PYTHONPATH"]}) as cluster:
         out = embed_plate(plate2, "handcrafted", out_path=tmp_path / "d.parquet", batch_size=7,
                           scheduler=cluster.scheduler_address)
-        # a Plate object (not a path) is keyed by site_id on the workers too
+        # a Plate object (not a path): the workers open the folder it was opened from
         from_object = embed_plate(plate, "handcrafted", batch_size=5, scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:  # a napari layer's data, computed on the cluster
+            stain = plate.stain(2)
+            on_cluster = client.compute(stain[plate.n_sites - 1 :: -3]).result()
+        np.testing.assert_array_equal(on_cluster, stain[plate.n_sites - 1 :: -3].compute(scheduler="sync"))
     remote = pd.read_parquet(out)
     pd.testing.assert_frame_equal(remote, local, check_dtype=False)
     pd.testing.assert_frame_equal(from_object, local, check_dtype=False)
+
+
+def test_a_plate_travels_as_its_folder_and_is_refused_where_it_changed(plate_copy):
+    import gc
+    import pickle
+
+    from napari_gandl.plate import PlateError
+    from napari_gandl.plate.model import _opened_again
+
+    plate = open_plate(plate_copy)
+    sent = pickle.dumps(plate)
+    assert len(sent) < 1000  # the folder and a fingerprint, not the site table or the tiles
+    assert pickle.loads(sent) is plate  # in the process that opened it: the same plate, caches and all
+    n_sites, tile = plate.n_sites, plate.read_tile(5, 1)
+    del plate
+    gc.collect()
+    _opened_again.cache_clear()
+    again = pickle.loads(sent)  # as a worker process meets it: the folder opened again
+    assert again.n_sites == n_sites and np.array_equal(again.read_tile(5, 1), tile)
+    del again
+    gc.collect()
+    _opened_again.cache_clear()
+    meta = plate_copy / "metadata.csv"
+    meta.write_text("".join(meta.read_text().splitlines(keepends=True)[:-1]))  # the last site's row removed
+    with pytest.raises(PlateError, match=f"{plate_copy}: opened again in another process, it differs"):
+        pickle.loads(sent)
 
 
 def test_malformed_metadata_csv_is_named(sample_plate, plate_copy, tmp_path, capsys):

@@ -18,8 +18,9 @@ batch is there, and the parts folder is then removed.
 
 With ``scheduler`` the batches run on a dask.distributed cluster.  The
 embedder is sent to the workers once; each worker opens the exact folder that
-was opened here and finds the sites by ``site_id``, so a ``Plate{n}`` folder
-embeds that plate's sites, never another's.  The result equals a local run.
+was opened here, once, and refuses it if it holds other sites (the plate's
+fingerprint), so a ``Plate{n}`` folder embeds that plate's sites, never
+another's.  The result equals a local run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -52,12 +52,9 @@ ROW_GROUP = 16_384  # rows per row group of the output parquet file
 
 
 def _open(plate_or_path):
-    """(plate, folder the workers open)."""
     from napari_gandl.plate import open_plate
 
-    if isinstance(plate_or_path, (str, os.PathLike)):
-        return open_plate(plate_or_path), Path(plate_or_path)
-    return plate_or_path, Path(plate_or_path.root)
+    return open_plate(plate_or_path) if isinstance(plate_or_path, (str, os.PathLike)) else plate_or_path
 
 
 def site_metadata(plate) -> pd.DataFrame:
@@ -224,22 +221,21 @@ def iterate_embedding(plate_or_path, embedder: Embedder, out_path=None, batch_si
     its return value is what :func:`embed_plate` returns.  Closing it stops
     after the current batch (the batches written so far are kept for resuming).
     """
-    plate, folder = _open(plate_or_path)
-    return (yield from _iterate(plate, folder, embedder, out_path, batch_size, scheduler, stain_map, sites))
+    plate = _open(plate_or_path)
+    return (yield from _iterate(plate, embedder, out_path, batch_size, scheduler, stain_map, sites))
 
 
-def _iterate(plate, folder: Path, embedder: Embedder, out_path, batch_size, scheduler, stain_map, sites):
+def _iterate(plate, embedder: Embedder, out_path, batch_size, scheduler, stain_map, sites):
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"the batch size (--batch) must be an integer >= 1, got {batch_size!r}")
     stain_index = resolve_stain_map(plate.channel_names, embedder.stains, stain_map)
     if embedder.normalizer is not None:
         check_bit_depth(embedder.normalizer, plate, embedder.source or embedder.name)
     with output_lock(out_path) if out_path is not None else nullcontext() as out_path:
-        return (yield from _embed(plate, folder, embedder, out_path, int(batch_size), scheduler, stain_index,
-                                  sites))
+        return (yield from _embed(plate, embedder, out_path, int(batch_size), scheduler, stain_index, sites))
 
 
-def _embed(plate, folder: Path, embedder: Embedder, out_path, step, scheduler, stain_index, sites):
+def _embed(plate, embedder: Embedder, out_path, step, scheduler, stain_index, sites):
     meta = site_metadata(plate)
     idx = np.arange(plate.n_sites) if sites is None else np.asarray(list(sites), dtype=np.int64)
     batches = [idx[i:i + step] for i in range(0, len(idx), step)]
@@ -254,9 +250,7 @@ def _embed(plate, folder: Path, embedder: Embedder, out_path, step, scheduler, s
     if scheduler is None:
         results = _embed_read_ahead(plate, embedder, [(i, batches[i]) for i in todo], stain_index)
     else:
-        ids = meta["site_id"].astype(str).to_numpy()
-        results = _run_distributed(scheduler, folder, embedder, stain_index,
-                                   [(i, ids[batches[i]].tolist()) for i in todo])
+        results = _run_distributed(scheduler, plate, embedder, stain_index, [(i, batches[i]) for i in todo])
     for i, feats in results:
         frame = _frame(meta.iloc[batches[i]].reset_index(drop=True), feats)
         if parts is None:
@@ -297,14 +291,14 @@ def embed_plate(plate_or_path, embedder: Embedder | str, out_path=None, batch_si
     Returns the DataFrame (``out_path=None``) or the parquet Path: one row per
     site with ``site_id``, every metadata column, then float32 ``f000..``.
     """
-    plate, folder = _open(plate_or_path)
+    plate = _open(plate_or_path)
     if isinstance(embedder, str):
         from napari_gandl.embedding.registry import load_embedder
 
         embedder = load_embedder(embedder, source, plate, device, **options)
     elif source is not None or options:
         raise TypeError("source and options are for loading a method by name; the embedder is already loaded")
-    run = _iterate(plate, folder, embedder, out_path, batch_size, scheduler, stain_map, sites)
+    run = _iterate(plate, embedder, out_path, batch_size, scheduler, stain_map, sites)
     while True:
         try:
             done, total = next(run)
@@ -332,30 +326,9 @@ def read_embedding_table(path) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- dask.distributed
-# Per-process cache for dask workers: the plate opened once per worker.
-_WORKER_PLATES: dict = {}
-_WORKER_LOCK = threading.Lock()
-
-
-def _worker_embed(folder: str, embedder: Embedder, stain_index, site_ids: list[str]) -> np.ndarray:
-    with _WORKER_LOCK:
-        if folder not in _WORKER_PLATES:
-            from napari_gandl.plate import open_plate
-
-            plate = open_plate(folder)
-            _WORKER_PLATES.clear()
-            _WORKER_PLATES[folder] = (plate, pd.Index(plate.sites["site_id"].astype(str)))
-        plate, index = _WORKER_PLATES[folder]
-    where = index.get_indexer(site_ids)
-    if (where < 0).any():
-        missing = [s for s, w in zip(site_ids, where) if w < 0]
-        raise ValueError(f"{folder} opened on a dask worker has no sites {missing[:5]}: the workers "
-                         f"must see the same files as the client")
-    return embed_batch(plate, embedder, where, stain_index)
-
-
-def _run_distributed(scheduler, folder: Path, embedder: Embedder, stain_index, batches):
-    """Yield ``(batch number, features)`` in order, keeping a bounded number of batches in flight."""
+def _run_distributed(scheduler, plate, embedder: Embedder, stain_index, batches):
+    """Yield ``(batch number, features)`` in order, keeping a bounded number of batches in flight.
+    The plate travels as its folder and fingerprint: each worker opens it once (``Plate.__reduce__``)."""
     from distributed import Client
 
     own = not hasattr(scheduler, "submit")
@@ -367,8 +340,7 @@ def _run_distributed(scheduler, folder: Path, embedder: Embedder, stain_index, b
         futures, nxt = {}, 0
         for k, (i, _) in enumerate(batches):
             while len(futures) < max_inflight and nxt < len(batches):
-                futures[nxt] = client.submit(_worker_embed, str(folder), remote, stain_index,
-                                             batches[nxt][1], pure=False)
+                futures[nxt] = client.submit(embed_batch, plate, remote, batches[nxt][1], stain_index, pure=False)
                 nxt += 1
             yield i, futures.pop(k).result()
     finally:

@@ -27,6 +27,12 @@ def open_plate(path) -> Plate:
     Raises PlateError (naming the folder or file) when nothing readable is found.
     """
     path = Path(path).expanduser()
+    plate = _open(path)
+    plate.source = path.absolute()
+    return plate
+
+
+def _open(path: Path) -> Plate:
     if not path.exists():
         raise PlateError(f"{path}: no such folder")
     if not path.is_dir():
