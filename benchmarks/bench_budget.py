@@ -59,16 +59,21 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", default="5,30", help="training budgets, comma-separated")
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--only-cached", action="store_true",
+                    help="train nothing: show the budgets already run, name the others as not run")
     args = ap.parse_args(argv)
     budgets = [float(m) for m in args.minutes.split(",")]
     lines = ["| screen | features | minutes | kimg | " + " | ".join(name for _, name, _ in COLUMNS)
              + " | true / false hits | load at start / end |", "|---" * (len(COLUMNS) + 6) + "|"]
-    curves = []
+    curves, notes, missing = [], [], []
     for screen in args.screens.split(","):
         baselines, gandl = None, []
         for minutes in budgets:
             tag = f"{minutes:g}min"
             saved = args.cache / screen / f"budget-{tag}.json"
+            if not saved.is_file() and args.only_cached:
+                missing.append(f"{screen} {minutes:g} min")
+                continue
             if not saved.is_file():
                 start = load()
                 row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
@@ -76,6 +81,8 @@ def main(argv=None) -> int:
                 row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
                 saved.write_text(json.dumps(row, indent=1, default=str))
             row = json.loads(saved.read_text())
+            if row.get("beside"):  # written by hand when something else ran during the run
+                notes.append(f"- {screen}, {minutes:g} min: beside it ran {row['beside']}.")
             r = row["results"]["GAN-DL"]
             lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scores(r)} | {row['load']} |")
             baselines = baselines or {m: row["results"][m] for m in ("untrained", "handcrafted")}
@@ -89,6 +96,10 @@ def main(argv=None) -> int:
             "plate centre-scaling; C+/C- on held-out wells, dose-ranking Spearman, compound-ranking AP by "
             "`gandl analyse`'s rank, hits at q < 0.05). The untrained network and the handcrafted features do not "
             "depend on the budget.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
+    if notes:
+        body += "\nWhat else ran during a run:\n" + "\n".join(notes) + "\n"
+    if missing:
+        body += f"\nNot run yet: {', '.join(missing)}.\n"
     print(body)
     if not args.no_report:
         write_section("budget", "What more CPU training buys (bench_budget.py)", body)
