@@ -41,6 +41,16 @@ def _count_opens(suffix: str = ".png"):
         _OPENED = None
 
 
+@pytest.fixture
+def torch_threads():
+    """torch's thread count as it was before the test (a governor may change it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def sample_plate(tmp_path_factory) -> Path:
     """A 'test'-preset synthetic RxRx19a screen (4 plates, 100 sites, 64 px); do not modify."""

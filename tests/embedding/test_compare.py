@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -82,6 +83,15 @@ def test_default_methods():
     assert {"gandl", "handcrafted", "convae", "simclr", "dino", "mae"} <= set(default_methods())
     assert not {"densenet-collapsed", "densenet-concat"} & set(default_methods())
     assert {"densenet-collapsed", "densenet-concat"} <= set(default_methods(with_weights=True))
+
+
+def test_without_threads_the_progress_says_the_governed_threads(sample_plate, tmp_path, capsys, monkeypatch,
+                                                                torch_threads):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert main(["compare", str(sample_plate), "--out", str(tmp_path / "o"), "--methods", "handcrafted",
+                 "--splits", "2", "--device", "cpu"]) == 0
+    assert re.search(r"handcrafted embed.* \d threads?", capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("methods,message", [

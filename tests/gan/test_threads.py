@@ -28,13 +28,6 @@ class Machine:
         return self.busy, self.mine, self.wall
 
 
-@pytest.fixture
-def torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("others, expected", [(0.0, 4), (0.4, 4), (0.7, 3), (1.0, 3), (2.6, 1), (7.5, 1)])
 def test_threads_are_the_cores_others_leave(torch_threads, others, expected):
     torch.set_num_threads(4)

@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari_gandl.analysis.compare import compare, md_table, tables
-from napari_gandl.cli.common import advance, progress_bar, set_threads
+from napari_gandl.cli.common import advance, governed_threads, progress_bar, set_threads, thread_governor
 from napari_gandl.torch_utils.device import DEVICES
 
 
 def cmd_compare(args) -> int:
     set_threads(args.threads)
+    governor = thread_governor(args.threads, args.device)  # every method's training and embedding
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     bars: dict = {}
 
     def progress(method, stage, fraction, message):
+        if governor is not None:
+            message += f", {governed_threads(governor)}"
+        if args.quiet:
+            return
         key = (method, stage)
         if key not in bars:
             for bar in bars.values():
@@ -26,7 +31,7 @@ def cmd_compare(args) -> int:
     try:
         report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
                          weights=args.weights, zero_shot=args.zero_shot, device=args.device,
-                         n_splits=args.splits, seed=args.seed, progress=None if args.quiet else progress)
+                         n_splits=args.splits, seed=args.seed, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
@@ -59,6 +64,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--splits", type=int, default=10, help="repeated well-grouped splits per task")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: the cores other processes leave free, measured every 10 s)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_compare)
