@@ -71,10 +71,10 @@ def main(argv=None) -> int:
         for minutes in budgets:
             tag = f"{minutes:g}min"
             saved = args.cache / screen / f"budget-{tag}.json"
-            if not saved.is_file() and args.only_cached:
-                missing.append(f"{screen} {minutes:g} min")
-                continue
             if not saved.is_file():
+                if args.only_cached:
+                    missing.append(f"{screen} {minutes:g} min")
+                    continue
                 start = load()
                 row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
                 row["load"] = f"{start} / {load()}"
@@ -91,8 +91,8 @@ def main(argv=None) -> int:
             lines.append(f"| {screen} | {method} | – | – | {scores(r)} | |")
         curves.append(curve(screen, gandl, baselines))
     body = ("`gandl train PLATE --minutes M --device cpu --threads 1` with the default preset, one run at a time "
-            "with the machine to itself unless the list below the table says what else ran (1-minute load average at each run's start and end in the last column: "
-            "the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
+            "with the machine to itself unless the list below the table says what else ran (1-minute load average "
+            "at each run's start and end in the last column: the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
             "plate centre-scaling; C+/C- on held-out wells, dose-ranking Spearman, compound-ranking AP by "
             "`gandl analyse`'s rank, hits at q < 0.05). The untrained network and the handcrafted features do not "
             "depend on the budget.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
