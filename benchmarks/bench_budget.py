@@ -63,11 +63,11 @@ def main(argv=None) -> int:
                     help="train nothing: show the budgets already run, name the others as not run")
     args = ap.parse_args(argv)
     budgets = [float(m) for m in args.minutes.split(",")]
-    lines = ["| screen | features | minutes | kimg | " + " | ".join(name for _, name, _ in COLUMNS)
-             + " | true / false hits | load at start / end |", "|---" * (len(COLUMNS) + 6) + "|"]
+    lines = ["| screen | features | minutes | kimg | downsampling | " + " | ".join(name for _, name, _ in COLUMNS)
+             + " | true / false hits | load at start / end |", "|---" * (len(COLUMNS) + 7) + "|"]
     curves, notes, missing = [], [], []
     for screen in args.screens.split(","):
-        baselines, gandl = None, []
+        baselines, gandl, scale = None, [], "–"
         for minutes in budgets:
             tag = f"{minutes:g}min"
             saved = args.cache / screen / f"budget-{tag}.json"
@@ -84,18 +84,23 @@ def main(argv=None) -> int:
             if row.get("beside"):  # written by hand when something else ran during the run
                 notes.append(f"- {screen}, {minutes:g} min: beside it ran {row['beside']}.")
             r = row["results"]["GAN-DL"]
-            lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scores(r)} | {row['load']} |")
-            baselines = baselines or {m: row["results"][m] for m in ("untrained", "handcrafted")}
+            scale = f"{row['config']['data']['scale']}x"
+            lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scale} | {scores(r)} | {row['load']} |")
+            if baselines is None:  # the untrained network of the first budget, at that run's scale
+                baselines, baseline_scale = {m: row["results"][m] for m in ("untrained", "handcrafted")}, scale
             gandl.append((minutes, row["kimg"], r))
         for method, r in (baselines or {}).items():
-            lines.append(f"| {screen} | {method} | – | – | {scores(r)} | |")
+            lines.append(f"| {screen} | {method} | – | – | {baseline_scale if method == 'untrained' else '–'} | "
+                         f"{scores(r)} | |")
         curves.append(curve(screen, gandl, baselines))
     body = ("`gandl train PLATE --minutes M --device cpu --threads 1` with the default preset, one run at a time "
             "with the machine to itself unless the list below the table says what else ran (1-minute load average "
             "at each run's start and end in the last column: the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
             "plate centre-scaling; C+/C- on held-out wells, dose-ranking Spearman, compound-ranking AP by "
             "`gandl analyse`'s rank, hits at q < 0.05). The untrained network and the handcrafted features do not "
-            "depend on the budget.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
+            "depend on the budget. Downsampling: what `--scale auto` chose when the run trained; the rule has "
+            "changed since some of these runs (nuclei up to 33 px are now kept at full resolution, see the 16-kimg "
+            "suite section), so a run downsampled 2x or 4x here is trained at full resolution today.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
     if notes:
         body += "\nWhat else ran during a run:\n" + "\n".join(notes) + "\n"
     if missing:

@@ -196,6 +196,8 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
     import torch
 
     from napari_gandl.gan.checkpoint import load_checkpoint
+    from napari_gandl.plate import open_plate
+    from napari_gandl.preprocessing.scale import measure_scale
 
     torch.set_num_threads(1)
     folder = cache / name
@@ -208,6 +210,8 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
         row.update(kimg=ck["cur_nimg"] / 1000, train_minutes=ck["elapsed_s"] / 60, config=ck["config"],
                    commit=(run / "commit.txt").read_text().strip() if (run / "commit.txt").is_file() else "?")
         row["sample_quality"] = final_sample_quality(plate_root, run)
+        # what --scale auto chooses for this screen with the current rule (the run may have had another)
+        row["auto_scale"] = measure_scale(open_plate(plate_root), row["config"]["resolution"]).to_dict()
         untrained = folder / f"gandl-{tag}-untrained"
         if "untrained" in methods:
             write_untrained(plate_root, run, untrained)
@@ -273,14 +277,17 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
                  "AUC = ground-truth AUC of the hit score (active vs inactive compound x cell-type curves); "
                  "rank AP = average precision of the truly rescuing compound x cell-type curves in the order of "
                  "`gandl analyse`'s dose-response rank.\n")
-    lines.append("**The screens and the scale GAN-DL chose** (`--scale auto`: nuclei measured in the Hoechst "
-                 "stain, tiles downsampled to bring them to the size the preset was designed for)\n")
-    lines.append("| screen | kimg | nuclei (px) | downsampling |")
-    lines.append("|---|---|---|---|")
+    lines.append("**The screens and the scale GAN-DL trained at** (`--scale auto`: nuclei measured in the "
+                 "Hoechst stain, tiles downsampled only when they are larger than about 33 px; a factor marked "
+                 "*given* was set with `--scale`, and the last column says what `--scale auto` chooses now)\n")
+    lines.append("| screen | kimg | nuclei (px) | downsampling | `--scale auto` now |")
+    lines.append("|---|---|---|---|---|")
     for r in rows:
-        measured = r["config"].get("cell_scale") or {}
+        measured = r["config"].get("cell_scale") or r.get("auto_scale") or {}
         nucleus = f"{measured['nucleus_px']:.1f}" if measured.get("nucleus_px") else "–"
-        lines.append(f"| {r['screen']} | {r['kimg']:.1f} | {nucleus} | {r['config']['data']['scale']}x |")
+        given = "" if r["config"].get("cell_scale") else " (given)"
+        auto = f"{r['auto_scale']['scale']}x" if r.get("auto_scale") else "–"
+        lines.append(f"| {r['screen']} | {r['kimg']:.1f} | {nucleus} | {r['config']['data']['scale']}x{given} | {auto} |")
     lines.append("")
     for key, title, scale in METRICS:
         lines.append(f"**{title}**\n")
@@ -347,25 +354,31 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
 
 
 def comparison(rows: list[dict], against: dict[str, dict]) -> list[str]:
-    """GAN-DL of these runs against GAN-DL of other runs of the same screens (e.g. a variant against the default)."""
-    keys = ("acc", "spearman", "map")
+    """These runs against other runs of the same screens (e.g. a variant against the default): GAN-DL and the
+    same network untrained, each with its own runs' config."""
+    keys = (("acc", "C+/C-"), ("spearman", "Spearman"), ("rank_ap", "rank AP"), ("map", "mAP"))
     paired = [(r, against[r["screen"]]) for r in rows if r["screen"] in against]
-    lines = ["**GAN-DL of these runs / GAN-DL of the runs they are compared with** (C+/C- accuracy %, "
-             "Spearman, mAP, kimg trained)\n",
-             "| screen | C+/C- | Spearman | mAP | kimg |", "|---|---|---|---|---|"]
-    for r, o in paired:
-        a, b = r["results"]["GAN-DL"], o["results"]["GAN-DL"]
-        lines.append(f"| {r['screen']} | {100 * a['acc']:.1f} / {100 * b['acc']:.1f} | {a['spearman']:.3f} / "
-                     f"{b['spearman']:.3f} | {a['map']:.3f} / {b['map']:.3f} | {r['kimg']:.1f} / {o['kimg']:.1f} |")
-    mean = {k: [np.mean([p[i]["results"]["GAN-DL"][k] for p in paired]) for i in (0, 1)] for k in keys}
-    lines.append(f"| **mean** | **{100 * mean['acc'][0]:.1f} / {100 * mean['acc'][1]:.1f}** | "
-                 f"**{mean['spearman'][0]:.3f} / {mean['spearman'][1]:.3f}** | "
-                 f"**{mean['map'][0]:.3f} / {mean['map'][1]:.3f}** | |\n")
-    wins = {k: sum(p[0]["results"]["GAN-DL"][k] > p[1]["results"]["GAN-DL"][k] for p in paired) for k in keys}
-    losses = {k: sum(p[0]["results"]["GAN-DL"][k] < p[1]["results"]["GAN-DL"][k] for p in paired) for k in keys}
-    lines.append("Higher / lower on " + "; ".join(f"{name} {wins[k]} / {losses[k]}" for k, name in
-                                                  zip(keys, ("C+/C-", "Spearman", "mAP")))
-                 + f" of {len(paired)} screens.\n")
+    lines = ["**These runs / the runs they are compared with** (C+/C- accuracy %, Spearman, compound-ranking AP, "
+             "mAP, true / false hits; downsampling and kimg trained)\n",
+             "| screen | features | C+/C- | Spearman | rank AP | mAP | hits | downsampling | kimg |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for method in ("GAN-DL", "untrained"):
+        for r, o in paired:
+            a, b = r["results"][method], o["results"][method]
+            lines.append(f"| {r['screen']} | {method} | {100 * a['acc']:.1f} / {100 * b['acc']:.1f} | "
+                         + " | ".join(f"{a[k]:.3f} / {b[k]:.3f}" for k, _ in keys[1:])
+                         + f" | {a['true_hits']}/{a['false_hits']} · {b['true_hits']}/{b['false_hits']} | "
+                         f"{r['config']['data']['scale']}x / {o['config']['data']['scale']}x | "
+                         f"{r['kimg']:.1f} / {o['kimg']:.1f} |")
+        mean = {k: [np.mean([p[i]["results"][method][k] for p in paired]) for i in (0, 1)] for k, _ in keys}
+        lines.append(f"| **mean** | {method} | **{100 * mean['acc'][0]:.1f} / {100 * mean['acc'][1]:.1f}** | "
+                     + " | ".join(f"**{mean[k][0]:.3f} / {mean[k][1]:.3f}**" for k, _ in keys[1:]) + " | | | |")
+    lines.append("")
+    for method in ("GAN-DL", "untrained"):
+        wins = {k: sum(p[0]["results"][method][k] > p[1]["results"][method][k] for p in paired) for k, _ in keys}
+        losses = {k: sum(p[0]["results"][method][k] < p[1]["results"][method][k] for p in paired) for k, _ in keys}
+        lines.append(f"{method}: higher / lower on " + "; ".join(f"{name} {wins[k]} / {losses[k]}" for k, name in keys)
+                     + f" of {len(paired)} screens.\n")
     return lines
 
 

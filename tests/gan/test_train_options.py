@@ -82,29 +82,32 @@ def test_quick_preset_adapts_augmentation_unless_told_not_to():
 
 
 def test_scale_auto_measures_the_nuclei_and_records_the_factor(tmp_path, capsys):
-    """The quick preset downsamples a screen of large cells until its nuclei are about the size it was
-    designed for, says so, records it with the run, and the embedding reads sites the same way."""
+    """The quick preset keeps nuclei up to about 33 px at full resolution and downsamples larger
+    ones to about 22 px, says so, records it with the run, and the embedding reads sites the same way."""
     from napari_gandl.gan import load_checkpoint, load_model
     from napari_gandl.preprocessing.scale import TARGET_NUCLEUS_PX, measure_scale
     from napari_gandl.plate import open_plate
     from napari_gandl.synthetic import write_sample_plate
 
     small = open_plate(write_sample_plate(tmp_path / "small", "test", tile_size=128))
-    large = open_plate(write_sample_plate(tmp_path / "large", "test", tile_size=256, cell_scale=2.0))
-    small_scale, large_scale = measure_scale(small, 64), measure_scale(large, 64)
-    assert small_scale.scale == 1
-    assert large_scale.nucleus_px == pytest.approx(2 * small_scale.nucleus_px, rel=0.2)  # cells drawn 2x larger
-    assert large_scale.scale == 3 == round(large_scale.nucleus_px / TARGET_NUCLEUS_PX)
-    assert large_scale.nuclei_per_site > 5 and large_scale.stain.startswith("w1")
+    medium = open_plate(write_sample_plate(tmp_path / "medium", "test", tile_size=128, cell_scale=2.0))
+    large = open_plate(write_sample_plate(tmp_path / "large", "test", tile_size=256, cell_scale=5.0))
+    small_scale, medium_scale, large_scale = (measure_scale(p, 64) for p in (small, medium, large))
+    assert medium_scale.nucleus_px == pytest.approx(2 * small_scale.nucleus_px, rel=0.2)  # cells drawn 2x larger
+    assert small_scale.scale == medium_scale.scale == 1  # nuclei of about 8 and 16 px
+    assert "kept at full resolution" in medium_scale.describe()
+    assert large_scale.nucleus_px > 1.5 * TARGET_NUCLEUS_PX
+    assert large_scale.scale == 2 == round(large_scale.nucleus_px / TARGET_NUCLEUS_PX)
+    assert large_scale.nuclei_per_site >= 1 and large_scale.stain.startswith("w1")
 
     run = tmp_path / "run"
     assert main(["train", str(large.root), "--out", str(run), "--kimg", "0.016", "--device", "cpu",
                  "--batch", "8"]) == 0
-    assert "downsampled 3x" in capsys.readouterr().err
+    assert "downsampled 2x" in capsys.readouterr().err
     config = load_checkpoint(run)["config"]
-    assert config["data"]["scale"] == 3 and config["cell_scale"]["scale"] == 3
-    assert load_model(run).scale == 3
+    assert config["data"]["scale"] == 2 and config["cell_scale"]["scale"] == 2
+    assert load_model(run).scale == 2
 
     assert main(["train", str(large.root), "--out", str(tmp_path / "given"), "--kimg", "0.016",
-                 "--device", "cpu", "--batch", "8", "--scale", "2"]) == 0
-    assert load_checkpoint(tmp_path / "given")["config"]["data"]["scale"] == 2
+                 "--device", "cpu", "--batch", "8", "--scale", "3"]) == 0
+    assert load_checkpoint(tmp_path / "given")["config"]["data"]["scale"] == 3

@@ -109,8 +109,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--loss", choices=LOSSES, help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
     p.add_argument("--scale", type=scale_factor, metavar="auto|N",
-                   help="downsample tiles by this integer factor first; auto (the quick preset's default): the "
-                        "factor that brings the plate's nuclei to the size the preset was designed for")
+                   help="downsample tiles by this integer factor first; auto (the quick preset's default): "
+                        "measure the plate's nuclei and take the factor that brings them closest to 22 px "
+                        "(1, full resolution, for nuclei up to 33 px)")
     p.add_argument("--sampling", choices=SAMPLINGS,
                    help="training images: random tiles (default) or crops centred on cells, whose "
                         "nuclei are found in the Hoechst/DNA stain")

@@ -30,8 +30,8 @@ PRESETS: dict[str, dict] = {
         ema_kimg=2.0,
         minutes=10.0,
         snapshot_kimg=2.0,
-        # downsample so that the nuclei are about as large as those the preset was designed on
-        # (preprocessing/scale.py): crops then hold a few whole cells at any magnification
+        # the factor that brings the nuclei closest to 22 px, so full resolution up to 33 px
+        # (preprocessing/scale.py): smaller factors scored better on the suite's large cells
         data=dict(scale="auto"),
         # adaptive augmentation from p = 0: on the 30-minute suite runs it stopped D from
         # overfitting where fixed p = 0.5 let training make the features worse (docs/gan.md)
