@@ -59,6 +59,9 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", default="5,30", help="training budgets, comma-separated")
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--variant", default="",
+                    help="train (or show) runs under tags <M>min-VARIANT beside the plain ones, e.g. after a default "
+                         "changed: the table lists every variant found in the cache")
     ap.add_argument("--only-cached", action="store_true",
                     help="train nothing: show the budgets already run, name the others as not run")
     args = ap.parse_args(argv)
@@ -67,32 +70,38 @@ def main(argv=None) -> int:
              + " | true / false hits | load at start / end |", "|---" * (len(COLUMNS) + 7) + "|"]
     curves, notes, missing = [], [], []
     for screen in args.screens.split(","):
-        baselines, gandl, scale = None, [], "–"
-        for minutes in budgets:
-            tag = f"{minutes:g}min"
-            saved = args.cache / screen / f"budget-{tag}.json"
-            if not saved.is_file():
-                if args.only_cached:
-                    missing.append(f"{screen} {minutes:g} min")
-                    continue
-                start = load()
-                row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
-                row["load"] = f"{start} / {load()}"
-                row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-                saved.write_text(json.dumps(row, indent=1, default=str))
-            row = json.loads(saved.read_text())
-            if row.get("beside"):  # written by hand when something else ran during the run
-                notes.append(f"- {screen}, {minutes:g} min: beside it ran {row['beside']}.")
-            r = row["results"]["GAN-DL"]
-            scale = f"{row['config']['data']['scale']}x"
-            lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scale} | {scores(r)} | {row['load']} |")
-            if baselines is None:  # the untrained network of the first budget, at that run's scale
-                baselines, baseline_scale = {m: row["results"][m] for m in ("untrained", "handcrafted")}, scale
-            gandl.append((minutes, row["kimg"], r))
-        for method, r in (baselines or {}).items():
-            lines.append(f"| {screen} | {method} | – | – | {baseline_scale if method == 'untrained' else '–'} | "
-                         f"{scores(r)} | |")
-        curves.append(curve(screen, gandl, baselines))
+        found = {f.stem.split("min-", 1)[1] for f in (args.cache / screen).glob("budget-*min-*.json")}
+        for variant in [args.variant] if not args.only_cached else ["", *sorted(found)]:
+            baselines, gandl = None, []
+            for minutes in budgets:
+                tag = f"{minutes:g}min" + (f"-{variant}" if variant else "")
+                saved = args.cache / screen / f"budget-{tag}.json"
+                if not saved.is_file():
+                    if args.only_cached:
+                        if not variant:
+                            missing.append(f"{screen} {minutes:g} min")
+                        continue
+                    start = load()
+                    row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
+                    row["load"] = f"{start} / {load()}"
+                    row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+                    saved.write_text(json.dumps(row, indent=1, default=str))
+                row = json.loads(saved.read_text())
+                if row.get("beside"):  # written by hand when something else ran during the run
+                    notes.append(f"- {screen}, {minutes:g} min{f' ({variant})' if variant else ''}: "
+                                 f"beside it ran {row['beside']}.")
+                r = row["results"]["GAN-DL"]
+                scale = f"{row['config']['data']['scale']}x"
+                lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scale} | {scores(r)} | "
+                             f"{row['load']} |")
+                if baselines is None:  # the untrained network of the first budget, at that run's scale
+                    baselines, baseline_scale = {m: row["results"][m] for m in ("untrained", "handcrafted")}, scale
+                gandl.append((minutes, row["kimg"], r))
+            for method, r in (baselines or {}).items():
+                lines.append(f"| {screen} | {method} | – | – | {baseline_scale if method == 'untrained' else '–'} | "
+                             f"{scores(r)} | |")
+            if gandl:
+                curves.append(curve(screen + (f" ({variant})" if variant else ""), gandl, baselines))
     body = ("`gandl train PLATE --minutes M --device cpu --threads 1` with the default preset, one run at a time "
             "with the machine to itself unless the list below the table says what else ran (1-minute load average "
             "at each run's start and end in the last column: the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
