@@ -109,7 +109,8 @@ def main(argv=None) -> int:
             "`gandl analyse`'s rank, hits at q < 0.05). The untrained network and the handcrafted features do not "
             "depend on the budget. Downsampling: what `--scale auto` chose when the run trained; the rule has "
             "changed since some of these runs (nuclei up to 33 px are now kept at full resolution, see the 16-kimg "
-            "suite section), so a run downsampled 2x or 4x here is trained at full resolution today.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
+            "suite section), so a run downsampled 2x or 4x here is trained at full resolution today.\n\n"
+            + "\n".join(lines) + "\n\n" + "\n".join(curves) + "\n")
     if notes:
         body += "\nWhat else ran during a run:\n" + "\n".join(notes) + "\n"
     if missing:

@@ -21,9 +21,9 @@ from napari_gandl.preprocessing.crops import nuclear_channel
 from napari_gandl.preprocessing.normaliser import read_spread
 
 #: the nucleus diameter, in pixels, that downsampling aims for. Measured on the benchmark suite
-#: (docs/benchmarks.md, "Downsampling large cells"): on the three screens with nuclei of 12-22 px,
-#: training and embedding at full resolution beat downsampling the nuclei to 6 px (the earlier
-#: target) on every score, so only nuclei larger than the largest measured there are brought down
+#: (docs/benchmarks.md, the 16-kimg suite section): on the three screens with nuclei of 12-22 px,
+#: full resolution scored better than downsampling the nuclei to about 6 px (the earlier target),
+#: so only nuclei larger than the largest measured there are brought down, to about that size
 TARGET_NUCLEUS_PX = 22.0
 MIN_NUCLEUS_AREA = 6   # px: smaller objects are noise
 
