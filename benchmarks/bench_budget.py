@@ -10,7 +10,9 @@ to itself: the section records the load at the start and the end of every run.
     python benchmarks/bench_budget.py --screens medium --minutes 5,30[,120]
 
 Runs are cached under ``--cache`` like the suite's, so a longer budget can be added later and the
-table is rebuilt from every budget found there (``--minutes`` lists the budgets to show).
+table is rebuilt from every budget found there (``--minutes`` lists the budgets to show). After a
+default changed, ``--variant NAME`` trains a second series (tags ``<M>min-NAME``) that the table
+shows beside the first.
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ def curve(screen: str, gandl: list[tuple[float, float, dict]], baselines: dict) 
             f"({name}): {best['spearman']:.3f}, AP {best['rank_ap']:.3f}, {best['true_hits']} true hits.")
 
 
+def budget_run(args, screen: str, minutes: float, variant: str) -> dict | None:
+    """The cached scores of one run, trained and scored first when it is the series asked for (``--variant``)
+    and ``--only-cached`` is not given; None when there is no such run."""
+    tag = f"{minutes:g}min" + (f"-{variant}" if variant else "")
+    saved = args.cache / screen / f"budget-{tag}.json"
+    if not saved.is_file():
+        if args.only_cached or variant != args.variant:
+            return None
+        start = load()
+        row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
+        row["load"] = f"{start} / {load()}"
+        row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        saved.write_text(json.dumps(row, indent=1, default=str))
+    return json.loads(saved.read_text())
+
+
 def main(argv=None) -> int:
     from _report import write_section
 
@@ -60,8 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--no-report", action="store_true")
     ap.add_argument("--variant", default="",
-                    help="train (or show) runs under tags <M>min-VARIANT beside the plain ones, e.g. after a default "
-                         "changed: the table lists every variant found in the cache")
+                    help="train runs under the tags <M>min-VARIANT, e.g. after a default changed; the table shows "
+                         "the plain runs and every variant found in the cache")
     ap.add_argument("--only-cached", action="store_true",
                     help="train nothing: show the budgets already run, name the others as not run")
     args = ap.parse_args(argv)
@@ -71,25 +89,17 @@ def main(argv=None) -> int:
     curves, notes, missing = [], [], []
     for screen in args.screens.split(","):
         found = {f.stem.split("min-", 1)[1] for f in (args.cache / screen).glob("budget-*min-*.json")}
-        for variant in [args.variant] if not args.only_cached else ["", *sorted(found)]:
+        for variant in sorted({"", args.variant, *found}, key=lambda v: (v != "", v)):  # the plain runs first
+            label = f" ({variant})" if variant else ""
             baselines, gandl = None, []
             for minutes in budgets:
-                tag = f"{minutes:g}min" + (f"-{variant}" if variant else "")
-                saved = args.cache / screen / f"budget-{tag}.json"
-                if not saved.is_file():
-                    if args.only_cached:
-                        if not variant:
-                            missing.append(f"{screen} {minutes:g} min")
-                        continue
-                    start = load()
-                    row = run_screen(screen, args.cache, minutes, tag, args.splits, ("GAN-DL", "untrained", "handcrafted"))
-                    row["load"] = f"{start} / {load()}"
-                    row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-                    saved.write_text(json.dumps(row, indent=1, default=str))
-                row = json.loads(saved.read_text())
+                row = budget_run(args, screen, minutes, variant)
+                if row is None:
+                    if variant == args.variant:  # the series asked for; other variants show what they have
+                        missing.append(f"{screen} {minutes:g} min{label}")
+                    continue
                 if row.get("beside"):  # written by hand when something else ran during the run
-                    notes.append(f"- {screen}, {minutes:g} min{f' ({variant})' if variant else ''}: "
-                                 f"beside it ran {row['beside']}.")
+                    notes.append(f"- {screen}, {minutes:g} min{label}: beside it ran {row['beside']}.")
                 r = row["results"]["GAN-DL"]
                 scale = f"{row['config']['data']['scale']}x"
                 lines.append(f"| {screen} | GAN-DL | {minutes:g} | {row['kimg']:.1f} | {scale} | {scores(r)} | "
@@ -101,7 +111,7 @@ def main(argv=None) -> int:
                 lines.append(f"| {screen} | {method} | – | – | {baseline_scale if method == 'untrained' else '–'} | "
                              f"{scores(r)} | |")
             if gandl:
-                curves.append(curve(screen + (f" ({variant})" if variant else ""), gandl, baselines))
+                curves.append(curve(screen + label, gandl, baselines))
     body = ("`gandl train PLATE --minutes M --device cpu --threads 1` with the default preset, one run at a time "
             "with the machine to itself unless the list below the table says what else ran (1-minute load average "
             "at each run's start and end in the last column: the run's own thread is about 1), scored as the suite is (`bench_suite.py`: `gandl analyse` with "
