@@ -5,7 +5,7 @@ import pytest
 from skimage.draw import disk
 
 from napari_gandl.preprocessing.crops import (
-    CellReference, aggregate_cells, find_nuclei, nuclear_channel, site_crops,
+    aggregate_cells, find_nuclei, nuclear_channel, site_crops,
 )
 
 CENTRES = np.array([[20.0, 25.0], [60.0, 90.0], [100.0, 40.0], [15.0, 110.0]])
@@ -70,22 +70,16 @@ def test_nuclear_channel_by_name():
         assert nuclear_channel(["a", "b"]) == 0
 
 
-def test_site_profile_mean_std_and_outlying_fraction():
+def test_site_profile_is_the_mean_of_its_cells():
     rng = np.random.default_rng(2)
-    reference = CellReference.fit(rng.normal(0, 1, (2000, 3)))
-    healthy = rng.normal(0, 1, (100, 3))
-    partial = healthy.copy()
-    partial[:20, 1] += 10  # a fifth of the cells changed in feature 1
-    a, b = aggregate_cells(healthy, reference), aggregate_cells(partial, reference)
-    assert a.shape == (9,)
-    np.testing.assert_allclose(a[:3], healthy.mean(0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(a[3:6], healthy.std(0), rtol=1e-5, atol=1e-6)
-    assert a[7] < 0.02 and b[7] == pytest.approx(0.2, abs=0.02)
-    assert np.isnan(aggregate_cells(np.zeros((0, 3)), reference)).all()
-    again = CellReference.from_dict(reference.to_dict())
-    np.testing.assert_array_equal(aggregate_cells(partial, again), b)
-    with pytest.raises(ValueError, match=r"\(n_cells, 3\)"):
-        aggregate_cells(np.zeros((5, 4)), reference)
+    cells = rng.normal(0, 1, (100, 3))
+    np.testing.assert_allclose(aggregate_cells(cells), cells.mean(0), rtol=1e-5, atol=1e-6)
+    partial = cells.copy()
+    partial[:20, 1] += 10  # a fifth of the cells changed in feature 1: the mean moves by 2
+    assert aggregate_cells(partial)[1] - aggregate_cells(cells)[1] == pytest.approx(2, abs=1e-5)
+    assert aggregate_cells(np.zeros((0, 3))).shape == (3,) and np.isnan(aggregate_cells(np.zeros((0, 3)))).all()
+    with pytest.raises(ValueError, match=r"\(n_cells, features\)"):
+        aggregate_cells(np.zeros(4))
 
 
 def test_gandl_crops_embedding_is_deterministic_and_profiles_cells(sample_plate, tmp_path):
@@ -101,13 +95,16 @@ def test_gandl_crops_embedding_is_deterministic_and_profiles_cells(sample_plate,
                                    d_channel_max=128), data=dict(sampling="crops", norm_sites=8))
     Trainer(plate, tmp_path / "run", cfg).save(samples=False)
     emb = load_embedder("gandl", tmp_path / "run", plate, "cpu")
-    assert emb.sampling == "crops" and emb.dim == 3 * 512
+    assert emb.sampling == "crops" and emb.dim == 512
     a = embed_plate(plate, emb, sites=range(6), batch_size=2)
     b = embed_plate(plate, emb, sites=range(6), batch_size=6)
     cols = [c for c in a.columns if c.startswith("f")]
-    assert len(cols) == 1536
+    assert len(cols) == 512
     np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-4, atol=1e-5)
-    frac = a[cols[1024:]].to_numpy()
-    assert ((frac >= 0) & (frac <= 1)).all() and (a[cols[512:1024]].to_numpy() >= 0).all()
+    # each row is its site's cells' mean: the mean of the site's crop features, computed here
+    from napari_gandl.embedding.methods.gandl import cell_features
+
+    cells = cell_features(emb.model, [plate.read_site(2)], emb.layer, emb.nuclear)[0]
+    np.testing.assert_allclose(a[cols].to_numpy()[2], cells.mean(0), rtol=1e-4, atol=1e-5)
     tiles = load_embedder("gandl", tmp_path / "run", plate, "cpu", sampling="tiles")
     assert tiles.dim == 512

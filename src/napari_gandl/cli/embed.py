@@ -60,7 +60,7 @@ def register(subparsers) -> None:
                         "fc: D's penultimate fully connected layer (as in the GAN-DL paper)")
     e.add_argument("--sampling", default=None, choices=SAMPLINGS,
                    help="gandl only: tiles covering the site, or crops centred on its cells (profile: "
-                        "the cells' mean, std and fraction of outlying cells); default: the run's training")
+                        "the cells' mean); default: the run's training")
     e.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: the cores other processes leave free, measured every 10 s)")
     e.set_defaults(func=cmd_embed)

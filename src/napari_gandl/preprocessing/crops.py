@@ -7,27 +7,22 @@ with ``regionprops``.  Each nucleus gives one ``size``-square crop centred on it
 a crop that would leave the image is shifted inside it (the cell is then
 off-centre rather than padded with invented background).
 
-A site's profile is aggregated from the features of its cells: their mean,
-their standard deviation, and the fraction of outlying cells -- per feature,
-the share of cells more than ``OUTLIER_Z`` robust standard deviations from a
-reference cell population (:class:`CellReference`, fitted on cells of many
-sites), which picks up a minority of changed cells that the mean dilutes.
+A site's profile is the mean of its cells' features. Their standard deviation
+and, per feature, the fraction of cells outlying a reference population were
+part of it once; across the benchmark suite each made the profile worse (with
+both, it ranked compounds below the tile average on every screen), so they were
+removed (docs/benchmarks.md, "What a site's profile should be").
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 from skimage.filters import gaussian, threshold_otsu
 from skimage.measure import label, regionprops
 
-from napari_gandl.config import Config
-
 __all__ = [
-    "OUTLIER_Z",
-    "CellReference",
     "aggregate_cells",
     "crop_at",
     "find_nuclei",
@@ -35,7 +30,6 @@ __all__ = [
     "site_crops",
 ]
 
-OUTLIER_Z = 3.0
 NUCLEAR_DYES = ("hoechst", "dapi", "dna", "nuclei", "nuclear", "draq5")
 
 
@@ -101,39 +95,12 @@ def site_crops(image: np.ndarray, size: int, nuclear: int = 0, max_cells: int | 
     return np.stack([crop_at(image, ctr, size) for ctr in centres])
 
 
-@dataclass
-class CellReference(Config):
-    """Per-feature median and robust sd (1.4826 MAD) of a reference cell population."""
-
-    median: list = field(default_factory=list)
-    scale: list = field(default_factory=list)
-
-    @classmethod
-    def fit(cls, cell_features: np.ndarray) -> "CellReference":
-        f = np.asarray(cell_features, np.float64)
-        if f.ndim != 2 or len(f) < 2:
-            raise ValueError(f"a cell reference needs at least 2 cells, got shape {f.shape}")
-        med = np.median(f, axis=0)
-        mad = np.median(np.abs(f - med), axis=0) * 1.4826
-        sd = f.std(axis=0)
-        # a feature constant in most cells has MAD 0: fall back to its sd, then to 1
-        scale = np.where(mad > 1e-12, mad, np.where(sd > 1e-12, sd, 1.0))
-        return cls(med.tolist(), scale.tolist())
-
-
-
-def aggregate_cells(cell_features: np.ndarray, reference: CellReference) -> np.ndarray:
-    """Site profile ``(3 F,)`` from its cells' features ``(n_cells, F)``.
-
-    Mean, standard deviation, and fraction of cells whose feature lies more
-    than :data:`OUTLIER_Z` robust sds from the reference median.  A site
-    without cells gives NaN (it has no cell profile)."""
+def aggregate_cells(cell_features: np.ndarray) -> np.ndarray:
+    """A site's profile ``(F,)``: the mean of its cells' features ``(n_cells, F)``; NaN for a site
+    without cells (it has no cell profile)."""
     f = np.asarray(cell_features, np.float64)
-    n_feat = len(reference.median)
-    if f.ndim != 2 or f.shape[1] != n_feat:
-        raise ValueError(f"cell features must be (n_cells, {n_feat}), got shape {f.shape}")
+    if f.ndim != 2:
+        raise ValueError(f"cell features must be (n_cells, features), got shape {f.shape}")
     if len(f) == 0:
-        return np.full(3 * n_feat, np.nan, np.float32)
-    z = (f - np.asarray(reference.median)) / np.asarray(reference.scale)
-    outlying = (np.abs(z) > OUTLIER_Z).mean(axis=0)
-    return np.concatenate([f.mean(axis=0), f.std(axis=0), outlying]).astype(np.float32)
+        return np.full(f.shape[1], np.nan, np.float32)
+    return f.mean(axis=0).astype(np.float32)

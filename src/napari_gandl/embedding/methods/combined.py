@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from napari_gandl.embedding.base import Embedder
-from napari_gandl.embedding.methods.gandl import load as load_gandl, plate_in_model_order
+from napari_gandl.embedding.methods.gandl import load as load_gandl
 from napari_gandl.embedding.methods.handcrafted import HandcraftedEmbedder
 from napari_gandl.embedding.registry import MethodSpec, register
 from napari_gandl.preprocessing.normaliser import spread_sites
@@ -21,6 +21,24 @@ from napari_gandl.preprocessing.normaliser import spread_sites
 NAME = "gandl+handcrafted"
 COMPONENTS = 48     # per block
 FIT_SITES = 128     # sites the blocks' components are fitted on
+
+
+def plate_in_model_order(plate, stains):
+    """``plate`` read with its stains in the model's order ``stains`` (mapped by name)."""
+    from napari_gandl.embedding.stains import map_stains
+
+    order = map_stains(plate.channel_names, stains)
+    return plate if list(order) == list(range(plate.n_channels)) else _StainView(plate, order)
+
+
+class _StainView:
+    """A plate read with its stains reordered to a model's."""
+
+    def __init__(self, plate, order):
+        self.plate, self.order = plate, list(order)
+
+    def read_site(self, i):
+        return self.plate.read_site(i)[self.order]
 
 
 class CombinedEmbedder(Embedder):

@@ -9,11 +9,8 @@ features are averaged.
 
 With ``sampling="crops"`` (the default for a run trained on cell crops) the
 site's cells are found in its nuclear stain, each cell-centred crop goes
-through D, and the site's vector is its cells' mean, standard deviation and
-fraction of outlying cells per feature (:mod:`napari_gandl.embedding.crops`),
-three times D's feature width.  "Outlying" is relative to the cells of a
-spread-out sample of the plate's sites, fitted once when the embedder is
-loaded, so a site's row does not depend on its batch mates.
+through D, and the site's vector is its cells' mean
+(:func:`napari_gandl.preprocessing.crops.aggregate_cells`).
 """
 
 from __future__ import annotations
@@ -64,7 +61,6 @@ def site_features(model, images, tile_batch: int = 64, layer: str | None = None)
 
 
 MAX_CELLS = 64  # cells per site in a crops embedding (evenly spread over those found)
-REFERENCE_SITES = 48  # sites whose cells form the reference population for "outlying"
 
 
 def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64) -> list[np.ndarray]:
@@ -89,22 +85,12 @@ def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64)
     return [f[owner == i] for i in range(len(images))]
 
 
-def fit_reference(model, plate, layer: str, nuclear: int):
-    """The reference cell population: cells of a spread-out sample of the plate's sites."""
-    from napari_gandl.preprocessing.crops import CellReference
-
-    usable = np.asarray(plate.usable_sites)
-    pick = np.unique(np.linspace(0, len(usable) - 1, min(REFERENCE_SITES, len(usable))).round().astype(int))
-    images = [plate.read_site(int(s)) for s in usable[pick]]
-    return CellReference.fit(np.concatenate(cell_features(model, images, layer, nuclear)))
-
-
 class GANDLEmbedder(Embedder):
     """A trained run's discriminator as an embedder."""
 
     name = "gandl"
 
-    def __init__(self, model, layer: str | None = None, sampling: str | None = None, plate=None):
+    def __init__(self, model, layer: str | None = None, sampling: str | None = None):
         self.model = model
         self.layer = resolve_layer(model, layer)
         if self.layer == "stats" and not model.D.stats_available:
@@ -123,43 +109,14 @@ class GANDLEmbedder(Embedder):
             from napari_gandl.preprocessing.crops import nuclear_channel
 
             self.nuclear = nuclear_channel(self.stains)
-            if plate is None:  # the training plate
-                from napari_gandl.plate import open_plate
-
-                if not model.config.get("plate"):
-                    raise ValueError(f"{model.path}: a crops embedding needs the plate to fit its "
-                                     f"reference cells")
-                plate = open_plate(model.config["plate"])
-            self.reference = fit_reference(model, plate_in_model_order(plate, self.stains), self.layer,
-                                           self.nuclear)
-            self.dim *= 3  # mean, std and outlying fraction of the cells
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         if self.sampling == "crops":
             from napari_gandl.preprocessing.crops import aggregate_cells
 
             cells = cell_features(self.model, list(images), self.layer, self.nuclear)
-            return np.stack([aggregate_cells(f, self.reference) for f in cells])
+            return np.stack([aggregate_cells(f) for f in cells])
         return site_features(self.model, list(images), layer=self.layer)
-
-
-def plate_in_model_order(plate, stains):
-    """``plate`` read with its stains in the model's order ``stains`` (mapped by name)."""
-    from napari_gandl.embedding.stains import map_stains
-
-    order = map_stains(plate.channel_names, stains)
-    return plate if list(order) == list(range(plate.n_channels)) else _StainView(plate, order)
-
-
-class _StainView:
-    """A plate read with its stains reordered to a model's (for the reference cells)."""
-
-    def __init__(self, plate, order):
-        self.plate, self.order = plate, list(order)
-        self.usable_sites = plate.usable_sites
-
-    def read_site(self, i):
-        return self.plate.read_site(i)[self.order]
 
 
 def load(source: Path, plate=None, device: str = "auto", layer: str | None = None,
@@ -167,7 +124,7 @@ def load(source: Path, plate=None, device: str = "auto", layer: str | None = Non
     from napari_gandl.gan.checkpoint import load_model
     from napari_gandl.torch_utils.device import resolve_device
 
-    return GANDLEmbedder(load_model(source, resolve_device(device)), layer, sampling, plate)
+    return GANDLEmbedder(load_model(source, resolve_device(device)), layer, sampling)
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",
