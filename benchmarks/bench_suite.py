@@ -12,9 +12,9 @@ For each screen of ``napari_gandl.synthetic.SUITE`` (docs/synthetic.md):
   and texture statistics);
 * **combined**: ``gandl embed --method gandl+handcrafted`` on the GAN-DL run
   (both blocks, the same number of principal components each);
-* **GAN-DL cells** (with ``--methods``): the same run read out per cell
-  (``--sampling crops``: the site's cells' mean, standard deviation and fraction
-  of outlying cells) instead of over tiles (their mean).
+
+Per-cell read-outs (``--sampling crops``) are compared with the tiles by
+``bench_profile.py``, on these runs.
 
 Each embedding goes through ``gandl analyse`` (``napari_gandl.analysis.analyse``:
 plate centre-scaling on controls, linear SVM with well-grouped splits, E2
@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-METHODS = ("GAN-DL", "untrained", "handcrafted", "combined", "GAN-DL cells", "GAN-DL fc")
+METHODS = ("GAN-DL", "untrained", "handcrafted", "combined", "GAN-DL fc")
 TABLE = ("GAN-DL", "untrained", "handcrafted", "combined")   # the rows of the report's tables
 METRICS = (("acc", "C+/C- accuracy (%)", 100.0), ("spearman", "dose-ranking Spearman", 1.0),
            ("rank_ap", "compound-ranking AP (true rescuers first, by gandl analyse's rank)", 1.0),
@@ -221,8 +221,6 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
         "handcrafted": lambda: embed(plate_root, "handcrafted", None, folder / "emb-handcrafted.parquet"),
         "GAN-DL fc": lambda: embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}-fc.parquet", layer="fc"),
         "combined": lambda: embed(plate_root, "gandl+handcrafted", run, folder / f"emb-combined-{tag}.parquet"),
-        "GAN-DL cells": lambda: embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}-cells.parquet",
-                                      sampling="crops"),
     }
     for method in methods:
         path = sources[method]()
@@ -322,20 +320,6 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
     low = [f"{r['screen']} {100 * a:.1f} %" for r, a in zip(rows, gan["acc"]) if a < 0.9]
     checks.append(f"- C+/C- at least 90 % on every screen: **{'met' if not low else 'not met'}**"
                   + (f" ({', '.join(low)})" if low else "") + ".")
-    if all("GAN-DL cells" in r["results"] for r in rows):
-        lines.append("**A site's profile**: GAN-DL's features averaged over the tiles covering the site / the "
-                     "site's cells' mean, standard deviation and fraction of outlying cells (`--sampling crops`); "
-                     "C+/C- %, Spearman, compound-ranking AP\n")
-        lines.append("| screen | C+/C- | Spearman | rank AP |")
-        lines.append("|---|---|---|---|")
-        for r in rows + [None]:
-            pick = rows if r is None else [r]
-            vals = {m: {k: np.mean([p["results"][m][k] for p in pick]) for k in ("acc", "spearman", "rank_ap")}
-                    for m in ("GAN-DL", "GAN-DL cells")}
-            a, b = vals["GAN-DL"], vals["GAN-DL cells"]
-            lines.append(f"| {'**mean**' if r is None else r['screen']} | {100 * a['acc']:.1f} / {100 * b['acc']:.1f} | "
-                         f"{a['spearman']:.3f} / {b['spearman']:.3f} | {a['rank_ap']:.3f} / {b['rank_ap']:.3f} |")
-        lines.append("")
     quality = [r for r in rows if r.get("sample_quality")]
     if quality:
         lines.append("Sample quality of these runs' final G_ema (1-NN two-sample accuracy of 128 samples, "
