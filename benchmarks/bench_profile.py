@@ -52,31 +52,36 @@ class ThreeBlocks(Embedder):
     name = "gandl-cells-3"
 
     def __init__(self, run: Path, plate):
-        from napari_gandl.embedding.methods.gandl import cell_features
         from napari_gandl.embedding.registry import load_embedder
 
-        self.cells = load_embedder("gandl", run, plate, "cpu", sampling="crops")
-        self.stains, self.source, self.normalizer = self.cells.stains, run, self.cells.normalizer
-        self.dim = 3 * int(self.cells.model.net_config.feature_dim)
-        self.features = lambda images: cell_features(self.cells.model, list(images), self.cells.layer,
-                                                     self.cells.nuclear)
+        self.crops = load_embedder("gandl", run, plate, "cpu", sampling="crops")
+        self.stains, self.source, self.normalizer = self.crops.stains, run, self.crops.normalizer
+        self.dim = 3 * self.crops.dim
         usable = np.asarray(plate.usable_sites)
         pick = usable[np.unique(np.linspace(0, len(usable) - 1, min(REFERENCE_SITES, len(usable))).round().astype(int))]
-        reference = np.concatenate(self.features([plate.read_site(int(s)) for s in pick])).astype(np.float64)
+        reference = np.concatenate(self.cells([plate.read_site(int(s)) for s in pick])).astype(np.float64)
         self.median = np.median(reference, axis=0)
         mad = np.median(np.abs(reference - self.median), axis=0) * 1.4826
         sd = reference.std(axis=0)
         self.scale = np.where(mad > 1e-12, mad, np.where(sd > 1e-12, sd, 1.0))
 
+    def cells(self, images) -> list[np.ndarray]:
+        """Per site, D's features of its cell crops, as ``--sampling crops`` computes them."""
+        from napari_gandl.embedding.methods.gandl import cell_features
+
+        return cell_features(self.crops.model, list(images), self.crops.layer, self.crops.nuclear)
+
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
+        from napari_gandl.preprocessing.crops import aggregate_cells
+
         rows = []
-        for f in self.features(images):
-            f = f.astype(np.float64)
+        for f in self.cells(images):
             if len(f) == 0:
                 rows.append(np.full(self.dim, np.nan))
                 continue
+            f = f.astype(np.float64)
             outlying = (np.abs((f - self.median) / self.scale) > OUTLIER_Z).mean(axis=0)
-            rows.append(np.concatenate([f.mean(axis=0), f.std(axis=0), outlying]))
+            rows.append(np.concatenate([aggregate_cells(f), f.std(axis=0), outlying]))  # the mean: the product's own
         return np.stack(rows).astype(np.float32)
 
 
@@ -155,9 +160,8 @@ def main(argv=None) -> int:
         lines += [f"**{title}**", "", header, "|---" * (len(columns) + 1) + "|"]
         for screen in screens:
             lines.append(f"| {screen} | " + " | ".join(cell(results[(screen, *c)], key, scale) for c in columns) + " |")
-        means = [np.mean([results[(s, *c)][key] for s in screens]) * scale for c in columns]
-        lines += ["| **mean** | " + " | ".join(f"**{m:.1f}**" if scale == 100 else f"**{m:.3f}**" for m in means)
-                  + " |", ""]
+        means = [np.mean([results[(s, *c)][key] for s in screens]) for c in columns]
+        lines += ["| **mean** | " + " | ".join(f"**{cell({key: m}, key, scale)}**" for m in means) + " |", ""]
     lines += ["**True / false hits** (rescuing compound x cell-type curves called at q < 0.05)", "", header,
               "|---" * (len(columns) + 1) + "|"]
     for screen in screens:
