@@ -14,7 +14,10 @@ deviation; and those and, per feature, the fraction of cells more than 3 robust 
 deviations (1.4826 MAD) from the cells of 48 spread-out sites of the plate (the profile
 ``--sampling crops`` gave before this benchmark).
 
-    python benchmarks/bench_profile.py [--screens texture,large-rare] [--cache DIR]
+Last, ``gandl embed`` of each ``--timed`` screen is timed both ways, tiles and cells (one thread;
+run it with the machine otherwise idle).
+
+    python benchmarks/bench_profile.py [--screens texture,large-rare] [--timed texture] [--cache DIR]
 
 Runs and embeddings are cached under ``--cache`` beside bench_suite's: what is there is reused,
 what is missing is trained (16 kimg, one thread) or embedded first.
@@ -24,7 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +124,17 @@ def profile_scores(screen: str, cache: Path, network: str, blocks: int, splits: 
     return json.loads(saved.read_text())
 
 
+def embed_seconds(screen: str, cache: Path, sampling: str) -> float:
+    """Wall time of ``gandl embed`` of every site of a screen with the 16-kimg run, one thread, as a user runs it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "napari_gandl.cli", "embed", str(cache / screen / "plate"),
+                        "--method", "gandl", "--checkpoint", str(cache / screen / f"gandl-{TAG}"), "--sampling",
+                        sampling, "--threads", "1", "--device", "cpu", "--out", str(Path(tmp) / "e.parquet")],
+                       check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
 def cell(r: dict, key: str, scale: float) -> str:
     v = r[key]
     return "–" if v is None or not np.isfinite(v) else (f"{v * scale:.1f}" if scale == 100 else f"{v:.3f}")
@@ -129,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
     ap.add_argument("--screens", default=",".join(SUITE))
     ap.add_argument("--splits", type=int, default=10)
+    ap.add_argument("--timed", default="texture,large-rare",
+                    help="screens whose embedding is timed, tiles against cells (the machine must be otherwise idle)")
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     screens = args.screens.split(",")
@@ -179,6 +199,18 @@ def main(argv=None) -> int:
             lines.append(f"- {network}, {name} against tiles: higher / lower on "
                          + "; ".join(f"{title.split(' (')[0]} {better[k]} / {worse[k]}" for k, title, _ in METRICS)
                          + f" of {len(screens)} screens.")
+    load = [os.getloadavg()[0]]
+    timed = []
+    for screen in filter(None, args.timed.split(",")):
+        tiles, cells = embed_seconds(screen, args.cache, "tiles"), embed_seconds(screen, args.cache, "crops")
+        load.append(os.getloadavg()[0])
+        sites = len(pd.read_csv(args.cache / screen / "plate" / "metadata.csv"))
+        timed.append(f"`{screen}` {cells:.0f} s against {tiles:.0f} s ({sites} sites)")
+    if timed:
+        lines += ["", "Time to embed a whole screen (`gandl embed --threads 1 --device cpu`, the 16-kimg run, "
+                  "decoding included), cells (`--sampling crops`, the mean) against tiles: " + "; ".join(timed)
+                  + f". Load average (1 min) from start to end: {min(load):.1f}–{max(load):.1f} on 2 cores, "
+                  "nothing else running."]
     body = "\n".join(lines)
     print(body)
     if not args.no_report:
