@@ -23,7 +23,7 @@ from napari_gandl.torch_utils.runs import TrainingDiverged
 GAN_OPTIONS = {
     "preset": "preset", "resolution": "resolution", "batch": "batch", "loss": "loss",
     "snapshot_kimg": "snapshot_kimg", "ada": "ada", "ada_target": "ada_target", "align": "align",
-    "align_weight": "align_weight", "scale": "data.scale", "sampling": "data.sampling",
+    "align_weight": "align_weight", "contrastive": "contrastive", "scale": "data.scale", "sampling": "data.sampling",
     "augment_p": "augment.p", "channel_base": "network.channel_base", "channel_max": "network.channel_max",
     "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
 }
@@ -132,6 +132,10 @@ def register(subparsers) -> None:
                    help="make D's embedding blind to the plate or experiment (domain-adversarial head "
                         "with gradient reversal; batch labels from the site table; default none)")
     p.add_argument("--align-weight", type=float, help="final gradient-reversal weight (default 1)")
+    p.add_argument("--contrastive", type=float, metavar="W",
+                   help="weight of the site contrast: D's embedding of two crops of one site is pulled "
+                        "together and away from other sites' (NT-Xent), so training keeps what tells "
+                        "sites apart (default 0: off)")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from napari_gandl.comparators.tiles import ResEncoder, TileTrainConfig
+from napari_gandl.torch_utils.contrastive import nt_xent
 
 DEFAULTS = dict(resolution=64, batch=64, lr=1e-3,
                 network=dict(proj_dim=128, temperature=0.2, widths=[16, 32, 64, 128, 256]),
@@ -36,12 +36,7 @@ class SimCLR(nn.Module):
         return self.encoder(x).mean(dim=(2, 3))
 
     def loss(self, x, aug):
-        n = len(x)
-        z = F.normalize(self.head(self.embed(torch.cat([aug(x), aug(x)]))), dim=1)
-        sim = (z @ z.T) / self.temperature
-        sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=x.device), float("-inf"))
-        positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(x.device)
-        return F.cross_entropy(sim, positives)
+        return nt_xent(self.head(self.embed(torch.cat([aug(x), aug(x)]))), self.temperature)
 
 
 def build(n_stains: int, cfg: TileTrainConfig) -> SimCLR:

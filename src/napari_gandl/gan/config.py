@@ -92,6 +92,7 @@ class TrainConfig(Config):
     normalizer: dict = field(default_factory=dict)
     align: str = "none"  # batch D's embedding is made blind to: none, plate or experiment (align.py)
     align_weight: float = 1.0  # final gradient-reversal weight
+    contrastive: float = 0.0  # weight of the site-contrast term on D's embedding (contrast.py; 0: off)
     align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
     cell_scale: dict = field(default_factory=dict)  # what --scale auto measured (filled by the trainer)
 
@@ -191,7 +192,7 @@ def validate_config(cfg: TrainConfig) -> None:
         _number(cfg.threads, "--threads", minimum=1, inclusive=True, integer=True)
     for name in ("g_lr", "d_lr"):
         _number(getattr(cfg, name), name)
-    for name in ("r1_gamma", "gp_weight", "ema_kimg"):
+    for name in ("r1_gamma", "gp_weight", "ema_kimg", "contrastive"):
         _number(getattr(cfg, name), name, inclusive=True)
     if cfg.data.get("scale", 1) != "auto":
         _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)

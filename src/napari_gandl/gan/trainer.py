@@ -22,6 +22,7 @@ from napari_gandl.gan.ada import AdaptiveAugment
 from napari_gandl.gan.align import TrainingAligner
 from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
 from napari_gandl.gan.config import TrainConfig, resolve_cell_scale, resume_conflicts
+from napari_gandl.gan.contrast import SiteContrast
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
@@ -42,7 +43,7 @@ class Trainer:
     """Holds networks, optimisers and state; ``step()`` runs one iteration."""
 
     LOSS_FIELDS = ["step", "kimg", "loss_G", "loss_D", "reg", "real_score", "fake_score",
-                   "augment_p", "align_loss", "align_acc", "align_weight", "img_per_s",
+                   "augment_p", "contrast_loss", "align_loss", "align_acc", "align_weight", "img_per_s",
                    "elapsed_s"]
 
     def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
@@ -140,6 +141,9 @@ class Trainer:
             config.align_plan = plan
             if plan["note"] and self.rank == 0:
                 warnings.warn(f"--align {config.align}: {plan['note']}", stacklevel=2)
+        self.contrast = None
+        if config.contrastive > 0:
+            self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
         self.cur_nimg = 0
         self.step_idx = 0
         self.elapsed_s = 0.0
@@ -152,6 +156,8 @@ class Trainer:
             self.opt_D.load_state_dict(ckpt["opt_D"])
             if self.aligner is not None:
                 self.aligner.load_state_dict(ckpt["align"])
+            if self.contrast is not None:
+                self.contrast.load_state_dict(ckpt["contrast"])
             self.cur_nimg = int(ckpt["cur_nimg"])
             self.step_idx = int(ckpt["step"])
             self.elapsed_s = float(ckpt["elapsed_s"])
@@ -165,7 +171,8 @@ class Trainer:
                 torch.manual_seed(config.seed + self.rank + self.step_idx * 7919)
                 self.np_rng = np.random.default_rng([config.seed, self.rank, self.step_idx])
         if self.world > 1:
-            broadcast_modules((self.G, self.D, self.G_ema) + ((self.aligner.head,) if self.aligner else ()))
+            broadcast_modules((self.G, self.D, self.G_ema) + ((self.aligner.head,) if self.aligner else ())
+                              + ((self.contrast.head,) if self.contrast else ()))
         self.grid_z = torch.from_numpy(
             np.random.default_rng(123).standard_normal((16, self.net_cfg.z_dim)).astype(np.float32)
         ).to(self.device)
@@ -225,6 +232,12 @@ class Trainer:
             with self._autocast():
                 reg = L.gradient_penalty(D, reals, fakes.float(), cfg.gp_weight, self._aug)
         total_D = loss_D + reg
+        if self.contrast is not None:  # D's embedding of two crops of each site agree (contrast.py)
+            self.contrast.zero_grad()
+            with self._autocast():
+                contrast = self.contrast.loss(D, reals, self.sampler.partners(self.np_rng))
+            total_D = total_D + cfg.contrastive * contrast
+            stats["contrast_loss"] = float(contrast.detach())
         if self.aligner is not None:  # D's embedding learns to hide the batch (gradient reversal)
             with self._autocast():
                 align, align_stats = self.aligner.loss(D, reals, self.sampler.last_sites, self.fraction())
@@ -234,6 +247,8 @@ class Trainer:
         total_D.backward()
         average_gradients(D)
         self.opt_D.step()
+        if self.contrast is not None:
+            self.contrast.step()
         if self.ada is not None:
             self.ada.accumulate(real_logits)
         if self.aligner is not None:
@@ -294,6 +309,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
             **({"align": self.aligner.state_dict()} if self.aligner is not None else {}),
+            **({"contrast": self.contrast.state_dict()} if self.contrast is not None else {}),
         }
 
     def save(self, samples: bool = True) -> Path | None:

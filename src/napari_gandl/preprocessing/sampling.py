@@ -156,19 +156,33 @@ class TileSampler:
                 if len(self._bad) >= len(self.sites):
                     raise
                 continue
-            if self.cells:
-                centres = self.nuclei(site, img)
-                if len(centres) == 0:
-                    continue
-                out[i] = crop_at(img, centres[rng.integers(len(centres))], r)
-            else:
-                _, h, w = img.shape
-                y = int(rng.integers(h - r + 1))
-                x = int(rng.integers(w - r + 1))
-                out[i] = img[:, y : y + r, x : x + r]
+            if self.cells and len(self.nuclei(site, img)) == 0:
+                continue
+            out[i] = self._crop(site, img, rng)
             self.last_sites[i] = site
             i += 1
         return torch.from_numpy(out)
+
+    def partners(self, rng: np.random.Generator) -> torch.Tensor:
+        """Another random crop of each site of the last ``sample`` (read from the cache while it holds
+        them): the positive pairs of GAN-DL's site contrast (``gan/contrast.py``)."""
+        r = self.resolution
+        out = np.empty((len(self.last_sites), self.plate.n_channels, r, r), np.float32)
+        for i, site in enumerate(self.last_sites):
+            out[i] = self._crop(int(site), self.load(int(site)), rng)
+        return torch.from_numpy(out)
+
+    def _crop(self, site: int, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random ``resolution``-square of a loaded site: centred on one of its cells (crops sampling)
+        or anywhere in it (tiles)."""
+        r = self.resolution
+        if self.cells:
+            centres = self.nuclei(site, img)
+            return crop_at(img, centres[rng.integers(len(centres))], r)
+        _, h, w = img.shape
+        y = int(rng.integers(h - r + 1))
+        x = int(rng.integers(w - r + 1))
+        return img[:, y : y + r, x : x + r]
 
     def nuclei(self, site: int, img: np.ndarray) -> np.ndarray:
         """Nucleus centroids of a (loaded) site, found once while cached; a site without any is set aside."""

@@ -34,11 +34,17 @@ class RunLength:
 
 
 def append_row(path: Path, fields: list[str], row: dict) -> None:
-    """One row of a CSV log (its header first when the file is new); unknown keys are ignored."""
-    new = not path.exists()
+    """One row of a CSV log (its header first when the file is new); unknown keys are ignored.
+
+    A log that exists keeps its own columns, so a run resumed by a version that logs more
+    (or fewer) fields does not write rows that disagree with the header."""
+    header = None
+    if path.exists():
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), None)
     with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        if new:
+        w = csv.DictWriter(fh, fieldnames=header or fields, extrasaction="ignore")
+        if header is None:
             w.writeheader()
         w.writerow(row)
 

@@ -1,0 +1,67 @@
+"""Site contrast: a self-supervised term on GAN-DL's discriminator that keeps its embedding about the site.
+
+A GAN's discriminator only needs the features that tell the current
+generator's images from real ones; as training goes on it can drop what
+told sites apart (Chen et al. 2019, "Self-supervised GANs via auxiliary
+rotation loss", measured this forgetting; ContraD, Jeong & Shin 2021, kept
+the discriminator's representation with a contrastive loss).  With
+``--contrastive W`` every discriminator step also sees a second crop of
+each real crop's site: the embedding the embedder reads (``stats``, else
+``pool``) of the two crops, after a small projection head, is pulled
+together and pushed away from the batch's other sites' crops by the NT-Xent
+loss (weight ``W``).  Positives are two places of one site, so the
+embedding learns what a site's crops share -- the cells' state -- rather
+than where the cells lie; both views get the same geometric augmentation
+as D's inputs (flips, 90 degree turns, shifts) and no intensity change, as
+a stain's brightness is part of the phenotype.
+
+The head has its own Adam and is saved with the checkpoint (a run resumes
+exactly); it is not part of the embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from napari_gandl.preprocessing.augment import AugmentConfig, augment
+from napari_gandl.torch_utils.contrastive import nt_xent
+
+TEMPERATURE = 0.2  # SimCLR's for small batches (and our SimCLR comparator's)
+PROJECTION_DIM = 128
+VIEWS = AugmentConfig(p=0.5, gain=0.0, offset=0.0, blur=0.0)  # geometric only
+
+
+class SiteContrast:
+    """``loss(D, reals, partners)``: NT-Xent of D's embedding of two crops of each site."""
+
+    def __init__(self, D, device, lr: float = 1e-3, sync: Callable[[nn.Module], None] | None = None):
+        from napari_gandl.torch_utils.optim import Adam
+
+        # the layer the embedder uses by default (embedding/methods/gandl.py resolve_layer)
+        self.layer = "stats" if D.stats_available else "pool"
+        dim = D.cfg.feature_dim
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, PROJECTION_DIM)).to(device)
+        self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))
+        self.sync = sync
+
+    def loss(self, D, reals: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+        views = augment(torch.cat([reals, partners.to(reals.device)]), VIEWS)
+        return nt_xent(self.head(D.features(views, self.layer).float()), TEMPERATURE)
+
+    def zero_grad(self):
+        self.opt.zero_grad(set_to_none=True)
+
+    def step(self):
+        if self.sync is not None:
+            self.sync(self.head)
+        self.opt.step()
+
+    def state_dict(self) -> dict:
+        return {"head": self.head.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, sd: dict):
+        self.head.load_state_dict(sd["head"])
+        self.opt.load_state_dict(sd["opt"])
