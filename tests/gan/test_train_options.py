@@ -20,6 +20,7 @@ BAD = [
     (["--kimg", "1", "--snapshot-kimg", "0"], "--snapshot-kimg must be a number > 0"),
     (["--kimg", "1", "--augment-p", "1.5"], "--augment-p must be a number >= 0 and <= 1, got 1.5"),
     (["--kimg", "1", "--ada", "--ada-target", "1"], "--ada-target must be a number > 0 and <= 0.999"),
+    (["--kimg", "1", "--contrastive", "-1"], "--contrastive must be a number >= 0, got -1.0"),
 ]
 
 

@@ -192,7 +192,8 @@ def validate_config(cfg: TrainConfig) -> None:
         _number(cfg.threads, "--threads", minimum=1, inclusive=True, integer=True)
     for name in ("g_lr", "d_lr"):
         _number(getattr(cfg, name), name)
-    for name in ("r1_gamma", "gp_weight", "ema_kimg", "contrastive"):
+    _number(cfg.contrastive, "--contrastive", inclusive=True)
+    for name in ("r1_gamma", "gp_weight", "ema_kimg"):
         _number(getattr(cfg, name), name, inclusive=True)
     if cfg.data.get("scale", 1) != "auto":
         _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)
