@@ -141,17 +141,17 @@ def test_alignment_on_a_single_plate_is_a_clear_error(gan_plate, tmp_path):
         tiny_config(kimg=0.01, align="well")
 
 
-def test_alignment_under_ddp_keeps_the_ranks_in_sync(gan_plate, tmp_path):
+def test_alignment_and_site_contrast_under_ddp_keep_the_ranks_in_sync(gan_plate, tmp_path):
     report = tmp_path / "report"
     report.mkdir()
     worker = Path(__file__).with_name("ddp_worker.py")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(worker), str(gan_plate), str(tmp_path / "run"), str(report), "plate"]
+           str(worker), str(gan_plate), str(tmp_path / "run"), str(report), "plate", "1"]
     res = subprocess.run(cmd, env=subprocess_env(), capture_output=True, timeout=240)
     assert res.returncode == 0, res.stderr.decode()[-3000:]
     r0, r1 = (json.loads((report / f"rank{r}.json").read_text()) for r in (0, 1))
-    assert r0["align_head"] and r0["data"] != r1["data"]
-    for net in ("D", "align_head"):
+    assert r0["align_head"] and r0["contrast_head"] and r0["data"] != r1["data"]
+    for net in ("D", "align_head", "contrast_head"):
         np.testing.assert_allclose(list(r0[net].values()), list(r1[net].values()),
                                    rtol=1e-6, atol=1e-6, err_msg=net)
-    assert "align" in load_checkpoint(tmp_path / "run")
+    assert {"align", "contrast"} <= set(load_checkpoint(tmp_path / "run"))
