@@ -24,3 +24,22 @@ def subprocess_env() -> dict:
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def tiny_config(**kw):
+    """The quick preset with the tiny networks, on the CPU."""
+    from napari_gandl.gan import make_config
+
+    return make_config("quick", device="cpu", **{**TINY, **kw})
+
+
+def stopped_and_resumed(plate, run, steps: int = 3, **kw) -> list[dict]:
+    """Train ``tiny_config(**kw)`` into ``run``, stop it after ``steps`` steps and resume it to
+    the end; the resumed run's progress dicts."""
+    from napari_gandl.gan import iterate_training
+
+    stopped = iterate_training(plate, run, tiny_config(**kw))
+    for _ in range(steps):
+        next(stopped)
+    stopped.close()
+    return list(iterate_training(plate, run, tiny_config(**kw), resume=True))

@@ -11,17 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from napari_gandl.gan import iterate_training, load_checkpoint, make_config
+from napari_gandl.gan import iterate_training, load_checkpoint
 from napari_gandl.gan.align import (
     BatchHead, batch_loss, dann_weight, plan_alignment, reverse_gradient,
 )
 from napari_gandl.plate import open_plate
 
-from gan_helpers import TINY, subprocess_env
-
-
-def tiny_config(**kw):
-    return make_config("quick", device="cpu", **{**TINY, **kw})
+from gan_helpers import stopped_and_resumed, subprocess_env, tiny_config
 
 
 def test_reversal_negates_and_scales_the_gradient():
@@ -112,12 +108,7 @@ def test_training_with_alignment_resumes_exactly(gan_plate, tmp_path):
     steps = [i for i in straight if not i["done"]]
     assert all(np.isfinite(i["align_loss"]) for i in steps)
     assert steps[0]["align_weight"] < steps[-1]["align_weight"] < 1.0  # the DANN ramp
-    # the same run stopped after 3 steps and resumed
-    stopped = iterate_training(gan_plate, tmp_path / "split", tiny_config(**cfg))
-    for _ in range(3):
-        next(stopped)
-    stopped.close()
-    resumed = list(iterate_training(gan_plate, tmp_path / "split", tiny_config(**cfg), resume=True))
+    resumed = stopped_and_resumed(gan_plate, tmp_path / "split", **cfg)
     assert resumed[0]["step"] == 4
     a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
     assert a["config"]["align_plan"]["classes"] == ["HRCE-1_1", "HRCE-1_2", "VERO-1_1", "VERO-1_2"]

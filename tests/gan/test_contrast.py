@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_gandl.gan import iterate_training, load_checkpoint, make_config
+from napari_gandl.gan import iterate_training, load_checkpoint
 from napari_gandl.gan.contrast import SiteContrast
 from napari_gandl.gan.networks import NetworkConfig, build_networks
 from napari_gandl.plate import open_plate
@@ -15,11 +15,7 @@ from napari_gandl.preprocessing.normaliser import fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
 from napari_gandl.torch_utils.optim import Adam
 
-from gan_helpers import TINY
-
-
-def tiny_config(**kw):
-    return make_config("quick", device="cpu", **{**TINY, **kw})
+from gan_helpers import TINY, stopped_and_resumed, tiny_config
 
 
 @pytest.mark.parametrize("sampling", ["tiles", "crops"])
@@ -63,11 +59,7 @@ def test_site_contrast_teaches_d_to_tell_sites_apart(gan_plate):
 def test_training_with_site_contrast_resumes_exactly(gan_plate, tmp_path):
     cfg = dict(kimg=0.048, seed=3, contrastive=1.0)
     straight = list(iterate_training(gan_plate, tmp_path / "straight", tiny_config(**cfg)))
-    stopped = iterate_training(gan_plate, tmp_path / "split", tiny_config(**cfg))
-    for _ in range(3):
-        next(stopped)
-    stopped.close()
-    resumed = list(iterate_training(gan_plate, tmp_path / "split", tiny_config(**cfg), resume=True))
+    resumed = stopped_and_resumed(gan_plate, tmp_path / "split", **cfg)
     assert resumed[0]["step"] == 4
     assert all(np.isfinite(i["contrast_loss"]) for i in straight if not i["done"])
     a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")

@@ -15,13 +15,7 @@ from napari_gandl.torch_utils.runs import TrainingDiverged
 from napari_gandl.gan import iterate_training, load_checkpoint, make_config, train
 from napari_gandl.gan.trainer import Trainer
 
-from gan_helpers import TINY, subprocess_env
-
-
-def tiny_config(**kw):
-    args = dict(TINY)
-    args.update(kw)
-    return make_config("quick", device="cpu", **args)
+from gan_helpers import TINY, subprocess_env, tiny_config
 
 
 def test_losses_finite_over_a_few_steps(gan_plate, tmp_path):
