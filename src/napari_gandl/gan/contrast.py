@@ -11,9 +11,9 @@ each real crop's site: the embedding the embedder reads (``stats``, else
 together and pushed away from the batch's other sites' crops by the NT-Xent
 loss (weight ``W``).  Positives are two places of one site, so the
 embedding learns what a site's crops share -- the cells' state -- rather
-than where the cells lie; both views get the same geometric augmentation
-as D's inputs (flips, 90 degree turns, shifts) and no intensity change, as
-a stain's brightness is part of the phenotype.
+than where the cells lie.  Each crop gets its own random flips, 90 degree
+turns and shifts, and no intensity change, as a stain's brightness is part
+of the phenotype.
 
 The head has its own Adam and is saved with the checkpoint (a run resumes
 exactly); it is not part of the embedding.
