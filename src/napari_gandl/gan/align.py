@@ -217,8 +217,7 @@ class TrainingAligner:
 
         self.plan = plan_alignment(plate.sites, by, source=f"plate {plate.root}")
         self.max_weight = float(max_weight)
-        # the layer the embedder uses by default (embedding/methods/gandl.py resolve_layer)
-        self.layer = "stats" if D.stats_available else "pool"
+        self.layer = D.embedding_layer
         self.head = BatchHead(D.cfg.feature_dim, len(self.plan.classes)).to(device)
         self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))
         self.site_labels = torch.from_numpy(self.plan.labels)

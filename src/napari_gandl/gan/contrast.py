@@ -40,8 +40,7 @@ class SiteContrast:
     def __init__(self, D, device, lr: float = 1e-3, sync: Callable[[nn.Module], None] | None = None):
         from napari_gandl.torch_utils.optim import Adam
 
-        # the layer the embedder uses by default (embedding/methods/gandl.py resolve_layer)
-        self.layer = "stats" if D.stats_available else "pool"
+        self.layer = D.embedding_layer
         dim = D.cfg.feature_dim
         self.head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, PROJECTION_DIM)).to(device)
         self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))

@@ -471,6 +471,12 @@ class Discriminator(nn.Module):
 
     FEATURE_LAYERS = ("stats", "pool", "fc")
 
+    @property
+    def embedding_layer(self) -> str:
+        """The layer ``gandl embed`` reads by default (and training's --align and --contrastive
+        shape): "stats" when D is wide enough for it, else "pool"."""
+        return "stats" if self.stats_available else "pool"
+
     def features(self, img, layer: str = "fc"):
         """``feature_dim``-d features of D for an image batch.
 

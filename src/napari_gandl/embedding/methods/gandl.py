@@ -29,33 +29,39 @@ LAYERS = ("stats", "pool", "fc")
 def resolve_layer(model, layer: str | None = None) -> str:
     """Which D activations form the embedding: "stats" when D is wide enough for it, else "pool"."""
     if layer is None:
-        return "stats" if model.D.stats_available else "pool"
+        return model.D.embedding_layer
     if layer not in LAYERS:
         raise ValueError(f"layer must be 'stats', 'pool' or 'fc', got {layer!r}")
     return layer
 
 
-def site_features(model, images, tile_batch: int = 64, layer: str | None = None) -> np.ndarray:
-    """Features ``(len(images), feature_dim)`` float32 of raw ``(C, H, W)`` sites."""
+def _piece_features(model, pieces: list[np.ndarray], layer: str, tile_batch: int):
+    """D's features (float32 tensor, one row per piece) of every site's pieces (tiles or cell
+    crops), in batches of ``tile_batch``, and the index of the site each row belongs to."""
     import torch
 
-    layer = resolve_layer(model, layer)
-    tiles, owner = [], []
-    for i, img in enumerate(images):
-        t = site_tiles(model.normalizer(downsample(img, model.scale)), model.resolution)
-        tiles.append(t)
-        owner.extend([i] * len(t))
-    if not tiles:
-        return np.zeros((0, model.net_config.feature_dim), np.float32)
-    x = torch.from_numpy(np.concatenate(tiles))
-    owner_t = torch.tensor(owner)
-    feats = []
+    owner = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
+    if len(owner) == 0:
+        return torch.zeros((0, model.net_config.feature_dim)), owner
+    x = torch.from_numpy(np.concatenate(pieces))
     with torch.no_grad():
-        for s in range(0, len(x), tile_batch):
-            feats.append(model.D.features(x[s:s + tile_batch].to(model.device), layer).float().cpu())
-    f = torch.cat(feats).double()
+        feats = [model.D.features(x[s:s + tile_batch].to(model.device), layer).float().cpu()
+                 for s in range(0, len(x), tile_batch)]
+    return torch.cat(feats), owner
+
+
+def site_features(model, images, tile_batch: int = 64, layer: str | None = None) -> np.ndarray:
+    """Features ``(len(images), feature_dim)`` float32 of raw ``(C, H, W)`` sites: the mean over
+    the training-resolution squares covering each."""
+    import torch
+
+    tiles = [site_tiles(model.normalizer(downsample(img, model.scale)), model.resolution) for img in images]
+    f, owner = _piece_features(model, tiles, resolve_layer(model, layer), tile_batch)
+    if not len(images):
+        return np.zeros((0, model.net_config.feature_dim), np.float32)
+    owner_t = torch.from_numpy(owner)
     out = torch.zeros(len(images), f.shape[1], dtype=torch.float64)
-    out.index_add_(0, owner_t, f)
+    out.index_add_(0, owner_t, f.double())
     counts = torch.bincount(owner_t, minlength=len(images)).clamp(min=1).double()
     return (out / counts[:, None]).float().numpy()
 
@@ -65,23 +71,12 @@ MAX_CELLS = 64  # cells per site in a crops embedding (evenly spread over those 
 
 def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64) -> list[np.ndarray]:
     """Per site, the D features ``(n_cells, feature_dim)`` of its cell-centred crops."""
-    import torch
-
     from napari_gandl.preprocessing.crops import site_crops
 
-    crops, owner = [], []
-    for i, img in enumerate(images):
-        c = site_crops(model.normalizer(downsample(img, model.scale)), model.resolution, nuclear,
-                       max_cells=MAX_CELLS)
-        crops.append(c)
-        owner.extend([i] * len(c))
-    owner = np.asarray(owner, np.int64)
-    x = torch.from_numpy(np.concatenate(crops)) if len(owner) else None
-    feats = []
-    with torch.no_grad():
-        for s in range(0, len(owner), tile_batch):
-            feats.append(model.D.features(x[s:s + tile_batch].to(model.device), layer).float().cpu().numpy())
-    f = np.concatenate(feats) if feats else np.zeros((0, model.net_config.feature_dim), np.float32)
+    crops = [site_crops(model.normalizer(downsample(img, model.scale)), model.resolution, nuclear,
+                        max_cells=MAX_CELLS) for img in images]
+    f, owner = _piece_features(model, crops, layer, tile_batch)
+    f = f.numpy()
     return [f[owner == i] for i in range(len(images))]
 
 
