@@ -173,6 +173,9 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     # Start refuses to overwrite it; Resume continues the image count
     click(w.start_button)
     assert "press Resume" in w.status.value and w.worker is not None
+    metrics = pd.read_csv(run / "metrics.csv")  # as if the generator had been far better at the stop:
+    metrics.loc[metrics.index[-1], "kid"] /= 1e6  # the resumed run ends far worse, and is warned
+    metrics.to_csv(run / "metrics.csv", index=False)
     click(w.resume_button)
     resumed = w.progress_rows
     qtbot.waitUntil(lambda: len(resumed) >= 3, timeout=60_000)
@@ -184,6 +187,7 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     resumed = resumed[1:]
     assert resumed[0]["nimg"] == stopped_at + 8
     assert load_checkpoint(run)["cur_nimg"] == resumed[-1]["nimg"] > stopped_at
+    assert "warning: the generator got much worse at the end" in w.status.value
 
 
 def test_closing_viewer_stops_training_with_checkpoint(make_napari_viewer, sample_plate, qtbot, tmp_path):

@@ -122,3 +122,21 @@ def test_combined_method_weighs_both_blocks_equally(gan_plate, tiny_run):
     assert (resid ** 2).sum() < 1e-6 * (block ** 2).sum()
     with pytest.raises(ValueError, match="needs a run folder"):
         load_embedder("gandl+handcrafted", None, plate)
+
+
+def test_embedding_a_run_that_blew_up_at_the_end_warns(gan_plate, tiny_run, tmp_path):
+    import shutil
+    import warnings
+
+    from napari_gandl.embedding.registry import get_method
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the tiny run ended as well as it went: nothing said
+        get_method("gandl").load(tiny_run, device="cpu")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    pd.DataFrame({"kimg": [0.0, 2.0, 4.0, 6.0], "kid": [2e7, 90.0, 60.0, 6e5]}).to_csv(run / "metrics.csv",
+                                                                                    index=False)
+    with pytest.warns(UserWarning, match=r"run: the generator got much worse at the end: KID 6e\+05 at 6 kimg"):
+        df = embed_plate(gan_plate, "gandl", source=run, device="cpu")
+    assert len(df) == open_plate(gan_plate).n_sites  # said, and the embedding is still made

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from napari_gandl.gan import iterate_training, make_config, train
-from napari_gandl.gan.metrics import SampleQuality, diversity, kid, nn1_accuracy
+from napari_gandl.gan.metrics import SampleQuality, divergence_note, diversity, kid, nn1_accuracy
 
 from gan_helpers import TINY
 
@@ -77,6 +77,38 @@ def test_resume_forgets_rows_after_the_checkpoint(gan_plate, tmp_path):
         fh.write("0.5,0.9,0.1,0.5,1.0\n")
     list(iterate_training(gan_plate, run, _tiny(kimg=0.024, metrics_samples=16), resume=True))
     assert [float(r["kimg"]) for r in _rows(run / "metrics.csv")] == [0.0, 0.016, 0.024]
+
+
+def test_divergence_note_only_for_a_late_blow_up():
+    start = 2e7  # the untrained generator at 0 kimg is never the reference
+    assert divergence_note([0, 2, 4, 6], [start, 900, 60, 80]) is None
+    note = divergence_note([0, 2, 4, 6], [start, 900, 60, 6e5])
+    assert "KID 6e+05 at 6 kimg against 60 at 4 kimg" in note and "--seed" in note
+    assert "KID 6e+05 at 8 kimg against 60 at 4" in divergence_note([0, 2, 4, 6, 8], [start, 900, 60, np.nan, 6e5])
+    assert divergence_note([0, 2, 4, 6], [start, 3e5, 60, 900]) is None  # an early spike that recovered
+    # an unbiased KID can be at or below 0: the reference is then 1
+    assert divergence_note([0, 2, 4], [start, -0.5, 250]) is None
+    assert divergence_note([0, 2, 4], [start, -0.5, 400]) is not None
+    assert divergence_note([0, 2], [start, 1e9]) is None  # one measurement after the start: nothing to compare
+
+
+def test_a_run_that_ends_far_worse_than_its_best_is_warned(gan_plate, tmp_path, capsys):
+    from napari_gandl.cli import main
+
+    run = tmp_path / "run"
+    train(gan_plate, run, **{**TINY, "metrics_samples": 16, "kimg": 0.016, "device": "cpu"})
+    rows = _rows(run / "metrics.csv")
+    measured = float(rows[-1]["kid"])
+    rows[-1]["kid"] = str(measured / 1e6)  # as if the generator had been far better at 0.016 kimg
+    with open(run / "metrics.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["train", str(gan_plate), "--out", str(run), "--kimg", "0.024", "--device", "cpu",
+                 "--threads", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "gandl train: warning: the generator got much worse at the end" in err
+    assert "at 0.016 kimg (metrics.csv)" in err
 
 
 def test_a_failing_metric_never_stops_training(gan_plate, tmp_path, monkeypatch):

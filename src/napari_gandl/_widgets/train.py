@@ -292,6 +292,11 @@ class TrainWidget(Container):
             pbar.set_description(f"{self._run_title}: {text}")
         if row.get("done"):
             text = f"stopped at {int(row['nimg']):,} images; checkpoint {row.get('checkpoint')}"
+            if row.get("quality_note"):
+                from napari.utils.notifications import show_warning
+
+                text += f"\nwarning: {row['quality_note']}"
+                show_warning(f"Train: {row['quality_note']}")
         self.status.value = text + (f"\n{self._scale_note}" if self._scale_note else "")
         if "loss_G" in row:
             self._history.append((float(row["kimg"]), float(row["loss_G"]), float(row["loss_D"])))

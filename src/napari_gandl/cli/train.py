@@ -74,6 +74,8 @@ def cmd_train(args) -> int:
                 report(round(100 * info["fraction"], 1), 100, f"{info['kimg']:.2f} kimg {losses}{rate}")
                 if info.get("done"):
                     report(100, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
+                if info.get("quality_note"):
+                    print(f"gandl train: warning: {info['quality_note']}", file=sys.stderr)
     except TrainingDiverged as exc:
         print(f"gandl train: error: {exc}", file=sys.stderr)
         return 3

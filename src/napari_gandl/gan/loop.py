@@ -20,7 +20,7 @@ import numpy as np
 
 from napari_gandl.files import output_lock, write_text
 from napari_gandl.gan.config import TrainConfig, describe_cell_scale, make_config
-from napari_gandl.gan.metrics import METRIC_NAMES
+from napari_gandl.gan.metrics import METRIC_NAMES, run_divergence_note
 from napari_gandl.gan.trainer import Trainer
 from napari_gandl.plate.display import save_grid
 from napari_gandl.torch_utils.distributed import broadcast_flag
@@ -145,6 +145,9 @@ def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_sto
                     "checkpoint": str(path) if path else None, "done": True,
                     **measure(),
                 }
+                note = run_divergence_note(out_dir) if measuring else None
+                if note:  # a generator that blew up late is said (the features may be worse too)
+                    last["quality_note"] = note
                 if samples_every_s is not None and tr.rank == 0:
                     last["samples"] = tr.sample_images()
                 yield last

@@ -15,6 +15,7 @@ through D, and the site's vector is its cells' mean
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +118,15 @@ class GANDLEmbedder(Embedder):
 def load(source: Path, plate=None, device: str = "auto", layer: str | None = None,
          sampling: str | None = None) -> GANDLEmbedder:
     from napari_gandl.gan.checkpoint import load_model
+    from napari_gandl.gan.metrics import run_divergence_note
     from napari_gandl.torch_utils.device import resolve_device
 
-    return GANDLEmbedder(load_model(source, resolve_device(device)), layer, sampling)
+    model = load_model(source, resolve_device(device))
+    run = Path(model.path).parent
+    note = run_divergence_note(run)
+    if note:  # said again here: the run may have been trained long before, or by someone else
+        warnings.warn(f"{run}: {note}", stacklevel=2)
+    return GANDLEmbedder(model, layer, sampling)
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",
