@@ -5,6 +5,7 @@ fixed time, in its own process; the rate is read from the run's ``losses.csv`` (
 seconds the steps took, the first 20 steps, or fifth of them, left out as warm-up), with the longest step, which is
 where a stalled thread shows:
 
+* the site contrast (``--contrastive 1``) with the default threads: a second crop of each site through D;
 * threads: the default (torch's threads kept to the cores other processes leave free,
   ``ThreadGovernor``), as many as cores (torch's own default), or one thread;
 * load: alone, or beside one other busy process (a Python loop burning a core), as when two runs
@@ -53,6 +54,7 @@ VARIANTS = {
     "default: threads follow the free cores": ([], {}, None),
     f"{CORES} threads, one per core": (["--threads", str(CORES)], {}, None),
     "1 thread": (["--threads", "1"], {}, None),
+    "default threads, `--contrastive 1`": (["--contrastive", "1"], {}, None),
 }
 
 
@@ -107,12 +109,14 @@ def main(argv=None) -> int:
               f"{r['threads_at_end'] or ''} |" for r in rows]
     kimg = {(r["load"], r["variant"]): r["kimg"] for r in rows}
     busy, alone = "beside a busy process", "alone"
-    default, every, one = VARIANTS
+    default, every, one, contrast = VARIANTS
     reading = (f"Images seen in {args.seconds:.0f} s (start-up and warm-up included): alone, the default "
                f"{kimg[alone, default]:.2f} kimg, one thread per core {kimg[alone, every]:.2f}, one thread "
                f"{kimg[alone, one]:.2f}; beside one busy process, the default {kimg[busy, default]:.2f}, one thread per "
                f"core {kimg[busy, every]:.2f}, one thread {kimg[busy, one]:.2f}. The default measures the other "
-               "processes every 10 s, so under load its first seconds run with every core's thread.")
+               "processes every 10 s, so under load its first seconds run with every core's thread. The site "
+               f"contrast (`--contrastive 1`) sees {kimg[alone, contrast]:.2f} kimg alone and "
+               f"{kimg[busy, contrast]:.2f} beside a busy process: each real crop gets a second crop through D.")
     body = (f"`gandl train` with the `quick` preset on the `{args.screen}` suite screen, {args.seconds:.0f} s of "
             f"training per run unless stated, each run in its own process; img/s over the steps after the first "
             f"20. \"Beside a busy process\": one other process burning a core for the whole run.\n\n"
