@@ -92,6 +92,17 @@ def test_divergence_note_only_for_a_late_blow_up():
     assert divergence_note([0, 2], [start, 1e9]) is None  # one measurement after the start: nothing to compare
 
 
+def test_a_missing_or_damaged_metrics_log_gives_no_note(tmp_path):
+    from napari_gandl.gan.metrics import run_divergence_note
+
+    assert run_divergence_note(tmp_path) is None
+    for text in ("", "kimg,kid\n0,1\n2,x\n", "step,loss\n1,2\n", "kimg,kid\n0,1\n2,\"3\n"):
+        (tmp_path / "metrics.csv").write_text(text)
+        assert run_divergence_note(tmp_path) is None
+    (tmp_path / "metrics.csv").write_text("kimg,kid\n0,2e7\n2,60\n4,6e5\n")
+    assert "KID 6e+05 at 4 kimg" in run_divergence_note(tmp_path)
+
+
 def test_a_run_that_ends_far_worse_than_its_best_is_warned(gan_plate, tmp_path, capsys):
     from napari_gandl.cli import main
 

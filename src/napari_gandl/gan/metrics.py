@@ -90,16 +90,15 @@ def divergence_note(kimg, kids) -> str | None:
 
 
 def run_divergence_note(run_dir) -> str | None:
-    """:func:`divergence_note` of the ``metrics.csv`` in the run folder ``run_dir`` (None without one)."""
+    """:func:`divergence_note` of the ``metrics.csv`` in the run folder ``run_dir``; None without a
+    readable one (the check is advice: a damaged log must not stop training or embedding)."""
     import pandas as pd
 
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
+    try:
+        history = pd.read_csv(Path(run_dir) / "metrics.csv")
+        return divergence_note(history["kimg"], history["kid"])
+    except (OSError, KeyError, ValueError, pd.errors.ParserError):  # EmptyDataError is a ValueError
         return None
-    history = pd.read_csv(path)
-    if not {"kimg", "kid"} <= set(history.columns):
-        return None
-    return divergence_note(history["kimg"], history["kid"])
 
 
 def _mean_pairwise(X: np.ndarray) -> float:
