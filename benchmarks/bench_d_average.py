@@ -106,6 +106,9 @@ def derive(folder: Path) -> None:
 
     trained = load_checkpoint(folder / RUN)
     last = load_checkpoint(folder / f"gandl-{BASE}")
+    if trained["cur_nimg"] != last["cur_nimg"]:  # a killed run: the averages are not saved to resume from
+        raise SystemExit(f"{folder / RUN}: stopped at {trained['cur_nimg']} of {last['cur_nimg']} images; "
+                         "delete it to train it again")
     if not all(torch.equal(trained["D"][k], v) for k, v in last["D"].items()):
         raise SystemExit(f"{folder / RUN}: D differs from {folder / f'gandl-{BASE}'}'s: training was not unchanged")
     payload = {k: v for k, v in trained.items() if not k.startswith(("_", "D_ema_"))}

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from napari_gandl.gan import iterate_training, make_config, train
-from napari_gandl.gan.metrics import SampleQuality, divergence_note, diversity, kid, nn1_accuracy
+from napari_gandl.gan.metrics import (
+    SampleQuality, divergence_note, diversity, kid, nn1_accuracy, run_divergence_note,
+)
 
 from gan_helpers import TINY
 
@@ -93,8 +95,6 @@ def test_divergence_note_only_for_a_late_blow_up():
 
 
 def test_a_missing_or_damaged_metrics_log_gives_no_note(tmp_path):
-    from napari_gandl.gan.metrics import run_divergence_note
-
     assert run_divergence_note(tmp_path) is None
     for text in ("", "kimg,kid\n0,1\n2,x\n", "step,loss\n1,2\n", "kimg,kid\n0,1\n2,\"3\n"):
         (tmp_path / "metrics.csv").write_text(text)
