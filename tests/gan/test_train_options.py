@@ -21,6 +21,8 @@ BAD = [
     (["--kimg", "1", "--augment-p", "1.5"], "--augment-p must be a number >= 0 and <= 1, got 1.5"),
     (["--kimg", "1", "--ada", "--ada-target", "1"], "--ada-target must be a number > 0 and <= 0.999"),
     (["--kimg", "1", "--contrastive", "-1"], "--contrastive must be a number >= 0, got -1.0"),
+    (["--kimg", "1", "--r1-gamma", "-0.1"], "--r1-gamma must be a number >= 0, got -0.1"),
+    (["--kimg", "1", "--d-lr", "0"], "--d-lr must be a number > 0, got 0.0"),
 ]
 
 

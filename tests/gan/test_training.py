@@ -144,12 +144,30 @@ def test_nan_guard_keeps_last_good_checkpoint(gan_plate, tmp_path):
     tr = Trainer(open_plate(gan_plate), run, tiny_config(kimg=0.1), resume=True)
     with torch.no_grad():
         tr.D.out.bias.fill_(float("nan"))
-    with pytest.raises(TrainingDiverged, match="discriminator loss became nan.*checkpoint.pt"):
+    with pytest.raises(TrainingDiverged, match="discriminator loss became nan.*checkpoint.pt.*--r1-gamma .now 0.05."):
         tr.step()
     ck = load_checkpoint(run)
     assert ck["cur_nimg"] == 16
     assert all(torch.isfinite(v).all() for v in ck["D"].values() if v.is_floating_point())
     assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_run_goes_on_with_a_new_r1_gamma_and_learning_rates(gan_plate, tmp_path):
+    from napari_gandl.plate import open_plate
+
+    run = tmp_path / "retuned"
+    train(gan_plate, run, kimg=0.016, device="cpu", **TINY)
+    retuned = Trainer(open_plate(gan_plate), run, tiny_config(kimg=0.032, r1_gamma=0.5, d_lr=0.001), resume=True)
+    assert (retuned.cfg.r1_gamma, retuned.cfg.g_lr, retuned.cfg.d_lr) == (0.5, 0.0025, 0.001)
+    assert retuned.opt_G.lr == 0.0025
+    assert retuned.opt_D.lr == pytest.approx(0.001 * 16 / 17)  # lazy R1 every 16 steps rescales D's step
+    list(iterate_training(gan_plate, run, tiny_config(kimg=0.032, r1_gamma=0.5, d_lr=0.001), resume=True))
+    saved = load_checkpoint(run)
+    assert saved["cur_nimg"] == 32 and saved["config"]["r1_gamma"] == 0.5 and saved["config"]["d_lr"] == 0.001
+    # from then on they are the run's own: a plain resume keeps them
+    plain = Trainer(open_plate(gan_plate), run, tiny_config(kimg=0.048), resume=True)
+    assert (plain.cfg.r1_gamma, plain.cfg.d_lr) == (0.5, 0.001)
+    assert plain.opt_D.lr == pytest.approx(0.001 * 16 / 17)
 
 
 def test_cancellation_by_closing_the_generator_saves(gan_plate, tmp_path):

@@ -127,7 +127,10 @@ def make_config(preset="quick", **overrides) -> TrainConfig:
 
 #: what a resumed run may set anew: how long it trains and where; everything else is the run's own
 RESUME_MAY_CHANGE = ("kimg", "minutes", "device", "threads", "seed", "snapshot_kimg", "snapshot_minutes",
-                     "metrics_samples")
+                     "metrics_samples") + ("r1_gamma", "g_lr", "d_lr")
+#: ... of which these steer the optimisation, so a run that diverged can go on, from its last good
+#: checkpoint, with a larger R1 gamma or smaller steps; they are saved as the run's from then on
+RESUME_RETUNES = ("r1_gamma", "g_lr", "d_lr")
 
 
 def resume_conflicts(saved: TrainConfig, given: dict) -> list[str]:
@@ -190,10 +193,11 @@ def validate_config(cfg: TrainConfig) -> None:
     _number(cfg.metrics_samples, "metrics_samples", inclusive=True, integer=True)
     if cfg.threads is not None:
         _number(cfg.threads, "--threads", minimum=1, inclusive=True, integer=True)
-    for name in ("g_lr", "d_lr"):
-        _number(getattr(cfg, name), name)
+    _number(cfg.g_lr, "--g-lr")
+    _number(cfg.d_lr, "--d-lr")
+    _number(cfg.r1_gamma, "--r1-gamma", inclusive=True)
     _number(cfg.contrastive, "--contrastive", inclusive=True)
-    for name in ("r1_gamma", "gp_weight", "ema_kimg"):
+    for name in ("gp_weight", "ema_kimg"):
         _number(getattr(cfg, name), name, inclusive=True)
     if cfg.data.get("scale", 1) != "auto":
         _number(cfg.data.get("scale", 1), "--scale", minimum=1, inclusive=True, integer=True)

@@ -21,7 +21,7 @@ from napari_gandl.gan import loss as L
 from napari_gandl.gan.ada import AdaptiveAugment
 from napari_gandl.gan.align import TrainingAligner
 from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
-from napari_gandl.gan.config import TrainConfig, resolve_cell_scale, resume_conflicts
+from napari_gandl.gan.config import RESUME_RETUNES, TrainConfig, resolve_cell_scale, resume_conflicts
 from napari_gandl.gan.contrast import SiteContrast
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
@@ -65,6 +65,9 @@ class Trainer:
                 saved.minutes = config.minutes
             saved.device = config.device
             saved.threads = config.threads
+            for key in RESUME_RETUNES:
+                if key in getattr(config, "given", {}):
+                    setattr(saved, key, getattr(config, key))
             config = saved
         elif not resume and ckpt_path.exists():
             raise FileExistsError(
@@ -154,6 +157,7 @@ class Trainer:
             self.G_ema.load_state_dict(ckpt["G_ema"])
             self.opt_G.load_state_dict(ckpt["opt_G"])
             self.opt_D.load_state_dict(ckpt["opt_D"])
+            self.opt_G.lr, self.opt_D.lr = config.g_lr, config.d_lr * r1_ratio  # --g-lr/--d-lr on resume
             if self.aligner is not None:
                 self.aligner.load_state_dict(ckpt["align"])
             if self.contrast is not None:
@@ -197,8 +201,8 @@ class Trainer:
             raise TrainingDiverged(
                 f"{name} became {value.item()} at step {self.step_idx} "
                 f"({self.cur_nimg / 1000:.2f} kimg); the last good checkpoint "
-                f"{self.out_dir / CHECKPOINT_NAME} was left untouched -- try a lower learning "
-                f"rate or a larger R1 gamma"
+                f"{self.out_dir / CHECKPOINT_NAME} was left untouched -- go on from it with a larger "
+                f"--r1-gamma (now {self.cfg.r1_gamma:g}) or smaller --g-lr/--d-lr and --resume"
             )
 
     # -- one iteration -----------------------------------------------------
