@@ -1,7 +1,8 @@
 """Which runs end with a blown-up generator, and how they embed: the evidence for ``gandl train``'s warning.
 
 For every trained run of the benchmark suite's cache that bench_suite scored (``<screen>/gandl-<tag>``
-with ``results-<tag>.json``; untrained networks and bench_d_average's copies of runs left out), the
+with ``results-<tag>.json``; untrained networks, bench_d_average's copies of runs and bench_recover's
+runs that went on from others left out), the
 ratio of the last KID in its ``metrics.csv`` to its lowest (the 0-kimg measurement left out, a lowest
 value under 1 counted as 1), whether :func:`napari_gandl.gan.metrics.divergence_note` warns, and the
 run's GAN-DL scores. Nothing is trained: it reads what bench_suite left.
@@ -30,7 +31,7 @@ def runs(cache: Path) -> list[dict]:
     for results in sorted(cache.glob("*/results-*.json")):
         tag = results.stem[len("results-"):]
         run = results.parent / f"gandl-{tag}"
-        if "-dema-" in tag or not (run / "metrics.csv").is_file():
+        if "-dema-" in tag or "-more" in tag or not (run / "metrics.csv").is_file():
             continue
         history = pd.read_csv(run / "metrics.csv")
         kids = history.loc[history["kimg"] > 0, "kid"].dropna()

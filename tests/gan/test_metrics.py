@@ -85,7 +85,8 @@ def test_divergence_note_only_for_a_late_blow_up():
     start = 2e7  # the untrained generator at 0 kimg is never the reference
     assert divergence_note([0, 2, 4, 6], [start, 900, 60, 80]) is None
     note = divergence_note([0, 2, 4, 6], [start, 900, 60, 6e5])
-    assert "KID 6e+05 at 6 kimg against 60 at 4 kimg" in note and "--seed" in note
+    assert "KID 6e+05 at 6 kimg against 60 at 4 kimg" in note and "--resume" in note and "--seed" in note
+    assert divergence_note([0, 2, 4, 6, 8], [start, 900, 60, 6e5, 90]) is None  # went on and came back
     assert "KID 6e+05 at 8 kimg against 60 at 4" in divergence_note([0, 2, 4, 6, 8], [start, 900, 60, np.nan, 6e5])
     assert divergence_note([0, 2, 4, 6], [start, 3e5, 60, 900]) is None  # an early spike that recovered
     # an unbiased KID can be at or below 0: the reference is then 1

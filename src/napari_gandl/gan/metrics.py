@@ -86,7 +86,8 @@ def divergence_note(kimg, kids) -> str | None:
         return None
     return (f"the generator got much worse at the end: KID {kids[-1]:.3g} at {kimg[-1]:g} kimg against "
             f"{kids[best]:.3g} at {kimg[best]:g} kimg (metrics.csv), so training may have diverged; look at the "
-            f"samples, and consider training again with another --seed before embedding with this run")
+            f"samples, and before embedding with this run go on for a few kimg (--resume with a larger --kimg "
+            f"or --minutes) or train again with another --seed")
 
 
 def run_divergence_note(run_dir) -> str | None:
