@@ -22,7 +22,8 @@ from napari_gandl.torch_utils.runs import TrainingDiverged
 #: options only GAN-DL has: argparse dest -> where the value goes in the GAN's config
 GAN_OPTIONS = {
     "preset": "preset", "resolution": "resolution", "batch": "batch", "loss": "loss",
-    "snapshot_kimg": "snapshot_kimg", "r1_gamma": "r1_gamma", "g_lr": "g_lr", "d_lr": "d_lr", "ada": "ada", "ada_target": "ada_target", "align": "align",
+    "snapshot_kimg": "snapshot_kimg", "r1_gamma": "r1_gamma", "g_lr": "g_lr", "d_lr": "d_lr", "ada": "ada",
+    "ada_target": "ada_target", "align": "align",
     "align_weight": "align_weight", "contrastive": "contrastive", "scale": "data.scale", "sampling": "data.sampling",
     "augment_p": "augment.p", "channel_base": "network.channel_base", "channel_max": "network.channel_max",
     "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
@@ -112,9 +113,9 @@ def register(subparsers) -> None:
     p.add_argument("--loss", choices=LOSSES, help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
     p.add_argument("--r1-gamma", type=float, metavar="G",
                    help="weight of the R1 penalty on D's gradient at the reals (logistic loss; quick preset "
-                        "0.05, paper 1): larger keeps D smoother and training steadier")
+                        "0.05, paper 1; larger keeps D smoother); with --resume it retunes the run from its last checkpoint")
     p.add_argument("--g-lr", type=float, metavar="LR", help="generator learning rate (default 0.0025 quick, 0.002 paper)")
-    p.add_argument("--d-lr", type=float, metavar="LR", help="discriminator learning rate (default as --g-lr)")
+    p.add_argument("--d-lr", type=float, metavar="LR", help="discriminator learning rate (default as --g-lr); both may be retuned with --resume")
     p.add_argument("--scale", type=scale_factor, metavar="auto|N",
                    help="downsample tiles by this integer factor first; auto (the quick preset's default): "
                         "measure the plate's nuclei and take the factor that brings them closest to 22 px "

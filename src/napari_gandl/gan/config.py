@@ -125,12 +125,12 @@ def make_config(preset="quick", **overrides) -> TrainConfig:
     return cfg
 
 
-#: what a resumed run may set anew: how long it trains and where; everything else is the run's own
-RESUME_MAY_CHANGE = ("kimg", "minutes", "device", "threads", "seed", "snapshot_kimg", "snapshot_minutes",
-                     "metrics_samples") + ("r1_gamma", "g_lr", "d_lr")
-#: ... of which these steer the optimisation, so a run that diverged can go on, from its last good
-#: checkpoint, with a larger R1 gamma or smaller steps; they are saved as the run's from then on
+#: what a resumed run may set anew to steer the optimisation, so that a run that diverged can go on from
+#: its last good checkpoint with a larger R1 gamma or smaller steps; saved as the run's own from then on
 RESUME_RETUNES = ("r1_gamma", "g_lr", "d_lr")
+#: what a resumed run may set anew: how long it trains, where, and those; everything else is the run's own
+RESUME_MAY_CHANGE = ("kimg", "minutes", "device", "threads", "seed", "snapshot_kimg", "snapshot_minutes",
+                     "metrics_samples") + RESUME_RETUNES
 
 
 def resume_conflicts(saved: TrainConfig, given: dict) -> list[str]:
