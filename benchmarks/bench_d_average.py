@@ -101,6 +101,7 @@ def derive(folder: Path) -> None:
     """Copies of the run with each average in place of D, and the untrained network's results."""
     import torch
 
+    from bench_suite import reuse_untrained
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.torch_utils.checkpoint import save_checkpoint
 
@@ -119,13 +120,7 @@ def derive(folder: Path) -> None:
             save_checkpoint(out / "checkpoint.pt", {**payload, "D": trained[f"D_ema_{name}"]})
             shutil.copy(folder / RUN / "config.json", out / "config.json")
             shutil.copy(folder / RUN / "commit.txt", out / "commit.txt")
-        for src, dst in ((f"gandl-{BASE}-untrained", f"{RUN}-{name}-untrained"),
-                         (f"report-gandl-{BASE}-untrained", f"report-gandl-{BASE}-dema-{name}-untrained")):
-            if not (folder / dst).exists():
-                shutil.copytree(folder / src, folder / dst)
-        dst = folder / f"emb-gandl-{BASE}-dema-{name}-untrained.parquet"
-        if not dst.exists():
-            shutil.copy(folder / f"emb-gandl-{BASE}-untrained.parquet", dst)
+        reuse_untrained(folder, BASE, f"{BASE}-dema-{name}")
 
 
 def markdown(rows: dict[str, dict[str, dict]]) -> str:

@@ -53,16 +53,12 @@ def blown_up_runs(cache: Path, r1_gamma: float) -> list[tuple[str, str]]:
 def go_on(cache: Path, screen: str, tag: str, new_tag: str, more: float, train_args: tuple[str, ...]) -> dict:
     """Copy run ``tag`` of ``screen`` to ``new_tag`` (with its untrained network's scores), train it
     ``more`` kimg further and score it; bench_suite's result row."""
-    from bench_suite import run_screen
+    from bench_suite import reuse_untrained, run_screen
 
     folder = cache / screen
-    for old, new in ((f"gandl-{tag}", f"gandl-{new_tag}"), (f"gandl-{tag}-untrained", f"gandl-{new_tag}-untrained"),
-                     (f"report-gandl-{tag}-untrained", f"report-gandl-{new_tag}-untrained")):
-        if not (folder / new).exists():
-            shutil.copytree(folder / old, folder / new)
-    untrained = folder / f"emb-gandl-{new_tag}-untrained.parquet"
-    if not untrained.is_file():
-        shutil.copyfile(folder / f"emb-gandl-{tag}-untrained.parquet", untrained)
+    if not (folder / f"gandl-{new_tag}").exists():
+        shutil.copytree(folder / f"gandl-{tag}", folder / f"gandl-{new_tag}")
+    reuse_untrained(folder, tag, new_tag)
     row = run_screen(screen, cache, 0.0, new_tag, 10, ("GAN-DL", "untrained"), train_args, KIMG + more)
     (folder / f"results-{new_tag}.json").write_text(json.dumps(row, indent=1, default=str))
     return row

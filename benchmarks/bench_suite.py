@@ -57,6 +57,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -97,6 +98,18 @@ def write_untrained(plate_root: Path, run: Path, untrained: Path) -> None:
         return
     cfg = TrainConfig.from_dict(load_checkpoint(run)["config"])
     Trainer(open_plate(plate_root), untrained, cfg).save(samples=False)
+
+
+def reuse_untrained(folder: Path, tag: str, new_tag: str) -> None:
+    """Give the runs tagged ``new_tag`` the untrained network of those tagged ``tag``, with its
+    embedding and scores: for runs that start from the same weights (same networks and seed)."""
+    for old, new in ((f"gandl-{tag}-untrained", f"gandl-{new_tag}-untrained"),
+                     (f"report-gandl-{tag}-untrained", f"report-gandl-{new_tag}-untrained")):
+        if not (folder / new).exists():
+            shutil.copytree(folder / old, folder / new)
+    embedding = folder / f"emb-gandl-{new_tag}-untrained.parquet"
+    if not embedding.exists():
+        shutil.copy(folder / f"emb-gandl-{tag}-untrained.parquet", embedding)
 
 
 def embed(plate_root: Path, method: str, source: Path | None, out: Path, **options) -> Path:
