@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def runs(cache: Path) -> list[dict]:
-    from napari_gandl.gan.metrics import DIVERGED_KID_RATIO, divergence_note
+    from napari_gandl.gan.metrics import DIVERGED_KID_RATIO, divergence_note, kid_ratio
 
     rows = []
     for results in sorted(cache.glob("*/results-*.json")):
@@ -34,8 +34,7 @@ def runs(cache: Path) -> list[dict]:
         if "-dema-" in tag or "-more" in tag or not (run / "metrics.csv").is_file():
             continue
         history = pd.read_csv(run / "metrics.csv")
-        kids = history.loc[history["kimg"] > 0, "kid"].dropna()
-        ratio = kids.iloc[-1] / max(kids.min(), 1.0)
+        ratio = kid_ratio(history["kimg"], history["kid"])
         scores = json.loads(results.read_text())["results"]["GAN-DL"]
         rows.append({"screen": results.parent.name, "tag": tag, "ratio": ratio,
                      "warned": divergence_note(history["kimg"], history["kid"]) is not None,

@@ -64,11 +64,14 @@ def go_on(cache: Path, screen: str, tag: str, new_tag: str, more: float, train_a
     return row
 
 
-def kid_ratio(run: Path) -> tuple[float, float]:
-    """(last KID, last over the lowest after 0 kimg, the lowest counted as at least 1)."""
+def kid_summary(run: Path) -> tuple[float, float]:
+    """(the run's last KID, its :func:`~napari_gandl.gan.metrics.kid_ratio`); NaNs without a metrics.csv."""
+    from napari_gandl.gan.metrics import kid_ratio
+
+    if not (run / "metrics.csv").is_file():
+        return float("nan"), float("nan")
     history = pd.read_csv(run / "metrics.csv")
-    kids = history.loc[history["kimg"] > 0, "kid"].dropna()
-    return float(kids.iloc[-1]), float(kids.iloc[-1] / max(kids.min(), 1.0))
+    return float(history["kid"].dropna().iloc[-1]), kid_ratio(history["kimg"], history["kid"])
 
 
 def main(argv=None) -> int:
@@ -79,7 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--load", default="", help="what else ran on the machine (said in the report)")
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
-    from napari_gandl.gan.metrics import run_divergence_note
+    from napari_gandl.gan.metrics import DIVERGED_KID_RATIO
 
     gamma_tag = "r1g" + f"{args.r1_gamma:g}".replace(".", "")
     ways = (("the run's own settings", "more", ()),
@@ -89,10 +92,11 @@ def main(argv=None) -> int:
 
     def line(screen, tag, how, row, run):
         g = row["results"]["GAN-DL"]
-        last, ratio = kid_ratio(run) if (run / "metrics.csv").is_file() else (float("nan"),) * 2
-        warned = "yes" if run_divergence_note(run) else ""
+        last, ratio = kid_summary(run)
+        warned = "yes" if ratio > DIVERGED_KID_RATIO else ""  # divergence_note's rule
         return (f"| {screen} | {tag} | {how} | {row['kimg']:.0f} | {last:,.0f} | {ratio:,.0f} | {warned} | "
-                f"{100 * g['acc']:.1f} | {g['spearman']:.3f} | {g['rank_ap']:.3f} | {g['true_hits']} / {g['false_hits']} |")
+                f"{100 * g['acc']:.1f} | {g['spearman']:.3f} | {g['rank_ap']:.3f} | "
+                f"{g['true_hits']} / {g['false_hits']} |")
 
     for screen, tag in blown_up_runs(args.cache, args.r1_gamma):
         folder = args.cache / screen

@@ -8,7 +8,7 @@ import pytest
 
 from napari_gandl.gan import iterate_training, make_config, train
 from napari_gandl.gan.metrics import (
-    SampleQuality, divergence_note, diversity, kid, nn1_accuracy, run_divergence_note,
+    SampleQuality, divergence_note, diversity, kid, kid_ratio, nn1_accuracy, run_divergence_note,
 )
 
 from gan_helpers import TINY
@@ -93,6 +93,8 @@ def test_divergence_note_only_for_a_late_blow_up():
     assert divergence_note([0, 2, 4], [start, -0.5, 250]) is None
     assert divergence_note([0, 2, 4], [start, -0.5, 400]) is not None
     assert divergence_note([0, 2], [start, 1e9]) is None  # one measurement after the start: nothing to compare
+    assert kid_ratio([0, 2, 4, 6], [start, 900, 60, 6e5]) == 1e4 and kid_ratio([0, 2, 4], [start, -0.5, 250]) == 250
+    assert np.isnan(kid_ratio([0, 2], [start, 1e9]))
 
 
 def test_a_missing_or_damaged_metrics_log_gives_no_note(tmp_path):

@@ -113,9 +113,12 @@ def register(subparsers) -> None:
     p.add_argument("--loss", choices=LOSSES, help="logistic + lazy R1 (StyleGAN2 default) or Wasserstein-GP")
     p.add_argument("--r1-gamma", type=float, metavar="G",
                    help="weight of the R1 penalty on D's gradient at the reals (logistic loss; quick preset "
-                        "0.05, paper 1; larger keeps D smoother); with --resume it retunes the run from its last checkpoint")
-    p.add_argument("--g-lr", type=float, metavar="LR", help="generator learning rate (default 0.0025 quick, 0.002 paper)")
-    p.add_argument("--d-lr", type=float, metavar="LR", help="discriminator learning rate (default as --g-lr); both may be retuned with --resume")
+                        "0.05, paper 1; larger keeps D smoother); with --resume it retunes the run from its "
+                        "last checkpoint")
+    p.add_argument("--g-lr", type=float, metavar="LR",
+                   help="generator learning rate (default 0.0025 quick, 0.002 paper)")
+    p.add_argument("--d-lr", type=float, metavar="LR",
+                   help="discriminator learning rate (default as --g-lr); both may be retuned with --resume")
     p.add_argument("--scale", type=scale_factor, metavar="auto|N",
                    help="downsample tiles by this integer factor first; auto (the quick preset's default): "
                         "measure the plate's nuclei and take the factor that brings them closest to 22 px "

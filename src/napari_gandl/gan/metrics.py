@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from napari_gandl.features.handcrafted import site_features
 
 __all__ = ["METRIC_NAMES", "SampleQuality", "image_features", "nn1_accuracy", "kid", "diversity",
-           "divergence_note", "run_divergence_note"]
+           "kid_ratio", "divergence_note", "run_divergence_note"]
 
 METRIC_NAMES = ("nn1_accuracy", "kid", "diversity")
 
@@ -71,19 +71,29 @@ def kid(real: np.ndarray, fake: np.ndarray) -> float:
                  + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
 
 
-def divergence_note(kimg, kids) -> str | None:
-    """A one-line warning when a run's last KID (in the order measured) is more than
-    :data:`DIVERGED_KID_RATIO` times the lowest one, or than 1 if that is lower (the unbiased KID of
-    a good generator can be 0 or below); ``None`` otherwise. The measurement at 0 kimg (the
-    untrained generator) and failed ones (NaN) are left out."""
+def _measured_kids(kimg, kids) -> tuple[np.ndarray, np.ndarray]:
+    """A run's (kimg, KID) history without the measurement at 0 kimg (the untrained generator) and
+    the failed ones (NaN)."""
     kimg, kids = np.asarray(kimg, float), np.asarray(kids, float)
     kept = (kimg > 0) & np.isfinite(kids)
-    kimg, kids = kimg[kept], kids[kept]
-    if len(kids) < 2:
+    return kimg[kept], kids[kept]
+
+
+def kid_ratio(kimg, kids) -> float:
+    """A run's last KID (in the order measured) over its lowest, or over 1 if that is lower (the
+    unbiased KID of a good generator can be 0 or below); NaN with fewer than two measurements.
+    The 0-kimg and failed measurements are left out."""
+    kids = _measured_kids(kimg, kids)[1]
+    return float(kids[-1] / max(kids.min(), 1.0)) if len(kids) >= 2 else float("nan")
+
+
+def divergence_note(kimg, kids) -> str | None:
+    """A one-line warning when a run's :func:`kid_ratio` is over :data:`DIVERGED_KID_RATIO`;
+    ``None`` otherwise."""
+    if not kid_ratio(kimg, kids) > DIVERGED_KID_RATIO:
         return None
+    kimg, kids = _measured_kids(kimg, kids)
     best = int(np.argmin(kids))
-    if kids[-1] <= DIVERGED_KID_RATIO * max(kids[best], 1.0):
-        return None
     return (f"the generator got much worse at the end: KID {kids[-1]:.3g} at {kimg[-1]:g} kimg against "
             f"{kids[best]:.3g} at {kimg[best]:g} kimg (metrics.csv), so training may have diverged; look at the "
             f"samples, and before embedding with this run go on for a few kimg (--resume with a larger --kimg "
