@@ -11,7 +11,7 @@ rule; runs derived from others left out) and goes on from its final checkpoint f
 Each copy is embedded and scored by bench_suite (``run_screen``: GAN-DL and the untrained network,
 which is the run's own: it is copied from the run's tag, going on changes no initial weight). The
 report lists, per blown-up run, the KID ratio and scores at 16 kimg and after each way of going on,
-beside the untrained network and the same screen's seed-0 run.
+beside the untrained network, the handcrafted features and the same screen's seed-0 run.
 
     python benchmarks/bench_recover.py [--more 8] [--r1-gamma 0.5] [--no-report] [--load "what else ran"]
 """
@@ -106,9 +106,10 @@ def main(argv=None) -> int:
             new_tag = f"{tag}-{suffix}"
             row = go_on(args.cache, screen, tag, new_tag, args.more, train_args)
             lines.append(line(screen, tag, f"+{args.more:g} kimg, {how}", row, folder / f"gandl-{new_tag}"))
-        u = first["results"]["untrained"]
-        lines.append(f"| {screen} | {tag} | the same network untrained | – | | | | {100 * u['acc']:.1f} | "
-                     f"{u['spearman']:.3f} | {u['rank_ap']:.3f} | {u['true_hits']} / {u['false_hits']} |")
+        for method, what in (("untrained", "the same network untrained"), ("handcrafted", "handcrafted features")):
+            u = first["results"][method]
+            lines.append(f"| {screen} | {tag} | {what} | – | | | | {100 * u['acc']:.1f} | "
+                         f"{u['spearman']:.3f} | {u['rank_ap']:.3f} | {u['true_hits']} / {u['false_hits']} |")
         seed0 = tag.replace("-seed1", "")
         if seed0 != tag and (folder / f"results-{seed0}.json").is_file():
             ref = json.loads((folder / f"results-{seed0}.json").read_text())
