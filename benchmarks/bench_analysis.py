@@ -383,7 +383,7 @@ def main(argv=None):
         print("analyse at RxRx19a scale ...", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             a = bench_analyse_scale(Path(tmp))
-        lines = [f"### `analyse` end to end at RxRx19a scale\n",
+        lines = ["### `analyse` end to end at RxRx19a scale\n",
                  f"An RxRx19a-shaped table of {a['n']:,} sites x {a['d']} features (2 cell types, 200 plates, "
                  "1,672 compounds x 6 doses x 3 wells, 10 % rescuing, plate effects), centre-scale "
                  f"normalisation, 3 splits per task: **{a['total_s']:.0f} s** in all.\n",

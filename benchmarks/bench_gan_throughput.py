@@ -135,7 +135,6 @@ def main(argv=None):
         write_sample_plate(big_root, preset="test", seed=0, tile_size=256)
     big = open_plate(big_root)
 
-    rows = []
     train_res = {}
     for res, p in ((64, plate), (128, big)):
         ips = train_throughput(p, res, 16, args.threads, args.seconds)

@@ -353,7 +353,6 @@ def part_embed(batch: int = 8) -> str:
     run = model_run(plate, WORK / "run-quick")
     load_before = machine_load()
     parts = child("embed_parts", plate=str(plate), run=str(run), batch=batch)
-    n = parts["sites"]
     with_cli = WORK / "cli.parquet"
     with_cli.unlink(missing_ok=True)
     cli = measured([sys.executable, "-m", "napari_gandl.cli", "embed", str(plate), "--checkpoint", str(run),
