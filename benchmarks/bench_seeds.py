@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_suite import trails_a_baseline  # noqa: E402
+
 DEFAULT, DEFAULT_SEED1 = "16kimg", "16kimg-seed1"
 #: the changes tried on the whole suite: tag of the seed-0 runs -> (seed-1 tag or None, what changed)
 CHANGES = {
@@ -45,12 +47,6 @@ def results(cache: Path, tag: str) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text())["results"] for p in sorted(cache.glob(f"*/results-{tag}.json"))}
 
 
-def trails(scores: dict) -> bool:
-    """GAN-DL below the untrained network or handcrafted features on Spearman or compound-ranking AP."""
-    gan = scores["GAN-DL"]
-    return any(gan[k] < max(scores[m][k] for m in ("untrained", "handcrafted")) for k in ("spearman", "rank_ap"))
-
-
 def fmt(v: float, scale: float, sign: bool = False) -> str:
     return f"{v * scale:{'+' if sign else ''}.{1 if scale == 100 else 3}f}"
 
@@ -61,23 +57,21 @@ def seed_table(seed0: dict, seed1: dict) -> tuple[list[str], dict]:
     lines = ["| screen | features | " + " | ".join(f"{name} seed 0 / 1" for _, name, _ in KEYS)
              + " | true / false hits seed 0 · 1 | trails a baseline seed 0 / 1 |",
              "|---|---|" + "---|" * (len(KEYS) + 2)]
-    noise = {}
     for method in ("GAN-DL", "untrained"):
         for s in screens:
             a, b = seed0[s][method], seed1[s][method]
-            trail = f"{'yes' if trails(seed0[s]) else 'no'} / {'yes' if trails(seed1[s]) else 'no'}" \
+            trail = " / ".join("yes" if trails_a_baseline(r[s]) else "no" for r in (seed0, seed1)) \
                 if method == "GAN-DL" else ""
             lines.append(f"| {s} | {method} | " + " | ".join(f"{fmt(a[k], x)} / {fmt(b[k], x)}" for k, _, x in KEYS)
                          + f" | {a['true_hits']}/{a['false_hits']} · {b['true_hits']}/{b['false_hits']} | {trail} |")
-        diffs = {k: np.array([seed1[s][method][k] - seed0[s][method][k] for s in screens]) for k, _, _ in KEYS}
         means = {k: (np.mean([seed0[s][method][k] for s in screens]), np.mean([seed1[s][method][k] for s in screens]))
                  for k, _, _ in KEYS}
         lines.append(f"| **mean** | {method} | " + " | ".join(f"**{fmt(means[k][0], x)} / {fmt(means[k][1], x)}**"
                                                             for k, _, x in KEYS) + " | | |")
-        noise[method] = {k: (diffs[k].mean(), diffs[k].std(ddof=1) / np.sqrt(len(screens)),
-                             np.abs(diffs[k]).max()) for k, _, _ in KEYS}
-    noise["screens"] = screens
-    noise["trailing"] = (sum(trails(seed0[s]) for s in screens), sum(trails(seed1[s]) for s in screens))
+    diffs = {k: np.array([seed1[s]["GAN-DL"][k] - seed0[s]["GAN-DL"][k] for s in screens]) for k, _, _ in KEYS}
+    spread = {k: (d.mean(), d.std(ddof=1) / np.sqrt(len(screens)), np.abs(d).max()) for k, d in diffs.items()}
+    noise = {"screens": screens, "GAN-DL": spread}
+    noise["trailing"] = tuple(sum(trails_a_baseline(r[s]) for s in screens) for r in (seed0, seed1))
     return lines, noise
 
 
@@ -95,12 +89,12 @@ def changes_table(cache: Path, seed0: dict, seed1: dict, se: dict) -> list[str]:
         lines.append(f"| {what} | {len(screens)} | " + " | ".join(
             f"{fmt(d[k], x, True)} ({'beyond' if abs(d[k]) > 2 * se[k][1] else 'within'} 2 SE)" for k, _, x in KEYS)
             + f" | {hits[0]}/{hits[1]} against {hits[2]}/{hits[3]} | "
-            f"{sum(trails(runs[s]) for s in screens)} against {sum(trails(seed0[s]) for s in screens)} |")
+            + " against ".join(str(sum(trails_a_baseline(r[s]) for s in screens)) for r in (runs, seed0)) + " |")
         both = [s for s in screens if s in runs1 and s in seed1]
         if both:
-            two_seed.append((what, both, {k: (np.mean([runs[s]["GAN-DL"][k] + runs1[s]["GAN-DL"][k] for s in both]) / 2,
-                                              np.mean([seed0[s]["GAN-DL"][k] + seed1[s]["GAN-DL"][k] for s in both]) / 2)
-                                          for k, _, _ in KEYS}))
+            def mean(first, second, k):  # GAN-DL's mean over both seeds and the screens in ``both``
+                return np.mean([first[s]["GAN-DL"][k] + second[s]["GAN-DL"][k] for s in both]) / 2
+            two_seed.append((what, both, {k: (mean(runs, runs1, k), mean(seed0, seed1, k)) for k, _, _ in KEYS}))
     if two_seed:
         lines += ["", "Two-seed means (seeds 0 and 1) on the screens where both have a seed-1 run, "
                       "the change / the default:\n",
