@@ -19,6 +19,8 @@ BAD = [
     (["--kimg", "1", "--threads", "-1"], "--threads must be an integer >= 1, got -1"),
     (["--kimg", "1", "--snapshot-kimg", "0"], "--snapshot-kimg must be a number > 0"),
     (["--kimg", "1", "--augment-p", "1.5"], "--augment-p must be a number >= 0 and <= 1, got 1.5"),
+    (["--kimg", "1", "--augment-gain", "-0.2"], "--augment-gain must be a number >= 0, got -0.2"),
+    (["--kimg", "1", "--augment-offset", "nan"], "--augment-offset must be a number >= 0, got nan"),
     (["--kimg", "1", "--ada", "--ada-target", "1"], "--ada-target must be a number > 0 and <= 0.999"),
     (["--kimg", "1", "--contrastive", "-1"], "--contrastive must be a number >= 0, got -1.0"),
     (["--kimg", "1", "--r1-gamma", "-0.1"], "--r1-gamma must be a number >= 0, got -0.1"),
@@ -82,6 +84,26 @@ def test_quick_preset_adapts_augmentation_unless_told_not_to():
     fixed = make_config("quick", kimg=1, ada=False, augment=dict(p=0.5))  # --no-ada --augment-p 0.5
     assert not fixed.ada and fixed.augment["p"] == 0.5
     assert not make_config("paper", kimg=1).ada  # the paper preset was not measured with ADA
+
+
+def test_intensity_augmentation_options_reach_the_config_and_the_augmentation():
+    import torch
+
+    from napari_gandl.cli import build_parser
+    from napari_gandl.cli.train import gan_options
+    from napari_gandl.preprocessing.augment import AugmentConfig, augment
+
+    args = build_parser().parse_args(["train", "P", "--out", "R", "--augment-gain", "0", "--augment-offset", "0"])
+    cfg = make_config("quick", kimg=1, **gan_options(args))
+    assert cfg.augment == {"p": 0.0, "gain": 0.0, "offset": 0.0}
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    geometric = AugmentConfig(**{**cfg.augment, "p": 1.0, "translate": 0.0})
+    out = augment(x, geometric, torch.Generator().manual_seed(0))
+    # flips and rotations only: each image keeps its pixel values per stain, just moved
+    values = x.flatten(2).sort(dim=-1).values
+    assert torch.equal(out.flatten(2).sort(dim=-1).values, values)
+    jittered = augment(x, AugmentConfig(p=1.0, translate=0.0), torch.Generator().manual_seed(0))
+    assert not torch.allclose(jittered.flatten(2).sort(dim=-1).values, values)
 
 
 def test_scale_auto_measures_the_nuclei_and_records_the_factor(tmp_path, capsys):

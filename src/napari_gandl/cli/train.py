@@ -25,7 +25,8 @@ GAN_OPTIONS = {
     "snapshot_kimg": "snapshot_kimg", "r1_gamma": "r1_gamma", "g_lr": "g_lr", "d_lr": "d_lr", "ada": "ada",
     "ada_target": "ada_target", "align": "align",
     "align_weight": "align_weight", "contrastive": "contrastive", "scale": "data.scale", "sampling": "data.sampling",
-    "augment_p": "augment.p", "channel_base": "network.channel_base", "channel_max": "network.channel_max",
+    "augment_p": "augment.p", "augment_gain": "augment.gain", "augment_offset": "augment.offset",
+    "channel_base": "network.channel_base", "channel_max": "network.channel_max",
     "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
 }
 
@@ -129,6 +130,11 @@ def register(subparsers) -> None:
     p.add_argument("--augment-p", type=float, metavar="P",
                    help="probability of each augmentation (with ADA: its starting value; quick preset 0, "
                         "paper 0.3)")
+    p.add_argument("--augment-gain", type=float, metavar="S",
+                   help="per-stain intensity augmentation: gain exp(N(0, S)) (default 0.2; 0 turns it off)")
+    p.add_argument("--augment-offset", type=float, metavar="S",
+                   help="per-stain intensity augmentation: offset N(0, S), images in [-1, 1] (default 0.1; "
+                        "0 turns it off)")
     p.add_argument("--ada", action=argparse.BooleanOptionalAction, default=None,
                    help="adaptive augmentation: steer P by D's overfitting on the reals (ADA; on by default "
                         "in the quick preset, --no-ada keeps P fixed)")

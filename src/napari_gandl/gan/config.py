@@ -208,6 +208,9 @@ def validate_config(cfg: TrainConfig) -> None:
         if cfg.network.get(key) is not None:
             _number(cfg.network[key], "--" + key.replace("_", "-"), integer=True)
     _number(cfg.augment.get("p", 0.0), "--augment-p", inclusive=True, maximum=1.0)
+    for key in ("gain", "offset"):
+        if key in cfg.augment:
+            _number(cfg.augment[key], "--augment-" + key, inclusive=True)
     if cfg.ada:
         _number(cfg.ada_target, "--ada-target", maximum=0.999)
         _number(cfg.ada_kimg, "ada_kimg")
