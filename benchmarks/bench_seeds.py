@@ -37,6 +37,7 @@ CHANGES = {
     "16kimg-dema-tail": (None, "D's weights averaged, tail (bench_d_average.py)"),
     "16kimg-r1g05": ("16kimg-r1g05-seed1", "`--r1-gamma 0.5`"),
     "16kimg-lr1e3": ("16kimg-lr1e3-seed1", "`--g-lr 0.001 --d-lr 0.001`"),
+    "16kimg-geom": ("16kimg-geom-seed1", "`--augment-gain 0 --augment-offset 0`"),
 }
 KEYS = (("acc", "C+/C- %", 100.0), ("spearman", "Spearman", 1.0), ("rank_ap", "rank AP", 1.0),
         ("map", "mAP", 1.0))
@@ -94,15 +95,24 @@ def changes_table(cache: Path, seed0: dict, seed1: dict, se: dict) -> list[str]:
         if both:
             def mean(first, second, k):  # GAN-DL's mean over both seeds and the screens in ``both``
                 return np.mean([first[s]["GAN-DL"][k] + second[s]["GAN-DL"][k] for s in both]) / 2
-            two_seed.append((what, both, {k: (mean(runs, runs1, k), mean(seed0, seed1, k)) for k, _, _ in KEYS}))
+            def counts(first, second):  # true / false hits and screens trailing, summed over both seeds
+                pair = (first, second)
+                return (sum(r[s]["GAN-DL"]["true_hits"] for r in pair for s in both),
+                        sum(r[s]["GAN-DL"]["false_hits"] for r in pair for s in both),
+                        sum(trails_a_baseline(r[s]) for r in pair for s in both))
+            two_seed.append((what, both, {k: (mean(runs, runs1, k), mean(seed0, seed1, k)) for k, _, _ in KEYS},
+                             (counts(runs, runs1), counts(seed0, seed1))))
     if two_seed:
         lines += ["", "Two-seed means (seeds 0 and 1) on the screens where both have a seed-1 run, "
                       "the change / the default:\n",
-                  "| change | screens | " + " | ".join(name for _, name, _ in KEYS) + " |",
-                  "|---|---|" + "---|" * len(KEYS)]
-        for what, both, m in two_seed:
-            lines.append(f"| {what} | {', '.join(both)} | "
-                         + " | ".join(f"{fmt(m[k][0], x)} / {fmt(m[k][1], x)}" for k, _, x in KEYS) + " |")
+                  "| change | screens | " + " | ".join(name for _, name, _ in KEYS)
+                  + " | true / false hits, both seeds | screens trailing a baseline, both seeds |",
+                  "|---|---|" + "---|" * (len(KEYS) + 2)]
+        for what, both, m, (change, default) in two_seed:
+            screens = f"all {len(both)}" if len(both) == len(seed0) else ", ".join(both)
+            lines.append(f"| {what} | {screens} | "
+                         + " | ".join(f"{fmt(m[k][0], x)} / {fmt(m[k][1], x)}" for k, _, x in KEYS)
+                         + f" | {change[0]}/{change[1]} against {default[0]}/{default[1]} | {change[2]} against {default[2]} |")
     return lines
 
 
