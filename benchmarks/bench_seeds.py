@@ -76,6 +76,14 @@ def seed_table(seed0: dict, seed1: dict) -> tuple[list[str], dict]:
     return lines, noise
 
 
+def tally(runs: tuple[dict, ...], screens: list[str]) -> tuple[int, int, int]:
+    """GAN-DL's true hits, false hits and screens trailing a baseline, summed over ``runs`` (one
+    ``results()`` per seed) and ``screens``."""
+    rows = [r[s] for r in runs for s in screens]
+    return (sum(row["GAN-DL"]["true_hits"] for row in rows), sum(row["GAN-DL"]["false_hits"] for row in rows),
+            sum(trails_a_baseline(row) for row in rows))
+
+
 def changes_table(cache: Path, seed0: dict, seed1: dict, se: dict) -> list[str]:
     lines = ["| change | screens | " + " | ".join(f"{name} change" for _, name, _ in KEYS)
              + " | true / false hits | screens trailing a baseline |", "|---|---|" + "---|" * (len(KEYS) + 2)]
@@ -86,22 +94,16 @@ def changes_table(cache: Path, seed0: dict, seed1: dict, se: dict) -> list[str]:
         if len(screens) < len(seed0):
             continue
         d = {k: np.mean([runs[s]["GAN-DL"][k] - seed0[s]["GAN-DL"][k] for s in screens]) for k, _, _ in KEYS}
-        hits = [sum(r[s]["GAN-DL"][h] for s in screens) for r in (runs, seed0) for h in ("true_hits", "false_hits")]
+        change, default = tally((runs,), screens), tally((seed0,), screens)
         lines.append(f"| {what} | {len(screens)} | " + " | ".join(
             f"{fmt(d[k], x, True)} ({'beyond' if abs(d[k]) > 2 * se[k][1] else 'within'} 2 SE)" for k, _, x in KEYS)
-            + f" | {hits[0]}/{hits[1]} against {hits[2]}/{hits[3]} | "
-            + " against ".join(str(sum(trails_a_baseline(r[s]) for s in screens)) for r in (runs, seed0)) + " |")
+            + f" | {change[0]}/{change[1]} against {default[0]}/{default[1]} | {change[2]} against {default[2]} |")
         both = [s for s in screens if s in runs1 and s in seed1]
         if both:
             def mean(first, second, k):  # GAN-DL's mean over both seeds and the screens in ``both``
                 return np.mean([first[s]["GAN-DL"][k] + second[s]["GAN-DL"][k] for s in both]) / 2
-            def counts(first, second):  # true / false hits and screens trailing, summed over both seeds
-                pair = (first, second)
-                return (sum(r[s]["GAN-DL"]["true_hits"] for r in pair for s in both),
-                        sum(r[s]["GAN-DL"]["false_hits"] for r in pair for s in both),
-                        sum(trails_a_baseline(r[s]) for r in pair for s in both))
             two_seed.append((what, both, {k: (mean(runs, runs1, k), mean(seed0, seed1, k)) for k, _, _ in KEYS},
-                             (counts(runs, runs1), counts(seed0, seed1))))
+                             (tally((runs, runs1), both), tally((seed0, seed1), both))))
     if two_seed:
         lines += ["", "Two-seed means (seeds 0 and 1) on the screens where both have a seed-1 run, "
                       "the change / the default:\n",
