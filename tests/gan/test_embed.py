@@ -68,9 +68,29 @@ def test_site_feature_covers_whole_tile(tiny_run, gan_plate):
     assert not np.allclose(site_features(model, [img2])[0], site_features(model, [img])[0])
 
 
+def test_eight_orientations_make_the_feature_blind_to_how_the_site_is_turned(tiny_run, gan_plate):
+    """With orientations=8 each square's feature is the mean over its 8 orientations, so a site turned
+    by 90 degrees or mirrored (its 2x2 squares permuted and each turned) gets the same feature."""
+    model = load_model(tiny_run)
+    img = open_plate(gan_plate).read_site(3)
+    for turned in (np.rot90(img, 1, axes=(1, 2)), img[:, :, ::-1], np.rot90(img, 2, axes=(1, 2))[:, ::-1]):
+        turned = np.ascontiguousarray(turned)
+        np.testing.assert_allclose(site_features(model, [turned], layer="pool", orientations=8)[0],
+                                   site_features(model, [img], layer="pool", orientations=8)[0],
+                                   rtol=1e-4, atol=1e-5)
+        assert not np.allclose(site_features(model, [turned], layer="pool")[0],
+                               site_features(model, [img], layer="pool")[0], rtol=1e-4, atol=1e-5)
+    # and the embedding pipeline reads it the same way
+    table = embed_plate(gan_plate, "gandl", source=tiny_run, sites=[3], device="cpu", layer="pool", orientations=8)
+    np.testing.assert_allclose(table[COLS].to_numpy()[0], site_features(model, [img], layer="pool", orientations=8)[0],
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_embedding_rejects_bad_input(gan_plate, tiny_run, tmp_path):
     with pytest.raises(ValueError, match="layer"):
         embed_plate(gan_plate, "gandl", source=tiny_run, layer="conv9")
+    with pytest.raises(ValueError, match="orientations must be 1 or 8"):
+        embed_plate(gan_plate, "gandl", source=tiny_run, orientations=4)
     with pytest.raises(ValueError, match="stats"):
         embed_plate(gan_plate, "gandl", source=tiny_run, layer="stats", sites=[0])  # D too narrow for it
     from napari_gandl.torch_utils.checkpoint import CheckpointError

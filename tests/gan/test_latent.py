@@ -103,3 +103,13 @@ def test_cli_embed_writes_parquet(gan_plate, tiny_run, tmp_path):
                  "--batch", "50", "--device", "cpu", "--threads", "1"]) == 0
     df = pd.read_parquet(out)
     assert len(df) == 100 and "f511" in df and df.columns[0] == "site_id"
+    # --orientations reaches the embedder: each square read in its 8 orientations
+    out8 = tmp_path / "emb8.parquet"
+    assert main(["embed", str(gan_plate), "--checkpoint", str(tiny_run), "--out", str(out8), "--orientations", "8",
+                 "--device", "cpu", "--threads", "1"]) == 0
+    from napari_gandl.embedding.methods.gandl import site_features
+
+    eight = pd.read_parquet(out8).filter(regex=r"^f\d+$").to_numpy()
+    expected = site_features(load_model(tiny_run), [open_plate(gan_plate).read_site(0)], orientations=8)[0]
+    np.testing.assert_allclose(eight[0], expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(eight[0], df.filter(regex=r"^f\d+$").to_numpy()[0], rtol=1e-4, atol=1e-5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
-from napari_gandl.embedding.methods.gandl import LAYERS, SAMPLINGS
+from napari_gandl.embedding.methods.gandl import LAYERS, ORIENTATIONS, SAMPLINGS
 from napari_gandl.embedding.pipeline import embed_plate
 from napari_gandl.embedding.registry import METHODS, load_embedder, method_names
 from napari_gandl.plate import open_plate
@@ -16,7 +16,7 @@ def cmd_embed(args) -> int:
     set_threads(args.threads)
     governor = None if args.scheduler else thread_governor(args.threads, args.device)
     plate = open_plate(args.plate)
-    options = {k: getattr(args, k) for k in ("layer", "sampling") if getattr(args, k) is not None}
+    options = {k: getattr(args, k) for k in ("layer", "sampling", "orientations") if getattr(args, k) is not None}
     if options and args.method != "gandl":
         raise ValueError(f"--{next(iter(options))} is an option of --method gandl, not of {args.method}")
     embedder = load_embedder(args.method, args.checkpoint, plate, args.device, **options)
@@ -61,6 +61,9 @@ def register(subparsers) -> None:
     e.add_argument("--sampling", default=None, choices=SAMPLINGS,
                    help="gandl only: tiles covering the site, or crops centred on its cells (profile: "
                         "the cells' mean); default: the run's training")
+    e.add_argument("--orientations", type=int, default=None, choices=ORIENTATIONS,
+                   help="gandl only: 8 averages each square's (or crop's) features over its 8 orientations "
+                        "(turned by 90 degrees, mirrored; 8 times D's work); default 1")
     e.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: the cores other processes leave free, measured every 10 s)")
     e.set_defaults(func=cmd_embed)

@@ -25,6 +25,7 @@ from napari_gandl.embedding.registry import MethodSpec, register
 from napari_gandl.preprocessing.sampling import SAMPLINGS, downsample, site_tiles
 
 LAYERS = ("stats", "pool", "fc")
+ORIENTATIONS = (1, 8)  # each square as it is, or also turned by 90, 180 and 270 degrees and mirrored
 
 
 def resolve_layer(model, layer: str | None = None) -> str:
@@ -36,28 +37,48 @@ def resolve_layer(model, layer: str | None = None) -> str:
     return layer
 
 
-def _piece_features(model, pieces: list[np.ndarray], layer: str, tile_batch: int):
+def check_orientations(orientations: int) -> int:
+    if orientations not in ORIENTATIONS:
+        raise ValueError(f"orientations must be 1 or 8, got {orientations!r}")
+    return orientations
+
+
+def _oriented(x, i: int):
+    """The ``i``-th of the eight orientations of a ``(N, C, H, W)`` batch: turned ``i % 4`` times
+    by 90 degrees, then mirrored when ``i >= 4``."""
+    import torch
+
+    turned = torch.rot90(x, i % 4, dims=(-2, -1))
+    return turned.flip(-1) if i >= 4 else turned
+
+
+def _piece_features(model, pieces: list[np.ndarray], layer: str, tile_batch: int, orientations: int = 1):
     """D's features (float32 tensor, one row per piece) of every site's pieces (tiles or cell
-    crops), in batches of ``tile_batch``, and the index of the site each row belongs to."""
+    crops), in batches of ``tile_batch``, and the index of the site each row belongs to.  With
+    ``orientations`` 8 a piece's row is the mean of its eight orientations' features."""
     import torch
 
     owner = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
     if len(owner) == 0:
         return torch.zeros((0, model.net_config.feature_dim)), owner
     x = torch.from_numpy(np.concatenate(pieces))
+    feats = []
     with torch.no_grad():
-        feats = [model.D.features(x[s:s + tile_batch].to(model.device), layer).float().cpu()
-                 for s in range(0, len(x), tile_batch)]
+        for s in range(0, len(x), tile_batch):
+            batch = x[s:s + tile_batch].to(model.device)
+            f = sum(model.D.features(_oriented(batch, i), layer).double() for i in range(orientations))
+            feats.append((f / orientations).float().cpu())
     return torch.cat(feats), owner
 
 
-def site_features(model, images, tile_batch: int = 64, layer: str | None = None) -> np.ndarray:
+def site_features(model, images, tile_batch: int = 64, layer: str | None = None,
+                  orientations: int = 1) -> np.ndarray:
     """Features ``(len(images), feature_dim)`` float32 of raw ``(C, H, W)`` sites: the mean over
-    the training-resolution squares covering each."""
+    the training-resolution squares covering each (and over their orientations)."""
     import torch
 
     tiles = [site_tiles(model.normalizer(downsample(img, model.scale)), model.resolution) for img in images]
-    f, owner = _piece_features(model, tiles, resolve_layer(model, layer), tile_batch)
+    f, owner = _piece_features(model, tiles, resolve_layer(model, layer), tile_batch, orientations)
     if not len(images):
         return np.zeros((0, model.net_config.feature_dim), np.float32)
     owner_t = torch.from_numpy(owner)
@@ -70,13 +91,14 @@ def site_features(model, images, tile_batch: int = 64, layer: str | None = None)
 MAX_CELLS = 64  # cells per site in a crops embedding (evenly spread over those found)
 
 
-def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64) -> list[np.ndarray]:
+def cell_features(model, images, layer: str, nuclear: int, tile_batch: int = 64,
+                  orientations: int = 1) -> list[np.ndarray]:
     """Per site, the D features ``(n_cells, feature_dim)`` of its cell-centred crops."""
     from napari_gandl.preprocessing.crops import site_crops
 
     crops = [site_crops(model.normalizer(downsample(img, model.scale)), model.resolution, nuclear,
                         max_cells=MAX_CELLS) for img in images]
-    f, owner = _piece_features(model, crops, layer, tile_batch)
+    f, owner = _piece_features(model, crops, layer, tile_batch, orientations)
     f = f.numpy()
     return [f[owner == i] for i in range(len(images))]
 
@@ -86,9 +108,10 @@ class GANDLEmbedder(Embedder):
 
     name = "gandl"
 
-    def __init__(self, model, layer: str | None = None, sampling: str | None = None):
+    def __init__(self, model, layer: str | None = None, sampling: str | None = None, orientations: int = 1):
         self.model = model
         self.layer = resolve_layer(model, layer)
+        self.orientations = check_orientations(orientations)
         if self.layer == "stats" and not model.D.stats_available:
             raise ValueError(f"{model.path}: the 'stats' embedding needs {model.net_config.feature_dim // 2} "
                              f"discriminator channels at <= 1/4 of the resolution; this D has fewer "
@@ -110,13 +133,14 @@ class GANDLEmbedder(Embedder):
         if self.sampling == "crops":
             from napari_gandl.preprocessing.crops import aggregate_cells
 
-            cells = cell_features(self.model, list(images), self.layer, self.nuclear)
+            cells = cell_features(self.model, list(images), self.layer, self.nuclear,
+                                  orientations=self.orientations)
             return np.stack([aggregate_cells(f) for f in cells])
-        return site_features(self.model, list(images), layer=self.layer)
+        return site_features(self.model, list(images), layer=self.layer, orientations=self.orientations)
 
 
 def load(source: Path, plate=None, device: str = "auto", layer: str | None = None,
-         sampling: str | None = None) -> GANDLEmbedder:
+         sampling: str | None = None, orientations: int = 1) -> GANDLEmbedder:
     from napari_gandl.gan.checkpoint import load_model
     from napari_gandl.gan.metrics import run_divergence_note
     from napari_gandl.torch_utils.device import resolve_device
@@ -126,7 +150,7 @@ def load(source: Path, plate=None, device: str = "auto", layer: str | None = Non
     note = run_divergence_note(run)
     if note:  # said again here: the run may have been trained long before, or by someone else
         warnings.warn(f"{run}: {note}", stacklevel=2)
-    return GANDLEmbedder(model, layer, sampling)
+    return GANDLEmbedder(model, layer, sampling, orientations)
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",

@@ -29,8 +29,8 @@ def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, 
            "checkpoint": str(path), "done": True}
 
 
-def load(source, plate=None, device: str = "auto", layer: str | None = None):
-    embedder = load_gandl(source, plate, device, layer)
+def load(source, plate=None, device: str = "auto", layer: str | None = None, orientations: int = 1):
+    embedder = load_gandl(source, plate, device, layer, orientations=orientations)
     embedder.name = "gandl-untrained"
     return embedder
 
