@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed, log, score, trails_a_baseline  # noqa: E402
+from bench_suite import embed, embed_seconds, log, score, trails_a_baseline  # noqa: E402
 
 TAGS = {"16kimg": 0, "16kimg-seed1": 1}  # bench_suite's default runs, by training seed
 NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
@@ -58,17 +56,6 @@ def scores(cache: Path, screen: str, tag: str, network: str, orientations: int, 
         saved.write_text(json.dumps(scored, indent=1))
         log(f"  scored {path.name} in {time.time() - t0:.0f} s")
     return json.loads(saved.read_text())
-
-
-def embed_seconds(cache: Path, screen: str, orientations: int) -> float:
-    """Wall time of ``gandl embed`` of a whole screen with the seed-0 run, one thread, as a user runs it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "napari_gandl.cli", "embed", str(cache / screen / "plate"),
-                        "--checkpoint", str(cache / screen / "gandl-16kimg"), "--orientations", str(orientations),
-                        "--threads", "1", "--device", "cpu", "--out", str(Path(tmp) / "e.parquet")],
-                       check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-        return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
@@ -160,7 +147,8 @@ def main(argv=None) -> int:
     timed = []
     load = [os.getloadavg()[0]]
     for screen in filter(None, args.timed.split(",")):
-        one, eight = embed_seconds(args.cache, screen, 1), embed_seconds(args.cache, screen, ORIENTATIONS)
+        plate_root, run = args.cache / screen / "plate", args.cache / screen / "gandl-16kimg"
+        one, eight = (embed_seconds(plate_root, run, "--orientations", str(o)) for o in (1, ORIENTATIONS))
         load.append(os.getloadavg()[0])
         timed.append(f"`{screen}` {eight:.0f} s against {one:.0f} s")
     if timed:

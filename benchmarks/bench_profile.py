@@ -28,10 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import run_screen, score  # noqa: E402
+from bench_suite import embed_seconds, run_screen, score  # noqa: E402
 
 from napari_gandl.embedding.base import Embedder  # noqa: E402
 
@@ -124,17 +121,6 @@ def profile_scores(screen: str, cache: Path, network: str, blocks: int, splits: 
     return json.loads(saved.read_text())
 
 
-def embed_seconds(screen: str, cache: Path, sampling: str) -> float:
-    """Wall time of ``gandl embed`` of every site of a screen with the 16-kimg run, one thread, as a user runs it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "napari_gandl.cli", "embed", str(cache / screen / "plate"),
-                        "--method", "gandl", "--checkpoint", str(cache / screen / f"gandl-{TAG}"), "--sampling",
-                        sampling, "--threads", "1", "--device", "cpu", "--out", str(Path(tmp) / "e.parquet")],
-                       check=True, capture_output=True)
-        return time.perf_counter() - start
-
-
 def cell(r: dict, key: str, scale: float) -> str:
     v = r[key]
     return "–" if v is None or not np.isfinite(v) else (f"{v * scale:.1f}" if scale == 100 else f"{v:.3f}")
@@ -202,7 +188,8 @@ def main(argv=None) -> int:
     load = [os.getloadavg()[0]]
     timed = []
     for screen in filter(None, args.timed.split(",")):
-        tiles, cells = embed_seconds(screen, args.cache, "tiles"), embed_seconds(screen, args.cache, "crops")
+        plate_root, run = args.cache / screen / "plate", args.cache / screen / f"gandl-{TAG}"
+        tiles, cells = (embed_seconds(plate_root, run, "--sampling", how) for how in ("tiles", "crops"))
         load.append(os.getloadavg()[0])
         sites = len(pd.read_csv(args.cache / screen / "plate" / "metadata.csv"))
         timed.append(f"`{screen}` {cells:.0f} s against {tiles:.0f} s ({sites} sites)")

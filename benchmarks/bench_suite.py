@@ -60,6 +60,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,6 +86,16 @@ def gandl(*args) -> None:
     """Run ``gandl ARGS`` as a user would, on one thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
     subprocess.run([sys.executable, "-m", "napari_gandl.cli", *args], check=True, env=env)
+
+
+def embed_seconds(plate_root: Path, run: Path, *options: str) -> float:
+    """Wall time of ``gandl embed PLATE --checkpoint RUN OPTIONS`` of a whole screen on one thread, as a
+    user runs it (decoding included; time it with the machine otherwise idle)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        gandl("embed", str(plate_root), "--checkpoint", str(run), *options, "--threads", "1", "--device", "cpu",
+              "--out", str(Path(tmp) / "e.parquet"))
+        return time.perf_counter() - start
 
 
 def write_untrained(plate_root: Path, run: Path, untrained: Path) -> None:
