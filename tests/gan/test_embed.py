@@ -86,6 +86,28 @@ def test_eight_orientations_make_the_feature_blind_to_how_the_site_is_turned(tin
                                rtol=1e-4, atol=1e-5)
 
 
+def test_a_partial_output_read_out_another_way_is_not_resumed(gan_plate, tiny_run, tmp_path):
+    """Rows of one read-out (layer, orientations) never end up in an output of another."""
+    from napari_gandl.embedding import iterate_embedding, load_embedder
+
+    plate = open_plate(gan_plate)
+    out = tmp_path / "e.parquet"
+    for earlier in ({"layer": "pool"}, {"layer": "fc", "orientations": 8}):
+        run = iterate_embedding(plate, load_embedder("gandl", tiny_run, plate, "cpu", **earlier), out_path=out,
+                                batch_size=10, sites=range(40))
+        for _ in range(3):
+            next(run)
+        run.close()  # stopped after two batches
+        assert len(list((tmp_path / ".e.parquet.parts").glob("*.parquet"))) == 2
+        with pytest.warns(UserWarning, match="partial output of a different embedding"):
+            resumed = embed_plate(plate, "gandl", source=tiny_run, out_path=out, batch_size=10, sites=range(40),
+                                  device="cpu", layer="fc")
+        fresh = embed_plate(plate, "gandl", source=tiny_run, batch_size=40, sites=range(40), device="cpu", layer="fc")
+        np.testing.assert_allclose(pd.read_parquet(resumed)[COLS].to_numpy(), fresh[COLS].to_numpy(),
+                                   rtol=1e-4, atol=1e-5)
+        out.unlink()
+
+
 def test_embedding_rejects_bad_input(gan_plate, tiny_run, tmp_path):
     with pytest.raises(ValueError, match="layer"):
         embed_plate(gan_plate, "gandl", source=tiny_run, layer="conv9")

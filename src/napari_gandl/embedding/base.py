@@ -37,6 +37,9 @@ class Embedder:
     normalizer : the trained model's per-stain normalisation (None when the
         method has none, or fits it on the plate it embeds); the pipeline
         refuses a plate whose bit depth differs from the one it recorded.
+    options : the settings that change its rows (GAN-DL's layer, sampling and
+        orientations), JSON values; with ``source``, what a resumable partial
+        output must match.
     """
 
     name: str = ""
@@ -44,6 +47,7 @@ class Embedder:
     stains: list[str] = []
     source: Path | None = None
     normalizer = None
+    options: dict = {}
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         """``(n, len(stains), H, W)`` raw site images (any dtype, the plate's own

@@ -139,7 +139,8 @@ def _source_stamp(source) -> dict:
 def _manifest(embedder: Embedder, meta: pd.DataFrame, idx: np.ndarray, batch_size: int, stain_index) -> dict:
     ids = "\n".join(meta["site_id"].iloc[idx].astype(str))
     return {
-        "method": embedder.name, "dim": int(embedder.dim), **_source_stamp(embedder.source),
+        "method": embedder.name, "dim": int(embedder.dim), "options": dict(embedder.options),
+        **_source_stamp(embedder.source),
         "stain_index": stain_index, "batch_size": int(batch_size), "n_sites": int(len(idx)),
         "sites_sha1": hashlib.sha1(ids.encode()).hexdigest(),
     }
@@ -162,8 +163,8 @@ class _Parts:
         if previous != json.loads(json.dumps(manifest)):
             if self.dir.exists():
                 if previous is not None:
-                    warnings.warn(f"{self.dir}: partial output of a different embedding (method, weights, "
-                                  f"sites or batch size changed); starting again", stacklevel=3)
+                    warnings.warn(f"{self.dir}: partial output of a different embedding (method, its "
+                                  f"options, weights, sites or batch size changed); starting again", stacklevel=3)
                 shutil.rmtree(self.dir)
             self.dir.mkdir()
             write_text(self.dir / MANIFEST, json.dumps(manifest, indent=1))

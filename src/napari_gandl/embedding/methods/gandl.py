@@ -124,6 +124,7 @@ class GANDLEmbedder(Embedder):
         self.sampling = sampling or model.config.get("data", {}).get("sampling", "tiles")
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
+        self.options = {"layer": self.layer, "sampling": self.sampling, "orientations": self.orientations}
         if self.sampling == "crops":
             from napari_gandl.preprocessing.crops import nuclear_channel
 
