@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed, embed_seconds, log, score, trails_a_baseline  # noqa: E402
+from bench_suite import embed, embed_seconds, log, scored, trails_a_baseline  # noqa: E402
 
 TAGS = {"16kimg": 0, "16kimg-seed1": 1}  # bench_suite's default runs, by training seed
 NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
@@ -42,20 +41,14 @@ ORIENTATIONS = 8
 
 
 def scores(cache: Path, screen: str, tag: str, network: str, orientations: int, splits: int) -> dict:
-    """bench_suite's scores of one network's embedding, read with 1 or ``ORIENTATIONS`` orientations."""
+    """bench_suite's scores of one network's embedding read with 1 orientation (bench_suite's own
+    embedding) or ``orientations``, embedded and scored once."""
     folder = cache / screen
     name = f"gandl-{tag}{NETWORKS[network]}"
-    if orientations == 1:  # bench_suite's own
-        return json.loads((folder / f"report-{name}" / "bench_scores.json").read_text())
-    saved = folder / f"report-{name}-o{orientations}" / "bench_scores.json"
-    if not saved.is_file():
-        path = embed(folder / "plate", "gandl", folder / name, folder / f"emb-{name}-o{orientations}.parquet",
-                     orientations=orientations)
-        t0 = time.time()
-        scored = score(path, folder / "plate", saved.parent, splits)
-        saved.write_text(json.dumps(scored, indent=1))
-        log(f"  scored {path.name} in {time.time() - t0:.0f} s")
-    return json.loads(saved.read_text())
+    suffix = "" if orientations == 1 else f"-o{orientations}"
+    path = embed(folder / "plate", "gandl", folder / name, folder / f"emb-{name}{suffix}.parquet",
+                 orientations=orientations)
+    return scored(path, folder / "plate", splits)
 
 
 def main(argv=None) -> int:
@@ -76,7 +69,8 @@ def main(argv=None) -> int:
     runs = {}  # (screen, tag) -> {"one": {method: scores}, "eight": {method: scores}}
     for tag in TAGS:
         for screen in screens:
-            hand = json.loads((args.cache / screen / "report-handcrafted" / "bench_scores.json").read_text())
+            hand = scored(args.cache / screen / "emb-handcrafted.parquet", args.cache / screen / "plate",
+                          args.splits)
             runs[screen, tag] = {
                 read: {**{n: scores(args.cache, screen, tag, n, o, args.splits) for n in NETWORKS},
                        "handcrafted": hand}

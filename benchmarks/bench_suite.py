@@ -179,6 +179,16 @@ def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> 
     }
 
 
+def scored(embeddings: Path, plate_root: Path, splits: int) -> dict:
+    """:func:`score` of ``emb-NAME.parquet``, computed once into ``report-NAME/bench_scores.json`` beside it."""
+    saved = embeddings.parent / f"report-{embeddings.stem[4:]}" / "bench_scores.json"
+    if not saved.is_file():
+        t0 = time.time()
+        saved.write_text(json.dumps(score(embeddings, plate_root, saved.parent, splits), indent=1))
+        log(f"  scored {embeddings.name} in {time.time() - t0:.0f} s")
+    return json.loads(saved.read_text())
+
+
 def screen_plate(cache: Path, name: str) -> Path:
     """The suite screen ``name`` written once under ``cache/name/plate``."""
     from napari_gandl.synthetic import write_sample_plate
@@ -254,14 +264,7 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
         "combined": lambda: embed(plate_root, "gandl+handcrafted", run, folder / f"emb-combined-{tag}.parquet"),
     }
     for method in methods:
-        path = sources[method]()
-        report_dir = folder / f"report-{path.stem[4:]}"
-        saved = report_dir / "bench_scores.json"
-        if not saved.is_file():
-            t0 = time.time()
-            saved.write_text(json.dumps(score(path, plate_root, report_dir, splits), indent=1))
-            log(f"  scored {path.name} in {time.time() - t0:.0f} s")
-        row["results"][method] = json.loads(saved.read_text())
+        row["results"][method] = scored(sources[method](), plate_root, splits)
         log(f"{name} {method}: " + ", ".join(f"{k} {row['results'][method][k]:.3f}" for k, _, _ in METRICS
                                              if row["results"][method][k] is not None))
     return row

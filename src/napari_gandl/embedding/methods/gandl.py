@@ -37,12 +37,6 @@ def resolve_layer(model, layer: str | None = None) -> str:
     return layer
 
 
-def check_orientations(orientations: int) -> int:
-    if orientations not in ORIENTATIONS:
-        raise ValueError(f"orientations must be 1 or 8, got {orientations!r}")
-    return orientations
-
-
 def _oriented(x, i: int):
     """The ``i``-th of the eight orientations of a ``(N, C, H, W)`` batch: turned ``i % 4`` times
     by 90 degrees, then mirrored when ``i >= 4``."""
@@ -111,7 +105,9 @@ class GANDLEmbedder(Embedder):
     def __init__(self, model, layer: str | None = None, sampling: str | None = None, orientations: int = 1):
         self.model = model
         self.layer = resolve_layer(model, layer)
-        self.orientations = check_orientations(orientations)
+        if orientations not in ORIENTATIONS:
+            raise ValueError(f"orientations must be 1 or 8, got {orientations!r}")
+        self.orientations = orientations
         if self.layer == "stats" and not model.D.stats_available:
             raise ValueError(f"{model.path}: the 'stats' embedding needs {model.net_config.feature_dim // 2} "
                              f"discriminator channels at <= 1/4 of the resolution; this D has fewer "
@@ -124,11 +120,14 @@ class GANDLEmbedder(Embedder):
         self.sampling = sampling or model.config.get("data", {}).get("sampling", "tiles")
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}")
-        self.options = {"layer": self.layer, "sampling": self.sampling, "orientations": self.orientations}
         if self.sampling == "crops":
             from napari_gandl.preprocessing.crops import nuclear_channel
 
             self.nuclear = nuclear_channel(self.stains)
+
+    @property
+    def options(self) -> dict:
+        return {"layer": self.layer, "sampling": self.sampling, "orientations": self.orientations}
 
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         if self.sampling == "crops":
