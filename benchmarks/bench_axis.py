@@ -1,0 +1,174 @@
+"""Which direction should the E2 on-axis score take: the linear SVM's normal, or a regularised one?
+
+``gandl analyse`` scores every site on the E2 axis: the normal of a linear SVM (C = 1) fitted on the
+C+ and C- control sites in standardised feature space, scaled so that the C+ centre sits at +1 and the
+C- centre at -1. The dose ranking, the 4PL fits, the F-tests and the hits all read that score. The
+controls are few (64 + 64 sites on most suite screens) against 512 GAN-DL features, so the SVM is close
+to a hard-margin fit. Two directions that do not follow a few support vectors are compared with it:
+
+* **centroid**: the difference of the two class means in the same standardised space (the limit of the
+  class-balanced SVM as C goes to 0);
+* **lda**: scikit-learn's ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` (a
+  Ledoit-Wolf shrunk covariance) in the same space.
+
+Everything else is the suite's scoring (``bench_suite.score``): plate centre-scaling on controls, well
+means of the on-axis score against the true rescue (Spearman), ``gandl analyse``'s dose-response rank
+(compound-ranking AP) and hits. The embeddings are bench_suite's cached 16-kimg runs at seeds 0 and 1,
+the same networks untrained, and the handcrafted features; nothing is trained or embedded. C+/C-
+accuracy is its own SVM and does not depend on the axis.
+
+    python benchmarks/bench_axis.py [--screens texture,large-rare] [--no-report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+AXES = ("svm", "centroid", "lda")
+EMBEDDINGS = {  # (features, seed) -> bench_suite's cached embedding
+    ("GAN-DL", 0): "emb-gandl-16kimg.parquet", ("GAN-DL", 1): "emb-gandl-16kimg-seed1.parquet",
+    ("untrained", 0): "emb-gandl-16kimg-untrained.parquet",
+    ("untrained", 1): "emb-gandl-16kimg-seed1-untrained.parquet",
+    ("handcrafted", None): "emb-handcrafted.parquet",
+}
+SEEDS = (0, 1)
+
+
+def on_axis(X: np.ndarray, labels: np.ndarray, axis: str) -> np.ndarray:
+    """Every row's on-axis score, the C+ centre at +1 and the C- centre at -1 (as ``fit_space``)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from napari_gandl.analysis.classify import LinearModel
+
+    fitted = np.isin(labels, ["C+", "C-"])
+    Xs = X[fitted]
+    y = (labels[fitted] == "C+").astype(int)
+    if axis == "svm":
+        model = LinearModel(C=1.0, seed=0).fit(Xs, y)
+        mean, scale, w = model.mean_.astype(np.float64), model.scale_.astype(np.float64), model.normal_
+    else:
+        mean, sd = Xs.mean(axis=0), Xs.std(axis=0)
+        scale = np.where(sd > 1e-12, sd, 1.0)
+        Z = (Xs - mean) / scale
+        if axis == "centroid":
+            w = Z[y == 1].mean(axis=0) - Z[y == 0].mean(axis=0)
+        else:
+            w = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(Z, y).coef_[0]
+        w = w / np.linalg.norm(w)
+    fitted_proj = ((Xs - mean) / scale) @ w
+    centre_pos, centre_neg = fitted_proj[y == 1].mean(), fitted_proj[y == 0].mean()
+    a = 2.0 / (centre_pos - centre_neg)
+    return a * (((X - mean) / scale) @ w - centre_pos) + 1.0
+
+
+def scores(plate_root: Path, embeddings: Path) -> dict:
+    """axis -> Spearman, compound-ranking AP, true and false hits of one embedding."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import average_precision_score
+
+    from napari_gandl.analysis.dose import dose_response
+    from napari_gandl.analysis.report import normalise_for_tasks
+    from napari_gandl.tables import control_labels, load_embeddings
+
+    truth = plate_root / "ground_truth"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loader's notes are the suite's, not this comparison's
+        table, _ = normalise_for_tasks(load_embeddings(embeddings), "centerscale",
+                                       {"normalise": "centerscale", "notes": [], "skipped": {}})
+    meta, X = table.meta, np.asarray(table.X, np.float64)
+    wells = pd.read_csv(truth / "wells.csv")
+    active = pd.read_csv(truth / "compounds.csv")[["compound", "active"]]
+    treated = meta["treatment"].notna().to_numpy()
+    out = {}
+    for axis in AXES:
+        score = on_axis(X, control_labels(meta), axis)
+        well_means = pd.Series(score[treated]).groupby(meta["well_id"].to_numpy()[treated]).mean()
+        ranked = wells.merge(well_means.rename("score"), left_on="well_id", right_index=True)
+        curves = dose_response(score, meta)[0].merge(active, on="compound")
+        rescues = curves["active"].astype(bool)
+        out[axis] = {"spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
+                     "rank_ap": float(average_precision_score(rescues, -curves["rank"])),
+                     "true_hits": int((curves["hit"] & rescues).sum()),
+                     "false_hits": int((curves["hit"] & ~rescues).sum())}
+    return out
+
+
+def main(argv=None) -> int:
+    from bench_suite import log
+    from napari_gandl.synthetic import SUITE
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap.add_argument("--screens", default=",".join(SUITE))
+    ap.add_argument("--no-report", action="store_true")
+    args = ap.parse_args(argv)
+    screens = args.screens.split(",")
+    got = {}  # (screen, features, seed) -> axis -> scores
+    for screen in screens:
+        for (features, seed), name in EMBEDDINGS.items():
+            got[screen, features, seed] = scores(args.cache / screen / "plate", args.cache / screen / name)
+        log(f"{screen}: " + "; ".join(f"{axis} Spearman {got[screen, 'GAN-DL', 0][axis]['spearman']:.3f}"
+                                      for axis in AXES))
+
+    def runs(features):  # every (screen, seed) of a feature set, handcrafted once per seed
+        return [got[s, features, None if features == "handcrafted" else seed] for s in screens for seed in SEEDS]
+
+    def trailing(axis):
+        return sum(any(got[s, "GAN-DL", seed][axis][k] < max(got[s, "untrained", seed][axis][k],
+                                                              got[s, "handcrafted", None][axis][k])
+                       for k in ("spearman", "rank_ap"))
+                   for s in screens for seed in SEEDS)
+
+    n = len(screens) * len(SEEDS)
+    lines = [
+        f"Suite means over {len(screens)} screens x seeds {' and '.join(map(str, SEEDS))} ({n} runs; "
+        "handcrafted features do not depend on the seed); hits summed over the runs. \"Trailing\": runs where "
+        "GAN-DL's Spearman or compound-ranking AP is below the untrained network's or handcrafted's, all read "
+        "with the same axis. Against **svm** (what `gandl analyse` does): the mean difference of GAN-DL's "
+        f"{n} runs and twice its standard error (sd of the per-run differences / sqrt({n})).", "",
+        "| axis | features | Spearman | ranking AP | true / false hits | GAN-DL trailing | GAN-DL against svm: "
+        "Spearman, ranking AP (2 SE) |", "|---|---|---|---|---|---|---|"]
+    for axis in AXES:
+        for features in ("GAN-DL", "untrained", "handcrafted"):
+            rs = [r[axis] for r in runs(features)]
+            cells = [f"{np.mean([r[k] for r in rs]):.3f}" for k in ("spearman", "rank_ap")]
+            cells.append(f"{sum(r['true_hits'] for r in rs)} / {sum(r['false_hits'] for r in rs)}")
+            against = ""
+            if features == "GAN-DL":
+                cells.append(str(trailing(axis)))
+                if axis != "svm":
+                    diffs = {k: np.array([r[axis][k] - r["svm"][k] for r in runs("GAN-DL")])
+                             for k in ("spearman", "rank_ap")}
+                    against = ", ".join(f"{d.mean():+.3f} ({2 * d.std(ddof=1) / np.sqrt(len(d)):.3f})"
+                                        for d in diffs.values())
+            else:
+                cells.append("")
+            lines.append(f"| {axis} | {features} | " + " | ".join(cells) + f" | {against} |")
+    lines += ["", "Per screen, GAN-DL's Spearman / compound-ranking AP with each axis, seed 0 · seed 1:", "",
+              "| screen | " + " | ".join(AXES) + " |", "|---|" + "---|" * len(AXES)]
+    for screen in screens:
+        lines.append(f"| {screen} | " + " | ".join(
+            " · ".join(f"{got[screen, 'GAN-DL', seed][axis]['spearman']:.3f} / "
+                       f"{got[screen, 'GAN-DL', seed][axis]['rank_ap']:.3f}" for seed in SEEDS)
+            for axis in AXES) + " |")
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_report:
+        from _report import write_section
+
+        write_section("axis", "Which direction the E2 axis takes: SVM, centroid or shrinkage LDA (bench_axis.py)",
+                      body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
