@@ -79,6 +79,42 @@ def test_gan_training_job_setup_close_stop_and_resume(sample_plate, tmp_path):
     assert load_checkpoint(run)["cur_nimg"] == rest[-1]["nimg"] >= 32
 
 
+def test_cpu_training_jobs_give_a_core_to_a_busy_process_beside(sample_plate, tmp_path, monkeypatch):
+    """As ``gandl train`` without --threads: the dock's CPU training keeps torch's threads to the cores
+    other processes leave free, at most the ones it was given, and each row says them."""
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from napari_gandl.gan import make_config
+    from napari_gandl.torch_utils.threads import read_cpu_times
+    from napari_gandl.viewmodels import training
+
+    if read_cpu_times() is None or training.cpu_threads() < 1:
+        pytest.skip("no /proc/stat")
+    job = training.method_job("convae", sample_plate, tmp_path / "convae", 30.0, "cpu", False,
+                              threading.Event(), threading.Event())
+    assert next(job)["threads"] == torch.get_num_threads() <= training.cpu_threads()
+    job.close()
+    monkeypatch.setattr(training, "GOVERN_EVERY_S", 1.0)
+    config = make_config("quick", resolution=32, minutes=30.0, device="cpu", threads=2, **TINY)
+    job = training.train_job(sample_plate, tmp_path / "gan", config, False, threading.Event(), threading.Event(),
+                             samples_every_s=3600.0)
+    next(job)  # setup
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        start, threads = time.monotonic(), []
+        while time.monotonic() - start < 2.5:
+            threads.append(next(job)["threads"])
+    finally:
+        burner.kill()
+        burner.wait()
+        job.close()
+    assert max(threads) <= 2 and threads[-1] == 1 == torch.get_num_threads()  # given 2, the burner took one
+
+
 def test_method_training_job_close_writes_the_checkpoint(sample_plate, tmp_path):
     from napari_gandl.comparators.tiles import load_tile_checkpoint
     from napari_gandl.viewmodels import training

@@ -37,13 +37,6 @@ GUI_SWITCH_INTERVAL_S = 0.001
 RESOLUTIONS = ["preset", "32", "64", "128", "256", "512"]
 
 
-def cpu_threads() -> int:
-    """Torch threads for CPU training: all cores but one, which stays with napari's GUI thread."""
-    import os
-
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def format_eta(seconds: float | None) -> str:
     if seconds is None or not np.isfinite(seconds):
         return "--"
@@ -165,7 +158,7 @@ class TrainWidget(Container):
 
         values = dict(minutes=float(self.minutes.value), device=self.device.value)
         if "threads" in TrainConfig.__dataclass_fields__ and resolve_device(self.device.value).type == "cpu":
-            values["threads"] = cpu_threads()
+            values["threads"] = model.cpu_threads()
         if self.resolution.value != "preset":
             values["resolution"] = int(self.resolution.value)
         values.update(self.config_overrides)  # overrides (tests, scripts) win
@@ -285,6 +278,8 @@ class TrainWidget(Container):
         text = f"{int(row['nimg']):,} images seen"
         if "img_per_s" in row:
             text += f" · {row['img_per_s']:.0f} img/s"
+        if "threads" in row:
+            text += f" · {row['threads']} thread{'s' * (row['threads'] > 1)}"
         text += f" · ETA {format_eta(0.0 if row.get('done') else eta)}"
         pbar = self._pbar  # (its events may run other queued callbacks)
         if pbar is not None:

@@ -15,11 +15,17 @@ started or resumed (checked on the GUI thread, before a worker starts), the
 run's own settings when resuming (from its checkpoint, through the
 ``gan`` API), and the loss and sample-quality history already written
 (``losses.csv``, ``metrics.csv``).
+
+On the CPU both jobs keep torch's threads to the cores other processes leave free, never more
+than all cores but one (which stays with napari's GUI thread), as ``gandl train`` does without
+``--threads``: a busy process beside a training with more threads than free cores stalls it for
+seconds per step. Each progress row says the threads in use (``threads``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -37,6 +43,33 @@ from napari_gandl.gan.metrics import METRIC_NAMES
 LOSS_COLUMNS = ("kimg", "loss_G", "loss_D")
 METRIC_COLUMNS = ("kimg", *METRIC_NAMES)
 GAN_METHOD = "gandl"
+GOVERN_EVERY_S = 10.0  # how often a CPU training job looks at the machine's load again
+
+
+def cpu_threads() -> int:
+    """Torch threads for CPU training in the dock at most: all cores but one, which stays with napari's
+    GUI thread."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _governed(rows: Iterator[dict], device: str | None, most: int) -> Iterator[dict]:
+    """``rows`` of a training; on the CPU, torch's threads start at ``most`` and then follow the cores
+    other processes leave free (never more than ``most``), looked at again between rows, and each row
+    says them (``threads``)."""
+    import torch
+
+    from napari_gandl.torch_utils.device import resolve_device
+    from napari_gandl.torch_utils.threads import ThreadGovernor
+
+    if resolve_device(device).type != "cpu":
+        yield from rows
+        return
+    torch.set_num_threads(most)
+    governor = ThreadGovernor(most=most, every_s=GOVERN_EVERY_S)
+    for row in rows:
+        governor.update()
+        row["threads"] = governor.threads
+        yield row
 
 
 def method_choices() -> list[str]:
@@ -134,7 +167,7 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
         rows = iterate_training(plate, out_dir, config, resume=resume, should_stop=stop.is_set,
                                 samples_every_s=samples_every_s)
         with closing(rows):  # closed early, training still writes its checkpoint
-            for row in rows:
+            for row in _governed(rows, config.device, config.threads or cpu_threads()):
                 if "samples" in row:
                     row["samples"] = tile_grid(row["samples"])
                 yield row
@@ -165,7 +198,8 @@ def method_job(method: str, plate, out_dir, minutes: float, device: str, resume:
     try:
         plate = _open(plate)
         set_up = False
-        for row in train_method(method, plate, out_dir, minutes, device, resume, stop.is_set, samples_every_s):
+        for row in _governed(train_method(method, plate, out_dir, minutes, device, resume, stop.is_set,
+                                          samples_every_s), device, cpu_threads()):
             if "samples" in row:
                 row = {**row, "samples": tile_grid(row["samples"], cols=PREVIEW_TILES)}
                 if not set_up:
