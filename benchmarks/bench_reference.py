@@ -76,6 +76,8 @@ def main(argv=None) -> int:
             f"AP {ref['rank_ap']:.3f}")
     columns = ("reference", *METHODS)
     lines = [
+        "**Reference**: each site's true infected fraction and number of cells (`ground_truth/sites.csv`) as a "
+        "two-column embedding, through the same `gandl analyse` and scoring as every method (bench_suite). "
         "Each cell reads **reference / GAN-DL / untrained / handcrafted**. GAN-DL and untrained: the mean of "
         "bench_suite's 16-kimg runs at seeds 0 and 1; hits: the mean number of true / false hits over the two "
         "seeds, of the screen's rescuing compound x cell-type curves.", "",
