@@ -39,6 +39,7 @@ CHANGES = {
     "16kimg-lr1e3": ("16kimg-lr1e3-seed1", "`--g-lr 0.001 --d-lr 0.001`"),
     "16kimg-geom": ("16kimg-geom-seed1", "`--augment-gain 0 --augment-offset 0`"),
     "16kimg-o8": ("16kimg-seed1-o8", "`gandl embed --orientations 8` (bench_orientations.py)"),
+    "32kimg": ("32kimg-seed1", "32 kimg of training instead of 16 (each run going on from its 16-kimg run)"),
 }
 KEYS = (("acc", "C+/C- %", 100.0), ("spearman", "Spearman", 1.0), ("rank_ap", "rank AP", 1.0),
         ("map", "mAP", 1.0))

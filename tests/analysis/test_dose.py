@@ -169,6 +169,30 @@ def test_off_manifold_flags_a_toxic_compound():
     assert (flagged.loc["good", "off_manifold"] < 2).all()
 
 
+def test_the_report_counts_the_hits_flagged_off_manifold(tmp_path, capsys):
+    """A rescuing compound with a strong phenotype off the infection axis is a hit the report counts
+    as possibly toxic, beside the hits count, in report.json, the HTML page and gandl analyse's summary."""
+    from napari_gandl.analysis import analyse
+    from napari_gandl.cli import main
+
+    from analysis_synth import rxrx_like
+
+    df = rxrx_like(n_feat=8, plates=2, wells=4, plate_shift=0.0,
+                   compounds=(("good", 0.1, 1.5, 1.0), ("toxic", 0.1, 1.5, 1.0)))
+    df.loc[(df["treatment"] == "toxic") & (df["treatment_conc"] >= 1.0), "f005"] += 12.0
+    report = analyse(df, out_dir=tmp_path / "r", ground_truth=False, n_splits=2)
+    curves = pd.read_csv(tmp_path / "r" / "dose_response.csv")
+    flagged = curves["hit"] & curves["flag"].fillna("").str.contains("off-manifold")
+    assert set(curves.loc[flagged, "compound"]) == {"toxic"} and curves.loc[curves["compound"] == "good", "hit"].all()
+    dr = report["dose_response"]
+    assert dr["n_hits_off_manifold"] == flagged.sum() > 0 and dr["n_hits"] == curves["hit"].sum()
+    assert f"of which\n{flagged.sum()} off-manifold" in (tmp_path / "r" / "report.html").read_text()
+    df.to_parquet(tmp_path / "emb.parquet")
+    assert main(["analyse", str(tmp_path / "emb.parquet"), "--out", str(tmp_path / "cli"), "--splits", "2",
+                 "--quiet", "--no-ground-truth"]) == 0
+    assert f"{dr['n_hits']} hits ({flagged.sum()} off-manifold: possible toxicity" in capsys.readouterr().out
+
+
 def test_flags_and_worsening_compounds_rank_after_rescues():
     """A step between two doses (Hill at its bound), an EC50 below the lowest dose and a strong
     worsening are flagged; the worsening ranks after every rescue, however small its q-value."""

@@ -36,6 +36,7 @@ from napari_gandl.tables import TableError, as_str, is_untreated, require_column
 
 LN10 = np.log(10.0)
 HILL_BOUNDS = (0.1, 10.0)  # the Hill slopes a fit may take; a fit at a bound is flagged
+OFF_MANIFOLD_FLAG = "off-manifold (possible toxicity)"
 
 
 def logistic4(x, bottom, top, log10_ec50, hill):
@@ -421,6 +422,6 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
         key = pd.MultiIndex.from_arrays([out["compound"].astype(str), out["cell_type"].astype(str)])
         out["off_manifold"] = med.reindex(key).to_numpy()
     off = (out["off_manifold"] > flag_above).to_numpy()
-    text = "off-manifold (possible toxicity)"
-    out.loc[off, "flag"] = [f"{f}; {text}" if f else text for f in out.loc[off, "flag"].fillna("")]
+    out.loc[off, "flag"] = [f"{f}; {OFF_MANIFOLD_FLAG}" if f else OFF_MANIFOLD_FLAG
+                            for f in out.loc[off, "flag"].fillna("")]
     return out

@@ -42,8 +42,10 @@ def run_analyse(args: argparse.Namespace) -> int:
               f"replicate consistency {mp['consistency']['mean_mAP']:.3f}")
     dr = report.get("dose_response")
     if dr:
-        print(f"dose-response: {dr['n_fitted']} curves fitted, {dr['n_hits']} hits, "
-              f"{dr['n_too_few_doses']} with too few doses")
+        flagged = dr.get("n_hits_off_manifold", 0)
+        print(f"dose-response: {dr['n_fitted']} curves fitted, {dr['n_hits']} hits"
+              + (f" ({flagged} off-manifold: possible toxicity, see the flag column)" if flagged else "")
+              + f", {dr['n_too_few_doses']} with too few doses")
     gt = report.get("ground_truth")
     if gt and gt.get("auc") is not None:
         print(f"ground truth: AUC {gt['auc']:.3f} (active vs inactive compounds)")
