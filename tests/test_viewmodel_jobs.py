@@ -92,7 +92,7 @@ def test_cpu_training_jobs_give_a_core_to_a_busy_process_beside(sample_plate, tm
     from napari_gandl.torch_utils.threads import read_cpu_times
     from napari_gandl.viewmodels import training
 
-    if read_cpu_times() is None or training.cpu_threads() < 1:
+    if read_cpu_times() is None:
         pytest.skip("no /proc/stat")
     job = training.method_job("convae", sample_plate, tmp_path / "convae", 30.0, "cpu", False,
                               threading.Event(), threading.Event())
