@@ -51,51 +51,50 @@ SEEDS = (0, 1)
 
 
 def on_axis(X: np.ndarray, labels: np.ndarray, axis: str) -> np.ndarray:
-    """Every row's on-axis score, the C+ centre at +1 and the C- centre at -1 (as ``fit_space``)."""
+    """Every row's on-axis score, the C+ centre at +1 and the C- centre at -1: ``gandl analyse``'s own
+    E2 space (``fit_space``) for ``svm``, the same scaling along the other directions."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    from napari_gandl.analysis.classify import LinearModel
+    from napari_gandl.analysis.axes import fit_space
 
+    if axis == "svm":
+        return fit_space(X, labels, "C+", "C-").on_axis(X)
     fitted = np.isin(labels, ["C+", "C-"])
     Xs = X[fitted]
     y = (labels[fitted] == "C+").astype(int)
-    if axis == "svm":
-        model = LinearModel(C=1.0, seed=0).fit(Xs, y)
-        mean, scale, w = model.mean_.astype(np.float64), model.scale_.astype(np.float64), model.normal_
+    mean, sd = Xs.mean(axis=0), Xs.std(axis=0)
+    scale = np.where(sd > 1e-12, sd, 1.0)
+    Z = (Xs - mean) / scale
+    if axis == "centroid":
+        w = Z[y == 1].mean(axis=0) - Z[y == 0].mean(axis=0)
     else:
-        mean, sd = Xs.mean(axis=0), Xs.std(axis=0)
-        scale = np.where(sd > 1e-12, sd, 1.0)
-        Z = (Xs - mean) / scale
-        if axis == "centroid":
-            w = Z[y == 1].mean(axis=0) - Z[y == 0].mean(axis=0)
-        else:
-            w = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(Z, y).coef_[0]
-        w = w / np.linalg.norm(w)
-    fitted_proj = ((Xs - mean) / scale) @ w
-    centre_pos, centre_neg = fitted_proj[y == 1].mean(), fitted_proj[y == 0].mean()
+        w = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(Z, y).coef_[0]
+    w = w / np.linalg.norm(w)
+    centre_pos, centre_neg = (Z[y == 1] @ w).mean(), (Z[y == 0] @ w).mean()
     a = 2.0 / (centre_pos - centre_neg)
     return a * (((X - mean) / scale) @ w - centre_pos) + 1.0
 
 
-def flagged_last(curves: pd.DataFrame) -> np.ndarray:
-    """Ranks with the hits flagged off-manifold after the other hits (else ``gandl analyse``'s order)."""
-    from napari_gandl.analysis.dose import OFF_MANIFOLD_FLAG
+def flagged_last(curves: pd.DataFrame) -> pd.DataFrame:
+    """``curves`` ranked with the hits flagged off-manifold after the other hits (else ``gandl analyse``'s
+    order: then the other rescuing curves, then the worsening ones, each by q-value then efficacy)."""
+    from napari_gandl.analysis.dose import flagged_off_manifold
 
-    flagged = curves["flag"].fillna("").str.contains(OFF_MANIFOLD_FLAG, regex=False)
+    flagged = flagged_off_manifold(curves)
     group = np.where(curves["hit"] & ~flagged, 0, np.where(curves["hit"], 1,
                                                              np.where(curves["direction"] == "rescues", 2, 3)))
     order = pd.DataFrame({"group": group, "q": curves["q_value"].fillna(np.inf),
                           "efficacy": -curves["efficacy"].fillna(-np.inf)}).sort_values(
         ["group", "q", "efficacy"], kind="stable").index
-    ranks = np.empty(len(curves))
+    ranks = np.empty(len(curves), int)
     ranks[order] = np.arange(1, len(curves) + 1)
-    return ranks
+    return curves.assign(rank=ranks)
 
 
 def scores(plate_root: Path, embeddings: Path) -> dict:
-    """variant -> Spearman, compound-ranking AP, true and false hits of one embedding."""
-    from scipy.stats import spearmanr
-    from sklearn.metrics import average_precision_score
+    """variant -> bench_suite's ranking scores (Spearman, compound-ranking AP, true and false hits) of
+    one embedding."""
+    from bench_suite import ranking_scores
 
     from napari_gandl.analysis.dose import dose_response, off_manifold
     from napari_gandl.analysis.report import normalise_for_tasks
@@ -107,23 +106,14 @@ def scores(plate_root: Path, embeddings: Path) -> dict:
         table, _ = normalise_for_tasks(load_embeddings(embeddings), "centerscale",
                                        {"normalise": "centerscale", "notes": [], "skipped": {}})
     meta, X = table.meta, np.asarray(table.X, np.float64)
-    wells = pd.read_csv(truth / "wells.csv")
-    active = pd.read_csv(truth / "compounds.csv")[["compound", "active"]]
-    treated = meta["treatment"].notna().to_numpy()
     out = {}
     for axis in AXES:
         score = on_axis(X, control_labels(meta), axis)
-        well_means = pd.Series(score[treated]).groupby(meta["well_id"].to_numpy()[treated]).mean()
-        ranked = wells.merge(well_means.rename("score"), left_on="well_id", right_index=True)
-        curves = off_manifold(X, meta, dose_response(score, meta)[0]).merge(active, on="compound")
-        rescues = curves["active"].astype(bool)
-        out[axis] = {"spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
-                     "rank_ap": float(average_precision_score(rescues, -curves["rank"])),
-                     "true_hits": int((curves["hit"] & rescues).sum()),
-                     "false_hits": int((curves["hit"] & ~rescues).sum())}
+        sites = meta[["well_id", "treatment"]].assign(e2_on=score)
+        curves = off_manifold(X, meta, dose_response(score, meta)[0])
+        out[axis] = ranking_scores(sites, curves, truth)
         if axis == "svm":
-            out["svm, flagged last"] = {**out[axis],
-                                        "rank_ap": float(average_precision_score(rescues, -flagged_last(curves)))}
+            out["svm, flagged last"] = ranking_scores(sites, flagged_last(curves), truth)
     return out
 
 

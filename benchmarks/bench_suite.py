@@ -140,42 +140,49 @@ def embed(plate_root: Path, method: str, source: Path | None, out: Path, **optio
     return out
 
 
-def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> dict:
-    """The four numbers of one embedding on one screen (see the module docstring)."""
+def ranking_scores(sites: pd.DataFrame, curves: pd.DataFrame, truth: Path) -> dict:
+    """What a biologist reads, against the screen's ground truth (``truth``: its ground_truth folder):
+    the Spearman of treated wells' mean on-axis score (``sites``: ``well_id``, ``treatment``,
+    ``e2_on``) against their true rescue, the compound-ranking AP of ``curves``' rank (a
+    dose_response table), and its true and false hits."""
     from scipy.stats import spearmanr
     from sklearn.metrics import average_precision_score
 
+    treated = sites[sites["treatment"].notna()].groupby("well_id")["e2_on"].mean().rename("score")
+    ranked = pd.read_csv(truth / "wells.csv").merge(treated, left_on="well_id", right_index=True)
+    curves = curves.merge(pd.read_csv(truth / "compounds.csv")[["compound", "active"]], on="compound")
+    active = curves["active"].astype(bool)
+    return {"spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
+            "rank_ap": float(average_precision_score(active, -curves["rank"])),
+            "true_hits": int((curves["hit"] & active).sum()), "false_hits": int((curves["hit"] & ~active).sum()),
+            "rescuing_curves": int(active.sum())}
+
+
+def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> dict:
+    """The four numbers of one embedding on one screen (see the module docstring)."""
     from napari_gandl.analysis import analyse
 
     truth = plate_root / "ground_truth"
     report = analyse(embeddings, out_dir=report_dir, normalise="centerscale", n_splits=splits,
                      ground_truth=truth / "compounds.csv")
     wells = pd.read_csv(truth / "wells.csv")
-    scores = pd.read_parquet(report_dir / "scores.parquet")
-    treated = scores[scores["treatment"].notna()].groupby("well_id")["e2_on"].mean().rename("score")
-    ranked = wells.merge(treated, left_on="well_id", right_index=True)
     activity = pd.read_csv(report_dir / "map_activity.csv")
     wells["perturbation"] = [f"{t} @ {d:g} µM" if isinstance(t, str) else "" for t, d in
                              zip(wells["treatment"], wells["treatment_conc"])]
     rescue = wells.groupby(["cell_type", "perturbation"])["true_rescue"].first().rename("true_rescue")
     activity = activity.merge(rescue, left_on=["cell_type", "perturbation"], right_index=True)
     task = report["tasks"]["C+ vs C- (merged)"]
-    curves = pd.read_csv(report_dir / "dose_response.csv").merge(
-        pd.read_csv(truth / "compounds.csv")[["compound", "active"]], on="compound")
-    active = curves["active"].astype(bool)
     return {
         "acc": task["accuracy_mean"], "acc_sd": task["accuracy_sd"],
         "acc_by_cell_type": {name: t["accuracy_mean"] for name, t in report["tasks"].items()
                              if name.startswith("C+ vs C- (") and "merged" not in name},
-        "spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
         "map": float(activity.loc[activity["true_rescue"] >= 0.5, "mAP"].mean()),
         "map_significant_rescued": int(activity.loc[activity["true_rescue"] >= 0.5, "active"].sum()),
         "map_groups_rescued": int((activity["true_rescue"] >= 0.5).sum()),
         "auc": (report.get("ground_truth") or {}).get("auc"),
         "n_hits": (report.get("dose_response") or {}).get("n_hits"),
-        "rank_ap": float(average_precision_score(active, -curves["rank"])),
-        "true_hits": int((curves["hit"] & active).sum()), "false_hits": int((curves["hit"] & ~active).sum()),
-        "rescuing_curves": int(active.sum()),
+        **ranking_scores(pd.read_parquet(report_dir / "scores.parquet"),
+                         pd.read_csv(report_dir / "dose_response.csv"), truth),
     }
 
 

@@ -325,6 +325,11 @@ def fit_dose_response(points: pd.DataFrame, min_doses: int = 4, alpha: float = 0
     return out.sort_values("rank").reset_index(drop=True)
 
 
+def flagged_off_manifold(curves: pd.DataFrame) -> pd.Series:
+    """Whether each curve of a table from :func:`off_manifold` carries its possible-toxicity flag."""
+    return curves["flag"].fillna("").str.contains(OFF_MANIFOLD_FLAG, regex=False)
+
+
 def _fit_flags(curves: pd.DataFrame, alpha: float, min_effect: float) -> np.ndarray:
     """'; '-joined warnings per fitted curve (empty when none)."""
     fitted = (curves["status"] == "fitted").to_numpy()

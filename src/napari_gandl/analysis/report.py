@@ -40,7 +40,7 @@ import pandas as pd
 from napari_gandl.analysis.axes import color_values, fit_c2, fit_e2, plot_space
 from napari_gandl.analysis.batch import batch_diagnostics, plot_batch_pca
 from napari_gandl.analysis.classify import Task, TaskError, evaluate_task, rxrx19a_tasks
-from napari_gandl.analysis.dose import OFF_MANIFOLD_FLAG, dose_response, off_manifold
+from napari_gandl.analysis.dose import dose_response, flagged_off_manifold, off_manifold
 from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.analysis.normalise import normalise as normalise_table
 from napari_gandl.analysis.pages import render
@@ -284,8 +284,7 @@ def analyse(embeddings, metadata=None, out_dir="gandl-report", normalise: str = 
             report["dose_response"] = {
                 "n_curves": int(len(curves)), "n_fitted": int(fitted.sum()),
                 "n_too_few_doses": int((~fitted).sum()), "n_hits": int(curves["hit"].sum()),
-                "n_hits_off_manifold": int((curves["hit"] & curves["flag"].fillna("").str.contains(
-                    OFF_MANIFOLD_FLAG, regex=False)).sum()),
+                "n_hits_off_manifold": int((curves["hit"] & flagged_off_manifold(curves)).sum()),
                 "n_bad_dose_sites": int(curves.attrs.get("n_bad_dose", 0)),
                 "seconds": dt,
                 "top": json.loads(curves.head(20)[[

@@ -42,7 +42,7 @@ def run_analyse(args: argparse.Namespace) -> int:
               f"replicate consistency {mp['consistency']['mean_mAP']:.3f}")
     dr = report.get("dose_response")
     if dr:
-        flagged = dr.get("n_hits_off_manifold", 0)
+        flagged = dr["n_hits_off_manifold"]
         print(f"dose-response: {dr['n_fitted']} curves fitted, {dr['n_hits']} hits"
               + (f" ({flagged} off-manifold: possible toxicity, see the flag column)" if flagged else "")
               + f", {dr['n_too_few_doses']} with too few doses")
