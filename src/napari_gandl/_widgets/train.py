@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton
 
+from napari_gandl.torch_utils.threads import threads_text
 from napari_gandl.viewmodels import training as model
 
 from napari_gandl._viewer import current_plate
@@ -279,7 +280,7 @@ class TrainWidget(Container):
         if "img_per_s" in row:
             text += f" · {row['img_per_s']:.0f} img/s"
         if "threads" in row:
-            text += f" · {row['threads']} thread{'s' * (row['threads'] > 1)}"
+            text += f" · {threads_text(row['threads'])}"
         text += f" · ETA {format_eta(0.0 if row.get('done') else eta)}"
         pbar = self._pbar  # (its events may run other queued callbacks)
         if pbar is not None:

@@ -70,5 +70,7 @@ def thread_governor(threads: int | None, device: str | None):
 def governed_threads(governor) -> str:
     """Let ``governor`` (from :func:`thread_governor`) look at the machine again; its threads, as
     the progress line says them."""
+    from napari_gandl.torch_utils.threads import threads_text
+
     governor.update()
-    return f"{governor.threads} thread{'s' * (governor.threads > 1)}"
+    return threads_text(governor.threads)

@@ -21,6 +21,11 @@ import torch
 Reading = tuple[float, float, float] | None
 
 
+def threads_text(threads: int) -> str:
+    """How a progress line says a thread count: "1 thread", "3 threads"."""
+    return f"{threads} thread{'s' * (threads > 1)}"
+
+
 def machine_cores() -> set[int]:
     """The cores this process may run on."""
     try:
