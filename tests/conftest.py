@@ -51,6 +51,18 @@ def torch_threads():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests and fixtures (``pytestmark = pytest.mark.usefixtures(...)``):
+    two OpenMP threads on a shared 2-core box spin against each other (5-10x slower steps)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def sample_plate(tmp_path_factory) -> Path:
     """A 'test'-preset synthetic RxRx19a screen (4 plates, 100 sites, 64 px); do not modify."""

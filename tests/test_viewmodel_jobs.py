@@ -21,15 +21,7 @@ TINY = dict(batch=8, network=dict(channel_base=256, channel_max=32), data=dict(s
             metrics_samples=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Two OpenMP threads on a shared 2-core box spin against each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

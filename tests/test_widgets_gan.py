@@ -23,15 +23,7 @@ TINY = dict(batch=8, network=dict(channel_base=256, channel_max=32), snapshot_ki
 MAX_STALL_S = 1.0  # a responsiveness bound, not a speed benchmark
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Two OpenMP threads on a shared 2-core box spin against each other (5-10x slower steps)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

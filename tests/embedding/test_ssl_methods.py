@@ -27,12 +27,7 @@ SMALL_NETS = {"dino": dict(backbone="vit", patch=8, dim=32, depth=1, heads=2, ou
 MODULES = {"dino": dino_net, "mae": mae_net}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
 
 from napari_gandl.cli import main
 from napari_gandl.embedding import FEATURE_PREFIX, feature_columns
 from napari_gandl.comparators.tiles import load_tile_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("method,dim", [("convae", 256), ("dino", 192), ("mae", 192)])
