@@ -215,7 +215,7 @@ def test_colour_choices_follow_the_other_docks_results(embedded):
     assert {"svm_Cpos_vs_Cneg_merged", "rescued_like"} <= set(after) - set(before)
 
 
-def test_train_dock_method_choices_and_stop(sample_plate, tmp_path):
+def test_train_dock_method_choices_and_stop(sample_plate, tmp_path, torch_threads):
     """The Train dock's choices are the registry's trainable methods; stopping a non-GAN method
     closes its generator, which writes the checkpoint the last (done) row names."""
     import torch
@@ -227,12 +227,8 @@ def test_train_dock_method_choices_and_stop(sample_plate, tmp_path):
     assert "handcrafted" not in training.method_choices()
     assert training.is_gan("gandl") and not training.is_gan("convae")
     assert training.default_run_folder(tmp_path / "P1", "convae") == tmp_path / "P1-convae-run"
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rows = list(training.train_method("convae", open_plate(sample_plate), tmp_path / "run", 30.0, "cpu",
-                                          False, should_stop=lambda: True))
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(1)  # torch_threads puts the count back
+    rows = list(training.train_method("convae", open_plate(sample_plate), tmp_path / "run", 30.0, "cpu",
+                                      False, should_stop=lambda: True))
     assert [r["done"] for r in rows] == [False, True] and rows[1]["nimg"] == rows[0]["nimg"] == 32
     assert load_tile_checkpoint("convae", rows[1]["checkpoint"])["nimg"] == 32
