@@ -158,13 +158,14 @@ def ranking_scores(sites: pd.DataFrame, curves: pd.DataFrame, truth: Path) -> di
             "rescuing_curves": int(active.sum())}
 
 
-def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> dict:
-    """The four numbers of one embedding on one screen (see the module docstring)."""
+def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int, C: float = 1.0) -> dict:
+    """The four numbers of one embedding on one screen (see the module docstring), with the SVMs'
+    regularisation ``C`` (analyse's default unless a benchmark varies it)."""
     from napari_gandl.analysis import analyse
 
     truth = plate_root / "ground_truth"
     report = analyse(embeddings, out_dir=report_dir, normalise="centerscale", n_splits=splits,
-                     ground_truth=truth / "compounds.csv")
+                     ground_truth=truth / "compounds.csv", C=C)
     wells = pd.read_csv(truth / "wells.csv")
     activity = pd.read_csv(report_dir / "map_activity.csv")
     wells["perturbation"] = [f"{t} @ {d:g} µM" if isinstance(t, str) else "" for t, d in
@@ -186,12 +187,14 @@ def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int) -> 
     }
 
 
-def scored(embeddings: Path, plate_root: Path, splits: int) -> dict:
-    """:func:`score` of ``emb-NAME.parquet``, computed once into ``report-NAME/bench_scores.json`` beside it."""
-    saved = embeddings.parent / f"report-{embeddings.stem[4:]}" / "bench_scores.json"
+def scored(embeddings: Path, plate_root: Path, splits: int, C: float = 1.0) -> dict:
+    """:func:`score` of ``emb-NAME.parquet``, computed once into ``report-NAME/bench_scores.json`` beside it
+    (``report-NAME-C<C>`` for a C other than 1)."""
+    suffix = "" if C == 1.0 else f"-C{C:g}"
+    saved = embeddings.parent / f"report-{embeddings.stem[4:]}{suffix}" / "bench_scores.json"
     if not saved.is_file():
         t0 = time.time()
-        saved.write_text(json.dumps(score(embeddings, plate_root, saved.parent, splits), indent=1))
+        saved.write_text(json.dumps(score(embeddings, plate_root, saved.parent, splits, C), indent=1))
         log(f"  scored {embeddings.name} in {time.time() - t0:.0f} s")
     return json.loads(saved.read_text())
 
