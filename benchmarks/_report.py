@@ -72,3 +72,11 @@ def write_section(name: str, title: str, body: str) -> Path:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
     return REPORT
+
+
+def publish(name: str, title: str, body: str, write: bool = True) -> None:
+    """Print a benchmark's results and, unless ``write`` is false (``--no-report``), put them in their
+    section ``name`` of docs/benchmarks.md."""
+    print(body)
+    if write:
+        write_section(name, title, body)

@@ -17,7 +17,6 @@ shows beside the first.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -27,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import run_screen  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_suite import run_screen, suite_parser  # noqa: E402
 
 COLUMNS = (("acc", "C+/C- %", 100.0), ("spearman", "Spearman", 1.0), ("rank_ap", "ranking AP", 1.0))
 
@@ -69,14 +69,8 @@ def budget_run(args, screen: str, minutes: float, variant: str) -> dict | None:
 
 
 def main(argv=None) -> int:
-    from _report import write_section
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default="medium")
+    ap = suite_parser(__doc__, screens="medium", splits=True)
     ap.add_argument("--minutes", default="5,30", help="training budgets, comma-separated")
-    ap.add_argument("--splits", type=int, default=10)
-    ap.add_argument("--no-report", action="store_true")
     ap.add_argument("--variant", default="",
                     help="train runs under the tags <M>min-VARIANT, e.g. after a default changed; the table shows "
                          "the plain runs and every variant found in the cache")
@@ -125,9 +119,7 @@ def main(argv=None) -> int:
         body += "\nWhat else ran during a run:\n" + "\n".join(notes) + "\n"
     if missing:
         body += f"\nNot run yet: {', '.join(missing)}.\n"
-    print(body)
-    if not args.no_report:
-        write_section("budget", "What more CPU training buys (bench_budget.py)", body)
+    publish("budget", "What more CPU training buys (bench_budget.py)", body, write=not args.no_report)
     return 0
 
 

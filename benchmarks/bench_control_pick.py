@@ -17,7 +17,6 @@ picked. The picked network is then scored as bench_suite scored it (its cached s
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -26,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import log, scored  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_suite import log, scored, suite_parser  # noqa: E402
 
 NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
 FOLDS, REPEATS = 4, 5
@@ -62,14 +62,8 @@ def control_separation(embeddings: Path) -> float:
 def main(argv=None) -> int:
     import torch
 
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--tags", default="16kimg,16kimg-crops", help="bench_suite tags whose runs are judged")
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--splits", type=int, default=10)
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
@@ -110,11 +104,8 @@ def main(argv=None) -> int:
                   f"{sum(r['GAN-DL']['true_hits'] for r in rows)} / {sum(r['GAN-DL']['false_hits'] for r in rows)}. "
                   f"The larger d' is the better Spearman on {agree} of {len(rows)} screens.", ""]
     body = "\n".join(lines)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("control_pick", "Can the controls tell whether training helped? (bench_control_pick.py)", body)
+    publish("control_pick", "Can the controls tell whether training helped? (bench_control_pick.py)",
+            body, write=not args.no_report)
     return 0
 
 

@@ -22,7 +22,6 @@ It needs bench_suite's 16-kimg runs (``bench_suite.py --kimg 16``), and reuses w
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -36,6 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import commit, reuse_untrained, run_screen, screen_plate, suite_parser  # noqa: E402
 
 KIMG = 16
 BASE = f"{KIMG:g}kimg"          # bench_suite's tag of the runs compared with
@@ -87,8 +89,6 @@ def train_child(argv: list[str]) -> int:
 
 def train(plate_root: Path, run: Path) -> None:
     """``gandl train`` as bench_suite runs it (one thread), through this script's child entry point."""
-    from bench_suite import commit
-
     if (run / "checkpoint.pt").is_file():
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
@@ -101,7 +101,6 @@ def derive(folder: Path) -> None:
     """Copies of the run with each average in place of D, and the untrained network's results."""
     import torch
 
-    from bench_suite import reuse_untrained
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.torch_utils.checkpoint import save_checkpoint
 
@@ -170,14 +169,7 @@ def markdown(rows: dict[str, dict[str, dict]]) -> str:
 
 
 def main(argv=None) -> int:
-    from bench_suite import run_screen, screen_plate
-
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--no-report", action="store_true")
+    ap = suite_parser(__doc__)
     ap.add_argument("--load", default="each run trained alone on one thread",
                     help="what else ran while the runs trained, said in the report (the budget is in images, so "
                          "load changes the time, not the result)")
@@ -195,12 +187,8 @@ def main(argv=None) -> int:
                                              kimg=KIMG)["results"]
         (folder / "results-d-average.json").write_text(json.dumps(rows[name], indent=1))
     body = markdown(rows) + f"\nTraining: {args.load}.\n"
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("d_average", "Which discriminator weights embed best: the last or a running average "
-                      "(bench_d_average.py)", body)
+    publish("d_average", "Which discriminator weights embed best: the last or a running average "
+            "(bench_d_average.py)", body, write=not args.no_report)
     return 0
 
 

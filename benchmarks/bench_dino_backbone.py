@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import publish  # noqa: E402
+
 BACKBONES = ("cnn", "vit")
 
 
@@ -94,11 +96,8 @@ def main(argv=None) -> int:
     results = [run_backbone(Path(args.cache), screen, backbone, args.minutes, args.splits)
                for screen in args.screens.split(",") for backbone in BACKBONES]
     body = report_body(results, args.minutes)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("dino_backbone", "DINO's backbone: small ViT or residual CNN (bench_dino_backbone.py)", body)
+    publish("dino_backbone", "DINO's backbone: small ViT or residual CNN (bench_dino_backbone.py)",
+            body, write=not args.no_report)
     return 0
 
 

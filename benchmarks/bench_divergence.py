@@ -12,7 +12,6 @@ run's GAN-DL scores. Nothing is trained: it reads what bench_suite left.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,6 +21,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import suite_parser  # noqa: E402
 
 
 def runs(cache: Path) -> list[dict]:
@@ -43,9 +45,7 @@ def runs(cache: Path) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--no-report", action="store_true")
+    ap = suite_parser(__doc__, screens=False)
     args = ap.parse_args(argv)
     rows = sorted(runs(args.cache), key=lambda r: -r["ratio"])
     warned = [r for r in rows if r["warned"]]
@@ -60,11 +60,8 @@ def main(argv=None) -> int:
                  f"{max(r['ratio'] for r in warned):,.0f}); the other {len(kept)} ended at most "
                  f"{max(r['ratio'] for r in kept):,.1f} times their lowest KID.\n" if warned and kept else "")
     body = "\n".join(lines) + "\n"
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("divergence", "Runs whose generator blew up at the end (bench_divergence.py)", body)
+    publish("divergence", "Runs whose generator blew up at the end (bench_divergence.py)",
+            body, write=not args.no_report)
     return 0
 
 

@@ -10,7 +10,6 @@ trains it). Wall time from the command's start to its end, median of ``--repeats
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import publish  # noqa: E402
+from bench_suite import screen_plate, suite_parser  # noqa: E402
 from bench_train_loop import LOADS, VARIANTS, machine_load  # noqa: E402
 
 
@@ -36,15 +37,9 @@ def embed_for(plate: Path, run: Path, options: list[str]) -> float:
 
 
 def main(argv=None) -> int:
-    from _report import write_section
-
-    from bench_suite import screen_plate
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap = suite_parser(__doc__, screens=False)
     ap.add_argument("--screen", default="texture")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     plate = screen_plate(args.cache, args.screen)
     run = args.cache / args.screen / "gandl-16kimg"
@@ -67,9 +62,8 @@ def main(argv=None) -> int:
             "processes every 10 s, so under load its first seconds run with every core's thread.\n\n"
             + "\n".join(table) + f"\n\n1-minute load average at the start {load_start:.1f}, at the end "
             f"{os.getloadavg()[0]:.1f} (the runs' own, on {os.cpu_count()} cores).\n")
-    print(body)
-    if not args.no_report:
-        write_section("embed_threads", "Embedding throughput: threads and load (bench_embed_threads.py)", body)
+    publish("embed_threads", "Embedding throughput: threads and load (bench_embed_threads.py)",
+            body, write=not args.no_report)
     return 0
 
 

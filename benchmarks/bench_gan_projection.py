@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import publish  # noqa: E402
+
 
 def reconstruction_mse(model, target: np.ndarray, steps: int) -> float:
     """Pixel MSE between a normalised ``(C, R, R)`` target and the image of its projection (w and noise)."""
@@ -77,11 +79,8 @@ from the average w, pixel MSE in normalised units (about -1..1) after projection
 Ratio of the real crops' error to the samples' error: {ratio:.2f} (1: real sites are as reachable
 as the generator's own images).
 """
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("gan_projection", "GAN-DL latent projection: real sites vs random-seed samples", body)
+    publish("gan_projection", "GAN-DL latent projection: real sites vs random-seed samples",
+            body, write=not args.no_report)
     return 0
 
 

@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import publish  # noqa: E402
+
 MOCK, UV, ACTIVE = "Mock", "UV Inactivated SARS-CoV-2", "Active SARS-CoV-2"
 
 
@@ -283,11 +285,7 @@ GAN-DL (default `{default_layer}` embedding) beats every baseline row on accurac
 The designs tried and what mattered are described in `docs/gan.md` ("Quality: what mattered").
 {args.note}
 """
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("gan_quality", "GAN-DL embedding quality (synthetic demo screen)", body)
-    print(body)
+    publish("gan_quality", "GAN-DL embedding quality (synthetic demo screen)", body, write=not args.no_report)
     return 0 if (wins_acc and wins_rho) else 1
 
 

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _report import publish  # noqa: E402
+
 
 def rxrx19a_densenet(n_stains: int) -> nn.Module:
     """The paper's baseline network: the package's DenseNet-121 with an N-stain stem
@@ -212,11 +214,7 @@ two global and four local crops through the student (forward and backward) and t
 teacher; an MAE image a quarter of its tokens through the encoder and all of them through the small
 decoder; a SimCLR image two views.
 """
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("gan_throughput", "GAN-DL throughput (training and embedding)", body)
-    print(body)
+    publish("gan_throughput", "GAN-DL throughput (training and embedding)", body, write=not args.no_report)
 
 
 if __name__ == "__main__":

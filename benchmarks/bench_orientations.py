@@ -22,7 +22,6 @@ write the section from the cache.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -33,7 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed, embed_seconds, log, scored, trails_a_baseline  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_suite import embed, embed_seconds, log, scored, suite_parser, trails_a_baseline  # noqa: E402
 
 TAGS = {"16kimg": 0, "16kimg-seed1": 1}  # bench_suite's default runs, by training seed
 NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
@@ -54,15 +54,9 @@ def scores(cache: Path, screen: str, tag: str, network: str, orientations: int, 
 def main(argv=None) -> int:
     import torch
 
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--splits", type=int, default=10)
+    ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--timed", default="",
                     help="screens whose embedding is timed, 1 against 8 orientations (the machine otherwise idle)")
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
@@ -150,11 +144,8 @@ def main(argv=None) -> int:
                   "orientations against 1: " + "; ".join(timed) + f". Load average (1 min) from start to end: "
                   f"{min(load):.1f}–{max(load):.1f} on 2 cores, nothing else running."]
     body = "\n".join(lines)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("orientations", "Reading each square in all eight orientations (bench_orientations.py)", body)
+    publish("orientations", "Reading each square in all eight orientations (bench_orientations.py)",
+            body, write=not args.no_report)
     return 0
 
 

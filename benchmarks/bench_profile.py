@@ -25,7 +25,6 @@ what is missing is trained (16 kimg, one thread) or embedded first.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -37,7 +36,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed_seconds, run_screen, score  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_suite import embed_seconds, run_screen, score, suite_parser  # noqa: E402
 
 from napari_gandl.embedding.base import Embedder  # noqa: E402
 
@@ -127,15 +127,9 @@ def cell(r: dict, key: str, scale: float) -> str:
 
 
 def main(argv=None) -> int:
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--splits", type=int, default=10)
+    ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--timed", default="texture,large-rare",
                     help="screens whose embedding is timed, tiles against cells (the machine must be otherwise idle)")
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     screens = args.screens.split(",")
     columns = [("GAN-DL", "tiles"), *(("GAN-DL", p) for p, _ in PROFILES),
@@ -199,11 +193,8 @@ def main(argv=None) -> int:
                   + f". Load average (1 min) from start to end: {min(load):.1f}–{max(load):.1f} on 2 cores, "
                   "nothing else running."]
     body = "\n".join(lines)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("profile", "What a site's profile should be: tiles or cells (bench_profile.py)", body)
+    publish("profile", "What a site's profile should be: tiles or cells (bench_profile.py)",
+            body, write=not args.no_report)
     return 0
 
 

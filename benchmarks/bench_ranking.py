@@ -28,7 +28,6 @@ accuracy is its own SVM and does not depend on the axis.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -38,6 +37,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import log, ranking_scores, suite_parser  # noqa: E402
 
 AXES = ("svm", "centroid", "lda")
 VARIANTS = (*AXES, "svm, flagged last")
@@ -94,8 +96,6 @@ def flagged_last(curves: pd.DataFrame) -> pd.DataFrame:
 def scores(plate_root: Path, embeddings: Path) -> dict:
     """variant -> bench_suite's ranking scores (Spearman, compound-ranking AP, true and false hits) of
     one embedding."""
-    from bench_suite import ranking_scores
-
     from napari_gandl.analysis.dose import dose_response, off_manifold
     from napari_gandl.analysis.report import normalise_for_tasks
     from napari_gandl.tables import control_labels, load_embeddings
@@ -118,13 +118,7 @@ def scores(plate_root: Path, embeddings: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    from bench_suite import log
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--no-report", action="store_true")
+    ap = suite_parser(__doc__)
     args = ap.parse_args(argv)
     screens = args.screens.split(",")
     got = {}  # (screen, features, seed) -> axis -> scores
@@ -176,12 +170,8 @@ def main(argv=None) -> int:
                        f"{got[screen, 'GAN-DL', seed][axis]['rank_ap']:.3f}" for seed in SEEDS)
             for axis in VARIANTS) + " |")
     body = "\n".join(lines)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("ranking", "What gandl analyse's ranking reads: the E2 axis and the toxicity flag "
-                      "(bench_ranking.py)", body)
+    publish("ranking", "What gandl analyse's ranking reads: the E2 axis and the toxicity flag "
+            "(bench_ranking.py)", body, write=not args.no_report)
     return 0
 
 

@@ -18,7 +18,6 @@ beside the untrained network, the handcrafted features and the same screen's see
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -29,6 +28,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import reuse_untrained, run_screen, suite_parser  # noqa: E402
 
 KIMG = 16
 
@@ -53,8 +55,6 @@ def blown_up_runs(cache: Path, r1_gamma: float) -> list[tuple[str, str]]:
 def go_on(cache: Path, screen: str, tag: str, new_tag: str, more: float, train_args: tuple[str, ...]) -> dict:
     """Copy run ``tag`` of ``screen`` to ``new_tag`` (with its untrained network's scores), train it
     ``more`` kimg further and score it; bench_suite's result row."""
-    from bench_suite import reuse_untrained, run_screen
-
     folder = cache / screen
     if not (folder / f"gandl-{new_tag}").exists():
         shutil.copytree(folder / f"gandl-{tag}", folder / f"gandl-{new_tag}")
@@ -75,12 +75,10 @@ def kid_summary(run: Path) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap = suite_parser(__doc__, screens=False)
     ap.add_argument("--more", type=float, default=8.0, help="kimg to go on for")
     ap.add_argument("--r1-gamma", type=float, default=0.5)
     ap.add_argument("--load", default="", help="what else ran on the machine (said in the report)")
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     from napari_gandl.gan.metrics import DIVERGED_KID_RATIO
 
@@ -121,11 +119,7 @@ def main(argv=None) -> int:
             "thread per run, two runs side by side; the budget is counted in images, so the load changed only "
             "the minutes taken." + (f" Also running: {args.load}." if args.load else "") + "\n\n"
             + "\n".join(lines) + "\n")
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("recover", "Going on from a run that blew up (bench_recover.py)", body)
+    publish("recover", "Going on from a run that blew up (bench_recover.py)", body, write=not args.no_report)
     return 0
 
 

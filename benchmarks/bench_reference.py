@@ -19,7 +19,6 @@ network untrained, the mean of seeds 0 and 1) and the handcrafted features.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -29,6 +28,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import log, scored, suite_parser  # noqa: E402
 
 TAGS = ("16kimg", "16kimg-seed1")   # bench_suite's default runs at seeds 0 and 1
 METHODS = ("GAN-DL", "untrained", "handcrafted")
@@ -52,14 +54,7 @@ def reference_embedding(plate_root: Path, out: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    from bench_suite import log, scored
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--splits", type=int, default=10)
-    ap.add_argument("--no-report", action="store_true")
+    ap = suite_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
     screens = args.screens.split(",")
     got = {}  # screen -> method -> scores (the two seeds' mean for the networks)
@@ -94,12 +89,8 @@ def main(argv=None) -> int:
     lines += ["", "Screens where the reference itself is below 90 % C+/C-: "
               + (", ".join(f"`{s}` ({100 * got[s]['reference']['acc']:.1f} %)" for s in below) or "none") + "."]
     body = "\n".join(lines)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("reference", "What each screen allows: its ground truth as the embedding (bench_reference.py)",
-                      body)
+    publish("reference", "What each screen allows: its ground truth as the embedding (bench_reference.py)",
+            body, write=not args.no_report)
     return 0
 
 

@@ -16,7 +16,6 @@ Reads what bench_suite left in its cache (nothing is trained):
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -27,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import trails_a_baseline  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_suite import suite_parser, trails_a_baseline  # noqa: E402
 
 DEFAULT, DEFAULT_SEED1 = "16kimg", "16kimg-seed1"
 #: the changes tried on the whole suite: tag of the seed-0 runs -> (seed-1 tag or None, what changed)
@@ -121,9 +121,7 @@ def changes_table(cache: Path, seed0: dict, seed1: dict, se: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--no-report", action="store_true")
+    ap = suite_parser(__doc__, screens=False)
     args = ap.parse_args(argv)
     seed0, seed1 = results(args.cache, DEFAULT), results(args.cache, DEFAULT_SEED1)
     rows, noise = seed_table(seed0, seed1)
@@ -143,11 +141,7 @@ def main(argv=None) -> int:
              "is *beyond 2 SE* when it exceeds twice the standard error above):\n",
              *changes_table(args.cache, seed0, seed1, se)]
     body = "\n".join(lines) + "\n"
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("seeds", "How much one training seed moves the suite (bench_seeds.py)", body)
+    publish("seeds", "How much one training seed moves the suite (bench_seeds.py)", body, write=not args.no_report)
     return 0
 
 

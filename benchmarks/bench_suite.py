@@ -78,6 +78,26 @@ METRICS = (("acc", "C+/C- accuracy (%)", 100.0), ("spearman", "dose-ranking Spea
            ("map", "copairs mAP, rescued doses vs C-", 1.0), ("auc", "active-compound AUC", 1.0))
 
 
+CACHE = Path("/work/bench-cache/suite")  # screens, runs, embeddings and scores, kept between benchmarks
+
+
+def suite_parser(doc: str, screens: bool | str = True, splits: bool = False) -> argparse.ArgumentParser:
+    """The options every benchmark over the suite's cache shares: ``--cache``, ``--no-report`` and
+    ``--screens`` (default: every screen of the suite; a string: those comma-separated screens; False:
+    no such option), with ``--splits`` when asked. ``doc``: the benchmark's docstring, whose first
+    paragraph describes it."""
+    from napari_gandl.synthetic import SUITE
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    if screens:
+        ap.add_argument("--screens", default=",".join(SUITE) if screens is True else screens)
+    if splits:
+        ap.add_argument("--splits", type=int, default=10, help="SVM splits per task")
+    ap.add_argument("--no-report", action="store_true", help="print the results, leave docs/benchmarks.md alone")
+    return ap
+
+
 def log(*args):
     print(time.strftime("%H:%M:%S"), *args, flush=True)
 
@@ -410,11 +430,7 @@ def comparison(rows: list[dict], against: dict[str, dict]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
-    ap.add_argument("--screens", default=",".join(SUITE))
+    ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--minutes", type=float, default=4.0, help="training budget per screen")
     ap.add_argument("--kimg", type=float, help="train this many thousand images per screen instead of --minutes")
     ap.add_argument("--tag", help="names the runs and embeddings (default: <minutes>min)")
@@ -423,10 +439,8 @@ def main(argv=None) -> int:
                          "(needs --tag)")
     ap.add_argument("--against", metavar="TAG",
                     help="compare GAN-DL row by row with the runs of this tag (their results-TAG.json)")
-    ap.add_argument("--splits", type=int, default=10, help="SVM splits per task")
     ap.add_argument("--methods", default=",".join(TABLE),
                     help="which rows to compute (e.g. handcrafted alone, which needs no training)")
-    ap.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--side-by-side", type=int, default=1,
                     help="how many of these screens were trained at once (separate processes): said in the report")
     ap.add_argument("--shared", action="store_true",

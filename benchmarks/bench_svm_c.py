@@ -21,7 +21,6 @@ write the section from the cache.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -30,7 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import log, scored, trails_a_baseline  # noqa: E402
+from _report import publish  # noqa: E402
+from bench_suite import log, scored, suite_parser, trails_a_baseline  # noqa: E402
 
 GRID = (1.0, 0.1, 0.01, 0.001, 0.0001)
 NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
@@ -82,14 +82,8 @@ def section(tag: str, screens: list[str], runs: dict) -> list[str]:
 def main(argv=None) -> int:
     import torch
 
-    from napari_gandl.synthetic import SUITE
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--tags", default="16kimg-crops,16kimg", help="bench_suite tags whose embeddings are scored")
-    ap.add_argument("--screens", default=",".join(SUITE))
-    ap.add_argument("--splits", type=int, default=10)
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
@@ -109,11 +103,8 @@ def main(argv=None) -> int:
                 for C in GRID))
         lines += section(tag, screens, runs)
     body = "\n".join(lines)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        write_section("svm_c", "How much the SVM of `gandl analyse` is regularised (bench_svm_c.py)", body)
+    publish("svm_c", "How much the SVM of `gandl analyse` is regularised (bench_svm_c.py)",
+            body, write=not args.no_report)
     return 0
 
 

@@ -18,7 +18,6 @@ where a stalled thread shows:
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -32,6 +31,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import screen_plate, suite_parser  # noqa: E402
 
 BURNER = "import time\nt = time.time()\nwhile time.time() - t < 1e6: pass\n"
 LOADS = ("alone", "beside a busy process")
@@ -80,15 +82,9 @@ def train_for(plate: Path, seconds: float, options: list[str], env: dict, cache_
 
 
 def main(argv=None) -> int:
-    from _report import write_section
-
-    from bench_suite import screen_plate
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap = suite_parser(__doc__, screens=False)
     ap.add_argument("--screen", default="texture")
     ap.add_argument("--seconds", type=float, default=120.0, help="training time of each run")
-    ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args(argv)
     plate = screen_plate(args.cache, args.screen)
     load_start = os.getloadavg()[0]
@@ -122,9 +118,7 @@ def main(argv=None) -> int:
             f"20. \"Beside a busy process\": one other process burning a core for the whole run.\n\n"
             + "\n".join(table) + "\n\n" + reading + f"\n\n1-minute load average at the start {load_start:.1f}, at the "
             f"end {os.getloadavg()[0]:.1f} (the runs' own, on {os.cpu_count()} cores; other jobs would show above it).\n")
-    print(body)
-    if not args.no_report:
-        write_section("train_loop", "Training throughput: threads, load and the site cache", body)
+    publish("train_loop", "Training throughput: threads, load and the site cache", body, write=not args.no_report)
     return 0
 
 
