@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_suite import embed, gandl, log, screen_plate, train_run  # noqa: E402  (the suite's runner and cache layout)
+from bench_suite import CACHE, embed, gandl, log, screen_plate, train_run  # noqa: E402  (the suite's runner and cache layout)
 
 SCREENS = ("plate-gain-blur", "plate-background-density", "texture")
 ROWS = ("none", "centre-scale", "TVN", "GRL training", "GRL training + centre-scale",
@@ -162,7 +162,7 @@ def markdown(rows: list[dict], commit: str) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--screens", default=",".join(SCREENS))
-    ap.add_argument("--cache", type=Path, default=Path("/work/bench-cache/suite"))
+    ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--minutes", type=float, default=3.0, help="training budget of the default run")
     ap.add_argument("--table", action="store_true", help="only assemble cached results into docs/benchmarks.md")
     ap.add_argument("--train-only", action="store_true",
