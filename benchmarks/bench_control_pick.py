@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import log, scored, suite_parser  # noqa: E402
+from bench_suite import NETWORK_SUFFIX, cached_embedding, log, paired_se, scored, suite_parser  # noqa: E402
 
-NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
 FOLDS, REPEATS = 4, 5
 
 
@@ -75,10 +74,10 @@ def main(argv=None) -> int:
         for screen in screens:
             folder = args.cache / screen
             row = {"screen": screen}
-            for network, suffix in NETWORKS.items():
-                path = folder / f"emb-gandl-{tag}{suffix}.parquet"
+            for network in NETWORK_SUFFIX:
+                path = cached_embedding(args.cache, screen, tag, network)
                 row[network] = {"d": control_separation(path), **scored(path, folder / "plate", args.splits)}
-            row["picked"] = max(NETWORKS, key=lambda n: row[n]["d"])
+            row["picked"] = max(NETWORK_SUFFIX, key=lambda n: row[n]["d"])
             rows.append(row)
             log(f"{screen} {tag}: d' {row['GAN-DL']['d']:.2f} trained, {row['untrained']['d']:.2f} untrained")
         lines += [f"**Runs `{tag}`** (seed 0):", "",
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
             picked = np.array([r[r["picked"]][key] for r in rows])
             d = picked - trained
             summary.append(f"{name} {picked.mean():.3f} against {trained.mean():.3f} always trained "
-                           f"(difference {d.mean():+.3f} ± {2 * d.std(ddof=1) / np.sqrt(len(d)):.3f})")
+                           f"(difference {d.mean():+.3f} ± {2 * paired_se(d):.3f})")
         agree = sum((r["GAN-DL"]["d"] > r["untrained"]["d"]) == (r["GAN-DL"]["spearman"] > r["untrained"]["spearman"])
                     for r in rows)
         hits = sum(r[r["picked"]]["true_hits"] for r in rows), sum(r[r["picked"]]["false_hits"] for r in rows)

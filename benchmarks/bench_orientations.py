@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import embed, embed_seconds, log, scored, suite_parser, trails_a_baseline  # noqa: E402
+from bench_suite import (  # noqa: E402
+    NETWORK_SUFFIX, embed, embed_seconds, log, scored, suite_parser, trails_a_baseline,
+)
 
 TAGS = {"16kimg": 0, "16kimg-seed1": 1}  # bench_suite's default runs, by training seed
-NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
 ORIENTATIONS = 8
 
 
@@ -44,7 +45,7 @@ def scores(cache: Path, screen: str, tag: str, network: str, orientations: int, 
     """bench_suite's scores of one network's embedding read with 1 orientation (bench_suite's own
     embedding) or ``orientations``, embedded and scored once."""
     folder = cache / screen
-    name = f"gandl-{tag}{NETWORKS[network]}"
+    name = f"gandl-{tag}{NETWORK_SUFFIX[network]}"
     suffix = "" if orientations == 1 else f"-o{orientations}"
     path = embed(folder / "plate", "gandl", folder / name, folder / f"emb-{name}{suffix}.parquet",
                  orientations=orientations)
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
             hand = scored(args.cache / screen / "emb-handcrafted.parquet", args.cache / screen / "plate",
                           args.splits)
             runs[screen, tag] = {
-                read: {**{n: scores(args.cache, screen, tag, n, o, args.splits) for n in NETWORKS},
+                read: {**{n: scores(args.cache, screen, tag, n, o, args.splits) for n in NETWORK_SUFFIX},
                        "handcrafted": hand}
                 for read, o in (("one", 1), ("eight", ORIENTATIONS))}
             # as bench_suite writes a tag's results, for bench_seeds' comparison with the default
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
                 json.dumps({"screen": screen, "results": runs[screen, tag]["eight"]}, indent=1))
             log(f"{screen} {tag}: " + "; ".join(
                 f"{read} {n} Spearman {r[n]['spearman']:.3f} AP {r[n]['rank_ap']:.3f}"
-                for read, r in runs[screen, tag].items() for n in NETWORKS))
+                for read, r in runs[screen, tag].items() for n in NETWORK_SUFFIX))
 
     def mean(read, network, key, tags=TAGS):
         return float(np.mean([runs[s, t][read][network][key] for s in screens for t in tags]))
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
         "| seeds | network | C+/C- % | Spearman | ranking AP | copairs mAP | true / false hits | trailing |",
         "|---|---|---|---|---|---|---|---|"]
     for label, tags in [*((f"seed {seed}", (tag,)) for tag, seed in TAGS.items()), ("**both**", tuple(TAGS))]:
-        lines += [row(label, network, tags) for network in NETWORKS]
+        lines += [row(label, network, tags) for network in NETWORK_SUFFIX]
     lines.append("")
     lines += ["Per screen, GAN-DL's Spearman and compound-ranking AP with 1 / 8 orientations (the untrained "
               "network's in brackets), and handcrafted's:", "",

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import embed_seconds, run_screen, score, suite_parser  # noqa: E402
+from bench_suite import NETWORK_SUFFIX, embed_seconds, run_screen, score, suite_parser  # noqa: E402
 
 from napari_gandl.embedding.base import Embedder  # noqa: E402
 
@@ -94,7 +94,7 @@ def three_blocks(screen: str, cache: Path, network: str) -> Path:
     from napari_gandl.embedding import embed_plate
     from napari_gandl.plate import open_plate
 
-    suffix = {"GAN-DL": "", "untrained": "-untrained"}[network]
+    suffix = NETWORK_SUFFIX[network]
     path = cache / screen / f"emb-cells3-{TAG}{suffix}.parquet"
     if not path.is_file():
         opened = open_plate(cache / screen / "plate")

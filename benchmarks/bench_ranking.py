@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import log, ranking_scores, suite_parser  # noqa: E402
+from bench_suite import log, paired_se, ranking_scores, suite_parser  # noqa: E402
 
 AXES = ("svm", "centroid", "lda")
 VARIANTS = (*AXES, "svm, flagged last")
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
                 if axis != "svm":
                     diffs = {k: np.array([r[axis][k] - r["svm"][k] for r in runs("GAN-DL")])
                              for k in ("spearman", "rank_ap")}
-                    against = ", ".join(f"{d.mean():+.3f} ({2 * d.std(ddof=1) / np.sqrt(len(d)):.3f})"
+                    against = ", ".join(f"{d.mean():+.3f} ({2 * paired_se(d):.3f})"
                                         for d in diffs.values())
             else:
                 cells.append("")

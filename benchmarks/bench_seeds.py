@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import suite_parser, trails_a_baseline  # noqa: E402
+from bench_suite import paired_se, suite_parser, trails_a_baseline  # noqa: E402
 
 DEFAULT, DEFAULT_SEED1 = "16kimg", "16kimg-seed1"
 #: the changes tried on the whole suite: tag of the seed-0 runs -> (seed-1 tag or None, what changed)
@@ -72,7 +72,7 @@ def seed_table(seed0: dict, seed1: dict) -> tuple[list[str], dict]:
         lines.append(f"| **mean** | {method} | " + " | ".join(f"**{fmt(means[k][0], x)} / {fmt(means[k][1], x)}**"
                                                             for k, _, x in KEYS) + " | | |")
     diffs = {k: np.array([seed1[s]["GAN-DL"][k] - seed0[s]["GAN-DL"][k] for s in screens]) for k, _, _ in KEYS}
-    spread = {k: (d.mean(), d.std(ddof=1) / np.sqrt(len(screens)), np.abs(d).max()) for k, d in diffs.items()}
+    spread = {k: (d.mean(), paired_se(d), np.abs(d).max()) for k, d in diffs.items()}
     noise = {"screens": screens, "GAN-DL": spread}
     noise["trailing"] = tuple(sum(trails_a_baseline(r[s]) for s in screens) for r in (seed0, seed1))
     return lines, noise

@@ -98,6 +98,22 @@ def suite_parser(doc: str, screens: bool | str = True, splits: bool = False) -> 
     return ap
 
 
+#: a run folder ``gandl-TAG`` and the same network untrained, ``gandl-TAG-untrained``, by method name
+NETWORK_SUFFIX = {"GAN-DL": "", "untrained": "-untrained"}
+
+
+def cached_embedding(cache: Path, screen: str, tag: str, method: str) -> Path:
+    """The embedding :func:`run_screen` writes for ``method`` (GAN-DL, untrained or handcrafted) of a tag."""
+    if method == "handcrafted":
+        return cache / screen / "emb-handcrafted.parquet"
+    return cache / screen / f"emb-gandl-{tag}{NETWORK_SUFFIX[method]}.parquet"
+
+
+def paired_se(differences: np.ndarray) -> float:
+    """Standard error of the mean of paired differences (one per screen, or screen and seed)."""
+    return float(np.std(differences, ddof=1) / np.sqrt(len(differences)))
+
+
 def log(*args):
     print(time.strftime("%H:%M:%S"), *args, flush=True)
 
@@ -283,13 +299,13 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, splits: int, me
         row["sample_quality"] = final_sample_quality(plate_root, run)
         # what --scale auto chooses for this screen with the current rule (the run may have had another)
         row["auto_scale"] = measure_scale(open_plate(plate_root), row["config"]["resolution"]).to_dict()
-        untrained = folder / f"gandl-{tag}-untrained"
+        untrained = folder / f"gandl-{tag}{NETWORK_SUFFIX['untrained']}"
         if "untrained" in methods:
             write_untrained(plate_root, run, untrained)
     sources = {
-        "GAN-DL": lambda: embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}.parquet"),
-        "untrained": lambda: embed(plate_root, "gandl", untrained, folder / f"emb-gandl-{tag}-untrained.parquet"),
-        "handcrafted": lambda: embed(plate_root, "handcrafted", None, folder / "emb-handcrafted.parquet"),
+        "GAN-DL": lambda: embed(plate_root, "gandl", run, cached_embedding(cache, name, tag, "GAN-DL")),
+        "untrained": lambda: embed(plate_root, "gandl", untrained, cached_embedding(cache, name, tag, "untrained")),
+        "handcrafted": lambda: embed(plate_root, "handcrafted", None, cached_embedding(cache, name, tag, "handcrafted")),
         "GAN-DL fc": lambda: embed(plate_root, "gandl", run, folder / f"emb-gandl-{tag}-fc.parquet", layer="fc"),
         "combined": lambda: embed(plate_root, "gandl+handcrafted", run, folder / f"emb-combined-{tag}.parquet"),
     }

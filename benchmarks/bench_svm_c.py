@@ -30,18 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import log, scored, suite_parser, trails_a_baseline  # noqa: E402
+from bench_suite import (  # noqa: E402
+    NETWORK_SUFFIX, cached_embedding, log, paired_se, scored, suite_parser, trails_a_baseline,
+)
 
 GRID = (1.0, 0.1, 0.01, 0.001, 0.0001)
-NETWORKS = {"GAN-DL": "", "untrained": "-untrained"}
-METHODS = (*NETWORKS, "handcrafted")
+METHODS = (*NETWORK_SUFFIX, "handcrafted")
 KEYS = (("spearman", "Spearman"), ("rank_ap", "ranking AP"))
-
-
-def embedding(cache: Path, screen: str, tag: str, method: str) -> Path:
-    if method == "handcrafted":
-        return cache / screen / "emb-handcrafted.parquet"
-    return cache / screen / f"emb-gandl-{tag}{NETWORKS[method]}.parquet"
 
 
 def section(tag: str, screens: list[str], runs: dict) -> list[str]:
@@ -68,8 +63,7 @@ def section(tag: str, screens: list[str], runs: dict) -> list[str]:
             cells = []
             for key, _ in KEYS:
                 d = values(C, method, key) - values(1.0, method, key)
-                se = d.std(ddof=1) / np.sqrt(len(d))
-                cells.append(f"{d.mean():+.3f} ± {2 * se:.3f} ({(d > 0).sum()} / {(d < 0).sum()})")
+                cells.append(f"{d.mean():+.3f} ± {2 * paired_se(d):.3f} ({(d > 0).sum()} / {(d < 0).sum()})")
             lines.append(f"| {C:g} | {method} | " + " | ".join(cells) + " |")
     lines += ["", "Per screen, GAN-DL's Spearman / ranking AP at each C:", "",
               "| screen | " + " | ".join(f"C = {C:g}" for C in GRID) + " |", "|---|" + "---|" * len(GRID)]
@@ -96,7 +90,7 @@ def main(argv=None) -> int:
         for screen in screens:
             plate_root = args.cache / screen / "plate"
             for C in GRID:
-                runs[screen, C] = {m: scored(embedding(args.cache, screen, tag, m), plate_root, args.splits, C)
+                runs[screen, C] = {m: scored(cached_embedding(args.cache, screen, tag, m), plate_root, args.splits, C)
                                    for m in METHODS}
             log(f"{screen} {tag}: GAN-DL Spearman / AP " + ", ".join(
                 f"C {C:g} {runs[screen, C]['GAN-DL']['spearman']:.3f} / {runs[screen, C]['GAN-DL']['rank_ap']:.3f}"
