@@ -23,6 +23,7 @@ BAD = [
     (["--kimg", "1", "--augment-offset", "nan"], "--augment-offset must be a number >= 0, got nan"),
     (["--kimg", "1", "--ada", "--ada-target", "1"], "--ada-target must be a number > 0 and <= 0.999"),
     (["--kimg", "1", "--contrastive", "-1"], "--contrastive must be a number >= 0, got -1.0"),
+    (["--kimg", "1", "--contrast-pairs", "well"], "--contrast-pairs well needs the contrast on: give --contrastive W"),
     (["--kimg", "1", "--r1-gamma", "-0.1"], "--r1-gamma must be a number >= 0, got -0.1"),
     (["--kimg", "1", "--d-lr", "0"], "--d-lr must be a number > 0, got 0.0"),
 ]
@@ -136,3 +137,13 @@ def test_scale_auto_measures_the_nuclei_and_records_the_factor(tmp_path, capsys)
     assert main(["train", str(large.root), "--out", str(tmp_path / "given"), "--kimg", "0.016",
                  "--device", "cpu", "--batch", "8", "--scale", "3"]) == 0
     assert load_checkpoint(tmp_path / "given")["config"]["data"]["scale"] == 3
+
+
+def test_a_training_warning_is_one_line_naming_the_command(gan_plate, tmp_path, capsys):
+    code = main(["train", str(gan_plate), "--out", str(tmp_path / "run"), "--device", "cpu", "--kimg", "0.016",
+                 "--threads", "1", "--contrastive", "1", "--contrast-pairs", "well"])
+    err = capsys.readouterr().err
+    assert code == 0
+    warned = [line for line in err.splitlines() if ": warning: " in line]
+    assert warned == ["gandl train: warning: --contrast-pairs well: 90 of the 90 wells trained on have one site, "
+                      "so their crops are paired within the site"]

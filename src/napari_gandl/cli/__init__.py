@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from importlib.metadata import version
 
 from napari_gandl.files import OutputBusy, disk_full
@@ -26,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_args, **_kw: print(  # one line, as the errors are
+            f"gandl {args.command}: warning: {message}", file=sys.stderr)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, FileExistsError, OutputBusy) as exc:  # bad input: a clear message

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from napari_gandl.config import Config
 from napari_gandl.gan import loss as L
 from napari_gandl.gan.align import ALIGN_MODES
+from napari_gandl.gan.contrast import PAIRS
 from napari_gandl.gan.networks import check_resolution
 from napari_gandl.preprocessing.sampling import SAMPLINGS
 from napari_gandl.preprocessing.scale import CellScale, measure_scale
@@ -93,6 +94,7 @@ class TrainConfig(Config):
     align: str = "none"  # batch D's embedding is made blind to: none, plate or experiment (align.py)
     align_weight: float = 1.0  # final gradient-reversal weight
     contrastive: float = 0.0  # weight of the site-contrast term on D's embedding (contrast.py; 0: off)
+    contrast_pairs: str = "site"  # a crop's positive: another crop of its site, or of another site of its well
     align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
     cell_scale: dict = field(default_factory=dict)  # what --scale auto measured (filled by the trainer)
 
@@ -197,6 +199,11 @@ def validate_config(cfg: TrainConfig) -> None:
     _number(cfg.d_lr, "--d-lr")
     _number(cfg.r1_gamma, "--r1-gamma", inclusive=True)
     _number(cfg.contrastive, "--contrastive", inclusive=True)
+    if cfg.contrast_pairs not in PAIRS:
+        raise ValueError(f"--contrast-pairs must be one of {', '.join(PAIRS)}, got {cfg.contrast_pairs!r}")
+    if cfg.contrast_pairs != "site" and not cfg.contrastive:
+        raise ValueError(f"--contrast-pairs {cfg.contrast_pairs} needs the contrast on: give --contrastive W "
+                         f"with W > 0")
     for name in ("gp_weight", "ema_kimg"):
         _number(getattr(cfg, name), name, inclusive=True)
     if cfg.data.get("scale", 1) != "auto":

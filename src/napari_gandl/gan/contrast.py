@@ -15,6 +15,13 @@ than where the cells lie.  Each crop gets its own random flips, 90 degree
 turns and shifts, and no intensity change, as a stain's brightness is part
 of the phenotype.
 
+With ``--contrast-pairs well`` the partner is a crop of *another site of
+the same well* instead (the same site only where the well has no other),
+and a crop's negatives are only the batch's crops from other wells of the
+same plate: what a well's sites share is its treatment's effect on the
+cells, and within one plate the plate's own look cannot tell wells apart,
+so the loss cannot be lowered by reading the plate.
+
 The head has its own Adam and is saved with the checkpoint (a run resumes
 exactly); it is not part of the embedding.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,10 +40,18 @@ from napari_gandl.torch_utils.contrastive import nt_xent
 TEMPERATURE = 0.2  # SimCLR's for small batches (and our SimCLR comparator's)
 PROJECTION_DIM = 128
 VIEWS = AugmentConfig(p=0.5, gain=0.0, offset=0.0, blur=0.0)  # geometric only
+PAIRS = ("site", "well")  # what a crop's positive is cut from: its own site, or another site of its well
+
+
+def same_well_or_other_plate(plates: np.ndarray, wells: np.ndarray) -> torch.Tensor:
+    """``n x n`` bool over a batch's crops (their plate and well codes): the pairs that are no negatives
+    of each other under the well contrast."""
+    return torch.from_numpy((plates[:, None] != plates[None, :]) | (wells[:, None] == wells[None, :]))
 
 
 class SiteContrast:
-    """``loss(D, reals, partners)``: NT-Xent of D's embedding of two crops of each site."""
+    """``loss(D, reals, partners, exclude)``: NT-Xent of D's embedding of each crop and its partner
+    (``exclude``: the pairs of crops that are no negatives, see :func:`nt_xent`)."""
 
     def __init__(self, D, device, lr: float = 1e-3, sync: Callable[[nn.Module], None] | None = None):
         from napari_gandl.torch_utils.optim import Adam
@@ -46,9 +62,10 @@ class SiteContrast:
         self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))
         self.sync = sync
 
-    def loss(self, D, reals: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+    def loss(self, D, reals: torch.Tensor, partners: torch.Tensor,
+             exclude: torch.Tensor | None = None) -> torch.Tensor:
         views = augment(torch.cat([reals, partners.to(reals.device)]), VIEWS)
-        return nt_xent(self.head(D.features(views, self.layer).float()), TEMPERATURE)
+        return nt_xent(self.head(D.features(views, self.layer).float()), TEMPERATURE, exclude)
 
     def zero_grad(self):
         self.opt.zero_grad(set_to_none=True)

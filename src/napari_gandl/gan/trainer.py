@@ -22,7 +22,7 @@ from napari_gandl.gan.ada import AdaptiveAugment
 from napari_gandl.gan.align import TrainingAligner
 from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
 from napari_gandl.gan.config import RESUME_RETUNES, TrainConfig, resolve_cell_scale, resume_conflicts
-from napari_gandl.gan.contrast import SiteContrast
+from napari_gandl.gan.contrast import SiteContrast, same_well_or_other_plate
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
@@ -147,6 +147,11 @@ class Trainer:
         self.contrast = None
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
+        if config.contrast_pairs == "well" and self.rank == 0:
+            single, wells = self.sampler.wells_with_one_site()
+            if single:
+                warnings.warn(f"--contrast-pairs well: {single} of the {wells} wells trained on have one "
+                              f"site, so their crops are paired within the site", stacklevel=2)
         self.cur_nimg = 0
         self.step_idx = 0
         self.elapsed_s = 0.0
@@ -236,10 +241,15 @@ class Trainer:
             with self._autocast():
                 reg = L.gradient_penalty(D, reals, fakes.float(), cfg.gp_weight, self._aug)
         total_D = loss_D + reg
-        if self.contrast is not None:  # D's embedding of two crops of each site agree (contrast.py)
+        if self.contrast is not None:  # D's embedding of a crop and its partner agree (contrast.py)
             self.contrast.zero_grad()
+            partners = self.sampler.partners(self.np_rng, cfg.contrast_pairs)
+            exclude = None
+            if cfg.contrast_pairs == "well":
+                plates, wells = (codes[self.sampler.last_sites] for codes in self.sampler.well_codes)
+                exclude = same_well_or_other_plate(plates, wells)
             with self._autocast():
-                contrast = self.contrast.loss(D, reals, self.sampler.partners(self.np_rng))
+                contrast = self.contrast.loss(D, reals, partners, exclude)
             total_D = total_D + cfg.contrastive * contrast
             stats["contrast_loss"] = float(contrast.detach())
         if self.aligner is not None:  # D's embedding learns to hide the batch (gradient reversal)

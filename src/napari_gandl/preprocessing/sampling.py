@@ -9,6 +9,7 @@ loaded whole.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -163,14 +164,55 @@ class TileSampler:
             i += 1
         return torch.from_numpy(out)
 
-    def partners(self, rng: np.random.Generator) -> torch.Tensor:
-        """Another random crop of each site of the last ``sample`` (read from the cache while it holds
-        them): the positive pairs of GAN-DL's site contrast (``gan/contrast.py``)."""
+    def partners(self, rng: np.random.Generator, within: str = "site") -> torch.Tensor:
+        """The positive pairs of GAN-DL's contrast (``gan/contrast.py``): for each crop of the last
+        ``sample``, another random crop of its site (``within="site"``, read from the cache while it
+        holds them) or of another site of its well (``"well"``; its own site when the well has no
+        other usable one)."""
         r = self.resolution
         out = np.empty((len(self.last_sites), self.plate.n_channels, r, r), np.float32)
         for i, site in enumerate(self.last_sites):
-            out[i] = self._crop(int(site), self.load(int(site)), rng)
+            site = int(site)
+            img = self.load(site)
+            if within == "well":
+                site, img = self._well_mate(site, img, rng)
+            out[i] = self._crop(site, img, rng)
         return torch.from_numpy(out)
+
+    @functools.cached_property
+    def well_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per site of the plate, an integer naming its plate and one naming its well."""
+        meta = self.plate.sites
+        return (meta.groupby(["experiment", "plate"], sort=False).ngroup().to_numpy(),
+                meta.groupby(["experiment", "plate", "well"], sort=False).ngroup().to_numpy())
+
+    @functools.cached_property
+    def _sites_by_well(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training sites sorted by well, and their well codes (for a well's sites by bisection)."""
+        wells = self.well_codes[1][self.sites]
+        order = np.argsort(wells, kind="stable")
+        return self.sites[order], wells[order]
+
+    def wells_with_one_site(self) -> tuple[int, int]:
+        """How many of the training sites' wells have a single training site, of how many wells."""
+        sizes = np.unique(self._sites_by_well[1], return_counts=True)[1]
+        return int((sizes == 1).sum()), len(sizes)
+
+    def _well_mate(self, site: int, img: np.ndarray, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+        """A random other usable training site of ``site``'s well and its image; ``site`` itself when
+        there is none."""
+        sites, wells = self._sites_by_well
+        well = self.well_codes[1][site]
+        members = sites[np.searchsorted(wells, well, "left"):np.searchsorted(wells, well, "right")]
+        for mate in rng.permutation([m for m in members.tolist() if m != site and m not in self._bad]):
+            try:
+                mate_img = self.load(int(mate))
+            except ValueError:  # TileError: as in sample, the site is skipped from now on
+                self._bad.add(int(mate))
+                continue
+            if not self.cells or len(self.nuclei(int(mate), mate_img)):
+                return int(mate), mate_img
+        return site, img
 
     def _crop(self, site: int, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A random ``resolution``-square of a loaded site: centred on one of its cells (crops sampling)
