@@ -13,7 +13,7 @@ For every screen of the suite, bench_suite's embeddings of a tag (GAN-DL, the sa
 untrained, handcrafted) are scored exactly as the suite scores them, at each C of the grid; C = 1
 is bench_suite's own score.
 
-    python benchmarks/bench_svm_c.py [--tags 16kimg-crops,16kimg] [--screens texture,medium] [--no-report]
+    python benchmarks/bench_svm_c.py [--tags 16kimg-crops,16kimg,16kimg-seed1] [--screens texture,medium] [--no-report]
 
 Lanes: run it with ``--no-report`` on disjoint ``--screens`` side by side, then once without to
 write the section from the cache.
@@ -77,11 +77,13 @@ def main(argv=None) -> int:
     import torch
 
     ap = suite_parser(__doc__, splits=True)
-    ap.add_argument("--tags", default="16kimg-crops,16kimg", help="bench_suite tags whose embeddings are scored")
+    ap.add_argument("--tags", default="16kimg-crops,16kimg,16kimg-seed1",
+                    help="bench_suite tags whose embeddings are scored")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
-    lines = ["Each embedding of bench_suite's runs (seed 0) scored as the suite scores it, with the SVMs of "
+    lines = ["Each embedding of bench_suite's runs (seed 0, or seed 1 where the tag says so) scored as the suite "
+             "scores it, with the SVMs of "
              "`gandl analyse` (the C+/C- accuracy and the E2 axis behind every dose curve, rank and hit) at "
              "each regularisation C; C = 1 is the default. Nothing else changes (copairs mAP does not use the SVM, so it "
              "is left out).", ""]
