@@ -12,7 +12,7 @@ held-out sites are projected on its normal, and d' = |mean(C+) - mean(C-)| / sqr
 var(C-)) / 2). A screen's d' is the mean over the 20 folds; the network with the larger d' is
 picked. The picked network is then scored as bench_suite scored it (its cached scores).
 
-    python benchmarks/bench_control_pick.py [--tags 16kimg,16kimg-crops] [--screens texture,medium] [--no-report]
+    python benchmarks/bench_control_pick.py [--tags 16kimg,16kimg-seed1,16kimg-crops] [--screens texture,medium] [--no-report]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     import torch
 
     ap = suite_parser(__doc__, splits=True)
-    ap.add_argument("--tags", default="16kimg,16kimg-crops", help="bench_suite tags whose runs are judged")
+    ap.add_argument("--tags", default="16kimg,16kimg-seed1,16kimg-crops", help="bench_suite tags whose runs are judged")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
             row["picked"] = max(NETWORK_SUFFIX, key=lambda n: row[n]["d"])
             rows.append(row)
             log(f"{screen} {tag}: d' {row['GAN-DL']['d']:.2f} trained, {row['untrained']['d']:.2f} untrained")
-        lines += [f"**Runs `{tag}`** (seed 0):", "",
+        lines += [f"**Runs `{tag}`** (seed {1 if tag.endswith('-seed1') else 0}):", "",
                   "| screen | d' trained / untrained | Spearman trained / untrained | ranking AP trained / untrained "
                   "| picked |", "|---|---|---|---|---|"]
         for r in rows:
