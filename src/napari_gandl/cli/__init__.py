@@ -8,6 +8,8 @@ import sys
 import warnings
 from importlib.metadata import version
 
+from tqdm import tqdm
+
 from napari_gandl.files import OutputBusy, disk_full
 
 #: the subcommands, in the order ``gandl --help`` lists them
@@ -27,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = lambda message, *_args, **_kw: print(  # one line, as the errors are
+    with warnings.catch_warnings():  # a warning is one line, as an error is, and not glued to a progress bar
+        warnings.showwarning = lambda message, *_args, **_kw: tqdm.write(
             f"gandl {args.command}: warning: {message}", file=sys.stderr)
         return _run(args)
 
