@@ -103,7 +103,6 @@ def test_well_partners_are_crops_of_another_site_of_the_same_well(two_site_plate
     meta = plate.sites
     single, n_wells = sampler.wells_with_one_site()
     assert n_wells == meta.groupby(["experiment", "plate", "well"]).ngroup().nunique() and single == 0
-    others = 0
     for site, crop in zip(sampler.last_sites, partners):
         mates = [m for m in range(plate.n_sites) if wells[m] == wells[site]]
         found = [m for m in mates if (np.lib.stride_tricks.sliding_window_view(
