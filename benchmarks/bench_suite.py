@@ -446,6 +446,8 @@ def comparison(rows: list[dict], against: dict[str, dict]) -> list[str]:
 
 
 def main(argv=None) -> int:
+    from _report import publish
+
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--minutes", type=float, default=4.0, help="training budget per screen")
     ap.add_argument("--kimg", type=float, help="train this many thousand images per screen instead of --minutes")
@@ -481,17 +483,13 @@ def main(argv=None) -> int:
     if not set(TABLE) <= set(methods):
         return 0
     body = markdown(rows, args.minutes, args.side_by_side, args.shared, train_args, against, args.kimg)
-    print(body)
-    if not args.no_report:
-        from _report import write_section
-
-        title = "GAN-DL on the synthetic benchmark suite"
-        if not args.kimg and tag == f"{args.minutes:g}min" and args.minutes < 30:
-            write_section("suite", title, body)
-        else:  # the targets' budget, or a training variant: its own section beside the short-budget table
-            write_section(f"suite_{tag}", f"{title}: " + (f"{args.kimg:g}-kimg runs" if args.kimg else
-                                                           f"{args.minutes:g}-minute runs")
-                          + (f", `{args.train_args}`" if train_args else ""), body)
+    title = "GAN-DL on the synthetic benchmark suite"
+    if not args.kimg and tag == f"{args.minutes:g}min" and args.minutes < 30:
+        publish("suite", title, body, write=not args.no_report)
+    else:  # the targets' budget, or a training variant: its own section beside the short-budget table
+        publish(f"suite_{tag}", f"{title}: " + (f"{args.kimg:g}-kimg runs" if args.kimg else
+                                                 f"{args.minutes:g}-minute runs")
+                + (f", `{args.train_args}`" if train_args else ""), body, write=not args.no_report)
     return 0
 
 

@@ -173,10 +173,8 @@ class TileSampler:
         out = np.empty((len(self.last_sites), self.plate.n_channels, r, r), np.float32)
         for i, site in enumerate(self.last_sites):
             site = int(site)
-            img = self.load(site)
-            if within == "well":
-                site, img = self._well_mate(site, img, rng)
-            out[i] = self._crop(site, img, rng)
+            mate = self._well_mate(site, rng) if within == "well" else None
+            out[i] = self._crop(*(mate or (site, self.load(site))), rng)
         return torch.from_numpy(out)
 
     @functools.cached_property
@@ -198,21 +196,20 @@ class TileSampler:
         sizes = np.unique(self._sites_by_well[1], return_counts=True)[1]
         return int((sizes == 1).sum()), len(sizes)
 
-    def _well_mate(self, site: int, img: np.ndarray, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-        """A random other usable training site of ``site``'s well and its image; ``site`` itself when
-        there is none."""
+    def _well_mate(self, site: int, rng: np.random.Generator) -> tuple[int, np.ndarray] | None:
+        """A random other usable training site of ``site``'s well and its image; None when there is none."""
         sites, wells = self._sites_by_well
         well = self.well_codes[1][site]
         members = sites[np.searchsorted(wells, well, "left"):np.searchsorted(wells, well, "right")]
-        for mate in rng.permutation([m for m in members.tolist() if m != site and m not in self._bad]):
+        for mate in rng.permutation([m for m in members.tolist() if m != site and m not in self._bad]).tolist():
             try:
-                mate_img = self.load(int(mate))
+                img = self.load(mate)
             except ValueError:  # TileError: as in sample, the site is skipped from now on
-                self._bad.add(int(mate))
+                self._bad.add(mate)
                 continue
-            if not self.cells or len(self.nuclei(int(mate), mate_img)):
-                return int(mate), mate_img
-        return site, img
+            if not self.cells or len(self.nuclei(mate, img)):
+                return mate, img
+        return None
 
     def _crop(self, site: int, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A random ``resolution``-square of a loaded site: centred on one of its cells (crops sampling)
