@@ -14,6 +14,7 @@ from napari_gandl.cli.common import ReportedProgress, governed_threads, set_thre
 from napari_gandl.embedding.registry import get_method, trainable_method_names
 from napari_gandl.gan.align import ALIGN_MODES
 from napari_gandl.gan.contrast import PAIRS
+from napari_gandl.gan.info import CODES
 from napari_gandl.gan.config import PRESETS
 from napari_gandl.gan.loss import LOSSES
 from napari_gandl.preprocessing.sampling import SAMPLINGS
@@ -26,7 +27,7 @@ GAN_OPTIONS = {
     "snapshot_kimg": "snapshot_kimg", "r1_gamma": "r1_gamma", "g_lr": "g_lr", "d_lr": "d_lr", "ada": "ada",
     "ada_target": "ada_target", "align": "align",
     "align_weight": "align_weight", "contrastive": "contrastive",
-    "contrast_pairs": "contrast_pairs", "scale": "data.scale", "sampling": "data.sampling",
+    "contrast_pairs": "contrast_pairs", "info": "info", "scale": "data.scale", "sampling": "data.sampling",
     "augment_p": "augment.p", "augment_gain": "augment.gain", "augment_offset": "augment.offset",
     "channel_base": "network.channel_base", "channel_max": "network.channel_max",
     "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
@@ -158,6 +159,10 @@ def register(subparsers) -> None:
     p.add_argument("--contrast-pairs", choices=PAIRS,
                    help="what the contrast pairs: two crops of one site (default), or crops of two sites "
                         "of one well, contrasted only with other wells of the same plate")
+    p.add_argument("--info", type=float, metavar="W",
+                   help="weight of code recovery: D's embedding learns to read the generator's first "
+                        f"{CODES} latent inputs from its images, and G to make them readable (InfoGAN; "
+                        "default 0: off)")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)

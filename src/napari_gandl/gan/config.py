@@ -95,6 +95,7 @@ class TrainConfig(Config):
     align_weight: float = 1.0  # final gradient-reversal weight
     contrastive: float = 0.0  # weight of the site-contrast term on D's embedding (contrast.py; 0: off)
     contrast_pairs: str = "site"  # a crop's positive: another crop of its site, or of another site of its well
+    info: float = 0.0  # weight of code recovery: D's embedding regresses G's first latent inputs (info.py; 0: off)
     align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
     cell_scale: dict = field(default_factory=dict)  # what --scale auto measured (filled by the trainer)
 
@@ -199,6 +200,7 @@ def validate_config(cfg: TrainConfig) -> None:
     _number(cfg.d_lr, "--d-lr")
     _number(cfg.r1_gamma, "--r1-gamma", inclusive=True)
     _number(cfg.contrastive, "--contrastive", inclusive=True)
+    _number(cfg.info, "--info", inclusive=True)
     if cfg.contrast_pairs not in PAIRS:
         raise ValueError(f"--contrast-pairs must be one of {', '.join(PAIRS)}, got {cfg.contrast_pairs!r}")
     if cfg.contrast_pairs != "site" and not cfg.contrastive:

@@ -22,18 +22,16 @@ same plate: what a well's sites share is its treatment's effect on the
 cells, and within one plate the plate's own look cannot tell wells apart,
 so the loss cannot be lowered by reading the plate.
 
-The head has its own Adam and is saved with the checkpoint (a run resumes
-exactly); it is not part of the embedding.
+The projection head trains beside D (:class:`~napari_gandl.gan.heads.AuxiliaryHead`);
+it is not part of the embedding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
-from torch import nn
 
+from napari_gandl.gan.heads import AuxiliaryHead, mlp
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
 from napari_gandl.torch_utils.contrastive import nt_xent
 
@@ -49,35 +47,15 @@ def same_well_or_other_plate(plates: np.ndarray, wells: np.ndarray) -> torch.Ten
     return torch.from_numpy((plates[:, None] != plates[None, :]) | (wells[:, None] == wells[None, :]))
 
 
-class SiteContrast:
+class SiteContrast(AuxiliaryHead):
     """``loss(D, reals, partners, exclude)``: NT-Xent of D's embedding of each crop and its partner
     (``exclude``: the pairs of crops that are no negatives, see :func:`nt_xent`)."""
 
-    def __init__(self, D, device, lr: float = 1e-3, sync: Callable[[nn.Module], None] | None = None):
-        from napari_gandl.torch_utils.optim import Adam
-
+    def __init__(self, D, device, sync=None):
+        super().__init__(mlp(D.cfg.feature_dim, PROJECTION_DIM), device, sync=sync)
         self.layer = D.embedding_layer
-        dim = D.cfg.feature_dim
-        self.head = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, PROJECTION_DIM)).to(device)
-        self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))
-        self.sync = sync
 
     def loss(self, D, reals: torch.Tensor, partners: torch.Tensor,
              exclude: torch.Tensor | None = None) -> torch.Tensor:
         views = augment(torch.cat([reals, partners.to(reals.device)]), VIEWS)
         return nt_xent(self.head(D.features(views, self.layer).float()), TEMPERATURE, exclude)
-
-    def zero_grad(self):
-        self.opt.zero_grad(set_to_none=True)
-
-    def step(self):
-        if self.sync is not None:
-            self.sync(self.head)
-        self.opt.step()
-
-    def state_dict(self) -> dict:
-        return {"head": self.head.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, sd: dict):
-        self.head.load_state_dict(sd["head"])
-        self.opt.load_state_dict(sd["opt"])

@@ -344,12 +344,15 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(cfg, conv_clamp)
         self.num_ws = self.synthesis.num_ws
 
-    def map(self, z, truncation_psi=1.0, update_w_avg=False, style_mixing_prob=0.0):
+    def map(self, z, truncation_psi=1.0, update_w_avg=False, style_mixing_prob=0.0, shared: int = 0):
+        """Per-layer styles of ``z``; in training, style mixing swaps in a second latent from a random
+        layer on, which keeps ``z``'s first ``shared`` inputs (code recovery's codes, gan/info.py)."""
         w = self.mapping(z, truncation_psi, update_w_avg)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
         if style_mixing_prob > 0 and self.training:
             # style mixing regularisation: second latent from a random cutoff
             z2 = torch.randn_like(z)
+            z2[:, :shared] = z[:, :shared]
             w2 = self.mapping(z2, truncation_psi)
             cutoff = torch.randint(1, self.num_ws, (), device=z.device)
             use = torch.rand(z.shape[0], 1, 1, device=z.device) < style_mixing_prob
@@ -364,8 +367,8 @@ class Generator(nn.Module):
         return self.synthesis(w, noise_mode)
 
     def forward(self, z, truncation_psi=1.0, noise_mode="random", update_w_avg=False,
-                style_mixing_prob=0.0):
-        ws = self.map(z, truncation_psi, update_w_avg, style_mixing_prob)
+                style_mixing_prob=0.0, shared: int = 0):
+        ws = self.map(z, truncation_psi, update_w_avg, style_mixing_prob, shared)
         return self.synthesis(ws, noise_mode)
 
 
@@ -493,24 +496,38 @@ class Discriminator(nn.Module):
                     f"the 'stats' embedding needs {self.cfg.feature_dim // 2} discriminator channels "
                     f"at <= 1/4 of the resolution; this D has fewer (widen D or use layer='pool')"
                 )
-            x = self.fromrgb(img)
-            means, stds = [], []
-            taps = dict(self.stats_taps)
-            for i, blk in enumerate(self.blocks):
-                x = blk(x)
-                if i in taps:
-                    t = x[:, : taps[i]].float()
-                    means.append(t.mean(dim=(2, 3)))
-                    stds.append(t.std(dim=(2, 3)))
-                    if i == max(taps):
-                        break
-            return torch.cat(means + stds, dim=1)
+            return self._trunk_and_stats(img, whole=False)[1]
         x = self.conv(self.mbstd(self.trunk(img)))
         if layer == "pool":
             return x.mean(dim=(2, 3))
         if layer == "fc":
             return self.fc(x.flatten(1))
         raise ValueError(f"unknown feature layer {layer!r}; choose from {self.FEATURE_LAYERS}")
+
+    def _trunk_and_stats(self, img, whole: bool):
+        """The trunk's activations and the "stats" embedding; ``whole=False`` stops after the last tap."""
+        x = self.fromrgb(img)
+        means, stds = [], []
+        taps = dict(self.stats_taps)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if i in taps:
+                t = x[:, : taps[i]].float()
+                means.append(t.mean(dim=(2, 3)))
+                stds.append(t.std(dim=(2, 3)))
+                if i == max(taps) and not whole:
+                    break
+        return x, torch.cat(means + stds, dim=1)
+
+    def logits_and_embedding(self, img):
+        """D's logits and its embedding (:attr:`embedding_layer`) from one pass."""
+        if self.stats_available:
+            x, embedding = self._trunk_and_stats(img, whole=True)
+            x = self.conv(self.mbstd(x))
+        else:
+            x = self.conv(self.mbstd(self.trunk(img)))
+            embedding = x.mean(dim=(2, 3))
+        return self.out(self.fc(x.flatten(1))), embedding
 
     def forward(self, img):
         return self.out(self.features(img, "fc"))

@@ -23,6 +23,7 @@ from napari_gandl.gan.align import TrainingAligner
 from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
 from napari_gandl.gan.config import RESUME_RETUNES, TrainConfig, resolve_cell_scale, resume_conflicts
 from napari_gandl.gan.contrast import SiteContrast, same_well_or_other_plate
+from napari_gandl.gan.info import CODES, CodeRecovery
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
@@ -43,7 +44,7 @@ class Trainer:
     """Holds networks, optimisers and state; ``step()`` runs one iteration."""
 
     LOSS_FIELDS = ["step", "kimg", "loss_G", "loss_D", "reg", "real_score", "fake_score",
-                   "augment_p", "contrast_loss", "align_loss", "align_acc", "align_weight", "img_per_s",
+                   "augment_p", "contrast_loss", "info_loss", "align_loss", "align_acc", "align_weight", "img_per_s",
                    "elapsed_s"]
 
     def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
@@ -147,6 +148,8 @@ class Trainer:
         self.contrast = None
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
+        self.info = CodeRecovery(self.D, self.device, sync=average_gradients) if config.info > 0 else None
+        self.shared = CODES if self.info is not None else 0  # latent inputs a style-mixed image keeps
         if config.contrast_pairs == "well" and self.rank == 0:
             single, wells = self.sampler.wells_with_one_site()
             if single:
@@ -167,6 +170,8 @@ class Trainer:
                 self.aligner.load_state_dict(ckpt["align"])
             if self.contrast is not None:
                 self.contrast.load_state_dict(ckpt["contrast"])
+            if self.info is not None:
+                self.info.load_state_dict(ckpt["info"])
             self.cur_nimg = int(ckpt["cur_nimg"])
             self.step_idx = int(ckpt["step"])
             self.elapsed_s = float(ckpt["elapsed_s"])
@@ -181,7 +186,7 @@ class Trainer:
                 self.np_rng = np.random.default_rng([config.seed, self.rank, self.step_idx])
         if self.world > 1:
             broadcast_modules((self.G, self.D, self.G_ema) + ((self.aligner.head,) if self.aligner else ())
-                              + ((self.contrast.head,) if self.contrast else ()))
+                              + tuple(extra.head for extra in (self.contrast, self.info) if extra))
         self.grid_z = torch.from_numpy(
             np.random.default_rng(123).standard_normal((16, self.net_cfg.z_dim)).astype(np.float32)
         ).to(self.device)
@@ -194,6 +199,13 @@ class Trainer:
 
     def _aug(self, x):
         return augment(x, self.aug_cfg)
+
+    def _judge(self, fakes):
+        """D's logits of the augmented fakes, with its embedding of them when code recovery is on."""
+        if self.info is None:
+            return self.D(self._aug(fakes)).float(), None
+        logits, embedding = self.D.logits_and_embedding(self._aug(fakes))
+        return logits.float(), embedding
 
     def _reals(self):
         x = self.sampler.sample(self.batch_gpu, self.np_rng).to(self.device)
@@ -223,14 +235,14 @@ class Trainer:
         reals = self._reals()
         z = torch.randn(n, self.net_cfg.z_dim, device=self.device)
         with torch.no_grad(), self._autocast():
-            fakes = G(z, style_mixing_prob=cfg.style_mixing)
+            fakes = G(z, style_mixing_prob=cfg.style_mixing, shared=self.shared)
         D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         if self.aligner is not None:
             self.aligner.opt.zero_grad()
         with self._autocast():
             real_logits = D(self._aug(reals)).float()
-            fake_logits = D(self._aug(fakes.detach())).float()
+            fake_logits, fake_embedding = self._judge(fakes.detach())
         loss_D = L.d_loss(cfg.loss, real_logits, fake_logits)
         reg = torch.zeros((), device=self.device)
         if cfg.loss == "logistic":
@@ -252,6 +264,11 @@ class Trainer:
                 contrast = self.contrast.loss(D, reals, partners, exclude)
             total_D = total_D + cfg.contrastive * contrast
             stats["contrast_loss"] = float(contrast.detach())
+        if self.info is not None:  # D's embedding reads G's codes (info.py)
+            self.info.zero_grad()
+            info = self.info.loss(fake_embedding, z)
+            total_D = total_D + cfg.info * info
+            stats["info_loss"] = float(info.detach())
         if self.aligner is not None:  # D's embedding learns to hide the batch (gradient reversal)
             with self._autocast():
                 align, align_stats = self.aligner.loss(D, reals, self.sampler.last_sites, self.fraction())
@@ -261,8 +278,9 @@ class Trainer:
         total_D.backward()
         average_gradients(D)
         self.opt_D.step()
-        if self.contrast is not None:
-            self.contrast.step()
+        for extra in (self.contrast, self.info):
+            if extra is not None:
+                extra.step()
         if self.ada is not None:
             self.ada.accumulate(real_logits)
         if self.aligner is not None:
@@ -278,11 +296,16 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         z = torch.randn(n, self.net_cfg.z_dim, device=self.device)
         with self._autocast():
-            fakes = G(z, update_w_avg=True, style_mixing_prob=cfg.style_mixing)
-            gl = D(self._aug(fakes)).float()
+            fakes = G(z, update_w_avg=True, style_mixing_prob=cfg.style_mixing, shared=self.shared)
+            gl, embedding = self._judge(fakes)
         loss_G = L.g_loss(cfg.loss, gl)
-        self._check("generator loss", loss_G.detach())
-        loss_G.backward()
+        total_G = loss_G
+        if self.info is not None:  # G makes its codes readable; the head learns only in D's step
+            self.info.head.requires_grad_(False)
+            total_G = total_G + cfg.info * self.info.loss(embedding, z)
+            self.info.head.requires_grad_(True)
+        self._check("generator loss", total_G.detach())
+        total_G.backward()
         average_gradients(G)
         self.opt_G.step()
         D.requires_grad_(True)
@@ -324,6 +347,7 @@ class Trainer:
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
             **({"align": self.aligner.state_dict()} if self.aligner is not None else {}),
             **({"contrast": self.contrast.state_dict()} if self.contrast is not None else {}),
+            **({"info": self.info.state_dict()} if self.info is not None else {}),
         }
 
     def save(self, samples: bool = True) -> Path | None:
