@@ -11,11 +11,12 @@
   selection, and within one plate (its index built on first use); the dock
   runs both in workers.
 
-    QT_QPA_PLATFORM=xcb xvfb-run -a python benchmarks/bench_browse.py
+    QT_QPA_PLATFORM=xcb xvfb-run -a python benchmarks/bench_browse.py [--no-report]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -131,7 +132,10 @@ def bench_similar(n: int = 300_000, dim: int = 512) -> dict:
 
 
 def main() -> None:
-    from _report import write_section
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-report", action="store_true", help="print the section, leave docs/benchmarks.md alone")
+    args = ap.parse_args()
+    from _report import publish
 
     pm = bench_plate_map()
     print("plate map", pm, flush=True)
@@ -173,7 +177,8 @@ def main() -> None:
         "",
         f"Load average (1 min) when the run ended: {os.getloadavg()[0]:.1f}.",
     ]
-    print(write_section("browse", "Browsing: plate map and similar sites (bench_browse.py)", "\n".join(lines)))
+    publish("browse", "Browsing: plate map and similar sites (bench_browse.py)", "\n".join(lines),
+            write=not args.no_report)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ the median of five repeats with the file in the page cache (the check reads
 the file once; from a cold disk that read brings it into the cache, where
 ``torch.load`` then finds it). Writes its section of docs/benchmarks.md.
 
-    python benchmarks/bench_checkpoint.py
+    python benchmarks/bench_checkpoint.py [--no-report]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -58,7 +59,10 @@ def median_time(fn, repeats: int = 5) -> float:
 
 
 def main() -> None:
-    from _report import write_section
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-report", action="store_true", help="print the section, leave docs/benchmarks.md alone")
+    args = ap.parse_args()
+    from _report import publish
 
     from napari_gandl.torch_utils.checkpoint import check_integrity, read_tensors, save_checkpoint
 
@@ -91,8 +95,7 @@ file into the page cache, where `torch.load` then finds it, so the disk reads th
 1-minute load average at the end of this run: {load:.1f} (other developers' tests were running
 on this 2-core machine).
 """
-    print(body)
-    write_section("checkpoint", "Checkpoint integrity check", body)
+    publish("checkpoint", "Checkpoint integrity check", body, write=not args.no_report)
 
 
 if __name__ == "__main__":

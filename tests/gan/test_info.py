@@ -1,0 +1,81 @@
+"""GAN-DL's code recovery (--info): D's embedding learns to read the generator's codes, style mixing keeps
+them, a run resumes exactly."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from napari_gandl.gan import iterate_training, load_checkpoint
+from napari_gandl.gan.info import CODES, CodeRecovery
+from napari_gandl.gan.networks import NetworkConfig, build_networks
+from napari_gandl.torch_utils.optim import Adam
+
+from gan_helpers import TINY, stopped_and_resumed, tiny_config
+
+
+def tiny_networks():
+    torch.manual_seed(0)
+    net = NetworkConfig.from_dict({**TINY["network"], "img_channels": 3, "resolution": 32})
+    return build_networks(net)
+
+
+@pytest.mark.parametrize("feature_dim,layer", [(64, "stats"), (512, "pool")])  # pool: too narrow for stats
+def test_logits_and_embedding_are_those_of_forward_and_features(feature_dim, layer):
+    net = {**TINY["network"], "img_channels": 3, "resolution": 32, "feature_dim": feature_dim}
+    _, D, _ = build_networks(NetworkConfig.from_dict(net))
+    img = torch.randn(4, 3, 32, 32)
+    logits, embedding = D.logits_and_embedding(img)
+    assert D.embedding_layer == layer
+    torch.testing.assert_close(logits, D(img), rtol=0, atol=1e-6)
+    torch.testing.assert_close(embedding, D.features(img, D.embedding_layer), rtol=0, atol=1e-6)
+
+
+def test_style_mixing_keeps_the_shared_latent_inputs():
+    G, _, _ = tiny_networks()
+    G.train()
+    z = torch.randn(6, G.z_dim)
+    torch.manual_seed(1)
+    kept = G.map(z, style_mixing_prob=1.0, shared=G.z_dim)  # the mixed-in latent is z itself
+    assert torch.allclose(kept, kept[:, :1].expand_as(kept))
+    torch.manual_seed(1)
+    mixed = G.map(z, style_mixing_prob=1.0)
+    assert not torch.allclose(mixed, mixed[:, :1].expand_as(mixed))
+    torch.testing.assert_close(mixed[:, 0], kept[:, 0])  # the first layer is always z's
+
+
+def test_code_recovery_teaches_d_to_read_the_codes():
+    G, D, _ = tiny_networks()
+    recovery = CodeRecovery(D, "cpu")
+    opt = Adam(D.parameters(), lr=1e-3)
+    z = torch.randn(16, G.z_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        fakes = G(z, noise_mode="const")
+    losses = []
+    for _ in range(80):
+        opt.zero_grad()
+        recovery.zero_grad()
+        loss = recovery.loss(D.logits_and_embedding(fakes)[1], z)
+        loss.backward()
+        opt.step()
+        recovery.step()
+        losses.append(float(loss.detach()))
+    assert CODES == recovery.head[-1].out_features
+    assert losses[0] > 0.5 and np.mean(losses[-10:]) < 0.3 * losses[0]  # chance: the codes' variance, 1
+
+
+def test_training_with_code_recovery_resumes_exactly(gan_plate, tmp_path):
+    cfg = dict(kimg=0.048, seed=3, info=1.0)
+    straight = list(iterate_training(gan_plate, tmp_path / "straight", tiny_config(**cfg)))
+    resumed = stopped_and_resumed(gan_plate, tmp_path / "split", **cfg)
+    assert resumed[0]["step"] == 4
+    assert all(np.isfinite(i["info_loss"]) for i in straight if not i["done"])
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
+    for x, y in ((a["D"], b["D"]), (a["G"], b["G"]), (a["info"]["head"], b["info"]["head"])):
+        for k in x:
+            torch.testing.assert_close(x[k], y[k], rtol=0, atol=1e-6)
+    rows = list(csv.DictReader(open(tmp_path / "split" / "losses.csv")))
+    assert [r["info_loss"] != "" for r in rows] == [True] * 6
+    with pytest.raises(ValueError, match=r"info 1\.0 \(asked 0\.0\)"):
+        list(iterate_training(gan_plate, tmp_path / "split", tiny_config(kimg=0.1, info=0.0), resume=True))
