@@ -47,6 +47,7 @@ def test_an_odd_sized_first_tile_loses_only_its_site(sample_plate, plate_copy, h
     said = embed_damaged(plate_copy, handcrafted, tmp_path, gandl, victims=[0])
     assert f"site 0 not embedded: {victim}: tile is 48x40 pixels, the plate's tiles are 64x64" in said
     assert {w.rstrip(":,;") for w in said.split() if ".png" in w} == {str(victim)}  # no good file blamed
+    assert said.count("sampled tiles differ from the plate's") == 1  # the plate is opened once
 
 
 def test_one_16_bit_site_in_an_8_bit_plate_is_set_aside_not_wrapped(plate_copy, handcrafted, tmp_path, gandl):

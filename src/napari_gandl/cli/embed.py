@@ -27,7 +27,7 @@ def cmd_embed(args) -> int:
                 print(f"resuming: {done} of {total} sites already embedded by an interrupted run", file=sys.stderr)
             report(done, total, governed_threads(governor) if governor is not None else None)
 
-        out = embed_plate(args.plate, embedder, out_path=args.out, batch_size=args.batch,
+        out = embed_plate(plate, embedder, out_path=args.out, batch_size=args.batch,
                           scheduler=args.scheduler, stain_map=args.stain_map, progress=progress)
     print(out)
     return 0
