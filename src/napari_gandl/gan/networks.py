@@ -80,6 +80,7 @@ class NetworkConfig(Config):
     d_pool_first: bool = False
     mbstd_group: int = 4
     mbstd_channels: int = 1
+    codes: int = 0  # the first inputs of w are z's own, past the mapping (code recovery's codes, gan/info.py)
 
     def __post_init__(self):
         self.resolution = check_resolution(self.resolution)
@@ -160,9 +161,9 @@ class EqualConv2d(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    def __init__(self, z_dim=512, w_dim=512, num_layers=3, lr_mult=0.01, w_avg_beta=0.995):
+    def __init__(self, z_dim=512, w_dim=512, num_layers=3, lr_mult=0.01, w_avg_beta=0.995, codes=0):
         super().__init__()
-        self.z_dim, self.w_dim = z_dim, w_dim
+        self.z_dim, self.w_dim, self.codes = z_dim, w_dim, codes
         dims = [z_dim] + [w_dim] * num_layers
         self.layers = nn.ModuleList(
             EqualLinear(dims[i], dims[i + 1], lr_mult=lr_mult, act=True)
@@ -175,6 +176,12 @@ class MappingNetwork(nn.Module):
         x = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)  # pixel norm
         for layer in self.layers:
             x = layer(x)
+        if self.codes:
+            # past the 100x slower mapping, and as loud as the rest of w together: through a style's
+            # equalised weights (1/sqrt(w_dim)) an input of unit scale barely moves an image, and G's
+            # steps would take thousands of images to make it louder (measured: no code was read in 3 kimg)
+            loud = (self.w_dim - self.codes) ** 0.5 / self.codes ** 0.5
+            x = torch.cat([loud * z[:, : self.codes].to(x.dtype), x[:, self.codes:]], dim=1)
         if update_w_avg:
             with torch.no_grad():
                 self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
@@ -340,19 +347,19 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.z_dim, self.w_dim = cfg.z_dim, cfg.w_dim
         self.img_channels, self.resolution = cfg.img_channels, cfg.resolution
-        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers)
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, codes=cfg.codes)
         self.synthesis = SynthesisNetwork(cfg, conv_clamp)
         self.num_ws = self.synthesis.num_ws
 
-    def map(self, z, truncation_psi=1.0, update_w_avg=False, style_mixing_prob=0.0, shared: int = 0):
+    def map(self, z, truncation_psi=1.0, update_w_avg=False, style_mixing_prob=0.0):
         """Per-layer styles of ``z``; in training, style mixing swaps in a second latent from a random
-        layer on, which keeps ``z``'s first ``shared`` inputs (code recovery's codes, gan/info.py)."""
+        layer on, which keeps ``z``'s codes (:attr:`NetworkConfig.codes`)."""
         w = self.mapping(z, truncation_psi, update_w_avg)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
         if style_mixing_prob > 0 and self.training:
             # style mixing regularisation: second latent from a random cutoff
             z2 = torch.randn_like(z)
-            z2[:, :shared] = z[:, :shared]
+            z2[:, : self.cfg.codes] = z[:, : self.cfg.codes]
             w2 = self.mapping(z2, truncation_psi)
             cutoff = torch.randint(1, self.num_ws, (), device=z.device)
             use = torch.rand(z.shape[0], 1, 1, device=z.device) < style_mixing_prob
@@ -367,8 +374,8 @@ class Generator(nn.Module):
         return self.synthesis(w, noise_mode)
 
     def forward(self, z, truncation_psi=1.0, noise_mode="random", update_w_avg=False,
-                style_mixing_prob=0.0, shared: int = 0):
-        ws = self.map(z, truncation_psi, update_w_avg, style_mixing_prob, shared)
+                style_mixing_prob=0.0):
+        ws = self.map(z, truncation_psi, update_w_avg, style_mixing_prob)
         return self.synthesis(ws, noise_mode)
 
 

@@ -84,7 +84,8 @@ class Trainer:
         self.colours = [stain.color for stain in plate.stains]  # of the sample grids
 
         self.net_cfg = NetworkConfig.from_dict(
-            {**config.network, "img_channels": plate.n_channels, "resolution": config.resolution}
+            {**config.network, "img_channels": plate.n_channels, "resolution": config.resolution,
+             "codes": CODES if config.info > 0 else 0}
         )
         config.network = self.net_cfg.to_dict()
         resolve_cell_scale(config, plate)  # a new run's --scale auto (a resumed one has its factor)
@@ -149,7 +150,6 @@ class Trainer:
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
         self.info = CodeRecovery(self.D, self.device, sync=average_gradients) if config.info > 0 else None
-        self.shared = CODES if self.info is not None else 0  # latent inputs a style-mixed image keeps
         if config.contrast_pairs == "well" and self.rank == 0:
             single, wells = self.sampler.wells_with_one_site()
             if single:
@@ -235,7 +235,7 @@ class Trainer:
         reals = self._reals()
         z = torch.randn(n, self.net_cfg.z_dim, device=self.device)
         with torch.no_grad(), self._autocast():
-            fakes = G(z, style_mixing_prob=cfg.style_mixing, shared=self.shared)
+            fakes = G(z, style_mixing_prob=cfg.style_mixing)
         D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
         if self.aligner is not None:
@@ -296,7 +296,7 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         z = torch.randn(n, self.net_cfg.z_dim, device=self.device)
         with self._autocast():
-            fakes = G(z, update_w_avg=True, style_mixing_prob=cfg.style_mixing, shared=self.shared)
+            fakes = G(z, update_w_avg=True, style_mixing_prob=cfg.style_mixing)
             gl, embedding = self._judge(fakes)
         loss_G = L.g_loss(cfg.loss, gl)
         total_G = loss_G
