@@ -16,9 +16,10 @@ from gan_helpers import TINY, stopped_and_resumed, tiny_config
 
 
 def tiny_networks():
+    """G and D as a run with code recovery builds them."""
     torch.manual_seed(0)
-    net = NetworkConfig.from_dict({**TINY["network"], "img_channels": 3, "resolution": 32})
-    return build_networks(net)
+    return build_networks(NetworkConfig.from_dict({**TINY["network"], "img_channels": 3, "resolution": 32,
+                                                   "codes": CODES}))
 
 
 @pytest.mark.parametrize("feature_dim,layer", [(64, "stats"), (512, "pool")])  # pool: too narrow for stats
@@ -32,17 +33,14 @@ def test_logits_and_embedding_are_those_of_forward_and_features(feature_dim, lay
     torch.testing.assert_close(embedding, D.features(img, D.embedding_layer), rtol=0, atol=1e-6)
 
 
-def test_style_mixing_keeps_the_shared_latent_inputs():
+def test_codes_bypass_the_mapping_and_survive_style_mixing():
     G, _, _ = tiny_networks()
     G.train()
     z = torch.randn(6, G.z_dim)
-    torch.manual_seed(1)
-    kept = G.map(z, style_mixing_prob=1.0, shared=G.z_dim)  # the mixed-in latent is z itself
-    assert torch.allclose(kept, kept[:, :1].expand_as(kept))
-    torch.manual_seed(1)
-    mixed = G.map(z, style_mixing_prob=1.0)
-    assert not torch.allclose(mixed, mixed[:, :1].expand_as(mixed))
-    torch.testing.assert_close(mixed[:, 0], kept[:, 0])  # the first layer is always z's
+    ws = G.map(z, style_mixing_prob=1.0)  # every image mixed from its second layer on at the latest
+    loud = ((G.w_dim - CODES) / CODES) ** 0.5
+    torch.testing.assert_close(ws[:, :, :CODES], loud * z[:, None, :CODES].expand(-1, G.num_ws, -1))
+    assert not torch.allclose(ws[:, -1, CODES:], ws[:, 0, CODES:])  # the rest of w did mix
 
 
 def test_code_recovery_teaches_d_to_read_the_codes():
