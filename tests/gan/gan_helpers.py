@@ -43,3 +43,25 @@ def stopped_and_resumed(plate, run, steps: int = 3, **kw) -> list[dict]:
         next(stopped)
     stopped.close()
     return list(iterate_training(plate, run, tiny_config(**kw), resume=True))
+
+
+def assert_resumes_exactly(plate, tmp_path, head: str, **kw):
+    """A run with the auxiliary ``head`` (its checkpoint key; its loss is logged as ``{head}_loss``),
+    stopped after 3 steps and resumed, ends with the G, D and head of the same run straight through."""
+    import csv
+
+    import numpy as np
+    import torch
+
+    from napari_gandl.gan import iterate_training, load_checkpoint
+
+    straight = list(iterate_training(plate, tmp_path / "straight", tiny_config(**kw)))
+    resumed = stopped_and_resumed(plate, tmp_path / "split", **kw)
+    assert resumed[0]["step"] == 4
+    assert all(np.isfinite(i[f"{head}_loss"]) for i in straight if not i["done"])
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
+    for x, y in ((a["D"], b["D"]), (a["G"], b["G"]), (a[head]["head"], b[head]["head"])):
+        for k in x:
+            torch.testing.assert_close(x[k], y[k], rtol=0, atol=1e-6)
+    rows = list(csv.DictReader(open(tmp_path / "split" / "losses.csv")))
+    assert [r[f"{head}_loss"] != "" for r in rows] == [True] * 6

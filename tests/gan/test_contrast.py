@@ -15,7 +15,7 @@ from napari_gandl.preprocessing.normaliser import fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
 from napari_gandl.torch_utils.optim import Adam
 
-from gan_helpers import TINY, stopped_and_resumed, tiny_config
+from gan_helpers import TINY, assert_resumes_exactly, tiny_config
 
 
 @pytest.mark.parametrize("sampling", ["tiles", "crops"])
@@ -57,19 +57,7 @@ def test_site_contrast_teaches_d_to_tell_sites_apart(gan_plate):
 
 
 def test_training_with_site_contrast_resumes_exactly(gan_plate, tmp_path):
-    cfg = dict(kimg=0.048, seed=3, contrastive=1.0)
-    straight = list(iterate_training(gan_plate, tmp_path / "straight", tiny_config(**cfg)))
-    resumed = stopped_and_resumed(gan_plate, tmp_path / "split", **cfg)
-    assert resumed[0]["step"] == 4
-    assert all(np.isfinite(i["contrast_loss"]) for i in straight if not i["done"])
-    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
-    for net in ("D", "G"):
-        for k in a[net]:
-            torch.testing.assert_close(a[net][k], b[net][k], rtol=0, atol=1e-6)
-    for k in a["contrast"]["head"]:
-        torch.testing.assert_close(a["contrast"]["head"][k], b["contrast"]["head"][k], rtol=0, atol=1e-6)
-    rows = list(csv.DictReader(open(tmp_path / "split" / "losses.csv")))
-    assert [r["contrast_loss"] != "" for r in rows] == [True] * 6
+    assert_resumes_exactly(gan_plate, tmp_path, "contrast", kimg=0.048, seed=3, contrastive=1.0)
     with pytest.raises(ValueError, match=r"contrastive 1\.0 \(asked 0\.5\)"):
         list(iterate_training(gan_plate, tmp_path / "split", tiny_config(kimg=0.1, contrastive=0.5), resume=True))
 

@@ -1,18 +1,16 @@
 """GAN-DL's code recovery (--info): D's embedding learns to read the generator's codes, style mixing keeps
 them, a run resumes exactly."""
 
-import csv
-
 import numpy as np
 import pytest
 import torch
 
-from napari_gandl.gan import iterate_training, load_checkpoint
+from napari_gandl.gan import iterate_training
 from napari_gandl.gan.info import CODES, CodeRecovery
 from napari_gandl.gan.networks import NetworkConfig, build_networks
 from napari_gandl.torch_utils.optim import Adam
 
-from gan_helpers import TINY, stopped_and_resumed, tiny_config
+from gan_helpers import TINY, assert_resumes_exactly, tiny_config
 
 
 def tiny_networks():
@@ -64,16 +62,6 @@ def test_code_recovery_teaches_d_to_read_the_codes():
 
 
 def test_training_with_code_recovery_resumes_exactly(gan_plate, tmp_path):
-    cfg = dict(kimg=0.048, seed=3, info=1.0)
-    straight = list(iterate_training(gan_plate, tmp_path / "straight", tiny_config(**cfg)))
-    resumed = stopped_and_resumed(gan_plate, tmp_path / "split", **cfg)
-    assert resumed[0]["step"] == 4
-    assert all(np.isfinite(i["info_loss"]) for i in straight if not i["done"])
-    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
-    for x, y in ((a["D"], b["D"]), (a["G"], b["G"]), (a["info"]["head"], b["info"]["head"])):
-        for k in x:
-            torch.testing.assert_close(x[k], y[k], rtol=0, atol=1e-6)
-    rows = list(csv.DictReader(open(tmp_path / "split" / "losses.csv")))
-    assert [r["info_loss"] != "" for r in rows] == [True] * 6
+    assert_resumes_exactly(gan_plate, tmp_path, "info", kimg=0.048, seed=3, info=1.0)
     with pytest.raises(ValueError, match=r"info 1\.0 \(asked 0\.0\)"):
         list(iterate_training(gan_plate, tmp_path / "split", tiny_config(kimg=0.1, info=0.0), resume=True))
