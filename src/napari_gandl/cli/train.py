@@ -161,8 +161,8 @@ def register(subparsers) -> None:
                         "of one well, contrasted only with other wells of the same plate")
     p.add_argument("--info", type=float, metavar="W",
                    help="weight of code recovery: D's embedding learns to read the generator's first "
-                        f"{CODES} latent inputs from its images, and G to make them readable (InfoGAN; "
-                        "default 0: off)")
+                        f"{CODES} latent inputs from its images, and G to make them readable (InfoGAN; an "
+                        "option for the embedding: the samples get far less realistic; default 0: off)")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)
