@@ -8,8 +8,10 @@ D sees, and G is trained to make them readable.  The loss is the mean
 squared error, InfoGAN's Gaussian log-likelihood with a fixed variance,
 times ``W``; D and the head learn it in D's step, G in its own.  The codes
 are drawn like the rest of the latent (standard normal), so sampling,
-metrics and the latent dock are unchanged, and a style-mixed image keeps its
-codes in both of its latents, so a code steers every layer.
+metrics and the latent dock are unchanged; they enter G's styles past the
+mapping, loud (:attr:`~napari_gandl.gan.networks.NetworkConfig.codes`), and
+a style-mixed image keeps its codes in both of its latents, so a code steers
+every layer.
 """
 
 from __future__ import annotations
