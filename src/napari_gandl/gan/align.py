@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from napari_gandl.config import Config
+from napari_gandl.gan.heads import AuxiliaryHead
 
 ALIGN_MODES = ("none", "plate", "experiment")
 
@@ -200,29 +201,25 @@ def batch_loss(logits: torch.Tensor, labels: torch.Tensor, same_group: torch.Ten
     return loss, acc
 
 
-class TrainingAligner:
+class TrainingAligner(AuxiliaryHead):
     """The batch head on the discriminator's embedding during GAN-DL training.
 
     ``loss(D, reals, sites, progress)`` is added to D's loss: the head first
     takes a few steps of its own on the detached features, then learns the
     batch jointly while D's embedding (the layer ``gandl embed`` uses by
-    default) gets the reversed gradient.  The head has its own Adam; its state
-    is saved with the checkpoint so a run resumes exactly.  ``sync`` averages
-    the head's gradients across DDP processes.
+    default) gets the reversed gradient.  The head trains beside D
+    (:class:`~napari_gandl.gan.heads.AuxiliaryHead`); ``sync`` averages its
+    gradients across DDP processes in its own steps too.
     """
 
-    def __init__(self, plate, by: str, max_weight: float, D, device, lr: float = 1e-3,
+    def __init__(self, plate, by: str, max_weight: float, D, device,
                  sync: Callable[[nn.Module], None] | None = None):
-        from napari_gandl.torch_utils.optim import Adam  # training imports this module
-
         self.plan = plan_alignment(plate.sites, by, source=f"plate {plate.root}")
+        super().__init__(BatchHead(D.cfg.feature_dim, len(self.plan.classes)), device, sync=sync)
         self.max_weight = float(max_weight)
         self.layer = D.embedding_layer
-        self.head = BatchHead(D.cfg.feature_dim, len(self.plan.classes)).to(device)
-        self.opt = Adam(self.head.parameters(), lr=lr, betas=(0.9, 0.99))
         self.site_labels = torch.from_numpy(self.plan.labels)
         self.same_group = self.plan.same_group()
-        self.sync = sync
 
     def loss(self, D, reals: torch.Tensor, sites: np.ndarray, progress: float) -> tuple[torch.Tensor, dict]:
         weight = dann_weight(progress, self.max_weight)
@@ -233,10 +230,3 @@ class TrainingAligner:
         loss = loss + HEAD_DECAY * self.head.penalty()
         return loss, {"align_loss": float(loss.detach()), "align_acc": float(acc),
                       "align_weight": weight}
-
-    def state_dict(self) -> dict:
-        return {"head": self.head.state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, sd: dict):
-        self.head.load_state_dict(sd["head"])
-        self.opt.load_state_dict(sd["opt"])

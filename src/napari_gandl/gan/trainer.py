@@ -150,6 +150,9 @@ class Trainer:
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
         self.info = CodeRecovery(self.D, self.device, sync=average_gradients) if config.info > 0 else None
+        #: the small networks that train beside D, by their checkpoint key
+        self.heads = {name: head for name, head in (("align", self.aligner), ("contrast", self.contrast),
+                                                    ("info", self.info)) if head is not None}
         if config.contrast_pairs == "well" and self.rank == 0:
             single, wells = self.sampler.wells_with_one_site()
             if single:
@@ -166,12 +169,8 @@ class Trainer:
             self.opt_G.load_state_dict(ckpt["opt_G"])
             self.opt_D.load_state_dict(ckpt["opt_D"])
             self.opt_G.lr, self.opt_D.lr = config.g_lr, config.d_lr * r1_ratio  # --g-lr/--d-lr on resume
-            if self.aligner is not None:
-                self.aligner.load_state_dict(ckpt["align"])
-            if self.contrast is not None:
-                self.contrast.load_state_dict(ckpt["contrast"])
-            if self.info is not None:
-                self.info.load_state_dict(ckpt["info"])
+            for name, head in self.heads.items():
+                head.load_state_dict(ckpt[name])
             self.cur_nimg = int(ckpt["cur_nimg"])
             self.step_idx = int(ckpt["step"])
             self.elapsed_s = float(ckpt["elapsed_s"])
@@ -185,8 +184,7 @@ class Trainer:
                 torch.manual_seed(config.seed + self.rank + self.step_idx * 7919)
                 self.np_rng = np.random.default_rng([config.seed, self.rank, self.step_idx])
         if self.world > 1:
-            broadcast_modules((self.G, self.D, self.G_ema) + ((self.aligner.head,) if self.aligner else ())
-                              + tuple(extra.head for extra in (self.contrast, self.info) if extra))
+            broadcast_modules((self.G, self.D, self.G_ema) + tuple(head.head for head in self.heads.values()))
         self.grid_z = torch.from_numpy(
             np.random.default_rng(123).standard_normal((16, self.net_cfg.z_dim)).astype(np.float32)
         ).to(self.device)
@@ -238,8 +236,8 @@ class Trainer:
             fakes = G(z, style_mixing_prob=cfg.style_mixing)
         D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        if self.aligner is not None:
-            self.aligner.opt.zero_grad()
+        for head in self.heads.values():
+            head.zero_grad()
         with self._autocast():
             real_logits = D(self._aug(reals)).float()
             fake_logits, fake_embedding = self._judge(fakes.detach())
@@ -254,7 +252,6 @@ class Trainer:
                 reg = L.gradient_penalty(D, reals, fakes.float(), cfg.gp_weight, self._aug)
         total_D = loss_D + reg
         if self.contrast is not None:  # D's embedding of a crop and its partner agree (contrast.py)
-            self.contrast.zero_grad()
             partners = self.sampler.partners(self.np_rng, cfg.contrast_pairs)
             exclude = None
             if cfg.contrast_pairs == "well":
@@ -265,7 +262,6 @@ class Trainer:
             total_D = total_D + cfg.contrastive * contrast
             stats["contrast_loss"] = float(contrast.detach())
         if self.info is not None:  # D's embedding reads G's codes (info.py)
-            self.info.zero_grad()
             info = self.info.loss(fake_embedding, z)
             total_D = total_D + cfg.info * info
             stats["info_loss"] = float(info.detach())
@@ -278,14 +274,10 @@ class Trainer:
         total_D.backward()
         average_gradients(D)
         self.opt_D.step()
-        for extra in (self.contrast, self.info):
-            if extra is not None:
-                extra.step()
+        for head in self.heads.values():
+            head.step()
         if self.ada is not None:
             self.ada.accumulate(real_logits)
-        if self.aligner is not None:
-            average_gradients(self.aligner.head)
-            self.aligner.opt.step()
         stats["loss_D"] = float(loss_D.detach())
         stats["reg"] = float(reg.detach())
         stats["real_score"] = float(real_logits.mean().detach())
@@ -345,9 +337,7 @@ class Trainer:
             "rng": save_rng_state(self.np_rng),
             "config": self.cfg.to_dict(),
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
-            **({"align": self.aligner.state_dict()} if self.aligner is not None else {}),
-            **({"contrast": self.contrast.state_dict()} if self.contrast is not None else {}),
-            **({"info": self.info.state_dict()} if self.info is not None else {}),
+            **{name: head.state_dict() for name, head in self.heads.items()},
         }
 
     def save(self, samples: bool = True) -> Path | None:
