@@ -7,14 +7,16 @@ not symmetric. With ``--orientations 8`` every training-resolution square also g
 turned by 90, 180 and 270 degrees and mirrored, and the square's features are the mean of the
 eight (8 times D's work).
 
-For every screen of the suite, bench_suite's 16-kimg runs at seeds 0 and 1 (tags ``16kimg`` and
-``16kimg-seed1``) and the same networks untrained are embedded with eight orientations and scored
+For every screen of the suite, bench_suite's 16-kimg runs at seeds 0 and 1 (``--tags``, by default
+the default's runs ``16kimg,16kimg-seed1``; ``16kimg-info,16kimg-info-seed1`` reads the code-recovery
+runs) and the same networks untrained are embedded with eight orientations and scored
 exactly as the suite scores an embedding; the one-orientation scores, and handcrafted's, are
 bench_suite's own. The untrained network is read with eight orientations too, so GAN-DL is judged
 against the same network read the same way. Each screen's eight-orientation scores are also written as
 ``results-<tag>-o8.json``, which bench_seeds compares with the default.
 
-    python benchmarks/bench_orientations.py [--screens texture,large-rare] [--no-report] [--timed texture]
+    python benchmarks/bench_orientations.py [--tags TAG0,TAG1] [--screens texture,large-rare] [--no-report]
+                                            [--timed texture]
 
 Lanes: run it with ``--no-report`` on disjoint ``--screens`` side by side, then once without to
 write the section from the cache.
@@ -37,7 +39,7 @@ from bench_suite import (  # noqa: E402
     NETWORK_SUFFIX, embed, embed_seconds, log, scored, suite_parser, trails_a_baseline,
 )
 
-TAGS = {"16kimg": 0, "16kimg-seed1": 1}  # bench_suite's default runs, by training seed
+DEFAULT_TAGS = "16kimg,16kimg-seed1"  # bench_suite's default runs at seeds 0 and 1
 ORIENTATIONS = 8
 
 
@@ -58,11 +60,14 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--timed", default="",
                     help="screens whose embedding is timed, 1 against 8 orientations (the machine otherwise idle)")
+    ap.add_argument("--tags", default=DEFAULT_TAGS,
+                    help="bench_suite's tags of the runs at seeds 0 and 1 (default: %(default)s)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    seed_of = dict(zip(args.tags.split(","), (0, 1), strict=True))  # tag -> training seed
     screens = args.screens.split(",")
     runs = {}  # (screen, tag) -> {"one": {method: scores}, "eight": {method: scores}}
-    for tag in TAGS:
+    for tag in seed_of:
         for screen in screens:
             hand = scored(args.cache / screen / "emb-handcrafted.parquet", args.cache / screen / "plate",
                           args.splits)
@@ -77,13 +82,13 @@ def main(argv=None) -> int:
                 f"{read} {n} Spearman {r[n]['spearman']:.3f} AP {r[n]['rank_ap']:.3f}"
                 for read, r in runs[screen, tag].items() for n in NETWORK_SUFFIX))
 
-    def mean(read, network, key, tags=TAGS):
+    def mean(read, network, key, tags=seed_of):
         return float(np.mean([runs[s, t][read][network][key] for s in screens for t in tags]))
 
-    def total(read, network, key, tags=TAGS):
+    def total(read, network, key, tags=seed_of):
         return sum(runs[s, t][read][network][key] for s in screens for t in tags)
 
-    def trailing(read, tags=TAGS):
+    def trailing(read, tags=seed_of):
         return sum(trails_a_baseline(runs[s, t][read]) for s in screens for t in tags)
 
     def row(label, network, tags):
@@ -98,7 +103,8 @@ def main(argv=None) -> int:
         return f"| {label} | {network} | " + " | ".join(cells) + " |"
 
     lines = [
-        "Every site embedded by bench_suite's 16-kimg runs (seeds 0 and 1) and by the same networks untrained, "
+        f"Every site embedded by bench_suite's 16-kimg runs {' and '.join(f'`{t}`' for t in seed_of)} (seeds 0 and 1) "
+        "and by the same networks untrained, "
         "with the squares as they are (**1**, the default) and with each square's features averaged over its "
         "**8** orientations (`gandl embed --orientations 8`: turned by 0, 90, 180, 270 degrees, each also "
         "mirrored). Scored as the suite scores an embedding. Each cell reads 1 → 8 orientations; suite means, "
@@ -106,7 +112,7 @@ def main(argv=None) -> int:
         "below the untrained network's (read the same way) or handcrafted's.", "",
         "| seeds | network | C+/C- % | Spearman | ranking AP | copairs mAP | true / false hits | trailing |",
         "|---|---|---|---|---|---|---|---|"]
-    for label, tags in [*((f"seed {seed}", (tag,)) for tag, seed in TAGS.items()), ("**both**", tuple(TAGS))]:
+    for label, tags in [*((f"seed {seed}", (tag,)) for tag, seed in seed_of.items()), ("**both**", tuple(seed_of))]:
         lines += [row(label, network, tags) for network in NETWORK_SUFFIX]
     lines.append("")
     lines += ["Per screen, GAN-DL's Spearman and compound-ranking AP with 1 / 8 orientations (the untrained "
@@ -114,7 +120,7 @@ def main(argv=None) -> int:
               "| screen | seed | Spearman | ranking AP | true / false hits | handcrafted Spearman, AP |",
               "|---|---|---|---|---|---|"]
     for screen in screens:
-        for tag, seed in TAGS.items():
+        for tag, seed in seed_of.items():
             r = runs[screen, tag]
 
             def pair_of(key, r=r):
@@ -127,9 +133,9 @@ def main(argv=None) -> int:
             lines.append(f"| {screen} | {seed} | {pair_of('spearman')} | {pair_of('rank_ap')} | {hits} | "
                          f"{hand['spearman']:.3f}, {hand['rank_ap']:.3f} |")
     gains = {k: np.array([runs[s, t]["eight"]["GAN-DL"][k] - runs[s, t]["one"]["GAN-DL"][k]
-                          for s in screens for t in TAGS]) for k in ("spearman", "rank_ap")}
+                          for s in screens for t in seed_of]) for k in ("spearman", "rank_ap")}
     lines += ["", "GAN-DL, 8 against 1 orientation, over the "
-              f"{len(screens) * len(TAGS)} screen-seeds: " + "; ".join(
+              f"{len(screens) * len(seed_of)} screen-seeds: " + "; ".join(
                   f"{name} higher on {(g > 0).sum()}, lower on {(g < 0).sum()}, mean difference {g.mean():+.3f}"
                   for name, g in (("Spearman", gains["spearman"]), ("ranking AP", gains["rank_ap"])))
               + "."]
@@ -145,8 +151,10 @@ def main(argv=None) -> int:
                   "orientations against 1: " + "; ".join(timed) + f". Load average (1 min) from start to end: "
                   f"{min(load):.1f}–{max(load):.1f} on 2 cores, nothing else running."]
     body = "\n".join(lines)
-    publish("orientations", "Reading each square in all eight orientations (bench_orientations.py)",
-            body, write=not args.no_report)
+    default = args.tags == DEFAULT_TAGS
+    publish("orientations" if default else f"orientations-{args.tags.split(',')[0]}",
+            "Reading each square in all eight orientations (bench_orientations.py"
+            + ("" if default else f" --tags {args.tags}") + ")", body, write=not args.no_report)
     return 0
 
 
