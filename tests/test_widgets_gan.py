@@ -535,6 +535,7 @@ def test_generate_grid_and_truncation(viewer, qtbot, tiny_run):
     names = [layer.name for layer in viewer.layers if layer.name.startswith("generated")]
     assert len(names) == 5
     assert viewer.layers[names[0]].data.shape == (3 * 34 - 2, 3 * 34 - 2)
+    assert w.result["note"] is None and "warning" not in w.status.value
     cells = w.result["cells"]
     assert cells.shape == (9, 5, 32, 32) and cells.std(axis=0).mean() > 0
     # truncation 0 gives every seed the average style; only its own noise still varies
@@ -544,6 +545,25 @@ def test_generate_grid_and_truncation(viewer, qtbot, tiny_run):
     flat = w.result["cells"]
     assert flat.std(axis=0).mean() < 0.5 * cells.std(axis=0).mean()
     assert len([layer for layer in viewer.layers if layer.name.startswith("generated")]) == 5
+
+
+def test_a_diverged_generator_is_said_under_its_samples(viewer, qtbot, tiny_run, tmp_path, notifications):
+    """The latent dock repeats the run's divergence warning, since its samples show that generator."""
+    import shutil
+
+    from napari_gandl._widgets.latent import LatentWidget
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    (run / "metrics.csv").write_text("kimg,kid\n0,9000\n2,60\n4,600000\n")
+    w = LatentWidget(viewer)
+    w.run_dir.value = str(run)
+    w.device.value = "cpu"
+    w.mode.value = "generate grid"
+    w.n_cells.value = 4
+    click(w.run_button)
+    wait_idle(qtbot, w.run_button)
+    assert "warning: the generator got much worse at the end: KID 6e+05 at 4 kimg" in w.status.value
+    assert any("Latent space: the generator got much worse" in str(n.message) for n in notifications)
 
 
 def test_seed_interpolation_lerp(viewer, qtbot, tiny_run):

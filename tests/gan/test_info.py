@@ -1,12 +1,13 @@
 """GAN-DL's code recovery (--info): D's embedding learns to read the generator's codes, style mixing keeps
-them, a run resumes exactly."""
+them, a run resumes exactly and says its samples are less realistic."""
 
 import numpy as np
 import pytest
 import torch
 
-from napari_gandl.gan import iterate_training
+from napari_gandl.gan import iterate_training, load_model
 from napari_gandl.gan.info import CODES, CodeRecovery
+from napari_gandl.gan.metrics import generator_note
 from napari_gandl.gan.networks import NetworkConfig, build_networks
 from napari_gandl.torch_utils.optim import Adam
 
@@ -63,5 +64,7 @@ def test_code_recovery_teaches_d_to_read_the_codes():
 
 def test_training_with_code_recovery_resumes_exactly(gan_plate, tmp_path):
     assert_resumes_exactly(gan_plate, tmp_path, "info", kimg=0.048, seed=3, info=1.0)
+    # whoever looks at its samples (the latent dock) is told they are less realistic
+    assert "trained with --info 1 (code recovery)" in generator_note(load_model(tmp_path / "straight"))
     with pytest.raises(ValueError, match=r"info 1\.0 \(asked 0\.0\)"):
         list(iterate_training(gan_plate, tmp_path / "split", tiny_config(kimg=0.1, info=0.0), resume=True))

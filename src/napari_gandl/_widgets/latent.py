@@ -230,6 +230,11 @@ class LatentWidget(Container):
                                  + f"\nA: {a}\nB: {b}")
         else:
             self.status.value = f"{len(result['seeds'])} cells at truncation {result['truncation']:g}, below the plate"
+        if result.get("note"):
+            from napari.utils.notifications import show_warning
+
+            self.status.value += f"\nwarning: {result['note']}"
+            show_warning(f"Latent space: {result['note']}")
 
     # ----------------------------------------------------------------- export
     def export(self, kind: str):

@@ -13,9 +13,9 @@ import sys
 from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.embedding.registry import get_method, trainable_method_names
 from napari_gandl.gan.align import ALIGN_MODES
+from napari_gandl.gan.config import PRESETS
 from napari_gandl.gan.contrast import PAIRS
 from napari_gandl.gan.info import CODES
-from napari_gandl.gan.config import PRESETS
 from napari_gandl.gan.loss import LOSSES
 from napari_gandl.preprocessing.sampling import SAMPLINGS
 from napari_gandl.torch_utils.device import DEVICES

@@ -91,6 +91,7 @@ def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method
     (raw intensities, the generated images' scale), shown beside the path."""
     from napari_gandl.gan import generate, interpolate, interpolate_noise, load_model, project, to_raw
     from napari_gandl.gan.latent import seed_noise, seeds_to_w, target_crop
+    from napari_gandl.gan.metrics import generator_note
     from napari_gandl.torch_utils.device import resolve_device
 
     model = load_model(run_dir, resolve_device(device))
@@ -124,13 +125,14 @@ def path_job(run_dir, device, mode, a, b, plate, projection_steps, steps, method
     return {
         "kind": "path", "mode": mode, "endpoints": (int(a), int(b)), "endpoint_labels": list(endpoint_labels),
         "method": method, "stack": to_raw(model, images), "targets": targets, "w": ws, "scale": model.scale,
-        "channel_names": model.channel_names, "run": str(model.path),
+        "channel_names": model.channel_names, "run": str(model.path), "note": generator_note(model),
     }
 
 
 def grid_job(run_dir, device, first_seed, n, truncation):
     """Worker: ``n`` random cells (seeds ``first_seed``..) at ``truncation`` as one tiled grid."""
     from napari_gandl.gan import generate, load_model, to_raw
+    from napari_gandl.gan.metrics import generator_note
     from napari_gandl.torch_utils.device import resolve_device
 
     model = load_model(run_dir, resolve_device(device))
@@ -140,7 +142,7 @@ def grid_job(run_dir, device, first_seed, n, truncation):
     return {
         "kind": "grid", "stack": tile_grid(images), "cells": images, "seeds": seeds,
         "truncation": float(truncation), "scale": model.scale, "channel_names": model.channel_names,
-        "run": str(model.path),
+        "run": str(model.path), "note": generator_note(model),
     }
 
 
