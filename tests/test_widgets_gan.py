@@ -547,21 +547,27 @@ def test_generate_grid_and_truncation(viewer, qtbot, tiny_run):
     assert len([layer for layer in viewer.layers if layer.name.startswith("generated")]) == 5
 
 
-def test_a_diverged_generator_is_said_under_its_samples(viewer, qtbot, tiny_run, tmp_path, notifications):
-    """The latent dock repeats the run's divergence warning, since its samples show that generator."""
-    import shutil
-
+def generated_grid(viewer, qtbot, run, n_cells):
+    """The latent dock of ``viewer`` after drawing a grid of ``n_cells`` cells from ``run``."""
     from napari_gandl._widgets.latent import LatentWidget
 
-    run = shutil.copytree(tiny_run, tmp_path / "run")
-    (run / "metrics.csv").write_text("kimg,kid\n0,9000\n2,60\n4,600000\n")
     w = LatentWidget(viewer)
     w.run_dir.value = str(run)
     w.device.value = "cpu"
     w.mode.value = "generate grid"
-    w.n_cells.value = 4
+    w.n_cells.value = n_cells
     click(w.run_button)
     wait_idle(qtbot, w.run_button)
+    return w
+
+
+def test_a_diverged_generator_is_said_under_its_samples(viewer, qtbot, tiny_run, tmp_path, notifications):
+    """The latent dock repeats the run's divergence warning, since its samples show that generator."""
+    import shutil
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    (run / "metrics.csv").write_text("kimg,kid\n0,9000\n2,60\n4,600000\n")
+    w = generated_grid(viewer, qtbot, run, 4)
     assert "warning: the generator got much worse at the end: KID 6e+05 at 4 kimg" in w.status.value
     assert any("Latent space: the generator got much worse" in str(n.message) for n in notifications)
 
@@ -591,16 +597,8 @@ def test_seed_interpolation_lerp(viewer, qtbot, tiny_run):
 
 def test_generate_without_an_open_plate(make_napari_viewer, qtbot, tiny_run):
     """Seeds need no plate: the run's stain names and colours are used."""
-    from napari_gandl._widgets.latent import LatentWidget
-
     viewer = make_napari_viewer()
-    w = LatentWidget(viewer)
-    w.run_dir.value = str(tiny_run)
-    w.device.value = "cpu"
-    w.mode.value = "generate grid"
-    w.n_cells.value = 4
-    click(w.run_button)
-    wait_idle(qtbot, w.run_button)
+    generated_grid(viewer, qtbot, tiny_run, 4)
     names = [layer.name for layer in viewer.layers]
     assert names[0] == "generated · w1 Hoechst (nuclei)" and len(names) == 5
     assert viewer.layers[0].data.shape == (2 * 34 - 2, 2 * 34 - 2)
