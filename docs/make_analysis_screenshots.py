@@ -74,7 +74,7 @@ def main() -> None:
     axes = PerturbationPlotWidget(viewer)
     d = dock(viewer, axes, "Perturbation-axis plot")
     run(axes)
-    coords, rows = axes.plot.coords, axes.rows
+    coords = axes.plot.coords
     axes.canvas.draw()
     # lasso around the rescued-looking treated sites, then hover one point
     x0, x1 = 0.4, coords[:, 0].max() + 0.5

@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import curve_fit
 
 from napari_gandl.analysis.dose import (
-    dose_points, dose_response, fit_dose_response, fit_logistic4_batch, logistic4,
+    dose_response, fit_dose_response, fit_logistic4_batch, logistic4,
 )
 from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.tables import TableError
@@ -137,7 +137,7 @@ def test_dose_points_from_sites_and_few_doses(tmp_path):
     short = curves.set_index("compound").loc["short"]
     assert short["status"].startswith("too few doses") and np.isnan(short["ec50_uM"])
     assert curves.set_index("compound").loc["full", "status"] == "fitted"
-    fig = plot_curves(curves, pts, [("full", "VERO"), ("short", "VERO")], tmp_path / "c.png")
+    plot_curves(curves, pts, [("full", "VERO"), ("short", "VERO")], tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 3000
     with pytest.raises(TableError, match="treatment_conc"):
         dose_response(meta["score"].to_numpy(), meta.drop(columns=["treatment_conc"]))

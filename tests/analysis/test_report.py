@@ -53,9 +53,9 @@ def test_site_features_respond_to_texture():
 def test_analyse_report_on_sample_plate(sample_plate, plate_features, tmp_path):
     _, path, _ = plate_features
     steps = []
-    rep = analyse(path, out_dir=tmp_path / "rep", n_splits=3,
-                  ground_truth=sample_plate / "ground_truth" / "compounds.csv",
-                  progress=lambda i, n, m: steps.append((i, m)))
+    analyse(path, out_dir=tmp_path / "rep", n_splits=3,
+            ground_truth=sample_plate / "ground_truth" / "compounds.csv",
+            progress=lambda i, n, m: steps.append((i, m)))
     assert steps[0][0] == 0 and steps[-1][0] == 6
     said = [m for i, m in steps if i == 2]  # the long step says which fold it is fitting
     assert "classification tasks: C+ vs C- (merged), held-out wells 1/3" in said

@@ -18,7 +18,7 @@ def gan_plate(sample_plate) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, gan_plate) -> Path:
     """A run directory trained for a few steps with tiny networks."""
-    from napari_gandl.gan import make_config, train
+    from napari_gandl.gan import train
 
     out = tmp_path_factory.mktemp("gan_run") / "run"
     train(gan_plate, out, preset="quick", kimg=0.048, device="cpu", seed=1,
