@@ -59,12 +59,14 @@ def main(argv=None) -> int:
 
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--timed", default="",
-                    help="screens whose embedding is timed, 1 against 8 orientations (the machine otherwise idle)")
+                    help="screens whose embedding by the seed-0 run is timed, 1 against 8 orientations (the "
+                         "machine otherwise idle)")
     ap.add_argument("--tags", default=DEFAULT_TAGS,
                     help="bench_suite's tags of the runs at seeds 0 and 1 (default: %(default)s)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     seed_of = dict(zip(args.tags.split(","), (0, 1), strict=True))  # tag -> training seed
+    seed0_tag = next(iter(seed_of))
     screens = args.screens.split(",")
     runs = {}  # (screen, tag) -> {"one": {method: scores}, "eight": {method: scores}}
     for tag in seed_of:
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
     timed = []
     load = [os.getloadavg()[0]]
     for screen in filter(None, args.timed.split(",")):
-        plate_root, run = args.cache / screen / "plate", args.cache / screen / "gandl-16kimg"
+        plate_root, run = args.cache / screen / "plate", args.cache / screen / f"gandl-{seed0_tag}"
         one, eight = (embed_seconds(plate_root, run, "--orientations", str(o)) for o in (1, ORIENTATIONS))
         load.append(os.getloadavg()[0])
         timed.append(f"`{screen}` {eight:.0f} s against {one:.0f} s")
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
                   f"{min(load):.1f}–{max(load):.1f} on 2 cores, nothing else running."]
     body = "\n".join(lines)
     default = args.tags == DEFAULT_TAGS
-    publish("orientations" if default else f"orientations-{args.tags.split(',')[0]}",
+    publish("orientations" if default else f"orientations-{seed0_tag}",
             "Reading each square in all eight orientations (bench_orientations.py"
             + ("" if default else f" --tags {args.tags}") + ")", body, write=not args.no_report)
     return 0

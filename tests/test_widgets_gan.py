@@ -521,17 +521,25 @@ def test_interpolation_between_two_sites(viewer, qtbot, tmp_path, tiny_run, samp
         assert gif.n_frames == 6 and gif.size == (32, 32)
 
 
-def test_generate_grid_and_truncation(viewer, qtbot, tiny_run):
+def generated_grid(viewer, qtbot, run, n_cells, truncation=None):
+    """The latent dock of ``viewer`` after drawing a grid of ``n_cells`` cells from ``run`` (at the
+    dock's default truncation unless ``truncation`` is given)."""
     from napari_gandl._widgets.latent import LatentWidget
 
     w = LatentWidget(viewer)
-    w.run_dir.value = str(tiny_run)
+    w.run_dir.value = str(run)
     w.device.value = "cpu"
     w.mode.value = "generate grid"
-    w.n_cells.value = 9
-    w.truncation.value = 1.0
+    w.n_cells.value = n_cells
+    if truncation is not None:
+        w.truncation.value = truncation
     click(w.run_button)
     wait_idle(qtbot, w.run_button)
+    return w
+
+
+def test_generate_grid_and_truncation(viewer, qtbot, tiny_run):
+    w = generated_grid(viewer, qtbot, tiny_run, 9, truncation=1.0)
     names = [layer.name for layer in viewer.layers if layer.name.startswith("generated")]
     assert len(names) == 5
     assert viewer.layers[names[0]].data.shape == (3 * 34 - 2, 3 * 34 - 2)
@@ -545,20 +553,6 @@ def test_generate_grid_and_truncation(viewer, qtbot, tiny_run):
     flat = w.result["cells"]
     assert flat.std(axis=0).mean() < 0.5 * cells.std(axis=0).mean()
     assert len([layer for layer in viewer.layers if layer.name.startswith("generated")]) == 5
-
-
-def generated_grid(viewer, qtbot, run, n_cells):
-    """The latent dock of ``viewer`` after drawing a grid of ``n_cells`` cells from ``run``."""
-    from napari_gandl._widgets.latent import LatentWidget
-
-    w = LatentWidget(viewer)
-    w.run_dir.value = str(run)
-    w.device.value = "cpu"
-    w.mode.value = "generate grid"
-    w.n_cells.value = n_cells
-    click(w.run_button)
-    wait_idle(qtbot, w.run_button)
-    return w
 
 
 def test_a_diverged_generator_is_said_under_its_samples(viewer, qtbot, tiny_run, tmp_path, notifications):
