@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_gandl.gan import iterate_training, load_model
+from napari_gandl.gan import iterate_training, load_checkpoint, load_model
 from napari_gandl.gan.info import CODES, CodeRecovery
 from napari_gandl.gan.metrics import generator_note
 from napari_gandl.gan.networks import NetworkConfig, build_networks
@@ -44,7 +44,7 @@ def test_codes_bypass_the_mapping_and_survive_style_mixing():
 
 def test_code_recovery_teaches_d_to_read_the_codes():
     G, D, _ = tiny_networks()
-    recovery = CodeRecovery(D, "cpu")
+    recovery = CodeRecovery(D, CODES, "cpu")
     opt = Adam(D.parameters(), lr=1e-3)
     z = torch.randn(16, G.z_dim, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -68,3 +68,18 @@ def test_training_with_code_recovery_resumes_exactly(gan_plate, tmp_path):
     assert "trained with --info 1 (code recovery)" in generator_note(load_model(tmp_path / "straight"))
     with pytest.raises(ValueError, match=r"info 1\.0 \(asked 0\.0\)"):
         list(iterate_training(gan_plate, tmp_path / "split", tiny_config(kimg=0.1, info=0.0), resume=True))
+
+
+def test_the_number_of_codes_is_the_runs_and_a_resume_keeps_it(gan_plate, tmp_path):
+    three = {**TINY["network"], "codes": 3}
+    list(iterate_training(gan_plate, tmp_path / "run", tiny_config(kimg=0.008, info=1.0, network=three)))
+    saved = load_checkpoint(tmp_path / "run")
+    assert saved["config"]["network"]["codes"] == 3
+    last_layer = [w for name, w in saved["info"]["head"].items() if name.endswith("weight")][-1]
+    assert last_layer.shape[0] == 3
+    with pytest.raises(ValueError, match=r"network\.codes 3 \(asked 8\)"):
+        list(iterate_training(gan_plate, tmp_path / "run", tiny_config(kimg=0.016, info=1.0,
+                                                                       network={**three, "codes": 8}),
+                              resume=True))
+    list(iterate_training(gan_plate, tmp_path / "default", tiny_config(kimg=0.008, info=1.0)))
+    assert load_checkpoint(tmp_path / "default")["config"]["network"]["codes"] == CODES

@@ -27,7 +27,7 @@ GAN_OPTIONS = {
     "snapshot_kimg": "snapshot_kimg", "r1_gamma": "r1_gamma", "g_lr": "g_lr", "d_lr": "d_lr", "ada": "ada",
     "ada_target": "ada_target", "align": "align",
     "align_weight": "align_weight", "contrastive": "contrastive",
-    "contrast_pairs": "contrast_pairs", "info": "info", "scale": "data.scale", "sampling": "data.sampling",
+    "contrast_pairs": "contrast_pairs", "info": "info", "codes": "network.codes", "scale": "data.scale", "sampling": "data.sampling",
     "augment_p": "augment.p", "augment_gain": "augment.gain", "augment_offset": "augment.offset",
     "channel_base": "network.channel_base", "channel_max": "network.channel_max",
     "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
@@ -161,8 +161,10 @@ def register(subparsers) -> None:
                         "of one well, contrasted only with other wells of the same plate")
     p.add_argument("--info", type=float, metavar="W",
                    help="weight of code recovery: D's embedding learns to read the generator's first "
-                        f"{CODES} latent inputs from its images, and G to make them readable (InfoGAN; an "
+                        "latent inputs (its codes) from its images, and G to make them readable (InfoGAN; an "
                         "option for the embedding: the samples get far less realistic; default 0: off)")
+    p.add_argument("--codes", type=int, metavar="N",
+                   help=f"how many of the generator's latent inputs code recovery asks D to read (default {CODES})")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)

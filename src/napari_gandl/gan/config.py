@@ -201,6 +201,12 @@ def validate_config(cfg: TrainConfig) -> None:
     _number(cfg.r1_gamma, "--r1-gamma", inclusive=True)
     _number(cfg.contrastive, "--contrastive", inclusive=True)
     _number(cfg.info, "--info", inclusive=True)
+    codes = cfg.network.get("codes")
+    if codes is not None and (codes or cfg.info):  # given with --codes, or saved by a run with code recovery
+        if not cfg.info:
+            raise ValueError(f"--codes {codes} needs code recovery on: give --info W with W > 0")
+        z_dim = cfg.network.get("z_dim", 512)
+        _number(codes, "--codes", minimum=1, inclusive=True, integer=True, maximum=z_dim - 1)
     if cfg.contrast_pairs not in PAIRS:
         raise ValueError(f"--contrast-pairs must be one of {', '.join(PAIRS)}, got {cfg.contrast_pairs!r}")
     if cfg.contrast_pairs != "site" and not cfg.contrastive:

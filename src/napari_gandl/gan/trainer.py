@@ -85,7 +85,7 @@ class Trainer:
 
         self.net_cfg = NetworkConfig.from_dict(
             {**config.network, "img_channels": plate.n_channels, "resolution": config.resolution,
-             "codes": CODES if config.info > 0 else 0}
+             "codes": (config.network.get("codes") or CODES) if config.info > 0 else 0}
         )
         config.network = self.net_cfg.to_dict()
         resolve_cell_scale(config, plate)  # a new run's --scale auto (a resumed one has its factor)
@@ -149,7 +149,7 @@ class Trainer:
         self.contrast = None
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
-        self.info = CodeRecovery(self.D, self.device, sync=average_gradients) if config.info > 0 else None
+        self.info = CodeRecovery(self.D, self.net_cfg.codes, self.device, sync=average_gradients) if config.info > 0 else None
         #: the small networks that train beside D, by their checkpoint key
         self.heads = {name: head for name, head in (("align", self.aligner), ("contrast", self.contrast),
                                                     ("info", self.info)) if head is not None}
