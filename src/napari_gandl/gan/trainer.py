@@ -149,7 +149,9 @@ class Trainer:
         self.contrast = None
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
-        self.info = CodeRecovery(self.D, self.net_cfg.codes, self.device, sync=average_gradients) if config.info > 0 else None
+        self.info = None
+        if config.info > 0:
+            self.info = CodeRecovery(self.D, self.net_cfg.codes, self.device, sync=average_gradients)
         #: the small networks that train beside D, by their checkpoint key
         self.heads = {name: head for name, head in (("align", self.aligner), ("contrast", self.contrast),
                                                     ("info", self.info)) if head is not None}
