@@ -182,3 +182,68 @@ def test_embedding_a_run_that_blew_up_at_the_end_warns(gan_plate, tiny_run, tmp_
     with pytest.warns(UserWarning, match=r"run: the generator got much worse at the end: KID 6e\+05 at 6 kimg"):
         df = embed_plate(gan_plate, "gandl", source=run, device="cpu")
     assert len(df) == open_plate(gan_plate).n_sites  # said, and the embedding is still made
+
+
+@pytest.fixture(scope="module")
+def other_seed_run(gan_plate, tmp_path_factory):
+    """A second run of the tiny networks, at another seed (initialised, not trained)."""
+    from gan_helpers import tiny_config
+
+    from napari_gandl.gan.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("seed2") / "run"
+    Trainer(open_plate(gan_plate), out, tiny_config(seed=2)).save(samples=False)
+    return out
+
+
+def test_two_runs_read_together_are_each_runs_features_side_by_side(gan_plate, tiny_run, other_seed_run,
+                                                                     tmp_path, capsys):
+    from napari_gandl.cli import main
+
+    sites = [0, 7, 31]
+    one = [embed_plate(gan_plate, "gandl", source=run, sites=sites, device="cpu")[COLS].to_numpy()
+           for run in (tiny_run, other_seed_run)]
+    both = embed_plate(gan_plate, "gandl", source=[tiny_run, other_seed_run], sites=sites, device="cpu")
+    wide = feature_columns(1024)
+    assert list(both.columns[-1024:]) == wide and wide[-1] == "f1023"
+    np.testing.assert_allclose(both[wide].to_numpy(), np.concatenate(one, axis=1), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(one[0], one[1])  # the two seeds' features differ
+
+    out = tmp_path / "both.parquet"
+    assert main(["embed", str(gan_plate), "--checkpoint", str(tiny_run), "--checkpoint", str(other_seed_run),
+                 "--out", str(out), "--device", "cpu", "--threads", "1"]) == 0
+    disk = pd.read_parquet(out)
+    assert len(disk) == open_plate(gan_plate).n_sites
+    np.testing.assert_allclose(disk[wide].to_numpy()[sites], both[wide].to_numpy(), rtol=1e-4, atol=1e-5)
+
+    capsys.readouterr()
+    # the same run twice (here as its folder and as its checkpoint file) is refused in one line, naming it
+    assert main(["embed", str(gan_plate), "--checkpoint", str(tiny_run), "--checkpoint", str(tiny_run / "checkpoint.pt"),
+                 "--out", str(tmp_path / "x.parquet")]) == 2
+    assert capsys.readouterr().err.strip() == (f"gandl embed: error: {tiny_run / 'checkpoint.pt'}: "
+                                               f"the same run is given twice")
+    # a method that reads no weights cannot read several
+    assert main(["embed", str(gan_plate), "--method", "handcrafted", "--checkpoint", str(tiny_run),
+                 "--checkpoint", str(other_seed_run), "--out", str(tmp_path / "y.parquet")]) == 2
+    assert "reads no run folder or weights file" in capsys.readouterr().err
+
+
+def test_a_partial_output_of_other_runs_read_together_is_not_reused(gan_plate, tiny_run, other_seed_run,
+                                                                    tmp_path):
+    from napari_gandl.embedding import iterate_embedding, load_embedder
+
+    plate = open_plate(gan_plate)
+    out = tmp_path / "e.parquet"
+    run = iterate_embedding(plate, load_embedder("gandl", [tiny_run, other_seed_run], plate, "cpu"),
+                            out_path=out, batch_size=10)
+    for _ in range(3):
+        next(run)
+    run.close()  # stopped after two batches
+    assert len(list((tmp_path / ".e.parquet.parts").glob("*.parquet"))) == 2
+    # the runs in the other order give other columns: the partial output is not theirs
+    with pytest.warns(UserWarning, match="partial output of a different embedding"):
+        swapped = embed_plate(plate, "gandl", source=[other_seed_run, tiny_run], out_path=out, batch_size=10,
+                              device="cpu", sites=range(20))
+    single = embed_plate(plate, "gandl", source=other_seed_run, device="cpu", sites=range(20))
+    np.testing.assert_allclose(pd.read_parquet(swapped)[COLS].to_numpy(), single[COLS].to_numpy(),
+                               rtol=1e-4, atol=1e-5)

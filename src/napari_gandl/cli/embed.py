@@ -44,8 +44,10 @@ def register(subparsers) -> None:
     )
     e.add_argument("plate", metavar="PLATE", help="plate folder")
     e.add_argument("--method", default="gandl", choices=names, help="embedding method (default gandl)")
-    e.add_argument("--checkpoint", metavar="RUN_OR_WEIGHTS",
-                   help="run folder or weights file of the method (gandl: the folder of gandl train)")
+    e.add_argument("--checkpoint", metavar="RUN_OR_WEIGHTS", action="append",
+                   help="run folder or weights file of the method (gandl: the folder of gandl train); "
+                        "given more than once, the runs are read together: each site's row holds every "
+                        "run's features side by side (e.g. two runs trained with different --seed)")
     e.add_argument("--out", required=True, help="output parquet file")
     e.add_argument("--stain-map", metavar="auto|FILE",
                    help="map the plate's stains onto the model's by name (auto) or by a CSV with columns "

@@ -49,6 +49,12 @@ class Embedder:
     normalizer = None
     options: dict = {}
 
+    @property
+    def parts(self) -> list["Embedder"]:
+        """The embedders whose features make its rows, side by side: itself, or the runs read
+        together (:class:`~napari_gandl.embedding.joined.JoinedEmbedder`)."""
+        return [self]
+
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         """``(n, len(stains), H, W)`` raw site images (any dtype, the plate's own
         range) -> ``(n, dim)`` float32.

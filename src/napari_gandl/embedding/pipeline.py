@@ -136,11 +136,19 @@ def _source_stamp(source) -> dict:
     return {"source": str(p.resolve()), "files": stat}
 
 
+def _sources_stamp(parts: list[Embedder]) -> dict:
+    """What a partial output must match of the weights its rows come from: one run's stamp, or
+    every run's when several are read together."""
+    if len(parts) == 1:
+        return _source_stamp(parts[0].source)
+    return {"sources": [_source_stamp(part.source) for part in parts]}
+
+
 def _manifest(embedder: Embedder, meta: pd.DataFrame, idx: np.ndarray, batch_size: int, stain_index) -> dict:
     ids = "\n".join(meta["site_id"].iloc[idx].astype(str))
     return {
         "method": embedder.name, "dim": int(embedder.dim), "options": dict(embedder.options),
-        **_source_stamp(embedder.source),
+        **_sources_stamp(embedder.parts),
         "stain_index": stain_index, "batch_size": int(batch_size), "n_sites": int(len(idx)),
         "sites_sha1": hashlib.sha1(ids.encode()).hexdigest(),
     }
@@ -230,8 +238,9 @@ def _iterate(plate, embedder: Embedder, out_path, batch_size, scheduler, stain_m
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"the batch size (--batch) must be an integer >= 1, got {batch_size!r}")
     stain_index = resolve_stain_map(plate.channel_names, embedder.stains, stain_map)
-    if embedder.normalizer is not None:
-        check_bit_depth(embedder.normalizer, plate, embedder.source or embedder.name)
+    for part in embedder.parts:
+        if part.normalizer is not None:
+            check_bit_depth(part.normalizer, plate, part.source or part.name)
     with output_lock(out_path) if out_path is not None else nullcontext() as out_path:
         return (yield from _embed(plate, embedder, out_path, int(batch_size), scheduler, stain_index, sites))
 
@@ -278,7 +287,8 @@ def embed_plate(plate_or_path, embedder: Embedder | str, out_path=None, batch_si
     plate_or_path : Plate or folder accepted by ``open_plate`` (a dataset root,
         experiment or ``Plate{n}`` folder, or a TIFF folder).
     embedder : an :class:`Embedder`, or a registered method name, loaded with
-        ``source`` (run folder or weights file), ``device`` and ``options``
+        ``source`` (run folder or weights file, or a list of several read together),
+        ``device`` and ``options``
         (see :func:`napari_gandl.embedding.load_embedder`).
     out_path : parquet file to stream rows to (resumable); ``None`` returns a DataFrame.
     batch_size : sites per batch (bounds memory; also the unit of resuming).

@@ -89,8 +89,19 @@ def get_method(name: str) -> MethodSpec:
 
 
 def load_embedder(name: str, source=None, plate=None, device: str = "auto", **options) -> Embedder:
-    """A ready embedder of method ``name`` (see :class:`MethodSpec`)."""
+    """A ready embedder of method ``name`` (see :class:`MethodSpec`). ``source`` may be a list of
+    several run folders or weights files of the method: they are read together, each site's row
+    their features side by side (:class:`~napari_gandl.embedding.joined.JoinedEmbedder`)."""
     spec = get_method(name)
+    if isinstance(source, (list, tuple)):
+        if len(source) > 1:
+            from napari_gandl.embedding.joined import JoinedEmbedder
+
+            if not spec.needs_weights:
+                raise ValueError(f"embedding method {name!r} reads no run folder or weights file, so "
+                                 f"several cannot be read together")
+            return JoinedEmbedder([load_embedder(name, s, plate, device, **options) for s in source])
+        source = source[0] if source else None
     if spec.needs_weights and source is None:
         raise ValueError(f"embedding method {name!r} needs a run folder or weights file (--checkpoint): "
                          f"{spec.help}")

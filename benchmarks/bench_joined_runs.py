@@ -1,0 +1,158 @@
+"""Do two training seeds read together rank compounds better than one run?
+
+``gandl embed --checkpoint A --checkpoint B`` puts each site's features from two runs side by side
+(512 + 512). For every screen of the suite, bench_suite's 16-kimg runs at seeds 0 and 1 are read
+together, for the default training (tags ``16kimg``, ``16kimg-seed1``) and for code recovery
+(``16kimg-info``, ``16kimg-info-seed1``, trained with ``--info 10``), through ``gandl embed``'s own
+path, and scored exactly as the suite scores an embedding. They are judged against the two runs
+alone (bench_suite's own scores; their mean is what one run gives on average), and against the
+same networks untrained read together: the two seeds' initial weights, which the code-recovery runs
+share with the default's (same networks, same seeds). Reading two untrained networks also averages
+out their randomness, so that is the fair baseline of a joined read-out, beside handcrafted features.
+
+    python benchmarks/bench_joined_runs.py [--screens texture,large-rare] [--no-report] [--timed texture]
+
+Lanes: run it with ``--no-report`` on disjoint ``--screens`` side by side, then once without to
+write the section from the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import publish  # noqa: E402
+from bench_suite import embed, embed_seconds, log, paired_se, scored, suite_parser  # noqa: E402
+
+#: training -> bench_suite's tags of its runs at seeds 0 and 1
+TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1")}
+UNTRAINED = ("16kimg-untrained", "16kimg-seed1-untrained")  # both trainings start from these weights
+KEYS = ("acc", "spearman", "rank_ap", "map", "true_hits", "false_hits")
+
+
+def joined(folder: Path, tags: tuple[str, str], splits: int) -> dict:
+    """The scores of the runs ``gandl-TAG`` of ``tags`` read together, embedded and scored once."""
+    out = folder / f"emb-gandl-joined-{'+'.join(tags)}.parquet"
+    embed(folder / "plate", "gandl", [folder / f"gandl-{t}" for t in tags], out)
+    return scored(out, folder / "plate", splits)
+
+
+def alone(folder: Path, tag: str, splits: int) -> dict:
+    return scored(folder / f"emb-gandl-{tag}.parquet", folder / "plate", splits)
+
+
+def main(argv=None) -> int:
+    import torch
+
+    ap = suite_parser(__doc__, splits=True)
+    ap.add_argument("--timed", default="",
+                    help="screens whose embedding is timed, the two default runs read together against "
+                         "the seed-0 run alone (the machine otherwise idle)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    screens = args.screens.split(",")
+    res = {}  # screen -> {"hand", "untrained": {"joined", "seeds"}, training: {"joined", "seeds"}}
+    for screen in screens:
+        folder = args.cache / screen
+        res[screen] = {"hand": scored(folder / "emb-handcrafted.parquet", folder / "plate", args.splits)}
+        for name, tags in (("untrained", UNTRAINED), *TRAININGS.items()):
+            res[screen][name] = {"joined": joined(folder, tags, args.splits),
+                                 "seeds": [alone(folder, t, args.splits) for t in tags]}
+        log(f"{screen}: " + "; ".join(
+            f"{n} joined Spearman {r['joined']['spearman']:.3f} AP {r['joined']['rank_ap']:.3f}, alone "
+            + " / ".join(f"{s['spearman']:.3f} {s['rank_ap']:.3f}" for s in r["seeds"])
+            for n, r in res[screen].items() if n != "hand"))
+
+    def one_run(screen, name, key):  # what one run gives on average: the mean of the two seeds
+        return float(np.mean([s[key] for s in res[screen][name]["seeds"]]))
+
+    def best_baseline(screen, key, read):
+        untrained = (res[screen]["untrained"]["joined"][key] if read == "joined"
+                     else one_run(screen, "untrained", key))
+        return max(untrained, res[screen]["hand"][key])
+
+    def trails(screen, name, read):
+        """Screens (or, alone, the mean over seeds of screen-seeds) where the training's GAN-DL is
+        below the better baseline read the same way, on Spearman or ranking AP."""
+        if read == "joined":
+            g = res[screen][name]["joined"]
+            return float(any(g[k] < best_baseline(screen, k, read) for k in ("spearman", "rank_ap")))
+        return float(np.mean([any(s[k] < max(u[k], res[screen]["hand"][k]) for k in ("spearman", "rank_ap"))
+                              for s, u in zip(res[screen][name]["seeds"], res[screen]["untrained"]["seeds"])]))
+
+    def suite(name, key, read):
+        values = [res[s][name]["joined"][key] if read == "joined" else one_run(s, name, key) for s in screens]
+        return float(np.sum(values)) if key.endswith("hits") else float(np.mean(values))
+
+    lines = [
+        "Every site embedded by bench_suite's 16-kimg runs at seeds 0 and 1 **read together** (`gandl embed "
+        "--checkpoint SEED0_RUN --checkpoint SEED1_RUN`: 1,024 features, each run's 512 side by side), "
+        "and scored as the suite scores an embedding. **One run** is the mean of the two runs scored alone "
+        "(bench_suite's own scores): what one run gives on average. The untrained rows read the two seeds' "
+        "initial weights the same way; both trainings start from them. Suite means; hits summed (for one "
+        "run, the mean of the two seeds' totals); \"trailing\" counts the screens where GAN-DL's Spearman or "
+        "compound-ranking AP is below the better of handcrafted and the untrained networks read the same "
+        "way (for one run, the mean over the two seeds).", "",
+        "| training | read | C+/C- % | Spearman | ranking AP | copairs mAP | true / false hits | trailing |",
+        "|---|---|---|---|---|---|---|---|"]
+    for name in ("untrained", *TRAININGS):
+        for read, label in (("one", "one run"), ("joined", "**two seeds together**")):
+            hits = f"{suite(name, 'true_hits', read):g} / {suite(name, 'false_hits', read):g}"
+            trail = "" if name == "untrained" else f"{sum(trails(s, name, read) for s in screens):g}"
+            lines.append(f"| {name} | {label} | {100 * suite(name, 'acc', read):.1f} | "
+                         + " | ".join(f"{suite(name, k, read):.3f}" for k in ("spearman", "rank_ap", "map"))
+                         + f" | {hits} | {trail} |")
+    hand = {k: float(np.mean([res[s]["hand"][k] for s in screens])) for k in ("acc", "spearman", "rank_ap", "map")}
+    lines.append(f"| handcrafted | | {100 * hand['acc']:.1f} | {hand['spearman']:.3f} | {hand['rank_ap']:.3f} | "
+                 f"{hand['map']:.3f} | {sum(res[s]['hand']['true_hits'] for s in screens)} / "
+                 f"{sum(res[s]['hand']['false_hits'] for s in screens)} | |")
+    lines += ["", "Two seeds together against one run, paired over the screens (mean difference ± its standard "
+              "error), and the margin over the better of the two baselines read the same way:", ""]
+    for name in ("untrained", *TRAININGS):
+        parts = []
+        for key, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
+            d = np.array([res[s][name]["joined"][key] - one_run(s, name, key) for s in screens])
+            parts.append(f"{label} {d.mean():+.3f} ± {paired_se(d):.3f}")
+        if name != "untrained":
+            for key, label in (("spearman", "Spearman"), ("rank_ap", "AP")):
+                margin = {read: np.mean([(res[s][name]["joined"][key] if read == "joined" else one_run(s, name, key))
+                                         - best_baseline(s, key, read) for s in screens]) for read in ("one", "joined")}
+                parts.append(f"margin on {label} {margin['one']:+.3f} → {margin['joined']:+.3f}")
+        lines.append(f"- {name}: " + "; ".join(parts) + ".")
+    lines += ["", "Per screen, Spearman and compound-ranking AP: two seeds together (the seeds alone), for the "
+              "default, `--info 10` and untrained; then handcrafted:", "",
+              "| screen | default Spearman | `--info 10` Spearman | untrained Spearman | default AP | "
+              "`--info 10` AP | untrained AP | handcrafted Spearman, AP |",
+              "|---|---|---|---|---|---|---|---|"]
+    for screen in screens:
+        def cell(name, key, r=res[screen]):
+            return f"{r[name]['joined'][key]:.3f} ({' / '.join(f'{s[key]:.3f}' for s in r[name]['seeds'])})"
+
+        lines.append(f"| {screen} | " + " | ".join(cell(n, k) for k in ("spearman", "rank_ap")
+                                                  for n in (*TRAININGS, "untrained"))
+                     + f" | {res[screen]['hand']['spearman']:.3f}, {res[screen]['hand']['rank_ap']:.3f} |")
+    timed, load = [], [os.getloadavg()[0]]
+    for screen in filter(None, args.timed.split(",")):
+        plate_root, (a, b) = args.cache / screen / "plate", TRAININGS["default"]
+        one = embed_seconds(plate_root, args.cache / screen / f"gandl-{a}")
+        two = embed_seconds(plate_root, args.cache / screen / f"gandl-{a}", "--checkpoint",
+                            str(args.cache / screen / f"gandl-{b}"))
+        load.append(os.getloadavg()[0])
+        timed.append(f"`{screen}` {two:.0f} s against {one:.0f} s")
+    if timed:
+        lines += ["", "Time to embed a whole screen (`gandl embed --threads 1 --device cpu`, decoding included), two "
+                  "runs read together against one: " + "; ".join(timed) + f". Load average (1 min) from start to "
+                  f"end: {min(load):.1f}–{max(load):.1f} on 2 cores, nothing else running."]
+    publish("joined_runs", "Two training seeds read together (bench_joined_runs.py)", "\n".join(lines),
+            write=not args.no_report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
