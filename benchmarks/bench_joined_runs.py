@@ -6,8 +6,9 @@ together, for the default training (tags ``16kimg``, ``16kimg-seed1``) and for c
 (``16kimg-info``, ``16kimg-info-seed1``, trained with ``--info 10``), through ``gandl embed``'s own
 path, and scored exactly as the suite scores an embedding. They are judged against the two runs
 alone (bench_suite's own scores; their mean is what one run gives on average), and against the
-same networks untrained read together: the two seeds' initial weights, which the code-recovery runs
-share with the default's (same networks, same seeds). Reading two untrained networks also averages
+same networks untrained read together: the two seeds' initial weights, which every training here
+starts from (same networks, same seeds). The same budget split in two is judged too: the default's
+8-kimg runs at seeds 0 and 1 (``8kimg``, ``8kimg-seed1``) read together, against one 16-kimg run. Reading two untrained networks also averages
 out their randomness, so that is the fair baseline of a joined read-out, beside handcrafted features.
 
     python benchmarks/bench_joined_runs.py [--screens texture,large-rare] [--no-report] [--timed texture]
@@ -31,7 +32,9 @@ from _report import publish  # noqa: E402
 from bench_suite import embed, embed_seconds, log, paired_se, scored, suite_parser  # noqa: E402
 
 #: training -> bench_suite's tags of its runs at seeds 0 and 1
-TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1")}
+TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1"),
+             "default, 8 kimg": ("8kimg", "8kimg-seed1")}
+SAME_BUDGET = ("default, 8 kimg", "default")  # two runs of half the budget, and one run of the whole
 UNTRAINED = ("16kimg-untrained", "16kimg-seed1-untrained")  # both trainings start from these weights
 KEYS = ("acc", "spearman", "rank_ap", "map", "true_hits", "false_hits")
 
@@ -125,17 +128,25 @@ def main(argv=None) -> int:
                                          - best_baseline(s, key, read) for s in screens]) for read in ("one", "joined")}
                 parts.append(f"margin on {label} {margin['one']:+.3f} → {margin['joined']:+.3f}")
         lines.append(f"- {name}: " + "; ".join(parts) + ".")
-    lines += ["", "Per screen, Spearman and compound-ranking AP: two seeds together (the seeds alone), for the "
-              "default, `--info 10` and untrained; then handcrafted:", "",
-              "| screen | default Spearman | `--info 10` Spearman | untrained Spearman | default AP | "
-              "`--info 10` AP | untrained AP | handcrafted Spearman, AP |",
-              "|---|---|---|---|---|---|---|---|"]
+    half, whole = SAME_BUDGET
+    lines.append(f"- the same budget split in two: {half} read together against one run of {whole} (16 kimg): "
+                 + "; ".join(f"{label} {d.mean():+.3f} ± {paired_se(d):.3f}" for label, d in (
+                     (label, np.array([res[s][half]["joined"][key] - one_run(s, whole, key) for s in screens]))
+                     for key, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP"))))
+                 + f"; true / false hits {suite(half, 'true_hits', 'joined'):g} / "
+                   f"{suite(half, 'false_hits', 'joined'):g} against {suite(whole, 'true_hits', 'one'):g} / "
+                   f"{suite(whole, 'false_hits', 'one'):g}.")
+    names = (*TRAININGS, "untrained")
+    lines += ["", "Per screen, Spearman and compound-ranking AP: two seeds together (the seeds alone), for "
+              + ", ".join(f"`{n}`" for n in names) + "; then handcrafted:", "",
+              "| screen | " + " | ".join(f"`{n}` {k}" for k in ("Spearman", "AP") for n in names)
+              + " | handcrafted Spearman, AP |", "|---" * (2 + 2 * len(names)) + "|"]
     for screen in screens:
         def cell(name, key, r=res[screen]):
             return f"{r[name]['joined'][key]:.3f} ({' / '.join(f'{s[key]:.3f}' for s in r[name]['seeds'])})"
 
         lines.append(f"| {screen} | " + " | ".join(cell(n, k) for k in ("spearman", "rank_ap")
-                                                  for n in (*TRAININGS, "untrained"))
+                                                  for n in names)
                      + f" | {res[screen]['hand']['spearman']:.3f}, {res[screen]['hand']['rank_ap']:.3f} |")
     timed, load = [], [os.getloadavg()[0]]
     for screen in filter(None, args.timed.split(",")):

@@ -416,6 +416,25 @@ def test_embed_attaches_features_export_and_load(viewer, qtbot, tmp_path, tiny_r
     assert "site_id" in w.status.value
 
 
+def test_embed_reads_two_runs_together(viewer, qtbot, tmp_path, tiny_run, sample_plate):
+    from napari_gandl._viewer import site_table
+    from napari_gandl._widgets.embed import EmbedWidget
+
+    other = tmp_path / "seed2"
+    train(sample_plate, other, preset="quick", resolution=32, kimg=0.016, device="cpu", seed=2, **TINY)
+    w = EmbedWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.run_dir.value, w.also_run.value, w.device.value = str(tiny_run), str(other), "cpu"
+    click(w.embed_button)
+    wait_idle(qtbot, w.embed_button)
+    sites = site_table(viewer)
+    cols = [f"f{i:03d}" for i in range(1024)]
+    assert sites.embedding_columns == cols and "1024 features attached to 100 of 100 sites" in w.status.value
+    assert sites.embedding_source == f"gandl: {tiny_run / 'checkpoint.pt'} + {other / 'checkpoint.pt'}"
+    ref = embed_plate(sample_plate, "gandl", source=[tiny_run, other], device="cpu")
+    np.testing.assert_allclose(sites.frame[cols].to_numpy(), ref[cols].to_numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_embed_with_another_registered_method_and_a_stain_map(viewer, qtbot, sample_plate):
     from napari_gandl._viewer import site_table
     from napari_gandl._widgets.embed import EmbedWidget
@@ -424,7 +443,7 @@ def test_embed_with_another_registered_method_and_a_stain_map(viewer, qtbot, sam
     w = EmbedWidget(viewer)
     assert {"gandl", "handcrafted"} <= set(w.method.choices)
     w.method.value = "handcrafted"
-    assert w.run_dir.native.isHidden()          # no weights needed
+    assert w.run_dir.native.isHidden() and w.also_run.native.isHidden()  # no weights needed
     w.stain_map.value = STAIN_MAPS[2]
     click(w.embed_button)
     assert "choose the stain-map file" in w.status.value and w.worker is None

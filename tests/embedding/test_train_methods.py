@@ -50,3 +50,22 @@ def test_gan_only_option_with_another_method_is_refused(sample_plate, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert err == f"gandl train: error: {option[0]} is an option of --method gandl, not of simclr"
     assert not run.exists()
+
+
+def test_the_untrained_control_is_written_from_the_command_line_at_its_seed(sample_plate, tmp_path):
+    """``gandl train --method gandl-untrained PLATE_FOLDER``: the networks at their initialisation, the
+    same for the same seed, other for another; two read together by ``gandl embed``."""
+    import torch
+
+    runs = {}
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        runs[name] = tmp_path / name
+        assert main(["train", str(sample_plate), "--method", "gandl-untrained", "--out", str(runs[name]),
+                     "--seed", seed, "--device", "cpu"]) == 0
+    D = {name: torch.load(run / "checkpoint.pt", weights_only=True)["D"] for name, run in runs.items()}
+    assert all(torch.equal(D["a"][k], D["b"][k]) for k in D["a"])
+    assert not all(torch.equal(D["a"][k], D["c"][k]) for k in D["a"])
+    out = tmp_path / "both.parquet"
+    assert main(["embed", str(sample_plate), "--method", "gandl-untrained", "--checkpoint", str(runs["a"]),
+                 "--checkpoint", str(runs["c"]), "--out", str(out), "--device", "cpu"]) == 0
+    assert pd.read_parquet(out).columns[-1] == "f1023"

@@ -38,6 +38,9 @@ class EmbedWidget(Container):
         self.method = ComboBox(label="method", choices=method_names(), value="gandl",
                                tooltip="\n".join(f"{n}: {get_method(n).help}" for n in method_names()))
         self.run_dir = FileEdit(label="checkpoint (run folder)", mode="d", value=None, nullable=True)
+        self.also_run = FileEdit(label="read with run (optional)", mode="d", value=None, nullable=True,
+                                 tooltip="another run of the same method, e.g. trained with another seed: "
+                                         "each site's row holds both runs' features side by side")
         self.stain_map = ComboBox(label="stains", choices=list(model.STAIN_MAPS), value=model.STAIN_MAPS[0],
                                   tooltip="how the plate's stains feed the model's: in order (same stains), "
                                           "matched by name (a model trained on another stain set, e.g. "
@@ -54,7 +57,7 @@ class EmbedWidget(Container):
                                    value=None, nullable=True)
         self.load_button = PushButton(text="Load table")
         self.status = Label(value="")
-        super().__init__(widgets=[self.method, self.run_dir, self.stain_map, self.stain_map_file,
+        super().__init__(widgets=[self.method, self.run_dir, self.also_run, self.stain_map, self.stain_map_file,
                                   self.batch_size, self.device, self.embed_button, self.progress_bar,
                                   self.export_path, self.export_button, self.table_path, self.load_button,
                                   self.status])
@@ -63,7 +66,7 @@ class EmbedWidget(Container):
         self.load_button.changed.connect(self.load_table)
         self.method.changed.connect(self._show_fields)
         self.stain_map.changed.connect(self._show_fields)
-        remember(self, "embed", ["method", "run_dir", "stain_map", "stain_map_file", "batch_size", "device",
+        remember(self, "embed", ["method", "run_dir", "also_run", "stain_map", "stain_map_file", "batch_size", "device",
                                  "export_path", "table_path"])
         self._show_fields()
         self.worker = None
@@ -72,7 +75,7 @@ class EmbedWidget(Container):
     def _show_fields(self, *_) -> None:
         from napari_gandl.embedding import get_method
 
-        self.run_dir.visible = get_method(self.method.value).needs_weights
+        self.run_dir.visible = self.also_run.visible = get_method(self.method.value).needs_weights
         self.stain_map_file.visible = self.stain_map.value == model.STAIN_MAPS[2]
 
     # ----------------------------------------------------------------- actions
@@ -105,8 +108,11 @@ class EmbedWidget(Container):
         self.progress_bar.value = 0
         self.status.value = f"embedding {plate.n_sites} sites ..."
         n_batches = -(-plate.n_sites // int(self.batch_size.value))
+        runs = [Path(self.run_dir.value)] if needs_weights else None
+        if needs_weights and self.also_run.value is not None and str(self.also_run.value).strip():
+            runs.append(Path(self.also_run.value))
         self.worker = start_worker(
-            model.embed_job, plate, method, Path(self.run_dir.value) if needs_weights else None,
+            model.embed_job, plate, method, runs,
             int(self.batch_size.value), self.device.value, stain_map,
             buttons=self._buttons, title=f"{method} embedding", progress_total=n_batches + 1,
             on_yielded=self._on_progress, on_returned=self._attach, on_errored=self._failed,

@@ -38,6 +38,7 @@ from torch import nn
 from napari_gandl.config import Config
 from napari_gandl.files import output_lock, write_text
 from napari_gandl.preprocessing.augment import AugmentConfig, augment
+from napari_gandl.plate import open_plate
 from napari_gandl.plate.display import save_grid
 from napari_gandl.preprocessing.normaliser import Normalizer, check_bit_depth, fit_normalizer
 from napari_gandl.preprocessing.sampling import DataConfig, TileSampler
@@ -129,10 +130,7 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
     ``resume`` an existing run continues (its length may only grow).  The run folder is
     locked while it trains: a second run into it is refused, naming the first.
     """
-    if isinstance(plate, (str, Path)):
-        from napari_gandl.plate import open_plate
-
-        plate = open_plate(plate)
+    plate = open_plate(plate)
     with output_lock(out_dir, folder=True) as out_dir:
         return (yield from _train(name, build, defaults, plate, out_dir, minutes, kimg, device, resume, seed,
                                   samples_every_s))

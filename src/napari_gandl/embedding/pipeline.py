@@ -43,6 +43,7 @@ import pandas as pd
 from napari_gandl.embedding.base import Embedder, feature_columns
 from napari_gandl.embedding.stains import resolve_stain_map
 from napari_gandl.files import atomic_path, output_lock, write_text
+from napari_gandl.plate import open_plate
 from napari_gandl.preprocessing.normaliser import check_bit_depth
 
 __all__ = ["embed_plate", "iterate_embedding", "embed_batch", "site_metadata", "read_embedding_table"]
@@ -50,11 +51,6 @@ __all__ = ["embed_plate", "iterate_embedding", "embed_batch", "site_metadata", "
 MANIFEST = "manifest.json"
 ROW_GROUP = 16_384  # rows per row group of the output parquet file
 
-
-def _open(plate_or_path):
-    from napari_gandl.plate import open_plate
-
-    return open_plate(plate_or_path) if isinstance(plate_or_path, (str, os.PathLike)) else plate_or_path
 
 
 def site_metadata(plate) -> pd.DataFrame:
@@ -230,7 +226,7 @@ def iterate_embedding(plate_or_path, embedder: Embedder, out_path=None, batch_si
     its return value is what :func:`embed_plate` returns.  Closing it stops
     after the current batch (the batches written so far are kept for resuming).
     """
-    plate = _open(plate_or_path)
+    plate = open_plate(plate_or_path)
     return (yield from _iterate(plate, embedder, out_path, batch_size, scheduler, stain_map, sites))
 
 
@@ -302,7 +298,7 @@ def embed_plate(plate_or_path, embedder: Embedder | str, out_path=None, batch_si
     Returns the DataFrame (``out_path=None``) or the parquet Path: one row per
     site with ``site_id``, every metadata column, then float32 ``f000..``.
     """
-    plate = _open(plate_or_path)
+    plate = open_plate(plate_or_path)
     if isinstance(embedder, str):
         from napari_gandl.embedding.registry import load_embedder
 

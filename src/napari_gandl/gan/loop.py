@@ -22,6 +22,7 @@ from napari_gandl.files import output_lock, write_text
 from napari_gandl.gan.config import TrainConfig, describe_cell_scale, make_config
 from napari_gandl.gan.metrics import METRIC_NAMES, run_divergence_note
 from napari_gandl.gan.trainer import Trainer
+from napari_gandl.plate import open_plate
 from napari_gandl.plate.display import save_grid
 from napari_gandl.torch_utils.distributed import broadcast_flag
 from napari_gandl.torch_utils.runs import append_row, drop_rows_after
@@ -50,10 +51,7 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
     The run folder is locked while it trains (:func:`napari_gandl.files.output_lock`; by the
     first process under torchrun): a second run into it is refused, naming the first.
     """
-    if isinstance(plate, (str, os.PathLike)):
-        from napari_gandl.plate import open_plate
-
-        plate = open_plate(plate)
+    plate = open_plate(plate)
     if config is None:
         config = make_config(**overrides)
     rank0 = int(os.environ.get("RANK", "0")) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from napari_gandl.plate.model import Plate, PlateError, PlateWarning, TileError
@@ -22,10 +23,13 @@ def can_open(path) -> bool:
 
 
 def open_plate(path) -> Plate:
-    """Open an RxRx dataset root, experiment or ``Plate{n}`` folder, or a folder of TIFFs.
+    """Open an RxRx dataset root, experiment or ``Plate{n}`` folder, or a folder of TIFFs; a plate
+    already open is returned as it is, so that whatever takes a plate also takes its folder.
 
     Raises PlateError (naming the folder or file) when nothing readable is found.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        return path
     path = Path(path).expanduser()
     plate = _open(path)
     plate.source = path.absolute()

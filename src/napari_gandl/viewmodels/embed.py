@@ -38,14 +38,16 @@ def stain_map_argument(choice: str, path) -> str | Path | None:
 def embed_job(plate, method: str, run_dir, batch_size: int, device: str,
               stain_map=None) -> Generator[tuple[int, int], None, tuple[pd.DataFrame, str]]:
     """Worker: yields ``(done, total)`` sites per batch; returns the features (``site_id``,
-    ``f000``..) and where they come from (``"gandl: RUN"``)."""
+    ``f000``..) and where they come from (``"gandl: RUN"``). ``run_dir`` may be a list of runs
+    read together (their features side by side)."""
     from napari_gandl.embedding import feature_columns, iterate_embedding, load_embedder
 
     embedder = load_embedder(method, run_dir, plate, device)
     frame = yield from iterate_embedding(plate, embedder, batch_size=batch_size, stain_map=stain_map)
     frame = frame[[cols.SITE_ID, *feature_columns(embedder.dim)]].assign(
         **{cols.SITE_ID: frame[cols.SITE_ID].astype(str)})
-    return frame, f"{method}: {embedder.source}" if embedder.source is not None else method
+    sources = [str(part.source) for part in embedder.parts if part.source is not None]
+    return frame, f"{method}: {' + '.join(sources)}" if sources else method
 
 
 def load_table_job(path, site_ids) -> tuple[pd.DataFrame, str]:

@@ -39,6 +39,7 @@ from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
 from napari_gandl.gan.checkpoint import load_checkpoint
 from napari_gandl.gan.config import resolve_cell_scale
 from napari_gandl.gan.metrics import METRIC_NAMES
+from napari_gandl.plate import open_plate
 
 LOSS_COLUMNS = ("kimg", "loss_G", "loss_D")
 METRIC_COLUMNS = ("kimg", *METRIC_NAMES)
@@ -128,11 +129,6 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
                 return
 
 
-def _open(plate):
-    from napari_gandl.plate import open_plate
-
-    return open_plate(plate) if isinstance(plate, (str, Path)) else plate
-
 
 def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
               samples_every_s: float, gui_ready: threading.Event | None = None) -> Iterator[dict]:
@@ -151,7 +147,7 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
 
         from napari_gandl.gan import iterate_training
 
-        plate = _open(plate)
+        plate = open_plate(plate)
         if not resume:
             resolve_cell_scale(config, plate)  # the sample grid's layout needs the factor --scale auto picks
         resolution, scale = run_settings(out_dir, config) if resume else \
@@ -196,7 +192,7 @@ def method_job(method: str, plate, out_dir, minutes: float, device: str, resume:
     from napari_gandl.comparators.tiles import PREVIEW_TILES
 
     try:
-        plate = _open(plate)
+        plate = open_plate(plate)
         set_up = False
         for row in _governed(train_method(method, plate, out_dir, minutes, device, resume, stop.is_set,
                                           samples_every_s), device, cpu_threads()):

@@ -20,10 +20,11 @@ def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, 
     from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
     from napari_gandl.gan.trainer import Trainer
     from napari_gandl.gan.config import make_config
+    from napari_gandl.plate import open_plate
 
     path = Path(out_dir) / CHECKPOINT_NAME
     if not (resume and path.exists()):
-        trainer = Trainer(plate, out_dir, make_config("quick", kimg=1.0, device=device, seed=seed))
+        trainer = Trainer(open_plate(plate), out_dir, make_config("quick", kimg=1.0, device=device, seed=seed))
         path = trainer.save(samples=False)
     yield {"kimg": 0.0, "nimg": 0, "fraction": 1.0, "elapsed_s": 0.0, "eta_s": 0.0,
            "checkpoint": str(path), "done": True}
