@@ -66,7 +66,7 @@ class EmbedWidget(Container):
         self.load_button.changed.connect(self.load_table)
         self.method.changed.connect(self._show_fields)
         self.stain_map.changed.connect(self._show_fields)
-        remember(self, "embed", ["method", "run_dir", "also_run", "stain_map", "stain_map_file", "batch_size", "device",
+        remember(self, "embed", ["method", "run_dir", "stain_map", "stain_map_file", "batch_size", "device",
                                  "export_path", "table_path"])
         self._show_fields()
         self.worker = None
