@@ -11,7 +11,7 @@ starts from (same networks, same seeds). The same budget split in two is judged 
 8-kimg runs at seeds 0 and 1 (``8kimg``, ``8kimg-seed1``) read together, against one 16-kimg run. Reading two untrained networks also averages
 out their randomness, so that is the fair baseline of a joined read-out, beside handcrafted features.
 
-    python benchmarks/bench_joined_runs.py [--screens texture,large-rare] [--no-report] [--timed texture]
+    python benchmarks/bench_joined_runs.py [--screens texture,large-rare] [--no-report]
 
 Lanes: run it with ``--no-report`` on disjoint ``--screens`` side by side, then once without to
 write the section from the cache.
@@ -19,7 +19,6 @@ write the section from the cache.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_suite import embed, embed_seconds, log, paired_se, scored, suite_parser  # noqa: E402
+from bench_suite import embed, log, paired_se, scored, suite_parser  # noqa: E402
 
 #: training -> bench_suite's tags of its runs at seeds 0 and 1
 TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1"),
@@ -54,9 +53,6 @@ def main(argv=None) -> int:
     import torch
 
     ap = suite_parser(__doc__, splits=True)
-    ap.add_argument("--timed", default="",
-                    help="screens whose embedding is timed, the two default runs read together against "
-                         "the seed-0 run alone (the machine otherwise idle)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
@@ -148,18 +144,6 @@ def main(argv=None) -> int:
         lines.append(f"| {screen} | " + " | ".join(cell(n, k) for k in ("spearman", "rank_ap")
                                                   for n in names)
                      + f" | {res[screen]['hand']['spearman']:.3f}, {res[screen]['hand']['rank_ap']:.3f} |")
-    timed, load = [], [os.getloadavg()[0]]
-    for screen in filter(None, args.timed.split(",")):
-        plate_root, (a, b) = args.cache / screen / "plate", TRAININGS["default"]
-        one = embed_seconds(plate_root, args.cache / screen / f"gandl-{a}")
-        two = embed_seconds(plate_root, args.cache / screen / f"gandl-{a}", "--checkpoint",
-                            str(args.cache / screen / f"gandl-{b}"))
-        load.append(os.getloadavg()[0])
-        timed.append(f"`{screen}` {two:.0f} s against {one:.0f} s")
-    if timed:
-        lines += ["", "Time to embed a whole screen (`gandl embed --threads 1 --device cpu`, decoding included), two "
-                  "runs read together against one: " + "; ".join(timed) + f". Load average (1 min) from start to "
-                  f"end: {min(load):.1f}–{max(load):.1f} on 2 cores, nothing else running."]
     publish("joined_runs", "Two training seeds read together (bench_joined_runs.py)", "\n".join(lines),
             write=not args.no_report)
     return 0
