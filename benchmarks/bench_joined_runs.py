@@ -7,9 +7,10 @@ together, for the default training (tags ``16kimg``, ``16kimg-seed1``) and for c
 path, and scored exactly as the suite scores an embedding. They are judged against the two runs
 alone (bench_suite's own scores; their mean is what one run gives on average), and against the
 same networks untrained read together: the two seeds' initial weights, which every training here
-starts from (same networks, same seeds). The same budget split in two is judged too: the default's
-8-kimg runs at seeds 0 and 1 (``8kimg``, ``8kimg-seed1``) read together, against one 16-kimg run. Reading two untrained networks also averages
-out their randomness, so that is the fair baseline of a joined read-out, beside handcrafted features.
+starts from (same networks, same seeds). Reading two untrained networks also averages out their
+randomness, so that is the fair baseline of a joined read-out, beside handcrafted features. The same
+budget split in two is judged too: the default's 8-kimg runs at seeds 0 and 1 (``8kimg``,
+``8kimg-seed1``) read together, against one 16-kimg run.
 
     python benchmarks/bench_joined_runs.py [--screens texture,large-rare] [--no-report]
 

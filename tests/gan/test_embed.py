@@ -218,7 +218,8 @@ def test_two_runs_read_together_are_each_runs_features_side_by_side(gan_plate, t
 
     capsys.readouterr()
     # the same run twice (here as its folder and as its checkpoint file) is refused in one line, naming it
-    assert main(["embed", str(gan_plate), "--checkpoint", str(tiny_run), "--checkpoint", str(tiny_run / "checkpoint.pt"),
+    assert main(["embed", str(gan_plate), "--checkpoint", str(tiny_run),
+                 "--checkpoint", str(tiny_run / "checkpoint.pt"),
                  "--out", str(tmp_path / "x.parquet")]) == 2
     assert capsys.readouterr().err.strip() == (f"gandl embed: error: {tiny_run / 'checkpoint.pt'}: "
                                                f"the same run is given twice")

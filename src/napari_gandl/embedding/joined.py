@@ -2,8 +2,8 @@
 
 A site's row is each run's features side by side: two GAN-DL runs that differ only in ``--seed``
 give 1,024 features. Runs trained from different seeds learn different features, and a run that
-went wrong at its seed is outvoted rather than trusted alone; on the benchmark suite two 16-kimg
-runs read together ranked compounds better than either run, and better than one run trained twice
+went wrong at its seed weighs half instead of all; on the benchmark suite two 16-kimg runs read
+together ranked compounds better than one run on average, and better than one run trained twice
 as long (docs/gan.md, "Two runs read together").
 """
 

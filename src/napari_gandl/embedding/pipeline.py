@@ -52,7 +52,6 @@ MANIFEST = "manifest.json"
 ROW_GROUP = 16_384  # rows per row group of the output parquet file
 
 
-
 def site_metadata(plate) -> pd.DataFrame:
     """The plate's site table as embedding metadata: ``site_id`` first, no ``problem`` column."""
     meta = plate.sites.drop(columns=["problem"], errors="ignore").reset_index(drop=True)
