@@ -91,11 +91,13 @@ def main(argv=None) -> int:
         return float(np.sum(values)) if key.endswith("hits") else float(np.mean(values))
 
     lines = [
-        "Every site embedded by bench_suite's 16-kimg runs at seeds 0 and 1 **read together** (`gandl embed "
+        "Every site embedded by bench_suite's runs at seeds 0 and 1 **read together** (`gandl embed "
         "--checkpoint SEED0_RUN --checkpoint SEED1_RUN`: 1,024 features, each run's 512 side by side), "
-        "and scored as the suite scores an embedding. **One run** is the mean of the two runs scored alone "
+        "and scored as the suite scores an embedding. The runs: the default's and `--info 10`'s 16-kimg runs "
+        "(sections *16-kimg runs*), and the default's 8-kimg runs (`gandl train --kimg 8`; at seed 0 on the "
+        "four screens at the scales of real screens, those of section *8-kimg runs*). **One run** is the mean of the two runs scored alone "
         "(bench_suite's own scores): what one run gives on average. The untrained rows read the two seeds' "
-        "initial weights the same way; both trainings start from them. Suite means; hits summed (for one "
+        "initial weights the same way; every training here starts from them. Suite means; hits summed (for one "
         "run, the mean of the two seeds' totals); \"trailing\" counts the screens where GAN-DL's Spearman or "
         "compound-ranking AP is below the better of handcrafted and the untrained networks read the same "
         "way (for one run, the mean over the two seeds).", "",
