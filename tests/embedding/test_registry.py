@@ -50,6 +50,21 @@ def test_a_registered_method_runs_through_the_pipeline(sample_plate):
         METHODS.pop("test-mean")
 
 
+def test_runs_read_together_must_read_the_same_stains(tmp_path):
+    from napari_gandl.embedding.joined import JoinedEmbedder
+
+    a, b = MeanEmbedder(["DNA", "RNA"]), MeanEmbedder(["DNA", "Actin"])
+    a.source, b.source = tmp_path / "a", tmp_path / "b"
+    with pytest.raises(ValueError, match=re.escape(f"{b.source} reads the stains DNA, Actin but {a.source} "
+                                                   f"reads DNA, RNA; runs read together must read the same stains")):
+        JoinedEmbedder([a, b])
+    b.stains = ["DNA", "RNA"]
+    joined = JoinedEmbedder([a, b])
+    images = np.arange(2 * 2 * 3 * 3, dtype=np.uint8).reshape(2, 2, 3, 3)
+    assert joined.dim == 4 and joined.parts == [a, b]
+    np.testing.assert_array_equal(joined.embed_sites(images), np.tile(a.embed_sites(images), 2))
+
+
 def test_handcrafted_embedder_shape_determinism_and_batch_independence(sample_plate):
     plate = open_plate(sample_plate)
     emb = load_embedder("handcrafted", None, plate)
