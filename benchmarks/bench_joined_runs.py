@@ -35,8 +35,7 @@ from bench_suite import embed, log, paired_se, scored, suite_parser  # noqa: E40
 TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1"),
              "default, 8 kimg": ("8kimg", "8kimg-seed1")}
 SAME_BUDGET = ("default, 8 kimg", "default")  # two runs of half the budget, and one run of the whole
-UNTRAINED = ("16kimg-untrained", "16kimg-seed1-untrained")  # both trainings start from these weights
-KEYS = ("acc", "spearman", "rank_ap", "map", "true_hits", "false_hits")
+UNTRAINED = ("16kimg-untrained", "16kimg-seed1-untrained")  # every training here starts from these weights
 
 
 def joined(folder: Path, tags: tuple[str, str], splits: int) -> dict:
@@ -72,10 +71,11 @@ def main(argv=None) -> int:
     def one_run(screen, name, key):  # what one run gives on average: the mean of the two seeds
         return float(np.mean([s[key] for s in res[screen][name]["seeds"]]))
 
+    def value(screen, name, key, read):  # read "one" (one run) or "joined" (two seeds together)
+        return res[screen][name]["joined"][key] if read == "joined" else one_run(screen, name, key)
+
     def best_baseline(screen, key, read):
-        untrained = (res[screen]["untrained"]["joined"][key] if read == "joined"
-                     else one_run(screen, "untrained", key))
-        return max(untrained, res[screen]["hand"][key])
+        return max(value(screen, "untrained", key, read), res[screen]["hand"][key])
 
     def trails(screen, name, read):
         """Screens (or, alone, the mean over seeds of screen-seeds) where the training's GAN-DL is
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
                               for s, u in zip(res[screen][name]["seeds"], res[screen]["untrained"]["seeds"])]))
 
     def suite(name, key, read):
-        values = [res[s][name]["joined"][key] if read == "joined" else one_run(s, name, key) for s in screens]
+        values = [value(s, name, key, read) for s in screens]
         return float(np.sum(values)) if key.endswith("hits") else float(np.mean(values))
 
     lines = [
@@ -123,8 +123,8 @@ def main(argv=None) -> int:
             parts.append(f"{label} {d.mean():+.3f} ± {paired_se(d):.3f}")
         if name != "untrained":
             for key, label in (("spearman", "Spearman"), ("rank_ap", "AP")):
-                margin = {read: np.mean([(res[s][name]["joined"][key] if read == "joined" else one_run(s, name, key))
-                                         - best_baseline(s, key, read) for s in screens]) for read in ("one", "joined")}
+                margin = {read: np.mean([value(s, name, key, read) - best_baseline(s, key, read) for s in screens])
+                          for read in ("one", "joined")}
                 parts.append(f"margin on {label} {margin['one']:+.3f} → {margin['joined']:+.3f}")
         lines.append(f"- {name}: " + "; ".join(parts) + ".")
     half, whole = SAME_BUDGET

@@ -22,7 +22,6 @@ columns are methods, accuracy mean ± sd.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -153,8 +152,7 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
     """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``."""
     from napari_gandl.plate import open_plate
 
-    plate = open_plate(plate) if isinstance(plate, (str, os.PathLike)) else plate
-    zs_plate = open_plate(zero_shot) if isinstance(zero_shot, (str, os.PathLike)) else zero_shot
+    plate, zs_plate = open_plate(plate), open_plate(zero_shot)
     out = Path(out_dir)
     methods = list(methods) if methods else default_methods(weights is not None)
     for name in methods:

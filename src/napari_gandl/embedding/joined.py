@@ -25,10 +25,11 @@ class JoinedEmbedder(Embedder):
         first = parts[0]
         seen: set[Path] = set()
         for part in parts:
-            where = Path(part.source).resolve() if part.source is not None else None
-            if where in seen:
-                raise ValueError(f"{part.source}: the same run is given twice")
-            seen.add(where)
+            if part.source is not None:
+                where = Path(part.source).resolve()
+                if where in seen:
+                    raise ValueError(f"{part.source}: the same run is given twice")
+                seen.add(where)
             if list(part.stains) != list(first.stains):
                 raise ValueError(f"{part.source} reads the stains {', '.join(part.stains)} but "
                                  f"{first.source} reads {', '.join(first.stains)}; runs read together "

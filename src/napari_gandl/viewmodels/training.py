@@ -129,7 +129,6 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
                 return
 
 
-
 def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
               samples_every_s: float, gui_ready: threading.Event | None = None) -> Iterator[dict]:
     """GAN-DL training for a worker thread: opens the plate (a folder or a ``Plate``), trains,
