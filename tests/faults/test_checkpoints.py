@@ -99,6 +99,14 @@ def test_resume_and_embed_on_a_plate_of_another_bit_depth_are_refused(sample_pla
                                             "model on it")
     rc, err = gandl("train", plate16, "--out", run_copy, "--resume", "--kimg", "0.024", *TINY_TRAIN)
     assert rc == 2 and "holds 16-bit tiles but" in one_line_error(err, "train")
+    # read together with a run of the plate's own bit depth, the other run is still named
+    run16 = tmp_path / "run16"
+    assert gandl("train", plate16, "--method", "gandl-untrained", "--out", run16)[0] == 0
+    rc, err = gandl("embed", plate16, "--checkpoint", run16, "--checkpoint", run_copy, "--out", out)
+    assert rc == 2 and not out.exists()
+    assert one_line_error(err, "embed") == (f"{plate16} holds 16-bit tiles but {run_copy / 'checkpoint.pt'} was "
+                                            "trained on 8-bit tiles; convert the plate to 8-bit or train a "
+                                            "model on it")
 
 
 def test_resume_after_kill_9_and_of_a_finished_run_duplicates_no_log_row(sample_plate, tmp_path, kill9_when):
