@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from napari_gandl.cli import main
 from napari_gandl.analysis.compare import default_methods, run_method
+from napari_gandl.embedding.pipeline import embed_plate, read_embedding_table
 from napari_gandl.plate import open_plate
 
 METHODS = "gandl,gandl-untrained,handcrafted,convae"
@@ -41,14 +44,14 @@ def test_compare_writes_table_1(compared, capsys):
     assert "zero-shot cell type" not in lopo  # one plate per RxRx1 cell type: not scored, and said so
     assert any("zero-shot cell type (leave-one-plate-out)" in k for k in report["skipped"])
     for name in ("gandl", "convae"):
-        trained = report["methods"][name]["trained"]
-        assert trained["elapsed_s"] >= 0.02 * 60 and trained["kimg"] > 0
+        [trained] = report["methods"][name]["trained"]
+        assert trained["elapsed_s"] >= 0.02 * 60 and trained["kimg"] > 0 and trained["seed"] == 0
     for name, status in report["methods"].items():
         assert status["embedded"]["sites"] == 100 and status["embedded"]["sites_per_s"] > 0
         assert status["zero_shot"]["sites"] == 48
     md = (out / "compare.md").read_text()
     assert "| task | gandl | gandl-untrained | handcrafted | convae |" in md
-    assert report["methods"]["gandl-untrained"]["trained"]["kimg"] == 0.0
+    assert report["methods"]["gandl-untrained"]["trained"][0]["kimg"] == 0.0
     assert "leave-one-plate-out" in md and "| C+ vs C- (merged) |" in md
     assert "<table>" in (out / "compare.html").read_text()
     for name in METHODS.split(","):  # copairs mAP of each embedding
@@ -73,10 +76,54 @@ def test_interrupted_training_is_resumed(sample_plate, tmp_path):
     status = json.loads((folder / "status.json").read_text())
     del status["trained"], status["embedded"]  # as if killed after a checkpoint was written
     (folder / "status.json").write_text(json.dumps(status))
-    longer = first["trained"]["elapsed_s"] / 60 + 0.01  # at least one more step
-    second = run_method("convae", plate, folder, minutes=longer, device="cpu")
-    assert second["trained"]["resumed"] and second["trained"]["kimg"] > first["trained"]["kimg"]
-    assert second["trained"]["elapsed_s"] >= longer * 60
+    [first] = first["trained"]
+    longer = first["elapsed_s"] / 60 + 0.01  # at least one more step
+    [second] = run_method("convae", plate, folder, minutes=longer, device="cpu")["trained"]
+    assert second["resumed"] and second["kimg"] > first["kimg"]
+    assert second["elapsed_s"] >= longer * 60
+
+
+def features(table) -> np.ndarray:
+    return table[[c for c in table.columns if re.fullmatch(r"f\d+", c)]].to_numpy()
+
+
+def test_runs_are_trained_at_consecutive_seeds_and_read_together(sample_plate, tmp_path, capsys):
+    """``gandl compare --runs 2``: each trainable method twice (seeds 0 and 1), its embedding both runs
+    side by side; GAN options reach GAN-DL and its untrained twin only. Asking for one run again reads
+    the first run alone; other GAN options on the same output are refused."""
+    out = tmp_path / "o"
+    args = ["compare", str(sample_plate), "--out", str(out), "--methods", "gandl,gandl-untrained,handcrafted",
+            "--minutes", "0.01", "--splits", "2", "--device", "cpu", "--threads", "1", "--quiet",
+            "--resolution", "32"]
+    assert main(args + ["--runs", "2"]) == 0
+    report = json.loads((out / "compare.json").read_text())
+    one_run = {}  # method -> features of one run
+    for name in ("gandl", "gandl-untrained"):
+        status = report["methods"][name]
+        assert [t["seed"] for t in status["trained"]] == [0, 1]
+        assert [Path(r).name for r in status["read"]] == ["run", "run-2"]
+        for run in ("run", "run-2"):
+            assert json.loads((out / name / run / "config.json").read_text())["resolution"] == 32
+        one = read_embedding_table(out / name / "embeddings.parquet")
+        alone = [embed_plate(sample_plate, name, source=out / name / run, device="cpu")
+                 for run in ("run", "run-2")]
+        both = np.hstack([features(a) for a in alone])
+        one_run[name] = features(alone[0]).shape[1]
+        assert status["dim"] == both.shape[1] == 2 * one_run[name]
+        np.testing.assert_allclose(features(one), both, rtol=1e-5, atol=1e-6)
+    assert report["methods"]["handcrafted"]["read"] == ["None"]
+    md = (out / "compare.md").read_text()
+    assert "2 runs of each, at seeds 0 to 1, read together" in md and "'resolution': 32" in md
+    assert re.search(r"\| gandl \| \d+ \| [\d.]+ min \([\d.]+ kimg\) \+ [\d.]+ min", md)
+
+    assert main(args + ["--runs", "1"]) == 0  # the first run alone: embedded again, nothing trained
+    report = json.loads((out / "compare.json").read_text())
+    gandl = report["methods"]["gandl"]
+    assert gandl["dim"] == one_run["gandl"] and len(gandl["trained"]) == 2
+    capsys.readouterr()
+    assert main(args[:-2] + ["--info", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gandl compare: error: ") and f"{out / 'gandl'}: trained with other GAN options" in err
 
 
 def test_default_methods():

@@ -3,6 +3,8 @@ resume, and a run folder that `gandl embed --method` reads."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -48,7 +50,8 @@ def test_gan_only_option_with_another_method_is_refused(sample_plate, tmp_path, 
     run = tmp_path / "run"
     assert main(["train", str(sample_plate), "--out", str(run), "--method", "simclr", *option]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"gandl train: error: {option[0]} is an option of --method gandl, not of simclr"
+    assert err == (f"gandl train: error: {option[0]} is an option of GAN-DL's networks (--method gandl or "
+                   f"gandl-untrained), not of simclr")
     assert not run.exists()
 
 
@@ -69,3 +72,12 @@ def test_the_untrained_control_is_written_from_the_command_line_at_its_seed(samp
     assert main(["embed", str(sample_plate), "--method", "gandl-untrained", "--checkpoint", str(runs["a"]),
                  "--checkpoint", str(runs["c"]), "--out", str(out), "--device", "cpu"]) == 0
     assert pd.read_parquet(out).columns[-1] == "f1023"
+
+
+def test_the_untrained_control_takes_the_gan_options_of_the_run_it_is_the_twin_of(sample_plate, tmp_path):
+    """``gandl train --method gandl-untrained --resolution 32``: the networks of a run trained with that
+    option, saved at their initialisation (their config says so, and D is at that resolution)."""
+    run = tmp_path / "u32"
+    assert main(["train", str(sample_plate), "--method", "gandl-untrained", "--out", str(run),
+                 "--resolution", "32", "--device", "cpu"]) == 0
+    assert json.loads((run / "config.json").read_text())["resolution"] == 32

@@ -229,6 +229,22 @@ def test_two_runs_read_together_are_each_runs_features_side_by_side(gan_plate, t
     assert "reads no run folder or weights file" in capsys.readouterr().err
 
 
+def test_combined_method_reads_several_runs_in_one_block_and_the_handcrafted_features_once(
+        gan_plate, tiny_run, other_seed_run):
+    from napari_gandl.embedding import load_embedder
+    from napari_gandl.embedding.joined import JoinedEmbedder
+
+    plate = open_plate(gan_plate)
+    embedder = load_embedder("gandl+handcrafted", [tiny_run, other_seed_run], plate, device="cpu")
+    gan, hand = embedder.blocks
+    assert isinstance(gan, JoinedEmbedder) and gan.dim == 1024 and type(hand).__name__ == "HandcraftedEmbedder"
+    # the runs are what the pipeline stamps in its manifest and checks the bit depth of
+    assert embedder.parts == gan.parts and [p.name for p in embedder.parts] == ["gandl", "gandl"]
+    assert embedder.dim == 2 * embedder.pcas[1].n_components_  # two blocks, not three
+    rows = embed_plate(plate, embedder, sites=[0, 5])[feature_columns(embedder.dim)].to_numpy()
+    assert rows.shape == (2, embedder.dim) and np.isfinite(rows).all()
+
+
 def test_a_partial_output_of_other_runs_read_together_is_not_reused(gan_plate, tiny_run, other_seed_run,
                                                                     tmp_path):
     from napari_gandl.embedding import iterate_embedding, load_embedder

@@ -95,7 +95,7 @@ def test_intensity_augmentation_options_reach_the_config_and_the_augmentation():
     import torch
 
     from napari_gandl.cli import build_parser
-    from napari_gandl.cli.train import gan_options
+    from napari_gandl.cli.gan_options import gan_options
     from napari_gandl.preprocessing.augment import AugmentConfig, augment
 
     args = build_parser().parse_args(["train", "P", "--out", "R", "--augment-gain", "0", "--augment-offset", "0"])

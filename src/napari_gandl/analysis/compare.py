@@ -4,7 +4,8 @@ For each method, in its own folder ``OUT/METHOD/``:
 
 1. train it on the plate for ``minutes`` (methods with a train step:
    GAN-DL, ConvAE, SimCLR, DINO, MAE; the same budget for each), resuming a run that
-   was interrupted;
+   was interrupted; with ``runs`` N, N times at consecutive seeds (``run``, ``run-2``...),
+   the runs then read together;
 2. embed every site (``embeddings.parquet``; the pipeline resumes a partial
    output) and, with ``zero_shot``, every site of a second plate with a
    different stain set (stains mapped by name);
@@ -81,35 +82,62 @@ def _embed_timed(plate, embedder, out_path: Path, stain_map, report: Callable[[f
             "sites_per_s": n / seconds if n and seconds > 0 else None}
 
 
+def _trained(status: dict) -> list[dict]:
+    """The runs trained so far, in order (a status written by a version without ``--runs`` holds one)."""
+    trained = status.get("trained") or []
+    return [trained] if isinstance(trained, dict) else list(trained)
+
+
+def run_folders(folder: Path, runs: int) -> list[Path]:
+    """A trainable method's run folders in ``folder``: ``run``, then ``run-2``, ``run-3``..."""
+    return [folder / ("run" if i == 0 else f"run-{i + 1}") for i in range(runs)]
+
+
 def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zero_shot=None,
-               device: str = "auto", seed: int = 0, progress: Progress | None = None) -> dict:
-    """Train (if the method trains) and embed one method into ``folder``; returns its status."""
+               device: str = "auto", seed: int = 0, progress: Progress | None = None, runs: int = 1,
+               gan_options: dict | None = None) -> dict:
+    """Train (if the method trains) and embed one method into ``folder``; returns its status. A method that
+    trains is trained ``runs`` times, at seeds ``seed``, ``seed + 1``..., and its runs are read together
+    (each site's row their features side by side); ``gan_options`` go to the methods built from the GAN's
+    config (``gandl`` and ``gandl-untrained``)."""
     spec = get_method(name)
     status = _read_status(folder)
+    options = gan_options if spec.gan_options and gan_options else {}
 
     def say(stage: str) -> Callable[[float, str], None]:
         return lambda fraction, message: progress and progress(name, stage, fraction, message)
 
-    run = folder / "run"
-    if spec.train is not None and "trained" not in status:
+    folders = run_folders(folder, runs) if spec.train is not None else []
+    trained = _trained(status)
+    if any(t.get("gan_options", {}) != options for t in trained):
+        raise ValueError(f"{folder}: trained with other GAN options ({trained[0].get('gan_options', {})}) "
+                         f"than given now ({options}); give another --out")
+    for i, run in enumerate(folders[len(trained):], start=len(trained)):
         resume = (run / "checkpoint.pt").exists()
         last = {}
-        for info in spec.train(plate, run, minutes=minutes, device=device, resume=resume, seed=seed):
+        stage = "train" if runs == 1 else f"train {i + 1}/{runs}"
+        for info in spec.train(plate, run, minutes=minutes, device=device, resume=resume, seed=seed + i,
+                               **options):
             last = info
             rate = f", {info['img_per_s']:.0f} img/s" if "img_per_s" in info else ""
-            say("train")(float(info.get("fraction", 0.0)), f"{info.get('kimg', 0):.2f} kimg{rate}")
-        status["trained"] = {"minutes": minutes, "kimg": last.get("kimg"),
-                             "elapsed_s": last.get("elapsed_s"), "resumed": resume}
+            say(stage)(float(info.get("fraction", 0.0)), f"{info.get('kimg', 0):.2f} kimg{rate}")
+        trained.append({"minutes": minutes, "kimg": last.get("kimg"), "elapsed_s": last.get("elapsed_s"),
+                        "resumed": resume, "seed": seed + i, "folder": run.name, "gan_options": options})
+        status["trained"] = trained
         _write_status(folder, status)
-    source = run if spec.train is not None else (weights if spec.needs_weights else None)
+    sources = folders or ([weights] if spec.needs_weights else [None])
+    read = [str(s) for s in sources]
+    if status.get("read", read[:1]) != read:  # other runs than the embeddings were made from
+        status = {k: v for k, v in status.items() if k not in ("embedded", "zero_shot")}
+    status["read"] = read
     embedder = None
     if "embedded" not in status:
-        embedder = load_embedder(name, source, plate, device)
+        embedder = load_embedder(name, sources, plate, device)
         status["dim"] = int(embedder.dim)
         status["embedded"] = _embed_timed(plate, embedder, folder / "embeddings.parquet", None, say("embed"))
         _write_status(folder, status)
     if zero_shot is not None and "zero_shot" not in status:
-        embedder = embedder or load_embedder(name, source, plate, device)
+        embedder = embedder or load_embedder(name, sources, plate, device)
         status["zero_shot"] = _embed_timed(zero_shot, embedder, folder / "zero_shot.parquet", "auto",
                                            say("zero-shot"))
         _write_status(folder, status)
@@ -148,23 +176,26 @@ def evaluate_embedding(path: Path, metadata=None, zero_shot_path: Path | None = 
 
 def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, weights=None,
             zero_shot=None, device: str = "auto", n_splits: int = 10, seed: int = 0,
-            progress: Progress | None = None) -> dict:
-    """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``."""
+            progress: Progress | None = None, runs: int = 1, gan_options: dict | None = None) -> dict:
+    """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``. ``runs``
+    and ``gan_options``: see :func:`run_method`."""
     from napari_gandl.plate import open_plate
 
     plate, zs_plate = open_plate(plate), open_plate(zero_shot)
     out = Path(out_dir)
     methods = list(methods) if methods else default_methods(weights is not None)
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, not {runs}")
     for name in methods:
         spec = get_method(name)  # unknown names fail before any work
         if spec.needs_weights and spec.train is None and weights is None:
             raise ValueError(f"method {name!r} needs a weights file (--weights): {spec.help}")
     report = {"plate": str(plate.root), "zero_shot": None if zs_plate is None else str(zs_plate.root),
-              "minutes": minutes, "methods": {}, "splits": SPLITS, "results": {s: {} for s in SPLITS},
-              "map": {},
-              "skipped": {}, "notes": []}
+              "minutes": minutes, "runs": runs, "seed": seed, "gan_options": gan_options or {}, "methods": {},
+              "splits": SPLITS, "results": {s: {} for s in SPLITS}, "map": {}, "skipped": {}, "notes": []}
     for name in methods:
-        status = run_method(name, plate, out / name, minutes, weights, zs_plate, device, seed, progress)
+        status = run_method(name, plate, out / name, minutes, weights, zs_plate, device, seed, progress,
+                            runs, gan_options)
         report["methods"][name] = status
     for name in methods:
         if progress:
@@ -214,8 +245,8 @@ def _map_rows(report: dict) -> list[list[str]]:
 def _method_rows(report: dict) -> list[list[str]]:
     rows = []
     for name, st in report["methods"].items():
-        trained = st.get("trained")
-        train = "–" if not trained else f"{trained['elapsed_s'] / 60:.2f} min ({trained['kimg']:.2f} kimg)"
+        trained = _trained(st)[:len(st.get("read", [None]))]  # the runs read
+        train = " + ".join(f"{t['elapsed_s'] / 60:.2f} min ({t['kimg']:.2f} kimg)" for t in trained) or "–"
         sps = st.get("embedded", {}).get("sites_per_s")
         rows.append([name, str(st.get("dim", "")), train, "–" if sps is None else f"{sps:.1f}"])
     return rows
@@ -239,7 +270,12 @@ def md_table(header, rows) -> str:
 
 def markdown(report: dict) -> str:
     parts = [f"# Comparison on {report['plate']}", "",
-             f"Training budget: {report['minutes']} min per trainable method. Linear SVM on "
+             f"Training budget: {report['minutes']} min per trainable method"
+             + (f" and run; {report['runs']} runs of each, at seeds {report['seed']} to "
+                f"{report['seed'] + report['runs'] - 1}, read together"
+                if report.get("runs", 1) > 1 else "")
+             + (f"; GAN options {report['gan_options']}" if report.get("gan_options") else "")
+             + ". Linear SVM on "
              "centre-scaled features (controls of each plate); sd over splits (well-grouped) or "
              "over held-out plates (leave-one-plate-out)."]
     for title, header, rows in tables(report):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from napari_gandl.analysis.compare import compare, md_table, tables
 from napari_gandl.cli.common import advance, governed_threads, progress_bar, set_threads, thread_governor
+from napari_gandl.cli.gan_options import add_gan_options, gan_options
 from napari_gandl.torch_utils.device import DEVICES
 
 
@@ -31,7 +32,8 @@ def cmd_compare(args) -> int:
     try:
         report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
                          weights=args.weights, zero_shot=args.zero_shot, device=args.device,
-                         n_splits=args.splits, seed=args.seed, progress=progress)
+                         n_splits=args.splits, seed=args.seed, progress=progress, runs=args.runs,
+                         gan_options=gan_options(args))
     finally:
         for bar in bars.values():
             bar.close()
@@ -47,7 +49,8 @@ def register(subparsers) -> None:
         "compare", help="train and embed several methods with the same budget and compare them (Table 1)",
         description="For each method: train it on PLATE for --minutes (if it trains), embed every site, "
                     "then score linear-SVM control tasks under well-grouped and leave-one-plate-out "
-                    "splits. Writes OUT/compare.md, compare.html, compare.json and one folder per method. "
+                    "splits. GAN-DL takes gandl train's GAN options (--info, --scale...), and gandl-untrained "
+                    "the same, so it stays GAN-DL's networks untrained. Writes OUT/compare.md, compare.html, compare.json and one folder per method. "
                     "Rerunning continues interrupted methods and skips finished ones.")
     p.add_argument("plate", metavar="PLATE", help="plate folder")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -56,6 +59,10 @@ def register(subparsers) -> None:
                         "file, plus those that do when --weights is given)")
     p.add_argument("--minutes", type=float, default=2.0,
                    help="training budget of each trainable method, in minutes (default 2)")
+    p.add_argument("--runs", type=int, default=1, metavar="N",
+                   help="train each trainable method N times, at seeds --seed, --seed + 1..., and read its runs "
+                        "together (each site's features side by side, as gandl embed --checkpoint A "
+                        "--checkpoint B does); default 1")
     p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
     p.add_argument("--weights", metavar="FILE",
                    help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")
@@ -67,4 +74,5 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: the cores other processes leave free, measured every 10 s)")
     p.add_argument("--quiet", action="store_true")
+    add_gan_options(p)  # GAN-DL's and gandl-untrained's networks, as gandl train takes them
     p.set_defaults(func=cmd_compare)

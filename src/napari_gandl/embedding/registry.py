@@ -40,6 +40,10 @@ class MethodSpec:
     needs_weights : whether ``load`` needs a ``source``.
     preview : what the images of its training preview show (e.g. "reconstructions"), when its
         ``train`` takes ``samples_every_s`` and then sends ``samples`` with its progress; "" when none.
+    gan_options : whether its ``train`` also takes the GAN's config overrides (``gandl train``'s
+        GAN-only options, as :func:`napari_gandl.gan.config.make_config` takes them).
+    reads_several : whether its ``load`` takes a list of several sources and reads them together
+        itself; otherwise each source is loaded alone and the rows are put side by side.
     """
 
     name: str
@@ -48,6 +52,8 @@ class MethodSpec:
     needs_weights: bool = False
     help: str = ""
     preview: str = ""
+    gan_options: bool = False
+    reads_several: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -94,6 +100,8 @@ def load_embedder(name: str, source=None, plate=None, device: str = "auto", **op
     their features side by side (:class:`~napari_gandl.embedding.joined.JoinedEmbedder`)."""
     spec = get_method(name)
     if isinstance(source, (list, tuple)):
+        if len(source) > 1 and spec.reads_several:
+            return spec.load([Path(s) for s in source], plate, device, **options)
         if len(source) > 1:
             from napari_gandl.embedding.joined import JoinedEmbedder
 

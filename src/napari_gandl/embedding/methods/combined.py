@@ -13,9 +13,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from napari_gandl.embedding.base import Embedder
-from napari_gandl.embedding.methods.gandl import load as load_gandl
 from napari_gandl.embedding.methods.handcrafted import HandcraftedEmbedder
-from napari_gandl.embedding.registry import MethodSpec, register
+from napari_gandl.embedding.registry import MethodSpec, load_embedder, register
 from napari_gandl.preprocessing.normaliser import spread_sites
 
 NAME = "gandl+handcrafted"
@@ -42,6 +41,9 @@ class _StainView:
 
 
 class CombinedEmbedder(Embedder):
+    """The GAN-DL block (one run, or several read together) and the handcrafted block, each reduced to
+    the same number of principal components."""
+
     name = NAME
 
     def __init__(self, gandl: Embedder, plate, components: int = COMPONENTS, fit_sites: int = FIT_SITES):
@@ -56,6 +58,10 @@ class CombinedEmbedder(Embedder):
             self.pcas.append(PCA(n_components=k, svd_solver="full").fit(feats))
         self.dim = sum(p.n_components_ for p in self.pcas)
 
+    @property
+    def parts(self) -> list[Embedder]:
+        return self.blocks[0].parts  # the runs its rows come from
+
     def embed_sites(self, images: np.ndarray) -> np.ndarray:
         parts = [pca.transform(block.embed_sites(images).astype(np.float64))
                  for block, pca in zip(self.blocks, self.pcas)]
@@ -63,11 +69,13 @@ class CombinedEmbedder(Embedder):
 
 
 def load(source, plate=None, device: str = "auto") -> CombinedEmbedder:
+    """``source``: a GAN-DL run, or a list of several read together in one block (the handcrafted
+    features are read once)."""
     if plate is None:
         raise ValueError(f"{NAME} fits its blocks on the plate it embeds: give the plate")
-    return CombinedEmbedder(load_gandl(source, plate, device), plate)
+    return CombinedEmbedder(load_embedder("gandl", source, plate, device), plate)
 
 
-register(MethodSpec(NAME, load=load, needs_weights=True,
+register(MethodSpec(NAME, load=load, needs_weights=True, reads_several=True,
                     help=f"GAN-DL and handcrafted features side by side, {COMPONENTS} principal components "
                          f"of each (run folder from gandl train)"))

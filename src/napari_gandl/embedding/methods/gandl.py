@@ -164,5 +164,5 @@ def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, 
     return iterate_training(plate, out_dir, cfg, resume=resume)
 
 
-register(MethodSpec("gandl", load=load, train=train, needs_weights=True,
+register(MethodSpec("gandl", load=load, train=train, needs_weights=True, gan_options=True,
                     help="GAN-DL: features of a trained StyleGAN2 discriminator (run folder from gandl train)"))

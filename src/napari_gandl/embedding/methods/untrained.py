@@ -15,8 +15,11 @@ from napari_gandl.embedding.registry import MethodSpec, register
 from napari_gandl.embedding.methods.gandl import load as load_gandl
 
 
-def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0):
-    """Write the initialised run (``minutes``/``kimg`` are ignored: nothing is trained)."""
+def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",
+          **options):
+    """Write the initialised run (``minutes``/``kimg`` are ignored: nothing is trained). ``preset`` and
+    ``options`` configure the networks as they do GAN-DL's training, so a run's untrained twin has its
+    architecture and reads the site the same way."""
     from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
     from napari_gandl.gan.trainer import Trainer
     from napari_gandl.gan.config import make_config
@@ -24,7 +27,8 @@ def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, 
 
     path = Path(out_dir) / CHECKPOINT_NAME
     if not (resume and path.exists()):
-        trainer = Trainer(open_plate(plate), out_dir, make_config("quick", kimg=1.0, device=device, seed=seed))
+        trainer = Trainer(open_plate(plate), out_dir, make_config(preset, kimg=1.0, device=device, seed=seed,
+                                                                    **options))
         path = trainer.save(samples=False)
     yield {"kimg": 0.0, "nimg": 0, "fraction": 1.0, "elapsed_s": 0.0, "eta_s": 0.0,
            "checkpoint": str(path), "done": True}
@@ -36,5 +40,5 @@ def load(source, plate=None, device: str = "auto", layer: str | None = None, ori
     return embedder
 
 
-register(MethodSpec("gandl-untrained", load=load, train=train, needs_weights=True,
+register(MethodSpec("gandl-untrained", load=load, train=train, needs_weights=True, gan_options=True,
                     help="GAN-DL's discriminator untrained (the control: same networks, no training)"))
