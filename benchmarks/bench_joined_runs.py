@@ -3,7 +3,8 @@
 ``gandl embed --checkpoint A --checkpoint B`` puts each site's features from two runs side by side
 (512 + 512). For every screen of the suite, bench_suite's 16-kimg runs at seeds 0 and 1 are read
 together, for the default training (tags ``16kimg``, ``16kimg-seed1``) and for code recovery
-(``16kimg-info``, ``16kimg-info-seed1``, trained with ``--info 10``), through ``gandl embed``'s own
+(``16kimg-info``, ``16kimg-info-seed1``, trained with ``--info 10``; ``16kimg-info30``,
+``16kimg-info30-seed1`` with ``--info 30``), through ``gandl embed``'s own
 path, and scored exactly as the suite scores an embedding. They are judged against the two runs
 alone (bench_suite's own scores; their mean is what one run gives on average), and against the
 same networks untrained read together: the two seeds' initial weights, which every training here
@@ -33,7 +34,8 @@ from bench_suite import embed, log, paired_se, scored, suite_parser  # noqa: E40
 
 #: training -> bench_suite's tags of its runs at seeds 0 and 1
 TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1"),
-             "default, 8 kimg": ("8kimg", "8kimg-seed1")}
+             "--info 30": ("16kimg-info30", "16kimg-info30-seed1"), "default, 8 kimg": ("8kimg", "8kimg-seed1")}
+PAIR_AGAINST_PAIR = ("--info 30", "--info 10")  # a joined read-out against the recommended one
 SAME_BUDGET = ("default, 8 kimg", "default")  # two runs of half the budget, and one run of the whole
 UNTRAINED = ("16kimg-untrained", "16kimg-seed1-untrained")  # every training here starts from these weights
 
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
     lines = [
         "Every site embedded by bench_suite's runs at seeds 0 and 1 **read together** (`gandl embed "
         "--checkpoint SEED0_RUN --checkpoint SEED1_RUN`: 1,024 features, each run's 512 side by side), "
-        "and scored as the suite scores an embedding. The runs: the default's and `--info 10`'s 16-kimg runs "
+        "and scored as the suite scores an embedding. The runs: the default's, `--info 10`'s and `--info 30`'s 16-kimg runs "
         "(sections *16-kimg runs*), and the default's 8-kimg runs (`gandl train --kimg 8`; at seed 0 on the "
         "four screens at the scales of real screens, those of section *8-kimg runs*). **One run** is the mean of the two runs scored alone "
         "(bench_suite's own scores): what one run gives on average. The untrained rows read the two seeds' "
@@ -135,6 +137,14 @@ def main(argv=None) -> int:
                  + f"; true / false hits {suite(half, 'true_hits', 'joined'):g} / "
                    f"{suite(half, 'false_hits', 'joined'):g} against {suite(whole, 'true_hits', 'one'):g} / "
                    f"{suite(whole, 'false_hits', 'one'):g}.")
+    new, old = PAIR_AGAINST_PAIR
+    lines.append(f"- {new} read together against {old} read together: "
+                 + "; ".join(f"{label} {d.mean():+.3f} ± {paired_se(d):.3f}" for label, d in (
+                     (label, np.array([res[s][new]["joined"][key] - res[s][old]["joined"][key] for s in screens]))
+                     for key, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP"))))
+                 + f"; true / false hits {suite(new, 'true_hits', 'joined'):g} / "
+                   f"{suite(new, 'false_hits', 'joined'):g} against {suite(old, 'true_hits', 'joined'):g} / "
+                   f"{suite(old, 'false_hits', 'joined'):g}.")
     names = (*TRAININGS, "untrained")
     lines += ["", "Per screen, Spearman and compound-ranking AP: two seeds together (the seeds alone), for "
               + ", ".join(f"`{n}`" for n in names) + "; then handcrafted:", "",
