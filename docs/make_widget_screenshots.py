@@ -13,8 +13,10 @@ and draw the latent space of that run without training (the train screenshot
 is then left as it is). With ``GANDL_DOC_RUN``, ``GANDL_DOC_PLATE`` opens the
 plate that run was trained on instead of the demo screen (the docs' embed,
 latent and generate shots come from the default preset's 30-minute run on the
-suite's ``texture`` screen). ``GANDL_DOC_SHOTS=train`` draws only the train
-screenshot and leaves the other images as they are.
+suite's ``texture`` screen). ``GANDL_DOC_ALSO_RUN`` fills the Embed widget's *read with run*
+with a second run, read together with the first. ``GANDL_DOC_SHOTS=train`` (or ``embed``) draws
+only that screenshot and leaves the other images as they are; the docs' embed shot reads the
+``texture`` screen's two 16-kimg ``--info 10`` runs of bench_suite (seeds 0 and 1) together.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def embedding_overview(viewer) -> None:
     for condition, color in CONDITION_COLORS.items():
         pick = (table.disease_condition == condition).to_numpy()
         ax.scatter(pcs[pick, 0], pcs[pick, 1], s=6, color=color, label=condition.replace(" SARS-CoV-2", ""))
-    ax.set_xlabel("PC 1 of f000..f511")
+    ax.set_xlabel(f"PC 1 of {sites.embedding_columns[0]}..{sites.embedding_columns[-1]}")
     ax.set_ylabel("PC 2")
     style_axes(figure, ax)
     legend = ax.legend(frameon=False, fontsize=7)
@@ -103,7 +105,7 @@ def main() -> None:
     run = Path(tempfile.gettempdir()) / "napari-gandl" / "doc-widget-run"
     out = Path(tempfile.mkdtemp(prefix="gandl-doc-out-"))  # exports (never into a given run folder)
     minutes = float(os.environ.get("GANDL_DOC_MINUTES", "5.0"))
-    only_train = os.environ.get("GANDL_DOC_SHOTS") == "train"
+    only = os.environ.get("GANDL_DOC_SHOTS")  # "train" or "embed": that screenshot alone
 
     viewer = napari.Viewer(show=True)
     viewer.window.resize(1920, 1080)
@@ -127,7 +129,7 @@ def main() -> None:
         viewer.reset_view()
         shoot(viewer, "widget_train.png")
         wait_for(lambda: train.start_button.enabled)
-        if only_train:
+        if only == "train":
             viewer.close()
             return
         viewer.window.remove_dock_widget("all")
@@ -137,12 +139,17 @@ def main() -> None:
     # --- embed: features of every site into the plate's site table
     _, embed = viewer.window.add_plugin_dock_widget("napari-gandl", "GAN-DL embeddings")
     embed.run_dir.value = str(run)
+    if os.environ.get("GANDL_DOC_ALSO_RUN"):
+        embed.also_run.value = os.environ["GANDL_DOC_ALSO_RUN"]
     embed.export_path.value = str(out / "embeddings.parquet")
     embed.embed()
     wait_for(lambda: embed.embed_button.enabled)
     embedding_overview(viewer)
     viewer.reset_view()
     shoot(viewer, "widget_embed.png")
+    if only == "embed":
+        viewer.close()
+        return
     embed.export()
     wait_for(lambda: embed.export_button.enabled)
     viewer.window.remove_dock_widget("all")
