@@ -1,6 +1,7 @@
 """Sample-quality metrics (1-NN two-sample test, KID, diversity) and metrics.csv."""
 
 import csv
+import json
 import warnings
 
 import numpy as np
@@ -104,6 +105,18 @@ def test_a_missing_or_damaged_metrics_log_gives_no_note(tmp_path):
         assert run_divergence_note(tmp_path) is None
     (tmp_path / "metrics.csv").write_text("kimg,kid\n0,2e7\n2,60\n4,6e5\n")
     assert "KID 6e+05 at 4 kimg" in run_divergence_note(tmp_path)
+
+
+def test_a_run_with_code_recovery_is_not_sent_back_to_training(tmp_path):
+    """With --info a late blow-up did not mark runs that embed worse on the suite: the note says so and
+    points to the comparison with the untrained networks, not to --resume or another --seed."""
+    (tmp_path / "metrics.csv").write_text("kimg,kid\n0,2e7\n2,60\n4,6e5\n")
+    (tmp_path / "config.json").write_text(json.dumps({"info": 10.0}))
+    note = run_divergence_note(tmp_path)
+    assert "KID 6e+05 at 4 kimg" in note and "--info 10" in note and "gandl-untrained" in note
+    assert "--resume" not in note and "--seed" not in note
+    (tmp_path / "config.json").write_text("{not json")  # unreadable: the default's advice
+    assert "--resume" in run_divergence_note(tmp_path)
 
 
 def test_a_run_that_ends_far_worse_than_its_best_is_warned(gan_plate, tmp_path, capsys):

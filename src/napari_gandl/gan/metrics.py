@@ -24,6 +24,8 @@ snapshot costs one generator pass and the features of ``n`` samples.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -87,29 +89,44 @@ def kid_ratio(kimg, kids) -> float:
     return float(kids[-1] / max(kids.min(), 1.0)) if len(kids) >= 2 else float("nan")
 
 
-def divergence_note(kimg, kids) -> str | None:
+def divergence_note(kimg, kids, info: float = 0.0) -> str | None:
     """A one-line warning when a run's :func:`kid_ratio` is over :data:`DIVERGED_KID_RATIO`;
-    ``None`` otherwise."""
+    ``None`` otherwise. ``info``: the run's code-recovery weight, whose advice differs: with code recovery
+    a late blow-up did not mark runs that embed worse (docs/benchmarks.md, bench_divergence.py
+    --code-recovery), so such a run is not sent back to training."""
     if not kid_ratio(kimg, kids) > DIVERGED_KID_RATIO:
         return None
     kimg, kids = _measured_kids(kimg, kids)
     best = int(np.argmin(kids))
-    return (f"the generator got much worse at the end: KID {kids[-1]:.3g} at {kimg[-1]:g} kimg against "
-            f"{kids[best]:.3g} at {kimg[best]:g} kimg (metrics.csv), so training may have diverged; look at the "
-            f"samples, and before embedding with this run go on for a few kimg (--resume with a larger --kimg "
-            f"or --minutes) or train again with another --seed")
+    what = (f"the generator got much worse at the end: KID {kids[-1]:.3g} at {kimg[-1]:g} kimg against "
+            f"{kids[best]:.3g} at {kimg[best]:g} kimg (metrics.csv)")
+    if info > 0:
+        return (f"{what}; with code recovery (--info {info:g}) that did not make runs embed worse on the benchmark "
+                f"suite, so to check this one compare it with the same networks untrained on your controls "
+                f"(gandl compare PLATE --out DIR --methods gandl,gandl-untrained --info {info:g})")
+    return (f"{what}, so training may have diverged; look at the samples, and before embedding with this run go "
+            f"on for a few kimg (--resume with a larger --kimg or --minutes) or train again with another --seed")
 
 
 def run_divergence_note(run_dir) -> str | None:
-    """:func:`divergence_note` of the ``metrics.csv`` in the run folder ``run_dir``; None without a
-    readable one (the check is advice: a damaged log must not stop training or embedding)."""
+    """:func:`divergence_note` of the ``metrics.csv`` in the run folder ``run_dir`` (with the code-recovery
+    weight of its ``config.json``); None without a readable log (the check is advice: a damaged log must not
+    stop training or embedding)."""
     import pandas as pd
 
     try:
         history = pd.read_csv(Path(run_dir) / "metrics.csv")
-        return divergence_note(history["kimg"], history["kid"])
+        return divergence_note(history["kimg"], history["kid"], _run_info(run_dir))
     except (OSError, KeyError, ValueError, pd.errors.ParserError):  # EmptyDataError is a ValueError
         return None
+
+
+def _run_info(run_dir) -> float:
+    """The code-recovery weight in the run's ``config.json`` (0 when it has none or cannot be read)."""
+    try:
+        return float(json.loads((Path(run_dir) / "config.json").read_text()).get("info", 0.0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def generator_note(model) -> str | None:
