@@ -69,7 +69,8 @@ def code_recovery_section(rows: list[dict]) -> str:
         lines.append(f"| {label} | {len(group)} | {ds.mean():+.3f} | {da.mean():+.3f} | {int((da < -0.05).sum())} |")
     lines += ["", "The warned runs:", "", "| screen | run | last / lowest KID | Spearman (untrained) | "
               "rank AP (untrained) |", "|---|---|---|---|---|"]
-    lines += [f"| {r['screen']} | {r['tag']} | {r['ratio']:,.0f} | {r['spearman']:.3f} ({r['untrained_spearman']:.3f}) | "
+    lines += [f"| {r['screen']} | {r['tag']} | {r['ratio']:,.0f} | "
+              f"{r['spearman']:.3f} ({r['untrained_spearman']:.3f}) | "
               f"{r['rank_ap']:.3f} ({r['untrained_rank_ap']:.3f}) |" for r in rows if r["warned"]]
     return "\n".join(lines) + "\n"
 

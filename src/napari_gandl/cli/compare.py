@@ -50,7 +50,8 @@ def register(subparsers) -> None:
         description="For each method: train it on PLATE for --minutes (if it trains), embed every site, "
                     "then score linear-SVM control tasks under well-grouped and leave-one-plate-out "
                     "splits. GAN-DL takes gandl train's GAN options (--info, --scale...), and gandl-untrained "
-                    "the same, so it stays GAN-DL's networks untrained. Writes OUT/compare.md, compare.html, compare.json and one folder per method. "
+                    "the same, so it stays GAN-DL's networks untrained. Writes OUT/compare.md, compare.html, "
+                    "compare.json and one folder per method. "
                     "Rerunning continues interrupted methods and skips finished ones.")
     p.add_argument("plate", metavar="PLATE", help="plate folder")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
