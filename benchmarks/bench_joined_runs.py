@@ -38,6 +38,10 @@ TRAININGS = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info",
 PAIR_AGAINST_PAIR = ("--info 30", "--info 10")  # a joined read-out against the recommended one
 SAME_BUDGET = ("default, 8 kimg", "default")  # two runs of half the budget, and one run of the whole
 UNTRAINED = ("16kimg-untrained", "16kimg-seed1-untrained")  # every training here starts from these weights
+#: three runs read together, against the pair of the same training (its first two), each with its untrained
+#: networks read the same way (``--info 10`` starts from the default's initial D at the same seed)
+THREE = {"runs": ("16kimg-info", "16kimg-info-seed1", "16kimg-info-seed2"),
+         "untrained": (*UNTRAINED, "16kimg-info-seed2-untrained"), "training": "--info 10"}
 
 
 def joined(folder: Path, tags: tuple[str, str], splits: int) -> dict:
@@ -65,6 +69,8 @@ def main(argv=None) -> int:
         for name, tags in (("untrained", UNTRAINED), *TRAININGS.items()):
             res[screen][name] = {"joined": joined(folder, tags, args.splits),
                                  "seeds": [alone(folder, t, args.splits) for t in tags]}
+        if all((folder / f"gandl-{t}" / "checkpoint.pt").is_file() for t in THREE["runs"] + THREE["untrained"]):
+            res[screen]["three"] = {k: joined(folder, THREE[k], args.splits) for k in ("runs", "untrained")}
         log(f"{screen}: " + "; ".join(
             f"{n} joined Spearman {r['joined']['spearman']:.3f} AP {r['joined']['rank_ap']:.3f}, alone "
             + " / ".join(f"{s['spearman']:.3f} {s['rank_ap']:.3f}" for s in r["seeds"])
@@ -145,6 +151,7 @@ def main(argv=None) -> int:
                  + f"; true / false hits {suite(new, 'true_hits', 'joined'):g} / "
                    f"{suite(new, 'false_hits', 'joined'):g} against {suite(old, 'true_hits', 'joined'):g} / "
                    f"{suite(old, 'false_hits', 'joined'):g}.")
+    lines += three_runs(res, screens)
     names = (*TRAININGS, "untrained")
     lines += ["", "Per screen, Spearman and compound-ranking AP: two seeds together (the seeds alone), for "
               + ", ".join(f"`{n}`" for n in names) + "; then handcrafted:", "",
@@ -160,6 +167,42 @@ def main(argv=None) -> int:
     publish("joined_runs", "Two training seeds read together (bench_joined_runs.py)", "\n".join(lines),
             write=not args.no_report)
     return 0
+
+
+def three_runs(res: dict, screens: list[str]) -> list[str]:
+    """The lines on three runs read together against two (empty until every screen has the third run)."""
+    if not all("three" in res[s] for s in screens):
+        log("three runs: not every screen has its third run yet; not reported")
+        return []
+    pair, hand = THREE["training"], {s: res[s]["hand"] for s in screens}
+    reads = {"two": {s: (res[s][pair]["joined"], res[s]["untrained"]["joined"]) for s in screens},
+             "three": {s: (res[s]["three"]["runs"], res[s]["three"]["untrained"]) for s in screens}}
+
+    def margin(read, s, key):  # over the better of handcrafted and the untrained networks read the same way
+        gan, untrained = reads[read][s]
+        return gan[key] - max(untrained[key], hand[s][key])
+
+    def trailing(read):
+        return sum(any(margin(read, s, k) < 0 for k in ("spearman", "rank_ap")) for s in screens)
+
+    lines = ["", f"Three `{pair}` runs (seeds 0, 1 and 2) read together, against the first two read together; "
+             "the untrained networks are read the same way (three against two):", "",
+             "| read | C+/C- % | Spearman | ranking AP | copairs mAP | true / false hits | trailing | "
+             "untrained: Spearman, AP |", "|---|---|---|---|---|---|---|---|"]
+    for read in ("two", "three"):
+        g = [reads[read][s][0] for s in screens]
+        u = [reads[read][s][1] for s in screens]
+        lines.append(f"| {read} runs | {100 * np.mean([x['acc'] for x in g]):.1f} | "
+                     + " | ".join(f"{np.mean([x[k] for x in g]):.3f}" for k in ("spearman", "rank_ap", "map"))
+                     + f" | {sum(x['true_hits'] for x in g)} / {sum(x['false_hits'] for x in g)} | {trailing(read)} | "
+                     f"{np.mean([x['spearman'] for x in u]):.3f}, {np.mean([x['rank_ap'] for x in u]):.3f} |")
+    parts = []
+    for key, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
+        d = np.array([reads["three"][s][0][key] - reads["two"][s][0][key] for s in screens])
+        grow = [np.mean([margin(r, s, key) for s in screens]) for r in ("two", "three")]
+        parts.append(f"{label} {d.mean():+.3f} ± {paired_se(d):.3f}, margin {grow[0]:+.3f} → {grow[1]:+.3f}")
+    lines += ["", "- three against two, paired over the screens: " + "; ".join(parts) + "."]
+    return lines
 
 
 if __name__ == "__main__":

@@ -268,13 +268,20 @@ def md_table(header, rows) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _options_text(options: dict, prefix: str = "") -> str:
+    """``{"info": 10.0, "data": {"scale": 2}}`` as ``info 10, data.scale 2``."""
+    return ", ".join(_options_text(v, f"{prefix}{k}.") if isinstance(v, dict)
+                     else f"{prefix}{k} {v:g}" if isinstance(v, float) else f"{prefix}{k} {v}"
+                     for k, v in options.items())
+
+
 def markdown(report: dict) -> str:
     parts = [f"# Comparison on {report['plate']}", "",
              f"Training budget: {report['minutes']} min per trainable method"
              + (f" and run; {report['runs']} runs of each, at seeds {report['seed']} to "
                 f"{report['seed'] + report['runs'] - 1}, read together"
                 if report.get("runs", 1) > 1 else "")
-             + (f"; GAN options {report['gan_options']}" if report.get("gan_options") else "")
+             + (f"; GAN-DL's options: {_options_text(report['gan_options'])}" if report.get("gan_options") else "")
              + ". Linear SVM on "
              "centre-scaled features (controls of each plate); sd over splits (well-grouped) or "
              "over held-out plates (leave-one-plate-out)."]
