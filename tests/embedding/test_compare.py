@@ -114,6 +114,7 @@ def test_runs_are_trained_at_consecutive_seeds_and_read_together(sample_plate, t
     assert report["methods"]["handcrafted"]["read"] == ["None"]
     md = (out / "compare.md").read_text()
     assert "2 runs of each, at seeds 0 to 1, read together" in md and "GAN-DL's options: resolution 32." in md
+    assert "2 runs of each, at seeds 0 to 1, read together" in (out / "compare.html").read_text()
     assert re.search(r"\| gandl \| \d+ \| [\d.]+ min \([\d.]+ kimg\) \+ [\d.]+ min", md)
 
     assert main(args + ["--runs", "1"]) == 0  # the first run alone: embedded again, nothing trained

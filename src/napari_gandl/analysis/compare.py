@@ -275,14 +275,19 @@ def _options_text(options: dict, prefix: str = "") -> str:
                      for k, v in options.items())
 
 
+def budget_text(report: dict) -> str:
+    """The sentence on what each method was trained with, for the page and the markdown."""
+    runs = report.get("runs", 1)
+    return (f"Training budget: {report['minutes']} min per trainable method"
+            + (f" and run; {runs} runs of each, at seeds {report['seed']} to {report['seed'] + runs - 1}, read "
+               f"together" if runs > 1 else "")
+            + (f"; GAN-DL's options: {_options_text(report['gan_options'])}" if report.get("gan_options") else "")
+            + ".")
+
+
 def markdown(report: dict) -> str:
     parts = [f"# Comparison on {report['plate']}", "",
-             f"Training budget: {report['minutes']} min per trainable method"
-             + (f" and run; {report['runs']} runs of each, at seeds {report['seed']} to "
-                f"{report['seed'] + report['runs'] - 1}, read together"
-                if report.get("runs", 1) > 1 else "")
-             + (f"; GAN-DL's options: {_options_text(report['gan_options'])}" if report.get("gan_options") else "")
-             + ". Linear SVM on "
+             f"{budget_text(report)} Linear SVM on "
              "centre-scaled features (controls of each plate); sd over splits (well-grouped) or "
              "over held-out plates (leave-one-plate-out)."]
     for title, header, rows in tables(report):
@@ -294,4 +299,4 @@ def markdown(report: dict) -> str:
 
 def to_html(report: dict) -> str:
     """The comparison as one page (templates/compare.html.j2): the tables of :func:`tables`."""
-    return render("compare.html.j2", report=report, tables=tables(report))
+    return render("compare.html.j2", report=report, budget=budget_text(report), tables=tables(report))
