@@ -12,6 +12,7 @@ import pytest
 from napari_gandl.cli import main
 from napari_gandl.analysis.compare import default_methods, run_method
 from napari_gandl.embedding.pipeline import embed_plate, read_embedding_table
+from napari_gandl.embedding.registry import load_embedder
 from napari_gandl.plate import open_plate
 
 METHODS = "gandl,gandl-untrained,handcrafted,convae"
@@ -125,6 +126,25 @@ def test_runs_are_trained_at_consecutive_seeds_and_read_together(sample_plate, t
     assert main(args[:-2] + ["--info", "10"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gandl compare: error: ") and f"{out / 'gandl'}: trained with other GAN options" in err
+
+
+def test_an_interrupted_second_run_is_resumed_and_then_read_with_the_first(sample_plate, tmp_path):
+    plate = open_plate(sample_plate)
+    folder = tmp_path / "convae"
+    first = run_method("convae", plate, folder, minutes=0.01, device="cpu", runs=2)["trained"]
+    status = json.loads((folder / "status.json").read_text())
+    status["trained"] = status["trained"][:1]  # as if killed during the second run, after a checkpoint
+    del status["embedded"]
+    (folder / "status.json").write_text(json.dumps(status))
+    stamp = (folder / "run" / "checkpoint.pt").stat().st_mtime_ns
+    longer = first[1]["elapsed_s"] / 60 + 0.01
+    again = run_method("convae", plate, folder, minutes=longer, device="cpu", runs=2)
+    assert (folder / "run" / "checkpoint.pt").stat().st_mtime_ns == stamp  # the finished run is left alone
+    assert again["trained"][0] == first[0]
+    assert again["trained"][1]["resumed"] and again["trained"][1]["kimg"] > first[1]["kimg"]
+    one_run = load_embedder("convae", folder / "run", plate, "cpu").dim
+    assert again["dim"] == 2 * one_run == features(read_embedding_table(folder / "embeddings.parquet")).shape[1]
+    assert [Path(r).name for r in again["read"]] == ["run", "run-2"]
 
 
 def test_default_methods():
