@@ -11,7 +11,9 @@ same networks untrained read together: the two seeds' initial weights, which eve
 starts from (same networks, same seeds). Reading two untrained networks also averages out their
 randomness, so that is the fair baseline of a joined read-out, beside handcrafted features. The same
 budget split in two is judged too: the default's 8-kimg runs at seeds 0 and 1 (``8kimg``,
-``8kimg-seed1``) read together, against one 16-kimg run.
+``8kimg-seed1``) read together, against one 16-kimg run. And a third run: ``--info 10`` at seed 2
+(``16kimg-info-seed2``) read with the first two, against those two, with the three seeds' untrained
+networks read together as its baseline (reported once every screen has it).
 
     python benchmarks/bench_joined_runs.py [--screens texture,large-rare] [--no-report]
 
@@ -74,7 +76,9 @@ def main(argv=None) -> int:
         log(f"{screen}: " + "; ".join(
             f"{n} joined Spearman {r['joined']['spearman']:.3f} AP {r['joined']['rank_ap']:.3f}, alone "
             + " / ".join(f"{s['spearman']:.3f} {s['rank_ap']:.3f}" for s in r["seeds"])
-            for n, r in res[screen].items() if n != "hand"))
+            for n, r in res[screen].items() if n not in ("hand", "three"))
+            + "".join(f"; three {k} Spearman {r['spearman']:.3f} AP {r['rank_ap']:.3f}"
+                      for k, r in res[screen].get("three", {}).items()))
 
     def one_run(screen, name, key):  # what one run gives on average: the mean of the two seeds
         return float(np.mean([s[key] for s in res[screen][name]["seeds"]]))
