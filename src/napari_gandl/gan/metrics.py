@@ -25,7 +25,6 @@ snapshot costs one generator pass and the features of ``n`` samples.
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
