@@ -165,8 +165,9 @@ def test_without_threads_the_progress_says_the_governed_threads(sample_plate, tm
 @pytest.mark.parametrize("methods,message", [
     ("handcrafted,nope", "unknown embedding method 'nope'"),
     ("densenet-concat", "needs a weights file (--weights)"),
+    ("handcrafted --runs 0", "runs must be at least 1, not 0"),
 ])
-def test_bad_methods_are_named(sample_plate, tmp_path, capsys, methods, message):
-    assert main(["compare", str(sample_plate), "--out", str(tmp_path / "o"), "--methods", methods]) == 2
+def test_bad_methods_or_runs_are_named_before_any_work(sample_plate, tmp_path, capsys, methods, message):
+    assert main(["compare", str(sample_plate), "--out", str(tmp_path / "o"), "--methods", *methods.split()]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing was started
