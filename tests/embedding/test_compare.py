@@ -117,6 +117,7 @@ def test_runs_are_trained_at_consecutive_seeds_and_read_together(sample_plate, t
     assert "2 runs of each, at seeds 0 to 1, read together" in md and "GAN-DL's options: resolution 32." in md
     assert "2 runs of each, at seeds 0 to 1, read together" in (out / "compare.html").read_text()
     assert re.search(r"\| gandl \| \d+ \| [\d.]+ min \([\d.]+ kimg\) \+ [\d.]+ min", md)
+    assert re.search(r"\| gandl-untrained \| \d+ \| untrained, seeds 0, 1 \|", md)
 
     assert main(args + ["--runs", "1"]) == 0  # the first run alone: embedded again, nothing trained
     report = json.loads((out / "compare.json").read_text())
@@ -166,6 +167,8 @@ def test_without_threads_the_progress_says_the_governed_threads(sample_plate, tm
     ("handcrafted,nope", "unknown embedding method 'nope'"),
     ("densenet-concat", "needs a weights file (--weights)"),
     ("handcrafted --runs 0", "runs must be at least 1, not 0"),
+    ("handcrafted,convae --info 10", "GAN-DL's options (info 10) go to gandl, gandl-untrained, and "
+                                     "none of them is among the methods"),
 ])
 def test_bad_methods_or_runs_are_named_before_any_work(sample_plate, tmp_path, capsys, methods, message):
     assert main(["compare", str(sample_plate), "--out", str(tmp_path / "o"), "--methods", *methods.split()]) == 2

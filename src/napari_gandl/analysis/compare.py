@@ -186,10 +186,14 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
     methods = list(methods) if methods else default_methods(weights is not None)
     if runs < 1:
         raise ValueError(f"runs must be at least 1, not {runs}")
-    for name in methods:
-        spec = get_method(name)  # unknown names fail before any work
+    specs = [get_method(name) for name in methods]  # unknown names fail before any work
+    for name, spec in zip(methods, specs):
         if spec.needs_weights and spec.train is None and weights is None:
             raise ValueError(f"method {name!r} needs a weights file (--weights): {spec.help}")
+    if gan_options and not any(spec.gan_options for spec in specs):
+        takers = ", ".join(s.name for s in map(get_method, method_names()) if s.gan_options)
+        raise ValueError(f"GAN-DL's options ({_options_text(gan_options)}) go to {takers}, and none of them "
+                         f"is among the methods ({', '.join(methods)})")
     report = {"plate": str(plate.root), "zero_shot": None if zs_plate is None else str(zs_plate.root),
               "minutes": minutes, "runs": runs, "seed": seed, "gan_options": gan_options or {}, "methods": {},
               "splits": SPLITS, "results": {s: {} for s in SPLITS}, "map": {}, "skipped": {}, "notes": []}
@@ -246,10 +250,20 @@ def _method_rows(report: dict) -> list[list[str]]:
     rows = []
     for name, st in report["methods"].items():
         trained = _trained(st)[:len(st.get("read", [None]))]  # the runs read
-        train = " + ".join(f"{t['elapsed_s'] / 60:.2f} min ({t['kimg']:.2f} kimg)" for t in trained) or "–"
-        sps = st.get("embedded", {}).get("sites_per_s")
-        rows.append([name, str(st.get("dim", "")), train, "–" if sps is None else f"{sps:.1f}"])
+        rows.append([name, str(st.get("dim", "")), _training_cell(trained),
+                     "–" if (sps := st.get("embedded", {}).get("sites_per_s")) is None else f"{sps:.1f}"])
     return rows
+
+
+def _training_cell(trained: list[dict]) -> str:
+    """What the runs read were trained for: each run's minutes and kimg, or the seeds of networks that
+    never trained (an untrained control)."""
+    if not trained:
+        return "–"
+    if all(t.get("kimg") == 0 for t in trained):
+        seeds = [str(t["seed"]) for t in trained if "seed" in t]
+        return "untrained" + (f", seed{'s' * (len(seeds) > 1)} {', '.join(seeds)}" if seeds else "")
+    return " + ".join(f"{t['elapsed_s'] / 60:.2f} min ({t['kimg']:.2f} kimg)" for t in trained)
 
 
 def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
