@@ -233,3 +233,13 @@ def test_similar_sites_jobs_index_query_and_cancel(table, count_opens):
     table.set_columns({cols.SELECTED: np.zeros(len(table), bool)})
     with pytest.raises(ValueError, match="no site is selected in column 'selected'"):
         similar.query_sites(table, index, cols.SELECTED)
+
+
+def test_the_embed_status_shows_every_run_read_on_its_own_line():
+    from napari_gandl.viewmodels.embed import source_lines
+
+    assert source_lines("handcrafted") == "handcrafted"
+    long_a, long_b = "/data/screens/" + "x" * 40 + "/seed0/checkpoint.pt", "/data/runs/seed1/checkpoint.pt"
+    first, second = source_lines(f"gandl: {long_a} + {long_b}", width=30).splitlines()
+    assert first == "…" + long_a[-29:] and first.endswith("seed0/checkpoint.pt") and len(first) == 30
+    assert second == "…" + f"+ {long_b}"[-29:] and second.endswith("seed1/checkpoint.pt")

@@ -431,6 +431,9 @@ def test_embed_reads_two_runs_together(viewer, qtbot, tmp_path, tiny_run, sample
     cols = [f"f{i:03d}" for i in range(1024)]
     assert sites.embedding_columns == cols and "1024 features attached to 100 of 100 sites" in w.status.value
     assert sites.embedding_source == f"gandl: {tiny_run / 'checkpoint.pt'} + {other / 'checkpoint.pt'}"
+    shown = w.status.value.splitlines()[1:]  # each run on its own line, its folder in sight
+    assert len(shown) == 2 and shown[0].endswith(f"{tiny_run.name}/checkpoint.pt")
+    assert shown[1].endswith("seed2/checkpoint.pt") and shown[1].startswith(("+ ", "…"))
     ref = embed_plate(sample_plate, "gandl", source=[tiny_run, other], device="cpu")
     np.testing.assert_allclose(sites.frame[cols].to_numpy(), ref[cols].to_numpy(), rtol=1e-4, atol=1e-5)
 

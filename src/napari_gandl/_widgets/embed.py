@@ -135,8 +135,8 @@ class EmbedWidget(Container):
         columns = table.embedding_columns
         self.progress_bar.max = max(1, len(table))
         self.progress_bar.value = self.progress_bar.max
-        shown = source if len(source) <= 48 else f"…{source[-47:]}"  # a long path would widen the dock
-        self.status.value = f"{len(columns)} features attached to {n} of {len(table)} sites\n({shown})"
+        self.status.value = (f"{len(columns)} features attached to {n} of {len(table)} sites\n"
+                             + model.source_lines(source))
         return table
 
     def load_table(self):

@@ -87,6 +87,15 @@ def export_job(table: SiteTable, path) -> Path:
     return write_table(frame, path)
 
 
+def source_lines(source: str, width: int = 48) -> str:
+    """Where an embedding comes from, as the dock's status shows it: one line per run read (``gandl: A``,
+    ``+ B``), each longer than ``width`` cut from the left, so that every run's folder stays in sight
+    and a long path does not widen the dock."""
+    lines = source.split(" + ")
+    lines[1:] = [f"+ {line}" for line in lines[1:]]
+    return "\n".join(line if len(line) <= width else f"…{line[1 - width:]}" for line in lines)
+
+
 def attach(table: SiteTable, frame: pd.DataFrame, source: str) -> int:
     """Attach ``frame``'s features as the site table's embedding; returns how many sites have all
     of them (ValueError, from the site table, when the frame does not fit the plate)."""
