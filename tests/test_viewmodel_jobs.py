@@ -241,5 +241,6 @@ def test_the_embed_status_shows_every_run_read_on_its_own_line():
     assert source_lines("handcrafted") == "handcrafted"
     long_a, long_b = "/data/screens/" + "x" * 40 + "/seed0/checkpoint.pt", "/data/runs/seed1/checkpoint.pt"
     first, second = source_lines(f"gandl: {long_a} + {long_b}", width=30).splitlines()
-    assert first == "…" + long_a[-29:] and first.endswith("seed0/checkpoint.pt") and len(first) == 30
-    assert second == "…" + f"+ {long_b}"[-29:] and second.endswith("seed1/checkpoint.pt")
+    assert first == "gandl: …" + long_a[-22:] and len(first) == 30 and first.endswith("seed0/checkpoint.pt")
+    assert second == "+ " + "…" + long_b[-27:] and second.endswith("seed1/checkpoint.pt")
+    assert source_lines("/a/long/folder/embeddings.parquet", width=20) == "…/embeddings.parquet"

@@ -88,12 +88,17 @@ def export_job(table: SiteTable, path) -> Path:
 
 
 def source_lines(source: str, width: int = 48) -> str:
-    """Where an embedding comes from, as the dock's status shows it: one line per run read (``gandl: A``,
-    ``+ B``), each longer than ``width`` cut from the left, so that every run's folder stays in sight
-    and a long path does not widen the dock."""
-    lines = source.split(" + ")
-    lines[1:] = [f"+ {line}" for line in lines[1:]]
-    return "\n".join(line if len(line) <= width else f"…{line[1 - width:]}" for line in lines)
+    """Where an embedding comes from, as the dock's status shows it: one line per run read
+    (``gandl: A``, ``+ B``), each path longer than the line allows cut from the left, so that every
+    run's folder stays in sight and a long path does not widen the dock."""
+    method, sep, paths = source.partition(": ")
+    if not sep or "/" in method or "\\" in method:  # a table file's path, not "method: runs"
+        method, sep, paths = "", "", source
+    lines = []
+    for prefix, path in zip([method + sep] + ["+ "] * paths.count(" + "), paths.split(" + ")):
+        room = max(8, width - len(prefix))
+        lines.append(prefix + (path if len(path) <= room else f"…{path[1 - room:]}"))
+    return "\n".join(lines)
 
 
 def attach(table: SiteTable, frame: pd.DataFrame, source: str) -> int:
