@@ -1,0 +1,219 @@
+"""One training budget, spent on one run or split into two ``--info 10`` runs read together?
+
+Reading two ``--info 10`` runs together ranks compounds best on the suite (section *Two training seeds
+read together*), but it costs two runs. This benchmark asks what a user with a fixed budget should
+do: train two runs of half the budget with ``--info 10`` (bench_suite's 8-kimg runs at seeds 0 and 1,
+tags ``8kimg-info`` and ``8kimg-info-seed1``) and read them together, or one run of the whole
+budget (16 kimg, the default or ``--info 10``).
+
+The new runs are embedded and scored here, exactly as the suite scores an embedding, with the same
+networks untrained read together and handcrafted features as the baselines. The 16-kimg runs they
+are judged against are no longer on disk: their scores are read from their own sections of
+docs/benchmarks.md (``suite_16kimg``, ``suite_16kimg-seed1``, ``suite_16kimg-info``,
+``suite_16kimg-info-seed1`` for one run; ``joined_runs`` for two runs read together). Before any
+comparison, the untrained networks and handcrafted features scored here are checked against those
+sections: they are the same networks on the same frozen screens, so they must score the same.
+
+    python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info --train-args="--info 10" \\
+        --methods GAN-DL,untrained,handcrafted --no-report        # and --tag 8kimg-info-seed1 "--info 10 --seed 1"
+    python benchmarks/bench_split_budget.py [--no-report]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import REPORT, publish  # noqa: E402
+from bench_joined_runs import joined  # noqa: E402
+from bench_suite import log, paired_se, suite_parser  # noqa: E402
+
+SPLIT = ("8kimg-info", "8kimg-info-seed1")  # two runs of half the budget, --info 10, seeds 0 and 1
+#: one run of the whole budget: its stored sections at seeds 0 and 1
+WHOLE = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1")}
+KEYS = ("acc", "spearman", "rank_ap", "true_hits", "false_hits")
+#: the bold title that opens each stored per-screen table of a suite section
+TITLES = {"acc": "C+/C- accuracy (%)", "spearman": "dose-ranking Spearman",
+          "rank_ap": "compound-ranking AP", "hits": "Hits recovered"}
+ROWS = {"GAN-DL": "GAN-DL", "untrained": "untrained", "handcrafted": "handcrafted"}
+
+
+def section(name: str) -> str:
+    text = REPORT.read_text()
+    match = re.search(rf"<!-- bench:{re.escape(name)} -->(.*?)<!-- /bench:{re.escape(name)} -->", text, re.S)
+    if match is None:
+        raise SystemExit(f"{REPORT}: no section {name}")
+    return match.group(1)
+
+
+def table_after(text: str, title: str) -> list[dict[str, str]]:
+    """The markdown table that follows the bold line starting with ``title``, as dicts by header."""
+    start = text.index(f"**{title}")
+    lines = [ln for ln in text[start:].split("\n\n", 2)[1].splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip().strip("*") for c in ln.strip("|").split("|")))) for ln in lines[2:]]
+
+
+def stored_suite(tag: str) -> dict[str, dict[str, dict[str, float]]]:
+    """screen -> method -> scores, from the stored section of bench_suite's tag ``tag``."""
+    text, out = section(f"suite_{tag}"), {}
+    for key, title in TITLES.items():
+        for row in table_after(text, title):
+            if row["screen"] == "mean":
+                continue
+            for method in ROWS:
+                cell = row[method]
+                scores = out.setdefault(row["screen"], {}).setdefault(method, {})
+                if key == "hits":
+                    scores["true_hits"], scores["false_hits"] = (int(x) for x in cell.split("/"))
+                else:
+                    scores[key] = float(cell) / (100 if key == "acc" else 1)
+    return out
+
+
+def stored_joined() -> dict[str, dict[str, dict[str, float]]]:
+    """screen -> read-out -> Spearman and AP of two runs read together, from section ``joined_runs``."""
+    text = section("joined_runs")
+    start = text.index("| screen | `default` Spearman")
+    rows = [ln for ln in text[start:].splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    out = {}
+    for ln in rows[2:]:
+        cells = dict(zip(header, (c.strip() for c in ln.strip("|").split("|"))))
+        for name in ("--info 10", "untrained"):
+            out.setdefault(cells["screen"], {})[name] = {
+                key: float(cells[f"`{name}` {label}"].split()[0]) for key, label in (("spearman", "Spearman"),
+                                                                                     ("rank_ap", "AP"))}
+    return out
+
+
+def stored_pair_totals() -> tuple[str, str]:
+    """C+/C- % and true / false hits of two 16-kimg ``--info 10`` runs read together: suite totals of
+    section ``joined_runs`` (its per-screen table holds only Spearman and AP)."""
+    row = next(ln for ln in section("joined_runs").splitlines()
+               if ln.startswith("| --info 10 | **two seeds together**"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    return cells[2], cells[6]
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from napari_gandl.synthetic import SUITE
+
+    ap = suite_parser(__doc__, splits=True)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    screens = args.screens.split(",")
+    stored = {name: [stored_suite(t) for t in tags] for name, tags in WHOLE.items()}
+    stored_pairs = stored_joined()
+    fresh, checks = {}, []  # screen -> read-out -> scores; (what, largest difference) of the reproducibility checks
+    for screen in screens:
+        folder = args.cache / screen
+        seeds = [json.loads((folder / f"results-{t}.json").read_text())["results"] for t in SPLIT]
+        fresh[screen] = {
+            "split": joined(folder, SPLIT, args.splits), "split alone": [s["GAN-DL"] for s in seeds],
+            "untrained": joined(folder, tuple(f"{t}-untrained" for t in SPLIT), args.splits),
+            "untrained alone": [s["untrained"] for s in seeds], "hand": seeds[0]["handcrafted"]}
+        for key in ("spearman", "rank_ap"):
+            old = stored["default"]  # the default's runs start from the same initial networks at each seed
+            checks.append((f"{screen} untrained {key}", max(
+                abs(fresh[screen]["untrained alone"][i][key] - old[i][screen]["untrained"][key]) for i in (0, 1))))
+            checks.append((f"{screen} untrained pair {key}",
+                           abs(fresh[screen]["untrained"][key] - stored_pairs[screen]["untrained"][key])))
+            checks.append((f"{screen} handcrafted {key}",
+                           abs(fresh[screen]["hand"][key] - old[0][screen]["handcrafted"][key])))
+        log(f"{screen}: split pair Spearman {fresh[screen]['split']['spearman']:.3f} "
+            f"AP {fresh[screen]['split']['rank_ap']:.3f}")
+    worst = max(checks, key=lambda c: c[1])
+
+    def one_run(name, screen, key):  # the mean of a 16-kimg training's two seeds, as stored
+        return float(np.mean([seed[screen]["GAN-DL"][key] for seed in stored[name]]))
+
+    def best(screen, key, pair):  # the better baseline, read as the read-out is (a pair or one network)
+        untrained = (fresh[screen]["untrained"][key] if pair else
+                     np.mean([s[key] for s in fresh[screen]["untrained alone"]]))
+        return max(untrained, fresh[screen]["hand"][key])
+
+    def split_trails(screen):
+        g = fresh[screen]["split"]
+        return float(any(g[k] < best(screen, k, True) for k in ("spearman", "rank_ap")))
+
+    def one_trails(name, screen):  # mean over the seeds of each seed's run against its own untrained network
+        return float(np.mean([any(seed[screen]["GAN-DL"][k] < max(seed[screen]["untrained"][k],
+                                                                   seed[screen]["handcrafted"][k])
+                                  for k in ("spearman", "rank_ap")) for seed in stored[name]]))
+
+    reads = {  # label -> (per-screen scores, trailing per screen)
+        "two 8-kimg `--info 10` runs together (one budget)": (
+            {s: fresh[s]["split"] for s in screens}, {s: split_trails(s) for s in screens}),
+        "one 8-kimg `--info 10` run (half the budget)": (
+            {s: {k: float(np.mean([r[k] for r in fresh[s]["split alone"]])) for k in KEYS} for s in screens}, None),
+        **{f"one 16-kimg {name} run (one budget)": (
+            {s: {k: one_run(name, s, k) for k in KEYS} for s in screens},
+            {s: one_trails(name, s) for s in screens}) for name in WHOLE},
+        "two 16-kimg `--info 10` runs together (twice the budget)": (
+            {s: stored_pairs[s]["--info 10"] for s in screens},
+            {s: float(any(stored_pairs[s]["--info 10"][k] < max(stored_pairs[s]["untrained"][k],
+                                                                 fresh[s]["hand"][k])
+                          for k in ("spearman", "rank_ap"))) for s in screens}),
+    }
+    lines = [
+        "Two `--info 10` runs of 8 kimg each (seeds 0 and 1; bench_suite tags `8kimg-info`, `8kimg-info-seed1`: "
+        "`gandl train PLATE --kimg 8 --info 10 [--seed 1]`, one CPU thread each, two screens trained side by side "
+        "with other work on the machine at times) read together (`gandl embed --checkpoint A --checkpoint B`), "
+        "against one 16-kimg run: the same training budget spent on one run. The 8-kimg runs are scored here; "
+        "the 16-kimg runs are gone from disk, so their scores are read from their sections (*16-kimg runs*, "
+        "*`--seed 1`*, *`--info 10`*, *`--info 10 --seed 1`*, *Two training seeds read together*). One run is the "
+        "mean of its two seeds. Suite means; hits summed (one run: the mean of the seeds' totals); \"trailing\" "
+        "counts the screens where the read-out's Spearman or ranking AP is below the better of handcrafted and "
+        "the untrained networks read the same way (one network for one run, the two seeds' together for a pair).",
+        "",
+        f"**Same networks, same screens.** The untrained networks (alone and read together) and the handcrafted "
+        f"features scored here against their stored scores, on every screen: the largest difference in Spearman "
+        f"or AP is {worst[1]:.3f} ({worst[0]}).", "",
+        "| read-out | C+/C- % | Spearman | ranking AP | true / false hits | trailing |", "|---|---|---|---|---|---|"]
+    for label, (scores, trail) in reads.items():
+        # the stored pair's suite totals (every other read-out has them per screen), for the whole suite only
+        acc, hits = stored_pair_totals() if set(screens) == set(SUITE) else ("–", "–")
+        if all("acc" in scores[s] for s in screens):
+            acc = f"{100 * np.mean([scores[s]['acc'] for s in screens]):.1f}"
+            hits = f"{sum(scores[s]['true_hits'] for s in screens):g} / {sum(scores[s]['false_hits'] for s in screens):g}"
+        lines.append(f"| {label} | {acc} | " + " | ".join(f"{np.mean([scores[s][k] for s in screens]):.3f}"
+                                                         for k in ("spearman", "rank_ap"))
+                     + f" | {hits} | {'–' if trail is None else f'{sum(trail.values()):g}'} |")
+    untrained = {k: np.mean([fresh[s]["untrained"][k] for s in screens]) for k in ("spearman", "rank_ap")}
+    hand = {k: np.mean([fresh[s]["hand"][k] for s in screens]) for k in ("spearman", "rank_ap")}
+    lines += [f"| untrained, two networks together | | {untrained['spearman']:.3f} | {untrained['rank_ap']:.3f} | | |",
+              f"| handcrafted | | {hand['spearman']:.3f} | {hand['rank_ap']:.3f} | | |", "",
+              "The split budget against each other read-out, paired over the screens (mean difference ± its "
+              "standard error):", ""]
+    split = reads["two 8-kimg `--info 10` runs together (one budget)"][0]
+    for label, (scores, _) in list(reads.items())[1:]:
+        d = {k: np.array([split[s][k] - scores[s][k] for s in screens]) for k in ("spearman", "rank_ap")}
+        lines.append(f"- against {label}: Spearman {d['spearman'].mean():+.3f} ± {paired_se(d['spearman']):.3f}; "
+                     f"ranking AP {d['rank_ap'].mean():+.3f} ± {paired_se(d['rank_ap']):.3f}.")
+    for key, label in (("spearman", "Spearman"), ("rank_ap", "AP")):
+        margin = np.mean([split[s][key] - best(s, key, True) for s in screens])
+        lines.append(f"- margin of the split pair over the better baseline read the same way, {label}: {margin:+.3f}.")
+    lines += ["", "Per screen, Spearman / ranking AP:", "",
+              "| screen | " + " | ".join(reads) + " | untrained pair | handcrafted |", "|---" * (3 + len(reads)) + "|"]
+    for s in screens:
+        lines.append(f"| {s} | " + " | ".join(f"{scores[s]['spearman']:.3f} / {scores[s]['rank_ap']:.3f}"
+                                              for scores, _ in reads.values())
+                     + f" | {fresh[s]['untrained']['spearman']:.3f} / {fresh[s]['untrained']['rank_ap']:.3f}"
+                     f" | {fresh[s]['hand']['spearman']:.3f} / {fresh[s]['hand']['rank_ap']:.3f} |")
+    publish("split_budget", "One budget, one run or two `--info 10` runs read together (bench_split_budget.py)",
+            "\n".join(lines), write=not args.no_report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
