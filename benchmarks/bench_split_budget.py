@@ -180,9 +180,10 @@ def main(argv=None) -> int:
         f"features scored here against their stored scores, on every screen: the largest difference in Spearman "
         f"or AP is {worst[1]:.3f} ({worst[0]}).", "",
         "| read-out | C+/C- % | Spearman | ranking AP | true / false hits | trailing |", "|---|---|---|---|---|---|"]
+    # the stored pair's suite totals (every other read-out has them per screen), for the whole suite only
+    pair_totals = stored_pair_totals() if set(screens) == set(SUITE) else ("–", "–")
     for label, (scores, trail) in reads.items():
-        # the stored pair's suite totals (every other read-out has them per screen), for the whole suite only
-        acc, hits = stored_pair_totals() if set(screens) == set(SUITE) else ("–", "–")
+        acc, hits = pair_totals
         if all("acc" in scores[s] for s in screens):
             acc = f"{100 * np.mean([scores[s]['acc'] for s in screens]):.1f}"
             hits = f"{sum(scores[s]['true_hits'] for s in screens):g} / {sum(scores[s]['false_hits'] for s in screens):g}"
