@@ -59,11 +59,12 @@ def register(subparsers) -> None:
                    help="comma-separated methods (default: every registered method that needs no weights "
                         "file, plus those that do when --weights is given)")
     p.add_argument("--minutes", type=float, default=2.0,
-                   help="training budget of each trainable method, in minutes (default 2)")
+                   help="training budget of each trainable method, in minutes, for each of its --runs "
+                        "(default 2)")
     p.add_argument("--runs", type=int, default=1, metavar="N",
                    help="train each trainable method N times, at seeds --seed, --seed + 1..., and read its runs "
                         "together (each site's features side by side, as gandl embed --checkpoint A "
-                        "--checkpoint B does); default 1")
+                        "--checkpoint B does; each run gets the whole --minutes); default 1")
     p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
     p.add_argument("--weights", metavar="FILE",
                    help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")
