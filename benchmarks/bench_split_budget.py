@@ -122,8 +122,8 @@ def main(argv=None) -> int:
             "split": joined(folder, SPLIT, args.splits), "split alone": [s["GAN-DL"] for s in seeds],
             "untrained": joined(folder, tuple(f"{t}-untrained" for t in SPLIT), args.splits),
             "untrained alone": [s["untrained"] for s in seeds], "hand": seeds[0]["handcrafted"]}
+        old = stored["default"]  # the default's runs start from the same initial networks at each seed
         for key in ("spearman", "rank_ap"):
-            old = stored["default"]  # the default's runs start from the same initial networks at each seed
             checks.append((f"{screen} untrained {key}", max(
                 abs(fresh[screen]["untrained alone"][i][key] - old[i][screen]["untrained"][key]) for i in (0, 1))))
             checks.append((f"{screen} untrained pair {key}",
@@ -137,14 +137,11 @@ def main(argv=None) -> int:
     def one_run(name, screen, key):  # the mean of a 16-kimg training's two seeds, as stored
         return float(np.mean([seed[screen]["GAN-DL"][key] for seed in stored[name]]))
 
-    def best(screen, key, pair):  # the better baseline, read as the read-out is (a pair or one network)
-        untrained = (fresh[screen]["untrained"][key] if pair else
-                     np.mean([s[key] for s in fresh[screen]["untrained alone"]]))
-        return max(untrained, fresh[screen]["hand"][key])
+    def best(screen, key):  # the better baseline of a pair: the untrained networks read together, or handcrafted
+        return max(fresh[screen]["untrained"][key], fresh[screen]["hand"][key])
 
-    def split_trails(screen):
-        g = fresh[screen]["split"]
-        return float(any(g[k] < best(screen, k, True) for k in ("spearman", "rank_ap")))
+    def pair_trails(scores, screen):
+        return float(any(scores[k] < best(screen, k) for k in ("spearman", "rank_ap")))
 
     def one_trails(name, screen):  # mean over the seeds of each seed's run against its own untrained network
         return float(np.mean([any(seed[screen]["GAN-DL"][k] < max(seed[screen]["untrained"][k],
@@ -153,7 +150,7 @@ def main(argv=None) -> int:
 
     reads = {  # label -> (per-screen scores, trailing per screen)
         "two 8-kimg `--info 10` runs together (one budget)": (
-            {s: fresh[s]["split"] for s in screens}, {s: split_trails(s) for s in screens}),
+            {s: fresh[s]["split"] for s in screens}, {s: pair_trails(fresh[s]["split"], s) for s in screens}),
         "one 8-kimg `--info 10` run (half the budget)": (
             {s: {k: float(np.mean([r[k] for r in fresh[s]["split alone"]])) for k in KEYS} for s in screens}, None),
         **{f"one 16-kimg {name} run (one budget)": (
@@ -161,9 +158,7 @@ def main(argv=None) -> int:
             {s: one_trails(name, s) for s in screens}) for name in WHOLE},
         "two 16-kimg `--info 10` runs together (twice the budget)": (
             {s: stored_pairs[s]["--info 10"] for s in screens},
-            {s: float(any(stored_pairs[s]["--info 10"][k] < max(stored_pairs[s]["untrained"][k],
-                                                                 fresh[s]["hand"][k])
-                          for k in ("spearman", "rank_ap"))) for s in screens}),
+            {s: pair_trails(stored_pairs[s]["--info 10"], s) for s in screens}),
     }
     lines = [
         "Two `--info 10` runs of 8 kimg each (seeds 0 and 1; bench_suite tags `8kimg-info`, `8kimg-info-seed1`: "
@@ -202,7 +197,7 @@ def main(argv=None) -> int:
         lines.append(f"- against {label}: Spearman {d['spearman'].mean():+.3f} ± {paired_se(d['spearman']):.3f}; "
                      f"ranking AP {d['rank_ap'].mean():+.3f} ± {paired_se(d['rank_ap']):.3f}.")
     for key, label in (("spearman", "Spearman"), ("rank_ap", "AP")):
-        margin = np.mean([split[s][key] - best(s, key, True) for s in screens])
+        margin = np.mean([split[s][key] - best(s, key) for s in screens])
         lines.append(f"- margin of the split pair over the better baseline read the same way, {label}: {margin:+.3f}.")
     lines += ["", "Per screen, Spearman / ranking AP:", "",
               "| screen | " + " | ".join(reads) + " | untrained pair | handcrafted |", "|---" * (3 + len(reads)) + "|"]
