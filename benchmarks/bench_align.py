@@ -100,7 +100,7 @@ def run_screen(name: str, cache: Path, minutes: float, tag: str, train_only: boo
         log(f"{name}: gandl train --align plate --kimg {kimg:g}")
         resume = ["--resume"] if (aligned_run / "checkpoint.pt").is_file() else []
         gandl("train", str(plate_root), "--out", str(aligned_run), "--kimg", f"{kimg:g}", "--device", "cpu",
-              "--threads", "1", "--seed", "0", "--align", "plate", *resume)
+              "--threads", "1", "--seed", "0", "--runs", "1", "--align", "plate", *resume)
     aligned = load_checkpoint(aligned_run)
     if train_only:
         return None

@@ -84,7 +84,7 @@ def train_child(argv: list[str]) -> int:
     from napari_gandl.gan import loop
 
     loop.Trainer = averaging_trainer()
-    return main(["train", *argv])
+    return main(["train", "--runs", "1", *argv])  # one run, as the runs it is compared with
 
 
 def train(plate_root: Path, run: Path) -> None:

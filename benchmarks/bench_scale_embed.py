@@ -152,7 +152,7 @@ def model_run(plate: Path, folder: Path) -> Path:
     not depend on how long the networks trained); ``--scale auto`` chooses the downsampling."""
     if not (folder / "checkpoint.pt").is_file():
         subprocess.run([sys.executable, "-m", "napari_gandl.cli", "train", str(plate), "--out", str(folder),
-                        "--kimg", "0.032", "--device", "cpu", "--threads", "1"], check=True)
+                        "--kimg", "0.032", "--runs", "1", "--device", "cpu", "--threads", "1"], check=True)
     return folder
 
 

@@ -2,8 +2,12 @@
 
 For each screen of ``napari_gandl.synthetic.SUITE`` (docs/synthetic.md):
 
-* **GAN-DL**: ``gandl train PLATE --minutes M`` with the default preset, as a
-  user runs it (one CPU thread), embedded with the default read-out;
+* **GAN-DL**: ``gandl train PLATE --minutes M --runs 1`` with the default preset
+  (one CPU thread), embedded with the default read-out: one run per tag. The
+  ``quick`` preset's default splits a budget into two runs read together; that
+  read-out is scored by reading two tags' runs together (bench_joined_runs.py,
+  bench_split_budget.py). Sections written before that default trained one run
+  without code recovery: ``--train-args="--info 0"`` trains them the same way;
 * **GAN-DL fc**: the same run, read out at D's penultimate fully connected
   layer (the paper's read-out);
 * **untrained**: the same networks (the run's own config) at their seeded
@@ -246,6 +250,10 @@ def screen_plate(cache: Path, name: str) -> Path:
     return plate_root
 
 
+#: one run per tag, whatever gandl train's default split (see the module's docstring)
+ONE_RUN = ("--runs", "1")
+
+
 def train_run(plate_root: Path, run: Path, minutes: float | None, train_args: tuple[str, ...] = (),
               kimg: float | None = None) -> None:
     """``gandl train --minutes M [train_args]`` (default preset unless ``train_args`` say otherwise) on one
@@ -261,7 +269,7 @@ def train_run(plate_root: Path, run: Path, minutes: float | None, train_args: tu
     log(f"{plate_root.parent.name}: gandl train {' '.join(length)}")
     resume = ["--resume"] if (run / "checkpoint.pt").is_file() else []
     gandl("train", str(plate_root), "--out", str(run), *length, "--device", "cpu",
-          "--threads", "1", "--seed", "0", *train_args, *resume)
+          "--threads", "1", "--seed", "0", *ONE_RUN, *train_args, *resume)
     (run / "commit.txt").write_text(commit())  # the code (and defaults) it was trained with
 
 
@@ -333,11 +341,11 @@ def markdown(rows: list[dict], minutes: float, side_by_side: int = 1, shared: bo
     net = cfg.get("network", {})
     lines.append(
         ("GAN-DL" if train_args else "Default GAN-DL")
-        + f" = `gandl train PLATE {f'--kimg {kimg:g}' if kimg else f'--minutes {minutes:g}'} --device cpu --threads 1"
+        + f" = `gandl train PLATE {f'--kimg {kimg:g}' if kimg else f'--minutes {minutes:g}'} {' '.join(ONE_RUN)} --device cpu --threads 1"
         + (f" {shlex.join(train_args)}`" if train_args else "`")
         + " on main at "
         f"`{', '.join(sorted({r['commit'] for r in rows}))}` (preset defaults: resolution {cfg.get('resolution')}, batch {cfg.get('batch')}, "
-        f"loss {cfg.get('loss')}, G widths {net.get('channel_base')}/{net.get('channel_max')}, "
+        f"loss {cfg.get('loss')}, code recovery {cfg.get('info', 0):g}, G widths {net.get('channel_base')}/{net.get('channel_max')}, "
         f"D widths {net.get('d_channel_base')}/{net.get('d_channel_max')}), one CPU thread each, "
         + ("one screen at a time" if side_by_side == 1 else
            f"{side_by_side} screens trained side by side on the 2 cores (separate processes)")

@@ -68,7 +68,7 @@ def train_for(plate: Path, seconds: float, options: list[str], env: dict, cache_
                 + (f"config.PRESETS['quick']['data']['cache_mb'] = {cache_mb};" if cache_mb else "")
                 + "sys.exit(main(sys.argv[1:]))")
         cmd = [sys.executable, "-c", code, "train", str(plate), "--out", str(run), "--device", "cpu",
-               "--minutes", f"{seconds / 60:.3f}", *options]
+               "--minutes", f"{seconds / 60:.3f}", "--runs", "1", *options]
         t0 = time.time()
         out = subprocess.run(cmd, check=True, env={**os.environ, **env}, capture_output=True, text=True)
         wall = time.time() - t0

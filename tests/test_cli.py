@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -16,9 +17,9 @@ def test_demo_runs_the_whole_pipeline(sample_plate, tmp_path, capsys):
     assert main(["demo", str(sample_plate), "--out", str(out), "--minutes", "0.05", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "$ gandl train" in printed and "$ gandl embed" in printed and "$ gandl analyse" in printed
-    assert (out / "run" / "checkpoint.pt").is_file()
+    assert (out / "run" / "checkpoint.pt").is_file() and (out / "run" / "run-2" / "checkpoint.pt").is_file()
     table = pd.read_parquet(out / "embeddings.parquet")
-    assert len(table) == 100 and "f511" in table and "cell_type" in table
+    assert len(table) == 100 and "f1023" in table and "cell_type" in table  # the two runs read together
     report = json.loads((out / "report" / "report.json").read_text())
     assert "C+ vs C- (merged)" in " ".join(report["tasks"])
     assert (out / "report" / "report.html").is_file()
@@ -27,6 +28,10 @@ def test_demo_runs_the_whole_pipeline(sample_plate, tmp_path, capsys):
     # a second run reuses the trained model instead of training again
     assert main(["demo", str(sample_plate), "--out", str(out), "--device", "cpu"]) == 0
     assert "Using the model already trained" in capsys.readouterr().out
+    # ... and finishes one that was interrupted between its two runs
+    shutil.rmtree(out / "run" / "run-2")
+    assert main(["demo", str(sample_plate), "--out", str(out), "--minutes", "0.05", "--device", "cpu"]) == 0
+    assert "--resume" in capsys.readouterr().out and (out / "run" / "run-2" / "checkpoint.pt").is_file()
 
 
 def test_bad_plate_is_a_clear_error_not_a_traceback(tmp_path):

@@ -71,6 +71,25 @@ def test_gan_training_job_setup_close_stop_and_resume(sample_plate, tmp_path):
     assert load_checkpoint(run)["cur_nimg"] == rest[-1]["nimg"] >= 32
 
 
+def test_gan_training_job_splits_its_budget_into_runs_read_together(sample_plate, tmp_path):
+    from napari_gandl.embedding.registry import load_embedder
+    from napari_gandl.gan import load_checkpoint, make_config
+    from napari_gandl.viewmodels import training
+
+    run = tmp_path / "run"
+    config = make_config("quick", resolution=32, kimg=0.032, device="cpu", **TINY)
+    job = training.train_job(sample_plate, run, config, False, threading.Event(), threading.Event(),
+                             samples_every_s=3600.0, runs=2)
+    rows, _ = run_to_end(job)
+    steps = [r for r in rows[1:] if "loss_G" in r]
+    assert [(r["run"], r["nimg"]) for r in steps] == [(1, 8), (1, 16), (2, 24), (2, 32)]  # images of both runs
+    assert [r["done"] for r in rows[1:]].count(True) == 1 and rows[-1]["checkpoint"] == str(run)
+    assert [int(load_checkpoint(f)["cur_nimg"]) for f in (run, run / "run-2")] == [16, 16]
+    assert load_embedder("gandl", run, sample_plate, "cpu").dim == 2 * load_embedder("gandl", run / "run-2").dim
+    # the loss history of a resumed folder: both runs', the second counted on from the first
+    assert [h[0] for h in training.loss_history(run).itertuples(index=False, name=None)] == [0.008, 0.016, 0.024, 0.032]
+
+
 def test_cpu_training_jobs_give_a_core_to_a_busy_process_beside(sample_plate, tmp_path, monkeypatch):
     """As ``gandl train`` without --threads: the dock's CPU training keeps torch's threads to the cores
     other processes leave free, at most the ones it was given, and each row says them."""

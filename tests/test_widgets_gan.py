@@ -152,6 +152,7 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     rows = rows[1:]
     steps = [r for r in rows if not r["done"]]
     assert [r["nimg"] for r in steps] == [8 * (i + 1) for i in range(len(steps))]
+    assert {(r["run"], r["runs"]) for r in rows} == {(1, 2)} and (run / "runs.json").is_file()  # the first of two
     assert all(np.isfinite(r["loss_G"]) and np.isfinite(r["loss_D"]) for r in steps)
 
     # Stop left a valid checkpoint at the images seen
@@ -179,7 +180,7 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     resumed = resumed[1:]
     assert resumed[0]["nimg"] == stopped_at + 8
     assert load_checkpoint(run)["cur_nimg"] == resumed[-1]["nimg"] > stopped_at
-    assert "warning: the generator got much worse at the end" in w.status.value
+    assert "warning: run 1 of 2" in w.status.value and "the generator got much worse at the end" in w.status.value
 
 
 def test_closing_viewer_stops_training_with_checkpoint(make_napari_viewer, sample_plate, qtbot, tmp_path):
@@ -316,15 +317,20 @@ def test_widgets_remember_parameters(viewer, config_dir):
     from napari_gandl._widgets.train import TrainWidget
 
     w = TrainWidget(viewer)
+    assert w.runs.value == 2  # the quick preset splits its duration into two runs; paper trains one
+    w.preset.value = "paper"
+    assert w.runs.value == 1
+    w.preset.value = "quick"
     w.minutes.value = 3.5
     w.resolution.value = "128"
     w.run_dir.value = "/data/runs/a"
+    w.runs.value = 3
     l1 = LatentWidget(viewer)
     l1.mode.value = "generate grid"
     l1.truncation.value = 0.5
     assert (config_dir / "train.json").exists()
     again = TrainWidget(viewer)
-    assert again.minutes.value == 3.5 and again.resolution.value == "128"
+    assert again.minutes.value == 3.5 and again.resolution.value == "128" and again.runs.value == 3
     assert str(again.run_dir.value) == "/data/runs/a"
     l2 = LatentWidget(viewer)
     assert l2.mode.value == "generate grid" and l2.truncation.value == 0.5

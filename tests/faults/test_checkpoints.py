@@ -113,10 +113,10 @@ def test_resume_after_kill_9_and_of_a_finished_run_duplicates_no_log_row(sample_
     run = tmp_path / "run"
     ckpt = run / "checkpoint.pt"
     argv = [sys.executable, "-m", "napari_gandl.cli", "train", str(sample_plate), "--out", str(run), *TINY_TRAIN,
-            "--kimg", "0.2", "--snapshot-kimg", "0.032"]
+            "--kimg", "0.4", "--snapshot-kimg", "0.032"]  # two runs of 0.2 kimg (the default split)
 
-    def steps():
-        with open(run / "losses.csv", newline="") as fh:
+    def steps(folder=run):
+        with open(folder / "losses.csv", newline="") as fh:
             return [int(r["step"]) for r in csv.DictReader(fh)]
 
     def logged_after_checkpoint() -> bool:
@@ -127,9 +127,11 @@ def test_resume_after_kill_9_and_of_a_finished_run_duplicates_no_log_row(sample_
     assert logged_after_checkpoint()
     resumed = subprocess.run(argv + ["--resume"], env=child_env(), capture_output=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-    assert steps() == list(range(1, 26))  # 200 images in batches of 8, each step once
+    # 200 images in batches of 8, each step once, in the run killed and in the second run it went on to
+    assert steps() == steps(run / "run-2") == list(range(1, 26))
     again = subprocess.run(argv + ["--resume"], env=child_env(), capture_output=True, timeout=300)
     assert again.returncode == 0, again.stderr.decode()[-2000:]  # nothing left to train ...
-    with open(run / "metrics.csv", newline="") as fh:
-        kimg = [float(r["kimg"]) for r in csv.DictReader(fh)]
-    assert len(kimg) == len(set(kimg)) and kimg[-1] == 0.2  # ... and its final measurement is not doubled
+    for folder in (run, run / "run-2"):
+        with open(folder / "metrics.csv", newline="") as fh:
+            kimg = [float(r["kimg"]) for r in csv.DictReader(fh)]
+        assert len(kimg) == len(set(kimg)) and kimg[-1] == 0.2  # ... and its final measurement is not doubled

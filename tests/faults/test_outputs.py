@@ -76,7 +76,7 @@ def test_second_train_into_the_same_run_folder_is_refused(sample_plate, tmp_path
         first.wait()
     holder = json.loads((run / ".gandl.lock.holder").read_text())  # the killed holder's record ...
     assert holder["pid"] == first.pid and not (run / "checkpoint.pt").exists()
-    rc, err = gandl(*args, "--kimg", "0.016")  # ... does not block a new run, which is removed when it ends
+    rc, err = gandl(*args, "--kimg", "0.032")  # ... does not block a new run (two of 16 images), and is removed
     assert rc == 0, err
     assert not (run / ".gandl.lock.holder").exists()
     with open(run / "losses.csv", newline="") as fh:  # and the killed run's log is not continued

@@ -25,7 +25,7 @@ BAD = [
     (["--kimg", "1", "--contrastive", "-1"], "--contrastive must be a number >= 0, got -1.0"),
     (["--kimg", "1", "--contrast-pairs", "well"], "--contrast-pairs well needs the contrast on: give --contrastive W"),
     (["--kimg", "1", "--info", "-1"], "--info must be a number >= 0, got -1.0"),
-    (["--kimg", "1", "--codes", "4"], "--codes 4 needs code recovery on: give --info W"),
+    (["--kimg", "1", "--info", "0", "--codes", "4"], "--codes 4 needs code recovery on: give --info W"),
     (["--kimg", "1", "--info", "1", "--codes", "0"], "--codes must be an integer >= 1 and <= 511, got 0"),
     (["--kimg", "1", "--info", "1", "--codes", "512"], "--codes must be an integer >= 1 and <= 511, got 512"),
     (["--kimg", "1", "--r1-gamma", "-0.1"], "--r1-gamma must be a number >= 0, got -0.1"),

@@ -89,7 +89,7 @@ def test_kill9_then_resume_completes(gan_plate, tmp_path, kill9_when):
     cmd = [sys.executable, "-m", "napari_gandl.cli", "train", str(gan_plate), "--out", str(run),
            "--resolution", "32", "--batch", "8", "--kimg", "0.2", "--snapshot-kimg", "0.016",
            "--channel-base", "256", "--channel-max", "32", "--d-channel-base", "256",
-           "--d-channel-max", "32", "--device", "cpu", "--threads", "1"]
+           "--d-channel-max", "32", "--device", "cpu", "--threads", "1", "--runs", "1"]  # one run (faults/: two)
     ckpt = run / "checkpoint.pt"
     kill9_when(cmd, lambda: ckpt.exists() and load_checkpoint(ckpt)["cur_nimg"] >= 32)
     killed_at = load_checkpoint(ckpt)["cur_nimg"]  # the atomic write left a loadable file

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox
 
+from napari_gandl.torch_utils.runs import planned_runs
 from napari_gandl.torch_utils.threads import threads_text
 from napari_gandl.viewmodels import training as model
 
@@ -48,7 +49,8 @@ def format_eta(seconds: float | None) -> str:
 
 
 class TrainWidget(Container):
-    """Train a model: method, plate, preset, resolution, duration, device; Start / Stop / Resume."""
+    """Train a model: method, plate, preset, resolution, duration (split over GAN-DL's runs), device;
+    Start / Stop / Resume."""
 
     #: extra ``make_config`` overrides (tests and scripts use tiny networks)
     config_overrides: dict
@@ -68,6 +70,9 @@ class TrainWidget(Container):
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value="quick")
         self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="preset")
         self.minutes = FloatSpinBox(label="duration (min)", value=10.0, min=0.01, max=1e6, step=1.0)
+        self.runs = SpinBox(label="runs", value=model.default_runs("quick"), min=1, max=8,
+                            tooltip="the duration is split into this many runs at consecutive seeds, read "
+                                    "together when the run folder is embedded (resuming keeps the folder's)")
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
         self.refresh_s = FloatSpinBox(label="preview every (s)", value=5.0, min=0.0, max=3600.0, step=1.0)
         self.start_button = PushButton(text="Start")
@@ -78,13 +83,15 @@ class TrainWidget(Container):
         self.progress_bar = ProgressBar(label="progress", min=0, max=1000, value=0)
         self.status = Label(value=self._device_note())
         super().__init__(widgets=[self.method, self.plate_dir, self.run_dir, self.preset, self.resolution, self.minutes,
-                                  self.device, self.refresh_s, buttons, self.progress_bar, self.status])
+                                  self.runs, self.device, self.refresh_s, buttons, self.progress_bar, self.status])
         self.start_button.changed.connect(lambda: self.start(resume=False))
         self.resume_button.changed.connect(lambda: self.start(resume=True))
         self.stop_button.changed.connect(self.stop)
         self.device.changed.connect(lambda: setattr(self.status, "value", self._device_note()))
         self.method.changed.connect(self._show_method_controls)
-        remember(self, "train", ["method", "plate_dir", "run_dir", "preset", "resolution", "minutes", "device", "refresh_s"])
+        self.preset.changed.connect(lambda: setattr(self.runs, "value", model.default_runs(self.preset.value)))
+        remember(self, "train", ["method", "plate_dir", "run_dir", "preset", "resolution", "minutes", "runs", "device",
+                                 "refresh_s"])
 
         self.worker = None
         self.last_progress: dict | None = None
@@ -115,7 +122,7 @@ class TrainWidget(Container):
         """Preset and resolution are GAN-DL's, the preview interval is that of a method with a
         preview: shown only when they apply."""
         gan = model.is_gan(self.method.value)
-        for control in (self.preset, self.resolution):
+        for control in (self.preset, self.resolution, self.runs):
             control.visible = gan
         self.refresh_s.visible = bool(model.preview_name(self.method.value))
 
@@ -181,6 +188,8 @@ class TrainWidget(Container):
             run = self._run_folder(plate)
             model.check_run_folder(run, resume)
             config = self.make_config() if gan else None
+            if gan and resume:
+                self.runs.value = planned_runs(run)  # a folder keeps the runs it was started with
             resolve_device(self.device.value)
         except ValueError as exc:
             self.status.value = f"{title}: {exc}"
@@ -198,7 +207,7 @@ class TrainWidget(Container):
         self._run_title, self._gan, self._preview = title, gan, model.preview_name(self.method.value)
         self._open_progress(title)
         self.stop_button.enabled = True
-        self._scale_note = ""
+        self._scale_note = self._quality_warning = ""
         self.status.value = f"{'resuming' if resume else 'starting'} in {run} ..."
         # the training thread runs Python between its tensor ops: let the GUI thread
         # take the interpreter lock more often than the default 5 ms while it runs
@@ -207,7 +216,7 @@ class TrainWidget(Container):
             sys.setswitchinterval(min(self._switch_interval, GUI_SWITCH_INTERVAL_S))
         if gan:
             job = (model.train_job, plate, run, config, resume, self._stop_event, self._job_done,
-                   float(self.refresh_s.value), self._gui_ready)
+                   float(self.refresh_s.value), self._gui_ready, int(self.runs.value))
         else:
             job = (model.method_job, self.method.value, plate, run, float(self.minutes.value), self.device.value,
                    resume, self._stop_event, self._job_done, float(self.refresh_s.value), self._gui_ready)
@@ -276,7 +285,8 @@ class TrainWidget(Container):
         t0, f0 = self._t0
         eta = (1.0 - fraction) * (now - t0) / (fraction - f0) if fraction > f0 else None
         self.progress_bar.value = int(round(1000 * fraction))
-        text = f"{int(row['nimg']):,} images seen"
+        text = f"run {row['run']} of {row['runs']} · " if "runs" in row else ""
+        text += f"{int(row['nimg']):,} images seen"
         if "img_per_s" in row:
             text += f" · {row['img_per_s']:.0f} img/s"
         if "threads" in row:
@@ -288,11 +298,13 @@ class TrainWidget(Container):
             pbar.set_description(f"{self._run_title}: {text}")
         if row.get("done"):
             text = f"stopped at {int(row['nimg']):,} images; checkpoint {row.get('checkpoint')}"
-            if row.get("quality_note"):
-                from napari.utils.notifications import show_warning
+        if row.get("quality_note"):  # said when a run ends (of several, each)
+            from napari.utils.notifications import show_warning
 
-                text += f"\nwarning: {row['quality_note']}"
-                show_warning(f"Train: {row['quality_note']}")
+            self._quality_warning = f"\nwarning: {row['quality_note']}"
+            show_warning(f"Train: {row['quality_note']}")
+        if row.get("done"):
+            text += self._quality_warning
         self.status.value = text + (f"\n{self._scale_note}" if self._scale_note else "")
         if "loss_G" in row:
             self._history.append((float(row["kimg"]), float(row["loss_G"]), float(row["loss_D"])))

@@ -29,9 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    said: set[str] = set()
+
+    def say(message, *_args, **_kw):  # each warning once (the runs of one training may warn alike)
+        line = f"gandl {args.command}: warning: {message}"
+        if line not in said:
+            said.add(line)
+            tqdm.write(line, file=sys.stderr)
+
     with warnings.catch_warnings():  # a warning is one line, as an error is, and not glued to a progress bar
-        warnings.showwarning = lambda message, *_args, **_kw: tqdm.write(
-            f"gandl {args.command}: warning: {message}", file=sys.stderr)
+        warnings.showwarning = say
         return _run(args)
 
 

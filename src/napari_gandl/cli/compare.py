@@ -64,7 +64,8 @@ def register(subparsers) -> None:
     p.add_argument("--runs", type=int, default=1, metavar="N",
                    help="train each trainable method N times, at seeds --seed, --seed + 1..., and read its runs "
                         "together (each site's features side by side, as gandl embed --checkpoint A "
-                        "--checkpoint B does; each run gets the whole --minutes); default 1")
+                        "--checkpoint B does; each run gets the whole --minutes; gandl train's default, two "
+                        "runs sharing its budget, is --runs 2 with half the minutes); default 1")
     p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
     p.add_argument("--weights", metavar="FILE",
                    help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")

@@ -9,6 +9,7 @@ from pathlib import Path
 from napari_gandl.plate import open_plate
 from napari_gandl.synthetic import PRESETS, write_sample_plate
 from napari_gandl.torch_utils.device import DEVICES
+from napari_gandl.torch_utils.runs import planned_runs, run_members
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -31,11 +32,13 @@ def demo(args: argparse.Namespace) -> int:
 
     run_dir, embeddings, report = out / "run", out / "embeddings.parquet", out / "report"
     steps = []
-    if (run_dir / "checkpoint.pt").is_file():
+    started = planned_runs(run_dir)
+    if started and all((member / "checkpoint.pt").is_file() for member in run_members(run_dir)):
         print(f"Using the model already trained in {run_dir} (delete that folder to train again).")
     else:
         steps.append(["train", str(plate_root), "--out", str(run_dir), "--preset", "quick",
-                      "--minutes", str(args.minutes), "--device", args.device, "--seed", str(args.seed)])
+                      "--minutes", str(args.minutes), "--device", args.device, "--seed", str(args.seed)]
+                     + (["--resume"] if started else []))
     steps.append(["embed", str(plate_root), "--checkpoint", str(run_dir), "--out", str(embeddings),
                   "--device", args.device])
     analyse = ["analyse", str(embeddings), "--out", str(report)]
@@ -66,7 +69,8 @@ def register(sub) -> None:
     p.add_argument("--out", default="gandl-demo", help="folder for everything the demo writes")
     p.add_argument("--preset", default="demo", choices=list(PRESETS),
                    help="which synthetic screen (docs/synthetic.md)")
-    p.add_argument("--minutes", type=float, default=5.0, help="training time of the quick preset")
+    p.add_argument("--minutes", type=float, default=5.0,
+                   help="training time of the quick preset (split into its two runs, as gandl train does)")
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto (GPU when there is one), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)

@@ -12,8 +12,9 @@ import sys
 from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.cli.gan_options import GAN_OPTIONS, add_gan_options, gan_options
 from napari_gandl.embedding.registry import get_method, trainable_method_names
+from napari_gandl.gan.config import DEFAULT_RUNS, make_config
 from napari_gandl.torch_utils.device import DEVICES
-from napari_gandl.torch_utils.runs import TrainingDiverged
+from napari_gandl.torch_utils.runs import TrainingDiverged, planned_runs, train_runs
 
 
 def cmd_train(args) -> int:
@@ -22,12 +23,19 @@ def cmd_train(args) -> int:
         dest = next(d for d in GAN_OPTIONS if getattr(args, d) is not None)
         raise ValueError(f"--{dest.replace('_', '-')} is an option of GAN-DL's networks (--method gandl or "
                          f"gandl-untrained), not of {args.method}")
+    if args.runs is not None and args.method != "gandl":
+        raise ValueError(f"--runs is an option of GAN-DL (--method gandl), not of {args.method}")
+    runs, minutes, kimg = split_plan(args, options.get("preset", "quick"))
     set_threads(args.threads)
     governor = thread_governor(args.threads, args.device)
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    progress = get_method(args.method).train(args.plate, args.out, minutes=args.minutes, kimg=args.kimg,
-                                             device=args.device, resume=args.resume, seed=args.seed,
-                                             **options)
+    spec = get_method(args.method)
+
+    def train_one(folder, minutes, kimg, seed, resume):
+        return spec.train(args.plate, folder, minutes=minutes, kimg=kimg, device=args.device, resume=resume,
+                          seed=seed, **options)
+
+    progress = train_runs(train_one, args.out, runs, minutes, kimg, args.seed, args.resume)
     try:
         with ReportedProgress(f"train {args.method}", "%", quiet=not rank0) as report:
             for info in progress:
@@ -38,9 +46,11 @@ def cmd_train(args) -> int:
                 rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
                 if governor is not None:
                     rate += f", {governed_threads(governor)}"
-                report(round(100 * info["fraction"], 1), 100, f"{info['kimg']:.2f} kimg {losses}{rate}")
+                which = f"run {info['run']}/{info['runs']}, " if "runs" in info else ""
+                report(round(100 * info["fraction"], 1), 100, f"{which}{info['kimg']:.2f} kimg {losses}{rate}")
                 if info.get("done"):
-                    report(100, 100, f"done: {info['kimg']:.2f} kimg, checkpoint {info['checkpoint']}")
+                    runs = f" in {info['runs']} runs read together" if "runs" in info else ""
+                    report(100, 100, f"done: {info['kimg']:.2f} kimg{runs}, checkpoint {info['checkpoint']}")
                 if info.get("quality_note"):
                     print(f"gandl train: warning: {info['quality_note']}", file=sys.stderr)
     except TrainingDiverged as exc:
@@ -51,12 +61,30 @@ def cmd_train(args) -> int:
     return 0
 
 
+def split_plan(args, preset: str) -> tuple[int, float | None, float | None]:
+    """How many runs ``gandl train`` trains into ``--out`` and the whole budget they share: ``--runs``, else
+    the folder's own when resuming, else the preset's default for GAN-DL (one run for other methods); the
+    budget given, else (a new run) the preset's, so that it is split rather than given to each run."""
+    runs = args.runs or (planned_runs(args.out) if args.resume else None)
+    if runs is None:
+        runs = DEFAULT_RUNS.get(preset, 1) if args.method == "gandl" else 1
+    if runs < 1:
+        raise ValueError(f"--runs must be at least 1, got {runs}")
+    minutes, kimg = args.minutes, args.kimg
+    if runs > 1 and minutes is None and kimg is None and planned_runs(args.out) is None:
+        preset_length = make_config(preset)
+        minutes, kimg = preset_length.minutes, preset_length.kimg
+    return runs, minutes, kimg
+
+
 def register(subparsers) -> None:
     """Add ``train`` to the ``gandl`` argparse subparsers."""
     p = subparsers.add_parser(
         "train", help="train a GAN-DL model (StyleGAN2), or another trainable embedding method, on a plate",
         description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
-                    "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR. "
+                    "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR; with "
+                    "the quick preset the budget is split into two runs (--runs), the second in RUN_DIR/run-2, "
+                    "and gandl embed --checkpoint RUN_DIR reads both. "
                     "With --method M trains that method instead (checkpoint.pt, config.json, losses.csv, and "
                     "samples/ for a method with a preview such as mae's reconstructions; "
                     "only --minutes/--kimg, --device, --resume, --seed and --threads apply to it; with "
@@ -74,6 +102,11 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=int, metavar="N",
+                   help="GAN-DL: split the budget into N runs at seeds --seed, --seed + 1..., trained one after "
+                        "the other into RUN_DIR and RUN_DIR/run-2...; gandl embed --checkpoint RUN_DIR reads "
+                        "them together (default: 2 with the quick preset, 1 with paper; a resumed folder keeps "
+                        "its own)")
     p.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: the cores other processes leave free, "
                         "measured every 10 s)")

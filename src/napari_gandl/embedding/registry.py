@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from napari_gandl.embedding.base import Embedder
 
 __all__ = ["MethodSpec", "METHODS", "register", "get_method", "method_names", "trainable_method_names",
-           "load_embedder"]
+           "expand_runs", "load_embedder"]
 
 
 @dataclass(frozen=True)
@@ -94,25 +94,48 @@ def get_method(name: str) -> MethodSpec:
         raise ValueError(f"unknown embedding method {name!r}; choose one of {', '.join(METHODS)}") from None
 
 
+def expand_runs(sources) -> list[Path]:
+    """Each source as the runs it holds: a folder that ``gandl train --runs N`` split a budget into gives
+    its N runs (``torch_utils.runs.run_members``), which must all have been trained; anything else itself."""
+    from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
+    from napari_gandl.torch_utils.runs import run_members
+
+    out = []
+    for source in map(Path, sources):
+        members = run_members(source)
+        for member in members[1:]:
+            if not (member / CHECKPOINT_NAME).exists():
+                raise ValueError(f"{source}: trained as {len(members)} runs read together, but {member} has no "
+                                 f"checkpoint yet; finish it with gandl train PLATE --out {source} --resume")
+        out += members
+    return out
+
+
 def load_embedder(name: str, source=None, plate=None, device: str = "auto", **options) -> Embedder:
     """A ready embedder of method ``name`` (see :class:`MethodSpec`). ``source`` may be a list of
     several run folders or weights files of the method: they are read together, each site's row
-    their features side by side (:class:`~napari_gandl.embedding.joined.JoinedEmbedder`)."""
+    their features side by side (:class:`~napari_gandl.embedding.joined.JoinedEmbedder`); so are the
+    runs of one folder that ``gandl train`` split its budget into (:func:`expand_runs`)."""
     spec = get_method(name)
-    if isinstance(source, (list, tuple)):
-        if len(source) > 1 and spec.reads_several:
-            return spec.load([Path(s) for s in source], plate, device, **options)
-        if len(source) > 1:
-            from napari_gandl.embedding.joined import JoinedEmbedder
+    sources = [] if source is None else list(source) if isinstance(source, (list, tuple)) else [source]
+    if sources and spec.needs_weights:
+        sources = expand_runs(sources)
+    if len(sources) > 1:
+        if spec.reads_several:
+            return spec.load([Path(s) for s in sources], plate, device, **options)
+        if not spec.needs_weights:
+            raise ValueError(f"embedding method {name!r} reads no run folder or weights file, so "
+                             f"several cannot be read together")
+        from napari_gandl.embedding.joined import JoinedEmbedder
 
-            if not spec.needs_weights:
-                raise ValueError(f"embedding method {name!r} reads no run folder or weights file, so "
-                                 f"several cannot be read together")
-            return JoinedEmbedder([load_embedder(name, s, plate, device, **options) for s in source])
-        source = source[0] if source else None
-    if spec.needs_weights and source is None:
+        return JoinedEmbedder([_load_one(spec, s, plate, device, options) for s in sources])
+    if spec.needs_weights and not sources:
         raise ValueError(f"embedding method {name!r} needs a run folder or weights file (--checkpoint): "
                          f"{spec.help}")
+    return _load_one(spec, sources[0] if sources else None, plate, device, options)
+
+
+def _load_one(spec: MethodSpec, source, plate, device: str, options: dict) -> Embedder:
     embedder = spec.load(None if source is None else Path(source), plate, device, **options)
     if embedder.source is None and source is not None:
         embedder.source = Path(source)

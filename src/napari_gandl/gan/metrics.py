@@ -138,7 +138,7 @@ def generator_note(model) -> str | None:
     if info > 0:
         notes.append(f"this run was trained with --info {info:g} (code recovery), which makes the generator's "
                      f"samples less realistic (on the benchmark suite, a KID up to 70,000 times that of a "
-                     f"run without it); to see what the cells look like, use a run trained without --info")
+                     f"run without it); to see what the cells look like, train one with --info 0 --runs 1")
     return "; ".join(filter(None, notes)) or None
 
 

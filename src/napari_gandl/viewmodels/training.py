@@ -24,6 +24,7 @@ seconds per step. Each progress row says the threads in use (``threads``).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -36,6 +37,7 @@ import pandas as pd
 
 from napari_gandl.plate.display import tile_grid
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
+from napari_gandl.torch_utils.runs import run_members, train_runs
 from napari_gandl.gan.checkpoint import load_checkpoint
 from napari_gandl.gan.config import resolve_cell_scale
 from napari_gandl.gan.metrics import METRIC_NAMES
@@ -96,6 +98,13 @@ def preview_name(method: str) -> str:
     return f"{method} {preview}" if preview else ""
 
 
+def default_runs(preset: str) -> int:
+    """How many runs GAN-DL's ``preset`` splits a duration into by default (as ``gandl train``)."""
+    from napari_gandl.gan.config import DEFAULT_RUNS
+
+    return DEFAULT_RUNS.get(preset, 1)
+
+
 def default_run_folder(plate_root: Path, method: str) -> Path:
     """``PLATE-METHOD-run`` next to the plate."""
     plate_root = Path(plate_root)
@@ -130,8 +139,9 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
 
 
 def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
-              samples_every_s: float, gui_ready: threading.Event | None = None) -> Iterator[dict]:
-    """GAN-DL training for a worker thread: opens the plate (a folder or a ``Plate``), trains,
+              samples_every_s: float, gui_ready: threading.Event | None = None, runs: int = 1) -> Iterator[dict]:
+    """GAN-DL training for a worker thread: opens the plate (a folder or a ``Plate``), trains ``config``'s
+    budget split over ``runs`` runs read together (``torch_utils.runs.train_runs``, as ``gandl train``),
     yields progress dicts with the sample images as one tiled ``(C, H, W)`` grid.
 
     It first yields a ``setup`` dict (``stains``, ``contrast_limits``,
@@ -159,8 +169,14 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
         }
         if gui_ready is not None:
             gui_ready.wait(30.0)
-        rows = iterate_training(plate, out_dir, config, resume=resume, should_stop=stop.is_set,
-                                samples_every_s=samples_every_s)
+        def train_one(folder, minutes, kimg, seed, resume):
+            one = copy.deepcopy(config)
+            one.minutes, one.kimg, one.seed = minutes, kimg, seed
+            return iterate_training(plate, folder, one, resume=resume, should_stop=stop.is_set,
+                                    samples_every_s=samples_every_s)
+
+        rows = train_runs(train_one, out_dir, runs, config.minutes, config.kimg, config.seed, resume,
+                          should_stop=stop.is_set)
         with closing(rows):  # closed early, training still writes its checkpoint
             for row in _governed(rows, config.device, config.threads or cpu_threads()):
                 if "samples" in row:
@@ -237,12 +253,26 @@ def _read(path: Path, columns) -> pd.DataFrame:
     return frame[present].apply(pd.to_numeric, errors="coerce")
 
 
+def _history(run: Path, name: str, columns) -> pd.DataFrame:
+    """The CSV log ``name`` of every run the folder holds, one after the other: each run's ``kimg``
+    counted on from where the runs before it ended, as its training's progress is."""
+    members = run_members(run)
+    if len(members) == 1:
+        return _read(Path(run) / name, columns)
+    frames, seen = [], 0.0
+    for member in members:
+        frames.append(_read(member / name, columns).pipe(lambda f, at=seen: f.assign(kimg=f["kimg"] + at)))
+        steps = _read(member / "losses.csv", ("kimg",))["kimg"]
+        seen += float(steps.iloc[-1]) if len(steps) else 0.0
+    return pd.concat(frames, ignore_index=True)
+
+
 def loss_history(run: Path) -> pd.DataFrame:
     """``kimg, loss_G, loss_D`` of every step written to the run's ``losses.csv`` (empty when none)."""
-    return _read(Path(run) / "losses.csv", LOSS_COLUMNS)
+    return _history(run, "losses.csv", LOSS_COLUMNS)
 
 
 def metric_history(run: Path) -> pd.DataFrame:
     """``kimg`` and the sample-quality metrics (1-NN accuracy, KID, diversity) of the run's
     ``metrics.csv`` (empty when the run has none)."""
-    return _read(Path(run) / "metrics.csv", METRIC_COLUMNS)
+    return _history(run, "metrics.csv", METRIC_COLUMNS)
