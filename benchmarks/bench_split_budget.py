@@ -14,8 +14,18 @@ docs/benchmarks.md (``suite_16kimg``, ``suite_16kimg-seed1``, ``suite_16kimg-inf
 comparison, the untrained networks and handcrafted features scored here are checked against those
 sections: they are the same networks on the same frozen screens, so they must score the same.
 
-    python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info --train-args="--info 10" \\
-        --methods GAN-DL,untrained,handcrafted --no-report        # and --tag 8kimg-info-seed1 "--info 10 --seed 1"
+The same question is then asked at twice the budget, from stored runs only (one 32-kimg default run,
+sections ``suite_32kimg`` and ``suite_32kimg-seed1``, against the two 16-kimg ``--info 10`` runs read
+together), and near the 30-minute budget on the two screens with a stored 30-minute default run
+(``suite_30min-v2``: 62-65 kimg) against two 32-kimg ``--info 10`` runs trained for it, read together here.
+
+These runs were trained one run per tag, before ``gandl train``'s default became this split; with
+today's default, ``--train-args`` needs ``--runs 1`` to train them the same way:
+
+    python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info --train-args="--runs 1 --info 10" \\
+        --methods GAN-DL,untrained,handcrafted --no-report        # and --tag 8kimg-info-seed1 "... --seed 1"
+    python benchmarks/bench_suite.py --kimg 32 --tag 32kimg-info --train-args="--runs 1 --info 10" \\
+        --methods GAN-DL,untrained,handcrafted --screens medium,large-rare --no-report   # and -seed1
     python benchmarks/bench_split_budget.py [--no-report]
 """
 
@@ -35,9 +45,18 @@ from _report import REPORT, publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_suite import log, paired_se, suite_parser  # noqa: E402
 
+from napari_gandl.synthetic import SUITE as SUITE_NAMES  # noqa: E402
+
 SPLIT = ("8kimg-info", "8kimg-info-seed1")  # two runs of half the budget, --info 10, seeds 0 and 1
 #: one run of the whole budget: its stored sections at seeds 0 and 1
 WHOLE = {"default": ("16kimg", "16kimg-seed1"), "--info 10": ("16kimg-info", "16kimg-info-seed1")}
+#: twice the budget: one 32-kimg default run (stored, seeds 0 and 1) against the two 16-kimg --info 10 runs
+#: read together (stored, section joined_runs)
+WHOLE_32 = ("32kimg", "32kimg-seed1")
+#: about the 30-minute budget (a 30-minute run alone on this machine sees 62-65 kimg): two 32-kimg --info 10
+#: runs, trained and read together here, against the stored 30-minute default runs of the two screens that
+#: have one (section suite_30min-v2)
+SPLIT_64, THIRTY = ("32kimg-info", "32kimg-info-seed1"), "30min-v2"
 KEYS = ("acc", "spearman", "rank_ap", "true_hits", "false_hits")
 #: the bold title that opens each stored per-screen table of a suite section
 TITLES = {"acc": "C+/C- accuracy (%)", "spearman": "dose-ranking Spearman",
@@ -103,10 +122,68 @@ def stored_pair_totals() -> tuple[str, str]:
     return cells[2], cells[6]
 
 
+def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
+    """The same question at 32 kimg (stored runs only) and near the 30-minute budget (new runs on the two
+    screens with a stored 30-minute run): lines of the report."""
+    one = [stored_suite(t) for t in WHOLE_32]
+    worst = max(abs(one[i][s][m][k] - (fresh[s]["untrained alone"][i] if m == "untrained" else fresh[s]["hand"])[k])
+                for i in (0, 1) for s in screens for m in ("untrained", "handcrafted") for k in ("spearman", "rank_ap"))
+
+    def one_run(s, k):
+        return float(np.mean([seed[s]["GAN-DL"][k] for seed in one]))
+
+    def best(s, k):
+        return max(fresh[s]["untrained"][k], fresh[s]["hand"][k])
+
+    d = {k: np.array([stored_pairs[s]["--info 10"][k] - one_run(s, k) for s in screens]) for k in ("spearman", "rank_ap")}
+    pair_trailing = sum(any(stored_pairs[s]["--info 10"][k] < best(s, k) for k in ("spearman", "rank_ap")) for s in screens)
+    one_trailing = np.mean([sum(any(seed[s]["GAN-DL"][k] < max(seed[s]["untrained"][k], seed[s]["handcrafted"][k])
+                                    for k in ("spearman", "rank_ap")) for s in screens) for seed in one])
+    hits = [f"{sum(seed[s]['GAN-DL']['true_hits'] for s in screens)} / {sum(seed[s]['GAN-DL']['false_hits'] for s in screens)}"
+            for seed in one]
+    lines = ["", "**Twice the budget, 32 kimg** (every run stored: one 32-kimg default run, section *32-kimg runs* and "
+             "its `--seed 1`, the mean of the two seeds; two 16-kimg `--info 10` runs read together, section *Two "
+             f"training seeds read together*). Their untrained and handcrafted rows equal those scored here (largest "
+             f"difference {worst:.3f}).", "",
+             "| read-out | Spearman | ranking AP | true / false hits | trailing |", "|---|---|---|---|---|",
+             f"| one 32-kimg default run | {np.mean([one_run(s, 'spearman') for s in screens]):.3f} | "
+             f"{np.mean([one_run(s, 'rank_ap') for s in screens]):.3f} | {hits[0]} · {hits[1]} | {one_trailing:g} |",
+             f"| two 16-kimg `--info 10` runs together | {np.mean([stored_pairs[s]['--info 10']['spearman'] for s in screens]):.3f} | "
+             f"{np.mean([stored_pairs[s]['--info 10']['rank_ap'] for s in screens]):.3f} | "
+             f"{stored_pair_totals()[1] if set(screens) == set(SUITE_NAMES) else '–'} | {pair_trailing} |", "",
+             f"- the split against one run, paired over the screens: Spearman {d['spearman'].mean():+.3f} ± "
+             f"{paired_se(d['spearman']):.3f}; ranking AP {d['rank_ap'].mean():+.3f} ± {paired_se(d['rank_ap']):.3f}."]
+    near = [s for s in screens if all((args.cache / s / f"results-{t}.json").is_file() for t in SPLIT_64)]
+    if not near:
+        return lines
+    thirty = stored_suite(THIRTY)
+    lines += ["", "**Near the 30-minute budget.** A 30-minute default run alone on this machine sees 62 to 65 kimg "
+              "(section *30-minute runs on `medium` and `large-rare`*: 61.6 and 64.5 kimg, one seed). Against it, two "
+              "32-kimg `--info 10` runs (`gandl train PLATE --kimg 32 --info 10 [--seed 1]`, bench_suite tags "
+              "`32kimg-info`, `32kimg-info-seed1`, one CPU thread each, the two screens trained side by side, with "
+              "targeted tests and a 5-minute screenshot training beside them at times; the budget is counted in "
+              "images) read together, scored here; and, for scale, one 32-kimg default run (half that budget). "
+              "Spearman / ranking AP, true / false hits:", "",
+              "| screen | 30-minute default run | two 32-kimg `--info 10` runs together | the two alone | one 32-kimg default run | untrained pair | handcrafted |",
+              "|---|---|---|---|---|---|---|"]
+    for s in near:
+        pair = joined(args.cache / s, SPLIT_64, args.splits)
+        seeds = [json.loads((args.cache / s / f"results-{t}.json").read_text())["results"]["GAN-DL"] for t in SPLIT_64]
+
+        def cell(r):
+            return f"{r['spearman']:.3f} / {r['rank_ap']:.3f}, {r['true_hits']:g} / {r['false_hits']:g}"
+
+        lines.append(f"| {s} | {cell(thirty[s]['GAN-DL'])} | {cell(pair)} | "
+                     + " · ".join(f"{r['spearman']:.3f} / {r['rank_ap']:.3f}" for r in seeds)
+                     + f" | {one_run(s, 'spearman'):.3f} / {one_run(s, 'rank_ap'):.3f} | "
+                     f"{fresh[s]['untrained']['spearman']:.3f} / {fresh[s]['untrained']['rank_ap']:.3f} | "
+                     f"{fresh[s]['hand']['spearman']:.3f} / {fresh[s]['hand']['rank_ap']:.3f} |")
+        log(f"{s}: 32+32 pair {cell(pair)}; 30-minute run {cell(thirty[s]['GAN-DL'])}")
+    return lines
+
+
 def main(argv=None) -> int:
     import torch
-
-    from napari_gandl.synthetic import SUITE
 
     ap = suite_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
@@ -176,7 +253,7 @@ def main(argv=None) -> int:
         f"or AP is {worst[1]:.3f} ({worst[0]}).", "",
         "| read-out | C+/C- % | Spearman | ranking AP | true / false hits | trailing |", "|---|---|---|---|---|---|"]
     # the stored pair's suite totals (every other read-out has them per screen), for the whole suite only
-    pair_totals = stored_pair_totals() if set(screens) == set(SUITE) else ("–", "–")
+    pair_totals = stored_pair_totals() if set(screens) == set(SUITE_NAMES) else ("–", "–")
     for label, (scores, trail) in reads.items():
         acc, hits = pair_totals
         if all("acc" in scores[s] for s in screens):
@@ -206,6 +283,21 @@ def main(argv=None) -> int:
                                               for scores, _ in reads.values())
                      + f" | {fresh[s]['untrained']['spearman']:.3f} / {fresh[s]['untrained']['rank_ap']:.3f}"
                      f" | {fresh[s]['hand']['spearman']:.3f} / {fresh[s]['hand']['rank_ap']:.3f} |")
+    lines += ["", "**The default read-out, per screen.** `gandl train`'s default with the `quick` preset is now this "
+              "split (two `--info 10` runs of half the budget, read together). At the suite's 16-kimg budget, each "
+              "cell reads the pair / the same networks untrained, read together / handcrafted:", "",
+              "| screen | C+/C- % | Spearman | ranking AP | true / false hits (of N) |", "|---|---|---|---|---|"]
+    trio = {s: (fresh[s]["split"], fresh[s]["untrained"], fresh[s]["hand"]) for s in screens}
+    for s in [*screens, "mean"]:
+        rows = trio[s] if s != "mean" else [{k: np.mean([trio[x][i][k] for x in screens]) for k in KEYS[:3]}
+                                            | {k: sum(trio[x][i][k] for x in screens) for k in KEYS[3:]}
+                                            for i in range(3)]
+        n = (sum(trio[x][2]["rescuing_curves"] for x in screens) if s == "mean" else trio[s][2]["rescuing_curves"])
+        lines.append(f"| {s} | " + " / ".join(f"{100 * r['acc']:.1f}" for r in rows) + " | "
+                     + " / ".join(f"{r['spearman']:.2f}" for r in rows) + " | "
+                     + " / ".join(f"{r['rank_ap']:.2f}" for r in rows) + " | "
+                     + " · ".join(f"{r['true_hits']:g}/{r['false_hits']:g}" for r in rows) + f" ({n}) |")
+    lines += larger_budgets(screens, fresh, stored_pairs, args)
     publish("split_budget", "One budget, one run or two `--info 10` runs read together (bench_split_budget.py)",
             "\n".join(lines), write=not args.no_report)
     return 0
