@@ -65,7 +65,7 @@ def split_plan(args, preset: str) -> tuple[int, float | None, float | None]:
     """How many runs ``gandl train`` trains into ``--out`` and the whole budget they share: ``--runs``, else
     the folder's own when resuming, else the preset's default for GAN-DL (one run for other methods); the
     budget given, else (a new run) the preset's, so that it is split rather than given to each run."""
-    runs = args.runs or (planned_runs(args.out) if args.resume else None)
+    runs = args.runs if args.runs is not None else planned_runs(args.out) if args.resume else None
     if runs is None:
         runs = DEFAULT_RUNS.get(preset, 1) if args.method == "gandl" else 1
     if runs < 1:

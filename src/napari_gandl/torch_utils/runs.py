@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from napari_gandl.files import atomic_path, output_lock, write_text
+from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
 
 
 class TrainingDiverged(RuntimeError):
@@ -110,7 +111,7 @@ def planned_runs(run) -> int | None:
     plan = read_runs(run) if Path(run).is_dir() else None
     if plan is not None:
         return int(plan["runs"])
-    return 1 if (Path(run) / "checkpoint.pt").exists() else None
+    return 1 if (Path(run) / CHECKPOINT_NAME).exists() else None
 
 
 def train_runs(train_one: Callable[..., Iterator[dict]], out_dir, runs: int, minutes: float | None,
@@ -143,12 +144,12 @@ def train_runs(train_one: Callable[..., Iterator[dict]], out_dir, runs: int, min
     def start(index: int) -> Iterator[dict]:
         folder = member_folder(out_dir, index)
         return train_one(folder, minutes=plan["minutes"], kimg=plan["kimg"], seed=int(plan["seed"]) + index,
-                         resume=resume or (folder / "checkpoint.pt").exists())
+                         resume=resume or (folder / CHECKPOINT_NAME).exists())
 
     first = start(0)  # a bad option is refused here, before anything is written
     if int(os.environ.get("RANK", "0")) == 0:  # one process of a torchrun writes the plan
         with output_lock(out_dir, folder=True):  # refused while another process trains there
-            if not resume and (out_dir / "checkpoint.pt").exists():  # a plan without one lost nothing
+            if not resume and (out_dir / CHECKPOINT_NAME).exists():  # a plan without one lost nothing
                 raise FileExistsError(f"{out_dir} holds a run already; pass --resume to continue it or choose "
                                       f"another output folder")
             write_text(out_dir / RUNS_FILE, json.dumps(plan, indent=1))
