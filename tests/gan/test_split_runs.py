@@ -94,3 +94,23 @@ def test_runs_is_an_option_of_gan_dl_only(gan_plate, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "gandl train: error: --runs must be at least 1, got 0"
     assert main(["train", str(gan_plate), "--out", str(tmp_path / "r"), "--method", "convae", "--runs", "2"]) == 2
     assert capsys.readouterr().err.strip() == "gandl train: error: --runs is an option of GAN-DL (--method gandl), not of convae"
+
+
+def test_killed_in_its_second_run_a_split_resumes_that_run_only(gan_plate, tmp_path, kill9_when):
+    import subprocess
+    import sys
+
+    from gan_helpers import subprocess_env
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "napari_gandl.cli", "train", str(gan_plate), "--out", str(run), *TINY_TRAIN,
+            "--kimg", "0.2", "--snapshot-kimg", "0.016"]  # two runs of 100 images
+    second = run / "run-2" / "checkpoint.pt"
+    kill9_when(argv, lambda: second.exists() and int(load_checkpoint(second)["cur_nimg"]) >= 16)
+    first = load_checkpoint(run)
+    assert int(first["cur_nimg"]) >= 100 and int(load_checkpoint(second)["cur_nimg"]) < 100
+    resumed = subprocess.run(argv + ["--resume"], env=subprocess_env(), capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    assert int(load_checkpoint(run)["step"]) == int(first["step"])  # the finished run was not trained on
+    assert int(load_checkpoint(second)["cur_nimg"]) >= 100
+    assert "in 2 runs read together" in resumed.stderr.decode()
