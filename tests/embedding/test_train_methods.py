@@ -64,13 +64,23 @@ def test_the_untrained_control_is_written_from_the_command_line_at_its_seed(samp
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
         runs[name] = tmp_path / name
         assert main(["train", str(sample_plate), "--method", "gandl-untrained", "--out", str(runs[name]),
-                     "--seed", seed, "--device", "cpu"]) == 0
+                     "--seed", seed, "--runs", "1", "--device", "cpu"]) == 0
     D = {name: torch.load(run / "checkpoint.pt", weights_only=True)["D"] for name, run in runs.items()}
     assert all(torch.equal(D["a"][k], D["b"][k]) for k in D["a"])
     assert not all(torch.equal(D["a"][k], D["c"][k]) for k in D["a"])
     out = tmp_path / "both.parquet"
     assert main(["embed", str(sample_plate), "--method", "gandl-untrained", "--checkpoint", str(runs["a"]),
                  "--checkpoint", str(runs["c"]), "--out", str(out), "--device", "cpu"]) == 0
+    assert pd.read_parquet(out).columns[-1] == "f1023"
+    # by default, as GAN-DL's: two networks (seeds 1 and 2 here) in one folder, read together
+    pair = tmp_path / "pair"
+    assert main(["train", str(sample_plate), "--method", "gandl-untrained", "--out", str(pair), "--seed", "1",
+                 "--device", "cpu"]) == 0
+    D_pair = torch.load(pair / "run-2" / "checkpoint.pt", weights_only=True)["D"]
+    assert all(torch.equal(D_pair[k], D["c"][k]) for k in D_pair)  # its second network: seed 2
+    out = tmp_path / "pair.parquet"
+    assert main(["embed", str(sample_plate), "--method", "gandl-untrained", "--checkpoint", str(pair),
+                 "--out", str(out), "--device", "cpu"]) == 0
     assert pd.read_parquet(out).columns[-1] == "f1023"
 
 

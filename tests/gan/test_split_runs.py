@@ -93,7 +93,8 @@ def test_runs_is_an_option_of_gan_dl_only(gan_plate, tmp_path, capsys):
     assert main(["train", str(gan_plate), "--out", str(tmp_path / "r0"), "--runs", "0", *TINY_TRAIN]) == 2
     assert capsys.readouterr().err.strip() == "gandl train: error: --runs must be at least 1, got 0"
     assert main(["train", str(gan_plate), "--out", str(tmp_path / "r"), "--method", "convae", "--runs", "2"]) == 2
-    assert capsys.readouterr().err.strip() == "gandl train: error: --runs is an option of GAN-DL (--method gandl), not of convae"
+    assert capsys.readouterr().err.strip() == ("gandl train: error: --runs is an option of GAN-DL (--method gandl or "
+                                          "gandl-untrained), not of convae")
 
 
 def test_killed_in_its_second_run_a_split_resumes_that_run_only(gan_plate, tmp_path, kill9_when):

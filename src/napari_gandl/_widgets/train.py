@@ -63,6 +63,7 @@ class TrainWidget(Container):
         self.run_dir = FileEdit(label="run folder", mode="d", value=None, nullable=True,
                                 tooltip="checkpoint, losses and samples go here (default: next to the plate)")
         from napari_gandl.gan import PRESETS
+        from napari_gandl.gan.config import default_runs
 
         self.method = ComboBox(label="method", choices=model.method_choices(), value=model.GAN_METHOD,
                                tooltip="GAN-DL, or a comparator trained on the plate (embed its run "
@@ -70,7 +71,7 @@ class TrainWidget(Container):
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value="quick")
         self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="preset")
         self.minutes = FloatSpinBox(label="duration (min)", value=10.0, min=0.01, max=1e6, step=1.0)
-        self.runs = SpinBox(label="runs", value=model.default_runs("quick"), min=1, max=8,
+        self.runs = SpinBox(label="runs", value=default_runs("quick"), min=1, max=8,
                             tooltip="the duration is split into this many runs at consecutive seeds, read "
                                     "together when the run folder is embedded (resuming keeps the folder's)")
         self.device = ComboBox(label="device", choices=device_choices(), value="auto")
@@ -89,7 +90,7 @@ class TrainWidget(Container):
         self.stop_button.changed.connect(self.stop)
         self.device.changed.connect(lambda: setattr(self.status, "value", self._device_note()))
         self.method.changed.connect(self._show_method_controls)
-        self.preset.changed.connect(lambda: setattr(self.runs, "value", model.default_runs(self.preset.value)))
+        self.preset.changed.connect(lambda: setattr(self.runs, "value", default_runs(self.preset.value)))
         remember(self, "train", ["method", "plate_dir", "run_dir", "preset", "resolution", "minutes", "runs", "device",
                                  "refresh_s"])
 

@@ -4,8 +4,9 @@ For each method, in its own folder ``OUT/METHOD/``:
 
 1. train it on the plate for ``minutes`` (methods with a train step:
    GAN-DL, ConvAE, SimCLR, DINO, MAE; the same budget for each), resuming a run that
-   was interrupted; with ``runs`` N, N times at consecutive seeds (``run``, ``run-2``...),
-   the runs then read together;
+   was interrupted; in N runs at consecutive seeds (``run``, ``run-2``...) that share the
+   budget and are then read together: ``runs`` N, or by default as ``gandl train`` trains
+   (GAN-DL and its untrained control: the preset's runs, two with ``quick``; others one);
 2. embed every site (``embeddings.parquet``; the pipeline resumes a partial
    output) and, with ``zero_shot``, every site of a second plate with a
    different stain set (stains mapped by name);
@@ -93,16 +94,25 @@ def run_folders(folder: Path, runs: int) -> list[Path]:
     return [folder / ("run" if i == 0 else f"run-{i + 1}") for i in range(runs)]
 
 
+def method_runs(spec, gan_options: dict | None = None) -> int:
+    """How many runs ``gandl train`` splits a budget of method ``spec`` into by default: the GAN preset's
+    (``gan.config.DEFAULT_RUNS``) for the methods built from the GAN's config, one for the others."""
+    from napari_gandl.gan.config import default_runs
+
+    return default_runs((gan_options or {}).get("preset", "quick")) if spec.gan_options else 1
+
+
 def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zero_shot=None,
-               device: str = "auto", seed: int = 0, progress: Progress | None = None, runs: int = 1,
+               device: str = "auto", seed: int = 0, progress: Progress | None = None, runs: int | None = None,
                gan_options: dict | None = None) -> dict:
     """Train (if the method trains) and embed one method into ``folder``; returns its status. A method that
-    trains is trained ``runs`` times, at seeds ``seed``, ``seed + 1``..., and its runs are read together
-    (each site's row their features side by side); ``gan_options`` go to the methods built from the GAN's
-    config (``gandl`` and ``gandl-untrained``)."""
+    trains is trained ``runs`` times (default :func:`method_runs`), at seeds ``seed``, ``seed + 1``..., each
+    for its share of ``minutes``, and its runs are read together (each site's row their features side by
+    side); ``gan_options`` go to the methods built from the GAN's config (``gandl`` and ``gandl-untrained``)."""
     spec = get_method(name)
     status = _read_status(folder)
     options = gan_options if spec.gan_options and gan_options else {}
+    runs = runs if runs is not None else method_runs(spec, options)
 
     def say(stage: str) -> Callable[[float, str], None]:
         return lambda fraction, message: progress and progress(name, stage, fraction, message)
@@ -116,12 +126,12 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
         resume = (run / "checkpoint.pt").exists()
         last = {}
         stage = "train" if runs == 1 else f"train {i + 1}/{runs}"
-        for info in spec.train(plate, run, minutes=minutes, device=device, resume=resume, seed=seed + i,
+        for info in spec.train(plate, run, minutes=minutes / runs, device=device, resume=resume, seed=seed + i,
                                **options):
             last = info
             rate = f", {info['img_per_s']:.0f} img/s" if "img_per_s" in info else ""
             say(stage)(float(info.get("fraction", 0.0)), f"{info.get('kimg', 0):.2f} kimg{rate}")
-        trained.append({"minutes": minutes, "kimg": last.get("kimg"), "elapsed_s": last.get("elapsed_s"),
+        trained.append({"minutes": minutes / runs, "kimg": last.get("kimg"), "elapsed_s": last.get("elapsed_s"),
                         "resumed": resume, "seed": seed + i, "folder": run.name, "gan_options": options})
         status["trained"] = trained
         _write_status(folder, status)
@@ -129,7 +139,7 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
     read = [str(s) for s in sources]
     if status.get("read", read[:1]) != read:  # other runs than the embeddings were made from
         status = {k: v for k, v in status.items() if k not in ("embedded", "zero_shot")}
-    status["read"] = read
+    status["read"], status["runs"] = read, len(folders)
     embedder = None
     if "embedded" not in status:
         embedder = load_embedder(name, sources, plate, device)
@@ -176,7 +186,7 @@ def evaluate_embedding(path: Path, metadata=None, zero_shot_path: Path | None = 
 
 def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, weights=None,
             zero_shot=None, device: str = "auto", n_splits: int = 10, seed: int = 0,
-            progress: Progress | None = None, runs: int = 1, gan_options: dict | None = None) -> dict:
+            progress: Progress | None = None, runs: int | None = None, gan_options: dict | None = None) -> dict:
     """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``. ``runs``
     and ``gan_options``: see :func:`run_method`."""
     from napari_gandl.plate import open_plate
@@ -184,7 +194,7 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
     plate, zs_plate = open_plate(plate), open_plate(zero_shot)
     out = Path(out_dir)
     methods = list(methods) if methods else default_methods(weights is not None)
-    if runs < 1:
+    if runs is not None and runs < 1:
         raise ValueError(f"runs must be at least 1, not {runs}")
     specs = [get_method(name) for name in methods]  # unknown names fail before any work
     for name, spec in zip(methods, specs):
@@ -291,10 +301,11 @@ def _options_text(options: dict, prefix: str = "") -> str:
 
 def budget_text(report: dict) -> str:
     """The sentence on what each method was trained with, for the page and the markdown."""
-    runs = report.get("runs", 1)
+    seed = report["seed"]
+    several = [f"{name} {st['runs']} runs, at seeds {seed} to {seed + st['runs'] - 1}, read together"
+               for name, st in report["methods"].items() if st.get("runs", 1) > 1]
     return (f"Training budget: {report['minutes']} min per trainable method"
-            + (f" and run; {runs} runs of each, at seeds {report['seed']} to {report['seed'] + runs - 1}, read "
-               f"together" if runs > 1 else "")
+            + (f", shared by its runs ({'; '.join(several)})" if several else "")
             + (f"; GAN-DL's options: {_options_text(report['gan_options'])}" if report.get("gan_options") else "")
             + ".")
 

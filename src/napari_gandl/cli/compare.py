@@ -59,13 +59,12 @@ def register(subparsers) -> None:
                    help="comma-separated methods (default: every registered method that needs no weights "
                         "file, plus those that do when --weights is given)")
     p.add_argument("--minutes", type=float, default=2.0,
-                   help="training budget of each trainable method, in minutes, for each of its --runs "
-                        "(default 2)")
-    p.add_argument("--runs", type=int, default=1, metavar="N",
-                   help="train each trainable method N times, at seeds --seed, --seed + 1..., and read its runs "
-                        "together (each site's features side by side, as gandl embed --checkpoint A "
-                        "--checkpoint B does; each run gets the whole --minutes; gandl train's default, two "
-                        "runs sharing its budget, is --runs 2 with half the minutes); default 1")
+                   help="training budget of each trainable method, in minutes, shared by its runs (default 2)")
+    p.add_argument("--runs", type=int, metavar="N",
+                   help="train each trainable method N times, at seeds --seed, --seed + 1..., each for its share "
+                        "of --minutes, and read its runs together (each site's features side by side, as gandl "
+                        "embed reads a run folder of gandl train); default: as gandl train, two runs for GAN-DL "
+                        "and its untrained control with the quick preset, one for the other methods")
     p.add_argument("--metadata", help="metadata.csv joined on site_id (default: the plate's own)")
     p.add_argument("--weights", metavar="FILE",
                    help="weights file for the methods that need one (densenet-*: densenet121-a639ec97.pth)")

@@ -12,7 +12,7 @@ import sys
 from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.cli.gan_options import GAN_OPTIONS, add_gan_options, gan_options
 from napari_gandl.embedding.registry import get_method, trainable_method_names
-from napari_gandl.gan.config import DEFAULT_RUNS, make_config
+from napari_gandl.gan.config import default_runs, make_config
 from napari_gandl.torch_utils.device import DEVICES
 from napari_gandl.torch_utils.runs import TrainingDiverged, planned_runs, train_runs
 
@@ -23,13 +23,13 @@ def cmd_train(args) -> int:
         dest = next(d for d in GAN_OPTIONS if getattr(args, d) is not None)
         raise ValueError(f"--{dest.replace('_', '-')} is an option of GAN-DL's networks (--method gandl or "
                          f"gandl-untrained), not of {args.method}")
-    if args.runs is not None and args.method != "gandl":
-        raise ValueError(f"--runs is an option of GAN-DL (--method gandl), not of {args.method}")
-    runs, minutes, kimg = split_plan(args, options.get("preset", "quick"))
+    spec = get_method(args.method)
+    if args.runs is not None and not spec.gan_options:
+        raise ValueError(f"--runs is an option of GAN-DL (--method gandl or gandl-untrained), not of {args.method}")
+    runs, minutes, kimg = split_plan(args, spec, options.get("preset", "quick"))
     set_threads(args.threads)
     governor = thread_governor(args.threads, args.device)
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    spec = get_method(args.method)
 
     def train_one(folder, minutes, kimg, seed, resume):
         return spec.train(args.plate, folder, minutes=minutes, kimg=kimg, device=args.device, resume=resume,
@@ -61,13 +61,14 @@ def cmd_train(args) -> int:
     return 0
 
 
-def split_plan(args, preset: str) -> tuple[int, float | None, float | None]:
+def split_plan(args, spec, preset: str) -> tuple[int, float | None, float | None]:
     """How many runs ``gandl train`` trains into ``--out`` and the whole budget they share: ``--runs``, else
-    the folder's own when resuming, else the preset's default for GAN-DL (one run for other methods); the
-    budget given, else (a new run) the preset's, so that it is split rather than given to each run."""
+    the folder's own when resuming, else the preset's default for GAN-DL and its untrained control (one run
+    for other methods); the budget given, else (a new run) the preset's, so that it is split rather than
+    given to each run."""
     runs = args.runs if args.runs is not None else planned_runs(args.out) if args.resume else None
     if runs is None:
-        runs = DEFAULT_RUNS.get(preset, 1) if args.method == "gandl" else 1
+        runs = default_runs(preset) if spec.gan_options else 1
     if runs < 1:
         raise ValueError(f"--runs must be at least 1, got {runs}")
     minutes, kimg = args.minutes, args.kimg
@@ -103,7 +104,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, metavar="N",
-                   help="GAN-DL: split the budget into N runs at seeds --seed, --seed + 1..., trained one after "
+                   help="GAN-DL and gandl-untrained: split the budget into N runs at seeds --seed, --seed + 1..., trained one after "
                         "the other into RUN_DIR and RUN_DIR/run-2...; gandl embed --checkpoint RUN_DIR reads "
                         "them together (default: 2 with the quick preset, 1 with paper; a resumed folder keeps "
                         "its own)")

@@ -66,6 +66,11 @@ PRESETS: dict[str, dict] = {
 DEFAULT_RUNS = {"quick": 2, "paper": 1}
 
 
+def default_runs(preset: str) -> int:
+    """How many runs a budget of GAN-DL (or of its untrained control) with ``preset`` is split into."""
+    return DEFAULT_RUNS.get(preset, 1)
+
+
 @dataclass
 class TrainConfig(Config):
     preset: str = "quick"

@@ -98,13 +98,6 @@ def preview_name(method: str) -> str:
     return f"{method} {preview}" if preview else ""
 
 
-def default_runs(preset: str) -> int:
-    """How many runs GAN-DL's ``preset`` splits a duration into by default (as ``gandl train``)."""
-    from napari_gandl.gan.config import DEFAULT_RUNS
-
-    return DEFAULT_RUNS.get(preset, 1)
-
-
 def default_run_folder(plate_root: Path, method: str) -> Path:
     """``PLATE-METHOD-run`` next to the plate."""
     plate_root = Path(plate_root)
