@@ -301,7 +301,7 @@ def _options_text(options: dict, prefix: str = "") -> str:
 
 def budget_text(report: dict) -> str:
     """The sentence on what each method was trained with, for the page and the markdown."""
-    seed = report["seed"]
+    seed = report.get("seed", 0)
     several = [f"{name} {st['runs']} runs, at seeds {seed} to {seed + st['runs'] - 1}, read together"
                for name, st in report["methods"].items() if st.get("runs", 1) > 1]
     return (f"Training budget: {report['minutes']} min per trainable method"
