@@ -122,6 +122,28 @@ def stored_pair_totals() -> tuple[str, str]:
     return cells[2], cells[6]
 
 
+def mean_run(seeds, screen: str, key: str) -> float:
+    """One run's score: the mean of a training's stored seeds."""
+    return float(np.mean([seed[screen]["GAN-DL"][key] for seed in seeds]))
+
+
+def best(fresh, screen: str, key: str) -> float:
+    """The better baseline of a pair: the untrained networks read together, or handcrafted."""
+    return max(fresh[screen]["untrained"][key], fresh[screen]["hand"][key])
+
+
+def pair_trails(fresh, scores, screen: str) -> float:
+    return float(any(scores[k] < best(fresh, screen, k) for k in ("spearman", "rank_ap")))
+
+
+def one_trails(seeds, screen: str) -> float:
+    """How often one run trails: the mean over the seeds of each seed's run against its own untrained network
+    and handcrafted."""
+    return float(np.mean([any(seed[screen]["GAN-DL"][k] < max(seed[screen]["untrained"][k],
+                                                               seed[screen]["handcrafted"][k])
+                              for k in ("spearman", "rank_ap")) for seed in seeds]))
+
+
 def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
     """The same question at 32 kimg (stored runs only) and near the 30-minute budget (new runs on the two
     screens with a stored 30-minute run): lines of the report."""
@@ -129,16 +151,9 @@ def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
     worst = max(abs(one[i][s][m][k] - (fresh[s]["untrained alone"][i] if m == "untrained" else fresh[s]["hand"])[k])
                 for i in (0, 1) for s in screens for m in ("untrained", "handcrafted") for k in ("spearman", "rank_ap"))
 
-    def one_run(s, k):
-        return float(np.mean([seed[s]["GAN-DL"][k] for seed in one]))
-
-    def best(s, k):
-        return max(fresh[s]["untrained"][k], fresh[s]["hand"][k])
-
-    d = {k: np.array([stored_pairs[s]["--info 10"][k] - one_run(s, k) for s in screens]) for k in ("spearman", "rank_ap")}
-    pair_trailing = sum(any(stored_pairs[s]["--info 10"][k] < best(s, k) for k in ("spearman", "rank_ap")) for s in screens)
-    one_trailing = np.mean([sum(any(seed[s]["GAN-DL"][k] < max(seed[s]["untrained"][k], seed[s]["handcrafted"][k])
-                                    for k in ("spearman", "rank_ap")) for s in screens) for seed in one])
+    d = {k: np.array([stored_pairs[s]["--info 10"][k] - mean_run(one, s, k) for s in screens]) for k in ("spearman", "rank_ap")}
+    pair_trailing = sum(pair_trails(fresh, stored_pairs[s]["--info 10"], s) for s in screens)
+    one_trailing = sum(one_trails(one, s) for s in screens)
     hits = [f"{sum(seed[s]['GAN-DL']['true_hits'] for s in screens)} / {sum(seed[s]['GAN-DL']['false_hits'] for s in screens)}"
             for seed in one]
     lines = ["", "**Twice the budget, 32 kimg** (every run stored: one 32-kimg default run, section *32-kimg runs* and "
@@ -146,11 +161,11 @@ def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
              f"training seeds read together*). Their untrained and handcrafted rows equal those scored here (largest "
              f"difference {worst:.3f}).", "",
              "| read-out | Spearman | ranking AP | true / false hits | trailing |", "|---|---|---|---|---|",
-             f"| one 32-kimg default run | {np.mean([one_run(s, 'spearman') for s in screens]):.3f} | "
-             f"{np.mean([one_run(s, 'rank_ap') for s in screens]):.3f} | {hits[0]} · {hits[1]} | {one_trailing:g} |",
+             f"| one 32-kimg default run | {np.mean([mean_run(one, s, 'spearman') for s in screens]):.3f} | "
+             f"{np.mean([mean_run(one, s, 'rank_ap') for s in screens]):.3f} | {hits[0]} · {hits[1]} | {one_trailing:g} |",
              f"| two 16-kimg `--info 10` runs together | {np.mean([stored_pairs[s]['--info 10']['spearman'] for s in screens]):.3f} | "
              f"{np.mean([stored_pairs[s]['--info 10']['rank_ap'] for s in screens]):.3f} | "
-             f"{stored_pair_totals()[1] if set(screens) == set(SUITE_NAMES) else '–'} | {pair_trailing} |", "",
+             f"{stored_pair_totals()[1] if set(screens) == set(SUITE_NAMES) else '–'} | {pair_trailing:g} |", "",
              f"- the split against one run, paired over the screens: Spearman {d['spearman'].mean():+.3f} ± "
              f"{paired_se(d['spearman']):.3f}; ranking AP {d['rank_ap'].mean():+.3f} ± {paired_se(d['rank_ap']):.3f}."]
     near = [s for s in screens if all((args.cache / s / f"results-{t}.json").is_file() for t in SPLIT_64)]
@@ -175,7 +190,7 @@ def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
 
         lines.append(f"| {s} | {cell(thirty[s]['GAN-DL'])} | {cell(pair)} | "
                      + " · ".join(f"{r['spearman']:.3f} / {r['rank_ap']:.3f}" for r in seeds)
-                     + f" | {one_run(s, 'spearman'):.3f} / {one_run(s, 'rank_ap'):.3f} | "
+                     + f" | {mean_run(one, s, 'spearman'):.3f} / {mean_run(one, s, 'rank_ap'):.3f} | "
                      f"{fresh[s]['untrained']['spearman']:.3f} / {fresh[s]['untrained']['rank_ap']:.3f} | "
                      f"{fresh[s]['hand']['spearman']:.3f} / {fresh[s]['hand']['rank_ap']:.3f} |")
         log(f"{s}: 32+32 pair {cell(pair)}; 30-minute run {cell(thirty[s]['GAN-DL'])}")
@@ -211,31 +226,17 @@ def main(argv=None) -> int:
             f"AP {fresh[screen]['split']['rank_ap']:.3f}")
     worst = max(checks, key=lambda c: c[1])
 
-    def one_run(name, screen, key):  # the mean of a 16-kimg training's two seeds, as stored
-        return float(np.mean([seed[screen]["GAN-DL"][key] for seed in stored[name]]))
-
-    def best(screen, key):  # the better baseline of a pair: the untrained networks read together, or handcrafted
-        return max(fresh[screen]["untrained"][key], fresh[screen]["hand"][key])
-
-    def pair_trails(scores, screen):
-        return float(any(scores[k] < best(screen, k) for k in ("spearman", "rank_ap")))
-
-    def one_trails(name, screen):  # mean over the seeds of each seed's run against its own untrained network
-        return float(np.mean([any(seed[screen]["GAN-DL"][k] < max(seed[screen]["untrained"][k],
-                                                                   seed[screen]["handcrafted"][k])
-                                  for k in ("spearman", "rank_ap")) for seed in stored[name]]))
-
     reads = {  # label -> (per-screen scores, trailing per screen)
         "two 8-kimg `--info 10` runs together (one budget)": (
-            {s: fresh[s]["split"] for s in screens}, {s: pair_trails(fresh[s]["split"], s) for s in screens}),
+            {s: fresh[s]["split"] for s in screens}, {s: pair_trails(fresh, fresh[s]["split"], s) for s in screens}),
         "one 8-kimg `--info 10` run (half the budget)": (
             {s: {k: float(np.mean([r[k] for r in fresh[s]["split alone"]])) for k in KEYS} for s in screens}, None),
         **{f"one 16-kimg {name} run (one budget)": (
-            {s: {k: one_run(name, s, k) for k in KEYS} for s in screens},
-            {s: one_trails(name, s) for s in screens}) for name in WHOLE},
+            {s: {k: mean_run(stored[name], s, k) for k in KEYS} for s in screens},
+            {s: one_trails(stored[name], s) for s in screens}) for name in WHOLE},
         "two 16-kimg `--info 10` runs together (twice the budget)": (
             {s: stored_pairs[s]["--info 10"] for s in screens},
-            {s: pair_trails(stored_pairs[s]["--info 10"], s) for s in screens}),
+            {s: pair_trails(fresh, stored_pairs[s]["--info 10"], s) for s in screens}),
     }
     lines = [
         "Two `--info 10` runs of 8 kimg each (seeds 0 and 1; bench_suite tags `8kimg-info`, `8kimg-info-seed1`: "
@@ -274,7 +275,7 @@ def main(argv=None) -> int:
         lines.append(f"- against {label}: Spearman {d['spearman'].mean():+.3f} ± {paired_se(d['spearman']):.3f}; "
                      f"ranking AP {d['rank_ap'].mean():+.3f} ± {paired_se(d['rank_ap']):.3f}.")
     for key, label in (("spearman", "Spearman"), ("rank_ap", "AP")):
-        margin = np.mean([split[s][key] - best(s, key) for s in screens])
+        margin = np.mean([split[s][key] - best(fresh, s, key) for s in screens])
         lines.append(f"- margin of the split pair over the better baseline read the same way, {label}: {margin:+.3f}.")
     lines += ["", "Per screen, Spearman / ranking AP:", "",
               "| screen | " + " | ".join(reads) + " | untrained pair | handcrafted |", "|---" * (3 + len(reads)) + "|"]
