@@ -36,7 +36,7 @@ from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, sco
 from napari_gandl.tables import TableError, load_embeddings
 
 from napari_gandl.embedding.pipeline import embed_plate
-from napari_gandl.embedding.registry import METHODS, get_method, load_embedder, method_names
+from napari_gandl.embedding.registry import METHODS, get_method, load_embedder, method_names, method_runs
 
 __all__ = ["compare", "default_methods", "SPLITS"]
 
@@ -92,14 +92,6 @@ def _trained(status: dict) -> list[dict]:
 def run_folders(folder: Path, runs: int) -> list[Path]:
     """A trainable method's run folders in ``folder``: ``run``, then ``run-2``, ``run-3``..."""
     return [folder / ("run" if i == 0 else f"run-{i + 1}") for i in range(runs)]
-
-
-def method_runs(spec, gan_options: dict | None = None) -> int:
-    """How many runs ``gandl train`` splits a budget of method ``spec`` into by default: the GAN preset's
-    (``gan.config.DEFAULT_RUNS``) for the methods built from the GAN's config, one for the others."""
-    from napari_gandl.gan.config import default_runs
-
-    return default_runs((gan_options or {}).get("preset", "quick")) if spec.gan_options else 1
 
 
 def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zero_shot=None,

@@ -9,7 +9,7 @@ from pathlib import Path
 from napari_gandl.plate import open_plate
 from napari_gandl.synthetic import PRESETS, write_sample_plate
 from napari_gandl.torch_utils.device import DEVICES
-from napari_gandl.torch_utils.runs import planned_runs, run_members
+from napari_gandl.torch_utils.runs import missing_runs, planned_runs
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def demo(args: argparse.Namespace) -> int:
     run_dir, embeddings, report = out / "run", out / "embeddings.parquet", out / "report"
     steps = []
     started = planned_runs(run_dir)
-    if started and all((member / "checkpoint.pt").is_file() for member in run_members(run_dir)):
+    if started and not missing_runs(run_dir):
         print(f"Using the model already trained in {run_dir} (delete that folder to train again).")
     else:
         steps.append(["train", str(plate_root), "--out", str(run_dir), "--preset", "quick",

@@ -11,8 +11,8 @@ import sys
 
 from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.cli.gan_options import GAN_OPTIONS, add_gan_options, gan_options
-from napari_gandl.embedding.registry import get_method, trainable_method_names
-from napari_gandl.gan.config import default_runs, make_config
+from napari_gandl.embedding.registry import get_method, method_runs, trainable_method_names
+from napari_gandl.gan.config import make_config
 from napari_gandl.torch_utils.device import DEVICES
 from napari_gandl.torch_utils.runs import TrainingDiverged, planned_runs, train_runs
 
@@ -26,7 +26,7 @@ def cmd_train(args) -> int:
     spec = get_method(args.method)
     if args.runs is not None and not spec.gan_options:
         raise ValueError(f"--runs is an option of GAN-DL (--method gandl or gandl-untrained), not of {args.method}")
-    runs, minutes, kimg = split_plan(args, spec, options.get("preset", "quick"))
+    runs, minutes, kimg = split_plan(args, spec, options)
     set_threads(args.threads)
     governor = thread_governor(args.threads, args.device)
     rank0 = int(os.environ.get("RANK", "0")) == 0
@@ -61,19 +61,18 @@ def cmd_train(args) -> int:
     return 0
 
 
-def split_plan(args, spec, preset: str) -> tuple[int, float | None, float | None]:
+def split_plan(args, spec, options: dict) -> tuple[int, float | None, float | None]:
     """How many runs ``gandl train`` trains into ``--out`` and the whole budget they share: ``--runs``, else
-    the folder's own when resuming, else the preset's default for GAN-DL and its untrained control (one run
-    for other methods); the budget given, else (a new run) the preset's, so that it is split rather than
-    given to each run."""
-    runs = args.runs if args.runs is not None else planned_runs(args.out) if args.resume else None
-    if runs is None:
-        runs = default_runs(preset) if spec.gan_options else 1
+    the folder's own when resuming, else the method's default (:func:`method_runs`); the budget given, else
+    (a new run) the preset's, so that it is split rather than given to each run."""
+    no_budget = args.minutes is None and args.kimg is None
+    started = planned_runs(args.out) if args.resume or no_budget else None  # what the folder holds, read once
+    runs = args.runs if args.runs is not None else started if args.resume and started else method_runs(spec, options)
     if runs < 1:
         raise ValueError(f"--runs must be at least 1, got {runs}")
     minutes, kimg = args.minutes, args.kimg
-    if runs > 1 and minutes is None and kimg is None and planned_runs(args.out) is None:
-        preset_length = make_config(preset)
+    if runs > 1 and no_budget and started is None:
+        preset_length = make_config(options.get("preset", "quick"))
         minutes, kimg = preset_length.minutes, preset_length.kimg
     return runs, minutes, kimg
 
@@ -104,9 +103,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, metavar="N",
-                   help="GAN-DL and gandl-untrained: split the budget into N runs at seeds --seed, --seed + 1..., trained one after "
-                        "the other into RUN_DIR and RUN_DIR/run-2...; gandl embed --checkpoint RUN_DIR reads "
-                        "them together (default: 2 with the quick preset, 1 with paper; a resumed folder keeps "
+                   help="GAN-DL and gandl-untrained: split the budget into N runs at seeds --seed, --seed + 1..., "
+                        "trained one after the other into RUN_DIR and RUN_DIR/run-2...; gandl embed --checkpoint "
+                        "RUN_DIR reads them together (default: 2 with the quick preset, 1 with paper; a resumed folder keeps "
                         "its own)")
     p.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: the cores other processes leave free, "

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from napari_gandl.embedding.base import Embedder
 
 __all__ = ["MethodSpec", "METHODS", "register", "get_method", "method_names", "trainable_method_names",
-           "expand_runs", "load_embedder"]
+           "method_runs", "expand_runs", "load_embedder"]
 
 
 @dataclass(frozen=True)
@@ -94,19 +94,29 @@ def get_method(name: str) -> MethodSpec:
         raise ValueError(f"unknown embedding method {name!r}; choose one of {', '.join(METHODS)}") from None
 
 
+def method_runs(spec: MethodSpec, gan_options: dict | None = None) -> int:
+    """How many runs a budget of method ``spec`` is split into by default (``gandl train``, ``gandl compare``):
+    the GAN preset's (``gan.config.default_runs``) for the methods built from the GAN's config, one for the
+    others."""
+    if not spec.gan_options:
+        return 1
+    from napari_gandl.gan.config import default_runs
+
+    return default_runs((gan_options or {}).get("preset", "quick"))
+
+
 def expand_runs(sources) -> list[Path]:
     """Each source as the runs it holds: a folder that ``gandl train --runs N`` split a budget into gives
     its N runs (``torch_utils.runs.run_members``), which must all have been trained; anything else itself."""
-    from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
-    from napari_gandl.torch_utils.runs import run_members
+    from napari_gandl.torch_utils.runs import missing_runs, run_members
 
     out = []
     for source in map(Path, sources):
         members = run_members(source)
-        for member in members[1:]:
-            if not (member / CHECKPOINT_NAME).exists():
-                raise ValueError(f"{source}: trained as {len(members)} runs read together, but {member} has no "
-                                 f"checkpoint yet; finish it with gandl train PLATE --out {source} --resume")
+        missing = missing_runs(source) if len(members) > 1 else []  # one run: its loader names what is missing
+        if missing:
+            raise ValueError(f"{source}: trained as {len(members)} runs read together, but {missing[0]} has no "
+                             f"checkpoint yet; finish it with gandl train PLATE --out {source} --resume")
         out += members
     return out
 

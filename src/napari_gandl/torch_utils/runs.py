@@ -105,6 +105,11 @@ def run_members(run) -> list[Path]:
     return [member_folder(run, i) for i in range(int(plan["runs"]) if plan else 1)]
 
 
+def missing_runs(run) -> list[Path]:
+    """The runs of the folder ``run`` (:func:`run_members`) that have no checkpoint yet."""
+    return [member for member in run_members(run) if not (member / CHECKPOINT_NAME).exists()]
+
+
 def planned_runs(run) -> int | None:
     """How many runs the folder ``run`` was started with: its ``runs.json``'s, 1 for a run trained alone,
     None when nothing was trained there yet."""

@@ -254,8 +254,9 @@ def _history(run: Path, name: str, columns) -> pd.DataFrame:
         return _read(Path(run) / name, columns)
     frames, seen = [], 0.0
     for member in members:
-        frames.append(_read(member / name, columns).pipe(lambda f, at=seen: f.assign(kimg=f["kimg"] + at)))
-        steps = _read(member / "losses.csv", ("kimg",))["kimg"]
+        frame = _read(member / name, columns)
+        frames.append(frame.assign(kimg=frame["kimg"] + seen))
+        steps = _read(member / "losses.csv", ("kimg",))["kimg"]  # where this run ended
         seen += float(steps.iloc[-1]) if len(steps) else 0.0
     return pd.concat(frames, ignore_index=True)
 
