@@ -83,11 +83,13 @@ def test_gan_training_job_splits_its_budget_into_runs_read_together(sample_plate
     rows, _ = run_to_end(job)
     steps = [r for r in rows[1:] if "loss_G" in r]
     assert [(r["run"], r["nimg"]) for r in steps] == [(1, 8), (1, 16), (2, 24), (2, 32)]  # images of both runs
+    assert [r["run_start_kimg"] for r in steps] == [0.0, 0.0, 0.016, 0.016]  # where the dock marks run 2
     assert [r["done"] for r in rows[1:]].count(True) == 1 and rows[-1]["checkpoint"] == str(run)
     assert [int(load_checkpoint(f)["cur_nimg"]) for f in (run, run / "run-2")] == [16, 16]
     assert load_embedder("gandl", run, sample_plate, "cpu").dim == 2 * load_embedder("gandl", run / "run-2").dim
     # the loss history of a resumed folder: both runs', the second counted on from the first
     assert [h[0] for h in training.loss_history(run).itertuples(index=False, name=None)] == [0.008, 0.016, 0.024, 0.032]
+    assert training.run_starts(run) == [0.016] and training.run_starts(run / "run-2") == []
 
 
 def test_cpu_training_jobs_give_a_core_to_a_busy_process_beside(sample_plate, tmp_path, monkeypatch):

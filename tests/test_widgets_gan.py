@@ -184,6 +184,24 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     assert "warning: run 1 of 2" in w.status.value and "the generator got much worse at the end" in w.status.value
 
 
+def test_train_plot_marks_where_the_second_run_began(viewer, qtbot, tmp_path):
+    """Two runs of one budget: the loss and sample-quality plots run on across both, with a dashed
+    line and a label where run 2 began; a resumed folder's plot gets the same mark from its history."""
+    from napari_gandl.viewmodels.training import run_starts
+
+    run = tmp_path / "run"
+    w = train_widget(viewer, run)
+    w.config_overrides = {**TINY, "minutes": None, "kimg": 0.032}  # 16 images a run
+    click(w.start_button)
+    wait_idle(qtbot, w.start_button)
+    assert [(r["run"], r["nimg"]) for r in w.progress_rows[1:] if "loss_G" in r] == [(1, 8), (1, 16), (2, 24), (2, 32)]
+    assert w._run_starts == {2: 0.016} and run_starts(run) == [0.016]
+    lines = [m for m in w._run_marks if hasattr(m, "get_xdata")]
+    assert [line.get_xdata()[0] for line in lines] == [0.016, 0.016]  # on the losses and on the metrics
+    assert [m.get_text() for m in w._run_marks if hasattr(m, "get_text")] == [" run 2"]
+    assert all(m.axes is not None for m in w._run_marks)
+
+
 def test_closing_viewer_stops_training_with_checkpoint(make_napari_viewer, sample_plate, qtbot, tmp_path):
     viewer = make_napari_viewer()
     viewer.open(str(sample_plate), plugin="napari-gandl")

@@ -110,6 +110,8 @@ class TrainWidget(Container):
         self._close_filter = None
         self._history: list[tuple[float, float, float]] = []  # kimg, loss_G, loss_D
         self._metrics: list[tuple[float, ...]] = []  # kimg, then model.METRIC_COLUMNS
+        self._run_starts: dict[int, float] = {}  # run 2, 3...: the kimg where it began
+        self._run_marks: list = []  # the plot's lines and labels at those kimg
         self._figure = None
         self._canvas = None
         self._last_draw = 0.0
@@ -203,6 +205,7 @@ class TrainWidget(Container):
         self._t0 = None
         self._history = []
         self._metrics = []
+        self._run_starts = {}
         self.last_progress = None
         self.progress_rows = []
         self._run_title, self._gan, self._preview = title, gan, model.preview_name(self.method.value)
@@ -307,6 +310,8 @@ class TrainWidget(Container):
         if row.get("done"):
             text += self._quality_warning
         self.status.value = text + (f"\n{self._scale_note}" if self._scale_note else "")
+        if row.get("run", 1) > 1:
+            self._run_starts.setdefault(int(row["run"]), float(row["run_start_kimg"]))
         if "loss_G" in row:
             self._history.append((float(row["kimg"]), float(row["loss_G"]), float(row["loss_D"])))
         if all(name in row for name in model.METRIC_COLUMNS[1:]):
@@ -328,6 +333,7 @@ class TrainWidget(Container):
 
         self._history = list(row["history"])
         self._metrics = list(row.get("metrics", []))
+        self._run_starts = {run: kimg for run, kimg in enumerate(row.get("run_starts", []), start=2)}
         self._layout = {k: row[k] for k in ("stains", "contrast_limits", "pixel_size", "plate_width", "data_scale")}
         zeros = np.zeros(row["shape"], np.float32)
         for layer in self._sample_layers(len(zeros)):
@@ -397,6 +403,7 @@ class TrainWidget(Container):
         docks = getattr(self._viewer.window, "dock_widgets", {})
         if self._figure is None or LOSS_DOCK not in docks:
             self._figure, self._canvas = docked_figure(self._viewer, LOSS_DOCK, figsize=(4, 4.6))
+            self._run_marks = []  # those of an earlier figure went with it
             self._canvas.setMinimumHeight(320)  # the dock below the (tall) widget keeps a usable plot
             fg = self._figure.gandl_colors["foreground"]
             ax, qa = self._figure.subplots(2, 1, sharex=True)
@@ -441,7 +448,21 @@ class TrainWidget(Container):
             for a in self._quality_axes:
                 a.relim()
                 a.autoscale_view()
+        self._mark_run_starts()
         self._canvas.draw_idle()
+
+    def _mark_run_starts(self):
+        """A dotted line where each run after the first began (its samples and metrics start afresh
+        there), labelled with the run's number."""
+        for mark in self._run_marks:
+            mark.remove()
+        self._run_marks = []
+        fg = self._figure.gandl_colors["foreground"]
+        for run, kimg in sorted(self._run_starts.items()):
+            for a in (self._ax, self._quality_axes[0]):
+                self._run_marks.append(a.axvline(kimg, ls="--", lw=0.8, color=fg, alpha=0.6))
+            self._run_marks.append(self._ax.text(kimg, 1.0, f" run {run}", transform=self._ax.get_xaxis_transform(),
+                                                 ha="left", va="top", fontsize=8, color=fg))
 
     def _on_finished(self):
         if self._switch_interval is not None:

@@ -140,7 +140,7 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
     It first yields a ``setup`` dict (``stains``, ``contrast_limits``,
     ``pixel_size``, ``plate_width``, ``data_scale``, the sample grid ``shape``
     and, when resuming, the loss and metric ``history`` already in the run
-    folder) and waits for ``gui_ready`` (at most 30 s) so the viewer builds its
+    folder, with ``run_starts``: where its second and later runs began) and waits for ``gui_ready`` (at most 30 s) so the viewer builds its
     layers and plot before training competes with it for the interpreter.
     ``done`` is set however the job ends.
     """
@@ -159,6 +159,7 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
             **_setup_row(plate, scale, grid.shape),
             "history": list(loss_history(out_dir).itertuples(index=False, name=None)) if resume else [],
             "metrics": list(metric_history(out_dir).itertuples(index=False, name=None)) if resume else [],
+            "run_starts": run_starts(out_dir) if resume else [],
         }
         if gui_ready is not None:
             gui_ready.wait(30.0)
@@ -246,19 +247,30 @@ def _read(path: Path, columns) -> pd.DataFrame:
     return frame[present].apply(pd.to_numeric, errors="coerce")
 
 
+def _run_offsets(members: list[Path]) -> list[float]:
+    """Where each run of a folder began, in images seen by the runs before it (thousands)."""
+    offsets, seen = [], 0.0
+    for member in members:
+        offsets.append(seen)
+        steps = _read(member / "losses.csv", ("kimg",))["kimg"]  # where this run ended
+        seen += float(steps.iloc[-1]) if len(steps) else 0.0
+    return offsets
+
+
 def _history(run: Path, name: str, columns) -> pd.DataFrame:
     """The CSV log ``name`` of every run the folder holds, one after the other: each run's ``kimg``
     counted on from where the runs before it ended, as its training's progress is."""
     members = run_members(run)
     if len(members) == 1:
         return _read(Path(run) / name, columns)
-    frames, seen = [], 0.0
-    for member in members:
-        frame = _read(member / name, columns)
-        frames.append(frame.assign(kimg=frame["kimg"] + seen))
-        steps = _read(member / "losses.csv", ("kimg",))["kimg"]  # where this run ended
-        seen += float(steps.iloc[-1]) if len(steps) else 0.0
-    return pd.concat(frames, ignore_index=True)
+    frames = [_read(member / name, columns) for member in members]
+    return pd.concat([f.assign(kimg=f["kimg"] + seen) for f, seen in zip(frames, _run_offsets(members))],
+                     ignore_index=True)
+
+
+def run_starts(run: Path) -> list[float]:
+    """Where the second and later runs of a folder began on its history's ``kimg`` axis (none for one run)."""
+    return _run_offsets(run_members(run))[1:]
 
 
 def loss_history(run: Path) -> pd.DataFrame:
