@@ -90,6 +90,13 @@ def test_gan_training_job_splits_its_budget_into_runs_read_together(sample_plate
     # the loss history of a resumed folder: both runs', the second counted on from the first
     assert [h[0] for h in training.loss_history(run).itertuples(index=False, name=None)] == [0.008, 0.016, 0.024, 0.032]
     assert training.run_starts(run) == [0.016] and training.run_starts(run / "run-2") == []
+    # resuming the finished folder trains nothing and measures neither run again
+    logs = [(f / "metrics.csv").read_bytes() for f in (run, run / "run-2")]
+    job = training.train_job(sample_plate, run, config, True, threading.Event(), threading.Event(),
+                             samples_every_s=3600.0, runs=2)
+    again, _ = run_to_end(job)
+    assert [r["nimg"] for r in again[1:]] == [16, 32] and not any("kid" in r for r in again[1:])
+    assert [(f / "metrics.csv").read_bytes() for f in (run, run / "run-2")] == logs
 
 
 def test_cpu_training_jobs_give_a_core_to_a_busy_process_beside(sample_plate, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from napari_gandl.gan.trainer import Trainer
 from napari_gandl.plate import open_plate
 from napari_gandl.plate.display import save_grid
 from napari_gandl.torch_utils.distributed import broadcast_flag
-from napari_gandl.torch_utils.runs import append_row, drop_rows_after
+from napari_gandl.torch_utils.runs import append_row, drop_rows_after, logged_at
 
 METRICS_FIELDS = ["kimg", *METRIC_NAMES, "augment_p", "metrics_s"]
 
@@ -90,7 +90,7 @@ def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_sto
     last_snap_nimg = tr.cur_nimg
     last_snap_time = time.time()
     last_sample_time = None
-    stopped = False
+    stopped = stepped = False
     try:
         while True:
             stop = tr.done() or (should_stop is not None and should_stop())
@@ -98,6 +98,7 @@ def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_sto
                 break
             t0 = time.time()
             stats = tr.step()
+            stepped = True
             dt = time.time() - t0
             tr.elapsed_s += dt
             ckpt = None
@@ -141,7 +142,8 @@ def _iterate(plate, out_dir: Path, config: TrainConfig, resume: bool, should_sto
                     "step": tr.step_idx, "kimg": tr.cur_nimg / 1000, "nimg": tr.cur_nimg,
                     "elapsed_s": tr.elapsed_s, "fraction": tr.fraction(),
                     "checkpoint": str(path) if path else None, "done": True,
-                    **measure(),
+                    # a finished run resumed (the first of a split folder) was measured at its end already
+                    **({} if not stepped and logged_at(metrics_csv, tr.cur_nimg / 1000) else measure()),
                 }
                 note = run_divergence_note(out_dir) if measuring else None
                 if note:  # a generator that blew up late is said (the features may be worse too)

@@ -55,6 +55,14 @@ def append_row(path: Path, fields: list[str], row: dict) -> None:
         w.writerow(row)
 
 
+def logged_at(path: Path, kimg: float) -> bool:
+    """Whether the CSV log ``path`` has a row at ``kimg``."""
+    if not path.exists():
+        return False
+    with open(path, newline="") as fh:
+        return any(abs(float(r["kimg"]) - kimg) < 1e-9 for r in csv.DictReader(fh))
+
+
 def drop_rows_after(path: Path, kimg: float, inclusive: bool = False) -> None:
     """Forget rows of the CSV log ``path`` written after ``kimg`` (the checkpoint a run resumes
     from), and those at ``kimg`` too when ``inclusive`` (a measurement about to be repeated)."""
