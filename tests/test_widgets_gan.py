@@ -200,6 +200,10 @@ def test_train_plot_marks_where_the_second_run_began(viewer, qtbot, tmp_path):
     assert [line.get_xdata()[0] for line in lines] == [0.016, 0.016]  # on the losses and on the metrics
     assert [m.get_text() for m in w._run_marks if hasattr(m, "get_text")] == [" run 2"]
     assert all(m.axes is not None for m in w._run_marks)
+    click(w.resume_button)  # both runs are finished: nothing trains, the plot is drawn from the folder's logs
+    wait_idle(qtbot, w.start_button)
+    assert w.progress_rows[0]["run_starts"] == [0.016] and w._run_starts == {2: 0.016}
+    assert len(w._run_marks) == 3 and all(m.axes is not None for m in w._run_marks)
 
 
 def test_closing_viewer_stops_training_with_checkpoint(make_napari_viewer, sample_plate, qtbot, tmp_path):

@@ -452,7 +452,7 @@ class TrainWidget(Container):
         self._canvas.draw_idle()
 
     def _mark_run_starts(self):
-        """A dotted line where each run after the first began (its samples and metrics start afresh
+        """A dashed line where each run after the first began (its samples and metrics start afresh
         there), labelled with the run's number."""
         for mark in self._run_marks:
             mark.remove()

@@ -193,7 +193,8 @@ def _so_far(row: dict, index: int, runs: int, seen_kimg: float) -> dict:
     """A run's progress row as the whole training's: which run, where it began (``run_start_kimg``), and
     the images and fraction of every run so far (``seen_kimg``: the runs before this one)."""
     out = {"run": index + 1, "runs": runs, "run_start_kimg": seen_kimg,
-           "kimg": seen_kimg + float(row.get("kimg", 0.0)), "fraction": (index + float(row.get("fraction", 0.0))) / runs}
+           "kimg": seen_kimg + float(row.get("kimg", 0.0)),
+           "fraction": (index + float(row.get("fraction", 0.0))) / runs}
     if "nimg" in row:
         out["nimg"] = round(seen_kimg * 1000) + int(row["nimg"])
     return out

@@ -140,8 +140,9 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
     It first yields a ``setup`` dict (``stains``, ``contrast_limits``,
     ``pixel_size``, ``plate_width``, ``data_scale``, the sample grid ``shape``
     and, when resuming, the loss and metric ``history`` already in the run
-    folder, with ``run_starts``: where its second and later runs began) and waits for ``gui_ready`` (at most 30 s) so the viewer builds its
-    layers and plot before training competes with it for the interpreter.
+    folder, with ``run_starts``: where its second and later runs began) and
+    waits for ``gui_ready`` (at most 30 s) so the viewer builds its layers and
+    plot before training competes with it for the interpreter.
     ``done`` is set however the job ends.
     """
     try:
