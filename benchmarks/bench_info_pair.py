@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         "Two 8-kimg runs (seeds 0 and 1) read together, the way `gandl train` spends a budget with the `quick` "
         "preset, at two code-recovery weights: `--info 10` (bench_suite tags `8kimg-info`, `8kimg-info-seed1`) and "
         "`--info 3` (`8kimg-info3`, `8kimg-info3-seed1`: `gandl train PLATE --kimg 8 --runs 1 --info 3 [--seed 1]`, "
-        "one CPU thread each, two screens trained side by side, with the GAN tests of the test suite beside them at times; the budget is counted in images). Both are scored "
+        "one CPU thread each, two screens trained side by side, with targeted tests (the GAN and Train-dock tests) and, for the last runs, the scoring of the first six screens beside them at times; the budget is counted in images). Both are scored "
         "as the suite scores an embedding, against the same networks untrained read together and handcrafted "
         "features. Suite means; hits summed; \"trailing\" counts the screens where the pair's Spearman or ranking "
         "AP is below the better baseline.", "",
