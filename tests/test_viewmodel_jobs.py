@@ -88,8 +88,8 @@ def test_gan_training_job_splits_its_budget_into_runs_read_together(sample_plate
     assert [int(load_checkpoint(f)["cur_nimg"]) for f in (run, run / "run-2")] == [16, 16]
     assert load_embedder("gandl", run, sample_plate, "cpu").dim == 2 * load_embedder("gandl", run / "run-2").dim
     # the loss history of a resumed folder: both runs', the second counted on from the first
-    assert [h[0] for h in training.loss_history(run).itertuples(index=False, name=None)] == [0.008, 0.016, 0.024, 0.032]
-    assert training.run_starts(run) == [0.016] and training.run_starts(run / "run-2") == []
+    assert [h[0] for h in training.run_history(run).losses.itertuples(index=False, name=None)] == [0.008, 0.016, 0.024, 0.032]
+    assert training.run_history(run).run_starts == [0.016] and training.run_history(run / "run-2").run_starts == []
     # resuming the finished folder trains nothing and measures neither run again
     logs = [(f / "metrics.csv").read_bytes() for f in (run, run / "run-2")]
     job = training.train_job(sample_plate, run, config, True, threading.Event(), threading.Event(),

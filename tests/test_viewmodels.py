@@ -191,15 +191,15 @@ def test_training_view_model(tmp_path):
     with pytest.raises(ValueError, match="nothing to resume: no checkpoint"):
         training.check_run_folder(run, resume=True)
     training.check_run_folder(run, resume=False)
-    assert training.loss_history(run).empty and training.metric_history(run).empty
+    assert training.run_history(run).losses.empty and training.run_history(run).metrics.empty
     run.mkdir()
     (run / "checkpoint.pt").write_bytes(b"x")
     with pytest.raises(ValueError, match="press Resume"):
         training.check_run_folder(run, resume=False)
     (run / "losses.csv").write_text("step,kimg,loss_G,loss_D,reg\n1,0.008,0.7,1.3,0\n2,0.016,0.6,1.2,0\n")
     (run / "metrics.csv").write_text("kimg,nn1_accuracy,kid,diversity,augment_p,metrics_s\n0,0.98,0.2,0.4,0,1.5\n")
-    assert list(training.loss_history(run).itertuples(index=False, name=None)) == [(0.008, 0.7, 1.3), (0.016, 0.6, 1.2)]
-    assert training.metric_history(run).to_dict("records") == [
+    assert list(training.run_history(run).losses.itertuples(index=False, name=None)) == [(0.008, 0.7, 1.3), (0.016, 0.6, 1.2)]
+    assert training.run_history(run).metrics.to_dict("records") == [
         {"kimg": 0.0, "nn1_accuracy": 0.98, "kid": 0.2, "diversity": 0.4}]
 
 

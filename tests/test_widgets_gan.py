@@ -144,9 +144,9 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
     assert sample.colormap.name == "gandl w1 Hoechst (nuclei)"
     assert "GAN-DL losses" in viewer.window.dock_widgets
     # the sample-quality metrics (metrics.csv) are plotted under the losses
-    from napari_gandl.viewmodels.training import metric_history
+    from napari_gandl.viewmodels.training import run_history
 
-    measured = metric_history(run)
+    measured = run_history(run).metrics
     assert len(measured) >= 1 and len(w._metric_lines["kid"].get_xdata()) == len(measured)
     assert not w._quality_note.get_visible()
     assert rows[0]["setup"] and rows[0]["shape"] == (5, 4 * 34 - 2, 4 * 34 - 2)
@@ -187,7 +187,7 @@ def test_train_progress_samples_stop_resume(viewer, qtbot, tmp_path):
 def test_train_plot_marks_where_the_second_run_began(viewer, qtbot, tmp_path):
     """Two runs of one budget: the loss and sample-quality plots run on across both, with a dashed
     line and a label where run 2 began; a resumed folder's plot gets the same mark from its history."""
-    from napari_gandl.viewmodels.training import run_starts
+    from napari_gandl.viewmodels.training import run_history
 
     run = tmp_path / "run"
     w = train_widget(viewer, run)
@@ -195,7 +195,7 @@ def test_train_plot_marks_where_the_second_run_began(viewer, qtbot, tmp_path):
     click(w.start_button)
     wait_idle(qtbot, w.start_button)
     assert [(r["run"], r["nimg"]) for r in w.progress_rows[1:] if "loss_G" in r] == [(1, 8), (1, 16), (2, 24), (2, 32)]
-    assert w._run_starts == {2: 0.016} and run_starts(run) == [0.016]
+    assert w._run_starts == {2: 0.016} and run_history(run).run_starts == [0.016]
     lines = [m for m in w._run_marks if hasattr(m, "get_xdata")]
     assert [line.get_xdata()[0] for line in lines] == [0.016, 0.016]  # on the losses and on the metrics
     assert [m.get_text() for m in w._run_marks if hasattr(m, "get_text")] == [" run 2"]

@@ -30,7 +30,7 @@ import os
 import threading
 from contextlib import closing
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -156,11 +156,12 @@ def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done:
         resolution, scale = run_settings(out_dir, config) if resume else \
             (config.resolution, int((config.data or {}).get("scale", 1)))
         grid = tile_grid(np.zeros((16, plate.n_channels, resolution, resolution), np.float32))
+        history = run_history(out_dir) if resume else History(pd.DataFrame(), pd.DataFrame(), [])
         yield {
             **_setup_row(plate, scale, grid.shape),
-            "history": list(loss_history(out_dir).itertuples(index=False, name=None)) if resume else [],
-            "metrics": list(metric_history(out_dir).itertuples(index=False, name=None)) if resume else [],
-            "run_starts": run_starts(out_dir) if resume else [],
+            "history": list(history.losses.itertuples(index=False, name=None)),
+            "metrics": list(history.metrics.itertuples(index=False, name=None)),
+            "run_starts": history.run_starts,
         }
         if gui_ready is not None:
             gui_ready.wait(30.0)
@@ -248,38 +249,22 @@ def _read(path: Path, columns) -> pd.DataFrame:
     return frame[present].apply(pd.to_numeric, errors="coerce")
 
 
-def _run_offsets(members: list[Path]) -> list[float]:
-    """Where each run of a folder began, in images seen by the runs before it (thousands)."""
-    offsets, seen = [], 0.0
-    for member in members:
-        offsets.append(seen)
-        steps = _read(member / "losses.csv", ("kimg",))["kimg"]  # where this run ended
-        seen += float(steps.iloc[-1]) if len(steps) else 0.0
-    return offsets
+class History(NamedTuple):
+    """A run folder's logs, every run it holds one after the other: each run's ``kimg`` counted on from
+    where the runs before it ended, as its training's progress is."""
+
+    losses: pd.DataFrame  #: ``kimg, loss_G, loss_D`` of every step in ``losses.csv`` (empty when none)
+    metrics: pd.DataFrame  #: ``kimg`` and the sample-quality metrics of ``metrics.csv`` (empty when none)
+    run_starts: list[float]  #: where the second and later runs began (none for one run)
 
 
-def _history(run: Path, name: str, columns) -> pd.DataFrame:
-    """The CSV log ``name`` of every run the folder holds, one after the other: each run's ``kimg``
-    counted on from where the runs before it ended, as its training's progress is."""
-    members = run_members(run)
-    if len(members) == 1:
-        return _read(Path(run) / name, columns)
-    frames = [_read(member / name, columns) for member in members]
-    return pd.concat([f.assign(kimg=f["kimg"] + seen) for f, seen in zip(frames, _run_offsets(members))],
-                     ignore_index=True)
-
-
-def run_starts(run: Path) -> list[float]:
-    """Where the second and later runs of a folder began on its history's ``kimg`` axis (none for one run)."""
-    return _run_offsets(run_members(run))[1:]
-
-
-def loss_history(run: Path) -> pd.DataFrame:
-    """``kimg, loss_G, loss_D`` of every step written to the run's ``losses.csv`` (empty when none)."""
-    return _history(run, "losses.csv", LOSS_COLUMNS)
-
-
-def metric_history(run: Path) -> pd.DataFrame:
-    """``kimg`` and the sample-quality metrics (1-NN accuracy, KID, diversity) of the run's
-    ``metrics.csv`` (empty when the run has none)."""
-    return _history(run, "metrics.csv", METRIC_COLUMNS)
+def run_history(run: Path) -> History:
+    """The :class:`History` of the run folder ``run``, each log of each of its runs read once."""
+    losses, metrics, starts, seen = [], [], [], 0.0
+    for member in run_members(run):
+        starts.append(seen)
+        loss, metric = _read(member / "losses.csv", LOSS_COLUMNS), _read(member / "metrics.csv", METRIC_COLUMNS)
+        losses.append(loss.assign(kimg=loss["kimg"] + seen) if seen else loss)  # the first run's as written
+        metrics.append(metric.assign(kimg=metric["kimg"] + seen) if seen else metric)
+        seen += float(loss["kimg"].iloc[-1]) if len(loss) else 0.0  # where this run ended
+    return History(pd.concat(losses, ignore_index=True), pd.concat(metrics, ignore_index=True), starts[1:])
