@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
+from bench_split_budget import pair_trails  # noqa: E402
 from bench_suite import log, paired_se, suite_parser  # noqa: E402
 
 #: weight -> bench_suite's tags of its 8-kimg runs at seeds 0 and 1
 PAIRS = {"--info 10": ("8kimg-info", "8kimg-info-seed1"), "--info 3": ("8kimg-info3", "8kimg-info3-seed1")}
 CURRENT, CANDIDATE = PAIRS
-KEYS = ("acc", "spearman", "rank_ap", "true_hits", "false_hits")
 #: the rule, written before any --info 3 run was trained (2026-12-06 22:50 UTC)
 RULE = {"kid_ratio": 0.1, "spearman": -0.010, "rank_ap": -0.010, "true_hits": 72, "false_hits": 5, "trailing": 5}
 
@@ -73,11 +73,8 @@ def main(argv=None) -> int:
                                       for n, r in res[screen].items()))
     worst = max(checks, key=lambda c: c[1])
 
-    def best(screen, key):
-        return max(res[screen]["untrained"][key], res[screen]["hand"][key])
-
-    def trailing(name):
-        return sum(any(res[s][name][k] < best(s, k) for k in ("spearman", "rank_ap")) for s in screens)
+    def trailing(name):  # screens where the pair is below the better of the untrained pair and handcrafted
+        return int(sum(pair_trails(res, res[s][name], s) for s in screens))
 
     def total(name, key):
         return sum(res[s][name][key] for s in screens)
