@@ -258,3 +258,13 @@ def test_bad_sources_are_named(small_runs, plate):
         get_method("mae").load(None, plate, "cpu")
     with pytest.raises(CheckpointError, match="is not a napari-gandl dino checkpoint"):
         get_method("dino").load(small_runs["mae"], plate, "cpu")
+
+
+def test_a_stop_request_ends_training_after_its_step_with_a_checkpoint(plate, tmp_path):
+    rows = []
+    run = small_training("dino", plate, tmp_path / "run", kimg=1.0, should_stop=lambda: len(rows) >= 2)
+    rows.extend(run)  # what gandl train does on Ctrl-C or SIGTERM
+    assert [r["done"] for r in rows] == [False, False, True]
+    assert rows[-1]["nimg"] == 16 and rows[-1]["fraction"] == pytest.approx(16 / 1000)  # not said to be finished
+    assert load_tile_checkpoint("dino", tmp_path / "run")["nimg"] == 16
+    assert [r["step"] for r in loss_rows(tmp_path / "run")] == ["1", "2"]

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import warnings
 from importlib.metadata import version
 
 from tqdm import tqdm
 
+from napari_gandl.cli.common import InterruptOnSignal
 from napari_gandl.files import OutputBusy, disk_full
 
 #: the subcommands, in the order ``gandl --help`` lists them
 SUBCOMMANDS = ("demo", "synthetic", "train", "embed", "analyse", "compare", "view")
+
+#: what an interrupted command kept, said after it (the others are quick, or write nothing until they end)
+KEPT_WHEN_INTERRUPTED = {
+    "train": "what was trained since the last checkpoint is lost; add --resume to the same command to go on "
+             "from that checkpoint",
+    "embed": "the finished batches are kept; the same command goes on from them",
+    "compare": "what was finished is kept; the same command goes on from it",
+    "demo": "what was finished is kept; the same command goes on from it",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +50,8 @@ def main(argv=None) -> int:
 
     with warnings.catch_warnings():  # a warning is one line, as an error is, and not glued to a progress bar
         warnings.showwarning = say
-        return _run(args)
+        with InterruptOnSignal():
+            return _run(args)
 
 
 def _run(args) -> int:
@@ -48,10 +60,26 @@ def _run(args) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, OutputBusy) as exc:  # bad input: a clear message
         print(f"gandl {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (InterruptOnSignal): one line, not a traceback
+        return _interrupted(args.command, exc)
     except Exception as exc:
+        interrupt = exc.__context__
+        while interrupt is not None and not isinstance(interrupt, KeyboardInterrupt):
+            interrupt = interrupt.__context__
+        if interrupt is not None:  # a clean-up that failed under the interrupt (torch.save's writer does)
+            return _interrupted(args.command, interrupt)
         full = disk_full(exc)
         if full is None:
             raise
         path = full.filename or getattr(args, "out", None) or getattr(args, "dest", "the output")
         print(f"gandl {args.command}: error: disk full while writing {path}", file=sys.stderr)
         return 2
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
+    """Say in one line that ``command`` was interrupted and what it kept; its exit status (128 + signal)."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    kept = KEPT_WHEN_INTERRUPTED.get(command)
+    print(f"gandl {command}: interrupted ({signal.Signals(signum).name})" + (f": {kept}" if kept else ""),
+          file=sys.stderr)
+    return 128 + signum

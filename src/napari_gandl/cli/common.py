@@ -1,9 +1,12 @@
-"""What the ``gandl`` subcommands share: progress bars (tqdm, on standard error), CPU threads."""
+"""What the ``gandl`` subcommands share: progress bars (tqdm, on standard error), CPU threads, stopping
+on a signal."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 from tqdm.auto import tqdm
 
@@ -74,3 +77,69 @@ def governed_threads(governor) -> str:
 
     governor.update()
     return threads_text(governor.threads)
+
+
+#: what stops a command: Ctrl-C, and the SIGTERM a batch scheduler (SLURM, a job's time limit) sends first
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A command stopped by ``signum`` before it finished (exit status 128 + ``signum``)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """``with StopRequest("gandl train") as stop:``: while inside, Ctrl-C or SIGTERM only sets ``stop``
+    (``stop()`` turns true), so that long work stops at its next step and keeps what it did; a second
+    Ctrl-C interrupts at once (:class:`Interrupted`). Outside the main thread it installs nothing."""
+
+    def __init__(self, command: str, doing: str):
+        self.command, self.doing = command, doing
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+
+    def _request(self, signum, _frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise Interrupted(signum)
+        self.signum = signum
+        tqdm.write(f"{self.command}: {self.name}: {self.doing} (Ctrl-C again to stop at once, losing it)",
+                   file=sys.stderr)
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._request) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+class InterruptOnSignal:
+    """``with InterruptOnSignal():``: SIGTERM interrupts the command as Ctrl-C does (:class:`Interrupted`),
+    so that its clean-up runs (output locks released, unfinished files removed) instead of the process
+    dying where it stands. Outside the main thread it installs nothing."""
+
+    def __enter__(self) -> "InterruptOnSignal":
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._interrupt) for s in STOP_SIGNALS}
+        return self
+
+    @staticmethod
+    def _interrupt(signum, _frame) -> None:
+        raise Interrupted(signum)
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)

@@ -50,6 +50,8 @@ def demo(args: argparse.Namespace) -> int:
         from napari_gandl.cli import main
 
         code = main(step)
+        if code > 128:  # stopped by a signal: the step said what it kept
+            print("gandl demo: stopped; the same gandl demo command goes on from what was finished", file=sys.stderr)
         if code:
             return code
     print(f"\nDone. Report: {report / 'report.html'}")

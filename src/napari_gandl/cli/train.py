@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
+from napari_gandl.cli.common import ReportedProgress, StopRequest, governed_threads, set_threads, thread_governor
 from napari_gandl.cli.gan_options import GAN_OPTIONS, add_gan_options, gan_options
 from napari_gandl.embedding.registry import get_method, method_runs, trainable_method_names
 from napari_gandl.gan.config import make_config
@@ -31,31 +31,40 @@ def cmd_train(args) -> int:
     governor = thread_governor(args.threads, args.device)
     rank0 = int(os.environ.get("RANK", "0")) == 0
 
-    def train_one(folder, minutes, kimg, seed, resume):
-        return spec.train(args.plate, folder, minutes=minutes, kimg=kimg, device=args.device, resume=resume,
-                          seed=seed, **options)
+    with StopRequest("gandl train", "stopping after this step, with a checkpoint") as stop:
+        def train_one(folder, minutes, kimg, seed, resume):
+            return spec.train(args.plate, folder, minutes=minutes, kimg=kimg, device=args.device, resume=resume,
+                              seed=seed, should_stop=stop, **options)
 
-    progress = train_runs(train_one, args.out, runs, minutes, kimg, args.seed, args.resume)
-    try:
-        with ReportedProgress(f"train {args.method}", "%", quiet=not rank0) as report:
-            for info in progress:
-                if info.get("cell_scale") and rank0:
-                    print(f"cell scale: {info['cell_scale']}", file=sys.stderr)
-                losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
-                          else f"loss {info['loss']:.4f}" if "loss" in info else "")
-                rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
-                if governor is not None:
-                    rate += f", {governed_threads(governor)}"
-                which = f"run {info['run']}/{info['runs']}, " if "runs" in info else ""
-                report(round(100 * info["fraction"], 1), 100, f"{which}{info['kimg']:.2f} kimg {losses}{rate}")
-                if info.get("done"):
-                    runs = f" in {info['runs']} runs read together" if "runs" in info else ""
-                    report(100, 100, f"done: {info['kimg']:.2f} kimg{runs}, checkpoint {info['checkpoint']}")
-                if info.get("quality_note"):
-                    print(f"gandl train: warning: {info['quality_note']}", file=sys.stderr)
-    except TrainingDiverged as exc:
-        print(f"gandl train: error: {exc}", file=sys.stderr)
-        return 3
+        progress = train_runs(train_one, args.out, runs, minutes, kimg, args.seed, args.resume, should_stop=stop)
+        last: dict = {}
+        try:
+            with ReportedProgress(f"train {args.method}", "%", quiet=not rank0) as report:
+                for info in progress:
+                    last = info
+                    if info.get("cell_scale") and rank0:
+                        print(f"cell scale: {info['cell_scale']}", file=sys.stderr)
+                    losses = (f"D {info['loss_D']:.3f} G {info['loss_G']:.3f}" if "loss_D" in info
+                              else f"loss {info['loss']:.4f}" if "loss" in info else "")
+                    rate = f" {info['img_per_s']:.1f} img/s" if "img_per_s" in info else ""
+                    if governor is not None:
+                        rate += f", {governed_threads(governor)}"
+                    which = f"run {info['run']}/{info['runs']}, " if "runs" in info else ""
+                    report(round(100 * info["fraction"], 1), 100,
+                           f"{which}{info['kimg']:.2f} kimg{' ' + losses if losses else ''}{rate}")
+                    if info.get("done") and info["fraction"] >= 1:
+                        runs = f" in {info['runs']} runs read together" if "runs" in info else ""
+                        report(100, 100, f"done: {info['kimg']:.2f} kimg{runs}, checkpoint {info['checkpoint']}")
+                    if info.get("quality_note"):
+                        print(f"gandl train: warning: {info['quality_note']}", file=sys.stderr)
+        except TrainingDiverged as exc:
+            print(f"gandl train: error: {exc}", file=sys.stderr)
+            return 3
+    if stop() and last.get("fraction", 0.0) < 1:
+        if rank0:
+            print(f"gandl train: stopped by {stop.name} at {last.get('kimg', 0.0):.2f} kimg, checkpoint written in "
+                  f"{args.out}; add --resume to the same command to go on", file=sys.stderr)
+        return 128 + stop.signum
     if rank0:
         print(args.out)
     return 0

@@ -117,7 +117,8 @@ def load_tile_checkpoint(name: str, source):
 
 def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.Module], defaults: dict,
                           plate, out_dir, minutes=None, kimg=None, device="auto", resume=False,
-                          seed=0, samples_every_s: float | None = None) -> Iterator[dict]:
+                          seed=0, samples_every_s: float | None = None,
+                          should_stop: Callable[[], bool] | None = None) -> Iterator[dict]:
     """Train ``build(n_stains, cfg)`` on random tiles of ``plate``; yields progress dicts.
 
     Each dict: ``step, kimg, nimg, loss, img_per_s, elapsed_s, fraction,
@@ -126,18 +127,18 @@ def iterate_tile_training(name: str, build: Callable[[int, TileTrainConfig], nn.
     ``samples_every_s`` and a network that previews, the first dict, the last
     and one at most every that many seconds carry ``samples``: the preview in
     the plate's intensity units.
-    Closing the generator stops after writing a checkpoint.  With
+    Closing the generator, or ``should_stop()`` turning true, stops after writing a checkpoint.  With
     ``resume`` an existing run continues (its length may only grow).  The run folder is
     locked while it trains: a second run into it is refused, naming the first.
     """
     plate = open_plate(plate)
     with output_lock(out_dir, folder=True) as out_dir:
         return (yield from _train(name, build, defaults, plate, out_dir, minutes, kimg, device, resume, seed,
-                                  samples_every_s))
+                                  samples_every_s, should_stop))
 
 
 def _train(name, build, defaults, plate, out_dir: Path, minutes, kimg, device, resume, seed,
-           samples_every_s) -> Iterator[dict]:
+           samples_every_s, should_stop) -> Iterator[dict]:
     ckpt_path = out_dir / CHECKPOINT_NAME
     fmt = checkpoint_format(name)
     dev = resolve_device(device)
@@ -218,7 +219,7 @@ def _train(name, build, defaults, plate, out_dir: Path, minutes, kimg, device, r
 
     last_save, last_sent = time.time(), []
     try:
-        while fraction() < 1.0:
+        while fraction() < 1.0 and not (should_stop is not None and should_stop()):
             t0 = time.perf_counter()
             net.train()
             x = sampler.sample(cfg.batch, np_rng).to(dev)
@@ -246,5 +247,6 @@ def _train(name, build, defaults, plate, out_dir: Path, minutes, kimg, device, r
     except GeneratorExit:  # closed by the caller (Stop button, Ctrl-C): keep what was trained
         save()
         raise
-    yield samples({"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed, "fraction": 1.0,
+    yield samples({"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed,
+                   "fraction": min(fraction(), 1.0),
                    "eta_s": 0.0, "checkpoint": str(save()), "done": True}, last_sent)

@@ -33,10 +33,10 @@ class MethodSpec:
         ``source`` is a run folder or weights file (None for methods that need
         none); ``plate`` is the plate to be embedded (for methods that adapt to
         its stains); ``device`` is "auto", "cpu" or "cuda".
-    train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0)
+    train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, should_stop=None)
         -> Iterator[dict] of progress dicts ``{"kimg", "fraction", "img_per_s", "eta_s"}``
-        as :func:`napari_gandl.gan.iterate_training` yields them; ``None`` for
-        methods without training.
+        as :func:`napari_gandl.gan.iterate_training` yields them, ending after the step at which
+        ``should_stop()`` turns true, with a checkpoint; ``None`` for methods without training.
     needs_weights : whether ``load`` needs a ``source``.
     preview : what the images of its training preview show (e.g. "reconstructions"), when its
         ``train`` takes ``samples_every_s`` and then sends ``samples`` with its progress; "" when none.

@@ -154,14 +154,15 @@ def load(source: Path, plate=None, device: str = "auto", layer: str | None = Non
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",
-          **options):
+          should_stop=None, **options):
     """GAN-DL's training generator; ``options`` are :func:`~napari_gandl.gan.config.make_config`
-    overrides of the ``preset`` (``gandl train``'s GAN-only options)."""
+    overrides of the ``preset`` (``gandl train``'s GAN-only options). ``should_stop()`` turning true
+    ends training after the step, with a checkpoint (on every process of a torchrun at the same step)."""
     from napari_gandl.gan.config import make_config
     from napari_gandl.gan.loop import iterate_training
 
     cfg = make_config(preset, minutes=minutes, kimg=kimg, device=device, seed=seed, **options)
-    return iterate_training(plate, out_dir, cfg, resume=resume)
+    return iterate_training(plate, out_dir, cfg, resume=resume, should_stop=should_stop)
 
 
 register(MethodSpec("gandl", load=load, train=train, needs_weights=True, gan_options=True,

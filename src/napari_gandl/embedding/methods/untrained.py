@@ -16,8 +16,9 @@ from napari_gandl.embedding.methods.gandl import load as load_gandl
 
 
 def train(plate, out_dir, minutes=None, kimg=None, device="auto", resume=False, seed=0, preset="quick",
-          **options):
-    """Write the initialised run (``minutes``/``kimg`` are ignored: nothing is trained). ``preset`` and
+          should_stop=None, **options):
+    """Write the initialised run (``minutes``/``kimg`` and ``should_stop`` are ignored: nothing is trained,
+    there is no step to stop after). ``preset`` and
     ``options`` configure the networks as they do GAN-DL's training, so a run's untrained twin has its
     architecture and reads the site the same way."""
     from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
