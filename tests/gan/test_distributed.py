@@ -37,6 +37,41 @@ def test_ddp_two_gloo_processes_stay_in_sync(gan_plate, tmp_path):
         assert float(ck["D"][k].double().sum()) == pytest.approx(v, rel=1e-6, abs=1e-6)
 
 
+def test_ctrl_c_stops_every_torchrun_process_at_the_same_step_with_a_checkpoint(gan_plate, tmp_path):
+    import os
+    import signal
+    import time
+
+    import pandas as pd
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "napari_gandl.cli", "train", str(gan_plate), "--out", str(run), "--kimg", "40", "--runs", "1",
+           "--resolution", "32", "--batch", "8", "--channel-base", "256", "--channel-max", "32",
+           "--d-channel-base", "256", "--d-channel-max", "32", "--device", "cpu", "--snapshot-kimg", "1000"]
+    # its own process group, as a terminal's foreground job: Ctrl-C reaches torchrun and both processes
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        losses = run / "losses.csv"
+        while not (losses.exists() and len(losses.read_text().splitlines()) > 3):
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.time() < deadline, "no training step within 180 s"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)  # a process left behind in a collective would hang here
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = err.decode()
+    assert err.count("gandl train: Ctrl-C: stopping after this step, with a checkpoint\n") == 1, err[-3000:]
+    assert "gandl train: stopped by Ctrl-C at " in err
+    logged = pd.read_csv(run / "losses.csv")
+    assert int(load_checkpoint(run)["cur_nimg"]) == round(1000 * logged["kimg"].iloc[-1]) >= 24
+
+
 def test_dask_local_cluster_embedding_equals_local(gan_plate, tiny_run, tmp_path):
     distributed = pytest.importorskip("distributed")
     local = embed_plate(gan_plate, "gandl", source=tiny_run, batch_size=16, device="cpu")

@@ -91,15 +91,35 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-class StopRequest:
-    """``with StopRequest("gandl train") as stop:``: while inside, Ctrl-C or SIGTERM only sets ``stop``
-    (``stop()`` turns true), so that long work stops at its next step and keeps what it did; a second
-    Ctrl-C interrupts at once (:class:`Interrupted`). Outside the main thread it installs nothing."""
+class _OnStopSignals:
+    """Inside a ``with`` block, ``self._on_signal(signum, frame)`` handles :data:`STOP_SIGNALS`; the
+    handlers before are put back after it. Outside the main thread it installs nothing."""
+
+    def _on_signal(self, signum, _frame) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+class StopRequest(_OnStopSignals):
+    """``with StopRequest("gandl train", "stopping ...") as stop:``: while inside, Ctrl-C or SIGTERM only
+    sets ``stop`` (``stop()`` turns true), so that long work stops at its next step and keeps what it did;
+    a second Ctrl-C interrupts at once (:class:`Interrupted`), except in a process of a torchrun, which
+    passes the terminal's Ctrl-C on to its processes a second time (and one process leaving alone would
+    hang the others)."""
 
     def __init__(self, command: str, doing: str):
         self.command, self.doing = command, doing
         self.signum: int | None = None
-        self._previous: dict = {}
+        self.second_stops_at_once = int(os.environ.get("WORLD_SIZE", "1")) == 1
 
     def __call__(self) -> bool:
         return self.signum is not None
@@ -108,38 +128,21 @@ class StopRequest:
     def name(self) -> str:
         return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
 
-    def _request(self, signum, _frame) -> None:
-        if self.signum is not None and signum == signal.SIGINT:
-            raise Interrupted(signum)
+    def _on_signal(self, signum, _frame) -> None:
+        if self.signum is not None:  # asked already
+            if signum == signal.SIGINT and self.second_stops_at_once:
+                raise Interrupted(signum)
+            return
         self.signum = signum
-        tqdm.write(f"{self.command}: {self.name}: {self.doing} (Ctrl-C again to stop at once, losing it)",
-                   file=sys.stderr)
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._request) for s in STOP_SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+        again = " (Ctrl-C again to stop at once, losing it)" if self.second_stops_at_once else ""
+        if int(os.environ.get("RANK", "0")) == 0:  # said once for all of a torchrun's processes
+            tqdm.write(f"{self.command}: {self.name}: {self.doing}{again}", file=sys.stderr)
 
 
-class InterruptOnSignal:
+class InterruptOnSignal(_OnStopSignals):
     """``with InterruptOnSignal():``: SIGTERM interrupts the command as Ctrl-C does (:class:`Interrupted`),
     so that its clean-up runs (output locks released, unfinished files removed) instead of the process
-    dying where it stands. Outside the main thread it installs nothing."""
+    dying where it stands."""
 
-    def __enter__(self) -> "InterruptOnSignal":
-        self._previous = {}
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._interrupt) for s in STOP_SIGNALS}
-        return self
-
-    @staticmethod
-    def _interrupt(signum, _frame) -> None:
+    def _on_signal(self, signum, _frame) -> None:
         raise Interrupted(signum)
-
-    def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
