@@ -36,6 +36,11 @@ FROZEN = {
     'medium': {'design': '366ac6f6b15b40f9', 'wells': 'b7bbfb0057359836', 'plates': 'a8e2a9a424faf707', 'site': '9f94760d15295218'},
     'crowded-small': {'design': 'af6e241558e9693c', 'wells': '764523c7f9614c7e', 'plates': '421b99ea90b68d1b', 'site': 'ae05f0659fb106be'},
     'large-rare': {'design': '2c5c1165c1535a0b', 'wells': '9496085cc7cffb8a', 'plates': 'ab49120d152252d9', 'site': '1cf2806bb4095132'},
+    # held out (suite v3): frozen before any method was scored on them; never used to choose among variants
+    'heldout-judge': {'design': 'f3752c6540498162', 'wells': '81c50a6d86b5b315', 'plates': 'd76aaa2f79dcd6de', 'site': '722f0d0d2bfe5c20'},
+    'heldout-library': {'design': 'cd9e329186afcd3d', 'wells': '9a1c3eaff72d0d7c', 'plates': '0a2e1d807fd71355', 'site': '62a093fc2e90d22b'},
+    'heldout-dim-large': {'design': '41f0d674d0e4ee4a', 'wells': '94032eebece490be', 'plates': 'd0bf2251a8be7af3', 'site': 'e25d78e914330cf0'},
+    'heldout-small-texture': {'design': '217047bc52a8090d', 'wells': '9ccccc005fbd538e', 'plates': '9cd1ff786504e67a', 'site': '83721b68aca5d184'},
 }
 
 
