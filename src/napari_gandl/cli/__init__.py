@@ -50,6 +50,8 @@ def main(argv=None) -> int:
 
     with warnings.catch_warnings():  # a warning is one line, as an error is, and not glued to a progress bar
         warnings.showwarning = say
+        if args.command == "view":  # napari's event loop: SIGTERM ends it as it always did
+            return _run(args)
         with InterruptOnSignal():
             return _run(args)
 
