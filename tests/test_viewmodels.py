@@ -228,7 +228,8 @@ def test_train_dock_method_choices_and_stop(sample_plate, tmp_path, torch_thread
     assert training.is_gan("gandl") and not training.is_gan("convae")
     assert training.default_run_folder(tmp_path / "P1", "convae") == tmp_path / "P1-convae-run"
     torch.set_num_threads(1)  # torch_threads puts the count back
-    rows = list(training.train_method("convae", open_plate(sample_plate), tmp_path / "run", 30.0, "cpu",
-                                      False, should_stop=lambda: True))
+    rows = []
+    rows.extend(training.train_method("convae", open_plate(sample_plate), tmp_path / "run", 30.0, "cpu",
+                                      False, should_stop=lambda: len(rows) >= 1))  # Stop pressed after a step
     assert [r["done"] for r in rows] == [False, True] and rows[1]["nimg"] == rows[0]["nimg"] == 32
     assert load_tile_checkpoint("convae", rows[1]["checkpoint"])["nimg"] == 32

@@ -153,6 +153,35 @@ def test_an_interrupted_second_run_is_resumed_and_then_read_with_the_first(sampl
     assert [Path(r).name for r in again["read"]] == ["run", "run-2"]
 
 
+def test_a_stop_request_keeps_what_was_finished_and_the_same_call_goes_on_from_it(sample_plate, tmp_path):
+    """What ``gandl compare`` does on Ctrl-C or SIGTERM: training stops after its step with a checkpoint,
+    embedding after its batch; nothing unfinished is recorded as done and no comparison is written."""
+    from napari_gandl.analysis.compare import compare
+    from napari_gandl.comparators.tiles import load_tile_checkpoint
+
+    out = tmp_path / "cmp"
+    run, parts = out / "convae" / "run", out / "convae" / ".embeddings.parquet.parts"
+    kw = dict(methods=["convae", "handcrafted"], minutes=0.05, device="cpu", n_splits=2)
+
+    def steps() -> int:
+        return len((run / "losses.csv").read_text().splitlines()) - 1 if (run / "losses.csv").exists() else 0
+
+    assert compare(sample_plate, out, should_stop=lambda: steps() >= 3, **kw) is None  # during training
+    assert not (out / "convae" / "status.json").exists() and not (out / "compare.json").exists()  # nothing done
+    assert load_tile_checkpoint("convae", run)["step"] == 3  # a checkpoint at the step it stopped after
+
+    def batches() -> int:
+        return len(list(parts.glob("*.parquet")))
+
+    assert compare(sample_plate, out, should_stop=lambda: batches() >= 1, **kw) is None  # during embedding
+    status = json.loads((out / "convae" / "status.json").read_text())
+    assert status["trained"][0]["resumed"] and "embedded" not in status and batches() == 1
+
+    report = compare(sample_plate, out, **kw)  # no stop: goes on from there and writes the comparison
+    assert set(report["methods"]) == {"convae", "handcrafted"} and (out / "compare.json").exists()
+    assert report["methods"]["convae"]["embedded"]["sites"] == 100 - 32  # only what the first call left
+
+
 def test_default_methods():
     assert {"gandl", "handcrafted", "convae", "simclr", "dino", "mae"} <= set(default_methods())
     assert not {"densenet-collapsed", "densenet-concat"} & set(default_methods())

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +36,7 @@ from napari_gandl.analysis.profile_map import map_report
 from napari_gandl.analysis.report import control_tasks, normalise_for_tasks, score_tasks
 from napari_gandl.tables import TableError, load_embeddings
 
-from napari_gandl.embedding.pipeline import embed_plate
+from napari_gandl.embedding.pipeline import iterate_embedding
 from napari_gandl.embedding.registry import METHODS, get_method, load_embedder, method_names, method_runs
 
 __all__ = ["compare", "default_methods", "SPLITS"]
@@ -65,20 +66,20 @@ def _write_status(folder: Path, status: dict) -> None:
     write_text(folder / STATUS, json.dumps(status, indent=2))
 
 
-def _embed_timed(plate, embedder, out_path: Path, stain_map, report: Callable[[float, str], None]) -> dict:
-    """Embed (resuming), returning sites/s over the sites embedded in this call."""
-    first, last = [None], [0]
-
-    def progress(done, total):
-        if first[0] is None:
-            first[0] = done
-        last[0] = done
-        report(done / max(total, 1), f"{done}/{total} sites")
-
+def _embed_timed(plate, embedder, out_path: Path, stain_map, report: Callable[[float, str], None],
+                 should_stop: Callable[[], bool] | None = None) -> dict | None:
+    """Embed (resuming), returning sites/s over the sites embedded in this call; None when ``should_stop()``
+    turned true first (the finished batches are kept for the next call)."""
+    first = last = None
     t0 = time.perf_counter()
-    embed_plate(plate, embedder, out_path=out_path, stain_map=stain_map, progress=progress)
+    with closing(iterate_embedding(plate, embedder, out_path=out_path, stain_map=stain_map)) as batches:
+        for done, total in batches:
+            first, last = done if first is None else first, done
+            report(done / max(total, 1), f"{done}/{total} sites")
+            if should_stop is not None and should_stop() and done < total:
+                return None
     seconds = time.perf_counter() - t0
-    n = last[0] - (first[0] or 0)
+    n = (last or 0) - (first or 0)
     return {"file": out_path.name, "sites": n, "seconds": seconds,
             "sites_per_s": n / seconds if n and seconds > 0 else None}
 
@@ -96,11 +97,13 @@ def run_folders(folder: Path, runs: int) -> list[Path]:
 
 def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zero_shot=None,
                device: str = "auto", seed: int = 0, progress: Progress | None = None, runs: int | None = None,
-               gan_options: dict | None = None) -> dict:
+               gan_options: dict | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
     """Train (if the method trains) and embed one method into ``folder``; returns its status. A method that
     trains is trained ``runs`` times (default :func:`method_runs`), at seeds ``seed``, ``seed + 1``..., each
     for its share of ``minutes``, and its runs are read together (each site's row their features side by
-    side); ``gan_options`` go to the methods built from the GAN's config (``gandl`` and ``gandl-untrained``)."""
+    side); ``gan_options`` go to the methods built from the GAN's config (``gandl`` and ``gandl-untrained``).
+    When ``should_stop()`` turns true, training stops after its step with a checkpoint and embedding after its
+    batch, and the status returned is what was finished (the next call goes on from there)."""
     spec = get_method(name)
     status = _read_status(folder)
     options = gan_options if spec.gan_options and gan_options else {}
@@ -119,10 +122,12 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
         last = {}
         stage = "train" if runs == 1 else f"train {i + 1}/{runs}"
         for info in spec.train(plate, run, minutes=minutes / runs, device=device, resume=resume, seed=seed + i,
-                               **options):
+                               should_stop=should_stop, **options):
             last = info
             rate = f", {info['img_per_s']:.0f} img/s" if "img_per_s" in info else ""
             say(stage)(float(info.get("fraction", 0.0)), f"{info.get('kimg', 0):.2f} kimg{rate}")
+        if should_stop is not None and should_stop() and float(last.get("fraction", 0.0)) < 1:
+            return status  # stopped: this run is resumed next time
         trained.append({"minutes": minutes / runs, "kimg": last.get("kimg"), "elapsed_s": last.get("elapsed_s"),
                         "resumed": resume, "seed": seed + i, "folder": run.name, "gan_options": options})
         status["trained"] = trained
@@ -136,12 +141,18 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
     if "embedded" not in status:
         embedder = load_embedder(name, sources, plate, device)
         status["dim"] = int(embedder.dim)
-        status["embedded"] = _embed_timed(plate, embedder, folder / "embeddings.parquet", None, say("embed"))
+        embedded = _embed_timed(plate, embedder, folder / "embeddings.parquet", None, say("embed"), should_stop)
+        if embedded is None:
+            return status
+        status["embedded"] = embedded
         _write_status(folder, status)
     if zero_shot is not None and "zero_shot" not in status:
         embedder = embedder or load_embedder(name, sources, plate, device)
-        status["zero_shot"] = _embed_timed(zero_shot, embedder, folder / "zero_shot.parquet", "auto",
-                                           say("zero-shot"))
+        embedded = _embed_timed(zero_shot, embedder, folder / "zero_shot.parquet", "auto", say("zero-shot"),
+                                should_stop)
+        if embedded is None:
+            return status
+        status["zero_shot"] = embedded
         _write_status(folder, status)
     return status
 
@@ -178,9 +189,11 @@ def evaluate_embedding(path: Path, metadata=None, zero_shot_path: Path | None = 
 
 def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, weights=None,
             zero_shot=None, device: str = "auto", n_splits: int = 10, seed: int = 0,
-            progress: Progress | None = None, runs: int | None = None, gan_options: dict | None = None) -> dict:
-    """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``. ``runs``
-    and ``gan_options``: see :func:`run_method`."""
+            progress: Progress | None = None, runs: int | None = None, gan_options: dict | None = None,
+            should_stop: Callable[[], bool] | None = None) -> dict | None:
+    """Train, embed and evaluate every method; writes compare.{md,html,json} into ``out_dir``. ``runs``,
+    ``gan_options`` and ``should_stop``: see :func:`run_method`; None when stopped before the end (no
+    comparison is written; the same call goes on from what was finished)."""
     from napari_gandl.plate import open_plate
 
     plate, zs_plate = open_plate(plate), open_plate(zero_shot)
@@ -201,7 +214,9 @@ def compare(plate, out_dir, methods=None, minutes: float = 2.0, metadata=None, w
               "splits": SPLITS, "results": {s: {} for s in SPLITS}, "map": {}, "skipped": {}, "notes": []}
     for name in methods:
         status = run_method(name, plate, out / name, minutes, weights, zs_plate, device, seed, progress,
-                            runs, gan_options)
+                            runs, gan_options, should_stop)
+        if should_stop is not None and should_stop():
+            return None
         report["methods"][name] = status
     for name in methods:
         if progress:

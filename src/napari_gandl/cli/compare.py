@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from napari_gandl.analysis.compare import compare, md_table, tables
-from napari_gandl.cli.common import advance, governed_threads, progress_bar, set_threads, thread_governor
+from napari_gandl.cli.common import (StopRequest, advance, governed_threads, progress_bar, set_threads,
+                                     thread_governor)
 from napari_gandl.cli.gan_options import add_gan_options, gan_options
 from napari_gandl.torch_utils.device import DEVICES
 
@@ -29,14 +31,19 @@ def cmd_compare(args) -> int:
             bars[key] = progress_bar(100, desc=f"{method} {stage}", unit="%")
         advance(bars[key], round(100 * fraction, 1), message)
 
-    try:
-        report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
-                         weights=args.weights, zero_shot=args.zero_shot, device=args.device,
-                         n_splits=args.splits, seed=args.seed, progress=progress, runs=args.runs,
-                         gan_options=gan_options(args))
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with StopRequest("gandl compare", "stopping after this training step or embedding batch") as stop:
+        try:
+            report = compare(args.plate, args.out, methods=methods, minutes=args.minutes, metadata=args.metadata,
+                             weights=args.weights, zero_shot=args.zero_shot, device=args.device,
+                             n_splits=args.splits, seed=args.seed, progress=progress, runs=args.runs,
+                             gan_options=gan_options(args), should_stop=stop)
+        finally:
+            for bar in bars.values():
+                bar.close()
+    if report is None:
+        print(f"gandl compare: stopped by {stop.name}; what was finished is kept (checkpoints, embedded batches): "
+              f"the same command goes on from it", file=sys.stderr)
+        return 128 + stop.signum
     for title, header, rows in tables(report):
         print(f"\n{title}\n" + md_table(header, rows))
     print(f"\nComparison: {Path(args.out) / 'compare.html'}")

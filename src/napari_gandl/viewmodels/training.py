@@ -108,27 +108,16 @@ def train_method(method: str, plate, run: Path, minutes: float, device: str, res
                  should_stop: Callable[[], bool], samples_every_s: float | None = None) -> Iterator[dict]:
     """Train registry method ``method`` (not GAN-DL), yielding its progress dicts.
 
-    When ``should_stop()`` turns true the method's generator is closed, which
-    writes its checkpoint, and a last ``done`` row names that checkpoint.  With
-    ``samples_every_s``, a method with a preview sends it that often.
+    When ``should_stop()`` turns true the method stops after its step and writes its checkpoint, and a
+    last ``done`` row names that checkpoint.  With ``samples_every_s``, a method with a preview sends it
+    that often.
     """
     from napari_gandl.embedding.registry import get_method
 
     spec = get_method(method)
     previews = {"samples_every_s": samples_every_s} if spec.preview and samples_every_s is not None else {}
-    rows = spec.train(plate, run, minutes=minutes, device=device, resume=resume, **previews)
-    last = {"nimg": 0, "kimg": 0.0, "fraction": 0.0}
-    with closing(rows):  # closing this generator closes the method's, which writes its checkpoint
-        for row in rows:
-            last = row
-            yield row
-            if row.get("done"):
-                return
-            if should_stop():
-                rows.close()
-                last = {k: v for k, v in last.items() if k != "samples"}
-                yield {**last, "done": True, "eta_s": 0.0, "checkpoint": str(Path(run) / CHECKPOINT_NAME)}
-                return
+    return spec.train(plate, run, minutes=minutes, device=device, resume=resume, should_stop=should_stop,
+                      **previews)
 
 
 def train_job(plate, out_dir, config, resume: bool, stop: threading.Event, done: threading.Event,
