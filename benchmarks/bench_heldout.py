@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_reference import reference_embedding  # noqa: E402
-from bench_suite import CACHE, gandl, log, paired_se, scored, suite_parser, write_untrained  # noqa: E402
+from bench_suite import (CACHE, gandl, log, paired_se, scored, suite_parser, trails_a_baseline,  # noqa: E402
+                         write_untrained)
 
 HELDOUT_CACHE = CACHE.parent / "heldout"
 SUITE_PAIR = ("8kimg-info", "8kimg-info-seed1")  # the default on the suite: bench_split_budget.py's pair
@@ -105,8 +106,7 @@ def summary(rows: dict) -> dict:
     for k in KEYS:
         margin = np.array([r["GAN-DL"][k] - max(r["untrained"][k], r["handcrafted"][k]) for r in rows.values()])
         out["margin_" + k] = (float(margin.mean()), paired_se(margin))
-    out["trailing"] = [s for s, r in rows.items()
-                       if any(r["GAN-DL"][k] < max(r["untrained"][k], r["handcrafted"][k]) for k in KEYS)]
+    out["trailing"] = [s for s, r in rows.items() if trails_a_baseline(r)]
     out["below_90"] = [s for s, r in rows.items() if r["GAN-DL"]["acc"] < 0.9]
     out["hits"] = {m: (sum(r[m]["true_hits"] for r in rows.values()), sum(r[m]["false_hits"] for r in rows.values()),
                        sum(r[m]["rescuing_curves"] for r in rows.values())) for m, _ in READ_OUTS}
