@@ -244,7 +244,7 @@ def _train(name, build, defaults, plate, out_dir: Path, minutes, kimg, device, r
                    "checkpoint": str(written) if written else None, "done": False}
             append_row(loss_csv, fields, row)
             yield samples(row, last_sent)
-    except GeneratorExit:  # closed by the caller (Stop button, Ctrl-C): keep what was trained
+    except GeneratorExit:  # closed by the caller (a worker that quits, a caller's error): keep what was trained
         save()
         raise
     yield samples({"step": step, "kimg": nimg / 1000, "nimg": nimg, "elapsed_s": elapsed,
