@@ -62,6 +62,65 @@ def deep_scores(folder: Path, tags: tuple[str, str], splits: int) -> dict:
     return scored(out, folder / "plate", splits)
 
 
+def against_today(res: dict, screens: list[str], variant: str, what: str, intro: str, rule: str,
+                  if_not_met: str) -> list[str]:
+    """A read-out variant against today's on the suite, judged by ``RULE``'s six lines: the section's lines
+    (the means, the paired differences, the rule line by line and its verdict, ``if_not_met`` saying what
+    stays; the screens). ``res``: screen -> way ("today" or ``variant``) -> {"pair", "untrained", "hand"} ->
+    scores."""
+    ways = ("today", variant)
+
+    def margin(way, s, k):
+        r = res[s][way]
+        return r["pair"][k] - max(r["untrained"][k], r["hand"][k])
+
+    def trailing(way):
+        return int(sum(pair_trails({s: res[s][way]}, res[s][way]["pair"], s) for s in screens))
+
+    def hits(way, who="pair"):
+        return tuple(sum(res[s][way][who][h] for s in screens) for h in ("true_hits", "false_hits"))
+
+    dm = {k: np.array([margin(variant, s, k) - margin("today", s, k) for s in screens]) for k in KEYS}
+    dp = {k: np.array([res[s][variant]["pair"][k] - res[s]["today"]["pair"][k] for s in screens]) for k in KEYS}
+    se_m, se_p = {k: paired_se(dm[k]) for k in KEYS}, {k: paired_se(dp[k]) for k in KEYS}
+    verdict = {
+        "margin up by more than 2 SE in Spearman or AP": any(dm[k].mean() > 2 * se_m[k] for k in KEYS),
+        "margin down by at most 1 SE in both": all(dm[k].mean() >= -se_m[k] for k in KEYS),
+        "the pair's own Spearman and AP down by at most 1 SE": all(dp[k].mean() >= -se_p[k] for k in KEYS),
+        f"screens trailing at most today's {trailing('today')}": trailing(variant) <= trailing("today"),
+        "true hits at least today's - 2": hits(variant)[0] >= hits("today")[0] - 2,
+        "false hits at most today's + 2": hits(variant)[1] <= hits("today")[1] + 2,
+    }
+    lines = [
+        intro + " Suite means; hits summed; \"trailing\": screens where the pair's Spearman or ranking AP is "
+        "below the better of the untrained pair and handcrafted, read the same way.", "",
+        f"| {what} | pair C+/C- % | pair Spearman | pair ranking AP | untrained Spearman | untrained ranking AP "
+        "| true / false hits (pair · untrained) | trailing |", "|---|---|---|---|---|---|---|---|"]
+    for way in ways:
+        mean = {who: {k: np.mean([res[s][way][who][k] for s in screens]) for k in ("acc", *KEYS)}
+                for who in ("pair", "untrained")}
+        lines.append(f"| {way} | {100 * mean['pair']['acc']:.1f} | {mean['pair']['spearman']:.3f} | "
+                     f"{mean['pair']['rank_ap']:.3f} | {mean['untrained']['spearman']:.3f} | "
+                     f"{mean['untrained']['rank_ap']:.3f} | {hits(way)[0]} / {hits(way)[1]} · "
+                     f"{hits(way, 'untrained')[0]} / {hits(way, 'untrained')[1]} | {trailing(way)} |")
+    lines += ["", f"{variant.capitalize()} against today, paired over the screens (mean ± standard error):", ""]
+    for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
+        lines.append(f"- {label}: the pair {dp[k].mean():+.3f} ± {se_p[k]:.3f}; its margin over the better baseline "
+                     f"{dm[k].mean():+.3f} ± {se_m[k]:.3f} (today's margin "
+                     f"{np.mean([margin('today', s, k) for s in screens]):+.3f}).")
+    lines += ["", f"The rule, {rule}:", ""]
+    lines += [f"- {line}: {'met' if ok else 'not met'}" for line, ok in verdict.items()]
+    lines += ["", f"**Verdict: {'met' if all(verdict.values()) else f'not met; {if_not_met}'}.**", "",
+              f"Per screen, Spearman / ranking AP (today → {variant}):", "",
+              "| screen | pair | untrained pair | handcrafted |", "|---|---|---|---|"]
+    for s in screens:
+        t, d = res[s]["today"], res[s][variant]
+        lines.append(f"| {s} | " + " | ".join(
+            f"{t[w]['spearman']:.3f} / {t[w]['rank_ap']:.3f} → {d[w]['spearman']:.3f} / {d[w]['rank_ap']:.3f}"
+            for w in ("pair", "untrained", "hand")) + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -82,60 +141,16 @@ def main(argv=None) -> int:
                                       f"untrained {r['untrained']['spearman']:.3f} / {r['untrained']['rank_ap']:.3f}"
                                       for way, r in res[screen].items()))
 
-    def margin(way, s, k):
-        r = res[s][way]
-        return r["pair"][k] - max(r["untrained"][k], r["hand"][k])
-
-    def trailing(way):
-        return int(sum(pair_trails({s: res[s][way]}, res[s][way]["pair"], s) for s in screens))
-
-    def hits(way, who="pair"):
-        return tuple(sum(res[s][way][who][h] for s in screens) for h in ("true_hits", "false_hits"))
-
-    dm = {k: np.array([margin("deep", s, k) - margin("today", s, k) for s in screens]) for k in KEYS}
-    dp = {k: np.array([res[s]["deep"]["pair"][k] - res[s]["today"]["pair"][k] for s in screens]) for k in KEYS}
-    se_m, se_p = {k: paired_se(dm[k]) for k in KEYS}, {k: paired_se(dp[k]) for k in KEYS}
-    verdict = {
-        "margin up by more than 2 SE in Spearman or AP": any(dm[k].mean() > 2 * se_m[k] for k in KEYS),
-        "margin down by at most 1 SE in both": all(dm[k].mean() >= -se_m[k] for k in KEYS),
-        "the pair's own Spearman and AP down by at most 1 SE": all(dp[k].mean() >= -se_p[k] for k in KEYS),
-        f"screens trailing at most today's {trailing('today')}": trailing("deep") <= trailing("today"),
-        "true hits at least today's - 2": hits("deep")[0] >= hits("today")[0] - 2,
-        "false hits at most today's + 2": hits("deep")[1] <= hits("today")[1] + 2,
-    }
-    lines = [
+    intro = (
         "Two 8-kimg `--info 10` runs (seeds 0 and 1; bench_suite tags `8kimg-info`, `8kimg-info-seed1`) read "
         "together as the default reads them, and the same two networks untrained read together, with the "
         "`stats` read-out's taps of today (64 channels of D's 16x16 block, 128 of its 8x8 block, 64 of its 4x4 "
         "block) and **deep** (all 128 of the 8x8 block and all 128 of the 4x4 block; 512 values either way). "
         "Handcrafted features: the stored scores. Read-out only (a patch of D's taps in the benchmark's "
         "process), every screen of the suite, embedded two screens side by side on the 2 cores with nothing "
-        "else running. Suite means; hits summed; \"trailing\": screens where the pair's Spearman or ranking AP "
-        "is below the better of the untrained pair and handcrafted, read the same way.", "",
-        "| taps | pair C+/C- % | pair Spearman | pair ranking AP | untrained Spearman | untrained ranking AP "
-        "| true / false hits (pair · untrained) | trailing |", "|---|---|---|---|---|---|---|---|"]
-    for way in ("today", "deep"):
-        mean = {who: {k: np.mean([res[s][way][who][k] for s in screens]) for k in ("acc", *KEYS)}
-                for who in ("pair", "untrained")}
-        lines.append(f"| {way} | {100 * mean['pair']['acc']:.1f} | {mean['pair']['spearman']:.3f} | "
-                     f"{mean['pair']['rank_ap']:.3f} | {mean['untrained']['spearman']:.3f} | "
-                     f"{mean['untrained']['rank_ap']:.3f} | {hits(way)[0]} / {hits(way)[1]} · "
-                     f"{hits(way, 'untrained')[0]} / {hits(way, 'untrained')[1]} | {trailing(way)} |")
-    lines += ["", "Deep against today, paired over the screens (mean ± standard error):", ""]
-    for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
-        lines.append(f"- {label}: the pair {dp[k].mean():+.3f} ± {se_p[k]:.3f}; its margin over the better baseline "
-                     f"{dm[k].mean():+.3f} ± {se_m[k]:.3f} (today's margin "
-                     f"{np.mean([margin('today', s, k) for s in screens]):+.3f}).")
-    lines += ["", f"The rule, written before any deep embedding was computed ({RULE}):", ""]
-    lines += [f"- {what}: {'met' if ok else 'not met'}" for what, ok in verdict.items()]
-    lines += ["", f"**Verdict: {'met' if all(verdict.values()) else 'not met; the taps stay as they are'}.**", "",
-              "Per screen, Spearman / ranking AP: the pair, the untrained pair (today → deep):", "",
-              "| screen | pair | untrained pair | handcrafted |", "|---|---|---|---|"]
-    for s in screens:
-        t, d = res[s]["today"], res[s]["deep"]
-        lines.append(f"| {s} | " + " | ".join(
-            f"{t[w]['spearman']:.3f} / {t[w]['rank_ap']:.3f} → {d[w]['spearman']:.3f} / {d[w]['rank_ap']:.3f}"
-            for w in ("pair", "untrained")) + f" | {t['hand']['spearman']:.3f} / {t['hand']['rank_ap']:.3f} |")
+        "else running.")
+    lines = against_today(res, screens, "deep", "taps", intro,
+                          f"written before any deep embedding was computed ({RULE})", "the taps stay as they are")
     publish("deep_taps", "Which of D's blocks the read-out takes: today's taps or the deeper ones (bench_deep_taps.py)",
             "\n".join(lines), write=not args.no_report)
     return 0
