@@ -78,7 +78,8 @@ def main(argv=None) -> int:
             res[screen]["today"][who] = scored(folder / name, plate, args.splits)
             out = filtered(folder / name)
             res[screen]["filtered"][who] = scored(out, plate, args.splits)
-            kept.setdefault(who, []).append((load_embeddings(out).X.shape[1], load_embeddings(folder / name).X.shape[1]))
+            widths = (load_embeddings(out).X.shape[1], load_embeddings(folder / name).X.shape[1])
+            kept.setdefault(who, []).append(widths)  # (kept, of)
     intro = (
         "Every read-out of the suite's default comparison (two 8-kimg `--info 10` runs read together, the same "
         "two networks untrained read together, handcrafted features) scored by `gandl analyse` as today and "

@@ -162,7 +162,8 @@ def report(held: dict, kimg: int, sets: dict) -> str:
         lines.append(
             f"- {label}: Spearman {summ['margin_spearman'][0]:+.3f} ± {summ['margin_spearman'][1]:.3f}, ranking AP "
             f"{summ['margin_rank_ap'][0]:+.3f} ± {summ['margin_rank_ap'][1]:.3f}; trailing a baseline on "
-            f"{len(summ['trailing'])} of {summ['screens']} screens" + (f" ({', '.join(summ['trailing'])})" if summ["trailing"] else "")
+            f"{len(summ['trailing'])} of {summ['screens']} screens"
+            + (f" ({', '.join(summ['trailing'])})" if summ["trailing"] else "")
             + f"; below 90 % C+/C-: {', '.join(summ['below_90']) or 'none'}.")
     at_16 = sets.get(HELDOUT_16)
     if kimg != 16 and at_16:
