@@ -45,7 +45,6 @@ from bench_suite import (CACHE, gandl, log, paired_se, scored, suite_parser, tra
 HELDOUT_CACHE = CACHE.parent / "heldout"
 SUITE_PAIR = ("8kimg-info", "8kimg-info-seed1")  # the default on the suite: bench_split_budget.py's pair
 KEYS = ("spearman", "rank_ap")
-HELDOUT_16 = "held out at 16 kimg, for comparison"
 READ_OUTS = (("GAN-DL", "GAN-DL default (two runs together)"), ("untrained", "the same networks untrained"),
              ("handcrafted", "handcrafted"))
 
@@ -133,13 +132,14 @@ def summary(rows: dict) -> dict:
     return out
 
 
-def report(held: dict, kimg: int, sets: dict) -> str:
-    """The section for one budget's held-out rows (screen -> row), beside other sets of rows (label ->
-    screen -> read-out -> scores): the suite at 16 kimg and, for another budget, the held-out screens at
-    16 kimg."""
+def report(held: dict, kimg: int, suite: dict, at_16: dict | None = None) -> str:
+    """The section for one budget's held-out rows (screen -> row), beside the suite's at 16 kimg and, for
+    another budget, the same screens' at 16 kimg (``at_16``; both screen -> read-out -> scores)."""
     rows = {n: r["results"] for n, r in held.items()}
-    summaries = {f"held out ({len(held)}){'' if kimg == 16 else f', {kimg} kimg'}": summary(rows)}
-    summaries.update({label: summary(other) for label, other in sets.items()})
+    summaries = {f"held out ({len(held)}){'' if kimg == 16 else f', {kimg} kimg'}": summary(rows),
+                 "suite (12) at 16 kimg, for comparison": summary(suite)}
+    if at_16:
+        summaries["held out at 16 kimg, for comparison"] = summary(at_16)
     lines = [
         "GAN-DL's default on screens no choice of GAN-DL's was made on (`napari_gandl.synthetic.HELDOUT`, frozen "
         "by hash before any method was scored on them; docs/synthetic.md), run as a user runs a new screen: "
@@ -165,8 +165,7 @@ def report(held: dict, kimg: int, sets: dict) -> str:
             f"{len(summ['trailing'])} of {summ['screens']} screens"
             + (f" ({', '.join(summ['trailing'])})" if summ["trailing"] else "")
             + f"; below 90 % C+/C-: {', '.join(summ['below_90']) or 'none'}.")
-    at_16 = sets.get(HELDOUT_16)
-    if kimg != 16 and at_16:
+    if at_16:
         lines += ["", f"The margin at {kimg} kimg less the margin at 16 kimg, screen by screen (mean ± standard error "
                       "over the held-out screens):", ""]
         for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
@@ -205,13 +204,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     screens = args.screens.split(",")
     held = {name: run_screen(name, args.cache, args.splits, args.kimg) for name in screens}
-    sets = {"suite (12) at 16 kimg, for comparison": suite_rows(args.splits)}
-    if args.kimg != 16:
-        sets[HELDOUT_16] = {n: json.loads((args.cache / n / "results.json").read_text())["results"] for n in screens}
-    section, title = "heldout", "GAN-DL's default on held-out screens (bench_heldout.py)"
-    if args.kimg != 16:
-        section, title = f"heldout_{args.kimg}kimg", f"{title[:-1]} --kimg {args.kimg})"
-    publish(section, title, report(held, args.kimg, sets), write=not args.no_report)
+    at_16 = None if args.kimg == 16 else {
+        n: json.loads((args.cache / n / "results.json").read_text())["results"] for n in screens}
+    option = "" if args.kimg == 16 else f" --kimg {args.kimg}"
+    publish(f"heldout{budget_suffix(args.kimg).replace('-', '_')}",
+            f"GAN-DL's default on held-out screens (bench_heldout.py{option})",
+            report(held, args.kimg, suite_rows(args.splits), at_16), write=not args.no_report)
     return 0
 
 
