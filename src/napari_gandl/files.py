@@ -17,6 +17,12 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 
+def first_process() -> bool:
+    """Whether this process writes and speaks for its command: always, unless torchrun started it as
+    a rank other than 0."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class OutputBusy(RuntimeError):
     """Another process holds the lock on an output; the message names it."""
 

@@ -45,10 +45,9 @@ def stopped_and_resumed(plate, run, steps: int = 3, **kw) -> list[dict]:
     return list(iterate_training(plate, run, tiny_config(**kw), resume=True))
 
 
-def assert_resumes_exactly(plate, tmp_path, head: str, trains_a_head: bool = True, **kw):
-    """A run with the auxiliary term ``head`` (its loss is logged as ``{head}_loss``; with
-    ``trains_a_head``, its network's checkpoint key), stopped after 3 steps and resumed, ends with the
-    G, D (and head) of the same run straight through."""
+def assert_resumes_exactly(plate, tmp_path, head: str, **kw):
+    """A run with the auxiliary ``head`` (its checkpoint key; its loss is logged as ``{head}_loss``),
+    stopped after 3 steps and resumed, ends with the G, D and head of the same run straight through."""
     import csv
 
     import numpy as np
@@ -61,8 +60,7 @@ def assert_resumes_exactly(plate, tmp_path, head: str, trains_a_head: bool = Tru
     assert resumed[0]["step"] == 4
     assert all(np.isfinite(i[f"{head}_loss"]) for i in straight if not i["done"])
     a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "split")
-    pairs = [(a["D"], b["D"]), (a["G"], b["G"])] + ([(a[head]["head"], b[head]["head"])] if trains_a_head else [])
-    for x, y in pairs:
+    for x, y in ((a["D"], b["D"]), (a["G"], b["G"]), (a[head]["head"], b[head]["head"])):
         for k in x:
             torch.testing.assert_close(x[k], y[k], rtol=0, atol=1e-6)
     rows = list(csv.DictReader(open(tmp_path / "split" / "losses.csv")))

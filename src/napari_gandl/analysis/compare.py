@@ -137,22 +137,19 @@ def run_method(name: str, plate, folder: Path, minutes: float, weights=None, zer
     if status.get("read", read[:1]) != read:  # other runs than the embeddings were made from
         status = {k: v for k, v in status.items() if k not in ("embedded", "zero_shot")}
     status["read"], status["runs"] = read, len(folders)
+    targets = [("embedded", plate, "embeddings.parquet", None, "embed")]  # status key, plate, file, stain map, stage
+    if zero_shot is not None:
+        targets.append(("zero_shot", zero_shot, "zero_shot.parquet", "auto", "zero-shot"))
     embedder = None
-    if "embedded" not in status:
-        embedder = load_embedder(name, sources, plate, device)
-        status["dim"] = int(embedder.dim)
-        embedded = _embed_timed(plate, embedder, folder / "embeddings.parquet", None, say("embed"), should_stop)
-        if embedded is None:
-            return status
-        status["embedded"] = embedded
-        _write_status(folder, status)
-    if zero_shot is not None and "zero_shot" not in status:
+    for key, target, file, stain_map, stage in targets:
+        if key in status:
+            continue
         embedder = embedder or load_embedder(name, sources, plate, device)
-        embedded = _embed_timed(zero_shot, embedder, folder / "zero_shot.parquet", "auto", say("zero-shot"),
-                                should_stop)
+        status["dim"] = int(embedder.dim)
+        embedded = _embed_timed(target, embedder, folder / file, stain_map, say(stage), should_stop)
         if embedded is None:
             return status
-        status["zero_shot"] = embedded
+        status[key] = embedded
         _write_status(folder, status)
     return status
 

@@ -10,6 +10,8 @@ import threading
 
 from tqdm.auto import tqdm
 
+from napari_gandl.files import first_process
+
 
 def progress_bar(total: float, desc: str = "", unit: str = "it", quiet: bool = False) -> tqdm:
     """A bar to stderr: redrawn twice a second in a terminal, every 10 s in a log file."""
@@ -135,7 +137,7 @@ class StopRequest(_OnStopSignals):
             return
         self.signum = signum
         again = " (Ctrl-C again to stop at once, losing it)" if self.second_stops_at_once else ""
-        if int(os.environ.get("RANK", "0")) == 0:  # said once for all of a torchrun's processes
+        if first_process():  # said once for all of a torchrun's processes
             tqdm.write(f"{self.command}: {self.name}: {self.doing}{again}", file=sys.stderr)
 
 

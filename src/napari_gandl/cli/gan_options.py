@@ -19,7 +19,6 @@ GAN_OPTIONS = {
     "ada_target": "ada_target", "align": "align",
     "align_weight": "align_weight", "contrastive": "contrastive",
     "contrast_pairs": "contrast_pairs", "info": "info", "codes": "network.codes",
-    "mismatch": "mismatch",
     "scale": "data.scale", "sampling": "data.sampling",
     "augment_p": "augment.p", "augment_gain": "augment.gain", "augment_offset": "augment.offset",
     "channel_base": "network.channel_base", "channel_max": "network.channel_max",
@@ -103,10 +102,6 @@ def add_gan_options(parser: argparse.ArgumentParser) -> None:
                         "latent inputs (its codes) from its images, and G to make them readable (InfoGAN; it ranks "
                         "compounds better, and the samples get far less realistic: 0 turns it off for "
                         "realistic samples; quick preset 10, paper 0)")
-    p.add_argument("--mismatch", type=float, metavar="W",
-                   help="weight of stain mismatch: D also learns to call fake real crops in which one stain "
-                        "comes from another place of the site, so it reads where stains lie relative to "
-                        "each other (default 0: off)")
     p.add_argument("--codes", type=int, metavar="N",
                    help=f"how many of the generator's latent inputs code recovery asks D to read (default {CODES})")
     p.add_argument("--channel-base", type=int, help=argparse.SUPPRESS)

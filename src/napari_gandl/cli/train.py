@@ -6,12 +6,12 @@ Also run on its own by ``torchrun`` for multi-process training:
 
 from __future__ import annotations
 
-import os
 import sys
 
 from napari_gandl.cli.common import ReportedProgress, StopRequest, governed_threads, set_threads, thread_governor
 from napari_gandl.cli.gan_options import GAN_OPTIONS, add_gan_options, gan_options
 from napari_gandl.embedding.registry import get_method, method_runs, trainable_method_names
+from napari_gandl.files import first_process
 from napari_gandl.gan.config import make_config
 from napari_gandl.torch_utils.device import DEVICES
 from napari_gandl.torch_utils.runs import TrainingDiverged, planned_runs, train_runs
@@ -29,7 +29,7 @@ def cmd_train(args) -> int:
     runs, minutes, kimg = split_plan(args, spec, options)
     set_threads(args.threads)
     governor = thread_governor(args.threads, args.device)
-    rank0 = int(os.environ.get("RANK", "0")) == 0
+    rank0 = first_process()
 
     with StopRequest("gandl train", "stopping after this step, with a checkpoint") as stop:
         def train_one(folder, minutes, kimg, seed, resume):

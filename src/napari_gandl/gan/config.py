@@ -111,7 +111,6 @@ class TrainConfig(Config):
     contrastive: float = 0.0  # weight of the site-contrast term on D's embedding (contrast.py; 0: off)
     contrast_pairs: str = "site"  # a crop's positive: another crop of its site, or of another site of its well
     info: float = 0.0  # weight of code recovery: D's embedding regresses G's first latent inputs (info.py; 0: off)
-    mismatch: float = 0.0  # weight of real crops with one stain from elsewhere in the site, as fakes (mismatch.py; 0: off)
     align_plan: dict = field(default_factory=dict)  # the batches aligned (filled by the trainer)
     cell_scale: dict = field(default_factory=dict)  # what --scale auto measured (filled by the trainer)
 
@@ -217,7 +216,6 @@ def validate_config(cfg: TrainConfig) -> None:
     _number(cfg.r1_gamma, "--r1-gamma", inclusive=True)
     _number(cfg.contrastive, "--contrastive", inclusive=True)
     _number(cfg.info, "--info", inclusive=True)
-    _number(cfg.mismatch, "--mismatch", inclusive=True)
     codes = cfg.network.get("codes")
     if codes is not None and (codes or cfg.info):  # given with --codes, or saved by a run with code recovery
         if not cfg.info:

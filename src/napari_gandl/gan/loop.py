@@ -9,7 +9,6 @@ returning True) stops training cleanly after writing a checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -18,7 +17,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from napari_gandl.files import output_lock, write_text
+from napari_gandl.files import first_process, output_lock, write_text
 from napari_gandl.gan.config import TrainConfig, describe_cell_scale, make_config
 from napari_gandl.gan.metrics import METRIC_NAMES, run_divergence_note
 from napari_gandl.gan.trainer import Trainer
@@ -54,7 +53,7 @@ def iterate_training(plate, out_dir, config: TrainConfig | None = None, resume: 
     plate = open_plate(plate)
     if config is None:
         config = make_config(**overrides)
-    rank0 = int(os.environ.get("RANK", "0")) == 0
+    rank0 = first_process()
     with output_lock(out_dir, folder=True) if rank0 else nullcontext(Path(out_dir)) as out_dir:
         return (yield from _iterate(plate, out_dir, config, resume, should_stop, samples_every_s))
 

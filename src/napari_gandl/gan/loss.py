@@ -13,7 +13,6 @@ __all__ = [
     "LOSSES",
     "g_loss",
     "d_loss",
-    "fake_term",
     "r1_penalty",
     "gradient_penalty",
 ]
@@ -29,21 +28,14 @@ def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")
 
 
-def fake_term(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
-    """D's loss for calling these images fake."""
-    if kind == "logistic":
-        return F.softplus(fake_logits).mean()
-    if kind == "wgan-gp":
-        return fake_logits.mean()
-    raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")
-
-
 def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor,
            drift: float = 1e-3) -> torch.Tensor:
     if kind == "logistic":
-        return fake_term(kind, fake_logits) + F.softplus(-real_logits).mean()
-    # WGAN-GP: critic loss + small drift term that keeps the critic's output near 0
-    return fake_term(kind, fake_logits) - real_logits.mean() + drift * real_logits.square().mean()
+        return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    if kind == "wgan-gp":
+        # critic loss + small drift term that keeps the critic's output near 0
+        return fake_logits.mean() - real_logits.mean() + drift * real_logits.square().mean()
+    raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")
 
 
 def r1_penalty(D, reals: torch.Tensor, gamma: float, augment_fn=None) -> torch.Tensor:

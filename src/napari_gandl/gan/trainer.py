@@ -24,7 +24,6 @@ from napari_gandl.gan.checkpoint import FORMAT, load_checkpoint
 from napari_gandl.gan.config import RESUME_RETUNES, TrainConfig, resolve_cell_scale, resume_conflicts
 from napari_gandl.gan.contrast import SiteContrast, same_well_or_other_plate
 from napari_gandl.gan.info import CODES, CodeRecovery
-from napari_gandl.gan.mismatch import mismatched
 from napari_gandl.gan.metrics import METRIC_NAMES, SampleQuality
 from napari_gandl.gan.networks import NetworkConfig, build_networks, noise_generators
 from napari_gandl.plate.display import save_grid
@@ -45,7 +44,7 @@ class Trainer:
     """Holds networks, optimisers and state; ``step()`` runs one iteration."""
 
     LOSS_FIELDS = ["step", "kimg", "loss_G", "loss_D", "reg", "real_score", "fake_score",
-                   "augment_p", "contrast_loss", "info_loss", "mismatch_loss", "align_loss", "align_acc", "align_weight", "img_per_s",
+                   "augment_p", "contrast_loss", "info_loss", "align_loss", "align_acc", "align_weight", "img_per_s",
                    "elapsed_s"]
 
     def __init__(self, plate, out_dir, config: TrainConfig, resume: bool = False):
@@ -150,14 +149,6 @@ class Trainer:
         self.contrast = None
         if config.contrastive > 0:
             self.contrast = SiteContrast(self.D, self.device, sync=average_gradients)
-        if config.mismatch > 0 and (plate.n_channels < 2 or max(self.sampler.shape) <= config.resolution):
-            raise ValueError(f"--mismatch needs at least two stains and sites larger than a training crop, so "
-                             f"that a stain can come from another place of the site; {plate.root} has "
-                             f"{plate.n_channels} stain(s) and sites of {self.sampler.shape[0]}x"
-                             f"{self.sampler.shape[1]} pixels at training scale, crops of {config.resolution}")
-        # half a batch of mismatched crops, whole minibatch-stddev groups
-        group = self.net_cfg.mbstd_group
-        self.mismatch_batch = max(group, self.batch_gpu // 2 // group * group)
         self.info = None
         if config.info > 0:
             self.info = CodeRecovery(self.D, self.net_cfg.codes, self.device, sync=average_gradients)
@@ -272,14 +263,6 @@ class Trainer:
                 contrast = self.contrast.loss(D, reals, partners, exclude)
             total_D = total_D + cfg.contrastive * contrast
             stats["contrast_loss"] = float(contrast.detach())
-        if cfg.mismatch > 0:  # real crops whose stains do not belong together are fakes too (mismatch.py)
-            k = self.mismatch_batch
-            partners = self.sampler.partners(self.np_rng)[:k]
-            with self._autocast():
-                mismatch_logits = D(self._aug(mismatched(reals[:k], partners))).float()
-            mismatch = cfg.mismatch * L.fake_term(cfg.loss, mismatch_logits)
-            total_D = total_D + mismatch
-            stats["mismatch_loss"] = float(mismatch.detach())
         if self.info is not None:  # D's embedding reads G's codes (info.py)
             info = self.info.loss(fake_embedding, z)
             total_D = total_D + cfg.info * info

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from napari_gandl.files import atomic_path, output_lock, write_text
+from napari_gandl.files import atomic_path, first_process, output_lock, write_text
 from napari_gandl.torch_utils.checkpoint import CHECKPOINT_NAME
 
 
@@ -160,7 +159,7 @@ def train_runs(train_one: Callable[..., Iterator[dict]], out_dir, runs: int, min
                          resume=resume or (folder / CHECKPOINT_NAME).exists())
 
     first = start(0)  # a bad option is refused here, before anything is written
-    if int(os.environ.get("RANK", "0")) == 0:  # one process of a torchrun writes the plan
+    if first_process():  # one process of a torchrun writes the plan
         with output_lock(out_dir, folder=True):  # refused while another process trains there
             if not resume and (out_dir / CHECKPOINT_NAME).exists():  # a plan without one lost nothing
                 raise FileExistsError(f"{out_dir} holds a run already; pass --resume to continue it or choose "
