@@ -65,10 +65,10 @@ def main(argv=None) -> int:
         "preset: today's (`--info 10`) and with **stain mismatch** (`--info 10 --mismatch 1`: half a batch of real "
         "crops with one stain from another place of the same site, called fake by D at the fakes' weight). "
         "Both against the same two networks untrained, read together, and handcrafted features. The variant's "
-        "runs trained one CPU thread each, two screens side by side, with nothing else running beyond editing "
-        "(today's runs also trained two side by side, one thread each); the budget is counted in images. The option was removed after "
-        "this measurement (the runs were trained at commit `8b00d1b`, which has it). Training time per kimg, "
-        "median over the 24 runs: today "
+        "runs trained one CPU thread each, two screens side by side, with nothing else running beyond "
+        "editing (today's runs also trained two side by side, one thread each); the budget is counted in "
+        "images. The option was removed after this measurement (the runs were trained at commit `8b00d1b`, "
+        "which has it). Training time per kimg, median over the 24 runs: today "
         f"{np.median(speed['today']):.0f} s, with stain mismatch {np.median(speed['mismatch']):.0f} s.")
     lines = against_today(res, screens, "mismatch", "training", intro,
                           f"written before the option was implemented ({RULE})",
