@@ -29,6 +29,8 @@ from bench_suite import log, scored, suite_parser  # noqa: E402
 PAIR = "emb-gandl-joined-8kimg-info+8kimg-info-seed1.parquet"
 UNTRAINED = "emb-gandl-joined-8kimg-info-untrained+8kimg-info-seed1-untrained.parquet"
 HANDCRAFTED = "emb-handcrafted.parquet"
+#: the suite's default comparison, by its name in ``against_today``'s results
+READOUTS = {"pair": PAIR, "untrained": UNTRAINED, "hand": HANDCRAFTED}
 THRESHOLD = 0.9
 
 
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
         folder = args.cache / screen
         plate = folder / "plate"
         res[screen] = {way: {} for way in ("today", "filtered")}
-        for who, name in (("pair", PAIR), ("untrained", UNTRAINED), ("hand", HANDCRAFTED)):
+        for who, name in READOUTS.items():
             res[screen]["today"][who] = scored(folder / name, plate, args.splits)
             out = filtered(folder / name)
             res[screen]["filtered"][who] = scored(out, plate, args.splits)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
 from bench_deep_taps import RULE, against_today  # noqa: E402
-from bench_feature_select import HANDCRAFTED, PAIR, UNTRAINED  # noqa: E402
+from bench_feature_select import READOUTS  # noqa: E402
 from bench_suite import scored, suite_parser  # noqa: E402
 
 MAD_TO_SD = 1.4826  # 1 / the normal distribution's 0.75 quantile
@@ -65,21 +65,19 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
     screens = args.screens.split(",")
-    res = {}
-    for screen in screens:
-        folder = args.cache / screen
-        res[screen] = {way: {} for way in ("today", "robust")}
-        for who, name in (("pair", PAIR), ("untrained", UNTRAINED), ("hand", HANDCRAFTED)):
-            res[screen]["today"][who] = scored(folder / name, folder / "plate", args.splits)
-    today = normalisation.centerscale_on_controls
+    def scores(way):  # screen -> read-out -> its scores
+        link = robust if way == "robust" else Path
+        return {s: {who: scored(link(args.cache / s / name), args.cache / s / "plate", args.splits)
+                    for who, name in READOUTS.items()} for s in screens}
+
+    today = scores("today")
+    centerscale = normalisation.centerscale_on_controls
     normalisation.centerscale_on_controls = mad_robustize_on_controls
     try:
-        for screen in screens:
-            folder = args.cache / screen
-            for who, name in (("pair", PAIR), ("untrained", UNTRAINED), ("hand", HANDCRAFTED)):
-                res[screen]["robust"][who] = scored(robust(folder / name), folder / "plate", args.splits)
+        robustly = scores("robust")
     finally:
-        normalisation.centerscale_on_controls = today
+        normalisation.centerscale_on_controls = centerscale
+    res = {s: {"today": today[s], "robust": robustly[s]} for s in screens}
     intro = (
         "Every read-out of the suite's default comparison (two 8-kimg `--info 10` runs read together, the same "
         "two networks untrained read together, handcrafted features) scored by `gandl analyse` as today (per "
