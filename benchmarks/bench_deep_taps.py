@@ -20,7 +20,6 @@ Embed in two lanes, then score and write the section:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -29,9 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_joined_runs import joined  # noqa: E402
+from bench_joined_runs import joined_embedding  # noqa: E402
 from bench_split_budget import pair_trails  # noqa: E402
-from bench_suite import embed, log, paired_se, scored, suite_parser  # noqa: E402
+from bench_suite import cached_embedding, embed, log, paired_se, scored, suite_parser  # noqa: E402
 
 PAIR = ("8kimg-info", "8kimg-info-seed1")
 UNTRAINED = tuple(f"{t}-untrained" for t in PAIR)
@@ -39,6 +38,18 @@ KEYS = ("spearman", "rank_ap")
 #: written before any deep embedding was computed (2026-12-07 02:35 UTC)
 RULE = "margin up by > 2 SE in Spearman or AP, down by <= 1 SE in both; own scores down by <= 1 SE; " \
        "trailing <= today's; true hits >= today's - 2, false hits <= today's + 2"
+
+
+def todays_embeddings(folder: Path) -> dict[str, Path]:
+    """Today's three read-outs of the suite screen in ``folder``, by their names in :func:`against_today`'s
+    results: the default pair and the same networks untrained, each read together, and handcrafted features."""
+    return {"pair": joined_embedding(folder, PAIR), "untrained": joined_embedding(folder, UNTRAINED),
+            "hand": cached_embedding(folder.parent, folder.name, PAIR[0], "handcrafted")}
+
+
+def todays_scores(folder: Path, splits: int) -> dict[str, dict]:
+    """:func:`todays_embeddings`, scored."""
+    return {who: scored(path, folder / "plate", splits) for who, path in todays_embeddings(folder).items()}
 
 
 def deep_taps() -> None:
@@ -127,16 +138,15 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    deep_taps()
     screens = args.screens.split(",")
+    today = {s: todays_scores(args.cache / s, args.splits) for s in screens}  # before D's taps are patched
+    deep_taps()
     res = {}
     for screen in screens:
         folder = args.cache / screen
-        hand = json.loads((folder / f"results-{PAIR[0]}.json").read_text())["results"]["handcrafted"]
-        res[screen] = {"today": {"pair": joined(folder, PAIR, args.splits),
-                                 "untrained": joined(folder, UNTRAINED, args.splits), "hand": hand},
-                       "deep": {"pair": deep_scores(folder, PAIR, args.splits),
-                                "untrained": deep_scores(folder, UNTRAINED, args.splits), "hand": hand}}
+        res[screen] = {"today": today[screen], "deep": {"pair": deep_scores(folder, PAIR, args.splits),
+                                                        "untrained": deep_scores(folder, UNTRAINED, args.splits),
+                                                        "hand": today[screen]["hand"]}}
         log(f"{screen}: " + "; ".join(f"{way} pair {r['pair']['spearman']:.3f} / {r['pair']['rank_ap']:.3f}, "
                                       f"untrained {r['untrained']['spearman']:.3f} / {r['untrained']['rank_ap']:.3f}"
                                       for way, r in res[screen].items()))

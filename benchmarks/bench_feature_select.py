@@ -23,14 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_deep_taps import RULE, against_today  # noqa: E402
+from bench_deep_taps import RULE, against_today, todays_embeddings  # noqa: E402
 from bench_suite import log, scored, suite_parser  # noqa: E402
 
-PAIR = "emb-gandl-joined-8kimg-info+8kimg-info-seed1.parquet"
-UNTRAINED = "emb-gandl-joined-8kimg-info-untrained+8kimg-info-seed1-untrained.parquet"
-HANDCRAFTED = "emb-handcrafted.parquet"
-#: the suite's default comparison, by its name in ``against_today``'s results
-READOUTS = {"pair": PAIR, "untrained": UNTRAINED, "hand": HANDCRAFTED}
 THRESHOLD = 0.9
 
 
@@ -76,11 +71,11 @@ def main(argv=None) -> int:
         folder = args.cache / screen
         plate = folder / "plate"
         res[screen] = {way: {} for way in ("today", "filtered")}
-        for who, name in READOUTS.items():
-            res[screen]["today"][who] = scored(folder / name, plate, args.splits)
-            out = filtered(folder / name)
+        for who, path in todays_embeddings(folder).items():
+            res[screen]["today"][who] = scored(path, plate, args.splits)
+            out = filtered(path)
             res[screen]["filtered"][who] = scored(out, plate, args.splits)
-            widths = (load_embeddings(out).X.shape[1], load_embeddings(folder / name).X.shape[1])
+            widths = (load_embeddings(out).X.shape[1], load_embeddings(path).X.shape[1])
             kept.setdefault(who, []).append(widths)  # (kept, of)
     intro = (
         "Every read-out of the suite's default comparison (two 8-kimg `--info 10` runs read together, the same "

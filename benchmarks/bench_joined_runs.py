@@ -46,11 +46,15 @@ THREE = {"runs": ("16kimg-info", "16kimg-info-seed1", "16kimg-info-seed2"),
          "untrained": (*UNTRAINED, "16kimg-info-seed2-untrained"), "training": "--info 10"}
 
 
-def joined(folder: Path, tags: tuple[str, str], splits: int) -> dict:
+def joined_embedding(folder: Path, tags: tuple[str, ...]) -> Path:
+    """The embedding of the runs ``gandl-TAG`` of ``tags`` read together, computed once."""
+    return embed(folder / "plate", "gandl", [folder / f"gandl-{t}" for t in tags],
+                 folder / f"emb-gandl-joined-{'+'.join(tags)}.parquet")
+
+
+def joined(folder: Path, tags: tuple[str, ...], splits: int) -> dict:
     """The scores of the runs ``gandl-TAG`` of ``tags`` read together, embedded and scored once."""
-    out = folder / f"emb-gandl-joined-{'+'.join(tags)}.parquet"
-    embed(folder / "plate", "gandl", [folder / f"gandl-{t}" for t in tags], out)
-    return scored(out, folder / "plate", splits)
+    return scored(joined_embedding(folder, tags), folder / "plate", splits)
 
 
 def alone(folder: Path, tag: str, splits: int) -> dict:

@@ -19,7 +19,6 @@ seed 0 then seed 1); this script scores the cached runs on any later commit:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_deep_taps import PAIR, RULE, UNTRAINED, against_today  # noqa: E402
+from bench_deep_taps import PAIR, RULE, against_today, todays_scores  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_suite import log, suite_parser  # noqa: E402
 
@@ -52,10 +51,8 @@ def main(argv=None) -> int:
     res, speed = {}, {"today": [], "mismatch": []}
     for screen in screens:
         folder = args.cache / screen
-        hand = json.loads((folder / f"results-{PAIR[0]}.json").read_text())["results"]["handcrafted"]
-        untrained = joined(folder, UNTRAINED, args.splits)
-        res[screen] = {way: {"pair": joined(folder, tags, args.splits), "untrained": untrained, "hand": hand}
-                       for way, tags in (("today", PAIR), ("mismatch", VARIANT))}
+        today = todays_scores(folder, args.splits)
+        res[screen] = {"today": today, "mismatch": {**today, "pair": joined(folder, VARIANT, args.splits)}}
         for way, tags in (("today", PAIR), ("mismatch", VARIANT)):
             speed[way] += seconds_per_kimg(folder, tags)
         log(f"{screen}: " + "; ".join(f"{way} {r['pair']['spearman']:.3f} / {r['pair']['rank_ap']:.3f}"

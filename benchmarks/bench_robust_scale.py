@@ -24,8 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_deep_taps import RULE, against_today  # noqa: E402
-from bench_feature_select import READOUTS  # noqa: E402
+from bench_deep_taps import RULE, against_today, todays_embeddings  # noqa: E402
 from bench_suite import scored, suite_parser  # noqa: E402
 
 MAD_TO_SD = 1.4826  # 1 / the normal distribution's 0.75 quantile
@@ -65,16 +64,16 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
     screens = args.screens.split(",")
-    def scores(way):  # screen -> read-out -> its scores
-        link = robust if way == "robust" else Path
-        return {s: {who: scored(link(args.cache / s / name), args.cache / s / "plate", args.splits)
-                    for who, name in READOUTS.items()} for s in screens}
 
-    today = scores("today")
+    def scores(read=Path):  # screen -> read-out -> the scores of ``read`` of its embedding
+        return {s: {who: scored(read(path), args.cache / s / "plate", args.splits)
+                    for who, path in todays_embeddings(args.cache / s).items()} for s in screens}
+
+    today = scores()
     centerscale = normalisation.centerscale_on_controls
     normalisation.centerscale_on_controls = mad_robustize_on_controls
     try:
-        robustly = scores("robust")
+        robustly = scores(robust)
     finally:
         normalisation.centerscale_on_controls = centerscale
     res = {s: {"today": today[s], "robust": robustly[s]} for s in screens}

@@ -27,8 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_deep_taps import PAIR, RULE, UNTRAINED, against_today  # noqa: E402
-from bench_feature_select import READOUTS  # noqa: E402
+from bench_deep_taps import PAIR, RULE, UNTRAINED, against_today, todays_embeddings, todays_scores  # noqa: E402
 from bench_suite import embed, log, scored, suite_parser  # noqa: E402
 
 FACTOR = 2  # the second read's downsampling, on top of the run's own
@@ -71,17 +70,16 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, splits=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    coarser_reads()
     screens = args.screens.split(",")
+    today = {s: todays_scores(args.cache / s, args.splits) for s in screens}  # before the runs' scale is patched
+    coarser_reads()
     res = {}
     for screen in screens:
         folder, plate = args.cache / screen, args.cache / screen / "plate"
-        today = {who: scored(folder / name, plate, args.splits) for who, name in READOUTS.items()}
-        both = {"pair": scored(two_scales(folder, PAIR, folder / READOUTS["pair"]), plate, args.splits),
-                "untrained": scored(two_scales(folder, UNTRAINED, folder / READOUTS["untrained"]), plate,
-                                    args.splits),
-                "hand": today["hand"]}
-        res[screen] = {"today": today, "two scales": both}
+        fine = todays_embeddings(folder)
+        both = {who: scored(two_scales(folder, tags, fine[who]), plate, args.splits)
+                for who, tags in (("pair", PAIR), ("untrained", UNTRAINED))}
+        res[screen] = {"today": today[screen], "two scales": {**both, "hand": today[screen]["hand"]}}
         log(f"{screen}: " + "; ".join(f"{way} pair {r['pair']['spearman']:.3f} / {r['pair']['rank_ap']:.3f}, "
                                       f"untrained {r['untrained']['spearman']:.3f} / {r['untrained']['rank_ap']:.3f}"
                                       for way, r in res[screen].items()))
