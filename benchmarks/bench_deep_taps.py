@@ -114,7 +114,7 @@ def against_today(res: dict, screens: list[str], variant: str, what: str, intro:
                      f"{mean['pair']['rank_ap']:.3f} | {mean['untrained']['spearman']:.3f} | "
                      f"{mean['untrained']['rank_ap']:.3f} | {hits(way)[0]} / {hits(way)[1]} · "
                      f"{hits(way, 'untrained')[0]} / {hits(way, 'untrained')[1]} | {trailing(way)} |")
-    lines += ["", f"{variant.capitalize()} against today, paired over the screens (mean ± standard error):", ""]
+    lines += ["", f"{variant[0].upper() + variant[1:]} against today, paired over the screens (mean ± standard error):", ""]
     for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
         lines.append(f"- {label}: the pair {dp[k].mean():+.3f} ± {se_p[k]:.3f}; its margin over the better baseline "
                      f"{dm[k].mean():+.3f} ± {se_m[k]:.3f} (today's margin "
