@@ -10,7 +10,8 @@ config of each screen's seed-0 run, with only the seed changed), embeds and scor
 draw alone, and adds the draws of any runs trained with another generator width (``8kimg-g2*``: G is built
 before D, so D's draw differs while D's architecture does not). It reports each draw's suite means, a
 two-way analysis of variance (draw x screen) of the Spearman and the ranking AP, and, for the draws that
-have a trained run, that run's own scores and its margin over its draw.
+have a trained run, that run's own scores and its margin over its draw. The suite's baseline reads two draws
+together, so the new draws are also read in pairs (seeds 2 and 3, 4 and 5) beside seeds 0 and 1.
 
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5 --screens texture,... --no-report   # lanes
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5
@@ -26,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
+from bench_joined_runs import joined  # noqa: E402
 from bench_suite import cached_embedding, embed, log, scored, suite_parser  # noqa: E402
 
 #: draws with a trained run beside them: label -> the run's bench_suite tag (its untrained draw is TAG-untrained)
@@ -46,6 +48,11 @@ def draw_untrained(folder: Path, seed: int) -> Path:
         cfg = TrainConfig.from_dict({**load_checkpoint(folder / "gandl-8kimg-info")["config"], "seed": seed})
         Trainer(open_plate(folder / "plate"), run, cfg).save(samples=False)
     return run
+
+
+def untrained_tag(seed: int) -> str:
+    """The bench_suite tag of today's networks untrained at ``seed``: a default run's for seeds 0 and 1."""
+    return f"{TRAINED[f'seed {seed}']}-untrained" if f"seed {seed}" in TRAINED else f"draw{seed}-untrained"
 
 
 def two_way_anova(table: np.ndarray) -> tuple[float, float, float]:
@@ -85,8 +92,12 @@ def main(argv=None) -> int:
             out = folder / f"emb-gandl-draw{seed}-untrained.parquet"
             embed(plate, "gandl", draw_untrained(folder, seed), out)
             res[screen][f"seed {seed}"] = {"untrained": scored(out, plate, args.splits)}
+        for pair in [(0, 1)] + list(zip(seeds[::2], seeds[1::2])):
+            tags = tuple(untrained_tag(k) for k in pair)
+            res[screen][f"seeds {pair[0]} + {pair[1]}"] = {"untrained": joined(folder, tags, args.splits)}
         log(f"{screen}: " + "; ".join(f"{d} {r['untrained']['spearman']:.3f}" for d, r in res[screen].items()))
-    draws = [d for d in res[screens[0]] if all(d in res[s] for s in screens)]
+    draws = [d for d in res[screens[0]] if all(d in res[s] for s in screens) and "+" not in d]
+    pairs = [d for d in res[screens[0]] if "+" in d]
     table = {k: np.array([[res[s][d]["untrained"][k] for s in screens] for d in draws]) for k in KEYS}
     lines = [
         "GAN-DL's networks untrained, one draw at a time, each draw embedding every suite screen alone "
@@ -111,6 +122,13 @@ def main(argv=None) -> int:
         else:
             row += " | | |"
         lines.append(row)
+    lines += ["", "Two draws read together, as the suite's untrained baseline reads seeds 0 and 1:", "",
+              "| draws | C+/C- % | Spearman | ranking AP | true / false hits |", "|---|---|---|---|---|"]
+    for d in pairs:
+        mean = {k: np.mean([res[s][d]["untrained"][k] for s in screens]) for k in KEYS}
+        hits = [sum(res[s][d]["untrained"][h] for s in screens) for h in ("true_hits", "false_hits")]
+        lines.append(f"| {d} | {100 * mean['acc']:.1f} | {mean['spearman']:.3f} | {mean['rank_ap']:.3f} | "
+                     f"{hits[0]} / {hits[1]} |")
     lines += ["", "Draw x screen analysis of variance (no replication; a draw effect means a draw is better or worse "
               "on every screen alike):", ""]
     for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
