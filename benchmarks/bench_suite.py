@@ -138,8 +138,9 @@ def embed_seconds(plate_root: Path, run: Path, *options: str) -> float:
         return time.perf_counter() - start
 
 
-def write_untrained(plate_root: Path, run: Path, untrained: Path) -> None:
-    """The trained run's networks and config, at their seeded initialisation."""
+def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | None = None) -> None:
+    """The trained run's networks and config, at their seeded initialisation (at ``seed``'s instead when
+    given: the same networks, another random draw)."""
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.gan.config import TrainConfig
     from napari_gandl.gan.trainer import Trainer
@@ -147,8 +148,9 @@ def write_untrained(plate_root: Path, run: Path, untrained: Path) -> None:
 
     if (untrained / "checkpoint.pt").is_file():
         return
-    cfg = TrainConfig.from_dict(load_checkpoint(run)["config"])
-    Trainer(open_plate(plate_root), untrained, cfg).save(samples=False)
+    cfg = load_checkpoint(run)["config"]
+    Trainer(open_plate(plate_root), untrained, TrainConfig.from_dict(cfg if seed is None else {**cfg, "seed": seed})
+            ).save(samples=False)
 
 
 def reuse_untrained(folder: Path, tag: str, new_tag: str) -> None:

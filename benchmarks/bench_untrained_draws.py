@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
-from bench_suite import cached_embedding, embed, log, scored, suite_parser  # noqa: E402
+from bench_suite import cached_embedding, embed, log, scored, suite_parser, write_untrained  # noqa: E402
 
 #: draws with a trained run beside them: label -> the run's bench_suite tag (its untrained draw is TAG-untrained)
 TRAINED = {"seed 0": "8kimg-info", "seed 1": "8kimg-info-seed1",
@@ -38,15 +38,8 @@ KEYS = ("acc", "spearman", "rank_ap")
 
 def draw_untrained(folder: Path, seed: int) -> Path:
     """Today's seed-0 run's networks and config, at seed ``seed``'s initialisation (``gandl-draw<seed>-untrained``)."""
-    from napari_gandl.gan.checkpoint import load_checkpoint
-    from napari_gandl.gan.config import TrainConfig
-    from napari_gandl.gan.trainer import Trainer
-    from napari_gandl.plate import open_plate
-
     run = folder / f"gandl-draw{seed}-untrained"
-    if not (run / "checkpoint.pt").is_file():
-        cfg = TrainConfig.from_dict({**load_checkpoint(folder / "gandl-8kimg-info")["config"], "seed": seed})
-        Trainer(open_plate(folder / "plate"), run, cfg).save(samples=False)
+    write_untrained(folder / "plate", folder / "gandl-8kimg-info", run, seed)
     return run
 
 
@@ -58,6 +51,7 @@ def untrained_tag(seed: int) -> str:
 def two_way_anova(table: np.ndarray) -> tuple[float, float, float]:
     """Draw x screen without replication (``table``: draws x screens): the draws' F statistic, its p-value,
     and the share of the variance left after the screens that the draws explain."""
+    # written out (ten lines): scipy has no two-way analysis of variance, and statsmodels is not a dependency
     from scipy.stats import f
 
     grand = table.mean()
