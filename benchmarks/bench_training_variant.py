@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_deep_taps import PAIR, RULE, UNTRAINED, against_today, todays_scores  # noqa: E402
+from bench_deep_taps import KEYS, PAIR, RULE, UNTRAINED, against_today, todays_scores  # noqa: E402
 from bench_info_pair import final_metrics  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_suite import log, suite_parser  # noqa: E402
@@ -100,11 +100,13 @@ def main(argv=None) -> int:
         + "; ".join(f"{way} {np.median(speed[way]):.0f} s, {median[way]['kid']:.3g}, "
                     f"{median[way]['nn1_accuracy']:.2f}" for way in ways) + ".")
     lines = against_today(res, screens, v["name"], "training", intro, f"{v['rule']} ({RULE})", v["if_not_met"])
-    if v["untrained"] != UNTRAINED:
+    if v["untrained"] != UNTRAINED:  # another draw: its margin over today's untrained pair too
+        today_margin = {k: np.mean([res[s][v["name"]]["pair"][k] - max(res[s]["today"][who][k] for who in
+                                                                          ("untrained", "hand")) for s in screens])
+                        for k in KEYS}
         lines += ["", "Against today's untrained pair instead (the same D architecture, another random draw), the "
-                  "variant's margin over the better baseline: " + ", ".join(
-                      f"{label} {np.mean([res[s][v['name']]['pair'][k] - max(res[s]['today']['untrained'][k], res[s]['today']['hand'][k]) for s in screens]):+.3f}"
-                      for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP"))) + "."]
+                  f"variant's margin over the better baseline: Spearman {today_margin['spearman']:+.3f}, "
+                  f"ranking AP {today_margin['rank_ap']:+.3f}."]
     publish(args.variant.replace("-", "_"), f"{v['title']} (bench_training_variant.py {args.variant})",
             "\n".join(lines), write=not args.no_report)
     return 0
