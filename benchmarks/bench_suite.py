@@ -138,9 +138,10 @@ def embed_seconds(plate_root: Path, run: Path, *options: str) -> float:
         return time.perf_counter() - start
 
 
-def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | None = None) -> None:
+def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | None = None,
+                    d_init: str | None = None) -> None:
     """The trained run's networks and config, at their seeded initialisation (at ``seed``'s instead when
-    given: the same networks, another random draw)."""
+    given: the same networks, another random draw; with D drawn the ``d_init`` way when given)."""
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.gan.config import TrainConfig
     from napari_gandl.gan.trainer import Trainer
@@ -149,8 +150,11 @@ def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | No
     if (untrained / "checkpoint.pt").is_file():
         return
     cfg = load_checkpoint(run)["config"]
-    Trainer(open_plate(plate_root), untrained, TrainConfig.from_dict(cfg if seed is None else {**cfg, "seed": seed})
-            ).save(samples=False)
+    if seed is not None:
+        cfg = {**cfg, "seed": seed}
+    if d_init is not None:
+        cfg = {**cfg, "network": {**cfg["network"], "d_init": d_init}}
+    Trainer(open_plate(plate_root), untrained, TrainConfig.from_dict(cfg)).save(samples=False)
 
 
 def reuse_untrained(folder: Path, tag: str, new_tag: str) -> None:

@@ -36,16 +36,42 @@ TRAINED = {"seed 0": "8kimg-info", "seed 1": "8kimg-info-seed1",
 KEYS = ("acc", "spearman", "rank_ap")
 
 
-def draw_untrained(folder: Path, seed: int) -> Path:
-    """Today's seed-0 run's networks and config, at seed ``seed``'s initialisation (``gandl-draw<seed>-untrained``)."""
-    run = folder / f"gandl-draw{seed}-untrained"
-    write_untrained(folder / "plate", folder / "gandl-8kimg-info", run, seed)
+def untrained_tag(seed: int, d_init: str = "gaussian") -> str:
+    """The bench_suite tag of today's networks untrained at ``seed`` (a default run's for seeds 0 and 1), or
+    of the same networks with D drawn orthogonal (``odraw<seed>-untrained``)."""
+    if d_init == "orthogonal":
+        return f"odraw{seed}-untrained"
+    return f"{TRAINED[f'seed {seed}']}-untrained" if f"seed {seed}" in TRAINED else f"draw{seed}-untrained"
+
+
+def draw_untrained(folder: Path, seed: int, d_init: str = "gaussian") -> Path:
+    """Today's seed-0 run's networks and config at seed ``seed``'s initialisation, D drawn the ``d_init`` way."""
+    run = folder / f"gandl-{untrained_tag(seed, d_init)}"
+    write_untrained(folder / "plate", folder / "gandl-8kimg-info", run, seed, d_init)
     return run
 
 
-def untrained_tag(seed: int) -> str:
-    """The bench_suite tag of today's networks untrained at ``seed``: a default run's for seeds 0 and 1."""
-    return f"{TRAINED[f'seed {seed}']}-untrained" if f"seed {seed}" in TRAINED else f"draw{seed}-untrained"
+def draw_embedding(folder: Path, seed: int, d_init: str = "gaussian") -> Path:
+    """The screen embedded by one draw alone, computed once."""
+    return embed(folder / "plate", "gandl", draw_untrained(folder, seed, d_init),
+                 folder / f"emb-gandl-{untrained_tag(seed, d_init)}.parquet")
+
+
+def pair_embedding(folder: Path, tags: tuple[str, str]) -> Path:
+    """Two draws read together, as ``gandl embed`` reads two runs: its embedding is the two draws' columns side
+    by side (checked bit-identical on ``medium``, seeds 2 + 3), so it is put together from the two cached ones
+    instead of decoding the screen again."""
+    import pandas as pd
+
+    out = folder / f"emb-gandl-joined-{'+'.join(tags)}.parquet"
+    if not out.is_file():
+        first, second = (pd.read_parquet(folder / f"emb-gandl-{t}.parquet") for t in tags)
+        if not first["site_id"].equals(second["site_id"]):
+            raise ValueError(f"{folder}: the draws {tags} embedded different sites")
+        features = second.filter(regex=r"^f\d")
+        features.columns = [f"f{len(features.columns) + i:03d}" for i in range(len(features.columns))]
+        pd.concat([first, features], axis=1).to_parquet(out)
+    return out
 
 
 def two_way_anova(table: np.ndarray) -> tuple[float, float, float]:
@@ -64,14 +90,84 @@ def two_way_anova(table: np.ndarray) -> tuple[float, float, float]:
     return float(F), float(f.sf(F, df_draw, df_resid)), float(ss_draw / (ss_draw + ss_resid))
 
 
+def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
+    """Today's Gaussian draws of D against orthogonal ones at the same seeds, each draw alone and in pairs."""
+    from napari_gandl.gan.networks import D_INITS
+
+    res = {d_init: {} for d_init in D_INITS}  # d_init -> screen -> draw label -> scores
+    for screen in screens:
+        folder = args.cache / screen
+        for d_init in D_INITS:
+            row = res[d_init][screen] = {}
+            for seed in seeds:
+                row[f"seed {seed}"] = scored(draw_embedding(folder, seed, d_init), folder / "plate", args.splits)
+            for pair in zip(seeds[::2], seeds[1::2]):
+                tags = tuple(untrained_tag(k, d_init) for k in pair)
+                row[f"seeds {pair[0]} + {pair[1]}"] = scored(pair_embedding(folder, tags), folder / "plate",
+                                                             args.splits)
+        log(f"{screen}: " + "; ".join(f"{d_init} {np.mean([r['spearman'] for r in res[d_init][screen].values()]):.3f}"
+                                      for d_init in D_INITS))
+    singles = [f"seed {k}" for k in seeds]
+    pairs = [f"seeds {a} + {b}" for a, b in zip(seeds[::2], seeds[1::2])]
+    table = {d_init: {k: np.array([[res[d_init][s][d][k] for s in screens] for d in singles]) for k in KEYS}
+             for d_init in D_INITS}
+    lines = [
+        "GAN-DL's networks untrained, D drawn two ways at the same seeds: i.i.d. Gaussian weights (StyleGAN2's, "
+        "today's) and orthogonal ones (each layer's filters orthonormal, scaled to the same unit-variance entries; "
+        "`--d-init orthogonal`). Each screen's seed-0 config with only the seed and D's draw changed; the Gaussian "
+        "draws at seeds 0 and 1 are the default runs' initial networks. Each draw embeds every suite screen alone "
+        "(`gandl embed`, one CPU thread), and pairs are read together as the suite's untrained baseline is. Suite "
+        f"means over {len(screens)} screens; hits summed.", "",
+        "| D's draw | measure | " + " | ".join(singles) + " | mean | sd | " + " | ".join(pairs) + " |",
+        "|---|---|" + "---|" * (len(singles) + 2 + len(pairs))]
+    for d_init in D_INITS:
+        for k, label in (("acc", "C+/C- %"), ("spearman", "Spearman"), ("rank_ap", "ranking AP")):
+            scale, fmt = (100, ".1f") if k == "acc" else (1, ".3f")
+            means = scale * table[d_init][k].mean(1)
+            pair_means = [scale * np.mean([res[d_init][s][p][k] for s in screens]) for p in pairs]
+            lines.append(f"| {d_init} | {label} | " + " | ".join(f"{m:{fmt}}" for m in means)
+                         + f" | {means.mean():{fmt}} | {means.std(ddof=1):{fmt}} | "
+                         + " | ".join(f"{m:{fmt}}" for m in pair_means) + " |")
+        hits = [[sum(res[d_init][s][d][h] for s in screens) for h in ("true_hits", "false_hits")]
+                for d in singles + pairs]
+        lines.append(f"| {d_init} | true / false hits | " + " | ".join(f"{t} / {f}" for t, f in hits[:len(singles)])
+                     + " | | | " + " | ".join(f"{t} / {f}" for t, f in hits[len(singles):]) + " |")
+    lines += ["", "Draw x screen analysis of variance within each way of drawing:", ""]
+    for d_init in D_INITS:
+        for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
+            F, p, share = two_way_anova(table[d_init][k])
+            lines.append(f"- {d_init}, {label}: F = {F:.2f}, p = {p:.2g}; the draws explain {100 * share:.0f} % of "
+                         "the variance left after the screens.")
+    gauss, ortho = ({k: table[d][k].mean(1) for k in KEYS} for d in D_INITS)
+    lines += ["", "Per screen, the mean over the draws of Spearman / ranking AP (Gaussian, orthogonal):", "",
+              "| screen | Gaussian | orthogonal |", "|---|---|---|"]
+    for j, s in enumerate(screens):
+        lines.append(f"| {s} | " + " | ".join(f"{table[d]['spearman'][:, j].mean():.3f} / "
+                                              f"{table[d]['rank_ap'][:, j].mean():.3f}" for d in D_INITS) + " |")
+    lines += ["", "Paired over the seeds (orthogonal minus Gaussian, suite means): Spearman "
+              f"{(ortho['spearman'] - gauss['spearman']).mean():+.3f} ± "
+              f"{(ortho['spearman'] - gauss['spearman']).std(ddof=1) / np.sqrt(len(seeds)):.3f}, ranking AP "
+              f"{(ortho['rank_ap'] - gauss['rank_ap']).mean():+.3f} ± "
+              f"{(ortho['rank_ap'] - gauss['rank_ap']).std(ddof=1) / np.sqrt(len(seeds)):.3f}; the sd of the "
+              f"draws' suite-mean Spearman {ortho['spearman'].std(ddof=1):.3f} against "
+              f"{gauss['spearman'].std(ddof=1):.3f}."]
+    publish("untrained_draws_orthogonal", "Orthogonal against Gaussian draws of the untrained discriminator "
+            "(bench_untrained_draws.py --d-init orthogonal)", "\n".join(lines), write=not args.no_report)
+
+
 def main(argv=None) -> int:
     import torch
 
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--seeds", default="2,3,4,5", help="seeds to draw beyond the default runs' 0 and 1")
+    ap.add_argument("--d-init", choices=("gaussian", "orthogonal"), default="gaussian",
+                    help="orthogonal: compare today's Gaussian draws of D with orthogonal ones at seeds 0-5")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
+    if args.d_init == "orthogonal":
+        compare_inits(args, screens, list(range(6)))
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     res = {}  # screen -> draw label -> {"untrained": scores, "trained": scores or absent}
     for screen in screens:
@@ -83,9 +179,7 @@ def main(argv=None) -> int:
                 res[screen][label] = {who: scored(cached_embedding(args.cache, screen, tag, who), plate, args.splits)
                                       for who in ("untrained", "GAN-DL")}
         for seed in seeds:
-            out = folder / f"emb-gandl-draw{seed}-untrained.parquet"
-            embed(plate, "gandl", draw_untrained(folder, seed), out)
-            res[screen][f"seed {seed}"] = {"untrained": scored(out, plate, args.splits)}
+            res[screen][f"seed {seed}"] = {"untrained": scored(draw_embedding(folder, seed), plate, args.splits)}
         for pair in [(0, 1)] + list(zip(seeds[::2], seeds[1::2])):
             tags = tuple(untrained_tag(k) for k in pair)
             res[screen][f"seeds {pair[0]} + {pair[1]}"] = {"untrained": joined(folder, tags, args.splits)}

@@ -159,3 +159,22 @@ def test_stats_features_pool_mid_level_taps():
     assert not Dn.stats_available
     with pytest.raises(ValueError, match="stats"):
         Dn.features(x, "stats")
+
+
+def test_orthogonal_draw_gives_orthonormal_filters_at_the_gaussian_scale():
+    torch.manual_seed(0)
+    _, D, _ = build_networks(NetworkConfig(img_channels=5, resolution=32, d_init="orthogonal", **TINY))
+    torch.manual_seed(0)
+    _, D_gauss, _ = build_networks(NetworkConfig(img_channels=5, resolution=32, **TINY))
+    for name, layer in [("fromrgb", D.fromrgb), ("conv0", D.blocks[0].conv0), ("fc", D.fc)]:
+        w = layer.weight.detach().flatten(1)
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # rows, or columns when out > fan_in
+        off_diagonal = gram - torch.diag(torch.diag(gram))
+        assert off_diagonal.abs().max() < 1e-3 * gram.diag().mean(), name
+        assert abs(w.square().mean().item() - 1) < 0.05, name  # unit-variance entries, as equalised lr expects
+        g = D_gauss.get_submodule(name if name != "conv0" else "blocks.0.conv0").weight.detach().flatten(1)
+        assert not torch.allclose(w, g), name
+    assert D(torch.randn(4, 5, 32, 32)).shape == (4, 1)
+    with pytest.raises(ValueError, match="d_init"):
+        NetworkConfig(d_init="uniform")
+    assert NetworkConfig.from_dict(NetworkConfig(d_init="orthogonal").to_dict()).d_init == "orthogonal"
