@@ -11,8 +11,6 @@ first run decides (bench_deep_taps' six lines). Suite screens only; the held-out
   commit ``8b00d1b``, which has it (check that commit out in a worktree to train them again).
 * ``wide-generator``: G twice as wide (``--channel-base 1024``; D unchanged). G is built before D, so D's
   random draw differs from today's: the variant is judged against its own untrained pair.
-* ``orthogonal-d``: D's weights drawn orthogonal (``--d-init orthogonal``), judged against its own untrained
-  pair: bench_untrained_draws' orthogonal draws at seeds 0 and 1 (the runs' initial networks).
 
 Train in two lanes (each screen, seed 0 then seed 1), then score the cached runs and write the section:
 
@@ -60,15 +58,6 @@ VARIANTS = {
                 "two from 09:13 to 09:31) and editing (today's runs also trained two side by side, one thread each); "
                 "the budget is counted in images",
         rule="written before any run was trained with the variant", if_not_met="G keeps today's width"),
-    "orthogonal-d": dict(
-        runs=("8kimg-orth", "8kimg-orth-seed1"), untrained=("odraw0-untrained", "odraw1-untrained"),
-        name="orthogonal D", title="The discriminator drawn orthogonal",
-        what="with **D drawn orthogonal** (`--info 10 --d-init orthogonal`: each layer's filters orthonormal, at "
-             "the Gaussian draw's scale; G unchanged). Each against its own two networks untrained (the variant's "
-             "are bench_untrained_draws' orthogonal draws at seeds 0 and 1)",
-        trained="nothing else running beyond editing and the scoring of each lane's screens after its runs "
-                "(today's runs also trained two side by side, one thread each); the budget is counted in images",
-        rule="written before any network was drawn with the variant", if_not_met="D keeps the Gaussian draw"),
 }
 
 

@@ -13,8 +13,14 @@ two-way analysis of variance (draw x screen) of the Spearman and the ranking AP,
 have a trained run, that run's own scores and its margin over its draw. The suite's baseline reads two draws
 together, so the new draws are also read in pairs (seeds 2 and 3, 4 and 5) beside seeds 0 and 1.
 
+With ``--d-init orthogonal`` it asks instead whether drawing D's weights orthogonal (``NetworkConfig.d_init``:
+each layer's filters orthonormal, at the Gaussian draw's scale) makes the draws better or less alike: six
+orthogonal draws (seeds 0-5) against today's six Gaussian ones, alone and in pairs, with the rule written
+before the first orthogonal draw.
+
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5 --screens texture,... --no-report   # lanes
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5
+    python benchmarks/bench_untrained_draws.py --d-init orthogonal
 """
 
 from __future__ import annotations
@@ -114,29 +120,30 @@ def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
     lines = [
         "GAN-DL's networks untrained, D drawn two ways at the same seeds: i.i.d. Gaussian weights (StyleGAN2's, "
         "today's) and orthogonal ones (each layer's filters orthonormal, scaled to the same unit-variance entries; "
-        "`--d-init orthogonal`). Each screen's seed-0 config with only the seed and D's draw changed; the Gaussian "
+        "`NetworkConfig(d_init=\"orthogonal\")`, G unchanged). Each screen's seed-0 config with only the seed and D's draw changed; the Gaussian "
         "draws at seeds 0 and 1 are the default runs' initial networks. Each draw embeds every suite screen alone "
         "(`gandl embed`, one CPU thread), and pairs are read together as the suite's untrained baseline is. Suite "
         f"means over {len(screens)} screens; hits summed.", "",
         "| D's draw | measure | " + " | ".join(singles) + " | mean | sd | " + " | ".join(pairs) + " |",
         "|---|---|" + "---|" * (len(singles) + 2 + len(pairs))]
+    name = {"gaussian": "Gaussian (today)", "orthogonal": "orthogonal"}
     for d_init in D_INITS:
         for k, label in (("acc", "C+/C- %"), ("spearman", "Spearman"), ("rank_ap", "ranking AP")):
             scale, fmt = (100, ".1f") if k == "acc" else (1, ".3f")
             means = scale * table[d_init][k].mean(1)
             pair_means = [scale * np.mean([res[d_init][s][p][k] for s in screens]) for p in pairs]
-            lines.append(f"| {d_init} | {label} | " + " | ".join(f"{m:{fmt}}" for m in means)
+            lines.append(f"| {name[d_init]} | {label} | " + " | ".join(f"{m:{fmt}}" for m in means)
                          + f" | {means.mean():{fmt}} | {means.std(ddof=1):{fmt}} | "
                          + " | ".join(f"{m:{fmt}}" for m in pair_means) + " |")
         hits = [[sum(res[d_init][s][d][h] for s in screens) for h in ("true_hits", "false_hits")]
                 for d in singles + pairs]
-        lines.append(f"| {d_init} | true / false hits | " + " | ".join(f"{t} / {f}" for t, f in hits[:len(singles)])
+        lines.append(f"| {name[d_init]} | true / false hits | " + " | ".join(f"{t} / {f}" for t, f in hits[:len(singles)])
                      + " | | | " + " | ".join(f"{t} / {f}" for t, f in hits[len(singles):]) + " |")
     lines += ["", "Draw x screen analysis of variance within each way of drawing:", ""]
     for d_init in D_INITS:
         for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
             F, p, share = two_way_anova(table[d_init][k])
-            lines.append(f"- {d_init}, {label}: F = {F:.2f}, p = {p:.2g}; the draws explain {100 * share:.0f} % of "
+            lines.append(f"- {name[d_init]}, {label}: F = {F:.2f}, p = {p:.2g}; the draws explain {100 * share:.0f} % of "
                          "the variance left after the screens.")
     gauss, ortho = ({k: table[d][k].mean(1) for k in KEYS} for d in D_INITS)
     lines += ["", "Per screen, the mean over the draws of Spearman / ranking AP (Gaussian, orthogonal):", "",
@@ -144,13 +151,21 @@ def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
     for j, s in enumerate(screens):
         lines.append(f"| {s} | " + " | ".join(f"{table[d]['spearman'][:, j].mean():.3f} / "
                                               f"{table[d]['rank_ap'][:, j].mean():.3f}" for d in D_INITS) + " |")
+    change = {k: ortho[k] - gauss[k] for k in ("spearman", "rank_ap")}
+    sd = {d_init: table[d_init]["spearman"].mean(1).std(ddof=1) for d_init in D_INITS}
+    not_worse = all(change[k].mean() >= -0.005 for k in change)
+    better = any(change[k].mean() >= 0.01 for k in change) or sd["orthogonal"] <= 2 / 3 * sd["gaussian"]
     lines += ["", "Paired over the seeds (orthogonal minus Gaussian, suite means): Spearman "
-              f"{(ortho['spearman'] - gauss['spearman']).mean():+.3f} ± "
-              f"{(ortho['spearman'] - gauss['spearman']).std(ddof=1) / np.sqrt(len(seeds)):.3f}, ranking AP "
-              f"{(ortho['rank_ap'] - gauss['rank_ap']).mean():+.3f} ± "
-              f"{(ortho['rank_ap'] - gauss['rank_ap']).std(ddof=1) / np.sqrt(len(seeds)):.3f}; the sd of the "
-              f"draws' suite-mean Spearman {ortho['spearman'].std(ddof=1):.3f} against "
-              f"{gauss['spearman'].std(ddof=1):.3f}."]
+              f"{change['spearman'].mean():+.3f} ± {change['spearman'].std(ddof=1) / np.sqrt(len(seeds)):.3f}, "
+              f"ranking AP {change['rank_ap'].mean():+.3f} ± {change['rank_ap'].std(ddof=1) / np.sqrt(len(seeds)):.3f}; "
+              f"the sd of the draws' suite-mean Spearman {sd['orthogonal']:.3f} against {sd['gaussian']:.3f}.", "",
+              "Rule, written before any orthogonal draw: train the default pair with orthogonal D only if (a) the "
+              "draws are not worse on average (mean Spearman and mean AP each at least the Gaussian draws' - 0.005): "
+              f"{'met' if not_worse else 'not met'}; and (b) better in one way at least (mean Spearman or AP up by "
+              "0.01, or the sd of the draws' suite-mean Spearman at most two thirds of the Gaussian draws'): "
+              f"{'met' if better else 'not met'}. "
+              + ("The orthogonal pair goes on to training." if not_worse and better else
+                 "So no run was trained with it: D keeps the Gaussian draw.")]
     publish("untrained_draws_orthogonal", "Orthogonal against Gaussian draws of the untrained discriminator "
             "(bench_untrained_draws.py --d-init orthogonal)", "\n".join(lines), write=not args.no_report)
 

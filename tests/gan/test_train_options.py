@@ -152,11 +152,3 @@ def test_a_training_warning_is_one_line_naming_the_command(gan_plate, tmp_path, 
     assert warned == ["gandl train: warning: --contrast-pairs well: 90 of the 90 wells trained on have one site, "
                       "so their crops are paired within the site"]
 
-
-def test_d_init_option_reaches_the_network_config():
-    from napari_gandl.cli import build_parser
-    from napari_gandl.cli.gan_options import gan_options
-
-    args = build_parser().parse_args(["train", "P", "--out", "R", "--d-init", "orthogonal"])
-    assert make_config("quick", kimg=1, **gan_options(args)).network["d_init"] == "orthogonal"
-    assert "d_init" not in make_config("quick", kimg=1).network  # Gaussian unless asked

@@ -10,7 +10,6 @@ from napari_gandl.gan.config import PRESETS
 from napari_gandl.gan.contrast import PAIRS
 from napari_gandl.gan.info import CODES
 from napari_gandl.gan.loss import LOSSES
-from napari_gandl.gan.networks import D_INITS
 from napari_gandl.preprocessing.sampling import SAMPLINGS
 
 #: options only GAN-DL has: argparse dest -> where the value goes in the GAN's config
@@ -24,7 +23,6 @@ GAN_OPTIONS = {
     "augment_p": "augment.p", "augment_gain": "augment.gain", "augment_offset": "augment.offset",
     "channel_base": "network.channel_base", "channel_max": "network.channel_max",
     "d_channel_base": "network.d_channel_base", "d_channel_max": "network.d_channel_max",
-    "d_init": "network.d_init",
 }
 
 
@@ -110,4 +108,3 @@ def add_gan_options(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--channel-max", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-base", type=int, help=argparse.SUPPRESS)
     p.add_argument("--d-channel-max", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--d-init", choices=D_INITS, help=argparse.SUPPRESS)
