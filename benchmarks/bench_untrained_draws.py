@@ -36,9 +36,11 @@ from _report import publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_suite import cached_embedding, embed, log, scored, suite_parser, write_untrained  # noqa: E402
 
-#: draws with a trained run beside them: label -> the run's bench_suite tag (its untrained draw is TAG-untrained)
-TRAINED = {"seed 0": "8kimg-info", "seed 1": "8kimg-info-seed1",
-           "seed 0, wide G": "8kimg-g2", "seed 1, wide G": "8kimg-g2-seed1"}
+#: seed -> the bench_suite tag of the default run trained from today's networks drawn at that seed (seeds 0 and 1
+#: are the suite's default pair; their draws are TAG-untrained, the others' draw<seed>-untrained)
+DEFAULT_RUNS = {0: "8kimg-info", 1: "8kimg-info-seed1", 2: "8kimg-info-seed2", 3: "8kimg-info-seed3"}
+#: runs with a generator twice as wide: label -> tag (their draws are TAG-untrained)
+WIDE_G = {"seed 0, wide G": "8kimg-g2", "seed 1, wide G": "8kimg-g2-seed1"}
 KEYS = ("acc", "spearman", "rank_ap")
 
 
@@ -47,7 +49,7 @@ def untrained_tag(seed: int, d_init: str = "gaussian") -> str:
     of the same networks with D drawn orthogonal (``odraw<seed>-untrained``)."""
     if d_init == "orthogonal":
         return f"odraw{seed}-untrained"
-    return f"{TRAINED[f'seed {seed}']}-untrained" if f"seed {seed}" in TRAINED else f"draw{seed}-untrained"
+    return f"{DEFAULT_RUNS[seed]}-untrained" if seed in (0, 1) else f"draw{seed}-untrained"
 
 
 def draw_untrained(folder: Path, seed: int, d_init: str = "gaussian") -> Path:
@@ -94,6 +96,38 @@ def two_way_anova(table: np.ndarray) -> tuple[float, float, float]:
     df_draw, df_resid = d - 1, (d - 1) * (s - 1)
     F = (ss_draw / df_draw) / (ss_resid / df_resid)
     return float(F), float(f.sf(F, df_draw, df_resid)), float(ss_draw / (ss_draw + ss_resid))
+
+
+def trained_pairs(res: dict, hand: dict, screens: list[str], pairs: list[str]) -> list[str]:
+    """The default's two runs read together, one pair of draws at a time, against the same draws untrained read
+    together and handcrafted features: what the suite's table measures at seeds 0 + 1, at other draws."""
+    lines = ["", "The default trained from each pair of draws (two 8-kimg `--info 10` runs, read together as `gandl "
+             "embed` reads a split run), against the same pair untrained and handcrafted features; margins over the "
+             "better of the two per screen, then averaged (± the standard error over the screens):", "",
+             "| draws | C+/C- % | Spearman | ranking AP | true / false hits | screens trailing a baseline "
+             "| margin: Spearman | margin: ranking AP | over the pair untrained: Spearman, AP |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    margins = {k: [] for k in ("spearman", "rank_ap")}
+    for d in pairs:
+        gan = {s: res[s][d]["GAN-DL"] for s in screens}
+        best = {s: {k: max(res[s][d]["untrained"][k], hand[s][k]) for k in margins} for s in screens}
+        trailing = sum(any(gan[s][k] < best[s][k] for k in margins) for s in screens)
+        over = {k: np.array([gan[s][k] - best[s][k] for s in screens]) for k in margins}
+        over_own = {k: np.mean([gan[s][k] - res[s][d]["untrained"][k] for s in screens]) for k in margins}
+        hits = [sum(gan[s][h] for s in screens) for h in ("true_hits", "false_hits")]
+        for k in margins:
+            margins[k].append(over[k].mean())
+        lines.append(f"| {d} | {100 * np.mean([gan[s]['acc'] for s in screens]):.1f} | "
+                     f"{np.mean([gan[s]['spearman'] for s in screens]):.3f} | "
+                     f"{np.mean([gan[s]['rank_ap'] for s in screens]):.3f} | {hits[0]} / {hits[1]} | {trailing} | "
+                     + " | ".join(f"{over[k].mean():+.3f} ± {over[k].std(ddof=1) / np.sqrt(len(screens)):.3f}"
+                                  for k in margins)
+                     + f" | {over_own['spearman']:+.3f}, {over_own['rank_ap']:+.3f} |")
+    if len(pairs) > 1:
+        lines += ["", f"Mean over the {len(pairs)} pairs of the margin over the better baseline: Spearman "
+                  f"{np.mean(margins['spearman']):+.3f}, ranking AP {np.mean(margins['rank_ap']):+.3f} (the target: "
+                  "+0.05 each)."]
+    return lines
 
 
 def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
@@ -184,20 +218,27 @@ def main(argv=None) -> int:
         compare_inits(args, screens, list(range(6)))
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
-    res = {}  # screen -> draw label -> {"untrained": scores, "trained": scores or absent}
+    res = {}  # screen -> draw label -> {"untrained": scores, "GAN-DL": the trained run's scores, where there is one}
+    hand = {}  # screen -> handcrafted features' scores
     for screen in screens:
         folder = args.cache / screen
         plate = folder / "plate"
+        hand[screen] = scored(cached_embedding(args.cache, screen, "", "handcrafted"), plate, args.splits)
         res[screen] = {}
-        for label, tag in TRAINED.items():
+        for seed in [0, 1] + seeds:
+            row = res[screen][f"seed {seed}"] = {"untrained": scored(draw_embedding(folder, seed), plate, args.splits)}
+            trained = cached_embedding(args.cache, screen, DEFAULT_RUNS.get(seed), "GAN-DL")
+            if seed in DEFAULT_RUNS and trained.is_file():
+                row["GAN-DL"] = scored(trained, plate, args.splits)
+        for label, tag in WIDE_G.items():
             if (folder / f"gandl-{tag}-untrained" / "checkpoint.pt").is_file():
                 res[screen][label] = {who: scored(cached_embedding(args.cache, screen, tag, who), plate, args.splits)
                                       for who in ("untrained", "GAN-DL")}
-        for seed in seeds:
-            res[screen][f"seed {seed}"] = {"untrained": scored(draw_embedding(folder, seed), plate, args.splits)}
         for pair in [(0, 1)] + list(zip(seeds[::2], seeds[1::2])):
-            tags = tuple(untrained_tag(k) for k in pair)
-            res[screen][f"seeds {pair[0]} + {pair[1]}"] = {"untrained": joined(folder, tags, args.splits)}
+            row = res[screen][f"seeds {pair[0]} + {pair[1]}"] = {
+                "untrained": joined(folder, tuple(untrained_tag(k) for k in pair), args.splits)}
+            if all(f"seed {k}" in res[screen] and "GAN-DL" in res[screen][f"seed {k}"] for k in pair):
+                row["GAN-DL"] = joined(folder, tuple(DEFAULT_RUNS[k] for k in pair), args.splits)
         log(f"{screen}: " + "; ".join(f"{d} {r['untrained']['spearman']:.3f}" for d, r in res[screen].items()))
     draws = [d for d in res[screens[0]] if all(d in res[s] for s in screens) and "+" not in d]
     pairs = [d for d in res[screens[0]] if "+" in d]
@@ -209,7 +250,8 @@ def main(argv=None) -> int:
         f"seeds {', '.join(map(str, seeds))} are the same networks (each screen's seed-0 config) drawn at "
         "another seed; the *wide G* draws are the initial networks of runs with a generator twice as wide, whose "
         "D has the same architecture but another random draw, because G is drawn first. A trained run starts "
-        "from its draw; where there is one, its scores alone are given too. Suite means over "
+        "from its draw; where there is one (the default's 8-kimg `--info 10` run at that seed), its scores alone "
+        "are given too. Suite means over "
         f"{len(screens)} screens; hits summed.", "",
         "| draw | C+/C- % | Spearman | ranking AP | true / false hits | trained run: Spearman | ranking AP "
         "| its margin over its draw: Spearman, AP |", "|---|---|---|---|---|---|---|---|"]
@@ -217,7 +259,7 @@ def main(argv=None) -> int:
         hits = [sum(res[s][d]["untrained"][h] for s in screens) for h in ("true_hits", "false_hits")]
         row = (f"| {d} | {100 * table['acc'][i].mean():.1f} | {table['spearman'][i].mean():.3f} | "
                f"{table['rank_ap'][i].mean():.3f} | {hits[0]} / {hits[1]} |")
-        if "GAN-DL" in res[screens[0]][d]:
+        if all("GAN-DL" in res[s][d] for s in screens):
             trained = {k: np.mean([res[s][d]["GAN-DL"][k] for s in screens]) for k in ("spearman", "rank_ap")}
             row += (f" {trained['spearman']:.3f} | {trained['rank_ap']:.3f} | "
                     f"{trained['spearman'] - table['spearman'][i].mean():+.3f}, "
@@ -232,6 +274,7 @@ def main(argv=None) -> int:
         hits = [sum(res[s][d]["untrained"][h] for s in screens) for h in ("true_hits", "false_hits")]
         lines.append(f"| {d} | {100 * mean['acc']:.1f} | {mean['spearman']:.3f} | {mean['rank_ap']:.3f} | "
                      f"{hits[0]} / {hits[1]} |")
+    lines += trained_pairs(res, hand, screens, [d for d in pairs if all("GAN-DL" in res[s][d] for s in screens)])
     lines += ["", "Draw x screen analysis of variance (no replication; a draw effect means a draw is better or worse "
               "on every screen alike):", ""]
     for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):

@@ -151,4 +151,3 @@ def test_a_training_warning_is_one_line_naming_the_command(gan_plate, tmp_path, 
     warned = [line for line in err.splitlines() if ": warning: " in line]
     assert warned == ["gandl train: warning: --contrast-pairs well: 90 of the 90 wells trained on have one site, "
                       "so their crops are paired within the site"]
-
