@@ -154,9 +154,10 @@ def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
     lines = [
         "GAN-DL's networks untrained, D drawn two ways at the same seeds: i.i.d. Gaussian weights (StyleGAN2's, "
         "today's) and orthogonal ones (each layer's filters orthonormal, scaled to the same unit-variance entries; "
-        "`NetworkConfig(d_init=\"orthogonal\")`, G unchanged). Each screen's seed-0 config with only the seed and D's draw changed; the Gaussian "
-        "draws at seeds 0 and 1 are the default runs' initial networks. Each draw embeds every suite screen alone "
-        "(`gandl embed`, one CPU thread), and pairs are read together as the suite's untrained baseline is. Suite "
+        "`NetworkConfig(d_init=\"orthogonal\")`, G unchanged). Each screen's seed-0 config with only the seed and "
+        "D's draw changed; the Gaussian draws at seeds 0 and 1 are the default runs' initial networks. Each draw "
+        "embeds every suite screen alone (`gandl embed`, one CPU thread), and pairs are read together as the suite's "
+        "untrained baseline is. Suite "
         f"means over {len(screens)} screens; hits summed.", "",
         "| D's draw | measure | " + " | ".join(singles) + " | mean | sd | " + " | ".join(pairs) + " |",
         "|---|---|" + "---|" * (len(singles) + 2 + len(pairs))]
@@ -171,14 +172,15 @@ def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
                          + " | ".join(f"{m:{fmt}}" for m in pair_means) + " |")
         hits = [[sum(res[d_init][s][d][h] for s in screens) for h in ("true_hits", "false_hits")]
                 for d in singles + pairs]
-        lines.append(f"| {name[d_init]} | true / false hits | " + " | ".join(f"{t} / {f}" for t, f in hits[:len(singles)])
-                     + " | | | " + " | ".join(f"{t} / {f}" for t, f in hits[len(singles):]) + " |")
+        lines.append(f"| {name[d_init]} | true / false hits | "
+                     + " | ".join(f"{t} / {f}" for t, f in hits[:len(singles)]) + " | | | "
+                     + " | ".join(f"{t} / {f}" for t, f in hits[len(singles):]) + " |")
     lines += ["", "Draw x screen analysis of variance within each way of drawing:", ""]
     for d_init in D_INITS:
         for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
             F, p, share = two_way_anova(table[d_init][k])
-            lines.append(f"- {name[d_init]}, {label}: F = {F:.2f}, p = {p:.2g}; the draws explain {100 * share:.0f} % of "
-                         "the variance left after the screens.")
+            lines.append(f"- {name[d_init]}, {label}: F = {F:.2f}, p = {p:.2g}; the draws explain "
+                         f"{100 * share:.0f} % of the variance left after the screens.")
     gauss, ortho = ({k: table[d][k].mean(1) for k in KEYS} for d in D_INITS)
     lines += ["", "Per screen, the mean over the draws of Spearman / ranking AP (Gaussian, orthogonal):", "",
               "| screen | Gaussian | orthogonal |", "|---|---|---|"]
@@ -227,8 +229,8 @@ def main(argv=None) -> int:
         res[screen] = {}
         for seed in [0, 1] + seeds:
             row = res[screen][f"seed {seed}"] = {"untrained": scored(draw_embedding(folder, seed), plate, args.splits)}
-            trained = cached_embedding(args.cache, screen, DEFAULT_RUNS.get(seed), "GAN-DL")
-            if seed in DEFAULT_RUNS and trained.is_file():
+            if seed in DEFAULT_RUNS and (trained := cached_embedding(args.cache, screen, DEFAULT_RUNS[seed],
+                                                                     "GAN-DL")).is_file():
                 row["GAN-DL"] = scored(trained, plate, args.splits)
         for label, tag in WIDE_G.items():
             if (folder / f"gandl-{tag}-untrained" / "checkpoint.pt").is_file():
