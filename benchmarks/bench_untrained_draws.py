@@ -65,20 +65,24 @@ def draw_embedding(folder: Path, seed: int, d_init: str = "gaussian") -> Path:
                  folder / f"emb-gandl-{untrained_tag(seed, d_init)}.parquet")
 
 
-def pair_embedding(folder: Path, tags: tuple[str, str]) -> Path:
-    """Two draws read together, as ``gandl embed`` reads two runs: its embedding is the two draws' columns side
-    by side (checked bit-identical on ``medium``, seeds 2 + 3), so it is put together from the two cached ones
+def together_embedding(folder: Path, tags: tuple[str, ...]) -> Path:
+    """Runs or draws read together, as ``gandl embed`` reads several runs: its embedding is their columns side
+    by side (checked bit-identical on ``medium``, draws 2 + 3), so it is put together from the cached ones
     instead of decoding the screen again."""
     import pandas as pd
 
     out = folder / f"emb-gandl-joined-{'+'.join(tags)}.parquet"
     if not out.is_file():
-        first, second = (pd.read_parquet(folder / f"emb-gandl-{t}.parquet") for t in tags)
-        if not first["site_id"].equals(second["site_id"]):
-            raise ValueError(f"{folder}: the draws {tags} embedded different sites")
-        features = second.filter(regex=r"^f\d")
-        features.columns = [f"f{len(features.columns) + i:03d}" for i in range(len(features.columns))]
-        pd.concat([first, features], axis=1).to_parquet(out)
+        first, *rest = (pd.read_parquet(folder / f"emb-gandl-{t}.parquet") for t in tags)
+        blocks, width = [first], first.filter(regex=r"^f\d").shape[1]
+        for tag, table in zip(tags[1:], rest):
+            if not first["site_id"].equals(table["site_id"]):
+                raise ValueError(f"{folder}: {tags[0]} and {tag} embedded different sites")
+            features = table.filter(regex=r"^f\d")
+            features.columns = [f"f{width + i:03d}" for i in range(features.shape[1])]
+            blocks.append(features)
+            width += features.shape[1]
+        pd.concat(blocks, axis=1).to_parquet(out)
     return out
 
 
@@ -98,17 +102,18 @@ def two_way_anova(table: np.ndarray) -> tuple[float, float, float]:
     return float(F), float(f.sf(F, df_draw, df_resid)), float(ss_draw / (ss_draw + ss_resid))
 
 
-def trained_pairs(res: dict, hand: dict, screens: list[str], pairs: list[str]) -> list[str]:
-    """The default's two runs read together, one pair of draws at a time, against the same draws untrained read
-    together and handcrafted features: what the suite's table measures at seeds 0 + 1, at other draws."""
-    lines = ["", "The default trained from each pair of draws (two 8-kimg `--info 10` runs, read together as `gandl "
-             "embed` reads a split run), against the same pair untrained and handcrafted features; margins over the "
-             "better of the two per screen, then averaged (± the standard error over the screens):", "",
+def trained_together(res: dict, hand: dict, screens: list[str], readings: list[str]) -> list[str]:
+    """The default's runs read together, two (one pair of draws) or all of them, against the same draws untrained
+    read together and handcrafted features: what the suite's table measures at seeds 0 + 1, at other draws."""
+    lines = ["", "The default trained from draws read together (8-kimg `--info 10` runs, read together as `gandl "
+             "embed` reads a split run: a pair is the default's 16-kimg budget, the four runs a 32-kimg one), "
+             "against the same draws untrained read together and handcrafted features; margins over the better of "
+             "the two per screen, then averaged (± the standard error over the screens):", "",
              "| draws | C+/C- % | Spearman | ranking AP | true / false hits | screens trailing a baseline "
-             "| margin: Spearman | margin: ranking AP | over the pair untrained: Spearman, AP |",
+             "| margin: Spearman | margin: ranking AP | over the draws untrained: Spearman, AP |",
              "|---|---|---|---|---|---|---|---|---|"]
-    margins = {k: [] for k in ("spearman", "rank_ap")}
-    for d in pairs:
+    margins = {k: [] for k in ("spearman", "rank_ap")}  # of the pairs
+    for d in readings:
         gan = {s: res[s][d]["GAN-DL"] for s in screens}
         best = {s: {k: max(res[s][d]["untrained"][k], hand[s][k]) for k in margins} for s in screens}
         trailing = sum(any(gan[s][k] < best[s][k] for k in margins) for s in screens)
@@ -116,15 +121,16 @@ def trained_pairs(res: dict, hand: dict, screens: list[str], pairs: list[str]) -
         over_own = {k: np.mean([gan[s][k] - res[s][d]["untrained"][k] for s in screens]) for k in margins}
         hits = [sum(gan[s][h] for s in screens) for h in ("true_hits", "false_hits")]
         for k in margins:
-            margins[k].append(over[k].mean())
+            if d.count("+") == 1:
+                margins[k].append(over[k].mean())
         lines.append(f"| {d} | {100 * np.mean([gan[s]['acc'] for s in screens]):.1f} | "
                      f"{np.mean([gan[s]['spearman'] for s in screens]):.3f} | "
                      f"{np.mean([gan[s]['rank_ap'] for s in screens]):.3f} | {hits[0]} / {hits[1]} | {trailing} | "
                      + " | ".join(f"{over[k].mean():+.3f} ± {over[k].std(ddof=1) / np.sqrt(len(screens)):.3f}"
                                   for k in margins)
                      + f" | {over_own['spearman']:+.3f}, {over_own['rank_ap']:+.3f} |")
-    if len(pairs) > 1:
-        lines += ["", f"Mean over the {len(pairs)} pairs of the margin over the better baseline: Spearman "
+    if len(margins["spearman"]) > 1:
+        lines += ["", f"Mean over the {len(margins['spearman'])} pairs of the margin over the better baseline: Spearman "
                   f"{np.mean(margins['spearman']):+.3f}, ranking AP {np.mean(margins['rank_ap']):+.3f} (the target: "
                   "+0.05 each)."]
     return lines
@@ -143,7 +149,7 @@ def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
                 row[f"seed {seed}"] = scored(draw_embedding(folder, seed, d_init), folder / "plate", args.splits)
             for pair in zip(seeds[::2], seeds[1::2]):
                 tags = tuple(untrained_tag(k, d_init) for k in pair)
-                row[f"seeds {pair[0]} + {pair[1]}"] = scored(pair_embedding(folder, tags), folder / "plate",
+                row[f"seeds {pair[0]} + {pair[1]}"] = scored(together_embedding(folder, tags), folder / "plate",
                                                              args.splits)
         log(f"{screen}: " + "; ".join(f"{d_init} {np.mean([r['spearman'] for r in res[d_init][screen].values()]):.3f}"
                                       for d_init in D_INITS))
@@ -241,6 +247,10 @@ def main(argv=None) -> int:
                 "untrained": joined(folder, tuple(untrained_tag(k) for k in pair), args.splits)}
             if all(f"seed {k}" in res[screen] and "GAN-DL" in res[screen][f"seed {k}"] for k in pair):
                 row["GAN-DL"] = joined(folder, tuple(DEFAULT_RUNS[k] for k in pair), args.splits)
+        if all("GAN-DL" in res[screen].get(f"seed {k}", {}) for k in DEFAULT_RUNS):  # every default run together
+            res[screen]["seeds " + " + ".join(map(str, DEFAULT_RUNS))] = {
+                who: scored(together_embedding(folder, tuple(tag(k) for k in DEFAULT_RUNS)), plate, args.splits)
+                for who, tag in (("untrained", untrained_tag), ("GAN-DL", DEFAULT_RUNS.get))}
         log(f"{screen}: " + "; ".join(f"{d} {r['untrained']['spearman']:.3f}" for d, r in res[screen].items()))
     draws = [d for d in res[screens[0]] if all(d in res[s] for s in screens) and "+" not in d]
     pairs = [d for d in res[screens[0]] if "+" in d]
@@ -269,14 +279,14 @@ def main(argv=None) -> int:
         else:
             row += " | | |"
         lines.append(row)
-    lines += ["", "Two draws read together, as the suite's untrained baseline reads seeds 0 and 1:", "",
+    lines += ["", "Draws read together, as the suite's untrained baseline reads seeds 0 and 1:", "",
               "| draws | C+/C- % | Spearman | ranking AP | true / false hits |", "|---|---|---|---|---|"]
     for d in pairs:
         mean = {k: np.mean([res[s][d]["untrained"][k] for s in screens]) for k in KEYS}
         hits = [sum(res[s][d]["untrained"][h] for s in screens) for h in ("true_hits", "false_hits")]
         lines.append(f"| {d} | {100 * mean['acc']:.1f} | {mean['spearman']:.3f} | {mean['rank_ap']:.3f} | "
                      f"{hits[0]} / {hits[1]} |")
-    lines += trained_pairs(res, hand, screens, [d for d in pairs if all("GAN-DL" in res[s][d] for s in screens)])
+    lines += trained_together(res, hand, screens, [d for d in pairs if all("GAN-DL" in res[s][d] for s in screens)])
     lines += ["", "Draw x screen analysis of variance (no replication; a draw effect means a draw is better or worse "
               "on every screen alike):", ""]
     for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
