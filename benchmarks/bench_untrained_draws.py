@@ -11,13 +11,18 @@ draw alone, and adds the draws of any runs trained with another generator width 
 before D, so D's draw differs while D's architecture does not). It reports each draw's suite means, a
 two-way analysis of variance (draw x screen) of the Spearman and the ranking AP, and, for the draws that
 have a trained run, that run's own scores and its margin over its draw. The suite's baseline reads two draws
-together, so the new draws are also read in pairs (seeds 2 and 3, 4 and 5) beside seeds 0 and 1.
+together, so the new draws are also read in pairs (seeds 2 and 3, 4 and 5) beside seeds 0 and 1. Where the
+default was trained from a draw (seeds 0-3, bench_suite tags ``8kimg-info``, ``8kimg-info-seed1``, ``-seed2``,
+``-seed3``), each pair of runs read together is scored against its own two draws untrained and handcrafted
+features, as the suite's table scores seeds 0 + 1, and so are all four runs against all four draws.
 
 With ``--d-init orthogonal`` it asks instead whether drawing D's weights orthogonal (``NetworkConfig.d_init``:
 each layer's filters orthonormal, at the Gaussian draw's scale) makes the draws better or less alike: six
 orthogonal draws (seeds 0-5) against today's six Gaussian ones, alone and in pairs, with the rule written
 before the first orthogonal draw.
 
+    python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info-seed2 --train-args="--seed 2" --methods GAN-DL \\
+        --screens texture,... --no-report   # lanes; and --tag 8kimg-info-seed3 --train-args="--seed 3"
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5 --screens texture,... --no-report   # lanes
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5
     python benchmarks/bench_untrained_draws.py --d-init orthogonal
@@ -253,7 +258,7 @@ def main(argv=None) -> int:
                 for who, tag in (("untrained", untrained_tag), ("GAN-DL", DEFAULT_RUNS.get))}
         log(f"{screen}: " + "; ".join(f"{d} {r['untrained']['spearman']:.3f}" for d, r in res[screen].items()))
     draws = [d for d in res[screens[0]] if all(d in res[s] for s in screens) and "+" not in d]
-    pairs = [d for d in res[screens[0]] if "+" in d]
+    pairs = [d for d in res[screens[0]] if all(d in res[s] for s in screens) and "+" in d]
     table = {k: np.array([[res[s][d]["untrained"][k] for s in screens] for d in draws]) for k in KEYS}
     lines = [
         "GAN-DL's networks untrained, one draw at a time, each draw embedding every suite screen alone "
