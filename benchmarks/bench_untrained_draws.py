@@ -35,11 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_gandl.gan.networks import D_INITS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
-from bench_suite import cached_embedding, embed, log, scored, suite_parser, write_untrained  # noqa: E402
+from bench_suite import (cached_embedding, embed, log, paired_se, scored, suite_parser,  # noqa: E402
+                         write_untrained)
 
 #: seed -> the bench_suite tag of the default run trained from today's networks drawn at that seed (seeds 0 and 1
 #: are the suite's default pair; their draws are TAG-untrained, the others' draw<seed>-untrained)
@@ -131,7 +134,7 @@ def trained_together(res: dict, hand: dict, screens: list[str], readings: list[s
         lines.append(f"| {d} | {100 * np.mean([gan[s]['acc'] for s in screens]):.1f} | "
                      f"{np.mean([gan[s]['spearman'] for s in screens]):.3f} | "
                      f"{np.mean([gan[s]['rank_ap'] for s in screens]):.3f} | {hits[0]} / {hits[1]} | {trailing} | "
-                     + " | ".join(f"{over[k].mean():+.3f} ± {over[k].std(ddof=1) / np.sqrt(len(screens)):.3f}"
+                     + " | ".join(f"{over[k].mean():+.3f} ± {paired_se(over[k]):.3f}"
                                   for k in margins)
                      + f" | {over_own['spearman']:+.3f}, {over_own['rank_ap']:+.3f} |")
     if len(margins["spearman"]) > 1:
@@ -143,8 +146,6 @@ def trained_together(res: dict, hand: dict, screens: list[str], readings: list[s
 
 def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
     """Today's Gaussian draws of D against orthogonal ones at the same seeds, each draw alone and in pairs."""
-    from napari_gandl.gan.networks import D_INITS
-
     res = {d_init: {} for d_init in D_INITS}  # d_init -> screen -> draw label -> scores
     for screen in screens:
         folder = args.cache / screen
@@ -203,8 +204,8 @@ def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
     not_worse = all(change[k].mean() >= -0.005 for k in change)
     better = any(change[k].mean() >= 0.01 for k in change) or sd["orthogonal"] <= 2 / 3 * sd["gaussian"]
     lines += ["", "Paired over the seeds (orthogonal minus Gaussian, suite means): Spearman "
-              f"{change['spearman'].mean():+.3f} ± {change['spearman'].std(ddof=1) / np.sqrt(len(seeds)):.3f}, "
-              f"ranking AP {change['rank_ap'].mean():+.3f} ± {change['rank_ap'].std(ddof=1) / np.sqrt(len(seeds)):.3f}; "
+              f"{change['spearman'].mean():+.3f} ± {paired_se(change['spearman']):.3f}, "
+              f"ranking AP {change['rank_ap'].mean():+.3f} ± {paired_se(change['rank_ap']):.3f}; "
               f"the sd of the draws' suite-mean Spearman {sd['orthogonal']:.3f} against {sd['gaussian']:.3f}.", "",
               "Rule, written before any orthogonal draw: train the default pair with orthogonal D only if (a) the "
               "draws are not worse on average (mean Spearman and mean AP each at least the Gaussian draws' - 0.005): "
@@ -222,7 +223,7 @@ def main(argv=None) -> int:
 
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--seeds", default="2,3,4,5", help="seeds to draw beyond the default runs' 0 and 1")
-    ap.add_argument("--d-init", choices=("gaussian", "orthogonal"), default="gaussian",
+    ap.add_argument("--d-init", choices=D_INITS, default="gaussian",
                     help="orthogonal: compare today's Gaussian draws of D with orthogonal ones at seeds 0-5")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
