@@ -40,6 +40,7 @@ from napari_gandl.gan.networks import D_INITS
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
+from bench_heldout import summary  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_suite import (cached_embedding, embed, log, paired_se, scored, suite_parser,  # noqa: E402
                          write_untrained)
@@ -120,27 +121,22 @@ def trained_together(res: dict, hand: dict, screens: list[str], readings: list[s
              "| draws | C+/C- % | Spearman | ranking AP | true / false hits | screens trailing a baseline "
              "| margin: Spearman | margin: ranking AP | over the draws untrained: Spearman, AP |",
              "|---|---|---|---|---|---|---|---|---|"]
-    margins = {k: [] for k in ("spearman", "rank_ap")}  # of the pairs
+    pair_margins = []  # (Spearman, AP) of each pair of draws
     for d in readings:
-        gan = {s: res[s][d]["GAN-DL"] for s in screens}
-        best = {s: {k: max(res[s][d]["untrained"][k], hand[s][k]) for k in margins} for s in screens}
-        trailing = sum(any(gan[s][k] < best[s][k] for k in margins) for s in screens)
-        over = {k: np.array([gan[s][k] - best[s][k] for s in screens]) for k in margins}
-        over_own = {k: np.mean([gan[s][k] - res[s][d]["untrained"][k] for s in screens]) for k in margins}
-        hits = [sum(gan[s][h] for s in screens) for h in ("true_hits", "false_hits")]
-        for k in margins:
-            if d.count("+") == 1:
-                margins[k].append(over[k].mean())
-        lines.append(f"| {d} | {100 * np.mean([gan[s]['acc'] for s in screens]):.1f} | "
-                     f"{np.mean([gan[s]['spearman'] for s in screens]):.3f} | "
-                     f"{np.mean([gan[s]['rank_ap'] for s in screens]):.3f} | {hits[0]} / {hits[1]} | {trailing} | "
-                     + " | ".join(f"{over[k].mean():+.3f} ± {paired_se(over[k]):.3f}"
-                                  for k in margins)
-                     + f" | {over_own['spearman']:+.3f}, {over_own['rank_ap']:+.3f} |")
-    if len(margins["spearman"]) > 1:
-        lines += ["", f"Mean over the {len(margins['spearman'])} pairs of the margin over the better baseline: Spearman "
-                  f"{np.mean(margins['spearman']):+.3f}, ranking AP {np.mean(margins['rank_ap']):+.3f} (the target: "
-                  "+0.05 each)."]
+        summ = summary({s: {"GAN-DL": res[s][d]["GAN-DL"], "untrained": res[s][d]["untrained"],
+                            "handcrafted": hand[s]} for s in screens})
+        gan, own = summ["GAN-DL"], summ["untrained"]
+        if d.count("+") == 1:
+            pair_margins.append((summ["margin_spearman"][0], summ["margin_rank_ap"][0]))
+        lines.append(f"| {d} | {100 * gan['acc']:.1f} | {gan['spearman']:.3f} | {gan['rank_ap']:.3f} | "
+                     f"{summ['hits']['GAN-DL'][0]} / {summ['hits']['GAN-DL'][1]} | {len(summ['trailing'])} | "
+                     + " | ".join(f"{summ['margin_' + k][0]:+.3f} ± {summ['margin_' + k][1]:.3f}"
+                                  for k in ("spearman", "rank_ap"))
+                     + f" | {gan['spearman'] - own['spearman']:+.3f}, {gan['rank_ap'] - own['rank_ap']:+.3f} |")
+    if len(pair_margins) > 1:
+        spearman, ap = np.mean(pair_margins, axis=0)
+        lines += ["", f"Mean over the {len(pair_margins)} pairs of the margin over the better baseline: Spearman "
+                  f"{spearman:+.3f}, ranking AP {ap:+.3f} (the target: +0.05 each)."]
     return lines
 
 

@@ -55,16 +55,6 @@ def _lrelu(x: torch.Tensor, gain: float = _SQRT2) -> torch.Tensor:
 D_INITS = ("gaussian", "orthogonal")
 
 
-def orthogonalise_(module: nn.Module) -> None:
-    """Redraw every equalised-lr weight in ``module`` with orthonormal filters (rows of the
-    (out, fan_in) matrix, or its columns when out > fan_in), scaled by sqrt(max(out, fan_in)) so
-    that the entries keep unit variance, as the Gaussian draw's do."""
-    for layer in module.modules():
-        if isinstance(layer, (EqualConv2d, EqualLinear)):
-            out, fan_in = layer.weight.shape[0], layer.weight[0].numel()
-            nn.init.orthogonal_(layer.weight, gain=math.sqrt(max(out, fan_in)))
-
-
 def check_resolution(resolution: int) -> int:
     resolution = int(resolution)
     if resolution < 32 or resolution > 1024 or resolution & (resolution - 1):
@@ -455,6 +445,16 @@ class MinibatchStd(nn.Module):
         else:
             y = self.running_std.reshape(1, F_, 1, 1).expand(N, F_, H, W)
         return torch.cat([x, y.to(x.dtype)], dim=1)
+
+
+def orthogonalise_(module: nn.Module) -> None:
+    """Redraw every equalised-lr weight in ``module`` with orthonormal filters (rows of the
+    (out, fan_in) matrix, or its columns when out > fan_in), scaled by sqrt(max(out, fan_in)) so
+    that the entries keep unit variance, as the Gaussian draw's do."""
+    for layer in module.modules():
+        if isinstance(layer, (EqualConv2d, EqualLinear)):
+            out, fan_in = layer.weight.shape[0], layer.weight[0].numel()
+            nn.init.orthogonal_(layer.weight, gain=math.sqrt(max(out, fan_in)))
 
 
 class Discriminator(nn.Module):
