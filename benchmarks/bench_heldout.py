@@ -19,11 +19,17 @@ beside what each screen allows (its ground truth as the embedding, bench_referen
 scores of the same screens. A 30-minute run alone on this 2-core machine sees 62-65 kimg, so ``--kimg 64`` is
 the budget the issue's targets are set for. The untrained networks and handcrafted features are shared.
 
+``--seed S`` trains the default from another random draw (``gandl train --seed S``: runs at seeds S and
+S + 1; section ``heldout_seed<S>``, or ``heldout_<K>kimg_seed<S>``), with its own untrained networks (the
+same draws), set beside the seed-0 scores of the same budget: it says how much of the held-out margin is
+the draw.
+
 Train in two lanes, then score and write the section with a third call:
 
-    python benchmarks/bench_heldout.py [--kimg K] --screens heldout-judge,heldout-library --no-report
-    python benchmarks/bench_heldout.py [--kimg K] --screens heldout-dim-large,heldout-small-texture --no-report
-    python benchmarks/bench_heldout.py [--kimg K]
+    python benchmarks/bench_heldout.py [--kimg K] [--seed S] --screens heldout-judge,heldout-library --no-report
+    python benchmarks/bench_heldout.py [--kimg K] [--seed S] --screens heldout-dim-large,heldout-small-texture \
+        --no-report
+    python benchmarks/bench_heldout.py [--kimg K] [--seed S]
 """
 
 from __future__ import annotations
@@ -49,16 +55,17 @@ READ_OUTS = (("GAN-DL", "GAN-DL default (two runs together)"), ("untrained", "th
              ("handcrafted", "handcrafted"))
 
 
-def budget_suffix(kimg: int) -> str:
+def budget_suffix(kimg: int, seed: int = 0) -> str:
     """What names a budget's run, embedding and results in a screen's folder: nothing for the first budget
-    measured (16 kimg), ``-{kimg}kimg`` for any other."""
-    return "" if kimg == 16 else f"-{kimg}kimg"
+    and draw measured (16 kimg, seed 0), ``-{kimg}kimg`` for another budget, ``-seed{seed}`` for another
+    draw."""
+    return ("" if kimg == 16 else f"-{kimg}kimg") + ("" if seed == 0 else f"-seed{seed}")
 
 
-def run_screen(name: str, cache: Path, splits: int, kimg: int = 16) -> dict:
-    """Train (``gandl train --kimg KIMG``), embed and score the default, its untrained networks and
-    handcrafted features on ``name``. The untrained networks and handcrafted features do not depend on the
-    budget, so every budget shares them."""
+def run_screen(name: str, cache: Path, splits: int, kimg: int = 16, seed: int = 0) -> dict:
+    """Train (``gandl train --kimg KIMG --seed SEED``), embed and score the default, its untrained networks
+    and handcrafted features on ``name``. The untrained networks do not depend on the budget, nor
+    handcrafted features on either, so they are shared."""
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.synthetic import write_sample_plate
 
@@ -67,18 +74,19 @@ def run_screen(name: str, cache: Path, splits: int, kimg: int = 16) -> dict:
     if not (plate / "ground_truth" / "sites.csv").is_file():
         log(f"{name}: writing the screen")
         write_sample_plate(plate, name, seed=0)
-    suffix = budget_suffix(kimg)
+    suffix = budget_suffix(kimg, seed)
     run = folder / f"gandl-default{suffix}"
     members = [run, run / "run-2"]
     if not (members[1] / "checkpoint.pt").is_file() or load_checkpoint(members[1])["cur_nimg"] < kimg * 500:
         log(f"{name}: gandl train --kimg {kimg}")
-        gandl("train", str(plate), "--out", str(run), "--kimg", str(kimg), "--device", "cpu", "--threads", "1",
-              *(["--resume"] if (run / "runs.json").is_file() else []))
-    untrained = [folder / "untrained-1", folder / "untrained-2"]
+        gandl("train", str(plate), "--out", str(run), "--kimg", str(kimg), "--seed", str(seed), "--device", "cpu",
+              "--threads", "1", *(["--resume"] if (run / "runs.json").is_file() else []))
+    draw = budget_suffix(16, seed)
+    untrained = [folder / f"untrained{draw}-1", folder / f"untrained{draw}-2"]
     for member, blank in zip(members, untrained):
         write_untrained(plate, member, blank)
     embeddings = {"GAN-DL": (folder / f"emb-gandl{suffix}.parquet", ["--checkpoint", str(run)]),
-                  "untrained": (folder / "emb-untrained.parquet",
+                  "untrained": (folder / f"emb-untrained{draw}.parquet",
                                 [a for u in untrained for a in ("--checkpoint", str(u))]),
                   "handcrafted": (folder / "emb-handcrafted.parquet", ["--method", "handcrafted"])}
     results = {}
@@ -132,19 +140,23 @@ def summary(rows: dict) -> dict:
     return out
 
 
-def report(held: dict, kimg: int, suite: dict, at_16: dict | None = None) -> str:
-    """The section for one budget's held-out rows (screen -> row), beside the suite's at 16 kimg and, for
-    another budget, the same screens' at 16 kimg (``at_16``; both screen -> read-out -> scores)."""
+def report(held: dict, kimg: int, suite: dict, first: dict | None = None, seed: int = 0) -> str:
+    """The section for one budget's and draw's held-out rows (screen -> row), beside the suite's at 16 kimg
+    and, for another budget or draw, the same screens' at 16 kimg and seed 0 (``first``; both screen ->
+    read-out -> scores)."""
     rows = {n: r["results"] for n, r in held.items()}
-    summaries = {f"held out ({len(held)}){'' if kimg == 16 else f', {kimg} kimg'}": summary(rows),
+    setting = ", ".join([f"{kimg} kimg"] * (kimg != 16) + [f"seeds {seed} + {seed + 1}"] * (seed != 0))
+    first_label = "16 kimg" + (", seeds 0 + 1" if seed != 0 else "")
+    summaries = {f"held out ({len(held)}){', ' + setting if setting else ''}": summary(rows),
                  "suite (12) at 16 kimg, for comparison": summary(suite)}
-    if at_16:
-        summaries["held out at 16 kimg, for comparison"] = summary(at_16)
+    if first:
+        summaries[f"held out at {first_label}, for comparison"] = summary(first)
     lines = [
         "GAN-DL's default on screens no choice of GAN-DL's was made on (`napari_gandl.synthetic.HELDOUT`, frozen "
         "by hash before any method was scored on them; docs/synthetic.md), run as a user runs a new screen: "
-        f"`gandl train PLATE --kimg {kimg} --device cpu --threads 1` (the `quick` preset's two {kimg // 2}-kimg "
-        "`--info 10` runs at seeds 0 and 1), `gandl embed --checkpoint RUN` (both runs read together); the same "
+        f"`gandl train PLATE --kimg {kimg}{f' --seed {seed}' if seed else ''} --device cpu --threads 1` (the "
+        f"`quick` preset's two {kimg // 2}-kimg `--info 10` runs at seeds {seed} and {seed + 1}), "
+        "`gandl embed --checkpoint RUN` (both runs read together); the same "
         "two networks untrained, read together; `gandl embed --method handcrafted`. Scored as bench_suite.py "
         "scores an embedding. The two screens of a lane trained one after the other, two lanes side by side on "
         "the 2 cores (one thread each); the budget is counted in images.", "",
@@ -165,11 +177,11 @@ def report(held: dict, kimg: int, suite: dict, at_16: dict | None = None) -> str
             f"{len(summ['trailing'])} of {summ['screens']} screens"
             + (f" ({', '.join(summ['trailing'])})" if summ["trailing"] else "")
             + f"; below 90 % C+/C-: {', '.join(summ['below_90']) or 'none'}.")
-    if at_16:
-        lines += ["", f"The margin at {kimg} kimg less the margin at 16 kimg, screen by screen (mean ± standard error "
-                      "over the held-out screens):", ""]
+    if first:
+        lines += ["", f"The margin at {setting} less the margin at {first_label}, screen by screen (mean ± standard "
+                      "error over the held-out screens):", ""]
         for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
-            change = np.array([margin(rows[n], k) - margin(at_16[n], k) for n in rows])
+            change = np.array([margin(rows[n], k) - margin(first[n], k) for n in rows])
             lines.append(f"- {label}: {change.mean():+.3f} ± {paired_se(change):.3f} "
                          f"({', '.join(f'{n} {c:+.3f}' for n, c in zip(rows, change))})")
     lines += ["", "Per held-out screen: each cell reads the default / the same networks untrained / handcrafted; "
@@ -200,16 +212,17 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, screens=",".join(HELDOUT), splits=True)
     ap.set_defaults(cache=HELDOUT_CACHE)
     ap.add_argument("--kimg", type=int, default=16, help="the whole training budget (gandl train --kimg)")
+    ap.add_argument("--seed", type=int, default=0, help="the first run's seed (gandl train --seed)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
-    held = {name: run_screen(name, args.cache, args.splits, args.kimg) for name in screens}
-    at_16 = None if args.kimg == 16 else {
+    held = {name: run_screen(name, args.cache, args.splits, args.kimg, args.seed) for name in screens}
+    first = None if (args.kimg, args.seed) == (16, 0) else {
         n: json.loads((args.cache / n / "results.json").read_text())["results"] for n in screens}
-    option = "" if args.kimg == 16 else f" --kimg {args.kimg}"
-    publish(f"heldout{budget_suffix(args.kimg).replace('-', '_')}",
+    option = "".join([f" --kimg {args.kimg}"] * (args.kimg != 16) + [f" --seed {args.seed}"] * (args.seed != 0))
+    publish(f"heldout{budget_suffix(args.kimg, args.seed).replace('-', '_')}",
             f"GAN-DL's default on held-out screens (bench_heldout.py{option})",
-            report(held, args.kimg, suite_rows(args.splits), at_16), write=not args.no_report)
+            report(held, args.kimg, suite_rows(args.splits), first, args.seed), write=not args.no_report)
     return 0
 
 
