@@ -69,6 +69,7 @@ def test_minibatch_std_group_is_fixed_in_training():
 
 
 def test_seeded_noise_is_per_image_and_moves_what_const_noise_fixes():
+    torch.manual_seed(0)
     cfg = NetworkConfig(img_channels=5, resolution=32, **TINY)
     G, _, _ = build_networks(cfg)
     for name, p in G.named_parameters():
@@ -82,7 +83,10 @@ def test_seeded_noise_is_per_image_and_moves_what_const_noise_fixes():
     torch.testing.assert_close(const[0], const[1])  # shared noise: the same image
     assert not torch.allclose(seeded[0], seeded[1], atol=1e-3)  # own noise: another field
     torch.testing.assert_close(seeded[0], seeded[2])  # reproducible per seed ...
-    torch.testing.assert_close(seeded[1], alone[0])  # ... whatever the batch mates
+    # ... whatever the batch mates: a batch of 3 and a batch of 1 run other float32 kernels, which differ
+    # by rounding (up to 1e-6 of the image's range over 40 draws), while another noise field moves the
+    # image by about its whole range
+    assert (seeded[1] - alone[0]).abs().max() < 1e-5 * alone.abs().max()
 
 
 def test_truncation_pulls_towards_average_w():
