@@ -16,6 +16,12 @@ default was trained from a draw (seeds 0-3, bench_suite tags ``8kimg-info``, ``8
 ``-seed3``), each pair of runs read together is scored against its own two draws untrained and handcrafted
 features, as the suite's table scores seeds 0 + 1, and so are all four runs against all four draws.
 
+With ``--frozen-generator`` it asks where what training adds comes from: the default's seed-0 run against
+the same run trained with the generator left at its random draw (``gandl train --g-lr 1e-12``, bench_suite tag
+``8kimg-info-frozen-g``: Adam moves a weight by about the learning rate per step), each against its draw; and,
+where the seed-1 run was trained the same way (``8kimg-info-frozen-g-seed1``), the two frozen runs read together
+against the default pair, as the suite's table scores it.
+
 With ``--d-init orthogonal`` it asks instead whether drawing D's weights orthogonal (``NetworkConfig.d_init``:
 each layer's filters orthonormal, at the Gaussian draw's scale) makes the draws better or less alike: six
 orthogonal draws (seeds 0-5) against today's six Gaussian ones, alone and in pairs, with the rule written
@@ -26,6 +32,9 @@ before the first orthogonal draw.
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5 --screens texture,... --no-report   # lanes
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5
     python benchmarks/bench_untrained_draws.py --d-init orthogonal
+    python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info-frozen-g --train-args="--g-lr 1e-12" \
+        --methods GAN-DL --screens texture,... --no-report   # lanes; and -seed1 with "--seed 1 --g-lr 1e-12"
+    python benchmarks/bench_untrained_draws.py --frozen-generator
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ from bench_suite import (cached_embedding, embed, log, paired_se, scored, suite_
 DEFAULT_RUNS = {0: "8kimg-info", 1: "8kimg-info-seed1", 2: "8kimg-info-seed2", 3: "8kimg-info-seed3"}
 #: runs with a generator twice as wide: label -> tag (their draws are TAG-untrained)
 WIDE_G = {"seed 0, wide G": "8kimg-g2", "seed 1, wide G": "8kimg-g2-seed1"}
+#: seed -> the default's run at that seed trained with the generator left at its random draw (--g-lr 1e-12)
+FROZEN_G = {0: "8kimg-info-frozen-g", 1: "8kimg-info-frozen-g-seed1"}
 KEYS = ("acc", "spearman", "rank_ap")
 
 
@@ -140,6 +151,88 @@ def trained_together(res: dict, hand: dict, screens: list[str], readings: list[s
     return lines
 
 
+def final_losses(run: Path) -> dict:
+    """The last 500 images' mean D loss, real and fake scores, and the augmentation probability at the end."""
+    import pandas as pd
+
+    losses = pd.read_csv(run / "losses.csv")
+    last = losses[losses["kimg"] > losses["kimg"].max() - 0.5]
+    return {"loss_D": last["loss_D"].mean(), "real": last["real_score"].mean(), "fake": last["fake_score"].mean(),
+            "p": losses["augment_p"].iloc[-1]}
+
+
+def frozen_generator(args, screens: list[str]) -> None:
+    """What training adds to its draw, with the generator learning (the default's seed-0 run) and left at its
+    random draw (the same run with --g-lr 1e-12), per screen and on average."""
+    rows, ends, pairs, hand = {}, {"default": [], "frozen": []}, {}, {}
+    # the seed-1 run's own embedding is written once it has trained its whole budget
+    paired = all(cached_embedding(args.cache, s, FROZEN_G[1], "GAN-DL").is_file() for s in screens)
+    for screen in screens:
+        folder = args.cache / screen
+        plate = folder / "plate"
+        rows[screen] = {"untrained": scored(draw_embedding(folder, 0), plate, args.splits)}
+        for who, tag in (("default", DEFAULT_RUNS[0]), ("frozen", FROZEN_G[0])):
+            rows[screen][who] = scored(cached_embedding(args.cache, screen, tag, "GAN-DL"), plate, args.splits)
+            ends[who].append(final_losses(folder / f"gandl-{tag}"))
+        if paired:
+            hand[screen] = scored(cached_embedding(args.cache, screen, "", "handcrafted"), plate, args.splits)
+            pairs[screen] = {who: joined(folder, tuple(runs[k] for k in (0, 1)), args.splits)
+                             for who, runs in (("untrained", {k: untrained_tag(k) for k in (0, 1)}),
+                                               ("default", DEFAULT_RUNS), ("frozen", FROZEN_G))}
+    read_outs = (("untrained", "the draw at seed 0, untrained"), ("default", "the default's seed-0 run"),
+                 ("frozen", "the same run, generator frozen at its draw"))
+    lines = [
+        "What one 8-kimg `--info 10` run adds to the networks it starts from (seed 0's draw), with the generator "
+        "learning (the default) and with it left at its random draw (`gandl train --g-lr 1e-12`: Adam moves a "
+        "weight by about the learning rate per step, 5e-10 over the run). D trains the same way in both: real "
+        "crops against the generator's images, R1, adaptive augmentation, code recovery. Each run alone, one CPU "
+        f"thread, two lanes; suite means over {len(screens)} screens, hits summed; the gain is paired over the "
+        "screens (± standard error). At the end of training (last 0.5 kimg, mean over the screens): D's loss, its "
+        "mean score of real and of generated crops, and the augmentation probability.", "",
+        "| read-out | C+/C- % | Spearman | ranking AP | true / false hits | gain over the draw: Spearman | "
+        "ranking AP | D loss | real / fake score | augmentation p |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for who, label in read_outs:
+        mean = {k: np.mean([rows[s][who][k] for s in screens]) for k in KEYS}
+        hits = [sum(rows[s][who][h] for s in screens) for h in ("true_hits", "false_hits")]
+        row = (f"| {label} | {100 * mean['acc']:.1f} | {mean['spearman']:.3f} | {mean['rank_ap']:.3f} | "
+               f"{hits[0]} / {hits[1]} |")
+        if who == "untrained":
+            lines.append(row + " | | | | |")
+            continue
+        for k in ("spearman", "rank_ap"):
+            gain = np.array([rows[s][who][k] - rows[s]["untrained"][k] for s in screens])
+            row += f" {gain.mean():+.3f} ± {paired_se(gain):.3f} |"
+        end = {k: np.mean([e[k] for e in ends[who]]) for k in ends[who][0]}
+        lines.append(row + f" {end['loss_D']:.3f} | {end['real']:+.2f} / {end['fake']:+.2f} | {end['p']:.2f} |")
+    if paired:
+        lines += ["", "Seeds 0 and 1 trained each way and read together (the default's 16-kimg budget), against the "
+                  "same two draws untrained read together and handcrafted features, as the suite's table scores the "
+                  "default; the last column is the frozen pair less the default pair, paired over the screens:", "",
+                  "| pair | C+/C- % | Spearman | ranking AP | true / false hits | screens trailing a baseline | "
+                  "margin: Spearman | margin: ranking AP | less the default pair: Spearman, AP |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for who, label in (("default", "the default (seeds 0 + 1)"), ("frozen", "generator frozen (seeds 0 + 1)")):
+            summ = summary({s: {"GAN-DL": pairs[s][who], "untrained": pairs[s]["untrained"], "handcrafted": hand[s]}
+                            for s in screens})
+            gan = summ["GAN-DL"]
+            diff = ""
+            if who == "frozen":
+                diff = ", ".join(f"{d.mean():+.3f} ± {paired_se(d):.3f}" for d in (
+                    np.array([pairs[s]["frozen"][k] - pairs[s]["default"][k] for s in screens])
+                    for k in ("spearman", "rank_ap")))
+            lines.append(f"| {label} | {100 * gan['acc']:.1f} | {gan['spearman']:.3f} | {gan['rank_ap']:.3f} | "
+                         f"{summ['hits']['GAN-DL'][0]} / {summ['hits']['GAN-DL'][1]} | {len(summ['trailing'])} | "
+                         + " | ".join(f"{summ['margin_' + k][0]:+.3f} ± {summ['margin_' + k][1]:.3f}"
+                                      for k in ("spearman", "rank_ap")) + f" | {diff} |")
+    lines += ["", "Per screen, Spearman / ranking AP:", "", "| screen | " + " | ".join(label for _, label in read_outs)
+              + " |", "|---|---|---|---|"]
+    for s in screens:
+        lines.append(f"| {s} | " + " | ".join(f"{rows[s][who]['spearman']:.3f} / {rows[s][who]['rank_ap']:.3f}"
+                                              for who, _ in read_outs) + " |")
+    publish("untrained_draws_frozen_g", "What training adds with the generator frozen at its draw "
+            "(bench_untrained_draws.py --frozen-generator)", "\n".join(lines), write=not args.no_report)
+
+
 def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
     """Today's Gaussian draws of D against orthogonal ones at the same seeds, each draw alone and in pairs."""
     res = {d_init: {} for d_init in D_INITS}  # d_init -> screen -> draw label -> scores
@@ -221,9 +314,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="2,3,4,5", help="seeds to draw beyond the default runs' 0 and 1")
     ap.add_argument("--d-init", choices=D_INITS, default="gaussian",
                     help="orthogonal: compare today's Gaussian draws of D with orthogonal ones at seeds 0-5")
+    ap.add_argument("--frozen-generator", action="store_true",
+                    help="what training adds with the generator learning and frozen at its draw (seed 0)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
+    if args.frozen_generator:
+        frozen_generator(args, screens)
+        return 0
     if args.d_init == "orthogonal":
         compare_inits(args, screens, list(range(6)))
         return 0
