@@ -175,8 +175,8 @@ def report(held: dict, kimg: int, suite: dict, first: dict | None = None, seed: 
                          f"{summ[m]['rank_ap']:.3f} | {t} / {f} ({n}) |")
     lines += ["", "The default against the better of its two baselines on each screen (mean ± standard error over "
                   "the screens), beside the same margin of the screens' ground truth scored as the embedding (what "
-                  "the screens allow), and where it misses the targets (every screen at least both baselines on Spearman "
-                  "and ranking AP; a mean margin of +0.05 on both; at least 90 % C+/C- on every screen):", ""]
+                  "the screens allow), and where it misses the targets (every screen at least both baselines on "
+                  "Spearman and ranking AP; a mean margin of +0.05 on both; at least 90 % C+/C- on every screen):", ""]
     for label, summ in summaries.items():
         lines.append(
             f"- {label}: Spearman {summ['margin_spearman'][0]:+.3f} ± {summ['margin_spearman'][1]:.3f} (the "
