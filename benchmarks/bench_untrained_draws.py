@@ -20,7 +20,9 @@ With ``--frozen-generator`` it asks where what training adds comes from: the def
 the same run trained with the generator left at its random draw (``gandl train --g-lr 1e-12``, bench_suite tag
 ``8kimg-info-frozen-g``: Adam moves a weight by about the learning rate per step), each against its draw; and,
 where the seed-1 run was trained the same way (``8kimg-info-frozen-g-seed1``), the two frozen runs read together
-against the default pair, as the suite's table scores it.
+against the default pair, as the suite's table scores it; and, where it was trained, the frozen seed-0 run without
+code recovery (``8kimg-frozen-g-noinfo``, ``--g-lr 1e-12 --info 0``; the same draw), which asks whether D's
+reading of the generator's codes or its scoring of real crops against any fakes carries the gain.
 
 With ``--d-init orthogonal`` it asks instead whether drawing D's weights orthogonal (``NetworkConfig.d_init``:
 each layer's filters orthonormal, at the Gaussian draw's scale) makes the draws better or less alike: six
@@ -61,6 +63,8 @@ DEFAULT_RUNS = {0: "8kimg-info", 1: "8kimg-info-seed1", 2: "8kimg-info-seed2", 3
 WIDE_G = {"seed 0, wide G": "8kimg-g2", "seed 1, wide G": "8kimg-g2-seed1"}
 #: seed -> the default's run at that seed trained with the generator left at its random draw (--g-lr 1e-12)
 FROZEN_G = {0: "8kimg-info-frozen-g", 1: "8kimg-info-frozen-g-seed1"}
+#: the same seed-0 run with the generator frozen and without code recovery (--g-lr 1e-12 --info 0): the same draw
+FROZEN_G_NO_CODES = "8kimg-frozen-g-noinfo"
 KEYS = ("acc", "spearman", "rank_ap")
 
 
@@ -164,14 +168,21 @@ def final_losses(run: Path) -> dict:
 def frozen_generator(args, screens: list[str]) -> None:
     """What training adds to its draw, with the generator learning (the default's seed-0 run) and left at its
     random draw (the same run with --g-lr 1e-12), per screen and on average."""
-    rows, ends, pairs, hand = {}, {"default": [], "frozen": []}, {}, {}
-    # the seed-1 run's own embedding is written once it has trained its whole budget
-    paired = all(cached_embedding(args.cache, s, FROZEN_G[1], "GAN-DL").is_file() for s in screens)
+    # a run's own embedding is written once it has trained its whole budget
+    def trained(tag):
+        return all(cached_embedding(args.cache, s, tag, "GAN-DL").is_file() for s in screens)
+
+    runs = [("default", DEFAULT_RUNS[0], "the default's seed-0 run"),
+            ("frozen", FROZEN_G[0], "the same run, generator frozen at its draw")]
+    if trained(FROZEN_G_NO_CODES):
+        runs.append(("frozen, no codes", FROZEN_G_NO_CODES, "generator frozen, no code recovery (`--info 0`)"))
+    rows, ends, pairs, hand = {}, {who: [] for who, _, _ in runs}, {}, {}
+    paired = trained(FROZEN_G[1])
     for screen in screens:
         folder = args.cache / screen
         plate = folder / "plate"
         rows[screen] = {"untrained": scored(draw_embedding(folder, 0), plate, args.splits)}
-        for who, tag in (("default", DEFAULT_RUNS[0]), ("frozen", FROZEN_G[0])):
+        for who, tag, _ in runs:
             rows[screen][who] = scored(cached_embedding(args.cache, screen, tag, "GAN-DL"), plate, args.splits)
             ends[who].append(final_losses(folder / f"gandl-{tag}"))
         if paired:
@@ -179,8 +190,7 @@ def frozen_generator(args, screens: list[str]) -> None:
             pairs[screen] = {who: joined(folder, tuple(runs[k] for k in (0, 1)), args.splits)
                              for who, runs in (("untrained", {k: untrained_tag(k) for k in (0, 1)}),
                                                ("default", DEFAULT_RUNS), ("frozen", FROZEN_G))}
-    read_outs = (("untrained", "the draw at seed 0, untrained"), ("default", "the default's seed-0 run"),
-                 ("frozen", "the same run, generator frozen at its draw"))
+    read_outs = [("untrained", "the draw at seed 0, untrained")] + [(who, label) for who, _, label in runs]
     lines = [
         "What one 8-kimg `--info 10` run adds to the networks it starts from (seed 0's draw), with the generator "
         "learning (the default) and with it left at its random draw (`gandl train --g-lr 1e-12`: Adam moves a "
@@ -188,7 +198,9 @@ def frozen_generator(args, screens: list[str]) -> None:
         "crops against the generator's images, R1, adaptive augmentation, code recovery. Each run alone, one CPU "
         f"thread, two lanes; suite means over {len(screens)} screens, hits summed; the gain is paired over the "
         "screens (± standard error). At the end of training (last 0.5 kimg, mean over the screens): D's loss, its "
-        "mean score of real and of generated crops, and the augmentation probability.", "",
+        "mean score of real and of generated crops, and the augmentation probability."
+        + (" The last run is the frozen one again without code recovery (`--info 0`; the same draw), so its D is "
+           "taught by nothing but scoring real crops against the random generator's." if len(runs) > 2 else ""), "",
         "| read-out | C+/C- % | Spearman | ranking AP | true / false hits | gain over the draw: Spearman | "
         "ranking AP | D loss | real / fake score | augmentation p |", "|---|---|---|---|---|---|---|---|---|---|"]
     for who, label in read_outs:
@@ -225,7 +237,7 @@ def frozen_generator(args, screens: list[str]) -> None:
                          + " | ".join(f"{summ['margin_' + k][0]:+.3f} ± {summ['margin_' + k][1]:.3f}"
                                       for k in ("spearman", "rank_ap")) + f" | {diff} |")
     lines += ["", "Per screen, Spearman / ranking AP:", "", "| screen | " + " | ".join(label for _, label in read_outs)
-              + " |", "|---|---|---|---|"]
+              + " |", "|---|" + "---|" * len(read_outs)]
     for s in screens:
         lines.append(f"| {s} | " + " | ".join(f"{rows[s][who]['spearman']:.3f} / {rows[s][who]['rank_ap']:.3f}"
                                               for who, _ in read_outs) + " |")
