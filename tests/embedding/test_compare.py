@@ -161,7 +161,9 @@ def test_a_stop_request_keeps_what_was_finished_and_the_same_call_goes_on_from_i
 
     out = tmp_path / "cmp"
     run, parts = out / "convae" / "run", out / "convae" / ".embeddings.parquet.parts"
-    kw = dict(methods=["convae", "handcrafted"], minutes=0.05, device="cpu", n_splits=2)
+    # 12 s of training: long enough that the stop after step 3 comes first even on a loaded machine (at 3 s,
+    # the budget ran out first there), and the call that goes on trains only the rest of it
+    kw = dict(methods=["convae", "handcrafted"], minutes=0.2, device="cpu", n_splits=2)
 
     def steps() -> int:
         return len((run / "losses.csv").read_text().splitlines()) - 1 if (run / "losses.csv").exists() else 0
