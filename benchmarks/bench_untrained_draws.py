@@ -187,9 +187,10 @@ def frozen_generator(args, screens: list[str]) -> None:
             ends[who].append(final_losses(folder / f"gandl-{tag}"))
         if paired:
             hand[screen] = scored(cached_embedding(args.cache, screen, "", "handcrafted"), plate, args.splits)
-            pairs[screen] = {who: joined(folder, tuple(runs[k] for k in (0, 1)), args.splits)
-                             for who, runs in (("untrained", {k: untrained_tag(k) for k in (0, 1)}),
-                                               ("default", DEFAULT_RUNS), ("frozen", FROZEN_G))}
+            pairs[screen] = {who: joined(folder, tags, args.splits)
+                             for who, tags in (("untrained", (untrained_tag(0), untrained_tag(1))),
+                                               ("default", (DEFAULT_RUNS[0], DEFAULT_RUNS[1])),
+                                               ("frozen", (FROZEN_G[0], FROZEN_G[1])))}
     read_outs = [("untrained", "the draw at seed 0, untrained")] + [(who, label) for who, _, label in runs]
     lines = [
         "What one 8-kimg `--info 10` run adds to the networks it starts from (seed 0's draw), with the generator "
