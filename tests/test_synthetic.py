@@ -9,38 +9,44 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 import pytest
+from skimage.feature import peak_local_max
 
 from napari_gandl.cli import main as gandl
 from napari_gandl.synthetic import (
-    ACTIVE, CELL_TYPES, DOSES_UM, MOCK, PRESETS, SUITE, SUITE_V1, UV, design_wells, plate_effects, render_cell, render_site, shading,
+    ACTIVE, CELL_TYPES, DECOYS, DOSES_UM, MOCK, OFF_TARGETS, PRESETS, SUITE, SUITE_V1, UV, design_wells, plate_effects, render_cell, render_site, shading,
     write_sample_plate,
 )
 
 # sha256 (first 16 hex digits) of each screen's design, its wells, its plate effects and one rendered site.
 # A screen that scored a method must never change: add a new screen instead of editing these. (A new
-# ScreenDesign field changes every "design" hash; re-record those only if every other hash still matches.)
+# ScreenDesign or Compound field changes every "design" hash; re-record those only if every other hash still
+# matches.)
 FROZEN = {
-    'test': {'design': '5fa59f74ce489993', 'wells': 'b1dd0ba3a1c8b3ab', 'plates': 'cc3ce2a248d8cec0', 'site': 'da81e8aebaa0f28c'},
-    'demo': {'design': '93b4962263f8d017', 'wells': 'fd0167550c522444', 'plates': 'ba8660cf255d4da3', 'site': '4782450c4fcfdba1'},
-    'large': {'design': 'd97a981b0b73e5a4', 'wells': 'fd0167550c522444', 'plates': 'ba8660cf255d4da3', 'site': '8cd8879b34dae169'},
-    'texture': {'design': '22740c85f85a158d', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': '318011c81f7724cd'},
-    'translocation': {'design': 'c6ca48ff5e5234fd', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': '9307336b62801b6d'},
-    'morphology': {'design': 'aea907e17eef20dc', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': 'a84859764a51db61'},
-    'partial': {'design': '6724ad83a920f066', 'wells': '3eae37bfa2e3202b', 'plates': 'e3c3d4395ccb87dd', 'site': '1d7dbe1a345c9d61'},
-    'plate-gain-blur': {'design': 'abd2891acae6a16b', 'wells': '89e3846659ef659e', 'plates': 'c3126d9850dee81e', 'site': '318011c81f7724cd'},
-    'plate-background-density': {'design': '54970278ad3722f2', 'wells': '89e3846659ef659e', 'plates': 'db5769e1b7edaf0b', 'site': '318011c81f7724cd'},
-    'mixed-weak': {'design': '9add9c6185e495c1', 'wells': 'b7bbfb0057359836', 'plates': '86cacb4ef07b0bab', 'site': '446151389bc6ab98'},
-    'low-moi-dim': {'design': 'fe2a8a82285af097', 'wells': '9ccccc005fbd538e', 'plates': '6f4876d702942866', 'site': '218d98ef8736ade8'},
+    'test': {'design': '2c9927d38ec70dc2', 'wells': 'b1dd0ba3a1c8b3ab', 'plates': 'cc3ce2a248d8cec0', 'site': 'da81e8aebaa0f28c'},
+    'demo': {'design': '17498d89b0c30511', 'wells': 'fd0167550c522444', 'plates': 'ba8660cf255d4da3', 'site': '4782450c4fcfdba1'},
+    'large': {'design': 'b5384bc74d9f380c', 'wells': 'fd0167550c522444', 'plates': 'ba8660cf255d4da3', 'site': '8cd8879b34dae169'},
+    'texture': {'design': '45837df90a3ab589', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': '318011c81f7724cd'},
+    'translocation': {'design': '606301d0e0c98cd7', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': '9307336b62801b6d'},
+    'morphology': {'design': 'b08a7631e2991e1a', 'wells': '89e3846659ef659e', 'plates': 'e3c3d4395ccb87dd', 'site': 'a84859764a51db61'},
+    'partial': {'design': '6c8f136b3e0af437', 'wells': '3eae37bfa2e3202b', 'plates': 'e3c3d4395ccb87dd', 'site': '1d7dbe1a345c9d61'},
+    'plate-gain-blur': {'design': '4cb6b36cc5d7e074', 'wells': '89e3846659ef659e', 'plates': 'c3126d9850dee81e', 'site': '318011c81f7724cd'},
+    'plate-background-density': {'design': 'b1bd2a0c51ba2a8d', 'wells': '89e3846659ef659e', 'plates': 'db5769e1b7edaf0b', 'site': '318011c81f7724cd'},
+    'mixed-weak': {'design': '8e9c12a84c886e98', 'wells': 'b7bbfb0057359836', 'plates': '86cacb4ef07b0bab', 'site': '446151389bc6ab98'},
+    'low-moi-dim': {'design': 'e0ae037cc37edde4', 'wells': '9ccccc005fbd538e', 'plates': '6f4876d702942866', 'site': '218d98ef8736ade8'},
     # suite v2: the scales of real screens (frozen before any method was scored on them)
-    'large-few': {'design': 'b8f948a7ed4b5c19', 'wells': 'ae5a9bb09fa2ffa7', 'plates': 'e9c224171ce5950c', 'site': '6d85c258cff97999'},
-    'medium': {'design': '366ac6f6b15b40f9', 'wells': 'b7bbfb0057359836', 'plates': 'a8e2a9a424faf707', 'site': '9f94760d15295218'},
-    'crowded-small': {'design': 'af6e241558e9693c', 'wells': '764523c7f9614c7e', 'plates': '421b99ea90b68d1b', 'site': 'ae05f0659fb106be'},
-    'large-rare': {'design': '2c5c1165c1535a0b', 'wells': '9496085cc7cffb8a', 'plates': 'ab49120d152252d9', 'site': '1cf2806bb4095132'},
+    'large-few': {'design': 'e9e32c3248d8654f', 'wells': 'ae5a9bb09fa2ffa7', 'plates': 'e9c224171ce5950c', 'site': '6d85c258cff97999'},
+    'medium': {'design': '470f883272a83c40', 'wells': 'b7bbfb0057359836', 'plates': 'a8e2a9a424faf707', 'site': '9f94760d15295218'},
+    'crowded-small': {'design': '816a79a24d1e8fed', 'wells': '764523c7f9614c7e', 'plates': '421b99ea90b68d1b', 'site': 'ae05f0659fb106be'},
+    'large-rare': {'design': 'b374e388b97c9a48', 'wells': '9496085cc7cffb8a', 'plates': 'ab49120d152252d9', 'site': '1cf2806bb4095132'},
     # held out (suite v3): frozen before any method was scored on them; never used to choose among variants
-    'heldout-judge': {'design': 'f3752c6540498162', 'wells': '81c50a6d86b5b315', 'plates': 'd76aaa2f79dcd6de', 'site': '722f0d0d2bfe5c20'},
-    'heldout-library': {'design': 'cd9e329186afcd3d', 'wells': '9a1c3eaff72d0d7c', 'plates': '0a2e1d807fd71355', 'site': '62a093fc2e90d22b'},
-    'heldout-dim-large': {'design': '41f0d674d0e4ee4a', 'wells': '94032eebece490be', 'plates': 'd0bf2251a8be7af3', 'site': 'e25d78e914330cf0'},
-    'heldout-small-texture': {'design': '217047bc52a8090d', 'wells': '9ccccc005fbd538e', 'plates': '9cd1ff786504e67a', 'site': '83721b68aca5d184'},
+    'heldout-judge': {'design': '94b9c9749d1cd538', 'wells': '81c50a6d86b5b315', 'plates': 'd76aaa2f79dcd6de', 'site': '722f0d0d2bfe5c20'},
+    'heldout-library': {'design': '8895aa4fdd6b4974', 'wells': '9a1c3eaff72d0d7c', 'plates': '0a2e1d807fd71355', 'site': '62a093fc2e90d22b'},
+    'heldout-dim-large': {'design': '944c438a187f2c19', 'wells': '94032eebece490be', 'plates': 'd0bf2251a8be7af3', 'site': 'e25d78e914330cf0'},
+    'heldout-small-texture': {'design': 'fa2502b5855567b1', 'wells': '9ccccc005fbd538e', 'plates': '9cd1ff786504e67a', 'site': '83721b68aca5d184'},
+    # decoys: libraries with off-target phenotypes (frozen before any method was scored on them)
+    'decoys-medium': {'design': '2fd19758423b12da', 'wells': '85c520c0f56d3986', 'plates': '929ce87c4bb994f1', 'site': '1a8880574b03db2b', 'off_target_sites': 'e88637ab3cd52116'},
+    'decoys-small': {'design': '102383d48e7026f3', 'wells': '9c3443dad7926191', 'plates': 'dc8fbc7dcfacd2ab', 'site': 'fafd909eb9e02391', 'off_target_sites': 'ae2c9e57df2da44e'},
+    'decoys-large': {'design': 'f752a9dd38fc48d8', 'wells': '85c520c0f56d3986', 'plates': '6d6ecb46e66e77ea', 'site': 'a3857a9083816694', 'off_target_sites': 'c4dad8791f06d6e8'},
 }
 
 
@@ -55,9 +61,16 @@ def fingerprint(name: str) -> dict[str, str]:
     plates = plate_effects(design, wells, rng, np.random.default_rng(1))
     site, _, _ = render_site(np.random.default_rng(0), design, CELL_TYPES[1], design.infected_fraction, 0.0,
                              np.ones(5), np.full(5, 5.0), 0.7, 1.0, shading(design, 0.1, -0.1))
-    return {"design": sha(json.dumps(asdict(design), sort_keys=True).encode()),
-            "wells": sha(wells.to_csv(index=False).encode()), "plates": sha(plates.to_csv(index=False).encode()),
-            "site": sha(site.tobytes())}
+    out = {"design": sha(json.dumps(asdict(design), sort_keys=True).encode()),
+           "wells": sha(wells.to_csv(index=False).encode()), "plates": sha(plates.to_csv(index=False).encode()),
+           "site": sha(site.tobytes())}
+    off_targets = [c.off_target for c in design.compounds if c.off_target]
+    if off_targets:  # the same site under each off-target phenotype of the library, at full strength
+        out["off_target_sites"] = sha(b"".join(
+            render_site(np.random.default_rng(0), design, CELL_TYPES[1], design.infected_fraction, 0.0, np.ones(5),
+                        np.full(5, 5.0), 0.7, 1.0, shading(design, 0.1, -0.1), off_target, 1.0)[0].tobytes()
+            for off_target in off_targets))
+    return out
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -178,6 +191,56 @@ def test_each_phenotype_screen_changes_what_it_says():
     # ...while the translocation screen's stains alone keep their texture: same cell size
     size = {inf: np.mean([c.shape[1] for c in _cells("translocation", inf)]) for inf in (0, 1)}
     assert abs(size[1] - size[0]) < 0.1 * size[0]
+
+
+def _treated_cells(off_target: str | None, n: int = 40) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    texture = rng.standard_normal((2, 300, 300))
+    return [render_cell(rng, CELL_TYPES[1], False, 0.0, texture, PRESETS["decoys-medium"], off_target, 1.0)
+            for _ in range(n)]
+
+
+def test_each_off_target_phenotype_changes_what_it_says():
+    """In healthy cells (so nothing is infection): each decoy's phenotype against untreated cells."""
+    cells = {name: _treated_cells(name) for name in (None, *OFF_TARGETS)}
+
+    def mean(name, measure):
+        return np.mean([measure(c) for c in cells[name]])
+
+    def area(c):
+        return (c[2] > 0.05 * c[2].max()).sum()
+
+    def nucleus(c):
+        return (c[0] > 0.5 * c[0].max()).sum()
+
+    # spreading: larger cells with more stress-fibre light per unit of area than the ring alone gives
+    assert mean("spreading", area) > 1.3 * mean(None, area)
+    # nuclear swelling: a third larger in radius, so well over 1.4 times the area; the cell itself unchanged
+    assert mean("nuclear-swelling", nucleus) > 1.4 * mean(None, nucleus)
+    assert abs(mean("nuclear-swelling", area) / mean(None, area) - 1) < 0.1
+    # Golgi dispersal: the one compact Golgi cluster (w5) breaks into separate puncta
+    def puncta(c):
+        return len(peak_local_max(c[4], min_distance=2, threshold_rel=0.3))
+
+    assert mean("golgi-dispersal", puncta) > 2 * mean(None, puncta) + 1
+    # ER expansion: more ER light (w2) per cell of the same size
+    er = {name: mean(name, lambda c: c[1].sum() / area(c)) for name in (None, "er-expansion")}
+    assert er["er-expansion"] > 1.4 * er[None]
+    with pytest.raises(ValueError, match="unknown off-target phenotype 'nonsense'"):
+        _treated_cells("nonsense", n=1)
+
+
+def test_decoy_screens_hold_decoys_that_do_not_rescue(tmp_path):
+    for name in DECOYS:
+        compounds = PRESETS[name].compounds
+        decoys = [c for c in compounds if c.off_target and not c.active]
+        assert {c.off_target for c in decoys} == set(OFF_TARGETS)
+        assert all(c.rescue(3.0) == 0 and c.off_target_strength(3.0) > 0.9 for c in decoys)
+        assert [c.name for c in compounds if c.off_target and c.active] == ["rescue-nuclear"]
+    root = write_sample_plate(tmp_path / "d", "decoys-medium", tile_size=64, sites_per_well=1)
+    truth = pd.read_csv(root / "ground_truth" / "compounds.csv").set_index("compound")
+    assert truth.loc["decoy-golgi", "off_target"] == "golgi-dispersal" and not truth.loc["decoy-golgi", "active"]
+    assert truth.loc["rescue-nuclear", "active"] and truth["off_target"].isna().sum() == 12
 
 
 def test_gandl_synthetic_writes_a_named_screen(tmp_path, capsys):

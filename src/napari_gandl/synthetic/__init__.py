@@ -21,14 +21,14 @@ reader): ``compounds.csv`` and ``wells.csv``.
 
 from napari_gandl.columns import ACTIVE, MOCK, UV
 from napari_gandl.synthetic.design import (
-    CELL_TYPES, DOSES_UM, GENERATOR_VERSION, HELDOUT, PRESETS, SUITE, SUITE_SCREENS, SUITE_V1, CellType, Compound,
-    ScreenDesign,
+    CELL_TYPES, DECOYS, DOSES_UM, GENERATOR_VERSION, HELDOUT, OFF_TARGETS, PRESETS, SUITE, SUITE_SCREENS, SUITE_V1,
+    CellType, Compound, ScreenDesign,
 )
 from napari_gandl.synthetic.render import render_cell, render_site, shading
 from napari_gandl.synthetic.write import design_wells, plate_effects, write_rxrx1_sample, write_sample_plate
 
 __all__ = [
-    "ACTIVE", "CELL_TYPES", "DOSES_UM", "GENERATOR_VERSION", "HELDOUT", "MOCK", "PRESETS", "SUITE", "SUITE_SCREENS", "SUITE_V1", "UV",
+    "ACTIVE", "CELL_TYPES", "DECOYS", "DOSES_UM", "GENERATOR_VERSION", "HELDOUT", "MOCK", "OFF_TARGETS", "PRESETS", "SUITE", "SUITE_SCREENS", "SUITE_V1", "UV",
     "CellType", "Compound", "ScreenDesign", "design_wells", "plate_effects", "render_cell", "render_site",
     "shading", "write_rxrx1_sample", "write_sample_plate",
 ]

@@ -28,6 +28,10 @@ class Compound:
     hill: float
     max_rescue: float  # 0 = no rescue, 1 = infected fraction back to healthy
     toxic_ec50_um: float | None = None  # cytotoxic above this dose
+    # A phenotype of its own in every cell it reaches, infected or not (one of OFF_TARGETS), half-strength
+    # at this dose: most compounds of a real library change the cells without touching the virus.
+    off_target: str | None = None
+    off_target_ec50_um: float = 0.3
 
     @property
     def active(self) -> bool:
@@ -42,6 +46,26 @@ class Compound:
         if self.toxic_ec50_um is None:
             return 0.0
         return 1.0 / (1.0 + (self.toxic_ec50_um / dose) ** 2)
+
+    def off_target_strength(self, dose: float) -> float:
+        if self.off_target is None:
+            return 0.0
+        return 1.0 / (1.0 + (self.off_target_ec50_um / dose) ** 2)
+
+
+# What an off-target phenotype does to every cell, at full strength (render.render_cell):
+OFF_TARGETS = {
+    # cells spread and flatten (a quarter larger, more elongated, twice the stress fibres): the opposite of
+    # infection's rounding and lost fibres, the same direction as its swelling
+    "spreading": "cells a quarter larger, more elongated, twice the stress fibres",
+    # nuclei swell and their chromatin loosens (G2 arrest, DNA damage): the opposite of infection's condensed
+    # nucleus
+    "nuclear-swelling": "nuclei a third larger with smoother chromatin",
+    # the Golgi scatters through the cytoplasm (brefeldin A-like): what infection does to it, more strongly
+    "golgi-dispersal": "Golgi scattered through the cytoplasm",
+    # the ER grows brighter and reaches further from the nucleus (ER stress): no infection cue
+    "er-expansion": "ER 60 % brighter, spread further from the nucleus",
+}
 
 
 @dataclass(frozen=True)
@@ -212,6 +236,41 @@ HELDOUT_SCREENS = {
 }
 HELDOUT = tuple(HELDOUT_SCREENS)
 PRESETS.update(HELDOUT_SCREENS)
+
+# Decoys: screens whose library is full of compounds with phenotypes of their own. On every screen above a
+# compound either rescues, does nothing or kills, so whatever moves a well towards the controls is rescue. In
+# a real library most active compounds change the cells without touching the virus, and some of those changes
+# run against infection's cues (cells that spread, nuclei that swell), so a read-out of how the cells look,
+# rather than whether they are infected, ranks them as rescuers. These screens ask which compounds rescue
+# when that is so: the 12-compound library, four decoys (no rescue, one off-target phenotype each) and a
+# rescuer with an off-target phenotype of its own. Their sizes, infected fractions and plate effects span the
+# suite's; 944 sites each.
+LIBRARY_DECOYS = LIBRARY_12 + (
+    Compound("decoy-spreading", 1.0, 1.0, 0.0, off_target="spreading", off_target_ec50_um=0.1),
+    Compound("decoy-nuclear", 1.0, 1.0, 0.0, off_target="nuclear-swelling", off_target_ec50_um=0.3),
+    Compound("decoy-golgi", 1.0, 1.0, 0.0, off_target="golgi-dispersal", off_target_ec50_um=0.2),
+    Compound("decoy-er", 1.0, 1.0, 0.0, off_target="er-expansion", off_target_ec50_um=0.5),
+    Compound("rescue-nuclear", 0.2, 1.2, 0.8, off_target="nuclear-swelling", off_target_ec50_um=1.0),
+)
+DECOY_SCREENS = {
+    # mid-sized cells, 40 % infected, moderate plate effects
+    "decoys-medium": replace(SUITE_BASE, compounds=LIBRARY_DECOYS, cell_scale=1.0, infected_fraction=0.4,
+                             texture_strength=0.25, translocation=0.6, morphology=0.2, exposure=2.0, gain_sigma=0.25,
+                             background=(2.0, 12.0), blur=(0.6, 1.5), illumination=0.35, density_sigma=0.2,
+                             focus_jitter=0.4),
+    # small crowded cells, 30 % infected, weaker cues, mild plate effects
+    "decoys-small": replace(SUITE_BASE, compounds=LIBRARY_DECOYS, cell_scale=0.55, infected_fraction=0.3,
+                            texture_strength=0.2, translocation=0.5, morphology=0.15, exposure=2.5, gain_sigma=0.2,
+                            background=(2.0, 10.0), blur=(0.5, 1.1), illumination=0.3, density_sigma=0.2,
+                            focus_jitter=0.3),
+    # a few dozen large cells, 40 % infected, strong per-plate gains
+    "decoys-large": replace(SUITE_BASE, compounds=LIBRARY_DECOYS, tile_size=320, cell_scale=1.8, infected_fraction=0.4,
+                            texture_strength=0.3, translocation=0.6, morphology=0.3, exposure=1.2, gain_sigma=0.4,
+                            background=(2.0, 20.0), blur=(1.0, 2.2), illumination=0.4, density_sigma=0.3,
+                            focus_jitter=0.7),
+}
+DECOYS = tuple(DECOY_SCREENS)
+PRESETS.update(DECOY_SCREENS)
 
 
 @dataclass(frozen=True)

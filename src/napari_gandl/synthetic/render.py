@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from napari_gandl.synthetic.design import CELL_TOTAL, CellType, ScreenDesign
+from napari_gandl.synthetic.design import CELL_TOTAL, OFF_TARGETS, CellType, ScreenDesign
 
 
 def _spots(yy, xx, centres, sigma, weights=None):
@@ -19,7 +19,7 @@ def _spots(yy, xx, centres, sigma, weights=None):
 
 
 def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: np.ndarray,
-                design: ScreenDesign):
+                design: ScreenDesign, off_target: str | None = None, off_target_strength: float = 0.0):
     """One cell's five stain patches ``(5, size, size)`` centred on the cell.
 
     What infection changes is set by the design, each part from 0 to 1:
@@ -31,8 +31,18 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     Golgi fragmentation); ``morphology`` swells the cell, makes its outline
     ragged, fuses it into a multinucleate syncytium and punches large vacuoles
     through its cytoplasm. Lengths scale with ``cell_scale``; fine structures
-    stay at least 0.7 px wide (the optics).
+    stay at least 0.7 px wide (the optics). A compound's ``off_target``
+    phenotype (a key of ``OFF_TARGETS``, at ``off_target_strength`` from 0 to
+    1) changes the cell whether it is infected or not.
     """
+    if off_target is not None and off_target not in OFF_TARGETS:
+        raise ValueError(f"unknown off-target phenotype {off_target!r}; choose from {', '.join(OFF_TARGETS)}")
+
+    def off(name):
+        return off_target_strength if off_target == name else 0.0
+
+    spreading, swelling, dispersal, er_stress = (off(n) for n in (
+        "spreading", "nuclear-swelling", "golgi-dispersal", "er-expansion"))
     ts = design.texture_strength if infected else 0.0
     tl = design.translocation if infected else 0.0
     m = design.morphology if infected else 0.0
@@ -45,6 +55,8 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     aspect = rng.uniform(*cell.aspect)
     radius *= 1 - 0.1 * ts  # infected cells round up and shrink a little
     aspect = 1.0 + (aspect - 1.0) * (1 - 0.65 * ts)
+    radius *= 1 + 0.25 * spreading
+    aspect = 1.0 + (aspect - 1.0) * (1 + 0.6 * spreading)
     n_syncytium = 1
     if m > 0:
         radius *= 1 + 0.3 * m * rng.uniform(0.5, 1.0)  # swollen
@@ -64,7 +76,7 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     rho = np.hypot(u / a, v / b) / wobble
     cell_mask = 1 / (1 + np.exp((rho - 1) * 12))
 
-    condense = (1 - 0.28 * ts) * (1 - 0.3 * toxicity)
+    condense = (1 - 0.28 * ts) * (1 - 0.3 * toxicity) * (1 + 0.35 * swelling)
     n_r = cell.nucleus_radius * s * rng.uniform(0.9, 1.1) * condense
     n_off = rng.normal(0, 0.15, 2) * radius / np.sqrt(n_syncytium)
     nu, nv = u - n_off[0], v - n_off[1]
@@ -91,9 +103,9 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
         return n_centre + distance * np.array([np.sin(angle), np.cos(angle)])
 
     # w1 Hoechst: nucleus with chromatin texture.
-    w1 = nucleus * (1 + 0.35 * tex[0])
+    w1 = nucleus * (1 + 0.35 * (1 - 0.6 * swelling) * tex[0])
     # w2 ConA: reticular ER, densest around the nucleus; infected cells get vacuoles.
-    perinuclear = np.exp(-np.clip(n_rho - 1, 0, None) * 0.8)
+    perinuclear = np.exp(-np.clip(n_rho - 1, 0, None) * 0.8 * (1 - 0.5 * er_stress))
     w2 = cytoplasm * perinuclear * np.clip(0.35 + np.abs(tex[1]) * 1.6, 0, None)
     if ts > 0:
         vac = _spots(yy, xx, in_cytoplasm(rng.integers(4, 8)), rng.uniform(1.2, 2.0) * s)
@@ -102,7 +114,7 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     ring = np.exp(-(((rho - 0.93) / 0.09) ** 2)) * cell_mask
     period = rng.uniform(2.5, 3.5)
     fibres = (np.cos(2 * np.pi * v / period + rng.uniform(0, 6.3)) ** 8) * cell_mask * (rho < 0.9)
-    w3 = ring + cell.fibres * (1 - 0.92 * ts) * fibres * 0.8
+    w3 = ring + cell.fibres * (1 - 0.92 * ts) * (1 + spreading) * fibres * 0.8
     # w4 SYTO14: a few RNA spots over a faint, even cell body; inside the
     # nucleus (nucleoli) when healthy, in the cytoplasm when infected.
     k = rng.integers(2, 5)
@@ -121,8 +133,8 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
     golgi_at = towards(rng.uniform(0, 2 * np.pi), n_r * (0.25 * tl + 1.35 * (1 - tl)))
     # At full strength the Golgi is scattered through the cytoplasm; this is the
     # most visible single-stain cue, so it grows with the square of the strength.
-    spread = (1.1 + 5.0 * ts**2) * s
-    n_puncta = rng.integers(4, 7) + int(round(8 * ts**2))
+    spread = (1.1 + 5.0 * ts**2 + 4.0 * dispersal) * s
+    n_puncta = rng.integers(4, 7) + int(round(8 * ts**2 + 6 * dispersal))
     golgi = _spots(yy, xx, golgi_at[None] + rng.normal(0, spread, (n_puncta, 2)), width(1.0))
     w5 = membrane + golgi * cell_mask
 
@@ -133,6 +145,7 @@ def render_cell(rng, cell: CellType, infected: bool, toxicity: float, texture: n
         patches[1:] *= 1 - 0.95 * m * hole * (1 - nucleus)
     totals = patches.reshape(5, -1).sum(1)
     target = CELL_TOTAL * (radius / cell.cell_radius) ** 2 * rng.lognormal(0, 0.2, 5)
+    target[1] *= 1 + 0.6 * er_stress
     return patches * (target / np.maximum(totals, 1e-6))[:, None, None]
 
 
@@ -152,16 +165,19 @@ def place_cells(rng, n: int, size: int, min_dist: float) -> np.ndarray:
 
 def render_site(rng, design: ScreenDesign, cell: CellType, infected_fraction: float, toxicity: float,
                 gain: np.ndarray, background: np.ndarray, blur: float, density: float = 1.0,
-                shading: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
+                shading: np.ndarray | None = None, off_target: str | None = None,
+                off_target_strength: float = 0.0) -> tuple[np.ndarray, int, int]:
     """One site as ``(5, size, size)`` uint8, with its numbers of cells and of infected cells.
 
     ``density`` multiplies the cell type's density, ``shading`` (size x size)
-    the light reaching each pixel.
+    the light reaching each pixel; ``off_target`` is the well's compound's own
+    phenotype at ``off_target_strength`` (see :func:`render_cell`).
     """
     size, s = design.tile_size, design.cell_scale
     n_cells = rng.poisson(cell.density * size * size / 1000 * (1 - 0.6 * toxicity) * density / s**2)
     centres = place_cells(rng, max(n_cells, 1), size, cell.cell_radius * 1.5 * s)
-    pad = int(cell.cell_radius * s * 2.5 * (1 + 1.1 * design.morphology)) + 4
+    spreads = 1 + 0.45 * off_target_strength * (off_target == "spreading")  # larger, longer cells
+    pad = int(cell.cell_radius * s * 2.5 * (1 + 1.1 * design.morphology) * spreads) + 4
     canvas = np.zeros((5, size + 2 * pad, size + 2 * pad))
     texture = gaussian_filter(rng.standard_normal((2, 4 * pad, 4 * pad)), (0, 1.0, 1.0)) * 2.2
     n_rendered = n_infected = 0
@@ -169,7 +185,7 @@ def render_site(rng, design: ScreenDesign, cell: CellType, infected_fraction: fl
         infected = rng.random() < infected_fraction
         off = rng.integers(0, 2 * pad, 2)
         tex = texture[:, off[0]:, off[1]:]
-        patch = render_cell(rng, cell, infected, toxicity, tex, design)
+        patch = render_cell(rng, cell, infected, toxicity, tex, design, off_target, off_target_strength)
         h = patch.shape[1] // 2
         cy, cx = int(round(y)) + pad, int(round(x)) + pad
         y0, x0 = cy - h, cx - h

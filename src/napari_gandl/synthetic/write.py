@@ -103,6 +103,7 @@ def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -
     effects_rng = np.random.default_rng([seed, 1])
     wells = design_wells(design, rng)
     cells = {c.name: c for c in CELL_TYPES}
+    compounds = {c.name: c for c in design.compounds}
     plates = plate_effects(design, wells, rng, effects_rng)
     by_plate = {(p.experiment, p.plate): p for p in plates.itertuples(index=False)}
     site_rows = []
@@ -113,11 +114,14 @@ def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -
         gain = np.array([getattr(effects, f"gain_w{c + 1}") for c in range(5)])
         background = np.array([getattr(effects, f"background_w{c + 1}") for c in range(5)])
         light = shading(design, effects.illumination_y, effects.illumination_x)
+        compound = compounds.get(well["treatment"])
+        off_target = compound.off_target if compound else None
+        strength = compound.off_target_strength(well["treatment_conc"]) if compound else 0.0
         for site in range(1, design.sites_per_well + 1):
             blur = effects.blur + effects_rng.uniform(0, design.focus_jitter)
             pixels, n_cells, n_infected = render_site(
                 rng, design, cells[well["cell_type"]], well["infected_fraction"], well["toxicity"],
-                gain, background, blur, effects.density, light,
+                gain, background, blur, effects.density, light, off_target, strength,
             )
             for c in range(5):
                 Image.fromarray(pixels[c]).save(folder / f"{well['well']}_s{site}_w{c + 1}.png", compress_level=1)
@@ -136,7 +140,7 @@ def write_sample_plate(dest, preset: str = "demo", seed: int = 0, **overrides) -
     pd.DataFrame([
         {"compound": c.name, "active": c.active, "ec50_uM": c.ec50_um if c.active else np.nan,
          "hill": c.hill if c.active else np.nan, "max_rescue": c.max_rescue,
-         "cytotoxic": c.toxic_ec50_um is not None}
+         "cytotoxic": c.toxic_ec50_um is not None, "off_target": c.off_target}
         for c in design.compounds
     ]).to_csv(truth / "compounds.csv", index=False)
     return root
