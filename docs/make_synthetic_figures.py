@@ -4,10 +4,12 @@
 both cell types of the demo screen. ``synthetic_suite.png``: one row per
 screen of the suite, the central 128 x 128 px (a quarter) of one Mock and one
 untreated active-virus site per cell type, so the cells are seen at the
-suite's own resolution. Sites are composites of the five stains, each scaled
-between its 1st and 99.7th percentile in the site.
+suite's own resolution. ``synthetic_decoys.png``: the central 128 x 128 px
+of one untreated active-virus site and one site of each decoy at its top dose
+on ``decoys-medium``, per cell type. Sites are composites of the five stains,
+each scaled between its 1st and 99.7th percentile in the site.
 
-    python docs/make_synthetic_figures.py [--screens /work/bench-cache/suite]
+    python docs/make_synthetic_figures.py [--screens /work/bench-cache/suite] [--decoys /work/bench-cache/decoys]
 
 Screens missing under ``--screens`` are written there first (python -m
 napari_gandl.synthetic DEST --suite writes them all).
@@ -26,15 +28,19 @@ import numpy as np  # noqa: E402
 
 from napari_gandl._sample_data import sample_plate_path  # noqa: E402
 from napari_gandl.plate import open_plate  # noqa: E402
-from napari_gandl.synthetic import ACTIVE, MOCK, SUITE, UV, write_sample_plate  # noqa: E402
+from napari_gandl.synthetic import ACTIVE, DOSES_UM, MOCK, PRESETS, SUITE, UV, write_sample_plate  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent / "images"
 
 
-def composite(plate, cell_type: str, condition: str, crop: int | None = None) -> np.ndarray:
-    """RGB of the first untreated site of ``cell_type`` and ``condition`` (its central ``crop`` px)."""
+def composite(plate, cell_type: str, condition: str, crop: int | None = None, treatment: str | None = None,
+              dose: float | None = None) -> np.ndarray:
+    """RGB of the first site of ``cell_type`` and ``condition`` (its central ``crop`` px): untreated, or of
+    ``treatment`` at ``dose``."""
     sites = plate.sites
-    pick = sites[(sites.cell_type == cell_type) & (sites.disease_condition == condition) & sites.treatment.isna()]
+    given = sites.treatment.isna() if treatment is None else (sites.treatment == treatment) & (
+        sites.treatment_conc == dose)
+    pick = sites[(sites.cell_type == cell_type) & (sites.disease_condition == condition) & given]
     tile = plate.read_site(int(pick.index[0])).astype(float)
     low, high = np.percentile(tile, [1, 99.7], axis=(1, 2), keepdims=True)
     tile = (tile - low) / np.maximum(high - low, 1)
@@ -81,12 +87,35 @@ def suite_figure(screens: Path) -> None:
     save(fig, "synthetic_suite.png")
 
 
+def decoy_figure(screens: Path, name: str = "decoys-medium") -> None:
+    root = screens / name / "plate"
+    if not (root / "ground_truth" / "sites.csv").is_file():
+        write_sample_plate(root, name)
+    plate = open_plate(root)
+    decoys = [c for c in PRESETS[name].compounds if c.off_target and not c.active]
+    columns = [(None, "untreated")] + [(c.name, c.off_target) for c in decoys]
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.4 * len(columns), 5.9))
+    for row, cell_type in enumerate(("HRCE", "VERO")):
+        for col, (compound, label) in enumerate(columns):
+            ax = axes[row, col]
+            ax.imshow(composite(plate, cell_type, ACTIVE, crop=128, treatment=compound, dose=max(DOSES_UM)),
+                      interpolation="nearest")
+            ax.set_title(f"{cell_type} active virus\n{label}" + (f" {max(DOSES_UM):g} µM" if compound else ""),
+                         fontsize=8)
+            ax.axis("off")
+    save(fig, "synthetic_decoys.png")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--screens", type=Path, default=Path("/work/bench-cache/suite"))
+    ap.add_argument("--decoys", type=Path, default=Path("/work/bench-cache/decoys"))
+    ap.add_argument("--only-decoys", action="store_true", help="draw synthetic_decoys.png alone")
     args = ap.parse_args(argv)
-    demo_figure()
-    suite_figure(args.screens)
+    if not args.only_decoys:
+        demo_figure()
+        suite_figure(args.screens)
+    decoy_figure(args.decoys)
 
 
 if __name__ == "__main__":
