@@ -19,9 +19,9 @@ Beside bench_suite.py's scores, two numbers say what the decoys did to the ranki
 and how many decoy curves, and how many truly rescuing ones, ``gandl analyse`` flags as lying far from both
 controls at their top dose ("off-manifold (possible toxicity)"), the warning a biologist reads beside a hit.
 
-A biologist reads that flag beside each hit, so the section also counts the hits that carry no flag
-("clean hits", true and false) and the ranking AP when flagged curves are read after all the others. That is
-a reading of ``gandl analyse``'s output, not its ranking.
+``gandl analyse`` ranks the hits it flags after the other hits; the section also counts the hits that carry
+no flag ("clean hits", true and false) and gives the ranking AP of the ranking before it read the flag (the
+same curves by hit, direction, q-value and efficacy alone).
 
 ``--seed S`` trains the default from another random draw (``gandl train --seed S``: runs at seeds S and S + 1,
 section ``decoys_seed<S>``) with its own untrained networks (the same draws), as ``bench_heldout.py --seed``
@@ -60,10 +60,11 @@ def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     """Where the decoys landed in ``read_out``'s compound ranking on the screen cached in ``folder``: each
     decoy curve's rank (compound, cell type -> rank), how many sit among the first R curves (R: the truly
     rescuing curves), how many were called hits, how many decoy and truly rescuing curves carry the
-    off-manifold flag, the hits without it (true, false) and the ranking AP with flagged curves read last."""
+    off-manifold flag, the hits without it (true, false) and the ranking AP of the ranking before it read the
+    flag."""
     from sklearn.metrics import average_precision_score
 
-    from napari_gandl.analysis.dose import flagged_off_manifold
+    from napari_gandl.analysis.dose import flagged_off_manifold, ranked
 
     curves = pd.read_csv(report_folder(folder, read_out, seed) / "dose_response.csv")
     truth = pd.read_csv(folder / "plate" / "ground_truth" / "compounds.csv")
@@ -73,13 +74,15 @@ def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     flagged = flagged_off_manifold(curves)
     active = curves["active"].astype(bool)
     clean_hits = curves["hit"] & ~flagged
+    key = pd.MultiIndex.from_frame(curves[["compound", "cell_type"]])
+    before = ranked(curves.drop(columns="flag")).set_index(["compound", "cell_type"])["rank"]  # flags ignored
     return {"ranks": {f"{c} ({t})": int(r) for c, t, r in curves.loc[decoy, ["compound", "cell_type", "rank"]]
                       .itertuples(index=False)},
             "in_top": int((top["off_target"].notna() & ~top["active"].astype(bool)).sum()),
             "hits": int((curves["hit"] & decoy).sum()), "flagged": int((flagged & decoy).sum()),
             "flagged_rescuers": int((flagged & active).sum()),
             "clean_hits": (int((clean_hits & active).sum()), int((clean_hits & ~active).sum())),
-            "flag_last_ap": float(average_precision_score(active, -(curves["rank"] + len(curves) * flagged))),
+            "ap_flag_ignored": float(average_precision_score(active, -before.reindex(key).to_numpy())),
             "decoy_curves": int(decoy.sum()), "curves": len(curves), "rescuing": int(curves["active"].sum())}
 
 
@@ -136,17 +139,17 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
                      + f" | {' / '.join(str(d[m]['hits']) for m, _ in read_outs)} | "
                      + " · ".join(f"{d[m]['flagged']}/{d[m]['flagged_rescuers']}" for m, _ in read_outs)
                      + f" (of {d['GAN-DL']['decoy_curves']} / {d['GAN-DL']['rescuing']}) |")
-    lines += ["", "Reading the off-manifold flag (a reading of the same output, not `gandl analyse`'s ranking): "
-                  "the hits without the flag, and the ranking AP with every flagged curve read after the others "
-                  "(all screens; true / false clean hits, mean AP):", "",
-              "| read-out | hits: true / false | clean hits: true / false | ranking AP | AP, flagged curves last |",
+    lines += ["", "The off-manifold flag: the hits without it (true / false, all screens), and the mean ranking AP "
+                  "of `gandl analyse`'s ranking (flagged hits after the others) and of the ranking before it read "
+                  "the flag (hits by q-value alone):", "",
+              "| read-out | hits: true / false | clean hits: true / false | ranking AP | AP, the flag ignored |",
               "|---|---|---|---|---|"]
     for m, name in read_outs:
         clean = [sum(decoys[n][m]["clean_hits"][i] for n in rows) for i in (0, 1)]
         lines.append(f"| {name} | {sum(results[n][m]['true_hits'] for n in rows)} / "
                      f"{sum(results[n][m]['false_hits'] for n in rows)} | {clean[0]} / {clean[1]} | "
                      f"{sum(results[n][m]['rank_ap'] for n in rows) / len(rows):.3f} | "
-                     f"{sum(decoys[n][m]['flag_last_ap'] for n in rows) / len(rows):.3f} |")
+                     f"{sum(decoys[n][m]['ap_flag_ignored'] for n in rows) / len(rows):.3f} |")
     if seed:
         first = {n: json.loads((cache / n / "results.json").read_text())["results"] for n in rows}
         both = summary({f"{n} {k}": r for k, rs in (("a", results), ("b", first)) for n, r in rs.items()})

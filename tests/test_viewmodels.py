@@ -173,6 +173,8 @@ def test_perturbation_and_dose_view_models(embedded):
     rec = dose.run(embedded, params, _report([]))
     curves, scores = rec["curves"], rec["scores"]
     assert set(scores.columns) == {cols.SITE_ID, cols.E2_SCORE, cols.HIT}
+    # the report's off-manifold check, so the dock's flags and rank are the report's
+    assert curves["off_manifold"].notna().all() and curves["rank"].tolist() == list(range(1, len(curves) + 1))
     frame = embedded.frame.set_index(cols.SITE_ID).reindex(scores[cols.SITE_ID])
     hits = set(zip(curves.loc[curves["hit"], "compound"], curves.loc[curves["hit"], "cell_type"]))
     expected = [(c, t) in hits for c, t in zip(frame[cols.COMPOUND], frame[cols.CELL_TYPE])]

@@ -169,6 +169,30 @@ def test_off_manifold_flags_a_toxic_compound():
     assert (flagged.loc["good", "off_manifold"] < 2).all()
 
 
+def test_a_hit_flagged_off_manifold_ranks_after_the_clean_hits():
+    """A decoy that moves along the infection axis as strongly as a rescuer, but also far off it, is a hit
+    with a smaller q-value than a weaker clean rescuer; once flagged it ranks after that rescuer, and still
+    before every curve that is no hit."""
+    from napari_gandl.analysis import fit_e2, off_manifold
+    from napari_gandl.tables import load_embeddings
+
+    from analysis_synth import rxrx_like
+
+    df = rxrx_like(n_feat=8, plates=2, wells=4, plate_shift=0.0,
+                   compounds=(("clean", 0.1, 1.5, 0.6), ("decoy", 0.1, 1.5, 1.0), ("inert", 0.1, 1.5, 0.0)))
+    df.loc[(df["treatment"] == "decoy") & (df["treatment_conc"] >= 1.0), "f005"] += 12.0
+    table = load_embeddings(df)
+    curves, _ = dose_response(fit_e2(table).on_axis(table.X), table.meta)
+    before = curves.groupby("compound")["rank"].min()
+    assert before["decoy"] < before["clean"]                     # by q-value alone the decoy leads
+    after = off_manifold(table.X, table.meta, curves)
+    assert after["rank"].tolist() == list(range(1, len(after) + 1))
+    by = after.groupby("compound")
+    assert by["hit"].all()[["clean", "decoy"]].all() and not by["hit"].any()["inert"]
+    assert after.loc[after["compound"] == "decoy", "flag"].str.contains("off-manifold").all()
+    assert by["rank"].max()["clean"] < by["rank"].min()["decoy"] < by["rank"].min()["inert"]
+
+
 def test_the_report_counts_the_hits_flagged_off_manifold(tmp_path, capsys):
     """A rescuing compound with a strong phenotype off the infection axis is a hit the report counts
     as possibly toxic, beside the hits count, in report.json, the HTML page and gandl analyse's summary."""

@@ -13,7 +13,7 @@ from napari_gandl.analysis.classify import (
 )
 from napari_gandl.analysis.c2st import C2STResult, c2st, tile_features
 from napari_gandl.analysis.dose import (
-    dose_points, dose_response, fit_dose_response, fit_logistic4_batch, logistic4,
+    dose_points, dose_response, fit_dose_response, fit_logistic4_batch, logistic4, off_manifold,
 )
 from napari_gandl.analysis.dose_plots import plot_curves
 from napari_gandl.analysis.axes import PerturbationSpace, fit_c2, fit_e2, fit_space, plot_space
@@ -25,7 +25,7 @@ __all__ = [
     "TaskError", "TaskResult", "c2st", "centerscale_on_controls",
     "control_mask", "decision_scores", "define_task", "dose_points", "dose_response", "evaluate_task", "fit_c2",
     "fit_dose_response", "fit_e2", "fit_logistic4_batch", "fit_space",
-    "logistic4", "normalise", "plot_curves", "plot_space",
+    "logistic4", "normalise", "off_manifold", "plot_curves", "plot_space",
     "rxrx19a_tasks", "tile_features",
     "tvn_on_controls", "zero_shot_cell_types",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from napari_gandl import columns as cols
-from napari_gandl.analysis import dose_response, fit_e2
+from napari_gandl.analysis import dose_response, fit_e2, off_manifold
 from napari_gandl.tables import as_str
 
 from napari_gandl.viewmodels.embedding_choice import record, resolve_embedding
@@ -16,7 +16,8 @@ from napari_gandl.viewmodels.site_table import SiteTable
 
 
 def run(table: SiteTable, params: dict, report: Callable[[int, int, str], None]) -> dict:
-    """Score every embedded site on E2 and fit every compound x cell type curve (worker thread).
+    """Score every embedded site on E2, fit every compound x cell type curve and flag those far from both
+    controls at their top dose, as ``gandl analyse`` does (worker thread).
 
     The record's ``scores`` hold the per-site ``e2_score`` and ``hit`` (the site's compound x
     cell type is a hit), the columns the dock writes to the site table."""
@@ -29,6 +30,7 @@ def run(table: SiteTable, params: dict, report: Callable[[int, int, str], None])
     report(2, 3, "fitting dose-response curves…")
     curves, points = dose_response(scores, emb.table.meta, min_doses=params["min_doses"],
                                    alpha=params["alpha"], min_effect=params["min_effect"])
+    curves = off_manifold(emb.table.X, emb.table.meta, curves)  # flagged and ranked as the report does
     meta = emb.table.meta
     hits = set(zip(curves.loc[curves["hit"], "compound"].astype(str), curves.loc[curves["hit"], "cell_type"].astype(str)))
     cells = as_str(meta, cols.CELL_TYPE) if cols.CELL_TYPE in meta else np.full(len(meta), "all")
