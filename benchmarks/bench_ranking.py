@@ -14,8 +14,10 @@ to a hard-margin fit. Two directions that do not follow a few support vectors ar
 
 A third variant keeps the SVM's axis and changes only the order: **svm, flagged last** ranks the hits
 that ``gandl analyse`` flags ``off-manifold (possible toxicity)`` after the other hits (then the other
-rescuing curves, then the worsening ones, each by q-value then efficacy, as now). Every false hit of
-the suite's default GAN-DL runs is such a cytotoxic compound, which is what suggested it.
+rescuing curves, then the worsening ones, each by q-value then efficacy). Every false hit of the suite's
+default GAN-DL runs is such a cytotoxic compound, which is what suggested it. Since 2026-12-07 it is
+``gandl analyse``'s ranking (``analysis.dose.ranked``), adopted on the decoy screens (bench_decoys.py);
+the **svm** rows here are the ranking before it, by q-value alone.
 
 Everything else is the suite's scoring (``bench_suite.score``): plate centre-scaling on controls, well
 means of the on-axis score against the true rescue (Spearman), ``gandl analyse``'s dose-response rank
@@ -33,7 +35,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -77,22 +78,6 @@ def on_axis(X: np.ndarray, labels: np.ndarray, axis: str) -> np.ndarray:
     return a * (((X - mean) / scale) @ w - centre_pos) + 1.0
 
 
-def flagged_last(curves: pd.DataFrame) -> pd.DataFrame:
-    """``curves`` ranked with the hits flagged off-manifold after the other hits (else ``gandl analyse``'s
-    order: then the other rescuing curves, then the worsening ones, each by q-value then efficacy)."""
-    from napari_gandl.analysis.dose import flagged_off_manifold
-
-    flagged = flagged_off_manifold(curves)
-    group = np.where(curves["hit"] & ~flagged, 0, np.where(curves["hit"], 1,
-                                                             np.where(curves["direction"] == "rescues", 2, 3)))
-    order = pd.DataFrame({"group": group, "q": curves["q_value"].fillna(np.inf),
-                          "efficacy": -curves["efficacy"].fillna(-np.inf)}).sort_values(
-        ["group", "q", "efficacy"], kind="stable").index
-    ranks = np.empty(len(curves), int)
-    ranks[order] = np.arange(1, len(curves) + 1)
-    return curves.assign(rank=ranks)
-
-
 def scores(plate_root: Path, embeddings: Path) -> dict:
     """variant -> bench_suite's ranking scores (Spearman, compound-ranking AP, true and false hits) of
     one embedding."""
@@ -110,10 +95,10 @@ def scores(plate_root: Path, embeddings: Path) -> dict:
     for axis in AXES:
         score = on_axis(X, control_labels(meta), axis)
         sites = meta[["well_id", "treatment"]].assign(e2_on=score)
-        curves = off_manifold(X, meta, dose_response(score, meta)[0])
+        curves = dose_response(score, meta)[0]  # ranked by q-value alone, as before gandl analyse read the flag
         out[axis] = ranking_scores(sites, curves, truth)
-        if axis == "svm":
-            out["svm, flagged last"] = ranking_scores(sites, flagged_last(curves), truth)
+        if axis == "svm":  # off_manifold flags the curves and ranks the flagged hits after the others
+            out["svm, flagged last"] = ranking_scores(sites, off_manifold(X, meta, curves), truth)
     return out
 
 
@@ -142,7 +127,8 @@ def main(argv=None) -> int:
         f"Suite means over {len(screens)} screens x seeds {' and '.join(map(str, SEEDS))} ({n} runs; "
         f"handcrafted features do not depend on the seed: {len(screens)} runs); hits summed over the runs. \"Trailing\": runs where "
         "GAN-DL's Spearman or compound-ranking AP is below the untrained network's or handcrafted's, all read "
-        "with the same variant. Against **svm** (what `gandl analyse` does): the mean difference of GAN-DL's "
+        "with the same variant. Against **svm** (what `gandl analyse` did before it read the flag; it now ranks "
+        "as **svm, flagged last**): the mean difference of GAN-DL's "
         f"{n} runs and twice its standard error (sd of the per-run differences / sqrt({n})).", "",
         "| variant | features | Spearman | ranking AP | true / false hits | GAN-DL trailing | GAN-DL against svm: "
         "Spearman, ranking AP (2 SE) |", "|---|---|---|---|---|---|---|"]
