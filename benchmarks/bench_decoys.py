@@ -101,8 +101,9 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
         f"--device cpu --threads 1{f' --seed {seed}' if seed else ''}` (two 8-kimg `--info 10` runs at seeds "
         f"{seed} and {seed + 1}, read together), the same two "
         "networks untrained, read together, `gandl embed --method handcrafted`, and the screen's ground truth "
-        "scored as the embedding. Two lanes side by side on the 2 cores (one thread each); the budget is counted "
-        "in images.", "",
+        "scored as the embedding. Two lanes side by side on the 2 cores (one thread each), beside them at most "
+        "the unit tests; the budget is counted in images, so what else ran changed the time taken, not the "
+        "result.", "",
         f"| decoy screens ({len(rows)}), means | C+/C- % | Spearman | ranking AP | true / false hits (of N) "
         "| decoys in the top R / decoy hits (all screens) |",
         "|---|---|---|---|---|---|"]
