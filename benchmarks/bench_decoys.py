@@ -45,7 +45,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_heldout import READ_OUTS, budget_suffix, run_screen, summary  # noqa: E402
+from bench_heldout import READ_OUTS, budget_suffix, run_screen, scale_chosen, summary  # noqa: E402
 from bench_suite import CACHE, suite_parser  # noqa: E402
 
 DECOYS_CACHE = CACHE.parent / "decoys"
@@ -129,10 +129,7 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
               "| decoy hits | off-manifold flags: decoys / rescuers |", "|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         r, d = row["results"], decoys[name]
-        cell_scale = row.get("cell_scale") or {}
-        scale = f"{row['scale']}x" + (f" (nuclei {cell_scale['nucleus_px']:.0f} px)"
-                                      if isinstance(cell_scale, dict) and cell_scale.get("nucleus_px") else "")
-        lines.append(f"| {name} | {scale} | "
+        lines.append(f"| {name} | {scale_chosen(row)} | "
                      + " | ".join(" / ".join(f"{(100 if k == 'acc' else 1) * r[m][k]:.{1 if k == 'acc' else 3}f}"
                                              for m, _ in read_outs) for k in ("acc", "spearman", "rank_ap"))
                      + " | " + " · ".join(f"{r[m]['true_hits']}/{r[m]['false_hits']}" for m, _ in read_outs)

@@ -106,6 +106,14 @@ def run_screen(name: str, cache: Path, splits: int, kimg: int = 16, seed: int = 
     return row
 
 
+def scale_chosen(row: dict) -> str:
+    """The scale ``gandl train --scale auto`` chose for a screen's run (a :func:`run_screen` row), with the
+    nuclei it measured: ``1x (nuclei 19 px)``."""
+    cell_scale = row.get("cell_scale") or {}
+    return f"{row['scale']}x" + (f" (nuclei {cell_scale['nucleus_px']:.0f} px)"
+                                 if isinstance(cell_scale, dict) and cell_scale.get("nucleus_px") else "")
+
+
 def suite_rows(splits: int) -> dict:
     """The default's scores on the suite's screens (screen -> read-out -> scores), from bench_suite's cache,
     with the screen's ground truth scored as the embedding (``reference``)."""
@@ -201,10 +209,7 @@ def report(held: dict, kimg: int, suite: dict, first: dict | None = None, seed: 
               "|---|---|---|---|---|---|---|---|"]
     for name, row in held.items():
         r = row["results"]
-        cell_scale = row.get("cell_scale") or {}
-        scale = f"{row['scale']}x" + (f" (nuclei {cell_scale['nucleus_px']:.0f} px)"
-                                      if isinstance(cell_scale, dict) and cell_scale.get("nucleus_px") else "")
-        lines.append(f"| {name} | {scale} | {' + '.join(f'{k:.1f}' for k in row['kimg'])} | "
+        lines.append(f"| {name} | {scale_chosen(row)} | {' + '.join(f'{k:.1f}' for k in row['kimg'])} | "
                      + " / ".join(f"{100 * r[m]['acc']:.1f}" for m, _ in READ_OUTS) + " | "
                      + " | ".join(" / ".join(f"{r[m][k]:.3f}" for m, _ in READ_OUTS) for k in KEYS) + " | "
                      + " · ".join(f"{r[m]['true_hits']}/{r[m]['false_hits']}" for m, _ in READ_OUTS)
