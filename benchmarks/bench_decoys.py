@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
 from bench_heldout import READ_OUTS, budget_suffix, run_screen, scale_chosen, summary  # noqa: E402
-from bench_suite import CACHE, suite_parser  # noqa: E402
+from bench_suite import CACHE, rank_ap_flag_ignored, suite_parser  # noqa: E402
 
 DECOYS_CACHE = CACHE.parent / "decoys"
 def report_folder(folder: Path, read_out: str, seed: int = 0) -> Path:
@@ -62,9 +62,7 @@ def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     rescuing curves), how many were called hits, how many decoy and truly rescuing curves carry the
     off-manifold flag, the hits without it (true, false) and the ranking AP of the ranking before it read the
     flag."""
-    from sklearn.metrics import average_precision_score
-
-    from napari_gandl.analysis.dose import flagged_off_manifold, ranked
+    from napari_gandl.analysis.dose import flagged_off_manifold
 
     curves = pd.read_csv(report_folder(folder, read_out, seed) / "dose_response.csv")
     truth = pd.read_csv(folder / "plate" / "ground_truth" / "compounds.csv")
@@ -74,15 +72,14 @@ def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     flagged = flagged_off_manifold(curves)
     active = curves["active"].astype(bool)
     clean_hits = curves["hit"] & ~flagged
-    key = pd.MultiIndex.from_frame(curves[["compound", "cell_type"]])
-    before = ranked(curves.drop(columns="flag")).set_index(["compound", "cell_type"])["rank"]  # flags ignored
     return {"ranks": {f"{c} ({t})": int(r) for c, t, r in curves.loc[decoy, ["compound", "cell_type", "rank"]]
                       .itertuples(index=False)},
             "in_top": int((top["off_target"].notna() & ~top["active"].astype(bool)).sum()),
             "hits": int((curves["hit"] & decoy).sum()), "flagged": int((flagged & decoy).sum()),
             "flagged_rescuers": int((flagged & active).sum()),
             "clean_hits": (int((clean_hits & active).sum()), int((clean_hits & ~active).sum())),
-            "ap_flag_ignored": float(average_precision_score(active, -before.reindex(key).to_numpy())),
+            "ap_flag_ignored": rank_ap_flag_ignored(report_folder(folder, read_out, seed),
+                                                    folder / "plate" / "ground_truth"),
             "decoy_curves": int(decoy.sum()), "curves": len(curves), "rescuing": int(curves["active"].sum())}
 
 

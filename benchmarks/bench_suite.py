@@ -204,6 +204,19 @@ def ranking_scores(sites: pd.DataFrame, curves: pd.DataFrame, truth: Path) -> di
             "rescuing_curves": int(active.sum())}
 
 
+def rank_ap_flag_ignored(report_dir: Path, truth: Path) -> float:
+    """The compound-ranking AP of an analyse report's curves ranked as ``gandl analyse`` ranked them before it
+    read the off-manifold flag (hits by q-value alone), as sections dated before 2026-12-07 were scored
+    (``truth``: the screen's ground_truth folder)."""
+    from sklearn.metrics import average_precision_score
+
+    from napari_gandl.analysis.dose import ranked
+
+    curves = ranked(pd.read_csv(report_dir / "dose_response.csv").drop(columns="flag"))
+    active = curves.merge(pd.read_csv(truth / "compounds.csv")[["compound", "active"]], on="compound")["active"]
+    return float(average_precision_score(active.astype(bool), -curves["rank"]))
+
+
 def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int, C: float = 1.0) -> dict:
     """The four numbers of one embedding on one screen (see the module docstring), with the SVMs'
     regularisation ``C`` (analyse's default unless a benchmark varies it)."""
