@@ -45,15 +45,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import publish  # noqa: E402
-from bench_heldout import READ_OUTS, budget_suffix, run_screen, scale_chosen, summary  # noqa: E402
-from bench_suite import CACHE, rank_ap_flag_ignored, suite_parser  # noqa: E402
+from bench_heldout import READ_OUTS, budget_suffix, embedding_path, run_screen, scale_chosen, summary  # noqa: E402
+from bench_suite import CACHE, embedding_report, rank_ap_flag_ignored, suite_parser  # noqa: E402
 
 DECOYS_CACHE = CACHE.parent / "decoys"
-def report_folder(folder: Path, read_out: str, seed: int = 0) -> Path:
-    """Where bench_heldout.run_screen's scoring left ``read_out``'s analyse report for the draw at ``seed``."""
-    suffix = budget_suffix(16, seed)
-    return folder / {"GAN-DL": f"report-gandl{suffix}", "untrained": f"report-untrained{suffix}",
-                     "handcrafted": "report-handcrafted", "reference": "report-reference"}[read_out]
 
 
 def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
@@ -64,23 +59,22 @@ def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     flag."""
     from napari_gandl.analysis.dose import flagged_off_manifold
 
-    curves = pd.read_csv(report_folder(folder, read_out, seed) / "dose_response.csv")
-    truth = pd.read_csv(folder / "plate" / "ground_truth" / "compounds.csv")
-    curves = curves.merge(truth[["compound", "active", "off_target"]], on="compound")
-    decoy = curves["off_target"].notna() & ~curves["active"].astype(bool)
-    top = curves.nsmallest(int(curves["active"].sum()), "rank")
-    flagged = flagged_off_manifold(curves)
+    report, truth = embedding_report(embedding_path(folder, read_out, seed=seed)), folder / "plate" / "ground_truth"
+    curves = pd.read_csv(report / "dose_response.csv").merge(
+        pd.read_csv(truth / "compounds.csv")[["compound", "active", "off_target"]], on="compound")
     active = curves["active"].astype(bool)
+    decoy = curves["off_target"].notna() & ~active
+    top = curves["rank"] <= active.sum()  # the first R curves
+    flagged = flagged_off_manifold(curves)
     clean_hits = curves["hit"] & ~flagged
     return {"ranks": {f"{c} ({t})": int(r) for c, t, r in curves.loc[decoy, ["compound", "cell_type", "rank"]]
                       .itertuples(index=False)},
-            "in_top": int((top["off_target"].notna() & ~top["active"].astype(bool)).sum()),
+            "in_top": int((top & decoy).sum()),
             "hits": int((curves["hit"] & decoy).sum()), "flagged": int((flagged & decoy).sum()),
             "flagged_rescuers": int((flagged & active).sum()),
             "clean_hits": (int((clean_hits & active).sum()), int((clean_hits & ~active).sum())),
-            "ap_flag_ignored": rank_ap_flag_ignored(report_folder(folder, read_out, seed),
-                                                    folder / "plate" / "ground_truth"),
-            "decoy_curves": int(decoy.sum()), "curves": len(curves), "rescuing": int(curves["active"].sum())}
+            "ap_flag_ignored": rank_ap_flag_ignored(report, truth),
+            "decoy_curves": int(decoy.sum()), "curves": len(curves), "rescuing": int(active.sum())}
 
 
 def report(rows: dict, cache: Path, seed: int = 0) -> str:
@@ -90,6 +84,9 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
     summ = summary(results)
     read_outs = (*READ_OUTS, ("reference", "the ground truth (what the screen allows)"))
     decoys = {n: {m: decoy_ranking(cache / n, m, seed) for m, _ in read_outs} for n in rows}
+
+    def total(per_screen: dict, read_out: str, key: str) -> float:  # summed over the screens
+        return sum(per_screen[n][read_out][key] for n in rows)
     lines = [
         "Screens whose library holds four decoys (no rescue, one off-target phenotype each: cells that spread, "
         "nuclei that swell, a scattered Golgi, an expanded ER) and a rescuer with an off-target phenotype, beside "
@@ -105,13 +102,11 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
         "| decoys in the top R / decoy hits (all screens) |",
         "|---|---|---|---|---|---|"]
     for m, name in read_outs:
-        mean = {k: sum(results[n][m][k] for n in rows) / len(rows) for k in ("acc", "spearman", "rank_ap")}
-        t = sum(results[n][m]["true_hits"] for n in rows)
-        f = sum(results[n][m]["false_hits"] for n in rows)
-        r = sum(results[n][m]["rescuing_curves"] for n in rows)
+        mean = {k: total(results, m, k) / len(rows) for k in ("acc", "spearman", "rank_ap")}
         lines.append(f"| {name} | {100 * mean['acc']:.1f} | {mean['spearman']:.3f} | {mean['rank_ap']:.3f} | "
-                     f"{t} / {f} ({r}) | {sum(decoys[n][m]['in_top'] for n in rows)} / "
-                     f"{sum(decoys[n][m]['hits'] for n in rows)} |")
+                     f"{total(results, m, 'true_hits')} / {total(results, m, 'false_hits')} "
+                     f"({total(results, m, 'rescuing_curves')}) | {total(decoys, m, 'in_top')} / "
+                     f"{total(decoys, m, 'hits')} |")
     lines += ["", "The default against the better of its two baselines on each screen (mean ± standard error over "
                   "the screens), beside the same margin of the ground truth: Spearman "
                   f"{summ['margin_spearman'][0]:+.3f} ± {summ['margin_spearman'][1]:.3f} (the ground truth: "
@@ -141,10 +136,9 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
               "|---|---|---|---|---|"]
     for m, name in read_outs:
         clean = [sum(decoys[n][m]["clean_hits"][i] for n in rows) for i in (0, 1)]
-        lines.append(f"| {name} | {sum(results[n][m]['true_hits'] for n in rows)} / "
-                     f"{sum(results[n][m]['false_hits'] for n in rows)} | {clean[0]} / {clean[1]} | "
-                     f"{sum(results[n][m]['rank_ap'] for n in rows) / len(rows):.3f} | "
-                     f"{sum(decoys[n][m]['ap_flag_ignored'] for n in rows) / len(rows):.3f} |")
+        lines.append(f"| {name} | {total(results, m, 'true_hits')} / {total(results, m, 'false_hits')} | "
+                     f"{clean[0]} / {clean[1]} | {total(results, m, 'rank_ap') / len(rows):.3f} | "
+                     f"{total(decoys, m, 'ap_flag_ignored') / len(rows):.3f} |")
     if seed:
         first = {n: json.loads((cache / n / "results.json").read_text())["results"] for n in rows}
         both = summary({f"{n} {k}": r for k, rs in (("a", results), ("b", first)) for n, r in rs.items()})
@@ -154,11 +148,9 @@ def report(rows: dict, cache: Path, seed: int = 0) -> str:
                   "|---|---|---|---|---|---|"]
         for label, res, dec in ((f"seeds {seed} + {seed + 1}", results, decoys), ("seeds 0 + 1", first, first_decoys)):
             for m, name in READ_OUTS:
-                lines.append(f"| {label} | {name} | {sum(res[n][m]['spearman'] for n in rows) / len(rows):.3f} | "
-                             f"{sum(res[n][m]['rank_ap'] for n in rows) / len(rows):.3f} | "
-                             f"{sum(res[n][m]['true_hits'] for n in rows)} / "
-                             f"{sum(res[n][m]['false_hits'] for n in rows)} | "
-                             f"{sum(dec[n][m]['in_top'] for n in rows)} |")
+                lines.append(f"| {label} | {name} | {total(res, m, 'spearman') / len(rows):.3f} | "
+                             f"{total(res, m, 'rank_ap') / len(rows):.3f} | {total(res, m, 'true_hits')} / "
+                             f"{total(res, m, 'false_hits')} | {total(dec, m, 'in_top')} |")
         lines += ["", f"Over both pairs of draws ({2 * len(rows)} screen-draws), the default's margin over the better "
                       f"baseline: Spearman {both['margin_spearman'][0]:+.3f} ± {both['margin_spearman'][1]:.3f}, "
                       f"ranking AP {both['margin_rank_ap'][0]:+.3f} ± {both['margin_rank_ap'][1]:.3f}; trailing on "

@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import publish  # noqa: E402
 from bench_joined_runs import joined  # noqa: E402
 from bench_reference import reference_embedding  # noqa: E402
-from bench_suite import (CACHE, gandl, log, paired_se, rank_ap_flag_ignored, scored, suite_parser,  # noqa: E402
-                         trails_a_baseline, write_untrained)
+from bench_suite import (CACHE, embedding_report, gandl, log, paired_se, rank_ap_flag_ignored, scored,  # noqa: E402
+                         suite_parser, trails_a_baseline, write_untrained)
 
 HELDOUT_CACHE = CACHE.parent / "heldout"
 SUITE_PAIR = ("8kimg-info", "8kimg-info-seed1")  # the default on the suite: bench_split_budget.py's pair
@@ -64,6 +64,15 @@ def budget_suffix(kimg: int, seed: int = 0) -> str:
     and draw measured (16 kimg, seed 0), ``-{kimg}kimg`` for another budget, ``-seed{seed}`` for another
     draw."""
     return ("" if kimg == 16 else f"-{kimg}kimg") + ("" if seed == 0 else f"-seed{seed}")
+
+
+def embedding_path(folder: Path, read_out: str, kimg: int = 16, seed: int = 0) -> Path:
+    """The embedding :func:`run_screen` writes in a screen's ``folder`` for ``read_out`` (a key of
+    ``READ_OUTS``, or ``reference``) at a budget and draw: the untrained networks depend on the draw only,
+    handcrafted features and the ground truth on neither."""
+    return folder / {"GAN-DL": f"emb-gandl{budget_suffix(kimg, seed)}.parquet",
+                     "untrained": f"emb-untrained{budget_suffix(16, seed)}.parquet",
+                     "handcrafted": "emb-handcrafted.parquet", "reference": "emb-reference.parquet"}[read_out]
 
 
 def run_screen(name: str, cache: Path, splits: int, kimg: int = 16, seed: int = 0) -> dict:
@@ -89,20 +98,19 @@ def run_screen(name: str, cache: Path, splits: int, kimg: int = 16, seed: int = 
     untrained = [folder / f"untrained{draw}-1", folder / f"untrained{draw}-2"]
     for member, blank in zip(members, untrained):
         write_untrained(plate, member, blank)
-    embeddings = {"GAN-DL": (folder / f"emb-gandl{suffix}.parquet", ["--checkpoint", str(run)]),
-                  "untrained": (folder / f"emb-untrained{draw}.parquet",
-                                [a for u in untrained for a in ("--checkpoint", str(u))]),
-                  "handcrafted": (folder / "emb-handcrafted.parquet", ["--method", "handcrafted"])}
+    sources = {"GAN-DL": ["--checkpoint", str(run)],
+               "untrained": [a for u in untrained for a in ("--checkpoint", str(u))],
+               "handcrafted": ["--method", "handcrafted"]}
     results = {}
-    for method, (out, source) in embeddings.items():
+    for method, source in sources.items():
+        out = embedding_path(folder, method, kimg, seed)
         if not out.is_file():
             log(f"{name}: gandl embed {method}")
             gandl("embed", str(plate), *source, "--out", str(out), "--device", "cpu", "--threads", "1")
         results[method] = scored(out, plate, splits)
-        results[method]["rank_ap_flag_ignored"] = rank_ap_flag_ignored(
-            out.parent / f"report-{out.stem[4:]}", plate / "ground_truth")
+        results[method]["rank_ap_flag_ignored"] = rank_ap_flag_ignored(embedding_report(out), plate / "ground_truth")
     # what the screen's own sampling allows: its true infected fraction and cell count as the embedding
-    results["reference"] = scored(reference_embedding(plate, folder / "emb-reference.parquet"), plate, splits)
+    results["reference"] = scored(reference_embedding(plate, embedding_path(folder, "reference")), plate, splits)
     config = load_checkpoint(run)["config"]
     config = json.loads(config) if isinstance(config, str) else config
     row = {"screen": name, "results": results, "scale": (config.get("data") or {}).get("scale", 1),

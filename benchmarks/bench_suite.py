@@ -217,6 +217,12 @@ def rank_ap_flag_ignored(report_dir: Path, truth: Path) -> float:
     return float(average_precision_score(active.astype(bool), -curves["rank"]))
 
 
+def embedding_report(embeddings: Path, C: float = 1.0) -> Path:
+    """Where :func:`scored` writes the analyse report of ``emb-NAME.parquet``: ``report-NAME`` beside it
+    (``report-NAME-C<C>`` for a C other than 1)."""
+    return embeddings.parent / f"report-{embeddings.stem[4:]}{'' if C == 1.0 else f'-C{C:g}'}"
+
+
 def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int, C: float = 1.0) -> dict:
     """The four numbers of one embedding on one screen (see the module docstring), with the SVMs'
     regularisation ``C`` (analyse's default unless a benchmark varies it)."""
@@ -247,10 +253,9 @@ def score(embeddings: Path, plate_root: Path, report_dir: Path, splits: int, C: 
 
 
 def scored(embeddings: Path, plate_root: Path, splits: int, C: float = 1.0) -> dict:
-    """:func:`score` of ``emb-NAME.parquet``, computed once into ``report-NAME/bench_scores.json`` beside it
-    (``report-NAME-C<C>`` for a C other than 1)."""
-    suffix = "" if C == 1.0 else f"-C{C:g}"
-    saved = embeddings.parent / f"report-{embeddings.stem[4:]}{suffix}" / "bench_scores.json"
+    """:func:`score` of ``emb-NAME.parquet``, computed once into ``bench_scores.json`` in its
+    :func:`embedding_report` folder."""
+    saved = embedding_report(embeddings, C) / "bench_scores.json"
     if not saved.is_file():
         t0 = time.time()
         saved.write_text(json.dumps(score(embeddings, plate_root, saved.parent, splits, C), indent=1))

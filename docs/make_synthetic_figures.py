@@ -51,6 +51,14 @@ def composite(plate, cell_type: str, condition: str, crop: int | None = None, tr
     return np.clip(np.tensordot(tile, colors, axes=(0, 0)), 0, 1)
 
 
+def screen_plate(screens: Path, name: str):
+    """The synthetic screen ``name`` opened from ``screens/name/plate``, written there first if missing."""
+    root = screens / name / "plate"
+    if not (root / "ground_truth" / "sites.csv").is_file():
+        write_sample_plate(root, name)
+    return open_plate(root)
+
+
 def save(fig, name: str) -> None:
     fig.tight_layout()
     IMAGES.mkdir(exist_ok=True)
@@ -72,10 +80,7 @@ def demo_figure() -> None:
 def suite_figure(screens: Path) -> None:
     fig, axes = plt.subplots(len(SUITE), 4, figsize=(10, 2.6 * len(SUITE)))
     for row, name in enumerate(SUITE):
-        root = screens / name / "plate"
-        if not (root / "ground_truth" / "sites.csv").is_file():
-            write_sample_plate(root, name)
-        plate = open_plate(root)
+        plate = screen_plate(screens, name)
         for col, (cell_type, condition) in enumerate(
             [(c, k) for c in ("HRCE", "VERO") for k in (MOCK, ACTIVE)]
         ):
@@ -88,10 +93,7 @@ def suite_figure(screens: Path) -> None:
 
 
 def decoy_figure(screens: Path, name: str = "decoys-medium") -> None:
-    root = screens / name / "plate"
-    if not (root / "ground_truth" / "sites.csv").is_file():
-        write_sample_plate(root, name)
-    plate = open_plate(root)
+    plate = screen_plate(screens, name)
     decoys = [c for c in PRESETS[name].compounds if c.off_target and not c.active]
     columns = [(None, "untreated")] + [(c.name, c.off_target) for c in decoys]
     fig, axes = plt.subplots(2, len(columns), figsize=(2.4 * len(columns), 5.9))

@@ -444,4 +444,4 @@ def off_manifold(X: np.ndarray, meta: pd.DataFrame, curves: pd.DataFrame,
     off = (out["off_manifold"] > flag_above).to_numpy()
     out.loc[off, "flag"] = [f"{f}; {OFF_MANIFOLD_FLAG}" if f else OFF_MANIFOLD_FLAG
                             for f in out.loc[off, "flag"].fillna("")]
-    return ranked(out) if "rank" in out else out
+    return ranked(out)
