@@ -138,10 +138,9 @@ def embed_seconds(plate_root: Path, run: Path, *options: str) -> float:
         return time.perf_counter() - start
 
 
-def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | None = None,
-                    d_init: str | None = None) -> None:
+def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | None = None) -> None:
     """The trained run's networks and config, at their seeded initialisation (at ``seed``'s instead when
-    given: the same networks, another random draw; with D drawn the ``d_init`` way when given)."""
+    given: the same networks, another random draw)."""
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.gan.config import TrainConfig
     from napari_gandl.gan.trainer import Trainer
@@ -152,8 +151,6 @@ def write_untrained(plate_root: Path, run: Path, untrained: Path, seed: int | No
     cfg = load_checkpoint(run)["config"]
     if seed is not None:
         cfg = {**cfg, "seed": seed}
-    if d_init is not None:
-        cfg = {**cfg, "network": {**cfg["network"], "d_init": d_init}}
     Trainer(open_plate(plate_root), untrained, TrainConfig.from_dict(cfg)).save(samples=False)
 
 

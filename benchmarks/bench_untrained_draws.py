@@ -24,16 +24,14 @@ against the default pair, as the suite's table scores it; and, where it was trai
 code recovery (``8kimg-frozen-g-noinfo``, ``--g-lr 1e-12 --info 0``; the same draw), which asks whether D's
 reading of the generator's codes or its scoring of real crops against any fakes carries the gain.
 
-With ``--d-init orthogonal`` it asks instead whether drawing D's weights orthogonal (``NetworkConfig.d_init``:
-each layer's filters orthonormal, at the Gaussian draw's scale) makes the draws better or less alike: six
-orthogonal draws (seeds 0-5) against today's six Gaussian ones, alone and in pairs, with the rule written
-before the first orthogonal draw.
+Its ``--d-init orthogonal`` mode (section ``untrained_draws_orthogonal``: six draws with each layer's filters
+orthonormal against six Gaussian ones) was removed with the option it measured, which no run adopted; commit
+``13858bb`` has both (check it out in a worktree to draw them again).
 
     python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info-seed2 --train-args="--seed 2" --methods GAN-DL \\
         --screens texture,... --no-report   # lanes; and --tag 8kimg-info-seed3 --train-args="--seed 3"
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5 --screens texture,... --no-report   # lanes
     python benchmarks/bench_untrained_draws.py --seeds 2,3,4,5
-    python benchmarks/bench_untrained_draws.py --d-init orthogonal
     python benchmarks/bench_suite.py --kimg 8 --tag 8kimg-info-frozen-g --train-args="--g-lr 1e-12" \
         --methods GAN-DL --screens texture,... --no-report   # lanes; and -seed1 with "--seed 1 --g-lr 1e-12"
     python benchmarks/bench_untrained_draws.py --frozen-generator
@@ -45,8 +43,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from napari_gandl.gan.networks import D_INITS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -68,25 +64,22 @@ FROZEN_G_NO_CODES = "8kimg-frozen-g-noinfo"
 KEYS = ("acc", "spearman", "rank_ap")
 
 
-def untrained_tag(seed: int, d_init: str = "gaussian") -> str:
-    """The bench_suite tag of today's networks untrained at ``seed`` (a default run's for seeds 0 and 1), or
-    of the same networks with D drawn orthogonal (``odraw<seed>-untrained``)."""
-    if d_init == "orthogonal":
-        return f"odraw{seed}-untrained"
+def untrained_tag(seed: int) -> str:
+    """The bench_suite tag of today's networks untrained at ``seed`` (a default run's for seeds 0 and 1)."""
     return f"{DEFAULT_RUNS[seed]}-untrained" if seed in (0, 1) else f"draw{seed}-untrained"
 
 
-def draw_untrained(folder: Path, seed: int, d_init: str = "gaussian") -> Path:
-    """Today's seed-0 run's networks and config at seed ``seed``'s initialisation, D drawn the ``d_init`` way."""
-    run = folder / f"gandl-{untrained_tag(seed, d_init)}"
-    write_untrained(folder / "plate", folder / "gandl-8kimg-info", run, seed, d_init)
+def draw_untrained(folder: Path, seed: int) -> Path:
+    """Today's seed-0 run's networks and config at seed ``seed``'s initialisation."""
+    run = folder / f"gandl-{untrained_tag(seed)}"
+    write_untrained(folder / "plate", folder / "gandl-8kimg-info", run, seed)
     return run
 
 
-def draw_embedding(folder: Path, seed: int, d_init: str = "gaussian") -> Path:
+def draw_embedding(folder: Path, seed: int) -> Path:
     """The screen embedded by one draw alone, computed once."""
-    return embed(folder / "plate", "gandl", draw_untrained(folder, seed, d_init),
-                 folder / f"emb-gandl-{untrained_tag(seed, d_init)}.parquet")
+    return embed(folder / "plate", "gandl", draw_untrained(folder, seed),
+                 folder / f"emb-gandl-{untrained_tag(seed)}.parquet")
 
 
 def together_embedding(folder: Path, tags: tuple[str, ...]) -> Path:
@@ -246,87 +239,11 @@ def frozen_generator(args, screens: list[str]) -> None:
             "(bench_untrained_draws.py --frozen-generator)", "\n".join(lines), write=not args.no_report)
 
 
-def compare_inits(args, screens: list[str], seeds: list[int]) -> None:
-    """Today's Gaussian draws of D against orthogonal ones at the same seeds, each draw alone and in pairs."""
-    res = {d_init: {} for d_init in D_INITS}  # d_init -> screen -> draw label -> scores
-    for screen in screens:
-        folder = args.cache / screen
-        for d_init in D_INITS:
-            row = res[d_init][screen] = {}
-            for seed in seeds:
-                row[f"seed {seed}"] = scored(draw_embedding(folder, seed, d_init), folder / "plate", args.splits)
-            for pair in zip(seeds[::2], seeds[1::2]):
-                tags = tuple(untrained_tag(k, d_init) for k in pair)
-                row[f"seeds {pair[0]} + {pair[1]}"] = scored(together_embedding(folder, tags), folder / "plate",
-                                                             args.splits)
-        log(f"{screen}: " + "; ".join(f"{d_init} {np.mean([r['spearman'] for r in res[d_init][screen].values()]):.3f}"
-                                      for d_init in D_INITS))
-    singles = [f"seed {k}" for k in seeds]
-    pairs = [f"seeds {a} + {b}" for a, b in zip(seeds[::2], seeds[1::2])]
-    table = {d_init: {k: np.array([[res[d_init][s][d][k] for s in screens] for d in singles]) for k in KEYS}
-             for d_init in D_INITS}
-    lines = [
-        "GAN-DL's networks untrained, D drawn two ways at the same seeds: i.i.d. Gaussian weights (StyleGAN2's, "
-        "today's) and orthogonal ones (each layer's filters orthonormal, scaled to the same unit-variance entries; "
-        "`NetworkConfig(d_init=\"orthogonal\")`, G unchanged). Each screen's seed-0 config with only the seed and "
-        "D's draw changed; the Gaussian draws at seeds 0 and 1 are the default runs' initial networks. Each draw "
-        "embeds every suite screen alone (`gandl embed`, one CPU thread), and pairs are read together as the suite's "
-        "untrained baseline is. Suite "
-        f"means over {len(screens)} screens; hits summed.", "",
-        "| D's draw | measure | " + " | ".join(singles) + " | mean | sd | " + " | ".join(pairs) + " |",
-        "|---|---|" + "---|" * (len(singles) + 2 + len(pairs))]
-    name = {"gaussian": "Gaussian (today)", "orthogonal": "orthogonal"}
-    for d_init in D_INITS:
-        for k, label in (("acc", "C+/C- %"), ("spearman", "Spearman"), ("rank_ap", "ranking AP")):
-            scale, fmt = (100, ".1f") if k == "acc" else (1, ".3f")
-            means = scale * table[d_init][k].mean(1)
-            pair_means = [scale * np.mean([res[d_init][s][p][k] for s in screens]) for p in pairs]
-            lines.append(f"| {name[d_init]} | {label} | " + " | ".join(f"{m:{fmt}}" for m in means)
-                         + f" | {means.mean():{fmt}} | {means.std(ddof=1):{fmt}} | "
-                         + " | ".join(f"{m:{fmt}}" for m in pair_means) + " |")
-        hits = [[sum(res[d_init][s][d][h] for s in screens) for h in ("true_hits", "false_hits")]
-                for d in singles + pairs]
-        lines.append(f"| {name[d_init]} | true / false hits | "
-                     + " | ".join(f"{t} / {f}" for t, f in hits[:len(singles)]) + " | | | "
-                     + " | ".join(f"{t} / {f}" for t, f in hits[len(singles):]) + " |")
-    lines += ["", "Draw x screen analysis of variance within each way of drawing:", ""]
-    for d_init in D_INITS:
-        for k, label in (("spearman", "Spearman"), ("rank_ap", "ranking AP")):
-            F, p, share = two_way_anova(table[d_init][k])
-            lines.append(f"- {name[d_init]}, {label}: F = {F:.2f}, p = {p:.2g}; the draws explain "
-                         f"{100 * share:.0f} % of the variance left after the screens.")
-    gauss, ortho = ({k: table[d][k].mean(1) for k in KEYS} for d in D_INITS)
-    lines += ["", "Per screen, the mean over the draws of Spearman / ranking AP (Gaussian, orthogonal):", "",
-              "| screen | Gaussian | orthogonal |", "|---|---|---|"]
-    for j, s in enumerate(screens):
-        lines.append(f"| {s} | " + " | ".join(f"{table[d]['spearman'][:, j].mean():.3f} / "
-                                              f"{table[d]['rank_ap'][:, j].mean():.3f}" for d in D_INITS) + " |")
-    change = {k: ortho[k] - gauss[k] for k in ("spearman", "rank_ap")}
-    sd = {d_init: table[d_init]["spearman"].mean(1).std(ddof=1) for d_init in D_INITS}
-    not_worse = all(change[k].mean() >= -0.005 for k in change)
-    better = any(change[k].mean() >= 0.01 for k in change) or sd["orthogonal"] <= 2 / 3 * sd["gaussian"]
-    lines += ["", "Paired over the seeds (orthogonal minus Gaussian, suite means): Spearman "
-              f"{change['spearman'].mean():+.3f} ± {paired_se(change['spearman']):.3f}, "
-              f"ranking AP {change['rank_ap'].mean():+.3f} ± {paired_se(change['rank_ap']):.3f}; "
-              f"the sd of the draws' suite-mean Spearman {sd['orthogonal']:.3f} against {sd['gaussian']:.3f}.", "",
-              "Rule, written before any orthogonal draw: train the default pair with orthogonal D only if (a) the "
-              "draws are not worse on average (mean Spearman and mean AP each at least the Gaussian draws' - 0.005): "
-              f"{'met' if not_worse else 'not met'}; and (b) better in one way at least (mean Spearman or AP up by "
-              "0.01, or the sd of the draws' suite-mean Spearman at most two thirds of the Gaussian draws'): "
-              f"{'met' if better else 'not met'}. "
-              + ("The orthogonal pair goes on to training." if not_worse and better else
-                 "So no run was trained with it: D keeps the Gaussian draw.")]
-    publish("untrained_draws_orthogonal", "Orthogonal against Gaussian draws of the untrained discriminator "
-            "(bench_untrained_draws.py --d-init orthogonal)", "\n".join(lines), write=not args.no_report)
-
-
 def main(argv=None) -> int:
     import torch
 
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--seeds", default="2,3,4,5", help="seeds to draw beyond the default runs' 0 and 1")
-    ap.add_argument("--d-init", choices=D_INITS, default="gaussian",
-                    help="orthogonal: compare today's Gaussian draws of D with orthogonal ones at seeds 0-5")
     ap.add_argument("--frozen-generator", action="store_true",
                     help="what training adds with the generator learning and frozen at its draw (seed 0)")
     args = ap.parse_args(argv)
@@ -334,9 +251,6 @@ def main(argv=None) -> int:
     screens = args.screens.split(",")
     if args.frozen_generator:
         frozen_generator(args, screens)
-        return 0
-    if args.d_init == "orthogonal":
-        compare_inits(args, screens, list(range(6)))
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     res = {}  # screen -> draw label -> {"untrained": scores, "GAN-DL": the trained run's scores, where there is one}

@@ -165,20 +165,8 @@ def test_stats_features_pool_mid_level_taps():
         Dn.features(x, "stats")
 
 
-def test_orthogonal_draw_gives_orthonormal_filters_at_the_gaussian_scale():
-    torch.manual_seed(0)
-    _, D, _ = build_networks(NetworkConfig(img_channels=5, resolution=32, d_init="orthogonal", **TINY))
-    torch.manual_seed(0)
-    _, D_gauss, _ = build_networks(NetworkConfig(img_channels=5, resolution=32, **TINY))
-    for name, layer in [("fromrgb", D.fromrgb), ("conv0", D.blocks[0].conv0), ("fc", D.fc)]:
-        w = layer.weight.detach().flatten(1)
-        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # rows, or columns when out > fan_in
-        off_diagonal = gram - torch.diag(torch.diag(gram))
-        assert off_diagonal.abs().max() < 1e-3 * gram.diag().mean(), name
-        assert abs(w.square().mean().item() - 1) < 0.05, name  # unit-variance entries, as equalised lr expects
-        g = D_gauss.get_submodule(name if name != "conv0" else "blocks.0.conv0").weight.detach().flatten(1)
-        assert not torch.allclose(w, g), name
-    assert D(torch.randn(4, 5, 32, 32)).shape == (4, 1)
-    with pytest.raises(ValueError, match="d_init"):
-        NetworkConfig(d_init="uniform")
-    assert NetworkConfig.from_dict(NetworkConfig(d_init="orthogonal").to_dict()).d_init == "orthogonal"
+def test_a_network_config_saved_with_a_field_since_dropped_still_loads():
+    # runs trained before 2026-12-08 saved a "d_init" field (how D's weights were drawn), removed since
+    saved = {**NetworkConfig(img_channels=3, resolution=32).to_dict(), "d_init": "gaussian"}
+    cfg = NetworkConfig.from_dict(saved)
+    assert (cfg.img_channels, cfg.resolution) == (3, 32) and not hasattr(cfg, "d_init")

@@ -40,7 +40,6 @@ __all__ = [
     "MappingNetwork",
     "SynthesisNetwork",
     "build_networks",
-    "D_INITS",
     "noise_generators",
     "noise_maps",
 ]
@@ -50,9 +49,6 @@ _SQRT2 = math.sqrt(2.0)
 
 def _lrelu(x: torch.Tensor, gain: float = _SQRT2) -> torch.Tensor:
     return F.leaky_relu(x, 0.2) * gain
-
-
-D_INITS = ("gaussian", "orthogonal")
 
 
 def check_resolution(resolution: int) -> int:
@@ -85,9 +81,6 @@ class NetworkConfig(Config):
     mbstd_group: int = 4
     mbstd_channels: int = 1
     codes: int = 0  # the first inputs of w are z's own, past the mapping (code recovery's codes, gan/info.py)
-    # how D's weights are drawn: "gaussian" (i.i.d., StyleGAN2's) or "orthogonal" (each layer's filters
-    # orthonormal, then scaled to the same unit-variance entries the equalised learning rate expects)
-    d_init: str = "gaussian"
 
     def __post_init__(self):
         self.resolution = check_resolution(self.resolution)
@@ -95,8 +88,6 @@ class NetworkConfig(Config):
             raise ValueError(f"img_channels must be >= 1, got {self.img_channels}")
         if self.mapping_layers < 1:
             raise ValueError("mapping_layers must be >= 1")
-        if self.d_init not in D_INITS:
-            raise ValueError(f"d_init must be one of {', '.join(D_INITS)}, got {self.d_init!r}")
 
     def channels(self, res: int) -> int:
         """Generator width at resolution ``res``."""
@@ -447,16 +438,6 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, y.to(x.dtype)], dim=1)
 
 
-def orthogonalise_(module: nn.Module) -> None:
-    """Redraw every equalised-lr weight in ``module`` with orthonormal filters (rows of the
-    (out, fan_in) matrix, or its columns when out > fan_in), scaled by sqrt(max(out, fan_in)) so
-    that the entries keep unit variance, as the Gaussian draw's do."""
-    for layer in module.modules():
-        if isinstance(layer, (EqualConv2d, EqualLinear)):
-            out, fan_in = layer.weight.shape[0], layer.weight[0].numel()
-            nn.init.orthogonal_(layer.weight, gain=math.sqrt(max(out, fan_in)))
-
-
 class Discriminator(nn.Module):
     def __init__(self, cfg: NetworkConfig):
         super().__init__()
@@ -490,8 +471,6 @@ class Discriminator(nn.Module):
         self.conv = EqualConv2d(ch4 + cfg.mbstd_channels, cfg.feature_dim, 3)
         self.fc = EqualLinear(cfg.feature_dim * 16, cfg.feature_dim, act=True)
         self.out = EqualLinear(cfg.feature_dim, 1)
-        if cfg.d_init == "orthogonal":
-            orthogonalise_(self)
 
     def trunk(self, img):
         """Activations before the epilogue ([N, C4, 4, 4])."""
