@@ -27,6 +27,12 @@ today's default, ``--train-args`` needs ``--runs 1`` to train them the same way:
     python benchmarks/bench_suite.py --kimg 32 --tag 32kimg-info --train-args="--runs 1 --info 10" \\
         --methods GAN-DL,untrained,handcrafted --screens medium,large-rare --no-report   # and -seed1
     python benchmarks/bench_split_budget.py [--no-report]
+
+With ``--rebuilt`` it scores only the pair, on a machine where the suite's runs were trained again from scratch
+(same code, screens and seeds; the cache had been lost): whether they reproduce the stored section (Spearman
+and the ranking AP with the ranking it was scored with, per screen), and the default's table with today's
+ranking (hits flagged off-manifold after the others), beside the screens' ground truth scored as the
+embedding (section ``split_budget_rebuilt``).
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import REPORT, publish  # noqa: E402
-from bench_joined_runs import joined  # noqa: E402
-from bench_suite import log, paired_se, suite_parser  # noqa: E402
+from bench_heldout import scale_chosen, suite_rows, summary  # noqa: E402
+from bench_joined_runs import joined, joined_embedding  # noqa: E402
+from bench_suite import embedding_report, log, paired_se, rank_ap_flag_ignored, suite_parser  # noqa: E402
 
 from napari_gandl.synthetic import SUITE as SUITE_NAMES  # noqa: E402
 
@@ -197,13 +204,103 @@ def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
     return lines
 
 
+def stored_per_screen() -> dict[str, dict[str, tuple[float, float]]]:
+    """screen -> read-out (``GAN-DL``, ``untrained``, ``handcrafted``) -> (Spearman, ranking AP) of the pair's
+    per-screen table in the stored section ``split_budget`` (scored with the ranking of its date)."""
+    text = section("split_budget")
+    rows = [ln for ln in text[text.index("| screen | two 8-kimg"):].splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    columns = {"GAN-DL": header[1], "untrained": "untrained pair", "handcrafted": "handcrafted"}
+    out = {}
+    for ln in rows[2:]:
+        cells = dict(zip(header, (c.strip() for c in ln.strip("|").split("|"))))
+        out[cells["screen"]] = {who: tuple(float(x) for x in cells[col].split(" / ")) for who, col in columns.items()}
+    return out
+
+
+def rebuilt(args, screens: list[str]) -> list[str]:
+    """The section's lines for the pair trained again from scratch (``--rebuilt``)."""
+    rows = suite_rows(args.splits)
+    if not rows:
+        raise SystemExit(f"{args.cache}: the suite's pair ({', '.join(SPLIT)}) is not trained on every screen")
+    stored = stored_per_screen()
+    pairs = {"GAN-DL": SPLIT, "untrained": tuple(f"{t}-untrained" for t in SPLIT)}
+    old_ap = {}  # screen -> read-out -> ranking AP with the flag ignored (the stored section's ranking)
+    for s in screens:
+        truth = args.cache / s / "plate" / "ground_truth"
+        old_ap[s] = {who: rank_ap_flag_ignored(embedding_report(joined_embedding(args.cache / s, tags)), truth)
+                     for who, tags in pairs.items()}
+        old_ap[s]["handcrafted"] = rank_ap_flag_ignored(
+            embedding_report(args.cache / s / "emb-handcrafted.parquet"), truth)
+    who_all = ("GAN-DL", "untrained", "handcrafted")
+    lines = [
+        "The suite's default pair (two 8-kimg `--info 10` runs, seeds 0 and 1, read together; bench_suite tags "
+        "`8kimg-info`, `8kimg-info-seed1`) **trained again from scratch** on this machine: the same code, screens "
+        "and seeds as the section *One budget, one run or two*, whose runs were no longer on disk. Two lanes of "
+        "six screens each, one CPU thread per run, beside them a cell-level scoring job (a third process on the "
+        "2 cores) for most of the time; the budget is counted in images.", "",
+        "**Reproduction.** Spearman, and the ranking AP with the ranking the stored section used (hits by q-value "
+        "alone), rebuilt against stored, per screen:", "",
+        "| screen | " + " | ".join(f"{w} Spearman | {w} AP" for w in who_all) + " |", "|---" * 7 + "|"]
+    diffs = {w: [] for w in who_all}
+    for s in screens:
+        cells = []
+        for w in who_all:
+            sp, ap_ = rows[s][w]["spearman"], old_ap[s][w]
+            st_sp, st_ap = stored[s][w]
+            diffs[w] += [abs(sp - st_sp), abs(ap_ - st_ap)]
+            cells += [f"{sp:.3f} ({st_sp:.3f})", f"{ap_:.3f} ({st_ap:.3f})"]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "Largest difference from the stored section (Spearman or AP): "
+              + "; ".join(f"{w} {max(diffs[w]):.3f}" for w in who_all) + ".", ""]
+    summ = summary({s: rows[s] for s in screens})
+    lines += ["**The default, scored with today's ranking.** Each cell reads the pair / the same networks "
+              "untrained, read together / handcrafted; the nuclei are those `--scale auto` measured:", "",
+              "| screen | nuclei | C+/C- % | Spearman | ranking AP | true / false hits (of N) |", "|---|---|---|---|---|---|"]
+    for s in [*screens, "mean"]:
+        if s == "mean":
+            trio = [{k: np.mean([rows[x][w][k] for x in screens]) for k in ("acc", "spearman", "rank_ap")}
+                    | {k: sum(rows[x][w][k] for x in screens) for k in ("true_hits", "false_hits")} for w in who_all]
+            n, nuclei = sum(rows[x]["handcrafted"]["rescuing_curves"] for x in screens), ""
+        else:
+            trio = [rows[s][w] for w in who_all]
+            n = rows[s]["handcrafted"]["rescuing_curves"]
+            result = json.loads((args.cache / s / f"results-{SPLIT[0]}.json").read_text())
+            nuclei = scale_chosen({"scale": result["config"]["data"]["scale"],
+                                   "cell_scale": result["config"].get("cell_scale")})
+        lines.append(f"| {'**mean**' if s == 'mean' else s} | {nuclei} | "
+                     + " / ".join(f"{100 * r['acc']:.1f}" for r in trio) + " | "
+                     + " / ".join(f"{r['spearman']:.3f}" for r in trio) + " | "
+                     + " / ".join(f"{r['rank_ap']:.3f}" for r in trio) + " | "
+                     + " · ".join(f"{r['true_hits']:g}/{r['false_hits']:g}" for r in trio) + f" ({n}) |")
+    truth = {k: np.mean([rows[s]["reference"][k] for s in screens]) for k in ("spearman", "rank_ap")}
+    lines += ["", f"- Margin over the better baseline, per screen (mean ± se): Spearman "
+              f"{summ['margin_spearman'][0]:+.3f} ± {summ['margin_spearman'][1]:.3f}, ranking AP "
+              f"{summ['margin_rank_ap'][0]:+.3f} ± {summ['margin_rank_ap'][1]:.3f}; what the screens allow (their "
+              f"ground truth scored as the embedding: Spearman {truth['spearman']:.3f}, AP {truth['rank_ap']:.3f}): "
+              f"{summ['truth_margin_spearman']:+.3f} and {summ['truth_margin_rank_ap']:+.3f}.",
+              f"- Trailing a baseline (Spearman or AP below the untrained pair's or handcrafted's): "
+              f"{len(summ['trailing'])} of {len(screens)} ({', '.join(summ['trailing']) or 'none'}); below 90 % "
+              f"C+/C-: {', '.join(summ['below_90']) or 'none'}.",
+              "- Today's ranking against the stored section's, suite-mean AP: "
+              + "; ".join(f"{w} {np.mean([rows[s][w]['rank_ap'] for s in screens]):.3f} against "
+                          f"{np.mean([old_ap[s][w] for s in screens]):.3f}" for w in who_all) + "."]
+    return lines
+
+
 def main(argv=None) -> int:
     import torch
 
     ap = suite_parser(__doc__, splits=True)
+    ap.add_argument("--rebuilt", action="store_true",
+                    help="the pair trained again from scratch: reproduction, and its table with today's ranking")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
+    if args.rebuilt:
+        publish("split_budget_rebuilt", "The suite's default pair trained again from scratch "
+                "(bench_split_budget.py --rebuilt)", "\n".join(rebuilt(args, screens)), write=not args.no_report)
+        return 0
     stored = {name: [stored_suite(t) for t in tags] for name, tags in WHOLE.items()}
     stored_pairs = stored_joined()
     fresh, checks = {}, []  # screen -> read-out -> scores; (what, largest difference) of the reproducibility checks
