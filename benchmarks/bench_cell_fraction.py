@@ -1,24 +1,29 @@
-"""Which compounds rescue, read as the fraction of a site's cells unlike uninfected cells.
+"""Which compounds rescue, read as the fraction of a site's cells that look infected.
 
 ``gandl analyse`` scores a site by where its mean features fall on the C- -> C+ axis. A compound that changes
 every cell (an off-target phenotype) moves that mean too, and part of the move can fall along the axis: on the
 decoy screens such compounds rank among the rescuers. A rescuer changes *how many* cells are infected, not how
-every cell looks. This benchmark asks whether a read-out of that kind ranks compounds better: D's features of
-each cell-centred crop (``gandl embed --sampling crops``'s cells, at most 64 per site), a novelty model of the
-uninfected controls' (C+) cells, and per site the fraction of cells outside it.
+every cell looks. This benchmark asks whether a read-out of that kind ranks compounds better: the features of
+each cell-centred crop (``gandl embed --sampling crops``'s cells, at most 64 per site), each plate's cells
+centre-scaled on its C+ cells, and per site the fraction of cells counted, two ways:
 
-Per cell type: each plate's cells are centre-scaled on that plate's C+ cells; a whitened PCA (20 components)
-is fitted on the C+ cells of all plates; a cell is *unlike uninfected* when its squared distance in that space
-exceeds the 95th percentile of the C+ cells'. A site's score is the fraction of its cells so called, put in
-the on-axis units of ``gandl analyse`` (C- sites' mean -1, C+ sites' mean +1), then fitted, flagged
-(``off_manifold`` on the sites' mean cell features, centre-scaled on the plate's controls) and ranked exactly
-as ``gandl analyse`` fits, flags and ranks the E2 on-axis score. Sites without a cell are left out.
+* **novelty**: per cell type a whitened PCA (20 components) of the C+ cells of all plates; a cell counts when
+  its squared distance in that space exceeds the 95th percentile of the C+ cells';
+* **classifier** (``--classifier``): per cell type a logistic regression (C = 1) of the C- sites' cells against
+  the C+ sites' cells; a cell counts when it gives P(C-) > 0.5.
+
+The fraction is put in the on-axis units of ``gandl analyse`` (C- sites' mean -1, C+ sites' mean +1), then
+fitted, flagged (``off_manifold`` on the sites' mean cell features, centre-scaled on the plate's controls) and
+ranked exactly as ``gandl analyse`` fits, flags and ranks the E2 on-axis score. Sites without a cell are left
+out. The cells are read by GAN-DL's default pair, by the same networks untrained, and by handcrafted features
+(the suite's per-site statistics computed on each crop GAN-DL reads).
 
 Compared on the decoy screens (bench_decoys' seed-0+1 runs) and the held-out screens (bench_heldout
-``--rebuilt``'s runs), each read-out against the same networks' default read-out (tiles, E2 on-axis, from
-the cached analyse reports) and handcrafted features:
+``--rebuilt``'s runs), each against the tiles' read-out of the same features (E2 on-axis, from the cached
+analyse reports), by the rules printed in the section:
 
-    python benchmarks/bench_cell_fraction.py [--sets decoys,heldout] [--cells decoys-medium:GAN-DL] [--no-report]
+    python benchmarks/bench_cell_fraction.py [--sets decoys,heldout] [--cells decoys-medium:GAN-DL,...] \\
+        [--classifier] [--no-report]
 
 The per-cell features are cached beside each screen (``cells-<read-out>.npz``).
 """
@@ -44,7 +49,7 @@ from bench_heldout import embedding_path  # noqa: E402
 from bench_suite import embedding_report, log, ranking_scores  # noqa: E402
 
 COMPONENTS = 20     # whitened principal components of the C+ cells
-QUANTILE = 0.95     # a cell beyond this quantile of the C+ cells' distances is unlike uninfected
+QUANTILE = 0.95     # novelty: a cell beyond this quantile of the C+ cells' distances counts
 BATCH = 16          # sites read at a time
 #: read-out -> the run folders read together, relative to a screen's cache folder (handcrafted: per-crop
 #: statistics of the crops GAN-DL's runs read, napari_gandl.features.handcrafted.site_features)
@@ -122,21 +127,21 @@ def site_scores(features: np.ndarray, owner: np.ndarray, meta: pd.DataFrame,
         rows = (plates == key[0]) & (cells == key[1])
         ref = features[rows & (cell_ctrl == "C+")]
         Z[rows] = (features[rows] - ref.mean(0)) / np.maximum(ref.std(0), 1e-6)
-    unlike = np.zeros(len(owner), bool)
+    counted = np.zeros(len(owner), bool)
     for cell in np.unique(cells):
         rows = cells == cell
         ref = rows & (cell_ctrl == "C+")
         if counting == "classifier":
             both = rows & (cell_ctrl != "")
             model = LogisticRegression(C=1.0, max_iter=1000).fit(Z[both], cell_ctrl[both] == "C-")
-            unlike[rows] = model.predict_proba(Z[rows])[:, 1] > 0.5
+            counted[rows] = model.predict_proba(Z[rows])[:, 1] > 0.5
             continue
         pca = PCA(COMPONENTS, whiten=True, random_state=0).fit(Z[ref])
         d = np.square(pca.transform(Z[rows])).sum(1)
-        unlike[rows] = d > np.quantile(np.square(pca.transform(Z[ref])).sum(1), QUANTILE)
+        counted[rows] = d > np.quantile(np.square(pca.transform(Z[ref])).sum(1), QUANTILE)
     n_sites = len(meta)
     counts = np.bincount(owner, minlength=n_sites)
-    fraction = np.bincount(owner, weights=unlike, minlength=n_sites) / np.where(counts, counts, np.nan)
+    fraction = np.bincount(owner, weights=counted, minlength=n_sites) / np.where(counts, counts, np.nan)
     score = np.full(n_sites, np.nan)
     site_cells = as_str(meta, "cell_type")
     for cell in np.unique(site_cells):
@@ -209,7 +214,7 @@ RULE = {"decoys": 0.02, "heldout": -0.01}  # least change of the mean ranking AP
 RULE_SPEARMAN = -0.02                        # least change of the mean Spearman on either set
 
 
-def verdict(rows: dict, label: str) -> tuple[str, list[str]]:
+def verdict(rows: dict, label: str, shown: str) -> tuple[str, list[str]]:
     """The rule's reading of the read-out ``label`` (``GAN-DL cells`` or ``GAN-DL cells, classifier``) in ``rows``
     (set -> screen -> label -> scores): "no better", "promising" or "not decided". Where it was measured on only
     some screens of a set, its AP is judged at its best case (AP 1 on every screen not measured); a set not
@@ -221,7 +226,7 @@ def verdict(rows: dict, label: str) -> tuple[str, list[str]]:
         best = (sum(r["rank_ap"] for r in ours) + len(screens) - len(ours)) / len(screens)
         need = tiles["rank_ap"] + RULE[name]
         done = len(ours) == len(screens)
-        lines.append(f"- {name}, {label}: measured on {len(ours)} of {len(screens)} screens; the rule needs its mean "
+        lines.append(f"- {name}, {shown}: measured on {len(ours)} of {len(screens)} screens; the rule needs its mean "
                      f"ranking AP at least {need:.3f} (tiles' {tiles['rank_ap']:.3f} {RULE[name]:+.2f}) and its mean "
                      f"Spearman at least {tiles['spearman'] + RULE_SPEARMAN:.3f}; "
                      + (f"they are {best:.3f} and {np.mean([r['spearman'] for r in ours]):.3f}." if done else
@@ -231,39 +236,60 @@ def verdict(rows: dict, label: str) -> tuple[str, list[str]]:
     return ("no better" if not met else "promising" if decided else "not decided"), lines
 
 
-RULES_WRITTEN = {"GAN-DL cells": "before any cell-fraction score",
-                 "GAN-DL cells, classifier": "before the classifier count was scored on any but decoys-medium "
-                                             "(where a one-screen rule, also written first, called it a lead)"}
+#: read-out label -> (its name in the section, when its rule was written)
+RULES_WRITTEN = {"GAN-DL cells": ("GAN-DL's novelty count", "before any cell-fraction score"),
+                 "GAN-DL cells, classifier": ("GAN-DL's classifier count",
+                                              "before it was scored on any but decoys-medium (where a one-screen "
+                                              "rule, also written first, called it a lead)")}
 
 
 def report(rows: dict) -> str:
-    """``rows``: set -> screen -> read-out label -> scores."""
+    """``rows``: set -> screen -> read-out label (``<features> tiles``, ``<features> cells``, ``<features> cells,
+    classifier``) -> scores."""
+    features = ("GAN-DL", "untrained", "handcrafted")
+    columns = {"tiles": "tiles (E2, today's read-out)", "cells": "cells: novelty count",
+               "cells, classifier": "cells: classifier count"}
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "–"
+        return (f"{r['spearman']:.3f} / {r['rank_ap']:.3f} / {r['true_hits']:g}·{r['false_hits']:g}"
+                + (f" / {r['decoys_in_top']:g}" if "decoys_in_top" in r else "") + f" / {r['separation']:.1f}")
+
     lines = [
-        "Each site scored by the fraction of its cells unlike the uninfected controls' cells (D's features of "
-        f"each cell-centred crop, at most 64 per site; per cell type a {COMPONENTS}-component whitened PCA of the "
-        f"C+ cells, each plate centre-scaled on its C+ cells; a cell is unlike when beyond the {QUANTILE:.0%} "
-        "quantile of the C+ cells' distances), fitted, flagged and ranked as `gandl analyse` does the E2 "
-        "on-axis score, against the same networks' default read-out (tiles, E2 on-axis) and handcrafted "
-        "features. GAN-DL is the default pair (two 8-kimg `--info 10` runs, seeds 0 and 1, read together); "
-        "untrained, the same two networks at their draw. Computed beside two training lanes. Each cell: Spearman "
-        "/ ranking AP / true·false hits / decoy curves among the first R curves (R: the rescuing ones) / how far "
-        "apart the C+ and C- sites' scores lie in their within-group sd (mean over the cell types); – where not "
-        "computed.", ""]
-    labels = ["GAN-DL tiles", "GAN-DL cells", "GAN-DL cells, classifier", "untrained tiles", "untrained cells",
-              "untrained cells, classifier", "handcrafted tiles", "handcrafted cells, classifier"]
+        "Each site scored by the fraction of its cells that look infected, from the features of each cell-centred "
+        "crop (at most 64 per site; each plate's cells centre-scaled on its C+ cells), counted two ways: **novelty**, "
+        f"a cell beyond the {QUANTILE:.0%} quantile of the C+ cells' distances in a {COMPONENTS}-component whitened "
+        "PCA of the C+ cells; **classifier**, a cell a logistic regression of the C- sites' cells against the C+ "
+        "sites' cells calls C- (P > 0.5). The fraction is fitted, flagged and ranked as `gandl analyse` does the "
+        "E2 on-axis score. The cells are read by GAN-DL's default pair (two 8-kimg `--info 10` runs, seeds 0 and 1, "
+        "read together), by the same networks untrained and by handcrafted features (the suite's per-site "
+        "statistics computed on each crop). Computed beside two training lanes at the lowest priority and, for "
+        "the last run, the unit tests.", "",
+        "Each cell: Spearman / ranking AP / true·false hits / on decoy screens, decoy curves among the first R "
+        "curves (R: the rescuing ones) / how far apart the C+ and C- sites' scores lie, in their within-group sd "
+        "(in-sample for the classifier count, whose classifier was fitted on those sites' cells); – not computed. "
+        "Means and sums over each set's screens:", "",
+        "| set | features | " + " | ".join(columns.values()) + " |", "|---|---|" + "---|" * len(columns)]
     for name, screens in rows.items():
-        lines += [f"**{name}**", "", "| screen | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        for f in features:
+            got = {c: [r[f"{f} {c}"] for r in screens.values() if f"{f} {c}" in r] for c in columns}
+            mean = {c: ({k: (np.sum if k in ("true_hits", "false_hits", "decoys_in_top") else np.mean)(
+                [r[k] for r in v]) for k in v[0] if k in ("spearman", "rank_ap", "true_hits", "false_hits",
+                                                          "decoys_in_top", "separation")}
+                        if len(v) == len(screens) else None) for c, v in got.items()}
+            lines.append(f"| {name} | {f} | " + " | ".join(cell(mean[c]) for c in columns) + " |")
+    lines += ["", "Per screen:", "", "| screen | features | " + " | ".join(columns.values()) + " |",
+              "|---|---|" + "---|" * len(columns)]
+    for screens in rows.values():
         for screen, row in screens.items():
-            lines.append(f"| {screen} | " + " | ".join(
-                "–" if lab not in row else
-                f"{row[lab]['spearman']:.3f} / {row[lab]['rank_ap']:.3f} / {row[lab]['true_hits']}·"
-                f"{row[lab]['false_hits']}" + (f" / {row[lab]['decoys_in_top']}" if "decoys_in_top" in row[lab] else "")
-                + f" / {row[lab]['separation']:.1f}" for lab in labels) + " |")
-        lines.append("")
-    for label, when in RULES_WRITTEN.items():
+            for f in features:
+                lines.append(f"| {screen} | {f} | " + " | ".join(cell(row.get(f"{f} {c}")) for c in columns) + " |")
+    lines.append("")
+    for label, (shown, when) in RULES_WRITTEN.items():
         if any(label in r for screens in rows.values() for r in screens.values()):
-            text, why = verdict(rows, label)
-            lines += why + ["", f"Rule for *{label}*, written {when}: promising (to be measured on the suite; no "
+            text, why = verdict(rows, label, shown)
+            lines += why + ["", f"Rule for {shown}, written {when}: promising (to be measured on the suite; no "
                             f"default changes here) if GAN-DL's mean ranking AP rises by at least {RULE['decoys']} on "
                             f"the decoy screens and falls by at most {-RULE['heldout']} on the held-out ones, and its "
                             f"mean Spearman falls by at most {-RULE_SPEARMAN} on either: **{text}**.", ""]
@@ -299,7 +325,7 @@ def main(argv=None) -> int:
             if wanted is None or (screen, "handcrafted") in wanted:
                 row["handcrafted cells, classifier"] = cell_fraction_scores(folder, "handcrafted", "classifier")
             log(f"{screen}: " + "; ".join(f"{k} {v['spearman']:.3f}/{v['rank_ap']:.3f}" for k, v in row.items()))
-    publish("cell_fraction", "Which compounds rescue, read as the fraction of cells unlike uninfected cells "
+    publish("cell_fraction", "Which compounds rescue, read as the fraction of cells that look infected "
             "(bench_cell_fraction.py)", report(rows), write=not args.no_report)
     return 0
 

@@ -128,16 +128,18 @@ def scale_chosen(row: dict) -> str:
                                  if isinstance(cell_scale, dict) and cell_scale.get("nucleus_px") else "")
 
 
-def suite_rows(splits: int) -> dict:
+def suite_rows(splits: int, screens=None) -> dict:
     """The default's scores on the suite's screens (screen -> read-out -> scores), from bench_suite's cache,
     with the screen's ground truth scored as the embedding (``reference``); empty where that cache does not
-    hold the default's runs (a machine that only ran the held-out screens)."""
+    hold the default's runs (a machine that only ran the held-out screens). ``screens``: those of the suite to
+    read (default all)."""
     from napari_gandl.synthetic import SUITE
 
+    screens = list(SUITE) if screens is None else screens
     rows = {}
-    if not all((CACHE / screen / f"results-{SUITE_PAIR[0]}.json").is_file() for screen in SUITE):
+    if not all((CACHE / screen / f"results-{SUITE_PAIR[0]}.json").is_file() for screen in screens):
         return rows
-    for screen in SUITE:
+    for screen in screens:
         folder = CACHE / screen
         rows[screen] = {"GAN-DL": joined(folder, SUITE_PAIR, splits),
                         "untrained": joined(folder, tuple(f"{t}-untrained" for t in SUITE_PAIR), splits),

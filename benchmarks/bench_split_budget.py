@@ -220,9 +220,9 @@ def stored_per_screen() -> dict[str, dict[str, tuple[float, float]]]:
 
 def rebuilt(args, screens: list[str]) -> list[str]:
     """The section's lines for the pair trained again from scratch (``--rebuilt``)."""
-    rows = suite_rows(args.splits)
+    rows = suite_rows(args.splits, screens)
     if not rows:
-        raise SystemExit(f"{args.cache}: the suite's pair ({', '.join(SPLIT)}) is not trained on every screen")
+        raise SystemExit(f"{args.cache}: the suite's pair ({', '.join(SPLIT)}) is not trained on every screen asked for")
     stored = stored_per_screen()
     pairs = {"GAN-DL": SPLIT, "untrained": tuple(f"{t}-untrained" for t in SPLIT)}
     old_ap = {}  # screen -> read-out -> ranking AP with the flag ignored (the stored section's ranking)
