@@ -208,7 +208,7 @@ def stored_per_screen() -> dict[str, dict[str, tuple[float, float]]]:
     """screen -> read-out (``GAN-DL``, ``untrained``, ``handcrafted``) -> (Spearman, ranking AP) of the pair's
     per-screen table in the stored section ``split_budget`` (scored with the ranking of its date)."""
     text = section("split_budget")
-    rows = [ln for ln in text[text.index("| screen | two 8-kimg"):].splitlines() if ln.startswith("|")]
+    rows = text[text.index("| screen | two 8-kimg"):].split("\n\n", 1)[0].splitlines()  # the table alone
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     columns = {"GAN-DL": header[1], "untrained": "untrained pair", "handcrafted": "handcrafted"}
     out = {}
