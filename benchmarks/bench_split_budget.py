@@ -32,7 +32,7 @@ With ``--rebuilt`` it scores only the pair, on a machine where the suite's runs 
 (same code, screens and seeds; the cache had been lost): whether they reproduce the stored section (Spearman
 and the ranking AP with the ranking it was scored with, per screen), and the default's table with today's
 ranking (hits flagged off-manifold after the others), beside the screens' ground truth scored as the
-embedding (section ``split_budget_rebuilt``).
+embedding (section ``split_budget_rebuilt``; ``--beside`` says what else ran while they trained).
 """
 
 from __future__ import annotations
@@ -236,9 +236,8 @@ def rebuilt(args, screens: list[str]) -> list[str]:
     lines = [
         "The suite's default pair (two 8-kimg `--info 10` runs, seeds 0 and 1, read together; bench_suite tags "
         "`8kimg-info`, `8kimg-info-seed1`) **trained again from scratch** on this machine: the same code, screens "
-        "and seeds as the section *One budget, one run or two*, whose runs were no longer on disk. Two lanes of "
-        "six screens each, one CPU thread per run, beside them a cell-level scoring job (a third process on the "
-        "2 cores) for most of the time; the budget is counted in images.", "",
+        "and seeds as the section *One budget, one run or two*, whose runs were no longer on disk. Two lanes, "
+        f"one CPU thread per run; beside them: {args.beside}. The budget is counted in images.", "",
         "**Reproduction.** Spearman, and the ranking AP with the ranking the stored section used (hits by q-value "
         "alone), rebuilt against stored, per screen:", "",
         "| screen | " + " | ".join(f"{w} Spearman | {w} AP" for w in who_all) + " |", "|---" * 7 + "|"]
@@ -294,6 +293,8 @@ def main(argv=None) -> int:
     ap = suite_parser(__doc__, splits=True)
     ap.add_argument("--rebuilt", action="store_true",
                     help="the pair trained again from scratch: reproduction, and its table with today's ranking")
+    ap.add_argument("--beside", default="nothing but editing",
+                    help="with --rebuilt: what else ran while the pair trained, said in the section")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     screens = args.screens.split(",")
