@@ -204,6 +204,25 @@ def larger_budgets(screens, fresh, stored_pairs, args) -> list[str]:
     return lines
 
 
+def per_screen_table(trio: dict, screens: list[str], nuclei: dict[str, str] | None = None) -> list[str]:
+    """The default read-out's table, one row per screen and their mean: each cell reads the pair / the same
+    networks untrained, read together / handcrafted (``trio``: screen -> those three score dicts), with the
+    nuclei ``--scale auto`` measured when ``nuclei`` (screen -> label) is given."""
+    lines = ["| screen | " + "nuclei | " * bool(nuclei) + "C+/C- % | Spearman | ranking AP | true / false hits (of N) |",
+             "|---|" + "---|" * bool(nuclei) + "---|---|---|---|"]
+    for s in [*screens, "mean"]:
+        rows = trio[s] if s != "mean" else [{k: np.mean([trio[x][i][k] for x in screens]) for k in KEYS[:3]}
+                                            | {k: sum(trio[x][i][k] for x in screens) for k in KEYS[3:]}
+                                            for i in range(3)]
+        n = (sum(trio[x][2]["rescuing_curves"] for x in screens) if s == "mean" else trio[s][2]["rescuing_curves"])
+        lines.append(f"| {s} | " + (f"{nuclei.get(s, '')} | " if nuclei else "")
+                     + " / ".join(f"{100 * r['acc']:.1f}" for r in rows) + " | "
+                     + " / ".join(f"{r['spearman']:.2f}" for r in rows) + " | "
+                     + " / ".join(f"{r['rank_ap']:.2f}" for r in rows) + " | "
+                     + " · ".join(f"{r['true_hits']:g}/{r['false_hits']:g}" for r in rows) + f" ({n}) |")
+    return lines
+
+
 def stored_per_screen() -> dict[str, dict[str, tuple[float, float]]]:
     """screen -> read-out (``GAN-DL``, ``untrained``, ``handcrafted``) -> (Spearman, ranking AP) of the pair's
     per-screen table in the stored section ``split_budget`` (scored with the ranking of its date)."""
@@ -254,24 +273,12 @@ def rebuilt(args, screens: list[str]) -> list[str]:
               + "; ".join(f"{w} {max(diffs[w]):.3f}" for w in who_all) + ".", ""]
     summ = summary({s: rows[s] for s in screens})
     lines += ["**The default, scored with today's ranking.** Each cell reads the pair / the same networks "
-              "untrained, read together / handcrafted; the nuclei are those `--scale auto` measured:", "",
-              "| screen | nuclei | C+/C- % | Spearman | ranking AP | true / false hits (of N) |", "|---|---|---|---|---|---|"]
-    for s in [*screens, "mean"]:
-        if s == "mean":
-            trio = [{k: np.mean([rows[x][w][k] for x in screens]) for k in ("acc", "spearman", "rank_ap")}
-                    | {k: sum(rows[x][w][k] for x in screens) for k in ("true_hits", "false_hits")} for w in who_all]
-            n, nuclei = sum(rows[x]["handcrafted"]["rescuing_curves"] for x in screens), ""
-        else:
-            trio = [rows[s][w] for w in who_all]
-            n = rows[s]["handcrafted"]["rescuing_curves"]
-            result = json.loads((args.cache / s / f"results-{SPLIT[0]}.json").read_text())
-            nuclei = scale_chosen({"scale": result["config"]["data"]["scale"],
-                                   "cell_scale": result["config"].get("cell_scale")})
-        lines.append(f"| {'**mean**' if s == 'mean' else s} | {nuclei} | "
-                     + " / ".join(f"{100 * r['acc']:.1f}" for r in trio) + " | "
-                     + " / ".join(f"{r['spearman']:.3f}" for r in trio) + " | "
-                     + " / ".join(f"{r['rank_ap']:.3f}" for r in trio) + " | "
-                     + " · ".join(f"{r['true_hits']:g}/{r['false_hits']:g}" for r in trio) + f" ({n}) |")
+              "untrained, read together / handcrafted; the nuclei are those `--scale auto` measured:", ""]
+    nuclei = {}
+    for s in screens:
+        config = json.loads((args.cache / s / f"results-{SPLIT[0]}.json").read_text())["config"]
+        nuclei[s] = scale_chosen({"scale": config["data"]["scale"], "cell_scale": config.get("cell_scale")})
+    lines += per_screen_table({s: tuple(rows[s][w] for w in who_all) for s in screens}, screens, nuclei)
     truth = {k: np.mean([rows[s]["reference"][k] for s in screens]) for k in ("spearman", "rank_ap")}
     lines += ["", f"- Margin over the better baseline, per screen (mean ± se): Spearman "
               f"{summ['margin_spearman'][0]:+.3f} ± {summ['margin_spearman'][1]:.3f}, ranking AP "
@@ -384,18 +391,9 @@ def main(argv=None) -> int:
                      f" | {fresh[s]['hand']['spearman']:.3f} / {fresh[s]['hand']['rank_ap']:.3f} |")
     lines += ["", "**The default read-out, per screen.** `gandl train`'s default with the `quick` preset is now this "
               "split (two `--info 10` runs of half the budget, read together). At the suite's 16-kimg budget, each "
-              "cell reads the pair / the same networks untrained, read together / handcrafted:", "",
-              "| screen | C+/C- % | Spearman | ranking AP | true / false hits (of N) |", "|---|---|---|---|---|"]
-    trio = {s: (fresh[s]["split"], fresh[s]["untrained"], fresh[s]["hand"]) for s in screens}
-    for s in [*screens, "mean"]:
-        rows = trio[s] if s != "mean" else [{k: np.mean([trio[x][i][k] for x in screens]) for k in KEYS[:3]}
-                                            | {k: sum(trio[x][i][k] for x in screens) for k in KEYS[3:]}
-                                            for i in range(3)]
-        n = (sum(trio[x][2]["rescuing_curves"] for x in screens) if s == "mean" else trio[s][2]["rescuing_curves"])
-        lines.append(f"| {s} | " + " / ".join(f"{100 * r['acc']:.1f}" for r in rows) + " | "
-                     + " / ".join(f"{r['spearman']:.2f}" for r in rows) + " | "
-                     + " / ".join(f"{r['rank_ap']:.2f}" for r in rows) + " | "
-                     + " · ".join(f"{r['true_hits']:g}/{r['false_hits']:g}" for r in rows) + f" ({n}) |")
+              "cell reads the pair / the same networks untrained, read together / handcrafted:", ""]
+    lines += per_screen_table({s: (fresh[s]["split"], fresh[s]["untrained"], fresh[s]["hand"]) for s in screens},
+                              screens)
     lines += larger_budgets(screens, fresh, stored_pairs, args)
     publish("split_budget", "One budget, one run or two `--info 10` runs read together (bench_split_budget.py)",
             "\n".join(lines), write=not args.no_report)
