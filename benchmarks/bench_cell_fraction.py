@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import publish  # noqa: E402
-from bench_decoys import DECOYS_CACHE  # noqa: E402
+from bench_decoys import DECOYS_CACHE, decoy_curves, decoys_in_top  # noqa: E402
 from bench_heldout import HELDOUT_CACHE  # noqa: E402
 from bench_heldout import embedding_path  # noqa: E402
 from bench_suite import embedding_report, log, ranking_scores  # noqa: E402
@@ -169,7 +169,7 @@ def cell_fraction_scores(folder: Path, read_out: str, counting: str = "novelty")
     curves = off_manifold(centerscale_on_controls(means, meta, batch_col="plate"), meta, curves)
     sites = meta.assign(e2_on=score)
     return {**ranking_scores(sites, curves, folder / "plate" / "ground_truth"), "separation": separation(sites),
-            "sites_without_cells": int((~keep).sum()), **decoys_in_top(curves, folder)}
+            "sites_without_cells": int((~keep).sum()), **decoy_count(curves, folder)}
 
 
 def separation(sites: pd.DataFrame) -> float:
@@ -185,15 +185,13 @@ def separation(sites: pd.DataFrame) -> float:
     return float(np.mean(out))
 
 
-def decoys_in_top(curves: pd.DataFrame, folder: Path) -> dict:
-    """Decoy curves (an off-target phenotype, no rescue) among the first R curves (R: the rescuing ones)."""
-    truth = pd.read_csv(folder / "plate" / "ground_truth" / "compounds.csv")
-    if "off_target" not in truth or not truth["off_target"].notna().any():
+def decoy_count(curves: pd.DataFrame, folder: Path) -> dict:
+    """On a screen with decoys, how many decoy curves rank among the first R curves (bench_decoys'
+    count); nothing elsewhere."""
+    truth = folder / "plate" / "ground_truth"
+    if not pd.read_csv(truth / "compounds.csv").get("off_target", pd.Series(dtype=object)).notna().any():
         return {}
-    c = curves.merge(truth[["compound", "active", "off_target"]], on="compound")
-    active = c["active"].astype(bool)
-    decoy = c["off_target"].notna() & ~active
-    return {"decoys_in_top": int((decoy & (c["rank"] <= active.sum())).sum())}
+    return {"decoys_in_top": decoys_in_top(*decoy_curves(curves, truth))}
 
 
 def default_scores(folder: Path, read_out: str) -> dict:
@@ -202,7 +200,7 @@ def default_scores(folder: Path, read_out: str) -> dict:
     scores = json.loads((report / "bench_scores.json").read_text())
     curves = pd.read_csv(report / "dose_response.csv")
     sites = pd.read_parquet(report / "scores.parquet")
-    return {**scores, "separation": separation(sites), **decoys_in_top(curves, folder)}
+    return {**scores, "separation": separation(sites), **decoy_count(curves, folder)}
 
 
 SETS = {"decoys": (DECOYS_CACHE, ("decoys-medium", "decoys-small", "decoys-large")),

@@ -51,6 +51,19 @@ from bench_suite import CACHE, embedding_report, rank_ap_flag_ignored, suite_par
 DECOYS_CACHE = CACHE.parent / "decoys"
 
 
+def decoy_curves(curves: pd.DataFrame, truth: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """A dose_response table joined to the screen's ground truth (``truth``: its ground_truth folder), with
+    which curves truly rescue and which are decoys (an off-target phenotype, no rescue)."""
+    curves = curves.merge(pd.read_csv(truth / "compounds.csv")[["compound", "active", "off_target"]], on="compound")
+    active = curves["active"].astype(bool)
+    return curves, active, curves["off_target"].notna() & ~active
+
+
+def decoys_in_top(curves: pd.DataFrame, active: pd.Series, decoy: pd.Series) -> int:
+    """How many decoy curves rank among the first R (R: the rescuing ones), from :func:`decoy_curves`."""
+    return int((decoy & (curves["rank"] <= active.sum())).sum())
+
+
 def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     """Where the decoys landed in ``read_out``'s compound ranking on the screen cached in ``folder``: each
     decoy curve's rank (compound, cell type -> rank), how many sit among the first R curves (R: the truly
@@ -60,16 +73,12 @@ def decoy_ranking(folder: Path, read_out: str, seed: int = 0) -> dict:
     from napari_gandl.analysis.dose import flagged_off_manifold
 
     report, truth = embedding_report(embedding_path(folder, read_out, seed=seed)), folder / "plate" / "ground_truth"
-    curves = pd.read_csv(report / "dose_response.csv").merge(
-        pd.read_csv(truth / "compounds.csv")[["compound", "active", "off_target"]], on="compound")
-    active = curves["active"].astype(bool)
-    decoy = curves["off_target"].notna() & ~active
-    top = curves["rank"] <= active.sum()  # the first R curves
+    curves, active, decoy = decoy_curves(pd.read_csv(report / "dose_response.csv"), truth)
     flagged = flagged_off_manifold(curves)
     clean_hits = curves["hit"] & ~flagged
     return {"ranks": {f"{c} ({t})": int(r) for c, t, r in curves.loc[decoy, ["compound", "cell_type", "rank"]]
                       .itertuples(index=False)},
-            "in_top": int((top & decoy).sum()),
+            "in_top": decoys_in_top(curves, active, decoy),
             "hits": int((curves["hit"] & decoy).sum()), "flagged": int((flagged & decoy).sum()),
             "flagged_rescuers": int((flagged & active).sum()),
             "clean_hits": (int((clean_hits & active).sum()), int((clean_hits & ~active).sum())),

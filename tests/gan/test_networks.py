@@ -166,7 +166,7 @@ def test_stats_features_pool_mid_level_taps():
 
 
 def test_a_network_config_saved_with_a_field_since_dropped_still_loads():
-    # runs trained before 2026-12-08 saved a "d_init" field (how D's weights were drawn), removed since
+    # runs saved before its removal (2026-12-07) have a "d_init" field: how D's weights were drawn
     saved = {**NetworkConfig(img_channels=3, resolution=32).to_dict(), "d_init": "gaussian"}
     cfg = NetworkConfig.from_dict(saved)
     assert (cfg.img_channels, cfg.resolution) == (3, 32) and not hasattr(cfg, "d_init")
