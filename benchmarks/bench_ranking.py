@@ -78,19 +78,27 @@ def on_axis(X: np.ndarray, labels: np.ndarray, axis: str) -> np.ndarray:
     return a * (((X - mean) / scale) @ w - centre_pos) + 1.0
 
 
+def centre_scaled(embeddings: Path) -> tuple:
+    """An embedding's metadata and its features as ``gandl analyse`` reads them: centre-scaled per plate on
+    the controls (float64)."""
+    from napari_gandl.analysis.report import normalise_for_tasks
+    from napari_gandl.tables import load_embeddings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loader's notes are the benchmark's input, not its result
+        table, _ = normalise_for_tasks(load_embeddings(embeddings), "centerscale",
+                                       {"normalise": "centerscale", "notes": [], "skipped": {}})
+    return table.meta, np.asarray(table.X, np.float64)
+
+
 def scores(plate_root: Path, embeddings: Path) -> dict:
     """variant -> bench_suite's ranking scores (Spearman, compound-ranking AP, true and false hits) of
     one embedding."""
     from napari_gandl.analysis.dose import dose_response, off_manifold
-    from napari_gandl.analysis.report import normalise_for_tasks
-    from napari_gandl.tables import control_labels, load_embeddings
+    from napari_gandl.tables import control_labels
 
     truth = plate_root / "ground_truth"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the loader's notes are the suite's, not this comparison's
-        table, _ = normalise_for_tasks(load_embeddings(embeddings), "centerscale",
-                                       {"normalise": "centerscale", "notes": [], "skipped": {}})
-    meta, X = table.meta, np.asarray(table.X, np.float64)
+    meta, X = centre_scaled(embeddings)
     out = {}
     for axis in AXES:
         score = on_axis(X, control_labels(meta), axis)

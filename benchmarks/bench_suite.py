@@ -189,29 +189,33 @@ def ranking_scores(sites: pd.DataFrame, curves: pd.DataFrame, truth: Path) -> di
     ``e2_on``) against their true rescue, the compound-ranking AP of ``curves``' rank (a
     dose_response table), and its true and false hits."""
     from scipy.stats import spearmanr
-    from sklearn.metrics import average_precision_score
 
     treated = sites[sites["treatment"].notna()].groupby("well_id")["e2_on"].mean().rename("score")
     ranked = pd.read_csv(truth / "wells.csv").merge(treated, left_on="well_id", right_index=True)
+    curves, active, ap = rank_ap(curves, truth)
+    return {"spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
+            "rank_ap": ap, "true_hits": int((curves["hit"] & active).sum()),
+            "false_hits": int((curves["hit"] & ~active).sum()), "rescuing_curves": int(active.sum())}
+
+
+def rank_ap(curves: pd.DataFrame, truth: Path) -> tuple[pd.DataFrame, pd.Series, float]:
+    """``curves`` (a dose_response table) joined with the truth's ``active`` column, that column, and the
+    compound-ranking AP of their ``rank``: the true rescuers against the rest (``truth``: the ground_truth
+    folder)."""
+    from sklearn.metrics import average_precision_score
+
     curves = curves.merge(pd.read_csv(truth / "compounds.csv")[["compound", "active"]], on="compound")
     active = curves["active"].astype(bool)
-    return {"spearman": float(spearmanr(ranked["score"], ranked["true_rescue"]).statistic),
-            "rank_ap": float(average_precision_score(active, -curves["rank"])),
-            "true_hits": int((curves["hit"] & active).sum()), "false_hits": int((curves["hit"] & ~active).sum()),
-            "rescuing_curves": int(active.sum())}
+    return curves, active, float(average_precision_score(active, -curves["rank"]))
 
 
 def rank_ap_flag_ignored(report_dir: Path, truth: Path) -> float:
     """The compound-ranking AP of an analyse report's curves ranked as ``gandl analyse`` ranked them before it
     read the off-manifold flag (hits by q-value alone), as sections dated before 2026-12-07 were scored
     (``truth``: the screen's ground_truth folder)."""
-    from sklearn.metrics import average_precision_score
-
     from napari_gandl.analysis.dose import ranked
 
-    curves = ranked(pd.read_csv(report_dir / "dose_response.csv").drop(columns="flag"))
-    active = curves.merge(pd.read_csv(truth / "compounds.csv")[["compound", "active"]], on="compound")["active"]
-    return float(average_precision_score(active.astype(bool), -curves["rank"]))
+    return rank_ap(ranked(pd.read_csv(report_dir / "dose_response.csv").drop(columns="flag")), truth)[2]
 
 
 def embedding_report(embeddings: Path, C: float = 1.0) -> Path:

@@ -132,14 +132,14 @@ def test_scale_auto_measures_the_nuclei_and_records_the_factor(tmp_path, capsys)
 
     run = tmp_path / "run"
     assert main(["train", str(large.root), "--out", str(run), "--kimg", "0.016", "--device", "cpu",
-                 "--batch", "8"]) == 0
+                 "--batch", "8", "--runs", "1"]) == 0
     assert "downsampled 2x" in capsys.readouterr().err
     config = load_checkpoint(run)["config"]
     assert config["data"]["scale"] == 2 and config["cell_scale"]["scale"] == 2
     assert load_model(run).scale == 2
 
     assert main(["train", str(large.root), "--out", str(tmp_path / "given"), "--kimg", "0.016",
-                 "--device", "cpu", "--batch", "8", "--scale", "3"]) == 0
+                 "--device", "cpu", "--batch", "8", "--runs", "1", "--scale", "3"]) == 0
     assert load_checkpoint(tmp_path / "given")["config"]["data"]["scale"] == 3
 
 
