@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _report import publish  # noqa: E402
 from bench_decoys import DECOYS_CACHE  # noqa: E402
 from bench_heldout import HELDOUT_CACHE, SUITE_PAIR, embedding_path  # noqa: E402
-from bench_ranking import centre_scaled  # noqa: E402
+from bench_ranking import centre_scaled, on_axis  # noqa: E402
 from bench_reference import reference_embedding  # noqa: E402
 from bench_suite import CACHE, embedding_report, log, paired_se, ranking_scores  # noqa: E402
 
@@ -80,30 +81,26 @@ def screen_draws(sets: list[str]) -> list[tuple[str, str, Path, dict[str, Path]]
 def per_cell_type_on_axis(X: np.ndarray, meta) -> np.ndarray:
     """Every site's on-axis score on its own cell type's E2 axis (``gandl analyse``'s SVM and scaling,
     fitted on that cell type's controls)."""
-    from napari_gandl.analysis.axes import fit_space
     from napari_gandl.tables import as_str, control_labels
 
-    labels = control_labels(meta)
-    labels = np.where(labels == "", None, labels)
-    cell_type = as_str(meta, "cell_type")
+    labels, cell_type = control_labels(meta), as_str(meta, "cell_type")
     score = np.empty(len(X))
     for kind in np.unique(cell_type):
         rows = cell_type == kind
-        score[rows] = fit_space(X[rows], labels[rows], "C+", "C-", name=f"E2 ({kind})").on_axis(X[rows])
+        score[rows] = on_axis(X[rows], labels[rows], "svm")
     return score
 
 
+@lru_cache(maxsize=None)  # handcrafted features and the ground truth serve both pairs of draws of a decoy screen
 def scores(plate_root: Path, embeddings: Path) -> dict:
     """axis -> bench_suite's ranking scores of one embedding, ranked as ``gandl analyse`` ranks."""
-    from napari_gandl.analysis.axes import fit_space
     from napari_gandl.analysis.dose import dose_response, off_manifold
     from napari_gandl.tables import control_labels
 
     meta, X = centre_scaled(embeddings)
-    labels = control_labels(meta)
-    pooled = fit_space(X, np.where(labels == "", None, labels), "C+", "C-").on_axis(X)
     out = {}
-    for axis, score in (("pooled", pooled), ("per cell type", per_cell_type_on_axis(X, meta))):
+    for axis, score in (("pooled", on_axis(X, control_labels(meta), "svm")),
+                        ("per cell type", per_cell_type_on_axis(X, meta))):
         curves = off_manifold(X, meta, dose_response(score, meta)[0])
         out[axis] = ranking_scores(meta[["well_id", "treatment"]].assign(e2_on=score), curves,
                                    plate_root / "ground_truth")
