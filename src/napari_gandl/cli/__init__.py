@@ -11,11 +11,8 @@ from importlib.metadata import version
 
 from tqdm import tqdm
 
-from napari_gandl.cli.common import InterruptOnSignal
+from napari_gandl.cli.common import COMMANDS, InterruptOnSignal
 from napari_gandl.files import OutputBusy, disk_full
-
-#: the subcommands, in the order ``gandl --help`` lists them
-SUBCOMMANDS = ("demo", "synthetic", "train", "embed", "analyse", "compare", "view")
 
 #: what an interrupted command kept, said after it (the others are quick, or write nothing until they end)
 KEPT_WHEN_INTERRUPTED = {
@@ -27,19 +24,30 @@ KEPT_WHEN_INTERRUPTED = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``gandl`` parser: every command's options, or with ``argv`` only those of the command it names
+    (the others listed by their one line). A command's module imports what it runs on (torch, scikit-learn,
+    ...: seconds), so ``gandl --help`` and ``gandl view`` do not wait for the other commands' imports."""
     parser = argparse.ArgumentParser(
         prog="gandl", description="GAN-DL: annotation-free embeddings of fluorescence microscopy screens"
     )
     parser.add_argument("--version", action="version", version=f"napari-gandl {version('napari-gandl')}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"napari_gandl.cli.{name}").register(sub)
+    named = next((arg for arg in argv if not arg.startswith("-")), None) if argv is not None else None
+    wanted = COMMANDS[named][0] if named in COMMANDS else None  # the module adding the command named
+    for name, (module, summary) in COMMANDS.items():
+        if name in sub.choices:  # added with the other command of its module
+            continue
+        if argv is None or module == wanted:
+            importlib.import_module(f"napari_gandl.cli.{module}").register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     said: set[str] = set()
 
     def say(message, *_args, **_kw):  # each warning once (the runs of one training may warn alike)

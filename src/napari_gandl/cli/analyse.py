@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from napari_gandl.analysis.normalise import METHODS as NORMALISATIONS
-from napari_gandl.cli.common import ReportedProgress
+from napari_gandl.cli.common import COMMANDS, ReportedProgress
 from napari_gandl.files import output_lock
 from napari_gandl.gan.align import ALIGN_MODES
 
@@ -91,7 +91,7 @@ def _align(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add ``analyse`` and ``align`` to the ``gandl`` command."""
     p = subparsers.add_parser(
-        "analyse", help="control tasks, E2/C2 spaces, dose-response and a report for an embedding table",
+        "analyse", help=COMMANDS["analyse"][1],
         description="Analyse an embedding table (ours, RxRx19a embeddings.csv, or CellProfiler-style): "
                     "plate normalisation, linear-SVM control tasks, perturbation spaces, dose-response "
                     "curves with EC50 and q-values; writes report.json, dose_response.csv, plots and report.html.")
@@ -111,7 +111,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_analyse)
 
     a = subparsers.add_parser(
-        "align", help="remove plate (or experiment) effects from any embedding table, adversarially",
+        "align", help=COMMANDS["align"][1],
         description="Post-hoc domain-adversarial alignment: learns a per-plate gain and offset of every "
                     "feature such that a batch classifier behind a gradient-reversal layer can no longer "
                     "tell the plates apart. Writes the aligned table (same columns) and "

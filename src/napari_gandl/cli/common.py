@@ -12,6 +12,19 @@ from tqdm.auto import tqdm
 
 from napari_gandl.files import first_process
 
+#: every subcommand, in the order ``gandl --help`` lists them: the module (``napari_gandl.cli.NAME``) that adds
+#: it, and its one line in that list
+COMMANDS = {
+    "demo": ("demo", "run the pipeline on the bundled synthetic screen (or on PLATE)"),
+    "synthetic": ("synthetic", "write a synthetic RxRx19a-layout screen (demo, test or a benchmark screen)"),
+    "train": ("train", "train a GAN-DL model (StyleGAN2), or another trainable embedding method, on a plate"),
+    "embed": ("embed", "embed every site of a plate with a registered method (GAN-DL, handcrafted, ...)"),
+    "analyse": ("analyse", "control tasks, E2/C2 spaces, dose-response and a report for an embedding table"),
+    "align": ("analyse", "remove plate (or experiment) effects from any embedding table, adversarially"),
+    "compare": ("compare", "train and embed several methods with the same budget and compare them (Table 1)"),
+    "view": ("view", "open a demo folder (or a plate) in napari with its embedding and docks"),
+}
+
 
 def progress_bar(total: float, desc: str = "", unit: str = "it", quiet: bool = False) -> tqdm:
     """A bar to stderr: redrawn twice a second in a terminal, every 10 s in a log file."""

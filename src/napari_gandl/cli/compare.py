@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from napari_gandl.analysis.compare import compare, md_table, tables
-from napari_gandl.cli.common import (StopRequest, advance, governed_threads, progress_bar, set_threads,
+from napari_gandl.cli.common import (COMMANDS, StopRequest, advance, governed_threads, progress_bar, set_threads,
                                      thread_governor)
 from napari_gandl.cli.gan_options import add_gan_options, gan_options
 from napari_gandl.torch_utils.device import DEVICES
@@ -53,7 +53,7 @@ def cmd_compare(args) -> int:
 def register(subparsers) -> None:
     """Add ``compare`` to the ``gandl`` argparse subparsers."""
     p = subparsers.add_parser(
-        "compare", help="train and embed several methods with the same budget and compare them (Table 1)",
+        "compare", help=COMMANDS["compare"][1],
         description="For each method: train it on PLATE for --minutes (if it trains), embed every site, "
                     "then score linear-SVM control tasks under well-grouped and leave-one-plate-out "
                     "splits. GAN-DL takes gandl train's GAN options (--info, --scale...), and gandl-untrained "

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from napari_gandl.cli.common import COMMANDS
 from napari_gandl.plate import open_plate
 from napari_gandl.synthetic import PRESETS, write_sample_plate
 from napari_gandl.torch_utils.device import DEVICES
@@ -66,7 +67,7 @@ def _gandl() -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run the pipeline on the bundled synthetic screen (or on PLATE)")
+    p = sub.add_parser("demo", help=COMMANDS["demo"][1])
     p.add_argument("plate", nargs="?", help="plate folder to use instead of the synthetic screen")
     p.add_argument("--out", default="gandl-demo", help="folder for everything the demo writes")
     p.add_argument("--preset", default="demo", choices=list(PRESETS),

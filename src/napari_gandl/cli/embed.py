@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, governed_threads, set_threads, thread_governor
+from napari_gandl.cli.common import COMMANDS, ReportedProgress, governed_threads, set_threads, thread_governor
 from napari_gandl.embedding.methods.gandl import LAYERS, ORIENTATIONS, SAMPLINGS
 from napari_gandl.embedding.pipeline import embed_plate
 from napari_gandl.embedding.registry import METHODS, load_embedder, method_names
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     """Add ``embed`` to the ``gandl`` argparse subparsers."""
     names = method_names()
     e = subparsers.add_parser(
-        "embed", help="embed every site of a plate with a registered method (GAN-DL, handcrafted, ...)",
+        "embed", help=COMMANDS["embed"][1],
         description="Write one row per site: site_id, every metadata column, then f000.. . Resumes: "
                     "rerunning the same command after an interruption keeps the batches already written. "
                     "Methods: " + "; ".join(f"{n}: {METHODS[n].help}" for n in names),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from napari_gandl.cli.common import COMMANDS
 from napari_gandl.synthetic import PRESETS, SUITE, write_rxrx1_sample, write_sample_plate
 
 
@@ -26,6 +27,6 @@ def write_screens(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """``gandl synthetic DEST [--preset NAME | --suite]``."""
-    p = sub.add_parser("synthetic", help="write a synthetic RxRx19a-layout screen (demo, test or a benchmark screen)")
+    p = sub.add_parser("synthetic", help=COMMANDS["synthetic"][1])
     add_arguments(p)
     p.set_defaults(func=write_screens)

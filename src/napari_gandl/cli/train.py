@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from napari_gandl.cli.common import ReportedProgress, StopRequest, governed_threads, set_threads, thread_governor
+from napari_gandl.cli.common import (COMMANDS, ReportedProgress, StopRequest, governed_threads, set_threads,
+                                     thread_governor)
 from napari_gandl.cli.gan_options import GAN_OPTIONS, add_gan_options, gan_options
 from napari_gandl.embedding.registry import get_method, method_runs, trainable_method_names
 from napari_gandl.files import first_process
@@ -89,7 +90,7 @@ def split_plan(args, spec, options: dict) -> tuple[int, float | None, float | No
 def register(subparsers) -> None:
     """Add ``train`` to the ``gandl`` argparse subparsers."""
     p = subparsers.add_parser(
-        "train", help="train a GAN-DL model (StyleGAN2), or another trainable embedding method, on a plate",
+        "train", help=COMMANDS["train"][1],
         description="Train a StyleGAN2 on the raw N-stain tiles of PLATE (no labels). "
                     "Writes checkpoint.pt, config.json, losses.csv, metrics.csv and samples/ to RUN_DIR; with "
                     "the quick preset the budget is split into two runs (--runs), the second in RUN_DIR/run-2, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_gandl.cli.common import COMMANDS
+
 
 def view(args: argparse.Namespace) -> int:
     from napari_gandl._view import run_view  # imports napari and Qt: only for this command
@@ -12,7 +14,7 @@ def view(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    v = sub.add_parser("view", help="open a demo folder (or a plate) in napari with its embedding and docks",
+    v = sub.add_parser("view", help=COMMANDS["view"][1],
                        description="Open DIR in napari: a gandl demo output folder (plate/, embeddings.parquet) "
                                    "or a plate folder. The embedding is attached to the plate's site table and "
                                    "the plate map, similar-sites, perturbation-plot and dose-response docks open "
