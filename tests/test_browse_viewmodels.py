@@ -59,7 +59,7 @@ def test_plate_map_colours_categories_and_numbers(table):
     assert continuous.kind == "continuous"
     w = pm.well_of_site(5)
     assert continuous.values[w] == pytest.approx(pm.sites_of(w).mean())
-    image = pm.plate_image(continuous, 0)
+    image = pm.plate_images(continuous, [0])[0]
     assert image.shape == (*pm.shape, 4) and image.dtype == np.uint8
     assert "svm_task" in pm.describe_well(w, continuous)
     with pytest.raises(ValueError, match="no column 'nope'"):

@@ -207,7 +207,7 @@ def test_plate_images_paint_every_plate(table):
     images = pm.plate_images(colouring)
     assert images.shape == (len(pm.plates), *pm.shape, 4) and images.dtype == np.uint8
     for p in range(len(pm.plates)):
-        np.testing.assert_array_equal(images[p], pm.plate_image(colouring, p))
+        np.testing.assert_array_equal(images[p], pm.plate_images(colouring, [p])[0])
     w = len(pm.wells) - 1
     info = pm.wells.iloc[w]
     expected = np.round(np.asarray(colouring.rgba[w]) * 255).astype(np.uint8)

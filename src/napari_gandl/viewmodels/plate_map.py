@@ -3,8 +3,8 @@
 Qt-free. :class:`PlateMap` knows where each well sits (plate, row, column),
 which sites it holds, and turns a site-table column into one colour per well
 (:class:`Colouring`: the most frequent value of a categorical column, the mean
-of a continuous one) with its legend. The dock draws ``plate_image`` as a
-picture and asks ``well_at`` / ``well_of_site`` for hover, click and the
+of a continuous one) with its legend. The dock draws ``plate_images`` as
+pictures and asks ``well_at`` / ``well_of_site`` for hover, click and the
 current site.
 """
 
@@ -217,10 +217,6 @@ class PlateMap:
         with np.errstate(invalid="ignore", divide="ignore"):
             means = np.bincount(well_of[finite], weights=x[finite], minlength=len(self.wells)) / n
         return means, n
-
-    def plate_image(self, colouring: Colouring, plate: int) -> np.ndarray:
-        """``(rows, cols, 4)`` uint8 picture of one plate: one pixel per well position."""
-        return self.plate_images(colouring, [plate])[0]
 
     def plate_images(self, colouring: Colouring, plates=None) -> np.ndarray:
         """``(plates, rows, cols, 4)`` uint8 pictures of the plates (all of them by default), one

@@ -85,11 +85,6 @@ class PlateOverview:
         wells = self.map.wells_of(plate)
         return int(wells[0]) if len(wells) else None
 
-    def select_plate(self, plate: int) -> None:
-        """Select a plate in the overview (without opening it)."""
-        self.plate = int(plate)
-        self.changed.emit()
-
     def back(self) -> None:
         """Back to the overview (a one-plate screen has none)."""
         if len(self.map.plates) > 1 and self.zoomed is not None:
