@@ -30,6 +30,8 @@ ACTIVE = "Active SARS-CoV-2"
 
 #: metadata carried into an analysis beside the features
 META = (SITE_ID, WELL_ID, CELL_TYPE, EXPERIMENT, PLATE, WELL, SITE, CONDITION, COMPOUND, DOSE)
+#: the columns a batch effect can be removed along (gandl train --align, gandl align --batch)
+BATCHES = (PLATE, EXPERIMENT)
 
 # ---------------------------------------------------------------- results (the analysis docks)
 SELECTED = "selected"        # bool: the sites a lasso (or a user) selected; default name of a selection

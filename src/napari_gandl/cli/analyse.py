@@ -7,8 +7,8 @@ from pathlib import Path
 
 from napari_gandl.analysis.normalise import METHODS as NORMALISATIONS
 from napari_gandl.cli.common import COMMANDS, ReportedProgress
+from napari_gandl.columns import BATCHES
 from napari_gandl.files import output_lock
-from napari_gandl.gan.align import ALIGN_MODES
 
 
 def run_analyse(args: argparse.Namespace) -> int:
@@ -117,7 +117,7 @@ def register(subparsers) -> None:
                     "tell the plates apart. Writes the aligned table (same columns) and "
                     "<OUT>.align.json with plate predictability before and after.")
     a.add_argument("embeddings", help="embedding table (.parquet or .csv) with a site_id column")
-    a.add_argument("--batch", default="plate", choices=[m for m in ALIGN_MODES if m != "none"],
+    a.add_argument("--batch", default="plate", choices=BATCHES,
                    help="what to align (plates are aligned within experiments when each experiment "
                         "is one cell type)")
     a.add_argument("--out", required=True, help="aligned table (.parquet or .csv)")

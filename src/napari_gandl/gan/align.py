@@ -34,10 +34,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from napari_gandl.columns import BATCHES
 from napari_gandl.config import Config
 from napari_gandl.gan.heads import AuxiliaryHead
 
-ALIGN_MODES = ("none", "plate", "experiment")
+ALIGN_MODES = ("none", *BATCHES)
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -103,8 +104,8 @@ def plan_alignment(meta: pd.DataFrame, by: str, source: str = "the site table") 
     """
     from napari_gandl.tables import as_str
 
-    if by not in ("plate", "experiment"):
-        raise ValueError(f"--align/--batch must be 'plate' or 'experiment', got {by!r}")
+    if by not in BATCHES:
+        raise ValueError(f"--align/--batch must be {' or '.join(map(repr, BATCHES))}, got {by!r}")
     if by not in meta.columns:
         raise ValueError(f"{source}: alignment by {by} needs a {by!r} column, which is missing "
                          f"(columns: {', '.join(map(str, meta.columns))})")
