@@ -29,42 +29,36 @@ TAG = "8kimg-info0"
 N = 128
 
 
-def measured(plate_root: Path, run: Path) -> dict[str, dict]:
-    """Set name -> the three sample-quality numbers of that set against the run's held-out real crops."""
+def measured(plate_root: Path, run: Path) -> tuple[dict[str, dict], float, dict[str, tuple[int, int]]]:
+    """The three sample-quality numbers of each set against the run's held-out real crops (set name -> numbers),
+    the 1-NN accuracy of the samples by each stain's mean intensity alone, and the range of the reals' and the
+    samples' values."""
     import torch
 
+    from napari_gandl.features.handcrafted import FEATURES
     from napari_gandl.gan.checkpoint import load_checkpoint
     from napari_gandl.gan.config import TrainConfig
     from napari_gandl.gan.metrics import SampleQuality, image_features, nn1_accuracy
-    from napari_gandl.features.handcrafted import FEATURES
     from napari_gandl.gan.trainer import Trainer
     from napari_gandl.plate import open_plate
-    from napari_gandl.preprocessing.sampling import TileSampler
 
     torch.set_num_threads(1)
     cfg = TrainConfig.from_dict(load_checkpoint(run)["config"])
     cfg.device, cfg.threads = "cpu", 1
     trainer = Trainer(open_plate(plate_root), run, cfg, resume=True)
-    sampler = TileSampler(trainer.plate, cfg.resolution, trainer.data_cfg, trainer.normalizer,
-                          sites=trainer.metric_sites)
-    reals, second = (trainer.normalizer.inverse(sampler.sample(N, np.random.default_rng(seed)).numpy())
-                     for seed in (2, 3))  # seed 2: the reals gandl train measures against
-    top = float(np.iinfo(trainer.plate.dtype).max)
+    reals, second = trainer.held_out_crops(N), trainer.held_out_crops(N, seed=3)  # the first: gandl train's
     fakes = trainer.generate(N)
     quality = SampleQuality(reals)
     sets = {"real crops, a second draw": second,
             "the same, each value moved by up to half a grey level":
                 second + np.random.default_rng(4).uniform(-0.5, 0.5, second.shape),
             "the run's samples": fakes,
-            "the samples rounded and clipped to the plate's range": np.clip(np.round(fakes), 0, top)}
-    out = {name: quality(images) for name, images in sets.items()}
-    # how far apart the samples are on the crudest feature: each stain's mean intensity alone
+            "the samples rounded and clipped to the plate's range":
+                np.clip(np.round(fakes), 0, float(np.iinfo(trainer.plate.dtype).max))}
     mean_col = [j for j in range(quality.real.shape[1]) if FEATURES[j % len(FEATURES)] == "mean"]
-    fake = quality.scaler.transform(image_features(fakes))
-    out["the run's samples"]["nn1_mean_only"] = nn1_accuracy(quality.real[:, mean_col], fake[:, mean_col])
-    out["range"] = {"real": (round(float(reals.min())), round(float(reals.max()))),
-                    "fake": (round(float(fakes.min())), round(float(fakes.max())))}
-    return out
+    mean_only = nn1_accuracy(quality.real[:, mean_col], quality.scaler.transform(image_features(fakes))[:, mean_col])
+    ranges = {who: (round(float(x.min())), round(float(x.max()))) for who, x in (("real", reals), ("fake", fakes))}
+    return {name: quality(images) for name, images in sets.items()}, mean_only, ranges
 
 
 def main(argv=None) -> int:
@@ -82,11 +76,9 @@ def main(argv=None) -> int:
         plate = screen_plate(args.cache, screen)
         run = args.cache / screen / f"gandl-{TAG}"
         train_run(plate, run, None, ("--info", "0"), kimg=8)
-        got = measured(plate, run)
-        rng = got.pop("range")
+        got, mean_only, rng = measured(plate, run)
         for name, q in got.items():
             lines.append(f"| {screen} | {name} | {q['nn1_accuracy']:.2f} | {q['kid']:.3g} | {q['diversity']:.2f} |")
-        mean_only = got["the run's samples"]["nn1_mean_only"]
         notes.append(f"`{screen}`: the samples are told apart by each stain's mean intensity alone with 1-NN "
                      f"{mean_only:.2f}; their values span {rng['fake'][0]} to {rng['fake'][1]}, the reals' "
                      f"{rng['real'][0]} to {rng['real'][1]}.")

@@ -382,16 +382,20 @@ class Trainer:
                .float().cpu().numpy() for i in range(0, n, 64)]
         return self.normalizer.inverse(np.concatenate(out))
 
+    def held_out_crops(self, n: int, seed: int = 2) -> np.ndarray:
+        """``n`` real crops of the sites held out from training, raw intensity units ``(n, C, H, W)``; at the
+        default seed, those the sample-quality metrics compare the generator's images with."""
+        sampler = TileSampler(self.plate, self.cfg.resolution, self.data_cfg, self.normalizer,
+                              sites=self.metric_sites)
+        return self.normalizer.inverse(sampler.sample(n, np.random.default_rng(seed)).numpy())
+
     def measure(self) -> dict:
         """Sample-quality metrics of G_ema now (NaN, with a warning, if they fail)."""
         t0 = time.perf_counter()
         n = int(self.cfg.metrics_samples)
         try:
             if self.quality is None:
-                sampler = TileSampler(self.plate, self.cfg.resolution, self.data_cfg,
-                                      self.normalizer, sites=self.metric_sites)
-                reals = sampler.sample(n, np.random.default_rng(2)).numpy()
-                self.quality = SampleQuality(self.normalizer.inverse(reals))
+                self.quality = SampleQuality(self.held_out_crops(n))
             values = self.quality(self.generate(n))
         except Exception as exc:  # a metric must never stop training
             warnings.warn(f"sample-quality metrics failed at {self.cur_nimg / 1000:.2f} kimg "
